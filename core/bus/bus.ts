@@ -1,0 +1,64 @@
+/**
+ * The message bus: Kafka in production, an in-process log in embedded mode. Both honour the
+ * same contract (test/contract/bus.contract.test.ts):
+ * - `publish` resolves only once every record is durably appended (Kafka: acks=all), and rejects
+ *   if any was not; records with the same key keep their order.
+ * - a subscription delivers batches per partition in order; offsets are committed only after the
+ *   handler resolves, so a handler that throws or a process that dies sees the batch again.
+ * - consumers of one group share the partitions; a new member of a group resumes at the commit.
+ */
+
+export interface BusRecord {
+  key: string;
+  value: string;
+  headers?: Record<string, string>;
+}
+
+export interface ConsumedRecord extends BusRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** Append time in ms since the epoch (Kafka LogAppendTime on our topics). */
+  timestamp: number;
+}
+
+export interface ConsumedBatch {
+  topic: string;
+  partition: number;
+  records: ConsumedRecord[];
+  /** Keeps group membership alive during a long handler (e.g. while the database is down). */
+  heartbeat(): Promise<void>;
+  /** True once the consumer is stopping or lost the partition: the handler should give up quickly. */
+  isStale(): boolean;
+}
+
+export interface SubscribeOptions {
+  groupId: string;
+  topics: readonly string[];
+  /** Start at the earliest offset when the group has no commit yet (default true). */
+  fromBeginning?: boolean;
+  handler: (batch: ConsumedBatch) => Promise<void>;
+}
+
+export interface Subscription {
+  pause(topics: readonly string[]): void;
+  resume(topics: readonly string[]): void;
+  /** Stops fetching, lets the in-flight batch finish (and commit), leaves the group. */
+  close(): Promise<void>;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  config?: Record<string, string>;
+}
+
+export interface Bus {
+  readonly kind: 'kafka' | 'memory';
+  ensureTopics(topics: readonly TopicSpec[]): Promise<void>;
+  publish(topic: string, records: readonly BusRecord[]): Promise<void>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /** Resolves true when the bus can take writes now. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,98 @@
+/**
+ * The error catalogue. Every error the gateway reports has a stable code, an HTTP status and a
+ * `retriable` flag; callers decide by code and flag, never by message text. `docs/errors.md`
+ * documents each code and `core/errors.test.ts` keeps the two in step.
+ */
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+  readonly retriable: boolean;
+}
+
+export const ErrorCatalogue = {
+  PIGEON_ERR_VALIDATION: { status: 400, title: 'Request failed validation', retriable: false },
+  PIGEON_ERR_MALFORMED_JSON: { status: 400, title: 'Body is not valid JSON', retriable: false },
+  PIGEON_ERR_INVALID_NUMBER: { status: 400, title: 'Recipient is not a valid E.164 number', retriable: false },
+  PIGEON_ERR_EMPTY_BODY: { status: 400, title: 'Message body is empty', retriable: false },
+  PIGEON_ERR_BODY_TOO_LONG: { status: 400, title: 'Message body is too long', retriable: false },
+  PIGEON_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request payload is too large', retriable: false },
+  PIGEON_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Content-Type must be application/json', retriable: false },
+  PIGEON_ERR_UNAUTHORIZED: { status: 401, title: 'Missing or invalid API key', retriable: false },
+  PIGEON_ERR_FORBIDDEN: { status: 403, title: 'API key lacks the required scope', retriable: false },
+  PIGEON_ERR_NOT_FOUND: { status: 404, title: 'Resource not found', retriable: false },
+  PIGEON_ERR_IDEMPOTENCY_CONFLICT: {
+    status: 409,
+    title: 'Idempotency key was reused with a different request',
+    retriable: false,
+  },
+  PIGEON_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests', retriable: true },
+  PIGEON_ERR_BUS_UNAVAILABLE: { status: 503, title: 'Message bus is unavailable', retriable: true },
+  PIGEON_ERR_STORE_UNAVAILABLE: { status: 503, title: 'Message store is unavailable', retriable: true },
+  PIGEON_ERR_CACHE_UNAVAILABLE: { status: 503, title: 'Cache is unavailable', retriable: true },
+  PIGEON_ERR_RECEIPT_SIGNATURE: { status: 403, title: 'Receipt signature is invalid', retriable: false },
+  PIGEON_ERR_UNKNOWN_PROVIDER: { status: 404, title: 'Unknown provider', retriable: false },
+  PIGEON_ERR_CONFIG: { status: 500, title: 'Invalid configuration', retriable: false },
+  PIGEON_ERR_INTERNAL: { status: 500, title: 'Internal error', retriable: true },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ErrorCatalogue;
+
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail?: string;
+  instance?: string;
+  errors?: Array<{ field: string; message: string }>;
+  retryAfterSeconds?: number;
+}
+
+export const PROBLEM_TYPE_BASE = 'https://pigeon.dev/errors/';
+
+/** An error with a stable code from the catalogue; rendered as RFC 9457 problem+json by the API. */
+export class PigeonError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retriable: boolean;
+  readonly errors: Array<{ field: string; message: string }> | undefined;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options: {
+      cause?: unknown;
+      errors?: Array<{ field: string; message: string }>;
+      retryAfterSeconds?: number;
+    } = {},
+  ) {
+    const spec = ErrorCatalogue[code];
+    super(detail ?? spec.title, { cause: options.cause });
+    this.name = 'PigeonError';
+    this.code = code;
+    this.status = spec.status;
+    this.retriable = spec.retriable;
+    this.errors = options.errors;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  toProblem(instance?: string): ProblemDetails {
+    const problem: ProblemDetails = {
+      type: PROBLEM_TYPE_BASE + this.code.slice('PIGEON_ERR_'.length).toLowerCase().replaceAll('_', '-'),
+      title: ErrorCatalogue[this.code].title,
+      status: this.status,
+      code: this.code,
+      detail: this.message,
+    };
+    if (instance) problem.instance = instance;
+    if (this.errors) problem.errors = this.errors;
+    if (this.retryAfterSeconds !== undefined) problem.retryAfterSeconds = this.retryAfterSeconds;
+    return problem;
+  }
+}
+
+export function isPigeonError(err: unknown): err is PigeonError {
+  return err instanceof PigeonError;
+}

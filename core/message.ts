@@ -1,0 +1,116 @@
+import { Type, type Static } from 'typebox';
+
+/** Schema version of every event on the bus; bump on an incompatible change and keep readers tolerant. */
+export const SCHEMA_VERSION = 1;
+
+export const MESSAGE_CLASSES = ['transactional', 'marketing', 'otp', 'alert'] as const;
+export type MessageClass = (typeof MESSAGE_CLASSES)[number];
+
+export const LANES = ['high', 'normal', 'bulk'] as const;
+export type Lane = (typeof LANES)[number];
+
+/** OTP codes and on-call pages ride the high lane; batch submissions ride bulk. */
+export function laneFor(messageClass: MessageClass, fromBatch = false): Lane {
+  if (messageClass === 'otp' || messageClass === 'alert') return 'high';
+  if (fromBatch || messageClass === 'marketing') return 'bulk';
+  return 'normal';
+}
+
+export const MESSAGE_STATUSES = [
+  'queued',
+  'submitted',
+  'delivered',
+  'undelivered',
+  'failed',
+  'expired',
+  'rejected',
+  'unknown',
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export const Encoding = Type.Union([Type.Literal('GSM-7'), Type.Literal('UCS-2')]);
+export type Encoding = Static<typeof Encoding>;
+
+const EventBase = {
+  schemaVersion: Type.Integer({ minimum: 1 }),
+  id: Type.String({ description: 'Unique event id (ULID); replays of the same event carry the same id' }),
+  occurredAt: Type.String({ format: 'date-time' }),
+  messageId: Type.String(),
+  tenantId: Type.String(),
+};
+
+export const MessageRequested = Type.Object({
+  ...EventBase,
+  type: Type.Literal('message.requested'),
+  to: Type.String(),
+  from: Type.Optional(Type.String()),
+  body: Type.String(),
+  class: Type.Union(MESSAGE_CLASSES.map((c) => Type.Literal(c))),
+  lane: Type.Union(LANES.map((l) => Type.Literal(l))),
+  segments: Type.Integer({ minimum: 1 }),
+  encoding: Encoding,
+  country: Type.Optional(Type.String()),
+  expiresAt: Type.String({ format: 'date-time' }),
+  /** The API answered 503 to any publish not acknowledged by this instant; later appends are never sent. */
+  acceptDeadline: Type.String({ format: 'date-time' }),
+  batchId: Type.Optional(Type.String()),
+});
+export type MessageRequested = Static<typeof MessageRequested>;
+
+export const MessageSubmitted = Type.Object({
+  ...EventBase,
+  type: Type.Literal('message.submitted'),
+  provider: Type.String(),
+  providerMessageId: Type.String(),
+  attempt: Type.Integer({ minimum: 1 }),
+  segments: Type.Integer({ minimum: 1 }),
+  cost: Type.Number(),
+  latencyMs: Type.Number(),
+  country: Type.Optional(Type.String()),
+});
+export type MessageSubmitted = Static<typeof MessageSubmitted>;
+
+export const MessageFailed = Type.Object({
+  ...EventBase,
+  type: Type.Literal('message.failed'),
+  status: Type.Union([Type.Literal('failed'), Type.Literal('expired'), Type.Literal('rejected')]),
+  provider: Type.Optional(Type.String()),
+  attempt: Type.Integer({ minimum: 0 }),
+  errorClass: Type.String(),
+  errorCode: Type.String(),
+  reason: Type.String(),
+  country: Type.Optional(Type.String()),
+});
+export type MessageFailed = Static<typeof MessageFailed>;
+
+export const RECEIPT_STATUSES = ['delivered', 'undelivered', 'expired', 'rejected', 'unknown'] as const;
+export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
+
+export const ReceiptReceived = Type.Object({
+  ...EventBase,
+  type: Type.Literal('receipt.received'),
+  provider: Type.String(),
+  providerMessageId: Type.String(),
+  status: Type.Union(RECEIPT_STATUSES.map((s) => Type.Literal(s))),
+  providerStatus: Type.String({ description: "The provider's raw status or error code" }),
+  doneAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+export type ReceiptReceived = Static<typeof ReceiptReceived>;
+
+export type OutcomeEvent = MessageSubmitted | MessageFailed;
+export type PigeonEvent = MessageRequested | MessageSubmitted | MessageFailed | ReceiptReceived;
+export type EventType = PigeonEvent['type'];
+
+/** Status a given event moves a message to. */
+export function statusOf(event: PigeonEvent): MessageStatus {
+  switch (event.type) {
+    case 'message.requested':
+      return 'queued';
+    case 'message.submitted':
+      return 'submitted';
+    case 'message.failed':
+      return event.status;
+    case 'receipt.received':
+      return event.status === 'rejected' ? 'failed' : event.status;
+  }
+}
