@@ -28,7 +28,7 @@ export const MESSAGE_STATUSES = [
 ] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
-export const Encoding = Type.Union([Type.Literal('GSM-7'), Type.Literal('UCS-2')]);
+export const Encoding = Type.Enum(['GSM-7', 'UCS-2']);
 export type Encoding = Static<typeof Encoding>;
 
 const EventBase = {
@@ -45,8 +45,8 @@ export const MessageRequested = Type.Object({
   to: Type.String(),
   from: Type.Optional(Type.String()),
   body: Type.String(),
-  class: Type.Union(MESSAGE_CLASSES.map((c) => Type.Literal(c))),
-  lane: Type.Union(LANES.map((l) => Type.Literal(l))),
+  class: Type.Enum(MESSAGE_CLASSES),
+  lane: Type.Enum(LANES),
   segments: Type.Integer({ minimum: 1 }),
   encoding: Encoding,
   country: Type.Optional(Type.String()),
@@ -73,7 +73,7 @@ export type MessageSubmitted = Static<typeof MessageSubmitted>;
 export const MessageFailed = Type.Object({
   ...EventBase,
   type: Type.Literal('message.failed'),
-  status: Type.Union([Type.Literal('failed'), Type.Literal('expired'), Type.Literal('rejected')]),
+  status: Type.Enum(['failed', 'expired', 'rejected']),
   provider: Type.Optional(Type.String()),
   attempt: Type.Integer({ minimum: 0 }),
   errorClass: Type.String(),
@@ -91,7 +91,7 @@ export const ReceiptReceived = Type.Object({
   type: Type.Literal('receipt.received'),
   provider: Type.String(),
   providerMessageId: Type.String(),
-  status: Type.Union(RECEIPT_STATUSES.map((s) => Type.Literal(s))),
+  status: Type.Enum(RECEIPT_STATUSES),
   providerStatus: Type.String({ description: "The provider's raw status or error code" }),
   doneAt: Type.Optional(Type.String({ format: 'date-time' })),
 });

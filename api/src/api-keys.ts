@@ -1,0 +1,85 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { PigeonError } from '../../core/errors.ts';
+import { newId } from '../../core/ids.ts';
+import type { ApiKeyRecord, Store } from '../../core/store/store.ts';
+
+/** Recognisable prefix, so leaked keys are easy to find by secret scanners. */
+export const API_KEY_PREFIX = 'pgn_';
+export const ALL_SCOPES = ['messages:write', 'messages:read', 'pii:read', 'admin'] as const;
+export type Scope = (typeof ALL_SCOPES)[number];
+
+export interface Principal {
+  keyId: string;
+  tenantId: string;
+  scopes: ReadonlySet<string>;
+}
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** A new key: 192 random bits, base64url, behind the `pgn_` prefix. */
+export function generateApiKey(): string {
+  return API_KEY_PREFIX + randomBytes(24).toString('base64url');
+}
+
+export function apiKeyRecord(key: string, tenantId: string, scopes: readonly string[], name: string): ApiKeyRecord {
+  return {
+    id: newId(),
+    tenantId,
+    prefix: key.slice(0, 12),
+    hash: hashApiKey(key),
+    scopes: [...scopes],
+    name,
+    createdAt: Date.now(),
+    revokedAt: null,
+  };
+}
+
+/**
+ * Resolves Bearer keys to principals. Lookups are cached in-process for a short time — the
+ * request path must not wait on the database — and misses are cached briefly too, so a flood of
+ * bad keys cannot hammer the store.
+ */
+export class ApiKeyAuthenticator {
+  private readonly cache = new Map<string, { principal: Principal | undefined; until: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly ttlMs = 30_000,
+    private readonly negativeTtlMs = 5_000,
+  ) {}
+
+  async authenticate(authorization: string | undefined): Promise<Principal> {
+    if (!authorization?.startsWith('Bearer ')) {
+      throw new PigeonError('PIGEON_ERR_UNAUTHORIZED', 'Send the API key as "Authorization: Bearer <key>"');
+    }
+    const key = authorization.slice('Bearer '.length).trim();
+    if (!key.startsWith(API_KEY_PREFIX) || key.length < 24 || key.length > 128) {
+      throw new PigeonError('PIGEON_ERR_UNAUTHORIZED', 'API key is malformed');
+    }
+    const hash = hashApiKey(key);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    let principal: Principal | undefined;
+    if (cached && cached.until > now) {
+      principal = cached.principal;
+    } else {
+      const record = await this.store.findApiKeyByHash(hash);
+      principal =
+        record && record.revokedAt === null
+          ? { keyId: record.id, tenantId: record.tenantId, scopes: new Set(record.scopes) }
+          : undefined;
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(hash, { principal, until: now + (principal ? this.ttlMs : this.negativeTtlMs) });
+    }
+    if (!principal) throw new PigeonError('PIGEON_ERR_UNAUTHORIZED', 'API key is not valid');
+    return principal;
+  }
+}
+
+export function requireScope(principal: Principal, scope: Scope): void {
+  if (!principal.scopes.has(scope) && !principal.scopes.has('admin')) {
+    throw new PigeonError('PIGEON_ERR_FORBIDDEN', `This API key lacks the "${scope}" scope`);
+  }
+}

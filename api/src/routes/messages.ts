@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import { Type } from 'typebox';
+import type { Cache } from '../../../core/cache/cache.ts';
+import { isPigeonError, PigeonError } from '../../../core/errors.ts';
+import { newId } from '../../../core/ids.ts';
+import { MARKER_TTL_MS, Markers } from '../../../core/markers.ts';
+import type { MessageRequested } from '../../../core/message.ts';
+import { maskPhone } from '../../../core/phone.ts';
+import type { MessageEventRecord, MessageRecord, Store } from '../../../core/store/store.ts';
+import { buildMessageRequested } from '../accept.ts';
+import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
+import type { MessagePublisher } from '../publisher.ts';
+import { AcceptedMessage, BatchBody, BatchResult, MessageView, Problem, SendMessageBody } from '../schemas.ts';
+
+export interface MessageRoutesDeps {
+  authenticator: ApiKeyAuthenticator;
+  publisher: MessagePublisher;
+  store: Store;
+  cache: Cache;
+  registry: Registry;
+  publishTimeoutMs: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
+const errorResponses = { 400: Problem, 401: Problem, 403: Problem, 409: Problem, 413: Problem, 503: Problem };
+
+/** `POST /v1/messages`, `POST /v1/messages/batch`, `GET /v1/messages/:id`. */
+export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoutesDeps) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const accepted = new Counter({
+    name: 'pigeon_api_messages_accepted_total',
+    help: 'Messages accepted (published to the bus)',
+    labelNames: ['class', 'lane'],
+    registers: [deps.registry],
+  });
+  const rejected = new Counter({
+    name: 'pigeon_api_messages_rejected_total',
+    help: 'Messages refused, by error code',
+    labelNames: ['code'],
+    registers: [deps.registry],
+  });
+
+  app.decorateRequest('principal', null as unknown as Principal);
+  app.addHook('onRequest', async (request) => {
+    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
+  });
+  app.addHook('onError', async (_request, _reply, err) => {
+    rejected.inc({ code: isPigeonError(err) ? err.code : 'PIGEON_ERR_VALIDATION' });
+  });
+
+  app.post(
+    '/v1/messages',
+    {
+      bodyLimit: 16 * 1024,
+      schema: {
+        summary: 'Send one SMS',
+        tags: ['messages'],
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
+        body: SendMessageBody,
+        response: { 202: AcceptedMessage, 200: AcceptedMessage, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { principal } = request;
+      requireScope(principal, 'messages:write');
+      const now = Date.now();
+      const event = buildMessageRequested(request.body, {
+        tenantId: principal.tenantId,
+        messageId: newId(now),
+        now,
+        publishTimeoutMs: deps.publishTimeoutMs,
+      });
+      const idempotencyKey = request.headers['idempotency-key'];
+      let idemCacheKey: string | undefined;
+      if (idempotencyKey !== undefined) {
+        if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+          throw new PigeonError('PIGEON_ERR_VALIDATION', 'Idempotency-Key: 1–128 characters of [A-Za-z0-9_.:-]');
+        }
+        idemCacheKey = Markers.idempotency(principal.tenantId, idempotencyKey);
+        const fingerprint = createHash('sha256').update(JSON.stringify(request.body)).digest('base64url');
+        const claimed = await deps.cache.set(idemCacheKey, JSON.stringify({ id: event.messageId, fingerprint }), {
+          nx: true,
+          ttlMs: MARKER_TTL_MS,
+        });
+        if (!claimed) {
+          const previous = JSON.parse((await deps.cache.get(idemCacheKey)) ?? 'null') as {
+            id: string;
+            fingerprint: string;
+          } | null;
+          if (previous && previous.fingerprint !== fingerprint) {
+            throw new PigeonError('PIGEON_ERR_IDEMPOTENCY_CONFLICT');
+          }
+          if (previous) {
+            reply.header('idempotent-replayed', 'true');
+            return reply.code(202).send(view(previous.id, event));
+          }
+        }
+      }
+      try {
+        await deps.publisher.publish([event]);
+      } catch (err) {
+        if (idemCacheKey) await deps.cache.del(idemCacheKey).catch(() => undefined);
+        throw err;
+      }
+      accepted.inc({ class: event.class, lane: event.lane });
+      return reply.code(202).send(view(event.messageId, event));
+    },
+  );
+
+  app.post(
+    '/v1/messages/batch',
+    {
+      bodyLimit: 1024 * 1024,
+      schema: {
+        summary: 'Send up to 1,000 messages, each its own message on the bulk lane',
+        tags: ['messages'],
+        body: BatchBody,
+        response: { 202: BatchResult, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { principal } = request;
+      requireScope(principal, 'messages:write');
+      const now = Date.now();
+      const batchId = newId(now);
+      const events: MessageRequested[] = [];
+      const results = request.body.messages.map((item, index) => {
+        try {
+          const event = buildMessageRequested(
+            {
+              to: item.to,
+              body: item.body ?? request.body.body ?? '',
+              ...(request.body.from ? { from: request.body.from } : {}),
+              ...(request.body.class ? { class: request.body.class } : {}),
+              ...(request.body.ttlSeconds ? { ttlSeconds: request.body.ttlSeconds } : {}),
+            },
+            {
+              tenantId: principal.tenantId,
+              messageId: newId(now),
+              now,
+              publishTimeoutMs: deps.publishTimeoutMs,
+              fromBatch: true,
+              batchId,
+            },
+          );
+          events.push(event);
+          return { index, id: event.messageId, status: 'queued' as const };
+        } catch (err) {
+          if (!isPigeonError(err)) throw err;
+          rejected.inc({ code: err.code });
+          return { index, status: 'rejected' as const, code: err.code, detail: err.message };
+        }
+      });
+      if (events.length > 0) await deps.publisher.publish(events);
+      for (const e of events) accepted.inc({ class: e.class, lane: e.lane });
+      return reply.code(202).send({ batchId, accepted: events.length, rejected: results.length - events.length, results });
+    },
+  );
+
+  app.get(
+    '/v1/messages/:id',
+    {
+      schema: {
+        summary: 'A message with its status history',
+        tags: ['messages'],
+        params: Type.Object({ id: Type.String({ pattern: '^[0-9A-HJKMNP-TV-Z]{26}$' }) }),
+        response: { 200: MessageView, 404: Problem, 401: Problem, 403: Problem, 400: Problem, 503: Problem },
+      },
+    },
+    async (request) => {
+      const { principal } = request;
+      requireScope(principal, 'messages:read');
+      const message = await deps.store.getMessage(principal.tenantId, request.params.id);
+      if (!message) {
+        throw new PigeonError(
+          'PIGEON_ERR_NOT_FOUND',
+          'No such message for this API key (accepted messages appear within a second)',
+        );
+      }
+      const events = await deps.store.listEvents(principal.tenantId, message.id);
+      return messageView(message, events, principal.scopes.has('pii:read') || principal.scopes.has('admin'));
+    },
+  );
+}
+
+function view(id: string, event: MessageRequested) {
+  return { id, status: 'queued' as const, segments: event.segments, encoding: event.encoding };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function messageView(message: MessageRecord, events: MessageEventRecord[], showPii: boolean) {
+  return {
+    id: message.id,
+    to: showPii ? message.recipient : maskPhone(message.recipient),
+    from: message.sender,
+    class: message.messageClass,
+    lane: message.lane,
+    status: message.status,
+    segments: message.segments,
+    encoding: message.encoding,
+    country: message.country,
+    provider: message.provider,
+    providerMessageId: message.providerMessageId,
+    cost: message.cost,
+    errorCode: message.errorCode,
+    queuedAt: iso(message.queuedAt),
+    submittedAt: iso(message.submittedAt),
+    finalAt: iso(message.finalAt),
+    history: events.map((e) => ({
+      status: e.status,
+      type: e.type,
+      at: new Date(e.occurredAt).toISOString(),
+      provider: e.provider,
+      providerMessageId: e.providerMessageId,
+      detail: e.detail ? (JSON.parse(e.detail) as Record<string, unknown>) : null,
+    })),
+  };
+}

@@ -1,0 +1,106 @@
+import { Type } from 'typebox';
+import { MESSAGE_CLASSES, MESSAGE_STATUSES } from '../../core/message.ts';
+
+const MessageClassSchema = Type.Enum(MESSAGE_CLASSES, {
+  description: 'otp and alert ride the high lane, marketing and batches the bulk lane',
+});
+
+export const SendMessageBody = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 32, description: 'Recipient in E.164, e.g. +14155550123' }),
+    body: Type.String({ maxLength: 1600, description: 'Text; at most 10 SMS parts' }),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: 'Sender id or number' })),
+    class: Type.Optional(MessageClassSchema),
+    ttlSeconds: Type.Optional(
+      Type.Integer({ minimum: 30, maximum: 259_200, description: 'Give up (status expired) after this long' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const AcceptedMessage = Type.Object({
+  id: Type.String(),
+  status: Type.Literal('queued'),
+  segments: Type.Integer(),
+  encoding: Type.String(),
+});
+
+export const BatchBody = Type.Object(
+  {
+    messages: Type.Array(
+      Type.Object(
+        {
+          to: Type.String({ minLength: 1, maxLength: 32 }),
+          body: Type.Optional(Type.String({ maxLength: 1600 })),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 1000 },
+    ),
+    body: Type.Optional(Type.String({ maxLength: 1600, description: 'Text for every recipient without its own' })),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
+    class: Type.Optional(MessageClassSchema),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 259_200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const BatchResult = Type.Object({
+  batchId: Type.String(),
+  accepted: Type.Integer(),
+  rejected: Type.Integer(),
+  results: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      id: Type.Optional(Type.String()),
+      status: Type.Enum(['queued', 'rejected']),
+      code: Type.Optional(Type.String()),
+      detail: Type.Optional(Type.String()),
+    }),
+  ),
+});
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const MessageView = Type.Object({
+  id: Type.String(),
+  to: Type.String(),
+  from: Nullable(Type.String()),
+  class: Type.String(),
+  lane: Type.String(),
+  status: Type.Enum(MESSAGE_STATUSES),
+  segments: Type.Integer(),
+  encoding: Type.String(),
+  country: Nullable(Type.String()),
+  provider: Nullable(Type.String()),
+  providerMessageId: Nullable(Type.String()),
+  cost: Nullable(Type.Number()),
+  errorCode: Nullable(Type.String()),
+  queuedAt: Nullable(Type.String()),
+  submittedAt: Nullable(Type.String()),
+  finalAt: Nullable(Type.String()),
+  history: Type.Array(
+    Type.Object({
+      status: Type.String(),
+      type: Type.String(),
+      at: Type.String(),
+      provider: Nullable(Type.String()),
+      providerMessageId: Nullable(Type.String()),
+      detail: Nullable(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  ),
+});
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String(),
+    detail: Type.Optional(Type.String()),
+    instance: Type.Optional(Type.String()),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+    retryAfterSeconds: Type.Optional(Type.Integer()),
+  },
+  { description: 'RFC 9457 problem details; `code` is stable (see docs/errors.md)' },
+);

@@ -1,0 +1,56 @@
+import { Compile } from 'typebox/compile';
+import { newId } from './ids.ts';
+import {
+  MessageFailed,
+  MessageRequested,
+  MessageSubmitted,
+  type PigeonEvent,
+  ReceiptReceived,
+  SCHEMA_VERSION,
+} from './message.ts';
+
+const validators = {
+  'message.requested': Compile(MessageRequested),
+  'message.submitted': Compile(MessageSubmitted),
+  'message.failed': Compile(MessageFailed),
+  'receipt.received': Compile(ReceiptReceived),
+} as const;
+
+/** Fields every event carries. */
+export function eventBase(messageId: string, tenantId: string, now = Date.now()) {
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    id: newId(now),
+    occurredAt: new Date(now).toISOString(),
+    messageId,
+    tenantId,
+  };
+}
+
+export class EventDecodeError extends Error {
+  constructor(
+    message: string,
+    readonly raw: string,
+  ) {
+    super(message);
+    this.name = 'EventDecodeError';
+  }
+}
+
+/** Parses and validates an event from the bus; throws EventDecodeError for anything malformed. */
+export function decodeEvent(raw: string): PigeonEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new EventDecodeError('event is not JSON', raw);
+  }
+  const type = (value as { type?: unknown } | null)?.type;
+  const validator = typeof type === 'string' ? validators[type as keyof typeof validators] : undefined;
+  if (!validator) throw new EventDecodeError(`unknown event type ${String(type)}`, raw);
+  if (!validator.Check(value)) {
+    const first = validator.Errors(value)[0];
+    throw new EventDecodeError(`invalid ${type}: ${first?.instancePath ?? ''} ${first?.message ?? ''}`, raw);
+  }
+  return value as PigeonEvent;
+}

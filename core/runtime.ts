@@ -1,0 +1,52 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Bus, TopicSpec } from './bus/bus.ts';
+import { KafkaBus } from './bus/kafka-bus.ts';
+import { MemoryBus } from './bus/memory-bus.ts';
+import type { Cache } from './cache/cache.ts';
+import { MemoryCache } from './cache/memory-cache.ts';
+import { RedisCache } from './cache/redis-cache.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { MysqlStore } from './store/mysql-store.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store } from './store/store.ts';
+import { ALL_TOPICS, Topics } from './topics.ts';
+
+/** Kafka in distributed mode, the in-process log when KAFKA_BROKERS is unset. */
+export function createBus(config: Config, logger: Logger): Bus {
+  if (!config.kafka) return new MemoryBus({ logger });
+  return new KafkaBus({
+    brokers: config.kafka.brokers,
+    clientId: config.kafka.clientId,
+    logger: logger.child({ component: 'kafka' }),
+  });
+}
+
+/** MySQL/TiDB when MYSQL_URL is set, else a SQLite file in PIGEON_DATA_DIR. */
+export function createStore(config: Config): Store {
+  if (config.mysqlUrl) return new MysqlStore(config.mysqlUrl, { connectionLimit: config.mysqlPoolSize });
+  mkdirSync(config.dataDir, { recursive: true });
+  return new SqliteStore(join(config.dataDir, 'pigeon.db'));
+}
+
+/** Redis when REDIS_URL is set, else an in-process map. */
+export function createCache(config: Config): Cache {
+  return config.redisUrl ? new RedisCache(config.redisUrl) : new MemoryCache();
+}
+
+/**
+ * The project's topics. Append time is the broker's (LogAppendTime), which lets the bridge refuse
+ * a record written after the API already answered 503 for it. `provider.health` is compacted: only
+ * the latest health per provider matters.
+ */
+export function topicSpecs(partitions: number): TopicSpec[] {
+  return ALL_TOPICS.map((name) => ({
+    name,
+    partitions,
+    config: {
+      'message.timestamp.type': 'LogAppendTime',
+      ...(name === Topics.providerHealth ? { 'cleanup.policy': 'compact' } : {}),
+    },
+  }));
+}

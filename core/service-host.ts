@@ -1,0 +1,123 @@
+import closeWithGrace from 'close-with-grace';
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Bus } from './bus/bus.ts';
+import type { Cache } from './cache/cache.ts';
+import { type Config, loadConfig } from './config.ts';
+import { isPigeonError } from './errors.ts';
+import { Readiness } from './health.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createRegistry } from './metrics.ts';
+import { registerOpsRoutes } from './ops-routes.ts';
+import { createBus, createCache, createStore, topicSpecs } from './runtime.ts';
+import type { Store } from './store/store.ts';
+
+/** What a service gets from its host: configuration, observability and lazily created infrastructure. */
+export interface ServiceContext {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly readiness: Readiness;
+  bus(): Bus;
+  store(): Store;
+  cache(): Cache;
+  /** Creates the project's topics if missing (idempotent). */
+  ensureTopics(): Promise<void>;
+  /** Closes whatever infrastructure was created. */
+  closeInfrastructure(): Promise<void>;
+}
+
+export interface RunningService {
+  /** Stops taking work, finishes and commits in-flight work. */
+  close(): Promise<void>;
+  /** True when the service serves its own HTTP (the API); others get an ops server for /metrics. */
+  servesHttp?: boolean;
+}
+
+export function createServiceContext(config: Config, logger: Logger, registry: Registry): ServiceContext {
+  let bus: Bus | undefined;
+  let store: Store | undefined;
+  let cache: Cache | undefined;
+  const readiness = new Readiness();
+  const context: ServiceContext = {
+    config,
+    logger,
+    registry,
+    readiness,
+    bus: () => {
+      if (!bus) {
+        const created = createBus(config, logger);
+        bus = created;
+        readiness.add('bus', () => created.ping());
+      }
+      return bus;
+    },
+    store: () => {
+      if (!store) {
+        const created = createStore(config);
+        store = created;
+        readiness.add('store', () => created.ping());
+      }
+      return store;
+    },
+    cache: () => {
+      if (!cache) {
+        const created = createCache(config);
+        cache = created;
+        readiness.add('cache', () => created.ping());
+      }
+      return cache;
+    },
+    ensureTopics: async () => {
+      await context.bus().ensureTopics(topicSpecs(config.kafka?.partitions ?? 1));
+    },
+    closeInfrastructure: async () => {
+      await Promise.allSettled([bus?.close(), store?.close(), cache?.close()]);
+    },
+  };
+  return context;
+}
+
+/**
+ * Runs one service as its own process: validated config (a bad variable stops it with a clear
+ * message), pino logger, Prometheus registry, an ops server for /healthz /readyz /metrics, and a
+ * graceful shutdown: readiness fails first, then the service drains, then connections close.
+ */
+export async function runService(
+  name: string,
+  defaults: { port: number },
+  start: (context: ServiceContext) => Promise<RunningService>,
+): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, defaults);
+  } catch (err) {
+    if (isPigeonError(err)) {
+      process.stderr.write(`pigeon ${name}: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, name });
+  const registry = createRegistry(name, { defaultMetrics: true });
+  const context = createServiceContext(config, logger, registry);
+  const service = await start(context);
+
+  let ops: ReturnType<typeof Fastify> | undefined;
+  if (!service.servesHttp) {
+    ops = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }),
+    });
+    registerOpsRoutes(ops, { readiness: context.readiness, registry });
+    await ops.listen({ port: config.port, host: config.host });
+  }
+  logger.info({ port: config.port }, `${name}.started`);
+
+  closeWithGrace({ delay: 20_000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, `${name}.crashed`);
+    logger.info({ signal }, `${name}.stopping`);
+    context.readiness.markShuttingDown();
+    await service.close();
+    await ops?.close();
+    await context.closeInfrastructure();
+  });
+}

@@ -1,0 +1,8 @@
+import type { RunningService, ServiceContext } from '../../core/service-host.ts';
+import { startMonitor } from './monitor.ts';
+
+export async function startMonitorService(context: ServiceContext): Promise<RunningService> {
+  await context.ensureTopics();
+  const subscription = await startMonitor({ bus: context.bus(), logger: context.logger, registry: context.registry });
+  return { close: () => subscription.close() };
+}
