@@ -1,0 +1,14 @@
+-- Append-only history. The event id is the primary key so a replayed event adds nothing.
+CREATE TABLE IF NOT EXISTS message_events (
+  event_id CHAR(26) NOT NULL,
+  message_id CHAR(26) NOT NULL,
+  tenant_id VARCHAR(64) NOT NULL,
+  type VARCHAR(32) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  provider VARCHAR(64) NULL,
+  provider_message_id VARCHAR(128) NULL,
+  detail TEXT NULL,
+  occurred_at BIGINT NOT NULL,
+  PRIMARY KEY (event_id),
+  KEY idx_message_events_message (message_id, occurred_at)
+) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

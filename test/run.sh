@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's test command (`npm test`): unit, contract, integration, fault and end-to-end
+# suites in one run of Node's test runner, against the real Kafka, MariaDB and Redis.
+# Starts the project's Kafka broker when none answers (and stops it afterwards); MariaDB and
+# Redis must already answer (.ci/run starts them on a fresh machine). Fails when any test was
+# skipped or left as todo: a suite that cannot reach its infrastructure must fail, not vanish.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+brokers="${TEST_KAFKA_BROKERS:-127.0.0.1:9092}"
+first="${brokers%%,*}"
+started_kafka=0
+if ! (exec 3<>"/dev/tcp/${first%:*}/${first##*:}") 2>/dev/null; then
+  bash test/kafka/kafka.sh start
+  started_kafka=1
+fi
+cleanup() { if [[ $started_kafka == 1 ]]; then bash test/kafka/kafka.sh stop || true; fi; }
+trap cleanup EXIT
+
+log=$(mktemp)
+set +e
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
+  'core/**/*.test.ts' 'api/**/*.test.ts' 'supplier-bridge/**/*.test.ts' 'persister/**/*.test.ts' \
+  'monitor/**/*.test.ts' 'test/**/*.test.ts' "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+skipped=$(grep -E '^ℹ skipped [0-9]+' "$log" | awk '{print $3}' | tail -1)
+todo=$(grep -E '^ℹ todo [0-9]+' "$log" | awk '{print $3}' | tail -1)
+rm -f "$log"
+if [[ $status -ne 0 ]]; then exit "$status"; fi
+if [[ "${skipped:-0}" != 0 || "${todo:-0}" != 0 ]]; then
+  echo "test/run.sh: ${skipped:-0} skipped and ${todo:-0} todo tests; every test must run" >&2
+  exit 1
+fi
