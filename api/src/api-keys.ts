@@ -51,7 +51,8 @@ export class ApiKeyAuthenticator {
   ) {}
 
   async authenticate(authorization: string | undefined): Promise<Principal> {
-    if (!authorization?.startsWith('Bearer ')) {
+    // The scheme is case-insensitive (RFC 9110 §11.1): some clients send `bearer`.
+    if (authorization === undefined || !/^bearer /i.test(authorization)) {
       throw new PigeonError('PIGEON_ERR_UNAUTHORIZED', 'Send the API key as "Authorization: Bearer <key>"');
     }
     const key = authorization.slice('Bearer '.length).trim();

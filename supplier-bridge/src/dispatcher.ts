@@ -22,6 +22,12 @@ export interface DispatcherOptions {
   now?: () => number;
 }
 
+/**
+ * The broker's append clock may run ahead of the API's: a record is refused by deadline only when
+ * it landed clearly late, so an accepted message is never refused. The API's abort marker covers
+ * records that land inside this tolerance after a 503.
+ */
+const ACCEPT_CLOCK_TOLERANCE_MS = 1_000;
 const CERTAIN_NON_SEND = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET_BEFORE_WRITE']);
 
 type BreakerState = 0 | 1 | 2;
@@ -105,7 +111,7 @@ export class Dispatcher {
    */
   async dispatch(message: MessageRequested, appendedAt: number): Promise<OutcomeEvent | undefined> {
     const { cache } = this.options;
-    if (appendedAt > Date.parse(message.acceptDeadline)) {
+    if (appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
       return this.fail(message, 'rejected', 'accept_timeout', 'ACCEPT_DEADLINE', 'appended after the API gave up');
     }
     if ((await cache.get(Markers.abort(message.messageId))) !== undefined) {
@@ -153,9 +159,11 @@ export class Dispatcher {
       const started = performance.now();
       try {
         const signal = AbortSignal.timeout(this.options.sendTimeoutMs ?? 10_000);
-        const result = await breaker.fire(request, signal).catch((err: unknown) => {
-          throw toProviderError(err, signal);
-        });
+        const result = await Promise.race([breaker.fire(request, signal), rejectWhenAborted(signal)]).catch(
+          (err: unknown) => {
+            throw toProviderError(err, signal);
+          },
+        );
         const latencyMs = performance.now() - started;
         this.sendSeconds.observe({ provider: providerName }, latencyMs / 1000);
         this.sends.inc({ provider: providerName, outcome: 'accepted' });
@@ -238,6 +246,13 @@ export class Dispatcher {
     for (const breaker of this.breakers.values()) breaker.shutdown();
     await Promise.all([...this.adapters.values()].map((a) => a.close?.()));
   }
+}
+
+/** Settles a send at its timeout even when the adapter ignores the signal and never answers. */
+function rejectWhenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }
 
 function toProviderError(err: unknown, signal: AbortSignal): ProviderError {

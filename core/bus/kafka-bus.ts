@@ -1,0 +1,562 @@
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  Kafka,
+  type KafkaMessage,
+  type LogEntry,
+  logLevel,
+  type Message,
+  Partitioners,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
+import { PigeonError } from '../errors.ts';
+import type {
+  Bus,
+  BusRecord,
+  ConsumedBatch,
+  ConsumedRecord,
+  SubscribeOptions,
+  Subscription,
+  TopicSpec,
+} from './bus.ts';
+
+/** The subset of a pino logger the bus writes to. */
+export interface BusLogger {
+  error(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface KafkaBusOptions {
+  brokers: readonly string[];
+  clientId?: string;
+  logger?: BusLogger;
+  /** Partitions whose batches are handled at the same time, per subscription (default 3). */
+  partitionsConsumedConcurrently?: number;
+  /** Limits of one produce request; more queued records go in the next one (5,000 / 900 kB). */
+  maxBatchRecords?: number;
+  maxBatchBytes?: number;
+  /** Attempts after the first before a send is given up and its publishes reject (default 5). */
+  sendRetries?: number;
+  /** First and last wait before redelivering a batch whose handler threw (default 100 ms → 2 s). */
+  retryBackoffMs?: { initial: number; max: number };
+  pingTimeoutMs?: number;
+  /** How long close() waits for queued publishes before rejecting them (default 10 s). */
+  closeTimeoutMs?: number;
+}
+
+interface PendingPublish {
+  topic: string;
+  messages: Message[];
+  bytes: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+const SILENT: BusLogger = { error() {}, warn() {}, info() {}, debug() {} };
+
+function kafkaLogCreator(logger: BusLogger) {
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const { message, timestamp: _timestamp, ...extra } = log;
+      const fields = { ...extra, kafkaNamespace: namespace };
+      // We bound send retries on purpose and replace the producer after a failed send (see #send),
+      // so kafkajs' warning about exactly-once with limited retries does not apply.
+      if (message.startsWith('Limiting retries for the idempotent producer')) {
+        logger.debug(fields, message);
+        return;
+      }
+      if (level === logLevel.ERROR) logger.error(fields, message);
+      else if (level === logLevel.WARN) logger.warn(fields, message);
+      else if (level === logLevel.INFO) logger.info(fields, message);
+      else logger.debug(fields, message);
+    };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Resolves with the promise, or rejects after `ms`; the promise keeps running either way. */
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function headerValue(value: IHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  // Kafka allows repeated header keys; like lastHeader() in the Java client, the last one wins.
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  return last === undefined ? undefined : last.toString();
+}
+
+function toConsumed(topic: string, partition: number, message: KafkaMessage): ConsumedRecord {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    const text = headerValue(value);
+    if (text !== undefined) headers[name] = text;
+  }
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key?.toString() ?? '',
+    value: message.value?.toString() ?? '',
+    headers,
+    timestamp: Number(message.timestamp),
+  };
+}
+
+/**
+ * The production bus over kafkajs. Publishes are micro-batched: kafkajs has no linger setting,
+ * so records queue while a produce request is in flight and all go in the next one. Only one
+ * request is in flight at a time; a second one could overtake the first on retry and break the
+ * per-key order the contract promises.
+ */
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  readonly logger: BusLogger;
+  readonly retryBackoffMs: { initial: number; max: number };
+  readonly partitionsConsumedConcurrently: number;
+  readonly #kafka: Kafka;
+  readonly #pingKafka: Kafka;
+  readonly #maxBatchRecords: number;
+  readonly #maxBatchBytes: number;
+  readonly #sendRetries: number;
+  readonly #pingTimeoutMs: number;
+  readonly #closeTimeoutMs: number;
+  readonly #queue: PendingPublish[] = [];
+  readonly #subscriptions = new Set<KafkaSubscription>();
+  #flushScheduled = false;
+  #sending: Promise<void> | null = null;
+  #producer: { producer: Producer; ready: Promise<Producer> } | null = null;
+  #pingAdmin: { admin: Admin; ready: Promise<Admin> } | null = null;
+  #closed = false;
+
+  constructor(options: KafkaBusOptions) {
+    this.logger = options.logger ?? SILENT;
+    this.retryBackoffMs = options.retryBackoffMs ?? { initial: 100, max: 2000 };
+    this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 3;
+    this.#maxBatchRecords = options.maxBatchRecords ?? 5000;
+    // Under the broker's default message.max.bytes (1 MiB), which caps one partition's batch.
+    this.#maxBatchBytes = options.maxBatchBytes ?? 900_000;
+    this.#sendRetries = options.sendRetries ?? 5;
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 1500;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    const common = {
+      brokers: [...options.brokers],
+      clientId: options.clientId ?? 'pigeon',
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(this.logger),
+    };
+    this.#kafka = new Kafka({
+      ...common,
+      connectionTimeout: 3000,
+      requestTimeout: 15_000,
+      // kafkajs' default (300 ms doubling to 30 s) lets a dead broker stall callers for minutes.
+      retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
+    });
+    // ping must answer within its timeout, so its client never retries on its own.
+    this.#pingKafka = new Kafka({
+      ...common,
+      connectionTimeout: this.#pingTimeoutMs,
+      requestTimeout: this.#pingTimeoutMs,
+      retry: { retries: 0 },
+    });
+  }
+
+  async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    if (topics.length === 0) return;
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      // Resolves false instead of throwing when every failure is "already exists".
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((spec) => ({
+          topic: spec.name,
+          numPartitions: spec.partitions,
+          configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+      await this.#alignConfigs(admin, topics);
+    } catch (err) {
+      throw new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', `Could not ensure topics: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
+   * Topics that already existed keep the configs they were created with; bring the ones we
+   * manage in line. AlterConfigs replaces a topic's whole dynamic config, so the current dynamic
+   * entries are carried over.
+   */
+  async #alignConfigs(admin: Admin, topics: readonly TopicSpec[]): Promise<void> {
+    const withConfig = topics.filter((spec) => Object.keys(spec.config ?? {}).length > 0);
+    if (withConfig.length === 0) return;
+    const TOPIC = 2;
+    const DYNAMIC_TOPIC_CONFIG = 1;
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: withConfig.map((spec) => ({ type: TOPIC, name: spec.name })),
+    });
+    const changes = [];
+    for (const spec of withConfig) {
+      const resource = described.resources.find((r) => r.resourceName === spec.name);
+      if (!resource) continue;
+      const current = new Map(resource.configEntries.map((e) => [e.configName, e]));
+      const wanted = Object.entries(spec.config ?? {});
+      if (wanted.every(([name, value]) => current.get(name)?.configValue === value)) continue;
+      const merged = new Map<string, string>();
+      for (const entry of resource.configEntries) {
+        if (entry.configSource === DYNAMIC_TOPIC_CONFIG) merged.set(entry.configName, entry.configValue);
+      }
+      for (const [name, value] of wanted) merged.set(name, value);
+      changes.push({
+        type: TOPIC,
+        name: spec.name,
+        configEntries: [...merged].map(([name, value]) => ({ name, value })),
+      });
+      this.logger.info({ topic: spec.name, config: spec.config }, 'updating topic config');
+    }
+    if (changes.length > 0) await admin.alterConfigs({ validateOnly: false, resources: changes });
+  }
+
+  publish(topic: string, records: readonly BusRecord[]): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The bus is closed'));
+    }
+    if (records.length === 0) return Promise.resolve();
+    let bytes = 0;
+    const messages: Message[] = records.map((record) => {
+      // Bytes, not characters: message bodies in Cyrillic or Arabic take two or three per character.
+      // The 70 covers the record's framing.
+      bytes += Buffer.byteLength(record.key) + Buffer.byteLength(record.value) + 70;
+      if (record.headers) {
+        for (const [name, value] of Object.entries(record.headers)) {
+          bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+        }
+      }
+      return { key: record.key, value: record.value, headers: record.headers };
+    });
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ topic, messages, bytes, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#sending || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // One macrotask of linger: publishes issued in the same tick share the first request.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#sending ??= this.#drain().finally(() => {
+        this.#sending = null;
+        if (this.#queue.length > 0) this.#scheduleFlush();
+      });
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      let count = 0;
+      let records = 0;
+      let bytes = 0;
+      for (const pending of this.#queue) {
+        if (
+          count > 0 &&
+          (records + pending.messages.length > this.#maxBatchRecords ||
+            bytes + pending.bytes > this.#maxBatchBytes)
+        ) {
+          break;
+        }
+        count++;
+        records += pending.messages.length;
+        bytes += pending.bytes;
+      }
+      await this.#send(this.#queue.splice(0, count));
+    }
+  }
+
+  /** Sends one produce request and settles its publishes; never throws. */
+  async #send(chunk: PendingPublish[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const pending of chunk) {
+      const messages = byTopic.get(pending.topic);
+      if (messages) messages.push(...pending.messages);
+      else byTopic.set(pending.topic, [...pending.messages]);
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const current = this.#connectProducer();
+    try {
+      const producer = await current.ready;
+      await producer.sendBatch({ topicMessages, acks: -1 });
+    } catch (err) {
+      // A failed request may still have been written. kafkajs then rewinds its sequence numbers,
+      // and reusing them for other records could make the broker drop those as duplicates, so
+      // the next send starts over with a fresh producer id.
+      this.#dropProducer(current);
+      const error = new PigeonError(
+        'PIGEON_ERR_BUS_UNAVAILABLE',
+        `Kafka did not acknowledge the publish: ${errorMessage(err)}`,
+        { cause: err },
+      );
+      this.logger.warn({ err, publishes: chunk.length, topics: [...byTopic.keys()] }, 'kafka publish failed');
+      for (const pending of chunk) pending.reject(error);
+      return;
+    }
+    for (const pending of chunk) pending.resolve();
+  }
+
+  #connectProducer(): { producer: Producer; ready: Promise<Producer> } {
+    if (this.#producer) return this.#producer;
+    const producer = this.#kafka.producer({
+      idempotent: true,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      retry: { retries: this.#sendRetries },
+    });
+    const entry = { producer, ready: producer.connect().then(() => producer) };
+    this.#producer = entry;
+    entry.ready.catch(() => this.#dropProducer(entry));
+    return entry;
+  }
+
+  #dropProducer(entry: { producer: Producer }): void {
+    if (this.#producer !== entry) return;
+    this.#producer = null;
+    void withTimeout(entry.producer.disconnect(), 5000, 'producer disconnect').catch(() => {});
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    if (this.#closed) throw new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The bus is closed');
+    const subscription = new KafkaSubscription(this, this.#kafka, options, () =>
+      this.#subscriptions.delete(subscription),
+    );
+    this.#subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (err) {
+      await subscription.close().catch(() => {});
+      throw new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', `Could not subscribe: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    return subscription;
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.#closed) return false;
+    this.#pingAdmin ??= this.#connectPingAdmin();
+    const entry = this.#pingAdmin;
+    try {
+      const admin = await withTimeout(entry.ready, this.#pingTimeoutMs, 'kafka connect');
+      const cluster = await withTimeout(admin.describeCluster(), this.#pingTimeoutMs, 'kafka ping');
+      return cluster.brokers.length > 0;
+    } catch {
+      if (this.#pingAdmin === entry) this.#pingAdmin = null;
+      void entry.admin.disconnect().catch(() => {});
+      return false;
+    }
+  }
+
+  #connectPingAdmin(): { admin: Admin; ready: Promise<Admin> } {
+    const admin = this.#pingKafka.admin();
+    const ready = admin.connect().then(() => admin);
+    ready.catch(() => {});
+    return { admin, ready };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const flushed = (async () => {
+      while (this.#sending || this.#flushScheduled) {
+        await (this.#sending ?? new Promise((resolve) => setImmediate(resolve)));
+      }
+    })();
+    await withTimeout(flushed, this.#closeTimeoutMs, 'flushing publishes').catch((err) => {
+      this.logger.warn({ err }, 'closing the bus with publishes still pending');
+    });
+    const abandoned = new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The bus closed before the publish');
+    for (const pending of this.#queue.splice(0)) pending.reject(abandoned);
+    const producer = this.#producer;
+    this.#producer = null;
+    const pingAdmin = this.#pingAdmin;
+    this.#pingAdmin = null;
+    await Promise.all([
+      ...[...this.#subscriptions].map((subscription) => subscription.close()),
+      producer && withTimeout(producer.producer.disconnect(), 5000, 'producer disconnect').catch(() => {}),
+      pingAdmin && withTimeout(pingAdmin.admin.disconnect(), 5000, 'admin disconnect').catch(() => {}),
+    ]);
+  }
+}
+
+class KafkaSubscription implements Subscription {
+  readonly #bus: KafkaBus;
+  readonly #kafka: Kafka;
+  readonly #options: SubscribeOptions;
+  readonly #onClosed: () => void;
+  readonly #paused = new Set<string>();
+  /** Current wait before redelivery, per topic-partition that is failing. */
+  readonly #backoff = new Map<string, number>();
+  #consumer: Consumer | null = null;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | null = null;
+
+  constructor(bus: KafkaBus, kafka: Kafka, options: SubscribeOptions, onClosed: () => void) {
+    this.#bus = bus;
+    this.#kafka = kafka;
+    this.#options = options;
+    this.#onClosed = onClosed;
+  }
+
+  /** Resolves once the consumer has joined its group and been given partitions. */
+  async start(): Promise<void> {
+    const consumer = this.#kafka.consumer({
+      groupId: this.#options.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    });
+    this.#consumer = consumer;
+    // A rejoin builds a new internal consumer group, which forgets paused topics.
+    consumer.on(consumer.events.GROUP_JOIN, () => this.#applyPause());
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // kafkajs restarts a crashed consumer itself, except after errors it deems non-retriable.
+      if (!payload.restart && !this.#closing) this.#scheduleRestart(consumer, payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({
+      topics: [...this.#options.topics],
+      fromBeginning: this.#options.fromBeginning ?? true,
+    });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.#bus.partitionsConsumedConcurrently,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    });
+  }
+
+  #scheduleRestart(consumer: Consumer, error: Error): void {
+    this.#bus.logger.error(
+      { err: error, groupId: this.#options.groupId },
+      'kafka consumer stopped; recreating it in 5 s',
+    );
+    this.#restartTimer = setTimeout(async () => {
+      if (this.#closing) return;
+      await consumer.disconnect().catch(() => {});
+      try {
+        await this.start();
+      } catch (err) {
+        if (!this.#closing) this.#scheduleRestart(this.#consumer ?? consumer, err as Error);
+      }
+    }, 5000);
+  }
+
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
+    const { topic, partition } = batch;
+    const last = batch.messages[batch.messages.length - 1];
+    if (!last) return;
+    const consumed: ConsumedBatch = {
+      topic,
+      partition,
+      records: batch.messages.map((message) => toConsumed(topic, partition, message)),
+      heartbeat: () => heartbeat(),
+      isStale: () => !isRunning() || isStale(),
+    };
+    const key = `${topic}:${partition}`;
+    try {
+      await this.#options.handler(consumed);
+    } catch (err) {
+      const { initial, max } = this.#bus.retryBackoffMs;
+      const wait = this.#backoff.get(key) ?? initial;
+      this.#backoff.set(key, Math.min(wait * 2, max));
+      this.#bus.logger.warn(
+        {
+          err,
+          topic,
+          partition,
+          offset: batch.firstOffset(),
+          groupId: this.#options.groupId,
+          retryInMs: wait,
+        },
+        'bus handler failed; redelivering the batch',
+      );
+      // Returning without resolving makes kafkajs fetch from the same offset again. Throwing
+      // instead would go through its crash/restart path, which rejoins the group and gives up
+      // for good on errors it considers non-retriable (TypeError, or anything with retriable=false).
+      await this.#sleep(wait, heartbeat, () => !isRunning() || isStale());
+      return;
+    }
+    this.#backoff.delete(key);
+    resolveOffset(last.offset);
+    await commitOffsetsIfNecessary({
+      topics: [{ topic, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
+    });
+  }
+
+  /** Waits without losing group membership; returns early when the batch goes stale. */
+  async #sleep(ms: number, heartbeat: () => Promise<void>, stale: () => boolean): Promise<void> {
+    const until = Date.now() + ms;
+    while (!stale()) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 50)));
+      await heartbeat();
+    }
+  }
+
+  #applyPause(): void {
+    if (this.#paused.size === 0 || !this.#consumer) return;
+    try {
+      this.#consumer.pause([...this.#paused].map((topic) => ({ topic })));
+    } catch (err) {
+      this.#bus.logger.warn({ err }, 'could not pause kafka topics');
+    }
+  }
+
+  pause(topics: readonly string[]): void {
+    for (const topic of topics) this.#paused.add(topic);
+    this.#applyPause();
+  }
+
+  resume(topics: readonly string[]): void {
+    for (const topic of topics) this.#paused.delete(topic);
+    try {
+      this.#consumer?.resume(topics.map((topic) => ({ topic })));
+    } catch (err) {
+      this.#bus.logger.warn({ err }, 'could not resume kafka topics');
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearTimeout(this.#restartTimer);
+      try {
+        // Waits for the in-flight batch (and its commit), then leaves the group.
+        await this.#consumer?.disconnect();
+      } finally {
+        this.#onClosed();
+      }
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The production cache over ioredis. Rate limits and OTP checks sit on the request path, so the
+ * client is tuned to fail fast and let callers fail closed, never to queue commands while Redis is
+ * away:
+ * - until the first connection attempt settles, commands queue (so a request right after boot does
+ *   not fail spuriously), bounded by `commandTimeoutMs`;
+ * - after that the offline queue is switched off: while the link is down every command rejects at
+ *   once with PIGEON_ERR_CACHE_UNAVAILABLE;
+ * - in-flight commands on a dropped link are not resent after reconnect (an INCRBY the caller saw
+ *   fail must not land later) and reject after `commandTimeoutMs`;
+ * - reconnection never gives up, with capped, jittered exponential backoff.
+ */
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import { PigeonError } from '../errors.ts';
+import type { Cache, SetOptions } from './cache.ts';
+
+export interface RedisCacheOptions {
+  /** Prepended to every key (ioredis `keyPrefix`), e.g. `pigeon:`. */
+  keyPrefix?: string;
+  /** TCP connect budget per attempt. Default 2000 ms. */
+  connectTimeoutMs?: number;
+  /** Budget for one command, including time spent waiting for the first connection. Default 1500 ms. */
+  commandTimeoutMs?: number;
+  /** Upper bound of the reconnect backoff. Default 2000 ms. */
+  maxBackoffMs?: number;
+  /** Connection errors, reported on every failed attempt; commands report their own failures. */
+  onError?: (err: Error) => void;
+}
+
+/**
+ * Replies that mean "this Redis cannot serve you right now" (loading a dump, failing over, out of
+ * memory, stuck in a script) rather than "your command is wrong".
+ */
+const UNAVAILABLE_REPLIES = new Set([
+  'LOADING',
+  'BUSY',
+  'MASTERDOWN',
+  'READONLY',
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'NOREPLICAS',
+  'OOM',
+]);
+
+/**
+ * Maps a failure of a Redis call to PIGEON_ERR_CACHE_UNAVAILABLE, except replies that reveal a bug
+ * (WRONGTYPE, syntax, a broken script), which are returned unchanged. Exported for code that runs
+ * its own commands on `RedisCache.redis`.
+ */
+export function toCacheError(err: unknown, operation: string): unknown {
+  if (err instanceof PigeonError) return err;
+  if (err instanceof Error && err.name === 'ReplyError') {
+    const prefix = err.message.split(' ', 1)[0] ?? '';
+    if (!UNAVAILABLE_REPLIES.has(prefix)) return err;
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', `Cache ${operation} failed: ${reason}`, {
+    cause: err,
+  });
+}
+
+export class RedisCache implements Cache {
+  readonly kind = 'redis' as const;
+  readonly #client: Redis;
+  #closing: Promise<void> | undefined;
+
+  constructor(url: string, options: RedisCacheOptions = {}) {
+    const maxBackoffMs = options.maxBackoffMs ?? 2000;
+    this.#client = new Redis(url, {
+      keyPrefix: options.keyPrefix ?? '',
+      connectTimeout: options.connectTimeoutMs ?? 2000,
+      commandTimeout: options.commandTimeoutMs ?? 1500,
+      maxRetriesPerRequest: 1,
+      autoResendUnfulfilledCommands: false,
+      enableOfflineQueue: true,
+      // ioredis keeps a timer this long after disconnect() even when the socket is already gone,
+      // which would hold the process open after close().
+      disconnectTimeout: 500,
+      retryStrategy: (attempt) => backoff(attempt, maxBackoffMs),
+    });
+    const onError = options.onError;
+    // Without a listener ioredis prints every failed reconnect to stderr.
+    this.#client.on('error', (err: Error) => onError?.(err));
+    // The queue only smooths the first connect after boot; once Redis has answered, or has been
+    // found unreachable, waiting in it would just turn a fast failure into a slow one.
+    const stopQueueing = (): void => {
+      this.#client.options.enableOfflineQueue = false;
+      this.#client.off('ready', stopQueueing).off('reconnecting', stopQueueing);
+    };
+    this.#client.on('ready', stopQueueing).on('reconnecting', stopQueueing);
+  }
+
+  /** The raw client, for Lua scripts and commands the Cache interface does not cover. */
+  get redis(): Redis {
+    return this.#client;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.#run('get', async () => (await this.#client.get(key)) ?? undefined);
+  }
+
+  async set(key: string, value: string, options: SetOptions = {}): Promise<boolean> {
+    const ttl = options.ttlMs === undefined ? undefined : ttlArg(options.ttlMs);
+    return this.#run('set', async () => {
+      const c = this.#client;
+      let reply: 'OK' | null;
+      if (ttl !== undefined && options.nx) reply = await c.set(key, value, 'PX', ttl, 'NX');
+      else if (ttl !== undefined) reply = await c.set(key, value, 'PX', ttl);
+      else if (options.nx) reply = await c.set(key, value, 'NX');
+      else reply = await c.set(key, value);
+      return reply === 'OK';
+    });
+  }
+
+  async del(key: string): Promise<void> {
+    return this.#run('del', async () => {
+      await this.#client.del(key);
+    });
+  }
+
+  async incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
+    if (!Number.isSafeInteger(by)) throw new RangeError(`by must be a safe integer, got ${by}`);
+    if (ttlMs === undefined) return this.#run('incrBy', () => this.#client.incrby(key, by));
+    const ttl = ttlArg(ttlMs);
+    return this.#run('incrBy', async () => {
+      // SET NX seeds the key with its ttl only when absent and INCRBY keeps an existing ttl; MULTI
+      // makes the pair atomic, so the window is set exactly once, by whoever creates the key.
+      const results = await this.#client.multi().set(key, '0', 'PX', ttl, 'NX').incrby(key, by).exec();
+      return Number(transactionResults(results)[1]);
+    });
+  }
+
+  async pushCapped(key: string, value: string, max: number, ttlMs: number): Promise<void> {
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new RangeError(`max must be a positive integer, got ${max}`);
+    }
+    const ttl = ttlArg(ttlMs);
+    return this.#run('pushCapped', async () => {
+      const results = await this.#client
+        .multi()
+        .lpush(key, value)
+        .ltrim(key, 0, max - 1)
+        .pexpire(key, ttl)
+        .exec();
+      transactionResults(results);
+    });
+  }
+
+  async list(key: string): Promise<string[]> {
+    return this.#run('list', () => this.#client.lrange(key, 0, -1));
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.#client.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const client = this.#client;
+    if (client.status === 'end') return;
+    const ended = once(client, 'end', { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+    if (client.status === 'ready') {
+      // QUIT lets Redis finish what it has; bounded by commandTimeout, so a dead link cannot hang it.
+      try {
+        await client.quit();
+      } catch {
+        client.disconnect();
+      }
+    } else if (client.status === 'reconnecting') {
+      // Between attempts there is no socket to close, so ioredis never emits 'end': cancelling the
+      // pending reconnect is all there is to do.
+      client.disconnect();
+      return;
+    } else {
+      client.disconnect();
+    }
+    // Listening began before QUIT/disconnect, so an 'end' that already happened is not missed.
+    await ended;
+  }
+
+  async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toCacheError(err, operation);
+    }
+  }
+}
+
+/** Exponential from 100 ms, capped, with ±20 % jitter so a fleet does not reconnect in lockstep. */
+function backoff(attempt: number, maxMs: number): number {
+  const base = Math.min(100 * 2 ** Math.min(attempt - 1, 16), maxMs);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+function ttlArg(ttlMs: number): number {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be positive, got ${ttlMs}`);
+  return Math.ceil(ttlMs);
+}
+
+/** The replies of an EXEC, throwing the first per-command error (EXEC does not reject on those). */
+function transactionResults(results: Array<[Error | null, unknown]> | null): unknown[] {
+  if (results === null) throw new Error('Transaction was aborted');
+  return results.map(([err, reply]) => {
+    if (err) throw err;
+    return reply;
+  });
+}
