@@ -26,11 +26,13 @@ test('distributed settings are parsed', () => {
 
 test('every bad variable is named in one error', () => {
   assert.throws(
-    () => loadConfig({ PORT: 'abc', MYSQL_URL: 'postgres://x', KAFKA_BROKERS: 'nohostport', LOG_LEVEL: 'loud' }),
+    () =>
+      loadConfig({ PORT: 'abc', MYSQL_URL: 'postgres://x', KAFKA_BROKERS: 'nohostport', LOG_LEVEL: 'loud' }),
     (err: unknown) => {
       assert.ok(err instanceof PigeonError);
       assert.equal(err.code, 'PIGEON_ERR_CONFIG');
-      for (const name of ['PORT', 'MYSQL_URL', 'KAFKA_BROKERS', 'LOG_LEVEL']) assert.match(err.message, new RegExp(name));
+      for (const name of ['PORT', 'MYSQL_URL', 'KAFKA_BROKERS', 'LOG_LEVEL'])
+        assert.match(err.message, new RegExp(name));
       return true;
     },
   );

@@ -13,11 +13,19 @@ export interface ErrorSpec {
 export const ErrorCatalogue = {
   PIGEON_ERR_VALIDATION: { status: 400, title: 'Request failed validation', retriable: false },
   PIGEON_ERR_MALFORMED_JSON: { status: 400, title: 'Body is not valid JSON', retriable: false },
-  PIGEON_ERR_INVALID_NUMBER: { status: 400, title: 'Recipient is not a valid E.164 number', retriable: false },
+  PIGEON_ERR_INVALID_NUMBER: {
+    status: 400,
+    title: 'Recipient is not a valid E.164 number',
+    retriable: false,
+  },
   PIGEON_ERR_EMPTY_BODY: { status: 400, title: 'Message body is empty', retriable: false },
   PIGEON_ERR_BODY_TOO_LONG: { status: 400, title: 'Message body is too long', retriable: false },
   PIGEON_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request payload is too large', retriable: false },
-  PIGEON_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Content-Type must be application/json', retriable: false },
+  PIGEON_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'Content-Type must be application/json',
+    retriable: false,
+  },
   PIGEON_ERR_UNAUTHORIZED: { status: 401, title: 'Missing or invalid API key', retriable: false },
   PIGEON_ERR_FORBIDDEN: { status: 403, title: 'API key lacks the required scope', retriable: false },
   PIGEON_ERR_NOT_FOUND: { status: 404, title: 'Resource not found', retriable: false },

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { maskPhone } from './phone.ts';
 
 export type { Logger };
@@ -43,7 +43,9 @@ export function maskPhonesInText(text: string): string {
  * authorization headers never reach a log line; phone numbers are masked wherever they appear,
  * including inside the message text.
  */
-export function createLogger(options: { level?: string; name?: string; destination?: pino.DestinationStream } = {}) {
+export function createLogger(
+  options: { level?: string; name?: string; destination?: pino.DestinationStream } = {},
+) {
   return pino(
     {
       level: options.level ?? 'info',

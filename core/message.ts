@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { type Static, Type } from 'typebox';
 
 /** Schema version of every event on the bus; bump on an incompatible change and keep readers tolerant. */
 export const SCHEMA_VERSION = 1;

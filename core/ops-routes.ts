@@ -8,7 +8,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: { readiness: Readi
   app.get('/healthz', { schema: hide, logLevel: 'warn' }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: hide, logLevel: 'warn' }, async (_req, reply) => {
     const result = await deps.readiness.evaluate();
-    return reply.code(result.ready ? 200 : 503).send({ status: result.ready ? 'ready' : 'unready', ...result });
+    return reply
+      .code(result.ready ? 200 : 503)
+      .send({ status: result.ready ? 'ready' : 'unready', ...result });
   });
   app.get('/metrics', { schema: hide, logLevel: 'warn' }, async (_req, reply) => {
     const body = await deps.registry.metrics();

@@ -105,7 +105,9 @@ export async function runService(
 
   let ops: ReturnType<typeof Fastify> | undefined;
   if (!service.servesHttp) {
-    ops = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }),
+    ops = Fastify({
+      loggerInstance: logger as FastifyBaseLogger,
+      logController: new LogController({ disableRequestLogging: true }),
     });
     registerOpsRoutes(ops, { readiness: context.readiness, registry });
     await ops.listen({ port: config.port, host: config.host });

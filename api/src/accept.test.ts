@@ -1,15 +1,23 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeEvent } from '../../core/events.ts';
 import { isPigeonError } from '../../core/errors.ts';
+import { decodeEvent } from '../../core/events.ts';
 import { buildMessageRequested, DEFAULT_TTL_SECONDS, type MessageInput } from './accept.ts';
 
 const NOW = Date.parse('2030-06-01T12:00:00.000Z');
 const PUBLISH_TIMEOUT_MS = 2_500;
-const context = { tenantId: 'tenant-1', messageId: '01JZ0000000000000000000000', now: NOW, publishTimeoutMs: PUBLISH_TIMEOUT_MS };
+const context = {
+  tenantId: 'tenant-1',
+  messageId: '01JZ0000000000000000000000',
+  now: NOW,
+  publishTimeoutMs: PUBLISH_TIMEOUT_MS,
+};
 
 function build(input: Partial<MessageInput> = {}, extra: { fromBatch?: boolean; batchId?: string } = {}) {
-  return buildMessageRequested({ to: '+14155550123', body: 'Hello from Pigeon', ...input }, { ...context, ...extra });
+  return buildMessageRequested(
+    { to: '+14155550123', body: 'Hello from Pigeon', ...input },
+    { ...context, ...extra },
+  );
 }
 
 function assertRejectedWith(code: string, input: Partial<MessageInput>) {

@@ -26,13 +26,24 @@ export const DEFAULT_TTL_SECONDS: Record<MessageClass, number> = {
  */
 export function buildMessageRequested(
   input: MessageInput,
-  context: { tenantId: string; messageId: string; now: number; publishTimeoutMs: number; fromBatch?: boolean; batchId?: string },
+  context: {
+    tenantId: string;
+    messageId: string;
+    now: number;
+    publishTimeoutMs: number;
+    fromBatch?: boolean;
+    batchId?: string;
+  },
 ): MessageRequested {
   const recipient = parseE164(input.to);
   if (!recipient) {
-    throw new PigeonError('PIGEON_ERR_INVALID_NUMBER', `"to" must be a valid E.164 number such as +14155550123`, {
-      errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
-    });
+    throw new PigeonError(
+      'PIGEON_ERR_INVALID_NUMBER',
+      `"to" must be a valid E.164 number such as +14155550123`,
+      {
+        errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
+      },
+    );
   }
   if (input.body.trim().length === 0) {
     throw new PigeonError('PIGEON_ERR_EMPTY_BODY', '"body" must contain text', {

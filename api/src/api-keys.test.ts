@@ -81,7 +81,11 @@ test('requests without a valid bearer key are unauthorized', async () => {
   await assert.rejects(authenticator.authenticate(`Basic ${validKey}`), unauthorized, 'wrong scheme');
   await assert.rejects(authenticator.authenticate(validKey), unauthorized, 'no scheme');
   await assert.rejects(authenticator.authenticate('Bearer pgn_short'), unauthorized, 'too short');
-  await assert.rejects(authenticator.authenticate(`Bearer sk_${'a'.repeat(32)}`), unauthorized, 'wrong prefix');
+  await assert.rejects(
+    authenticator.authenticate(`Bearer sk_${'a'.repeat(32)}`),
+    unauthorized,
+    'wrong prefix',
+  );
   await assert.rejects(authenticator.authenticate(`Bearer pgn_${'a'.repeat(200)}`), unauthorized, 'too long');
   await assert.rejects(authenticator.authenticate(`Bearer ${generateApiKey()}`), unauthorized, 'unknown key');
   await assert.rejects(authenticator.authenticate(`Bearer ${revokedKey}`), unauthorized, 'revoked key');
@@ -100,7 +104,10 @@ function principal(...scopes: string[]): Principal {
 }
 
 test('a key without the required scope is forbidden', () => {
-  assert.throws(() => requireScope(principal('messages:read'), 'messages:write'), isCode('PIGEON_ERR_FORBIDDEN'));
+  assert.throws(
+    () => requireScope(principal('messages:read'), 'messages:write'),
+    isCode('PIGEON_ERR_FORBIDDEN'),
+  );
   assert.throws(() => requireScope(principal(), 'messages:read'), isCode('PIGEON_ERR_FORBIDDEN'));
 });
 

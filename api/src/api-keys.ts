@@ -23,7 +23,12 @@ export function generateApiKey(): string {
   return API_KEY_PREFIX + randomBytes(24).toString('base64url');
 }
 
-export function apiKeyRecord(key: string, tenantId: string, scopes: readonly string[], name: string): ApiKeyRecord {
+export function apiKeyRecord(
+  key: string,
+  tenantId: string,
+  scopes: readonly string[],
+  name: string,
+): ApiKeyRecord {
   return {
     id: newId(),
     tenantId,

@@ -53,6 +53,10 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     return sendProblem(reply, request, error);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, request, new PigeonError('PIGEON_ERR_NOT_FOUND', `No route ${request.method} ${request.url}`)),
+    sendProblem(
+      reply,
+      request,
+      new PigeonError('PIGEON_ERR_NOT_FOUND', `No route ${request.method} ${request.url}`),
+    ),
   );
 }

@@ -50,13 +50,22 @@ export class MessagePublisher {
     clearTimeout(timer);
     if (result === 'ok') return;
     writes.catch(() => undefined);
-    this.logger.warn({ count: events.length, result, err: (failure as Error | undefined)?.message }, 'api.publish_failed');
-    await Promise.all(
-      events.map((e) => this.cache.set(Markers.abort(e.messageId), '1', { ttlMs: MARKER_TTL_MS }).catch(() => false)),
+    this.logger.warn(
+      { count: events.length, result, err: (failure as Error | undefined)?.message },
+      'api.publish_failed',
     );
-    throw new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The message bus did not acknowledge the message; retry later', {
-      retryAfterSeconds: RETRY_AFTER_SECONDS,
-      cause: failure,
-    });
+    await Promise.all(
+      events.map((e) =>
+        this.cache.set(Markers.abort(e.messageId), '1', { ttlMs: MARKER_TTL_MS }).catch(() => false),
+      ),
+    );
+    throw new PigeonError(
+      'PIGEON_ERR_BUS_UNAVAILABLE',
+      'The message bus did not acknowledge the message; retry later',
+      {
+        retryAfterSeconds: RETRY_AFTER_SECONDS,
+        cause: failure,
+      },
+    );
   }
 }

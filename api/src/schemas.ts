@@ -12,7 +12,11 @@ export const SendMessageBody = Type.Object(
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: 'Sender id or number' })),
     class: Type.Optional(MessageClassSchema),
     ttlSeconds: Type.Optional(
-      Type.Integer({ minimum: 30, maximum: 259_200, description: 'Give up (status expired) after this long' }),
+      Type.Integer({
+        minimum: 30,
+        maximum: 259_200,
+        description: 'Give up (status expired) after this long',
+      }),
     ),
   },
   { additionalProperties: false },
@@ -37,7 +41,9 @@ export const BatchBody = Type.Object(
       ),
       { minItems: 1, maxItems: 1000 },
     ),
-    body: Type.Optional(Type.String({ maxLength: 1600, description: 'Text for every recipient without its own' })),
+    body: Type.Optional(
+      Type.String({ maxLength: 1600, description: 'Text for every recipient without its own' }),
+    ),
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
     class: Type.Optional(MessageClassSchema),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 259_200 })),

@@ -28,11 +28,15 @@ async function bootstrapApiKey(context: ServiceContext, embedded: boolean): Prom
       chmodSync(file, 0o600);
     }
   }
-  if (key) await context.store().putApiKey(apiKeyRecord(key, config.bootstrapTenant, ALL_SCOPES, 'bootstrap'));
+  if (key)
+    await context.store().putApiKey(apiKeyRecord(key, config.bootstrapTenant, ALL_SCOPES, 'bootstrap'));
   return key;
 }
 
-export async function startApi(context: ServiceContext, options: { embedded?: boolean } = {}): Promise<ApiService> {
+export async function startApi(
+  context: ServiceContext,
+  options: { embedded?: boolean } = {},
+): Promise<ApiService> {
   const { config, logger } = context;
   await context.store().migrate();
   await context.ensureTopics();

@@ -3,6 +3,10 @@ import { startMonitor } from './monitor.ts';
 
 export async function startMonitorService(context: ServiceContext): Promise<RunningService> {
   await context.ensureTopics();
-  const subscription = await startMonitor({ bus: context.bus(), logger: context.logger, registry: context.registry });
+  const subscription = await startMonitor({
+    bus: context.bus(),
+    logger: context.logger,
+    registry: context.registry,
+  });
   return { close: () => subscription.close() };
 }

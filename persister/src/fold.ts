@@ -90,11 +90,21 @@ function historyRow(event: PigeonEvent): MessageEventRecord {
     case 'message.submitted':
       provider = event.provider;
       providerMessageId = event.providerMessageId;
-      detail = { attempt: event.attempt, segments: event.segments, cost: event.cost, latencyMs: event.latencyMs };
+      detail = {
+        attempt: event.attempt,
+        segments: event.segments,
+        cost: event.cost,
+        latencyMs: event.latencyMs,
+      };
       break;
     case 'message.failed':
       provider = event.provider ?? null;
-      detail = { attempt: event.attempt, errorClass: event.errorClass, errorCode: event.errorCode, reason: event.reason };
+      detail = {
+        attempt: event.attempt,
+        errorClass: event.errorClass,
+        errorCode: event.errorCode,
+        reason: event.reason,
+      };
       break;
     case 'receipt.received':
       provider = event.provider;

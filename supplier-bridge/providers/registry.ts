@@ -54,10 +54,16 @@ export function createProviders(deps: ProviderDeps): ConfiguredProvider[] {
   return specs.map((spec) => {
     const factory = FACTORIES[spec.type];
     if (!factory) {
-      throw new PigeonError('PIGEON_ERR_CONFIG', `PIGEON_CONFIG: provider "${spec.name}" has unknown type "${spec.type}"`);
+      throw new PigeonError(
+        'PIGEON_ERR_CONFIG',
+        `PIGEON_CONFIG: provider "${spec.name}" has unknown type "${spec.type}"`,
+      );
     }
     if (spec.type === 'simulator' && !deps.config.simulator.enabled) {
-      throw new PigeonError('PIGEON_ERR_CONFIG', `PIGEON_CONFIG: provider "${spec.name}" is a simulator but PIGEON_SIMULATOR=false`);
+      throw new PigeonError(
+        'PIGEON_ERR_CONFIG',
+        `PIGEON_CONFIG: provider "${spec.name}" is a simulator but PIGEON_SIMULATOR=false`,
+      );
     }
     return { adapter: factory(spec.name, spec.options ?? {}, deps), weight: spec.weight ?? 1 };
   });

@@ -86,7 +86,12 @@ export class SimulatorProvider implements ProviderAdapter {
       body: request.body,
       acceptedAt: new Date().toISOString(),
     };
-    await this.options.outbox.pushCapped(outboxKey(request.to), JSON.stringify(entry), OUTBOX_MAX, OUTBOX_TTL_MS);
+    await this.options.outbox.pushCapped(
+      outboxKey(request.to),
+      JSON.stringify(entry),
+      OUTBOX_MAX,
+      OUTBOX_TTL_MS,
+    );
     const status: ReceiptStatus =
       this.random() < (this.options.undeliveredRatio ?? 0) ? 'undelivered' : 'delivered';
     this.scheduleReceipt(request, providerMessageId, status);
@@ -151,7 +156,10 @@ export class SimulatorProvider implements ProviderAdapter {
     if (!timestamp || !signature || Math.abs(Date.now() - Number(timestamp)) > SIGNATURE_TOLERANCE_MS) {
       throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'missing or stale simulator signature');
     }
-    const expected = Buffer.from(signSimulatorReceipt(this.options.secret, timestamp, request.rawBody), 'hex');
+    const expected = Buffer.from(
+      signSimulatorReceipt(this.options.secret, timestamp, request.rawBody),
+      'hex',
+    );
     const given = Buffer.from(signature, 'hex');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'simulator signature does not match');
@@ -166,7 +174,9 @@ export class SimulatorProvider implements ProviderAdapter {
       throw new PigeonError('PIGEON_ERR_VALIDATION', 'receipt needs string id and status');
     }
     const known: ReceiptStatus[] = ['delivered', 'undelivered', 'expired', 'rejected', 'unknown'];
-    const status = known.includes(payload.status as ReceiptStatus) ? (payload.status as ReceiptStatus) : 'unknown';
+    const status = known.includes(payload.status as ReceiptStatus)
+      ? (payload.status as ReceiptStatus)
+      : 'unknown';
     const receipt: ParsedReceipt = {
       providerMessageId: payload.id,
       status,

@@ -2,10 +2,15 @@ import CircuitBreaker from 'opossum';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Cache } from '../../core/cache/cache.ts';
 import { eventBase } from '../../core/events.ts';
-import { MARKER_TTL_MS, Markers } from '../../core/markers.ts';
 import type { Logger } from '../../core/logger.ts';
+import { MARKER_TTL_MS, Markers } from '../../core/markers.ts';
 import type { MessageFailed, MessageRequested, MessageSubmitted, OutcomeEvent } from '../../core/message.ts';
-import { ProviderError, type ProviderAdapter, type SendRequest, type SendResult } from '../providers/provider.ts';
+import {
+  type ProviderAdapter,
+  ProviderError,
+  type SendRequest,
+  type SendResult,
+} from '../providers/provider.ts';
 import type { ConfiguredProvider } from '../providers/registry.ts';
 import { orderCandidates } from './routing.ts';
 
@@ -112,10 +117,22 @@ export class Dispatcher {
   async dispatch(message: MessageRequested, appendedAt: number): Promise<OutcomeEvent | undefined> {
     const { cache } = this.options;
     if (appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
-      return this.fail(message, 'rejected', 'accept_timeout', 'ACCEPT_DEADLINE', 'appended after the API gave up');
+      return this.fail(
+        message,
+        'rejected',
+        'accept_timeout',
+        'ACCEPT_DEADLINE',
+        'appended after the API gave up',
+      );
     }
     if ((await cache.get(Markers.abort(message.messageId))) !== undefined) {
-      return this.fail(message, 'rejected', 'accept_timeout', 'ABORTED', 'the API answered 503 for this message');
+      return this.fail(
+        message,
+        'rejected',
+        'accept_timeout',
+        'ABORTED',
+        'the API answered 503 for this message',
+      );
     }
     if (this.now() >= Date.parse(message.expiresAt)) {
       return this.fail(message, 'expired', 'expired', 'EXPIRED', 'expired before it could be sent');
@@ -190,18 +207,39 @@ export class Dispatcher {
         lastError = error;
         this.sends.inc({ provider: providerName, outcome: error.errorClass });
         this.options.logger.warn(
-          { provider: providerName, messageId: message.messageId, errorClass: error.errorClass, code: error.rawCode },
+          {
+            provider: providerName,
+            messageId: message.messageId,
+            errorClass: error.errorClass,
+            code: error.rawCode,
+          },
           'bridge.send_failed',
         );
         if (!error.isProviderFault) {
-          return this.fail(message, 'failed', error.errorClass, error.rawCode, error.message, providerName, attempt);
+          return this.fail(
+            message,
+            'failed',
+            error.errorClass,
+            error.rawCode,
+            error.message,
+            providerName,
+            attempt,
+          );
         }
         if (error.sent === 'maybe') {
           // The provider may have taken it: bulk traffic is never sent elsewhere; urgent
           // traffic may fail over once, since a duplicate code beats no code.
           const urgent = message.class === 'otp' || message.class === 'alert';
           if (!urgent || ambiguousFailovers >= 1) {
-            return this.fail(message, 'failed', 'ambiguous', error.rawCode, error.message, providerName, attempt);
+            return this.fail(
+              message,
+              'failed',
+              'ambiguous',
+              error.rawCode,
+              error.message,
+              providerName,
+              attempt,
+            );
           }
           ambiguousFailovers++;
         }
@@ -258,11 +296,15 @@ function rejectWhenAborted(signal: AbortSignal): Promise<never> {
 function toProviderError(err: unknown, signal: AbortSignal): ProviderError {
   if (err instanceof ProviderError) return err;
   const code = (err as { code?: string }).code;
-  if (code === 'EOPENBREAKER') return new ProviderError('retryable', 'BREAKER_OPEN', 'breaker open', { cause: err });
+  if (code === 'EOPENBREAKER')
+    return new ProviderError('retryable', 'BREAKER_OPEN', 'breaker open', { cause: err });
   if (signal.aborted) {
     return new ProviderError('retryable', 'TIMEOUT', 'provider timed out', { sent: 'maybe', cause: err });
   }
   const causeCode = (err as { cause?: { code?: string } }).cause?.code ?? code;
   const sent = causeCode && CERTAIN_NON_SEND.has(causeCode) ? 'no' : 'maybe';
-  return new ProviderError('retryable', causeCode ?? 'NETWORK', String((err as Error).message), { sent, cause: err });
+  return new ProviderError('retryable', causeCode ?? 'NETWORK', String((err as Error).message), {
+    sent,
+    cause: err,
+  });
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
-import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';
+import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
 import { freePort } from '../support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../support/processes.ts';
 import { waitFor } from '../support/wait.ts';
@@ -49,7 +49,10 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
       const response = await fetch(`${apiBase}/v1/messages`, {
         method: 'POST',
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ to: `+1415555${String(1000 + (i % 9000)).padStart(4, '0')}`, body: `message ${i}` }),
+        body: JSON.stringify({
+          to: `+1415555${String(1000 + (i % 9000)).padStart(4, '0')}`,
+          body: `message ${i}`,
+        }),
       });
       assert.equal(response.status, 202, await response.clone().text());
       ids.push(((await response.json()) as { id: string }).id);
@@ -66,15 +69,22 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
         return Number((rows as Array<{ n: number }>)[0]!.n);
       };
       await waitFor(
-        async () => (await count('SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status = "delivered"')) === MESSAGES,
+        async () =>
+          (await count('SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status = "delivered"')) ===
+          MESSAGES,
         60_000,
         `${MESSAGES} delivered rows`,
       );
       assert.equal(await count('SELECT COUNT(*) n FROM messages WHERE id IN (?)'), MESSAGES);
       // Exactly one request, one submission and one receipt per message: nothing lost, nothing doubled.
-      assert.equal(await count('SELECT COUNT(*) n FROM message_events WHERE message_id IN (?)'), 3 * MESSAGES);
       assert.equal(
-        await count('SELECT COUNT(*) n FROM message_events WHERE message_id IN (?) AND type = "message.submitted"'),
+        await count('SELECT COUNT(*) n FROM message_events WHERE message_id IN (?)'),
+        3 * MESSAGES,
+      );
+      assert.equal(
+        await count(
+          'SELECT COUNT(*) n FROM message_events WHERE message_id IN (?) AND type = "message.submitted"',
+        ),
         MESSAGES,
       );
     } finally {

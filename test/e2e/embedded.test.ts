@@ -85,7 +85,9 @@ describe('embedded gateway, one process', () => {
     assert.equal(message.segments, 1);
     for (const field of ['queuedAt', 'submittedAt', 'finalAt']) assert.ok(message[field], `${field} set`);
 
-    const outbox = (await (await fetch(`${base}/simulator/messages?to=${encodeURIComponent(TO)}`)).json()) as {
+    const outbox = (await (
+      await fetch(`${base}/simulator/messages?to=${encodeURIComponent(TO)}`)
+    ).json()) as {
       messages: Array<{ messageId: string; body: string }>;
     };
     assert.ok(outbox.messages.some((m) => m.messageId === accepted.id && m.body === 'hello'));
@@ -95,24 +97,69 @@ describe('embedded gateway, one process', () => {
     const before = published.length;
     const cases: Array<[string, () => Promise<Response>, number, string]> = [
       ['malformed JSON', () => post('/v1/messages', '{"to":'), 400, 'PIGEON_ERR_MALFORMED_JSON'],
-      ['wrong type', () => post('/v1/messages', { to: 14155550123, body: 'x' }), 400, 'PIGEON_ERR_VALIDATION'],
-      ['unknown field', () => post('/v1/messages', { to: TO, body: 'x', extra: 1 }), 400, 'PIGEON_ERR_VALIDATION'],
+      [
+        'wrong type',
+        () => post('/v1/messages', { to: 14155550123, body: 'x' }),
+        400,
+        'PIGEON_ERR_VALIDATION',
+      ],
+      [
+        'unknown field',
+        () => post('/v1/messages', { to: TO, body: 'x', extra: 1 }),
+        400,
+        'PIGEON_ERR_VALIDATION',
+      ],
       ['missing body', () => post('/v1/messages', { to: TO }), 400, 'PIGEON_ERR_VALIDATION'],
       ['empty body', () => post('/v1/messages', { to: TO, body: '' }), 400, 'PIGEON_ERR_EMPTY_BODY'],
-      ['100 KB body', () => post('/v1/messages', { to: TO, body: 'x'.repeat(100_000) }), 413, 'PIGEON_ERR_PAYLOAD_TOO_LARGE'],
-      ['11 parts', () => post('/v1/messages', { to: TO, body: 'é'.repeat(1600) }), 400, 'PIGEON_ERR_BODY_TOO_LONG'],
-      ['non-E.164 number', () => post('/v1/messages', { to: '4155550123', body: 'x' }), 400, 'PIGEON_ERR_INVALID_NUMBER'],
-      ['invalid number', () => post('/v1/messages', { to: '+10005550123', body: 'x' }), 400, 'PIGEON_ERR_INVALID_NUMBER'],
-      ['bad class', () => post('/v1/messages', { to: TO, body: 'x', class: 'spam' }), 400, 'PIGEON_ERR_VALIDATION'],
+      [
+        '100 KB body',
+        () => post('/v1/messages', { to: TO, body: 'x'.repeat(100_000) }),
+        413,
+        'PIGEON_ERR_PAYLOAD_TOO_LARGE',
+      ],
+      [
+        '11 parts',
+        () => post('/v1/messages', { to: TO, body: 'é'.repeat(1600) }),
+        400,
+        'PIGEON_ERR_BODY_TOO_LONG',
+      ],
+      [
+        'non-E.164 number',
+        () => post('/v1/messages', { to: '4155550123', body: 'x' }),
+        400,
+        'PIGEON_ERR_INVALID_NUMBER',
+      ],
+      [
+        'invalid number',
+        () => post('/v1/messages', { to: '+10005550123', body: 'x' }),
+        400,
+        'PIGEON_ERR_INVALID_NUMBER',
+      ],
+      [
+        'bad class',
+        () => post('/v1/messages', { to: TO, body: 'x', class: 'spam' }),
+        400,
+        'PIGEON_ERR_VALIDATION',
+      ],
       [
         'missing API key',
-        () => fetch(`${base}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }),
+        () =>
+          fetch(`${base}/v1/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{}',
+          }),
         401,
         'PIGEON_ERR_UNAUTHORIZED',
       ],
       [
         'wrong API key',
-        () => post('/v1/messages', { to: TO, body: 'x' }, { authorization: 'Bearer pgn_notarealkeynotarealkey000' }),
+        () =>
+          post(
+            '/v1/messages',
+            { to: TO, body: 'x' },
+            { authorization: 'Bearer pgn_notarealkeynotarealkey000' },
+          ),
         401,
         'PIGEON_ERR_UNAUTHORIZED',
       ],
@@ -127,7 +174,12 @@ describe('embedded gateway, one process', () => {
       const response = await send();
       assert.equal(response.status, status, name);
       assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/, name);
-      const problem = (await response.json()) as { code: string; status: number; type: string; title: string };
+      const problem = (await response.json()) as {
+        code: string;
+        status: number;
+        type: string;
+        title: string;
+      };
       assert.equal(problem.code, code, name);
       assert.equal(problem.status, status, name);
       assert.ok(problem.type && problem.title, name);
@@ -191,7 +243,11 @@ describe('embedded gateway, one process', () => {
     assert.equal((await receipt('undelivered')).status, 200);
     const unknown = await fetch(`${base}/v1/receipts/${provider}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-simulator-timestamp': '1', 'x-simulator-signature': 'ab' },
+      headers: {
+        'content-type': 'application/json',
+        'x-simulator-timestamp': '1',
+        'x-simulator-signature': 'ab',
+      },
       body: '{}',
     });
     assert.equal(unknown.status, 403, 'a forged receipt is refused');

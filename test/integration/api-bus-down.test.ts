@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../../api/src/api-keys.ts';
+import { buildApi } from '../../api/src/app.ts';
 import type { BusRecord } from '../../core/bus/bus.ts';
 import { KafkaBus } from '../../core/bus/kafka-bus.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
@@ -16,8 +18,6 @@ import { outboxKey, SimulatorProvider } from '../../supplier-bridge/providers/si
 import { startBridge } from '../../supplier-bridge/src/bridge.ts';
 import { Dispatcher } from '../../supplier-bridge/src/dispatcher.ts';
 import { sleep, waitFor } from '../support/wait.ts';
-import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../../api/src/api-keys.ts';
-import { buildApi } from '../../api/src/app.ts';
 
 const PUBLISH_TIMEOUT_MS = 800;
 
@@ -70,7 +70,6 @@ describe('API when Kafka is unreachable', () => {
     const problem = response.json() as { code: string };
     assert.equal(problem.code, 'PIGEON_ERR_BUS_UNAVAILABLE');
     assert.ok(elapsed < PUBLISH_TIMEOUT_MS + 1500, `answered in ${elapsed} ms`);
-
   });
 
   test('readiness reports the bus down; liveness stays up', async () => {
@@ -85,7 +84,11 @@ describe('API when Kafka is unreachable', () => {
       app.inject({
         method: 'POST',
         url: '/v1/messages',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': 'k1' },
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          'idempotency-key': 'k1',
+        },
         payload: { to: '+14155550123', body: 'hello' },
       });
     assert.equal((await send()).statusCode, 503);

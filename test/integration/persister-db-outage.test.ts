@@ -114,12 +114,17 @@ describe('persister while MariaDB is unreachable for 12 s', () => {
         return Number((rows as Array<{ n: number }>)[0]!.n);
       };
       await waitFor(
-        async () => (await count("SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status = 'delivered'")) === MESSAGES,
+        async () =>
+          (await count("SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status = 'delivered'")) ===
+          MESSAGES,
         60_000,
         'all messages delivered in the database',
       );
       assert.equal(await count('SELECT COUNT(*) n FROM messages WHERE id IN (?)'), MESSAGES);
-      assert.equal(await count('SELECT COUNT(*) n FROM message_events WHERE message_id IN (?)'), 3 * MESSAGES);
+      assert.equal(
+        await count('SELECT COUNT(*) n FROM message_events WHERE message_id IN (?)'),
+        3 * MESSAGES,
+      );
       assert.ok(persister.isDatabaseUp());
     } finally {
       await conn.end();

@@ -13,7 +13,14 @@ import type { MessageEventRecord, MessageRecord, Store } from '../../../core/sto
 import { buildMessageRequested } from '../accept.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import type { MessagePublisher } from '../publisher.ts';
-import { AcceptedMessage, BatchBody, BatchResult, MessageView, Problem, SendMessageBody } from '../schemas.ts';
+import {
+  AcceptedMessage,
+  BatchBody,
+  BatchResult,
+  MessageView,
+  Problem,
+  SendMessageBody,
+} from '../schemas.ts';
 
 export interface MessageRoutesDeps {
   authenticator: ApiKeyAuthenticator;
@@ -83,14 +90,21 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       let idemCacheKey: string | undefined;
       if (idempotencyKey !== undefined) {
         if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
-          throw new PigeonError('PIGEON_ERR_VALIDATION', 'Idempotency-Key: 1–128 characters of [A-Za-z0-9_.:-]');
+          throw new PigeonError(
+            'PIGEON_ERR_VALIDATION',
+            'Idempotency-Key: 1–128 characters of [A-Za-z0-9_.:-]',
+          );
         }
         idemCacheKey = Markers.idempotency(principal.tenantId, idempotencyKey);
         const fingerprint = createHash('sha256').update(JSON.stringify(request.body)).digest('base64url');
-        const claimed = await deps.cache.set(idemCacheKey, JSON.stringify({ id: event.messageId, fingerprint }), {
-          nx: true,
-          ttlMs: MARKER_TTL_MS,
-        });
+        const claimed = await deps.cache.set(
+          idemCacheKey,
+          JSON.stringify({ id: event.messageId, fingerprint }),
+          {
+            nx: true,
+            ttlMs: MARKER_TTL_MS,
+          },
+        );
         if (!claimed) {
           const previous = JSON.parse((await deps.cache.get(idemCacheKey)) ?? 'null') as {
             id: string;
@@ -162,7 +176,9 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       });
       if (events.length > 0) await deps.publisher.publish(events);
       for (const e of events) accepted.inc({ class: e.class, lane: e.lane });
-      return reply.code(202).send({ batchId, accepted: events.length, rejected: results.length - events.length, results });
+      return reply
+        .code(202)
+        .send({ batchId, accepted: events.length, rejected: results.length - events.length, results });
     },
   );
 

@@ -32,7 +32,9 @@ export async function receiptRoutes(app: FastifyInstance, deps: ReceiptRoutesDep
 
   // Signatures are computed over the exact bytes the provider sent.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) =>
+    done(null, body),
+  );
 
   app.post<{ Params: { provider: string } }>(
     '/v1/receipts/:provider',
@@ -40,7 +42,8 @@ export async function receiptRoutes(app: FastifyInstance, deps: ReceiptRoutesDep
     async (request, reply) => {
       const providerName = request.params.provider;
       const adapter = deps.providers.get(providerName);
-      if (!adapter) throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `No provider named "${providerName}"`);
+      if (!adapter)
+        throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `No provider named "${providerName}"`);
       let parsed: ReturnType<ProviderAdapter['parseReceipt']>;
       try {
         parsed = adapter.parseReceipt({
