@@ -27,7 +27,6 @@ export interface Config {
     readonly receiptSecret: string;
   };
   readonly providersFile: ProvidersFile | undefined;
-  readonly persister: { readonly batchSize: number; readonly flushMs: number };
   readonly bridge: { readonly concurrency: number };
   readonly trustProxyHops: number;
 }
@@ -150,10 +149,6 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
       receiptSecret: r.string('PIGEON_SIMULATOR_SECRET', 'pigeon-simulator-secret'),
     },
     providersFile,
-    persister: {
-      batchSize: r.int('PIGEON_PERSISTER_BATCH_SIZE', 1000, 1, 100_000),
-      flushMs: r.int('PIGEON_PERSISTER_FLUSH_MS', 50, 0, 60_000),
-    },
     bridge: { concurrency: r.int('PIGEON_BRIDGE_CONCURRENCY', 64, 1, 10_000) },
     trustProxyHops: r.int('PIGEON_TRUST_PROXY_HOPS', 0, 0, 10),
   };
