@@ -16,7 +16,13 @@ export interface Config {
   readonly bootstrapApiKey: string | undefined;
   readonly bootstrapTenant: string;
   readonly kafka:
-    | { readonly brokers: readonly string[]; readonly clientId: string; readonly partitions: number }
+    | {
+        readonly brokers: readonly string[];
+        readonly clientId: string;
+        readonly partitions: number;
+        /** Consumer groups are `<prefix>-bridge`, `<prefix>-persister`, `<prefix>-monitor`. */
+        readonly groupPrefix: string;
+      }
     | undefined;
   readonly mysqlUrl: string | undefined;
   readonly mysqlPoolSize: number;
@@ -138,6 +144,7 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
           brokers,
           clientId: r.string('KAFKA_CLIENT_ID', 'pigeon'),
           partitions: r.int('KAFKA_PARTITIONS', 6, 1, 1024),
+          groupPrefix: r.string('KAFKA_GROUP_PREFIX', 'pigeon'),
         }
       : undefined,
     mysqlUrl: r.url('MYSQL_URL', ['mysql:']),

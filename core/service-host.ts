@@ -23,6 +23,8 @@ export interface ServiceContext {
   cache(): Cache;
   /** Creates the project's topics if missing (idempotent). */
   ensureTopics(): Promise<void>;
+  /** The consumer group of a service, e.g. `pigeon-bridge` (`KAFKA_GROUP_PREFIX` sets the first part). */
+  groupId(service: 'bridge' | 'persister' | 'monitor'): string;
   /** Closes whatever infrastructure was created. */
   closeInfrastructure(): Promise<void>;
 }
@@ -71,6 +73,7 @@ export function createServiceContext(config: Config, logger: Logger, registry: R
     ensureTopics: async () => {
       await context.bus().ensureTopics(topicSpecs(config.kafka?.partitions ?? 1));
     },
+    groupId: (service) => `${config.kafka?.groupPrefix ?? 'pigeon'}-${service}`,
     closeInfrastructure: async () => {
       await Promise.allSettled([bus?.close(), store?.close(), cache?.close()]);
     },

@@ -10,6 +10,8 @@ export interface MonitorOptions {
   bus: Bus;
   logger: Logger;
   registry: Registry;
+  /** Consumer group (default `pigeon-monitor`). */
+  groupId?: string;
 }
 
 /**
@@ -39,7 +41,7 @@ export async function startMonitor(options: MonitorOptions): Promise<Subscriptio
   });
 
   return bus.subscribe({
-    groupId: MONITOR_GROUP,
+    groupId: options.groupId ?? MONITOR_GROUP,
     topics: [Topics.outcomes, Topics.receipts],
     fromBeginning: false,
     handler: async (batch) => {

@@ -7,6 +7,7 @@ export async function startMonitorService(context: ServiceContext): Promise<Runn
     bus: context.bus(),
     logger: context.logger,
     registry: context.registry,
+    groupId: context.groupId('monitor'),
   });
   return { close: () => subscription.close() };
 }

@@ -17,6 +17,8 @@ export interface PersisterOptions {
   store: Store;
   logger: Logger;
   registry: Registry;
+  /** Consumer group (default `pigeon-persister`). */
+  groupId?: string;
   /** Backoff while the database is unavailable. */
   retry?: { initialMs?: number; maxMs?: number };
 }
@@ -94,7 +96,7 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
   };
 
   const subscription = await bus.subscribe({
-    groupId: PERSISTER_GROUP,
+    groupId: options.groupId ?? PERSISTER_GROUP,
     topics: PERSISTER_TOPICS,
     handler: async (batch) => {
       const started = performance.now();

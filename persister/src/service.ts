@@ -9,6 +9,7 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
     store: context.store(),
     logger: context.logger,
     registry: context.registry,
+    groupId: context.groupId('persister'),
   });
   context.readiness.add('database_writes', () => persister.isDatabaseUp());
   return { close: () => persister.close() };

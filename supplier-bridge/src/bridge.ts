@@ -15,6 +15,8 @@ export interface BridgeOptions {
   logger: Logger;
   registry: Registry;
   concurrency: number;
+  /** Consumer group (default `pigeon-bridge`). */
+  groupId?: string;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface BridgeOptions {
 export async function startBridge(options: BridgeOptions): Promise<Subscription> {
   const { bus, dispatcher, logger } = options;
   return bus.subscribe({
-    groupId: BRIDGE_GROUP,
+    groupId: options.groupId ?? BRIDGE_GROUP,
     topics: SEND_TOPICS,
     handler: async (batch: ConsumedBatch) => {
       const outcomes: OutcomeEvent[] = [];
@@ -38,9 +40,16 @@ export async function startBridge(options: BridgeOptions): Promise<Subscription>
             event = decodeEvent(record.value);
           } catch (err) {
             if (!(err instanceof EventDecodeError)) throw err;
-            logger.error({ topic: record.topic, offset: record.offset, reason: err.message }, 'bridge.poison_message');
+            logger.error(
+              { topic: record.topic, offset: record.offset, reason: err.message },
+              'bridge.poison_message',
+            );
             await bus.publish(Topics.dlq, [
-              { key: record.key, value: record.value, headers: { reason: err.message, source: record.topic } },
+              {
+                key: record.key,
+                value: record.value,
+                headers: { reason: err.message, source: record.topic },
+              },
             ]);
             continue;
           }

@@ -324,11 +324,21 @@ test('a record appended after the accept deadline is rejected without calling a 
   const h = setup(t, [a]);
   const message = requested();
 
-  const failed = asFailed(await h.dispatcher.dispatch(message, Date.parse(message.acceptDeadline) + 1));
+  const clearlyLate = Date.parse(message.acceptDeadline) + 60_000;
+  const failed = asFailed(await h.dispatcher.dispatch(message, clearlyLate));
 
   assert.equal(failed.status, 'rejected');
   assert.equal(failed.errorCode, 'ACCEPT_DEADLINE');
   assert.equal(a.calls, 0);
+});
+
+test('a record appended by its accept deadline is sent', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a]);
+  const message = requested();
+
+  asSubmitted(await h.dispatcher.dispatch(message, Date.parse(message.acceptDeadline)));
+  assert.equal(a.calls, 1);
 });
 
 test('a message the API aborted is rejected without calling a provider', async (t) => {

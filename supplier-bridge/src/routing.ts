@@ -9,7 +9,10 @@ export interface Candidate {
  * probability weight/total, the next among the rest, and so on; the tail is the failover order.
  * Zero-weight candidates come last, still available as a last resort.
  */
-export function orderCandidates(candidates: readonly Candidate[], random: () => number = Math.random): string[] {
+export function orderCandidates(
+  candidates: readonly Candidate[],
+  random: () => number = Math.random,
+): string[] {
   const pool = candidates.filter((c) => c.weight > 0).map((c) => ({ ...c }));
   const order: string[] = [];
   while (pool.length > 0) {

@@ -20,6 +20,7 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
     logger,
     registry,
     concurrency: config.bridge.concurrency,
+    groupId: context.groupId('bridge'),
   });
   return {
     close: async () => {

@@ -5,7 +5,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
 import { freePort } from '../support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../support/processes.ts';
-import { waitFor } from '../support/wait.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const MESSAGES = 1000;
 const API_KEY = `pgn_distributed_test_${Date.now()}_key`;
@@ -26,6 +26,7 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
       PIGEON_PUBLIC_URL: apiBase,
+      KAFKA_GROUP_PREFIX: `pigeon-e2e-${Date.now()}`,
     };
     const ports: Record<string, number> = {};
     for (const name of ['persister', 'supplier-bridge', 'monitor']) {
@@ -71,10 +72,12 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
       await waitFor(
         async () =>
           (await count('SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status = "delivered"')) ===
-          MESSAGES,
-        60_000,
-        `${MESSAGES} delivered rows`,
+            MESSAGES &&
+          (await count('SELECT COUNT(*) n FROM message_events WHERE message_id IN (?)')) >= 3 * MESSAGES,
+        120_000,
+        `${MESSAGES} delivered rows with their history`,
       );
+      await sleep(500);
       assert.equal(await count('SELECT COUNT(*) n FROM messages WHERE id IN (?)'), MESSAGES);
       // Exactly one request, one submission and one receipt per message: nothing lost, nothing doubled.
       assert.equal(
