@@ -47,10 +47,13 @@ export function decodeEvent(raw: string): PigeonEvent {
   }
   const type = (value as { type?: unknown } | null)?.type;
   const validator = typeof type === 'string' ? validators[type as keyof typeof validators] : undefined;
-  if (!validator) throw new EventDecodeError(`unknown event type ${String(type)}`, raw);
+  if (!validator) throw new EventDecodeError(`unknown event type ${JSON.stringify(type)}`, raw);
   if (!validator.Check(value)) {
     const first = validator.Errors(value)[0];
-    throw new EventDecodeError(`invalid ${type}: ${first?.instancePath ?? ''} ${first?.message ?? ''}`, raw);
+    throw new EventDecodeError(
+      `invalid ${String(type)}: ${first?.instancePath ?? ''} ${first?.message ?? ''}`,
+      raw,
+    );
   }
-  return value as PigeonEvent;
+  return value;
 }

@@ -57,7 +57,7 @@ export function createLogger(
             const arg = args[i];
             if (typeof arg === 'string') args[i] = maskPhonesInText(arg);
           }
-          method.apply(this, args as Parameters<typeof method>);
+          method.apply(this, args);
         },
       },
     },

@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace';
-import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Bus } from './bus/bus.ts';
 import type { Cache } from './cache/cache.ts';
@@ -106,10 +106,11 @@ export async function runService(
   const context = createServiceContext(config, logger, registry);
   const service = await start(context);
 
-  let ops: ReturnType<typeof Fastify> | undefined;
+  const fastifyLogger: FastifyBaseLogger = logger;
+  let ops: FastifyInstance | undefined;
   if (!service.servesHttp) {
     ops = Fastify({
-      loggerInstance: logger as FastifyBaseLogger,
+      loggerInstance: fastifyLogger,
       logController: new LogController({ disableRequestLogging: true }),
     });
     registerOpsRoutes(ops, { readiness: context.readiness, registry });

@@ -23,7 +23,6 @@ const SERVICE_PORTS: Record<string, number> = {
   monitor: 9103,
 };
 
-// biome-ignore lint/suspicious/noExplicitAny: parsed YAML is untyped
 type Manifest = Record<string, any>;
 
 interface Doc {

@@ -32,8 +32,10 @@ export interface ApiDeps {
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  // Typed as Fastify's logger so the instance type is the plain FastifyInstance.
+  const loggerInstance: FastifyBaseLogger = deps.logger;
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance,
     // One log line per request costs more than the request itself at 10k/s; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     // X-Forwarded-For is believed for exactly the configured number of proxy hops.

@@ -61,7 +61,7 @@ export async function startApi(
     servesHttp: true,
     close: async () => {
       await app.close();
-      await Promise.all(providers.map((p) => p.adapter.close?.()));
+      await Promise.all(providers.map((p) => p.adapter.close?.() ?? Promise.resolve()));
     },
   };
 }

@@ -223,7 +223,8 @@ export class KafkaBus implements Bus {
       if (wanted.every(([name, value]) => current.get(name)?.configValue === value)) continue;
       const merged = new Map<string, string>();
       for (const entry of resource.configEntries) {
-        if (entry.configSource === DYNAMIC_TOPIC_CONFIG) merged.set(entry.configName, entry.configValue);
+        if (Number(entry.configSource) === DYNAMIC_TOPIC_CONFIG)
+          merged.set(entry.configName, entry.configValue);
       }
       for (const [name, value] of wanted) merged.set(name, value);
       changes.push({
@@ -386,10 +387,10 @@ export class KafkaBus implements Bus {
     this.#closed = true;
     const flushed = (async () => {
       while (this.#sending || this.#flushScheduled) {
-        await (this.#sending ?? new Promise((resolve) => setImmediate(resolve)));
+        await (this.#sending ?? new Promise<void>((resolve) => setImmediate(resolve)));
       }
     })();
-    await withTimeout(flushed, this.#closeTimeoutMs, 'flushing publishes').catch((err) => {
+    await withTimeout(flushed, this.#closeTimeoutMs, 'flushing publishes').catch((err: unknown) => {
       this.logger.warn({ err }, 'closing the bus with publishes still pending');
     });
     const abandoned = new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The bus closed before the publish');
@@ -471,7 +472,9 @@ class KafkaSubscription implements Subscription {
   }
 
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
+    const { batch } = payload;
+    const heartbeat = () => payload.heartbeat();
+    const stale = () => !payload.isRunning() || payload.isStale();
     const { topic, partition } = batch;
     const last = batch.messages[batch.messages.length - 1];
     if (!last) return;
@@ -479,8 +482,8 @@ class KafkaSubscription implements Subscription {
       topic,
       partition,
       records: batch.messages.map((message) => toConsumed(topic, partition, message)),
-      heartbeat: () => heartbeat(),
-      isStale: () => !isRunning() || isStale(),
+      heartbeat,
+      isStale: stale,
     };
     const key = `${topic}:${partition}`;
     try {
@@ -503,12 +506,12 @@ class KafkaSubscription implements Subscription {
       // Returning without resolving makes kafkajs fetch from the same offset again. Throwing
       // instead would go through its crash/restart path, which rejoins the group and gives up
       // for good on errors it considers non-retriable (TypeError, or anything with retriable=false).
-      await this.#sleep(wait, heartbeat, () => !isRunning() || isStale());
+      await this.#sleep(wait, heartbeat, stale);
       return;
     }
     this.#backoff.delete(key);
-    resolveOffset(last.offset);
-    await commitOffsetsIfNecessary({
+    payload.resolveOffset(last.offset);
+    await payload.commitOffsetsIfNecessary({
       topics: [{ topic, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
     });
   }

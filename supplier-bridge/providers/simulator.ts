@@ -166,7 +166,7 @@ export class SimulatorProvider implements ProviderAdapter {
     }
     let payload: { id?: unknown; reference?: unknown; status?: unknown; code?: unknown; doneAt?: unknown };
     try {
-      payload = JSON.parse(request.rawBody);
+      payload = JSON.parse(request.rawBody) as typeof payload;
     } catch (cause) {
       throw new PigeonError('PIGEON_ERR_MALFORMED_JSON', 'receipt body is not JSON', { cause });
     }

@@ -65,7 +65,7 @@ const neverAnswers: Behaviour = () => new Promise<never>(() => {});
 /** Like fetch: no answer ever comes, but the request is cancelled when the signal aborts. */
 const hangsUntilAborted: Behaviour = (_request, signal) =>
   new Promise((_resolve, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
   });
 
 const T0 = Date.parse('2030-06-01T12:00:00.000Z');
@@ -114,12 +114,12 @@ function dispatch(h: Harness, message: MessageRequested): Promise<OutcomeEvent |
 
 function asSubmitted(outcome: OutcomeEvent | undefined): MessageSubmitted {
   assert.equal(outcome?.type, 'message.submitted', `expected submitted, got ${JSON.stringify(outcome)}`);
-  return outcome as MessageSubmitted;
+  return outcome;
 }
 
 function asFailed(outcome: OutcomeEvent | undefined): MessageFailed {
   assert.equal(outcome?.type, 'message.failed', `expected failed, got ${JSON.stringify(outcome)}`);
-  return outcome as MessageFailed;
+  return outcome;
 }
 
 async function breakerState(registry: Registry, provider: string): Promise<number | undefined> {

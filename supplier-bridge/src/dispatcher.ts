@@ -282,14 +282,14 @@ export class Dispatcher {
 
   async close(): Promise<void> {
     for (const breaker of this.breakers.values()) breaker.shutdown();
-    await Promise.all([...this.adapters.values()].map((a) => a.close?.()));
+    await Promise.all([...this.adapters.values()].map((a) => a.close?.() ?? Promise.resolve()));
   }
 }
 
 /** Settles a send at its timeout even when the adapter ignores the signal and never answers. */
 function rejectWhenAborted(signal: AbortSignal): Promise<never> {
   return new Promise((_resolve, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
   });
 }
 

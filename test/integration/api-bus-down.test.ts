@@ -67,7 +67,7 @@ describe('API when Kafka is unreachable', () => {
     assert.equal(response.statusCode, 503);
     assert.match(String(response.headers['content-type']), /application\/problem\+json/);
     assert.equal(response.headers['retry-after'], '5');
-    const problem = response.json() as { code: string };
+    const problem = response.json<{ code: string }>();
     assert.equal(problem.code, 'PIGEON_ERR_BUS_UNAVAILABLE');
     assert.ok(elapsed < PUBLISH_TIMEOUT_MS + 1500, `answered in ${elapsed} ms`);
   });
@@ -75,7 +75,7 @@ describe('API when Kafka is unreachable', () => {
   test('readiness reports the bus down; liveness stays up', async () => {
     const ready = await app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(ready.statusCode, 503);
-    assert.equal((ready.json() as { checks: { bus: boolean } }).checks.bus, false);
+    assert.equal(ready.json<{ checks: { bus: boolean } }>().checks.bus, false);
     assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
   });
 

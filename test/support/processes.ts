@@ -55,6 +55,8 @@ export async function waitForReady(url: string, service: ServiceProcess, timeout
       `${service.name} ready at ${url}`,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- ${service.name} output ---\n${service.output()}`);
+    throw new Error(`${(err as Error).message}\n--- ${service.name} output ---\n${service.output()}`, {
+      cause: err,
+    });
   }
 }
