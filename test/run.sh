@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The project's test command (`npm test`): unit, contract, integration, fault and end-to-end
 # suites in one run of Node's test runner, against the real Kafka, MariaDB and Redis.
-# Starts the project's Kafka broker when none answers (and stops it afterwards); MariaDB and
+# Starts a fresh Kafka broker for the run (and stops it afterwards); MariaDB and
 # Redis must already answer (.ci/run starts them on a fresh machine). Fails when any test was
 # skipped or left as todo: a suite that cannot reach its infrastructure must fail, not vanish.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-brokers="${TEST_KAFKA_BROKERS:-127.0.0.1:9092}"
-first="${brokers%%,*}"
+# A broker of its own, fresh for every run, on ports apart from a development broker's: tests
+# then never see another run's records or consumer groups. TEST_KAFKA_BROKERS points at an
+# existing broker instead.
 started_kafka=0
-if ! (exec 3<>"/dev/tcp/${first%:*}/${first##*:}") 2>/dev/null; then
+if [[ -z "${TEST_KAFKA_BROKERS:-}" ]]; then
+  export PIGEON_KAFKA_HOME="$PWD/.cache/kafka-test" PIGEON_KAFKA_LIBS="$PWD/.cache/kafka/libs"
+  export KAFKA_PORT="${TEST_KAFKA_PORT:-19092}" KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-19093}"
+  bash test/kafka/kafka.sh stop >/dev/null 2>&1 || true
   bash test/kafka/kafka.sh start
   started_kafka=1
+  export TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 fi
 cleanup() { if [[ $started_kafka == 1 ]]; then bash test/kafka/kafka.sh stop || true; fi; }
 trap cleanup EXIT

@@ -14,6 +14,8 @@
 #
 # Environment:
 #   PIGEON_KAFKA_HOME      cache/work dir (default: <repo>/.cache/kafka, git-ignored)
+#   PIGEON_KAFKA_LIBS      where the jars live (default: $PIGEON_KAFKA_HOME/libs); lets several
+#                          brokers share one download
 #   KAFKA_PORT             client listener port            (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener port  (default 9093)
 #   KAFKA_VERSION          override the pom's kafka.version (e.g. 4.3.1); re-fetches jars
@@ -36,7 +38,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 POM="$SCRIPT_DIR/pom.xml"
 
 KAFKA_HOME="${PIGEON_KAFKA_HOME:-$REPO_ROOT/.cache/kafka}"
-LIBS="$KAFKA_HOME/libs"
+LIBS="${PIGEON_KAFKA_LIBS:-$KAFKA_HOME/libs}"
 CONF="$KAFKA_HOME/conf"
 DATA="$KAFKA_HOME/data"
 LOGS="$KAFKA_HOME/logs"
