@@ -1,16 +1,24 @@
 import mysql from 'mysql2/promise';
 import { PigeonError } from '../errors.ts';
-import type { Encoding, EventType, MessageClass, MessageStatus } from '../message.ts';
-import { STATUS_RANK } from '../status-machine.ts';
 import { type MigrationConnection, runMigrations } from './migrator.ts';
-import type {
-  ApiKeyRecord,
-  MessageEventRecord,
-  MessagePatch,
-  MessageRecord,
-  Store,
-  WriteBatch,
-} from './store.ts';
+import {
+  API_KEY_COLUMNS,
+  type ApiKeyRow,
+  apiKeyValues,
+  EARLIEST_COLUMNS,
+  EVENT_COLUMNS,
+  type EventRow,
+  eventValues,
+  MESSAGE_COLUMNS,
+  type MessageRow,
+  OVERWRITE_COLUMNS,
+  patchValues,
+  placeholders,
+  toApiKeyRecord,
+  toEventRecord,
+  toMessageRecord,
+} from './rows.ts';
+import type { ApiKeyRecord, MessageEventRecord, MessageRecord, Store, WriteBatch } from './store.ts';
 
 export interface MysqlStoreOptions {
   connectionLimit?: number;
@@ -20,34 +28,7 @@ export interface MysqlStoreOptions {
   pingTimeoutMs?: number;
 }
 
-/** Columns a patch overwrites when it carries a value (NULL in the insert means "not carried"). */
-const OVERWRITE_COLUMNS = [
-  'tenant_id',
-  'recipient',
-  'sender',
-  'message_class',
-  'lane',
-  'body',
-  'segments',
-  'encoding',
-  'country',
-  'batch_id',
-  'provider',
-  'provider_message_id',
-  'cost',
-  'error_code',
-] as const;
-/** Columns that keep the earliest time seen. */
-const EARLIEST_COLUMNS = ['queued_at', 'submitted_at', 'final_at'] as const;
-const MESSAGE_COLUMNS = [
-  'id',
-  ...OVERWRITE_COLUMNS,
-  'status',
-  'status_rank',
-  ...EARLIEST_COLUMNS,
-  'updated_at',
-];
-const MESSAGE_ROW = `(${MESSAGE_COLUMNS.map(() => '?').join(', ')})`;
+const MESSAGE_ROW = placeholders(MESSAGE_COLUMNS);
 
 // VALUES(col) rather than the `AS new` row alias: MariaDB and TiDB only know the former. MySQL
 // evaluates these assignments left to right and a later one sees the columns already assigned,
@@ -64,18 +45,7 @@ ${[
   '  updated_at = GREATEST(updated_at, VALUES(updated_at))',
 ].join(',\n')}`;
 
-const EVENT_COLUMNS = [
-  'event_id',
-  'message_id',
-  'tenant_id',
-  'type',
-  'status',
-  'provider',
-  'provider_message_id',
-  'detail',
-  'occurred_at',
-];
-const EVENT_ROW = `(${EVENT_COLUMNS.map(() => '?').join(', ')})`;
+const EVENT_ROW = placeholders(EVENT_COLUMNS);
 
 /**
  * Errors that mean "the database cannot take this now", worth retrying as a whole batch: the
@@ -194,7 +164,7 @@ export class MysqlStore implements Store {
             `INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')})
 VALUES ${patches.map(() => MESSAGE_ROW).join(', ')}
 ${ON_DUPLICATE}`,
-            patches.flatMap(patchParams),
+            patches.flatMap(patchValues),
           );
         }
         if (batch.events.length > 0) {
@@ -203,7 +173,7 @@ ${ON_DUPLICATE}`,
             `INSERT INTO message_events (${EVENT_COLUMNS.join(', ')})
 VALUES ${batch.events.map(() => EVENT_ROW).join(', ')}
 ON DUPLICATE KEY UPDATE event_id = event_id`,
-            batch.events.flatMap(eventParams),
+            batch.events.flatMap(eventValues),
           );
         }
         await conn.commit();
@@ -239,18 +209,9 @@ ON DUPLICATE KEY UPDATE event_id = event_id`,
 
   async putApiKey(key: ApiKeyRecord): Promise<void> {
     await this.query(
-      `INSERT INTO api_keys (id, tenant_id, prefix, hash, scopes, name, created_at, revoked_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
-      [
-        key.id,
-        key.tenantId,
-        key.prefix,
-        key.hash,
-        JSON.stringify(key.scopes),
-        key.name,
-        key.createdAt,
-        key.revokedAt,
-      ],
+      `INSERT INTO api_keys (${API_KEY_COLUMNS.join(', ')})
+VALUES ${placeholders(API_KEY_COLUMNS)} ON DUPLICATE KEY UPDATE id = id`,
+      apiKeyValues(key),
     );
   }
 
@@ -295,149 +256,4 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
       else conn.release();
     }
   }
-}
-
-function patchParams(p: MessagePatch): unknown[] {
-  return [
-    p.id,
-    p.tenantId ?? null,
-    p.recipient ?? null,
-    p.sender ?? null,
-    p.messageClass ?? null,
-    p.lane ?? null,
-    p.body ?? null,
-    p.segments ?? null,
-    p.encoding ?? null,
-    p.country ?? null,
-    p.batchId ?? null,
-    p.provider ?? null,
-    p.providerMessageId ?? null,
-    p.cost ?? null,
-    p.errorCode ?? null,
-    p.status,
-    STATUS_RANK[p.status],
-    p.queuedAt ?? null,
-    p.submittedAt ?? null,
-    p.finalAt ?? null,
-    p.updatedAt,
-  ];
-}
-
-function eventParams(e: MessageEventRecord): unknown[] {
-  return [
-    e.eventId,
-    e.messageId,
-    e.tenantId,
-    e.type,
-    e.status,
-    e.provider,
-    e.providerMessageId,
-    e.detail,
-    e.occurredAt,
-  ];
-}
-
-interface MessageRow {
-  id: string;
-  tenant_id: string | null;
-  recipient: string | null;
-  sender: string | null;
-  message_class: MessageClass | null;
-  lane: string | null;
-  body: string | null;
-  segments: number | null;
-  encoding: Encoding | null;
-  country: string | null;
-  batch_id: string | null;
-  status: MessageStatus;
-  provider: string | null;
-  provider_message_id: string | null;
-  cost: number | string | null;
-  error_code: string | null;
-  queued_at: number | string | null;
-  submitted_at: number | string | null;
-  final_at: number | string | null;
-  updated_at: number | string;
-}
-
-function num(value: number | string): number;
-function num(value: number | string | null): number | null;
-function num(value: number | string | null): number | null {
-  return value === null ? null : Number(value);
-}
-
-// The defaults for columns a receipt-created row has not been given yet (see 001_messages.sql).
-function toMessageRecord(row: MessageRow): MessageRecord {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id ?? '',
-    recipient: row.recipient ?? '',
-    sender: row.sender,
-    messageClass: row.message_class ?? 'transactional',
-    lane: row.lane ?? 'normal',
-    body: row.body,
-    segments: row.segments ?? 1,
-    encoding: row.encoding ?? 'GSM-7',
-    country: row.country,
-    batchId: row.batch_id,
-    status: row.status,
-    provider: row.provider,
-    providerMessageId: row.provider_message_id,
-    cost: num(row.cost),
-    errorCode: row.error_code,
-    queuedAt: num(row.queued_at),
-    submittedAt: num(row.submitted_at),
-    finalAt: num(row.final_at),
-    updatedAt: num(row.updated_at),
-  };
-}
-
-interface EventRow {
-  event_id: string;
-  message_id: string;
-  tenant_id: string;
-  type: EventType;
-  status: MessageStatus;
-  provider: string | null;
-  provider_message_id: string | null;
-  detail: string | null;
-  occurred_at: number | string;
-}
-
-function toEventRecord(row: EventRow): MessageEventRecord {
-  return {
-    eventId: row.event_id,
-    messageId: row.message_id,
-    tenantId: row.tenant_id,
-    type: row.type,
-    status: row.status,
-    provider: row.provider,
-    providerMessageId: row.provider_message_id,
-    detail: row.detail,
-    occurredAt: num(row.occurred_at),
-  };
-}
-
-interface ApiKeyRow {
-  id: string;
-  tenant_id: string;
-  prefix: string;
-  hash: string;
-  scopes: string;
-  name: string;
-  created_at: number | string;
-  revoked_at: number | string | null;
-}
-
-function toApiKeyRecord(row: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    prefix: row.prefix,
-    hash: row.hash,
-    scopes: JSON.parse(row.scopes) as string[],
-    name: row.name,
-    createdAt: num(row.created_at),
-    revokedAt: num(row.revoked_at),
-  };
 }

@@ -1,16 +1,24 @@
 import { createRequire } from 'node:module';
 import { PigeonError } from '../errors.ts';
-import type { Encoding, EventType, MessageClass, MessageStatus } from '../message.ts';
-import { STATUS_RANK } from '../status-machine.ts';
 import { type MigrationConnection, runMigrations } from './migrator.ts';
-import type {
-  ApiKeyRecord,
-  MessageEventRecord,
-  MessagePatch,
-  MessageRecord,
-  Store,
-  WriteBatch,
-} from './store.ts';
+import {
+  API_KEY_COLUMNS,
+  type ApiKeyRow,
+  apiKeyValues,
+  EARLIEST_COLUMNS,
+  EVENT_COLUMNS,
+  type EventRow,
+  eventValues,
+  MESSAGE_COLUMNS,
+  type MessageRow,
+  OVERWRITE_COLUMNS,
+  patchValues,
+  placeholders,
+  toApiKeyRecord,
+  toEventRecord,
+  toMessageRecord,
+} from './rows.ts';
+import type { ApiKeyRecord, MessageEventRecord, MessageRecord, Store, WriteBatch } from './store.ts';
 
 // better-sqlite3 ships no type declarations; this is the slice of its API the store uses.
 interface Statement {
@@ -35,39 +43,11 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-/** Columns a patch overwrites when it carries a value (NULL in the insert means "not carried"). */
-const OVERWRITE_COLUMNS = [
-  'tenant_id',
-  'recipient',
-  'sender',
-  'message_class',
-  'lane',
-  'body',
-  'segments',
-  'encoding',
-  'country',
-  'batch_id',
-  'provider',
-  'provider_message_id',
-  'cost',
-  'error_code',
-] as const;
-/** Columns that keep the earliest time seen. */
-const EARLIEST_COLUMNS = ['queued_at', 'submitted_at', 'final_at'] as const;
-const MESSAGE_COLUMNS = [
-  'id',
-  ...OVERWRITE_COLUMNS,
-  'status',
-  'status_rank',
-  ...EARLIEST_COLUMNS,
-  'updated_at',
-];
-
 // In an upsert's DO UPDATE every right-hand side sees the stored row as it was, so the order of
 // the assignments does not matter here (unlike MySQL). MIN over the two COALESCEs keeps the
 // earlier of two times, the only one when the other is NULL, and NULL when both are.
 const UPSERT_MESSAGE = `INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')})
-VALUES (${MESSAGE_COLUMNS.map((c) => '@' + c).join(', ')})
+VALUES ${placeholders(MESSAGE_COLUMNS)}
 ON CONFLICT (id) DO UPDATE SET
 ${[
   ...OVERWRITE_COLUMNS.map((c) => `  ${c} = COALESCE(excluded.${c}, ${c})`),
@@ -79,26 +59,14 @@ ${[
   '  updated_at = MAX(updated_at, excluded.updated_at)',
 ].join(',\n')}`;
 
-const EVENT_COLUMNS = [
-  'event_id',
-  'message_id',
-  'tenant_id',
-  'type',
-  'status',
-  'provider',
-  'provider_message_id',
-  'detail',
-  'occurred_at',
-];
 // DO NOTHING on the event id only, not INSERT OR IGNORE, which would also drop rows that break a
 // NOT NULL constraint without a word.
 const INSERT_EVENT = `INSERT INTO message_events (${EVENT_COLUMNS.join(', ')})
-VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})
+VALUES ${placeholders(EVENT_COLUMNS)}
 ON CONFLICT (event_id) DO NOTHING`;
 
-const INSERT_API_KEY = `INSERT INTO api_keys
-  (id, tenant_id, prefix, hash, scopes, name, created_at, revoked_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+const INSERT_API_KEY = `INSERT INTO api_keys (${API_KEY_COLUMNS.join(', ')})
+VALUES ${placeholders(API_KEY_COLUMNS)}
 ON CONFLICT DO NOTHING`;
 
 const SQLITE_UNAVAILABLE = [
@@ -185,18 +153,7 @@ export class SqliteStore implements Store {
   }
 
   async putApiKey(key: ApiKeyRecord): Promise<void> {
-    this.run((s) =>
-      s.putApiKey.run(
-        key.id,
-        key.tenantId,
-        key.prefix,
-        key.hash,
-        JSON.stringify(key.scopes),
-        key.name,
-        key.createdAt,
-        key.revokedAt,
-      ),
-    );
+    this.run((s) => s.putApiKey.run(...apiKeyValues(key)));
   }
 
   async ping(): Promise<boolean> {
@@ -235,8 +192,8 @@ export class SqliteStore implements Store {
       findApiKey: this.db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
       putApiKey: this.db.prepare(INSERT_API_KEY),
       writeBatch: this.db.transaction((batch: WriteBatch) => {
-        for (const patch of batch.messages) upsertMessage.run(patchParams(patch));
-        for (const event of batch.events) insertEvent.run(...eventParams(event));
+        for (const patch of batch.messages) upsertMessage.run(...patchValues(patch));
+        for (const event of batch.events) insertEvent.run(...eventValues(event));
       }),
     };
   }
@@ -254,143 +211,4 @@ export class SqliteStore implements Store {
     }
     return err;
   }
-}
-
-function patchParams(p: MessagePatch): Record<string, unknown> {
-  return {
-    id: p.id,
-    tenant_id: p.tenantId ?? null,
-    recipient: p.recipient ?? null,
-    sender: p.sender ?? null,
-    message_class: p.messageClass ?? null,
-    lane: p.lane ?? null,
-    body: p.body ?? null,
-    segments: p.segments ?? null,
-    encoding: p.encoding ?? null,
-    country: p.country ?? null,
-    batch_id: p.batchId ?? null,
-    status: p.status,
-    status_rank: STATUS_RANK[p.status],
-    provider: p.provider ?? null,
-    provider_message_id: p.providerMessageId ?? null,
-    cost: p.cost ?? null,
-    error_code: p.errorCode ?? null,
-    queued_at: p.queuedAt ?? null,
-    submitted_at: p.submittedAt ?? null,
-    final_at: p.finalAt ?? null,
-    updated_at: p.updatedAt,
-  };
-}
-
-function eventParams(e: MessageEventRecord): unknown[] {
-  return [
-    e.eventId,
-    e.messageId,
-    e.tenantId,
-    e.type,
-    e.status,
-    e.provider,
-    e.providerMessageId,
-    e.detail,
-    e.occurredAt,
-  ];
-}
-
-interface MessageRow {
-  id: string;
-  tenant_id: string | null;
-  recipient: string | null;
-  sender: string | null;
-  message_class: MessageClass | null;
-  lane: string | null;
-  body: string | null;
-  segments: number | null;
-  encoding: Encoding | null;
-  country: string | null;
-  batch_id: string | null;
-  status: MessageStatus;
-  provider: string | null;
-  provider_message_id: string | null;
-  cost: number | null;
-  error_code: string | null;
-  queued_at: number | null;
-  submitted_at: number | null;
-  final_at: number | null;
-  updated_at: number;
-}
-
-// The defaults for columns a receipt-created row has not been given yet (see 001_messages.sql).
-function toMessageRecord(row: MessageRow): MessageRecord {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id ?? '',
-    recipient: row.recipient ?? '',
-    sender: row.sender,
-    messageClass: row.message_class ?? 'transactional',
-    lane: row.lane ?? 'normal',
-    body: row.body,
-    segments: row.segments ?? 1,
-    encoding: row.encoding ?? 'GSM-7',
-    country: row.country,
-    batchId: row.batch_id,
-    status: row.status,
-    provider: row.provider,
-    providerMessageId: row.provider_message_id,
-    cost: row.cost,
-    errorCode: row.error_code,
-    queuedAt: row.queued_at,
-    submittedAt: row.submitted_at,
-    finalAt: row.final_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-interface EventRow {
-  event_id: string;
-  message_id: string;
-  tenant_id: string;
-  type: EventType;
-  status: MessageStatus;
-  provider: string | null;
-  provider_message_id: string | null;
-  detail: string | null;
-  occurred_at: number;
-}
-
-function toEventRecord(row: EventRow): MessageEventRecord {
-  return {
-    eventId: row.event_id,
-    messageId: row.message_id,
-    tenantId: row.tenant_id,
-    type: row.type,
-    status: row.status,
-    provider: row.provider,
-    providerMessageId: row.provider_message_id,
-    detail: row.detail,
-    occurredAt: row.occurred_at,
-  };
-}
-
-interface ApiKeyRow {
-  id: string;
-  tenant_id: string;
-  prefix: string;
-  hash: string;
-  scopes: string;
-  name: string;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-function toApiKeyRecord(row: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    prefix: row.prefix,
-    hash: row.hash,
-    scopes: JSON.parse(row.scopes) as string[],
-    name: row.name,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-  };
 }
