@@ -44,7 +44,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: true,
   });
-  registerProblemHandlers(app);
+  registerProblemHandlers(app, deps.registry);
 
   await app.register(swagger, {
     openapi: {

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
 import { isPigeonError, PigeonError } from '../../core/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -45,18 +46,26 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
 }
 
 /** Every error leaves as RFC 9457 problem+json with a `code` from the catalogue. */
-export function registerProblemHandlers(app: FastifyInstance): void {
+export function registerProblemHandlers(app: FastifyInstance, registry: Registry): void {
+  const problems = new Counter({
+    name: 'pigeon_api_problems_total',
+    help: 'Requests answered with a problem+json error, by code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = toPigeonError(err);
+    problems.inc({ code: error.code });
     if (error.status >= 500) request.log.error({ err, problem: error.code }, 'request failed');
     else request.log.info({ problem: error.code }, 'request rejected');
     return sendProblem(reply, request, error);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
+  app.setNotFoundHandler((request, reply) => {
+    problems.inc({ code: 'PIGEON_ERR_NOT_FOUND' });
+    return sendProblem(
       reply,
       request,
       new PigeonError('PIGEON_ERR_NOT_FOUND', `No route ${request.method} ${request.url}`),
-    ),
-  );
+    );
+  });
 }

@@ -186,6 +186,8 @@ describe('embedded gateway, one process', () => {
     }
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(published.length, before, 'no rejected request reached the bus');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /pigeon_api_problems_total\{[^}]*code="PIGEON_ERR_INVALID_NUMBER"[^}]*\} [1-9]/);
   });
 
   test('an Idempotency-Key returns the same message and publishes once; a different body conflicts', async () => {

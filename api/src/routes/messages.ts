@@ -50,8 +50,8 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     registers: [deps.registry],
   });
   const rejected = new Counter({
-    name: 'pigeon_api_messages_rejected_total',
-    help: 'Messages refused, by error code',
+    name: 'pigeon_api_batch_items_rejected_total',
+    help: 'Recipients of a batch refused, by error code (whole requests refused: pigeon_api_problems_total)',
     labelNames: ['code'],
     registers: [deps.registry],
   });
@@ -59,9 +59,6 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
     request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-  });
-  app.addHook('onError', async (_request, _reply, err) => {
-    rejected.inc({ code: isPigeonError(err) ? err.code : 'PIGEON_ERR_VALIDATION' });
   });
 
   app.post(
