@@ -35,6 +35,8 @@ export interface Config {
   readonly providersFile: ProvidersFile | undefined;
   readonly bridge: { readonly concurrency: number };
   readonly trustProxyHops: number;
+  /** API processes sharing the port (node:cluster); one per core on a dedicated node. */
+  readonly apiWorkers: number;
 }
 
 /** The optional `PIGEON_CONFIG` JSON file: providers and routes. */
@@ -158,6 +160,7 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
     providersFile,
     bridge: { concurrency: r.int('PIGEON_BRIDGE_CONCURRENCY', 64, 1, 10_000) },
     trustProxyHops: r.int('PIGEON_TRUST_PROXY_HOPS', 0, 0, 10),
+    apiWorkers: r.int('PIGEON_API_WORKERS', 1, 1, 64),
   };
 
   if (r.problems.length > 0) {

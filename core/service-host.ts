@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -90,6 +91,7 @@ export async function runService(
   name: string,
   defaults: { port: number },
   start: (context: ServiceContext) => Promise<RunningService>,
+  options: { workers?: (config: Config) => number } = {},
 ): Promise<void> {
   let config: Config;
   try {
@@ -102,6 +104,11 @@ export async function runService(
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, name });
+  const workers = options.workers?.(config) ?? 1;
+  if (workers > 1 && cluster.isPrimary) {
+    superviseWorkers(name, workers, logger);
+    return;
+  }
   const registry = createRegistry(name, { defaultMetrics: true });
   const context = createServiceContext(config, logger, registry);
   const service = await start(context);
@@ -126,4 +133,29 @@ export async function runService(
     await ops?.close();
     await context.closeInfrastructure();
   });
+}
+
+/**
+ * Runs `count` copies of the service sharing its port (node:cluster), one event loop per core.
+ * A worker that dies is replaced; SIGTERM/SIGINT are passed on and the primary exits when all
+ * workers have drained.
+ */
+function superviseWorkers(name: string, count: number, logger: Logger): void {
+  let stopping = false;
+  for (let i = 0; i < count; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    logger.error({ pid: worker.process.pid, code, signal }, `${name}.worker_died`);
+    cluster.fork();
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  logger.info({ workers: count }, `${name}.primary_started`);
 }

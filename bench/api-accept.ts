@@ -1,0 +1,398 @@
+/**
+ * `POST /v1/messages` throughput and latency: the real API in distributed mode (real Kafka with
+ * acks=all and an idempotent producer, MariaDB, Redis) against a bare Fastify 5 route with the same
+ * body schema and ajv options that answers 202 at once. Both run as child processes with their own
+ * event loop; autocannon drives them from this process over loopback with the same settings.
+ *
+ *   npm run bench:api-accept
+ *   BENCH_DURATION=30 BENCH_CONNECTIONS=256 npm run bench:api-accept
+ *   BENCH_API_WORKERS=2 npm run bench:api-accept            # both servers as 2 cluster workers
+ *   BENCH_CPU_PROF=.cache/prof npm run bench:api-accept     # --cpu-prof for the API child
+ *
+ * Ends with one JSON line: {"bench":"api-accept","ours":{…},"baseline":{…},"ratio":ours/baseline rps}.
+ *
+ * `bench/with-kafka.sh` runs it against a fresh broker of its own, so no other consumer sees the flood.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import cluster from 'node:cluster';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import Fastify from 'fastify';
+import { AcceptedMessage, SendMessageBody } from '../api/src/schemas.ts';
+import { newId } from '../core/ids.ts';
+import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
+import { freePort } from '../test/support/ports.ts';
+import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
+
+// ---------------------------------------------------------------------------------------------
+// autocannon has no type declarations; this is the part of its API used here.
+
+interface CannonRequest {
+  method: string;
+  path: string;
+  body?: string;
+  setupRequest?: (request: CannonRequest) => CannonRequest;
+}
+
+interface CannonOptions {
+  url: string;
+  connections: number;
+  pipelining: number;
+  duration: number;
+  timeout: number;
+  headers: Record<string, string>;
+  requests: CannonRequest[];
+}
+
+interface CannonResult {
+  start: Date;
+  finish: Date;
+  '2xx': number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodeStats: Record<string, { count: number }>;
+  latency: { p50: number; p99: number; average: number; max: number };
+}
+
+const require = createRequire(import.meta.url);
+const autocannon = require('autocannon') as (options: CannonOptions) => Promise<CannonResult>;
+
+// ---------------------------------------------------------------------------------------------
+
+const API_KEY = 'pgn_bench_api_accept_fixed_key_0001';
+const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, allErrors: false } as const;
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${name}: expected a positive integer, got "${raw}"`);
+  return value;
+}
+
+/** The baseline server, run in a child process: one route, same body schema and ajv options. */
+async function serveBaseline(): Promise<void> {
+  const workers = envInt('BENCH_API_WORKERS', 1);
+  if (workers > 1 && cluster.isPrimary) {
+    let ready = 0;
+    for (let i = 0; i < workers; i++) {
+      cluster.fork().on('message', () => {
+        if (++ready === workers) process.stdout.write('ready\n');
+      });
+    }
+    process.once('SIGTERM', () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+      cluster.on('exit', () => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      });
+    });
+    return;
+  }
+  const app = Fastify({ logger: false, ajv: { customOptions: AJV_OPTIONS }, return503OnClosing: true });
+  app.post(
+    '/v1/messages',
+    { bodyLimit: 16 * 1024, schema: { body: SendMessageBody, response: { 202: AcceptedMessage } } },
+    async (_request, reply) =>
+      reply.code(202).send({ id: newId(), status: 'queued', segments: 1, encoding: 'GSM-7' }),
+  );
+  await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+  if (cluster.isWorker) process.send?.('ready');
+  else process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    void app.close().then(() => process.exit(0));
+  });
+}
+
+function startBaseline(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/api-accept.ts', '--baseline-server'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolveReady, reject) => {
+    child.once('exit', (code) => reject(new Error(`baseline server exited with ${code}`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) resolveReady(child);
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting from /proc (Linux), to tell a CPU-bound server from one waiting on the bus.
+
+const TICKS_PER_SECOND = 100;
+
+function statFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ticks of a process and its children (cluster workers). */
+function processTicks(pid: number | undefined): number {
+  if (!pid) return 0;
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(entry);
+    if (!fields || (Number(entry) !== pid && Number(fields[1]) !== pid)) continue;
+    ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
+  }
+  return ticks;
+}
+
+function machineTicks(): { busy: number; total: number } {
+  try {
+    const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const numbers = values.map(Number);
+    const total = numbers.reduce((a, b) => a + b, 0);
+    return { busy: total - (numbers[3] ?? 0) - (numbers[4] ?? 0), total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+/** The local Kafka broker's pid, when it runs on this machine. */
+function brokerPid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes('java') && cmdline.includes('kafka.Kafka')) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** How busy the machine is with other work right before a measurement, in %. */
+async function idleCheck(label: string): Promise<number> {
+  const a = machineTicks();
+  await new Promise((resolveWait) => setTimeout(resolveWait, 1000));
+  const b = machineTicks();
+  const busy = b.total > a.total ? Math.round(((b.busy - a.busy) / (b.total - a.total)) * 100) : 0;
+  if (busy > 20)
+    process.stderr.write(`note: machine already ${busy} % busy before ${label}; figures will be noisy\n`);
+  return busy;
+}
+
+interface CpuSample {
+  server: number;
+  broker: number;
+  machine: { busy: number; total: number };
+  at: number;
+}
+
+function sampleCpu(serverPid: number | undefined, broker: number | undefined): CpuSample {
+  return {
+    server: processTicks(serverPid),
+    broker: processTicks(broker),
+    machine: machineTicks(),
+    at: performance.now(),
+  };
+}
+
+/** CPU use between two samples, in % of one core (server, broker) and % of the machine. */
+function cpuBetween(a: CpuSample, b: CpuSample) {
+  const seconds = (b.at - a.at) / 1000;
+  const pct = (ticks: number) => Math.round((ticks / TICKS_PER_SECOND / seconds) * 100);
+  const total = b.machine.total - a.machine.total;
+  return {
+    server: pct(b.server - a.server),
+    broker: pct(b.broker - a.broker),
+    machine: total > 0 ? Math.round(((b.machine.busy - a.machine.busy) / total) * 100) : 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Figures {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  server_cpu_pct: number;
+}
+
+interface Measured {
+  figures: Figures;
+  requests: number;
+  statuses: Record<string, number>;
+  brokerCpu: number;
+  machineCpu: number;
+  /** Machine CPU busy % just before the warm-up: other work on the machine. */
+  idleBusy: number;
+}
+
+/** A few thousand valid recipients, cycled through by every connection. */
+const BODIES = Array.from({ length: 5000 }, (_, i) =>
+  JSON.stringify({ to: `+1415555${String(1000 + i)}`, body: 'hello from bench' }),
+);
+
+async function load(
+  url: string,
+  pid: number | undefined,
+  connections: number,
+  seconds: number,
+): Promise<Measured> {
+  let next = 0;
+  const options = (duration: number): CannonOptions => ({
+    url,
+    connections,
+    pipelining: 1,
+    duration,
+    timeout: 10,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/messages',
+        setupRequest: (request) => {
+          request.body = BODIES[next++ % BODIES.length]!;
+          return request;
+        },
+      },
+    ],
+  });
+  const idleBusy = await idleCheck(url);
+  await autocannon(options(envInt('BENCH_WARMUP', 3)));
+  const broker = brokerPid();
+  const before = sampleCpu(pid, broker);
+  const result = await autocannon(options(seconds));
+  const cpu = cpuBetween(before, sampleCpu(pid, broker));
+  const elapsed = (result.finish.getTime() - result.start.getTime()) / 1000;
+  const statuses: Record<string, number> = {};
+  for (const [code, { count }] of Object.entries(result.statusCodeStats)) statuses[code] = count;
+  return {
+    figures: {
+      rps: Math.round(result['2xx'] / elapsed),
+      p50_ms: result.latency.p50,
+      p99_ms: result.latency.p99,
+      errors: result.non2xx + result.errors + result.timeouts,
+      server_cpu_pct: cpu.server,
+    },
+    requests: result['2xx'] + result.non2xx,
+    statuses,
+    brokerCpu: broker ? cpu.broker : -1,
+    machineCpu: cpu.machine,
+    idleBusy,
+  };
+}
+
+/** One request first, so a misconfigured server fails the run instead of producing 4xx at full speed. */
+async function checkAccepts(base: string): Promise<void> {
+  const response = await fetch(`${base}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+    body: BODIES[0]!,
+  });
+  if (response.status !== 202)
+    throw new Error(`${base}: expected 202, got ${response.status}: ${await response.text()}`);
+}
+
+function row(cells: Array<string | number>): string {
+  return cells.map((c, i) => (i === 0 ? String(c).padEnd(10) : String(c).padStart(9))).join(' ');
+}
+
+async function main(): Promise<void> {
+  const seconds = envInt('BENCH_DURATION', 15);
+  const connections = envInt('BENCH_CONNECTIONS', 100);
+
+  let db: TestDatabase | undefined;
+  let api: ServiceProcess | undefined;
+  let baselineChild: ChildProcess | undefined;
+  let baseline: Measured;
+  let ours: Measured;
+  try {
+    const baselinePort = await freePort();
+    baselineChild = await startBaseline(baselinePort);
+    const baselineUrl = `http://127.0.0.1:${baselinePort}`;
+    await checkAccepts(baselineUrl);
+    process.stderr.write(`baseline: bare Fastify, ${connections} connections, ${seconds} s…\n`);
+    baseline = await load(baselineUrl, baselineChild.pid, connections, seconds);
+    await stopChild(baselineChild);
+
+    db = await createTestDatabase();
+    const apiPort = await freePort();
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const profileDir = process.env.BENCH_CPU_PROF;
+    api = startServiceProcess('api', {
+      KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
+      KAFKA_PARTITIONS: '6',
+      MYSQL_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      PIGEON_API_KEY: API_KEY,
+      PIGEON_PUBLIC_URL: apiUrl,
+      PORT: String(apiPort),
+      LOG_LEVEL: 'warn',
+      PIGEON_API_WORKERS: String(envInt('BENCH_API_WORKERS', 1)),
+      ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` } : {}),
+    });
+    await waitForReady(`${apiUrl}/readyz`, api, 90_000);
+    await checkAccepts(apiUrl);
+    process.stderr.write(`ours: API over Kafka (acks=all), ${connections} connections, ${seconds} s…\n`);
+    ours = await load(apiUrl, api.child.pid, connections, seconds);
+  } finally {
+    if (baselineChild) await stopChild(baselineChild);
+    if (api) {
+      const code = await api.stop();
+      if (code !== 0) process.stderr.write(`api exited with ${code}\n--- api output ---\n${api.output()}\n`);
+      else if (api.output().trim()) process.stderr.write(`--- api output (warnings) ---\n${api.output()}\n`);
+    }
+    await db
+      ?.drop()
+      .catch((err: unknown) => process.stderr.write(`could not drop the database: ${String(err)}\n`));
+  }
+
+  const lines = [
+    `POST /v1/messages — ${connections} connections, pipelining 1, ${seconds} s after a warm-up, loopback`,
+    row(['', 'rps', 'p50 ms', 'p99 ms', 'errors', 'cpu %']),
+    row([
+      'baseline',
+      baseline.figures.rps,
+      baseline.figures.p50_ms,
+      baseline.figures.p99_ms,
+      baseline.figures.errors,
+      baseline.figures.server_cpu_pct,
+    ]),
+    row([
+      'ours',
+      ours.figures.rps,
+      ours.figures.p50_ms,
+      ours.figures.p99_ms,
+      ours.figures.errors,
+      ours.figures.server_cpu_pct,
+    ]),
+    `statuses: baseline ${JSON.stringify(baseline.statuses)}, ours ${JSON.stringify(ours.statuses)}`,
+    `machine CPU busy: baseline run ${baseline.machineCpu} %, ours ${ours.machineCpu} % ` +
+      `(before: ${baseline.idleBusy} %, ${ours.idleBusy} %)` +
+      (ours.brokerCpu >= 0 ? `; Kafka broker during ours: ${ours.brokerCpu} % of a core` : ''),
+    '(cpu % = the server process, in % of one core)',
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+  const ratio =
+    baseline.figures.rps > 0 ? Math.round((ours.figures.rps / baseline.figures.rps) * 1000) / 1000 : 0;
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'api-accept', ours: ours.figures, baseline: baseline.figures, ratio })}\n`,
+  );
+}
+
+if (process.argv[2] === '--baseline-server') await serveBaseline();
+else await main();

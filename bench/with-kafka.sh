@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs a benchmark script against a fresh Kafka broker of its own (ports 29092/29093), so the
+# benchmark's records and consumer groups never mix with a development broker's or a test run's.
+# Usage: bash bench/with-kafka.sh bench/api-accept.ts
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PIGEON_KAFKA_HOME="$PWD/.cache/kafka-bench" PIGEON_KAFKA_LIBS="$PWD/.cache/kafka/libs"
+export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}" KAFKA_CONTROLLER_PORT="${BENCH_KAFKA_CONTROLLER_PORT:-29093}"
+bash test/kafka/kafka.sh stop >/dev/null 2>&1 || true
+bash test/kafka/kafka.sh start >&2
+trap 'bash test/kafka/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" node --import tsx "$@"
