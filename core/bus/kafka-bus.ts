@@ -66,7 +66,10 @@ function kafkaLogCreator(logger: BusLogger) {
       const fields = { ...extra, kafkaNamespace: namespace };
       // We bound send retries on purpose and replace the producer after a failed send (see #send),
       // so kafkajs' warning about exactly-once with limited retries does not apply.
-      if (message.startsWith('Limiting retries for the idempotent producer')) {
+      // kafkajs logs every error response at ERROR, also the ones it retries away (a coordinator
+      // still loading, a topic that already exists); failures that matter reach us as exceptions.
+      const benign = namespace === 'Connection' && message.startsWith('Response ');
+      if (benign || message.startsWith('Limiting retries for the idempotent producer')) {
         logger.debug(fields, message);
         return;
       }
