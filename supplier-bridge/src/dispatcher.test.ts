@@ -317,6 +317,10 @@ test('an expired message is failed as expired without calling a provider', async
   assert.equal(failed.status, 'expired');
   assert.equal(failed.attempt, 0);
   assert.equal(a.calls, 0);
+
+  // A replay of the batch republishes the same event, so the history gains no second row.
+  const replayed = asFailed(await dispatch(h, message));
+  assert.equal(replayed.id, failed.id);
 });
 
 test('a record appended after the accept deadline is rejected without calling a provider', async (t) => {

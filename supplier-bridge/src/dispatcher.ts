@@ -116,27 +116,8 @@ export class Dispatcher {
    */
   async dispatch(message: MessageRequested, appendedAt: number): Promise<OutcomeEvent | undefined> {
     const { cache } = this.options;
-    if (appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
-      return this.fail(
-        message,
-        'rejected',
-        'accept_timeout',
-        'ACCEPT_DEADLINE',
-        'appended after the API gave up',
-      );
-    }
-    if ((await cache.get(Markers.abort(message.messageId))) !== undefined) {
-      return this.fail(
-        message,
-        'rejected',
-        'accept_timeout',
-        'ABORTED',
-        'the API answered 503 for this message',
-      );
-    }
-    if (this.now() >= Date.parse(message.expiresAt)) {
-      return this.fail(message, 'expired', 'expired', 'EXPIRED', 'expired before it could be sent');
-    }
+    // Claimed first, and every outcome stored under the claim, so a replayed batch republishes
+    // the very same event (same id) whatever the outcome was.
     const claimed = await cache.set(Markers.attempt(message.messageId), String(this.now()), {
       nx: true,
       ttlMs: MARKER_TTL_MS,
@@ -148,9 +129,34 @@ export class Dispatcher {
       this.options.logger.warn({ messageId: message.messageId }, 'bridge.attempt_already_claimed');
       return undefined;
     }
-    const outcome = await this.sendThroughProviders(message);
+    const outcome = await this.decide(message, appendedAt);
     await cache.set(Markers.result(message.messageId), JSON.stringify(outcome), { ttlMs: MARKER_TTL_MS });
     return outcome;
+  }
+
+  private async decide(message: MessageRequested, appendedAt: number): Promise<OutcomeEvent> {
+    if (appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
+      return this.fail(
+        message,
+        'rejected',
+        'accept_timeout',
+        'ACCEPT_DEADLINE',
+        'appended after the API gave up',
+      );
+    }
+    if ((await this.options.cache.get(Markers.abort(message.messageId))) !== undefined) {
+      return this.fail(
+        message,
+        'rejected',
+        'accept_timeout',
+        'ABORTED',
+        'the API answered 503 for this message',
+      );
+    }
+    if (this.now() >= Date.parse(message.expiresAt)) {
+      return this.fail(message, 'expired', 'expired', 'EXPIRED', 'expired before it could be sent');
+    }
+    return this.sendThroughProviders(message);
   }
 
   private async sendThroughProviders(message: MessageRequested): Promise<OutcomeEvent> {
