@@ -136,7 +136,8 @@ export class SimulatorProvider implements ProviderAdapter {
             body,
             signal,
           });
-          await response.body?.cancel();
+          // Reading the (small) body lets the connection be reused; cancelling it would abort it.
+          await response.arrayBuffer();
           if (response.ok) return;
         } catch (err) {
           if (signal.aborted) return;
