@@ -25,6 +25,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
+import { envInt } from './support.ts';
 
 // ---------------------------------------------------------------------------------------------
 // autocannon has no type declarations; this is the part of its API used here.
@@ -64,15 +65,6 @@ const autocannon = require('autocannon') as (options: CannonOptions) => Promise<
 
 const API_KEY = 'pgn_bench_api_accept_fixed_key_0001';
 const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, allErrors: false } as const;
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name}: expected a positive integer, got "${raw}"`);
-  return value;
-}
 
 /** The baseline server, run in a child process: one route, same body schema and ajv options. */
 async function serveBaseline(): Promise<void> {

@@ -22,22 +22,13 @@ import { buildMessageRequested } from '../api/src/accept.ts';
 import { newId } from '../core/ids.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
-import { freePort } from '../test/support/ports.ts';
-import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
+import { type RunningGateway, startGateway } from '../test/support/processes.ts';
 import { sleep } from '../test/support/wait.ts';
+import { envInt } from './support.ts';
 
 const API_KEY = 'pgn_bench_e2e_delivery_fixed_key_0001';
 /** Our messages' tenant, so rows from anyone else's records on the shared topics are told apart. */
 const TENANT = `bench-${uniqueSuffix()}`;
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name}: expected a positive integer, got "${raw}"`);
-  return value;
-}
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -95,7 +86,7 @@ async function main(): Promise<void> {
   let scratchTopic: string | undefined;
   let db: TestDatabase | undefined;
   let conn: mysql.Connection | undefined;
-  const services: ServiceProcess[] = [];
+  let gateway: RunningGateway | undefined;
   let failed = false;
   try {
     log(`baseline: raw kafkajs produce of ${total} records, batches of ${batchSize}, acks=-1…`);
@@ -103,28 +94,17 @@ async function main(): Promise<void> {
     scratchTopic = baseline.topic;
 
     db = await createTestDatabase();
-    const apiPort = await freePort();
-    const apiBase = `http://127.0.0.1:${apiPort}`;
-    const common = {
+    gateway = await startGateway({
       KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
       KAFKA_PARTITIONS: '6',
       MYSQL_URL: db.url,
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
       PIGEON_TENANT: TENANT,
-      ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` } : {}),
-      PIGEON_PUBLIC_URL: apiBase,
       LOG_LEVEL: 'warn',
-    };
-    const ports: Record<string, number> = {};
-    for (const name of ['persister', 'supplier-bridge', 'monitor']) {
-      ports[name] = await freePort();
-      services.push(startServiceProcess(name, { ...common, PORT: String(ports[name]) }));
-    }
-    services.push(startServiceProcess('api', { ...common, PORT: String(apiPort) }));
-    await Promise.all(
-      services.map((s) => waitForReady(`http://127.0.0.1:${ports[s.name] ?? apiPort}/readyz`, s, 90_000)),
-    );
+      ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` } : {}),
+    });
+    const { apiBase } = gateway;
     conn = await mysql.createConnection({ uri: db.url });
     const query = conn;
     const counts = async (): Promise<Counts> => {
@@ -266,12 +246,13 @@ async function main(): Promise<void> {
 
     await conn.end();
     conn = undefined;
-    for (const name of ['api', 'supplier-bridge', 'persister', 'monitor']) {
-      const service = services.find((s) => s.name === name)!;
-      const code = await service.stop();
+    const codes = await gateway.stop();
+    for (const service of gateway.services) {
+      const code = codes[service.name];
       if (code !== 0) failed = true;
       const output = service.output().trim();
-      if (code !== 0 || output) log(`--- ${name} exited with ${code}${output ? `; output:\n${output}` : ''}`);
+      if (code !== 0 || output)
+        log(`--- ${service.name} exited with ${code}${output ? `; output:\n${output}` : ''}`);
     }
 
     process.stdout.write(
@@ -290,11 +271,11 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ bench: 'e2e-delivery', ours, baseline: base, ratio })}\n`);
   } catch (err) {
     failed = true;
-    for (const service of services) log(`--- ${service.name} output:\n${service.output()}`);
+    for (const service of gateway?.services ?? []) log(`--- ${service.name} output:\n${service.output()}`);
     throw err;
   } finally {
     await conn?.end().catch(() => undefined);
-    for (const service of services) await service.stop();
+    await gateway?.stop();
     await db?.drop().catch((err: unknown) => log(`could not drop the database: ${String(err)}`));
     if (scratchTopic) {
       await admin

@@ -3,8 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
-import { freePort } from '../support/ports.ts';
-import { type ServiceProcess, startServiceProcess, waitForReady } from '../support/processes.ts';
+import { type RunningGateway, startGateway } from '../support/processes.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
 const MESSAGES = 1000;
@@ -12,35 +11,24 @@ const API_KEY = `pgn_distributed_test_${Date.now()}_key`;
 
 describe('distributed gateway: four processes over Kafka, MariaDB and Redis', () => {
   let db: TestDatabase;
+  let gateway: RunningGateway;
   let apiBase: string;
-  const services: ServiceProcess[] = [];
 
   before(async () => {
     db = await createTestDatabase();
-    const apiPort = await freePort();
-    apiBase = `http://127.0.0.1:${apiPort}`;
-    const common = {
+    gateway = await startGateway({
       KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
       KAFKA_PARTITIONS: '6',
+      KAFKA_GROUP_PREFIX: `pigeon-e2e-${Date.now()}`,
       MYSQL_URL: db.url,
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
-      PIGEON_PUBLIC_URL: apiBase,
-      KAFKA_GROUP_PREFIX: `pigeon-e2e-${Date.now()}`,
-    };
-    const ports: Record<string, number> = {};
-    for (const name of ['persister', 'supplier-bridge', 'monitor']) {
-      ports[name] = await freePort();
-      services.push(startServiceProcess(name, { ...common, PORT: String(ports[name]) }));
-    }
-    services.push(startServiceProcess('api', { ...common, PORT: String(apiPort) }));
-    await Promise.all(
-      services.map((s) => waitForReady(`http://127.0.0.1:${ports[s.name] ?? apiPort}/readyz`, s, 90_000)),
-    );
+    });
+    apiBase = gateway.apiBase;
   });
 
   after(async () => {
-    for (const s of services) if (s.child.exitCode === null) s.kill();
+    for (const s of gateway?.services ?? []) if (s.child.exitCode === null) s.kill();
     await db?.drop();
   });
 
@@ -105,10 +93,7 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
   });
 
   test('every service stops gracefully on SIGTERM', async () => {
-    // API first, then the consumers, as a rolling shutdown would.
-    for (const name of ['api', 'supplier-bridge', 'persister', 'monitor']) {
-      const service = services.find((s) => s.name === name)!;
-      assert.equal(await service.stop(), 0, `${name} exit code\n${service.output()}`);
-    }
+    const codes = await gateway.stop();
+    assert.deepEqual(codes, { api: 0, monitor: 0, 'supplier-bridge': 0, persister: 0 });
   });
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { freePort } from './ports.ts';
 import { waitFor } from './wait.ts';
 
 export interface ServiceProcess {
@@ -59,4 +60,44 @@ export async function waitForReady(url: string, service: ServiceProcess, timeout
       cause: err,
     });
   }
+}
+
+export interface RunningGateway {
+  apiBase: string;
+  services: ServiceProcess[];
+  /** SIGTERM to each service, API first (as a rolling shutdown would); the exit codes by name. */
+  stop(): Promise<Record<string, number | null>>;
+}
+
+/**
+ * The four services as separate processes sharing `env` (Kafka, MySQL, Redis, API key…), each on
+ * a free port; resolves once every one answers /readyz.
+ */
+export async function startGateway(env: Record<string, string>): Promise<RunningGateway> {
+  const apiPort = await freePort();
+  const apiBase = `http://127.0.0.1:${apiPort}`;
+  const common = { PIGEON_PUBLIC_URL: apiBase, ...env };
+  const services: ServiceProcess[] = [];
+  const ready: Promise<void>[] = [];
+  for (const name of ['persister', 'supplier-bridge', 'monitor', 'api']) {
+    const port = name === 'api' ? apiPort : await freePort();
+    const service = startServiceProcess(name, { ...common, PORT: String(port) });
+    services.push(service);
+    ready.push(waitForReady(`http://127.0.0.1:${port}/readyz`, service, 90_000));
+  }
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    for (const service of services) service.kill();
+    throw err;
+  }
+  return {
+    apiBase,
+    services,
+    stop: async () => {
+      const codes: Record<string, number | null> = {};
+      for (const service of [...services].reverse()) codes[service.name] = await service.stop();
+      return codes;
+    },
+  };
 }
