@@ -109,9 +109,8 @@ export async function runService(
     superviseWorkers(name, workers, logger);
     return;
   }
-  const registry = createRegistry(name, { defaultMetrics: true });
-  const context = createServiceContext(config, logger, registry);
-  const service = await start(context);
+  const { context, service } = await startWhenReachable(name, config, logger, start);
+  const { registry } = context;
 
   const fastifyLogger: FastifyBaseLogger = logger;
   let ops: FastifyInstance | undefined;
@@ -158,4 +157,34 @@ function superviseWorkers(name: string, count: number, logger: Logger): void {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   logger.info({ workers: count }, `${name}.primary_started`);
+}
+
+/**
+ * Starts the service, retrying with backoff while its infrastructure is unreachable (Kafka still
+ * electing a controller, the database restarting), so services can start in any order. Only a
+ * configuration error stops the process.
+ */
+async function startWhenReachable(
+  name: string,
+  config: Config,
+  logger: Logger,
+  start: (context: ServiceContext) => Promise<RunningService>,
+): Promise<{ context: ServiceContext; service: RunningService }> {
+  let delayMs = 500;
+  for (;;) {
+    // A fresh registry per attempt: a failed attempt may have registered some metrics already.
+    const context = createServiceContext(config, logger, createRegistry(name, { defaultMetrics: true }));
+    try {
+      return { context, service: await start(context) };
+    } catch (err) {
+      await context.closeInfrastructure();
+      if (isPigeonError(err) && err.code === 'PIGEON_ERR_CONFIG') {
+        process.stderr.write(`pigeon ${name}: ${err.message}\n`);
+        process.exit(78);
+      }
+      logger.warn({ err: (err as Error).message, retryInMs: delayMs }, `${name}.start_failed`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      delayMs = Math.min(delayMs * 2, 10_000);
+    }
+  }
 }
