@@ -79,6 +79,11 @@ describe('API when Kafka is unreachable', () => {
     assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
   });
 
+  test('the simulator outbox does not exist when the simulator is disabled', async () => {
+    const response = await app.inject({ method: 'GET', url: '/simulator/messages?to=%2B14155550123' });
+    assert.equal(response.statusCode, 404);
+  });
+
   test('an Idempotency-Key used for a refused message can be retried', async () => {
     const send = () =>
       app.inject({
