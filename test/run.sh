@@ -13,8 +13,12 @@ cd "$(dirname "$0")/.."
 started_kafka=0
 if [[ -z "${TEST_KAFKA_BROKERS:-}" ]]; then
   export PIGEON_KAFKA_HOME="$PWD/.cache/kafka-test" PIGEON_KAFKA_LIBS="$PWD/.cache/kafka/libs"
-  export KAFKA_PORT="${TEST_KAFKA_PORT:-19092}" KAFKA_CONTROLLER_PORT="${TEST_KAFKA_CONTROLLER_PORT:-19093}"
   bash test/kafka/kafka.sh stop >/dev/null 2>&1 || true
+  port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  # Another checkout's test broker may hold the default ports: take the next free pair.
+  port="${TEST_KAFKA_PORT:-19092}"
+  while port_busy "$port" || port_busy $((port + 1)); do port=$((port + 100)); done
+  export KAFKA_PORT="$port" KAFKA_CONTROLLER_PORT=$((port + 1))
   bash test/kafka/kafka.sh start
   started_kafka=1
   export TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
