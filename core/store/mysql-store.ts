@@ -6,6 +6,7 @@ import {
   type ApiKeyRow,
   apiKeyValues,
   EARLIEST_COLUMNS,
+  LARGEST_COLUMNS,
   EVENT_COLUMNS,
   type EventRow,
   eventValues,
@@ -36,7 +37,11 @@ const MESSAGE_ROW = placeholders(MESSAGE_COLUMNS);
 // COALESCEs keeps the earlier of two times, the only one when the other is NULL, NULL for neither.
 const ON_DUPLICATE = `ON DUPLICATE KEY UPDATE
 ${[
-  ...OVERWRITE_COLUMNS.map((c) => `  ${c} = COALESCE(VALUES(${c}), ${c})`),
+  ...OVERWRITE_COLUMNS.map((c) =>
+    LARGEST_COLUMNS.has(c)
+      ? `  ${c} = GREATEST(COALESCE(${c}, VALUES(${c})), COALESCE(VALUES(${c}), ${c}))`
+      : `  ${c} = COALESCE(VALUES(${c}), ${c})`,
+  ),
   '  status = IF(VALUES(status_rank) > status_rank, VALUES(status), status)',
   '  status_rank = GREATEST(status_rank, VALUES(status_rank))',
   ...EARLIEST_COLUMNS.map(

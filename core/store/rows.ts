@@ -22,6 +22,11 @@ export const OVERWRITE_COLUMNS = [
   'cost',
   'error_code',
 ] as const;
+/**
+ * Overwrite columns where the larger value wins instead: a provider may bill more parts than the
+ * gateway counted, and taking the larger keeps the result independent of event order.
+ */
+export const LARGEST_COLUMNS: ReadonlySet<string> = new Set(['segments']);
 /** Columns that keep the earliest time seen. */
 export const EARLIEST_COLUMNS = ['queued_at', 'submitted_at', 'final_at'] as const;
 /** The order of the values patchValues() returns. */

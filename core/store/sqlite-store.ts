@@ -6,6 +6,7 @@ import {
   type ApiKeyRow,
   apiKeyValues,
   EARLIEST_COLUMNS,
+  LARGEST_COLUMNS,
   EVENT_COLUMNS,
   type EventRow,
   eventValues,
@@ -50,7 +51,11 @@ const UPSERT_MESSAGE = `INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')})
 VALUES ${placeholders(MESSAGE_COLUMNS)}
 ON CONFLICT (id) DO UPDATE SET
 ${[
-  ...OVERWRITE_COLUMNS.map((c) => `  ${c} = COALESCE(excluded.${c}, ${c})`),
+  ...OVERWRITE_COLUMNS.map((c) =>
+    LARGEST_COLUMNS.has(c)
+      ? `  ${c} = MAX(COALESCE(${c}, excluded.${c}), COALESCE(excluded.${c}, ${c}))`
+      : `  ${c} = COALESCE(excluded.${c}, ${c})`,
+  ),
   '  status = CASE WHEN excluded.status_rank > status_rank THEN excluded.status ELSE status END',
   '  status_rank = MAX(status_rank, excluded.status_rank)',
   ...EARLIEST_COLUMNS.map(

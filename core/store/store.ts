@@ -27,7 +27,8 @@ export interface MessageRecord {
 /**
  * A change to one message, folded from one or more events. Undefined fields leave the stored
  * value alone; `status` only replaces the stored status when its rank is higher
- * (core/status-machine.ts); `queuedAt`/`submittedAt`/`finalAt` keep the earliest value seen.
+ * (core/status-machine.ts); `queuedAt`/`submittedAt`/`finalAt` keep the earliest value seen and
+ * `segments` the largest.
  * A patch for a message that does not exist yet creates it (a receipt may arrive before the
  * request), and the missing fields are filled when their event arrives.
  */

@@ -212,3 +212,10 @@ test('events of several messages fold to one patch per message', () => {
   assert.equal(byId.get(second.messageId)?.country, 'DE');
   assert.equal(byId.get(third.messageId)?.status, 'queued');
 });
+
+test('the larger segment count wins whichever event comes first', () => {
+  const message = requested();
+  const billed = { ...submitted(message), segments: 3 };
+  assert.equal(onlyPatch([message, billed]).segments, 3);
+  assert.equal(onlyPatch([billed, message]).segments, 3);
+});

@@ -72,6 +72,9 @@ export function mergePatches(a: MessagePatch, b: MessagePatch): MessagePatch {
   }
   merged.status = advance(a.status, b.status);
   merged.updatedAt = Math.max(a.updatedAt, b.updatedAt);
+  // A provider may bill more parts than we counted; the larger count wins whatever the order.
+  if (a.segments !== undefined && b.segments !== undefined)
+    merged.segments = Math.max(a.segments, b.segments);
   for (const key of EARLIEST) {
     const values = [a[key], b[key]].filter((v): v is number => v !== undefined);
     if (values.length > 0) merged[key] = Math.min(...values);

@@ -183,6 +183,17 @@ export function storeContract(name: string, makeTarget: () => Promise<StoreTarge
       }
     });
 
+    test('the larger segment count wins whichever event arrives first', async () => {
+      for (const order of ['request first', 'submission first']) {
+        const m = lifecycle();
+        // The provider billed two parts where the gateway counted one.
+        const billed = { ...m.submitted, patch: { ...m.submitted.patch, segments: 2 } };
+        const steps = order === 'request first' ? [m.requested, billed] : [billed, m.requested];
+        for (const s of steps) await store.writeBatch(batchOf(s));
+        assert.equal((await store.getMessage(m.tenantId, m.messageId))?.segments, 2, order);
+      }
+    });
+
     test('requested, submitted, pending and delivered in order give the full delivered record', async () => {
       const m = lifecycle();
       for (const s of m.steps) await store.writeBatch(batchOf(s));
