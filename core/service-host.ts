@@ -38,45 +38,38 @@ export interface RunningService {
 }
 
 export function createServiceContext(config: Config, logger: Logger, registry: Registry): ServiceContext {
-  let bus: Bus | undefined;
-  let store: Store | undefined;
-  let cache: Cache | undefined;
   const readiness = new Readiness();
+  const created: Array<{ close(): Promise<void> }> = [];
+  /** Creates a dependency on first use and makes readiness depend on it from then on. */
+  const lazily = <T extends { ping(): Promise<boolean>; close(): Promise<void> }>(
+    name: string,
+    create: () => T,
+  ): (() => T) => {
+    let instance: T | undefined;
+    return () => {
+      if (!instance) {
+        const made = create();
+        instance = made;
+        created.push(made);
+        readiness.add(name, () => made.ping());
+      }
+      return instance;
+    };
+  };
   const context: ServiceContext = {
     config,
     logger,
     registry,
     readiness,
-    bus: () => {
-      if (!bus) {
-        const created = createBus(config, logger);
-        bus = created;
-        readiness.add('bus', () => created.ping());
-      }
-      return bus;
-    },
-    store: () => {
-      if (!store) {
-        const created = createStore(config);
-        store = created;
-        readiness.add('store', () => created.ping());
-      }
-      return store;
-    },
-    cache: () => {
-      if (!cache) {
-        const created = createCache(config);
-        cache = created;
-        readiness.add('cache', () => created.ping());
-      }
-      return cache;
-    },
+    bus: lazily('bus', () => createBus(config, logger)),
+    store: lazily('store', () => createStore(config)),
+    cache: lazily('cache', () => createCache(config)),
     ensureTopics: async () => {
       await context.bus().ensureTopics(topicSpecs(config.kafka?.partitions ?? 1));
     },
     groupId: (service) => `${config.kafka?.groupPrefix ?? 'pigeon'}-${service}`,
     closeInfrastructure: async () => {
-      await Promise.allSettled([bus?.close(), store?.close(), cache?.close()]);
+      await Promise.allSettled(created.map((c) => c.close()));
     },
   };
   return context;
