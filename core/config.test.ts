@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from './config.ts';
 import { PigeonError } from './errors.ts';
@@ -40,4 +43,94 @@ test('every bad variable is named in one error', () => {
 
 test('a short bootstrap API key is refused', () => {
   assert.throws(() => loadConfig({ PIGEON_API_KEY: 'short' }), /PIGEON_API_KEY/);
+});
+
+test('PIGEON_CONFIG credentials come from the environment through {"$env": NAME}', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pigeon-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'providers.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      providers: [{ name: 'tw', type: 'twilio', options: { authToken: { $env: 'TW_TOKEN' }, sid: 'AC1' } }],
+    }),
+  );
+  const config = loadConfig({ PIGEON_CONFIG: file, TW_TOKEN: 'secret-token' });
+  assert.deepEqual(config.providersFile?.providers?.[0]?.options, { authToken: 'secret-token', sid: 'AC1' });
+  assert.throws(
+    () => loadConfig({ PIGEON_CONFIG: file }),
+    (err: Error) =>
+      /providers\[0\]\.options\.authToken: refers to environment variable TW_TOKEN/.test(err.message),
+  );
+});
+
+test('one-time codes: the default allowlist holds the core markets and limits parse as count/duration', () => {
+  const { otp } = loadConfig({});
+  for (const country of ['US', 'CA', 'GB', 'CN', 'DE', 'FR'])
+    assert.ok(otp.allowedCountries.includes(country));
+  assert.deepEqual(otp.sendsPerPhone, { limit: 10, windowMs: 3_600_000 });
+  assert.equal(otp.key, undefined);
+  const custom = loadConfig({
+    PIGEON_OTP_ALLOWED_COUNTRIES: ' gb, us ,US',
+    PIGEON_OTP_SENDS_PER_IP: '20/30s',
+    PIGEON_OTP_KEY: 'a'.repeat(64),
+    PIGEON_BODY_KEY: Buffer.alloc(32, 7).toString('base64'),
+    PIGEON_OTP_DAILY_SPEND_CAP: '12.5',
+  }).otp;
+  assert.deepEqual(custom.allowedCountries, ['GB', 'US']);
+  assert.deepEqual(custom.sendsPerIp, { limit: 20, windowMs: 30_000 });
+  assert.equal(custom.dailySpendCap, 12.5);
+  assert.equal(custom.key, 'a'.repeat(64));
+});
+
+test('one-time codes: bad keys, countries, limits and amounts are named', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        PIGEON_OTP_KEY: 'c2hvcnQ',
+        PIGEON_BODY_KEY: Buffer.alloc(16).toString('base64'),
+        PIGEON_OTP_ALLOWED_COUNTRIES: 'US,XX,Germany',
+        PIGEON_OTP_SENDS_PER_PHONE: '10 per hour',
+        PIGEON_OTP_PRICE_PER_PART: '-1',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof PigeonError);
+      for (const name of [
+        'PIGEON_OTP_KEY',
+        'PIGEON_BODY_KEY',
+        'PIGEON_OTP_ALLOWED_COUNTRIES: .*XX, GERMANY',
+        'PIGEON_OTP_SENDS_PER_PHONE',
+        'PIGEON_OTP_PRICE_PER_PART',
+      ])
+        assert.match(err.message, new RegExp(name));
+      return true;
+    },
+  );
+});
+
+test('the monitor settings have defaults and are checked like the rest', () => {
+  assert.deepEqual(loadConfig({}).monitor, {
+    tickMs: 10_000,
+    receiptGraceMs: 30_000,
+    receiptBacklog: 50_000,
+    bulkReceiptSample: 0.1,
+    degradedRatio: 0.6,
+    minSamples: 20,
+    recoveryPerMinute: 0.1,
+    alertsUrl: undefined,
+  });
+  const tuned = loadConfig({
+    PIGEON_MONITOR_DEGRADED_PERCENT: '50',
+    PIGEON_MONITOR_BULK_RECEIPT_SAMPLE_PERCENT: '25',
+    PIGEON_ALERTS_URL: 'https://grafana.example.com/d/pigeon',
+  }).monitor;
+  assert.deepEqual(
+    [tuned.degradedRatio, tuned.bulkReceiptSample, tuned.alertsUrl],
+    [0.5, 0.25, 'https://grafana.example.com/d/pigeon'],
+  );
+  assert.throws(
+    () => loadConfig({ PIGEON_MONITOR_DEGRADED_PERCENT: '100', PIGEON_ALERTS_URL: 'ftp://x' }),
+    (err: PigeonError) =>
+      /PIGEON_MONITOR_DEGRADED_PERCENT/.test(err.message) && /PIGEON_ALERTS_URL/.test(err.message),
+  );
 });

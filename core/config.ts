@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { PigeonError } from './errors.ts';
+import { decodeKey } from './keys.ts';
+import { isSupportedCountry } from 'libphonenumber-js/max';
 
 /**
  * Configuration, read once from environment variables at start, validated, frozen. Nothing else
@@ -33,15 +35,159 @@ export interface Config {
     readonly receiptSecret: string;
   };
   readonly providersFile: ProvidersFile | undefined;
-  readonly bridge: { readonly concurrency: number };
+  readonly bridge: {
+    readonly concurrency: number;
+    /** Default provider call timeout (a provider's breaker settings may override it). */
+    readonly sendTimeoutMs: number;
+    /** How long an OTP / alert waits for its delivered receipt before one more copy goes elsewhere (0 = off). */
+    readonly receiptTimeoutMs: { readonly otp: number; readonly alert: number };
+    /** Retry rounds before a message nobody would take goes to the DLQ. */
+    readonly maxRounds: number;
+  };
+  readonly persister: PersisterConfig;
   readonly trustProxyHops: number;
   /** API processes sharing the port (node:cluster); one per core on a dedicated node. */
   readonly apiWorkers: number;
+  readonly otp: OtpConfig;
+  readonly callbacks: CallbackConfig;
+  readonly monitor: MonitorConfig;
 }
+
+/** The monitor's health model, alerting and peak protection (monitor/src/). */
+export interface MonitorConfig {
+  /** How often health is judged, rules evaluated and notifications sent. */
+  readonly tickMs: number;
+  /** How long a submission waits for its receipt before it counts in the delivered rate. */
+  readonly receiptGraceMs: number;
+  /** Receipt backlog from which bulk receipts are sampled (OTP and alert ones never). */
+  readonly receiptBacklog: number;
+  /** Share of bulk receipts still read in full while sampling (0..1). */
+  readonly bulkReceiptSample: number;
+  /** A provider is degraded below this share of its own baseline delivered rate or conversion. */
+  readonly degradedRatio: number;
+  /** Messages a window needs before it says anything about a provider. */
+  readonly minSamples: number;
+  /** How much health may recover per minute (0..1). */
+  readonly recoveryPerMinute: number;
+  /** Dashboard or runbook link put in every notification. */
+  readonly alertsUrl: string | undefined;
+}
+
+/** Status callbacks to customers: delivered by the persister (persister/src/callbacks/). */
+export interface CallbackConfig {
+  /** Whether the persister runs the callback dispatcher and delivery worker. */
+  readonly enabled: boolean;
+  /** Callback URLs may reach loopback and private addresses (development, private deployments). */
+  readonly allowPrivateNetworks: boolean;
+  /** One delivery attempt, connection to last byte. */
+  readonly timeoutMs: number;
+  /** Deliveries in flight per persister process. */
+  readonly concurrency: number;
+  /** Most deliveries in flight per destination host (a host starts at 2 and earns more by answering). */
+  readonly perHost: number;
+  /** Retry a delivery for this long after its status change, then give it up. */
+  readonly maxAgeMs: number;
+  /** Keep finished deliveries this long (for inspection), then delete them. */
+  readonly keepMs: number;
+}
+
+/** The persister's batching and retention. */
+export interface PersisterConfig {
+  /** Most events in one database write; partitions handled at once share it. */
+  readonly batchRows: number;
+  /** Longest an event waits for others before its write starts. */
+  readonly batchWaitMs: number;
+  /** Database writes (transactions) in flight at once. */
+  readonly writers: number;
+  /** Kafka partitions handled at once; 0 = every partition of the persister's topics. */
+  readonly concurrentPartitions: number;
+  /** Messages older than this are deleted with their history and attempts; 0 keeps them forever. */
+  readonly retentionDays: number;
+  readonly purgeIntervalMs: number;
+  /** Rows per table per delete statement of a purge. */
+  readonly purgeBatchRows: number;
+}
+
+/** At most `limit` in any fixed window of `windowMs`, the window starting at its first hit. */
+export interface RateLimit {
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+/** One-time-code verifications (api/src/verify/). Keys are kept as given; decode with core/keys.ts. */
+export interface OtpConfig {
+  /** HMAC-SHA-256 key for stored codes; api only. Generated into PIGEON_DATA_DIR in embedded mode. */
+  readonly key: string | undefined;
+  /** AES-256-GCM key for TOTP secrets at rest; api only. Generated in embedded mode. */
+  readonly factorKey: string | undefined;
+  /** AES-256-GCM key for OTP message bodies on Kafka; api and supplier bridge only. */
+  readonly bodyKey: string | undefined;
+  /** ISO 3166 alpha-2 countries codes may be sent to (until per-tenant lists exist). */
+  readonly allowedCountries: readonly string[];
+  readonly sendsPerPhone: RateLimit;
+  readonly sendsPerIp: RateLimit;
+  readonly sendsPerTenant: RateLimit;
+  readonly checksPerIp: RateLimit;
+  readonly checksPerTenant: RateLimit;
+  /** New verifications to one number range (the number less its last 3 digits) per tenant. */
+  readonly prefixBurst: RateLimit;
+  /** How long a range that burst stays blocked. */
+  readonly prefixBlockMs: number;
+  /** Estimated OTP spend per tenant per UTC day (price per part × parts); 0 = no cap. */
+  readonly dailySpendCap: number;
+  readonly pricePerPart: number;
+}
+
+/** Default PIGEON_OTP_ALLOWED_COUNTRIES: low-fraud destinations plus the template locales' markets. */
+export const DEFAULT_OTP_COUNTRIES =
+  'US,CA,GB,IE,FR,DE,AT,CH,BE,NL,LU,ES,PT,IT,SE,NO,DK,FI,PL,CN,HK,TW,JP,KR,SG,AU,NZ,BR,MX';
 
 /** The optional `PIGEON_CONFIG` JSON file: providers and routes. */
 export interface ProvidersFile {
   providers?: Array<{ name: string; type: string; weight?: number; options?: Record<string, unknown> }>;
+  /**
+   * Routing rules (supplier-bridge/src/routes/rules.ts `RouteRule`), each with a stable `id`.
+   * Providers and routes are copied into the store when absent there; the admin API owns them after.
+   */
+  routes?: Array<{ id: string } & Record<string, unknown>>;
+  /** Alerting: where notifications go, and how on-call pages leave the API (docs/operations.md). */
+  alerts?: AlertsFile;
+}
+
+/** `alerts` of PIGEON_CONFIG. */
+export interface AlertsFile {
+  /**
+   * Alert channels (monitor/src/channels/): `{name, type, timeoutMs?, …type's options}`, type one of
+   * slack, dingtalk, wecom, feishu, pagerduty, webhook, email, sms. Built and checked at start.
+   */
+  channels?: Array<{ name: string; type: string } & Record<string, unknown>>;
+  /** On-call pages from the API (POST /v1/alerts/alertmanager). */
+  oncall?: {
+    /**
+     * Providers a page goes to directly, in order, when Kafka does not take it (default: every
+     * enabled provider that needs no connection of its own, by weight).
+     */
+    directProviders?: string[];
+  };
+  /**
+   * Alert rules (monitor/src/rules.ts `AlertRule`); each replaces the shipped default of the same
+   * id, and the admin API's stored rules replace these in turn.
+   */
+  rules?: Array<{ id: string } & Record<string, unknown>>;
+  /**
+   * Escalation policies: `{id, steps: [{after: "10m", channels: [...]}]}`. A rule names one by
+   * `escalation`; `default`, when defined, applies to rules that name none.
+   */
+  escalation?: Array<{ id: string; steps: Array<{ after: string; channels: string[] }> }>;
+  /** Channels of rules that name none (default: every configured channel, as one fallback chain). */
+  defaultChannels?: string[];
+  /** Synthetic canaries (monitor/src/canary.ts); none when absent. */
+  canary?: {
+    targets: Array<{ provider: string; country: string; to: string }>;
+    intervalSeconds?: number;
+    timeoutSeconds?: number;
+    class?: 'transactional' | 'otp';
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -122,7 +268,12 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
   let providersFile: ProvidersFile | undefined;
   if (configPath) {
     try {
-      providersFile = JSON.parse(readFileSync(configPath, 'utf8')) as ProvidersFile;
+      providersFile = resolveEnvReferences(
+        JSON.parse(readFileSync(configPath, 'utf8')) as unknown,
+        env,
+        r.problems,
+        'PIGEON_CONFIG',
+      ) as ProvidersFile;
     } catch (err) {
       r.problems.push(`PIGEON_CONFIG: cannot read JSON from "${configPath}": ${(err as Error).message}`);
     }
@@ -158,15 +309,151 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
       receiptSecret: r.string('PIGEON_SIMULATOR_SECRET', 'pigeon-simulator-secret'),
     },
     providersFile,
-    bridge: { concurrency: r.int('PIGEON_BRIDGE_CONCURRENCY', 64, 1, 10_000) },
+    bridge: {
+      concurrency: r.int('PIGEON_BRIDGE_CONCURRENCY', 64, 1, 10_000),
+      sendTimeoutMs: r.int('PIGEON_SEND_TIMEOUT_MS', 10_000, 100, 120_000),
+      receiptTimeoutMs: {
+        otp: r.int('PIGEON_RECEIPT_TIMEOUT_OTP_MS', 20_000, 0, 3_600_000),
+        alert: r.int('PIGEON_RECEIPT_TIMEOUT_ALERT_MS', 20_000, 0, 3_600_000),
+      },
+      maxRounds: r.int('PIGEON_BRIDGE_MAX_ROUNDS', 30, 1, 1000),
+    },
+    persister: {
+      batchRows: r.int('PIGEON_PERSISTER_BATCH_ROWS', 1000, 1, 50_000),
+      batchWaitMs: r.int('PIGEON_PERSISTER_BATCH_WAIT_MS', 50, 0, 60_000),
+      writers: r.int('PIGEON_PERSISTER_WRITERS', 2, 1, 64),
+      concurrentPartitions: r.int('PIGEON_PERSISTER_PARTITIONS', 0, 0, 10_000),
+      retentionDays: r.int('PIGEON_RETENTION_DAYS', 90, 0, 36_500),
+      purgeIntervalMs: r.int('PIGEON_PURGE_INTERVAL_SECONDS', 600, 1, 86_400) * 1000,
+      purgeBatchRows: r.int('PIGEON_PURGE_BATCH_ROWS', 1000, 1, 100_000),
+    },
     trustProxyHops: r.int('PIGEON_TRUST_PROXY_HOPS', 0, 0, 10),
     apiWorkers: r.int('PIGEON_API_WORKERS', 1, 1, 64),
+    otp: {
+      key: secret(r, 'PIGEON_OTP_KEY', r.string('PIGEON_OTP_KEY'), { minBytes: 32 }),
+      factorKey: secret(r, 'PIGEON_FACTOR_KEY', r.string('PIGEON_FACTOR_KEY'), { exactBytes: 32 }),
+      bodyKey: secret(r, 'PIGEON_BODY_KEY', r.string('PIGEON_BODY_KEY'), { exactBytes: 32 }),
+      allowedCountries: countries(
+        r,
+        'PIGEON_OTP_ALLOWED_COUNTRIES',
+        r.string('PIGEON_OTP_ALLOWED_COUNTRIES', DEFAULT_OTP_COUNTRIES),
+      ),
+      sendsPerPhone: rate(r, 'PIGEON_OTP_SENDS_PER_PHONE', r.string('PIGEON_OTP_SENDS_PER_PHONE', '10/1h')),
+      sendsPerIp: rate(r, 'PIGEON_OTP_SENDS_PER_IP', r.string('PIGEON_OTP_SENDS_PER_IP', '300/10m')),
+      sendsPerTenant: rate(
+        r,
+        'PIGEON_OTP_SENDS_PER_TENANT',
+        r.string('PIGEON_OTP_SENDS_PER_TENANT', '6000/1m'),
+      ),
+      checksPerIp: rate(r, 'PIGEON_OTP_CHECKS_PER_IP', r.string('PIGEON_OTP_CHECKS_PER_IP', '1000/10m')),
+      checksPerTenant: rate(
+        r,
+        'PIGEON_OTP_CHECKS_PER_TENANT',
+        r.string('PIGEON_OTP_CHECKS_PER_TENANT', '30000/1m'),
+      ),
+      prefixBurst: rate(r, 'PIGEON_OTP_PREFIX_BURST', r.string('PIGEON_OTP_PREFIX_BURST', '10/10m')),
+      prefixBlockMs: r.int('PIGEON_OTP_PREFIX_BLOCK_SECONDS', 3600, 1, 7 * 86_400) * 1000,
+      dailySpendCap: amount(r, 'PIGEON_OTP_DAILY_SPEND_CAP', r.string('PIGEON_OTP_DAILY_SPEND_CAP', '100')),
+      pricePerPart: amount(r, 'PIGEON_OTP_PRICE_PER_PART', r.string('PIGEON_OTP_PRICE_PER_PART', '0.05')),
+    },
+    callbacks: {
+      enabled: r.bool('PIGEON_CALLBACKS', true),
+      allowPrivateNetworks: r.bool('PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS', false),
+      timeoutMs: r.int('PIGEON_CALLBACK_TIMEOUT_MS', 5_000, 100, 60_000),
+      concurrency: r.int('PIGEON_CALLBACK_CONCURRENCY', 256, 1, 10_000),
+      perHost: r.int('PIGEON_CALLBACK_PER_HOST', 16, 1, 1_000),
+      maxAgeMs: r.int('PIGEON_CALLBACK_MAX_AGE_HOURS', 24, 1, 24 * 7) * 3_600_000,
+      keepMs: r.int('PIGEON_CALLBACK_KEEP_HOURS', 72, 1, 24 * 90) * 3_600_000,
+    },
+    monitor: {
+      tickMs: r.int('PIGEON_MONITOR_TICK_SECONDS', 10, 1, 300) * 1000,
+      receiptGraceMs: r.int('PIGEON_MONITOR_RECEIPT_GRACE_SECONDS', 30, 1, 600) * 1000,
+      receiptBacklog: r.int('PIGEON_MONITOR_RECEIPT_BACKLOG', 50_000, 1, 1_000_000_000),
+      bulkReceiptSample: r.int('PIGEON_MONITOR_BULK_RECEIPT_SAMPLE_PERCENT', 10, 0, 100) / 100,
+      degradedRatio: r.int('PIGEON_MONITOR_DEGRADED_PERCENT', 60, 1, 99) / 100,
+      minSamples: r.int('PIGEON_MONITOR_MIN_SAMPLES', 20, 1, 1_000_000),
+      recoveryPerMinute: r.int('PIGEON_MONITOR_RECOVERY_PERCENT_PER_MINUTE', 10, 1, 100) / 100,
+      alertsUrl: r.url('PIGEON_ALERTS_URL', ['http:', 'https:']),
+    },
   };
 
   if (r.problems.length > 0) {
     throw new PigeonError('PIGEON_ERR_CONFIG', `Invalid configuration:\n  - ${r.problems.join('\n  - ')}`);
   }
   return deepFreeze(config);
+}
+
+function secret(
+  r: EnvReader,
+  name: string,
+  raw: string | undefined,
+  size: { exactBytes?: number; minBytes?: number },
+): string | undefined {
+  if (raw === undefined) return undefined;
+  const decoded = decodeKey(raw, size);
+  if (typeof decoded === 'string') {
+    r.problems.push(`${name}: ${decoded}`);
+    return undefined;
+  }
+  return raw;
+}
+
+function countries(r: EnvReader, name: string, raw: string): string[] {
+  const list = [...new Set(raw.split(',').map((c) => c.trim().toUpperCase()))].filter(Boolean);
+  const unknown = list.filter((c) => !/^[A-Z]{2}$/.test(c) || !isSupportedCountry(c));
+  if (unknown.length > 0) {
+    r.problems.push(`${name}: not ISO 3166 alpha-2 countries with phone numbers: ${unknown.join(', ')}`);
+  }
+  return list.sort();
+}
+
+const DURATION_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `count/duration`, e.g. `10/1h`, `300/10m`, `100/1s`. */
+function rate(r: EnvReader, name: string, raw: string): RateLimit {
+  const match = /^(\d+)\/(\d+)([smhd])$/.exec(raw.trim());
+  const limit = Number(match?.[1]);
+  const windowMs = Number(match?.[2]) * (DURATION_MS[match?.[3] ?? ''] ?? Number.NaN);
+  if (!match || !Number.isSafeInteger(limit) || limit < 1 || !(windowMs > 0) || windowMs > 7 * 86_400_000) {
+    r.problems.push(
+      `${name}: expected count/duration such as 10/1h or 300/10m (s, m, h, d; at most 7d), got "${raw}"`,
+    );
+    return { limit: 1, windowMs: 1000 };
+  }
+  return { limit, windowMs };
+}
+
+function amount(r: EnvReader, name: string, raw: string): number {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1e9) {
+    r.problems.push(`${name}: expected a non-negative amount such as 25 or 0.05, got "${raw}"`);
+    return 0;
+  }
+  return value;
+}
+
+/**
+ * Replaces every `{"$env": "NAME"}` in the config file by that variable's value, so credentials
+ * stay in the environment (a Secret) and out of the file.
+ */
+function resolveEnvReferences(value: unknown, env: Env, problems: string[], path: string): unknown {
+  if (Array.isArray(value))
+    return value.map((v, i) => resolveEnvReferences(v, env, problems, `${path}[${i}]`));
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 1 && entries[0]![0] === '$env') {
+      const name = entries[0]![1];
+      const resolved = typeof name === 'string' ? env[name] : undefined;
+      if (resolved === undefined || resolved === '') {
+        problems.push(`${path}: refers to environment variable ${String(name)}, which is not set`);
+      }
+      return resolved ?? '';
+    }
+    return Object.fromEntries(
+      entries.map(([k, v]) => [k, resolveEnvReferences(v, env, problems, `${path}.${k}`)]),
+    );
+  }
+  return value;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -4,6 +4,7 @@ import { startMonitorService } from '../monitor/src/service.ts';
 import { startPersisterService } from '../persister/src/service.ts';
 import { startSupplierBridge } from '../supplier-bridge/src/service.ts';
 import type { Config } from './config.ts';
+import { startHeartbeat } from './heartbeat.ts';
 import type { Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';
 import { createServiceContext, type RunningService, type ServiceContext } from './service-host.ts';
@@ -27,11 +28,16 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
     workers.push(await startSupplierBridge(context));
     workers.push(await startMonitorService(context));
     const api = await startApi(context, { embedded: true });
+    const services = ['persister', 'supplier-bridge', 'monitor', 'api'] as const;
+    const heartbeats = [...workers, api].map((worker, i) =>
+      startHeartbeat({ bus: context.bus(), service: services[i]!, logger, detail: worker.heartbeat }),
+    );
     return {
       context,
       api,
       close: async () => {
         context.readiness.markShuttingDown();
+        await Promise.all(heartbeats.map((h) => h.stop()));
         await api.close();
         // Drain the bridge before the persister so the last outcomes are written.
         for (const worker of workers.reverse()) await worker.close();

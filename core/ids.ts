@@ -42,6 +42,24 @@ export function newId(now = Date.now()): string {
   return encodeTime(lastTime) + encodeRandom(lastRandom);
 }
 
+/** The largest time a ULID can encode (48 bits). */
+const MAX_TIME = 2 ** 48 - 1;
+
+/**
+ * The smallest id of millisecond `ms`: ids made at or after `ms` sort at or above it, so a time
+ * range over ids (ULIDs) becomes an index range over the primary key.
+ */
+export function idFloor(ms: number): string {
+  return encodeTime(Math.max(0, Math.min(ms, MAX_TIME))) + '0'.repeat(16);
+}
+
+/** The creation time (ms) an id carries in its first 10 characters. */
+export function timeOfId(id: string): number {
+  let ms = 0;
+  for (const char of id.slice(0, 10)) ms = ms * 32 + ALPHABET.indexOf(char);
+  return ms;
+}
+
 function encodeTime(ms: number): string {
   let out = '';
   let t = ms;

@@ -3,10 +3,20 @@
  * way round, so they live in one place.
  */
 export const Markers = {
-  /** Set (NX) by the bridge before the first provider call: a second claim means a crashed bridge already tried. */
-  attempt: (messageId: string) => `bridge:attempt:${messageId}`,
-  /** The bridge's outcome, stored before it is published, so a replay after a crash republishes it. */
-  result: (messageId: string) => `bridge:result:${messageId}`,
+  /**
+   * Set (NX) by the bridge before a pass over a message (its first send, a retry round, a receipt
+   * check) and updated with the provider before each call: a second claim means a crashed bridge
+   * already tried, and says through whom.
+   */
+  attempt: (messageId: string, pass: string) => `bridge:attempt:${messageId}:${pass}`,
+  /** What a pass decided, stored before it is published, so a replay after a crash republishes it. */
+  result: (messageId: string, pass: string) => `bridge:result:${messageId}:${pass}`,
+  /** Set (NX) when a crashed pass is recovered, so the recovery itself happens once. */
+  recovery: (messageId: string, pass: string) => `bridge:recovery:${messageId}:${pass}`,
+  /** Set by the receipt webhook once every part of a message is delivered. */
+  delivered: (messageId: string) => `receipt:delivered:${messageId}`,
+  /** The latest receipt status of one part of a multi-part message. */
+  partReceipt: (messageId: string, partId: string) => `receipt:part:${messageId}:${partId}`,
   /** Set by the API when it answered 503: such a message must never be sent. */
   abort: (messageId: string) => `api:abort:${messageId}`,
   /** providerMessageId → message, so receipts without a client reference find their message. */

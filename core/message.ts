@@ -54,6 +54,13 @@ export const MessageRequested = Type.Object({
   /** The API answered 503 to any publish not acknowledged by this instant; later appends are never sent. */
   acceptDeadline: Type.String({ format: 'date-time' }),
   batchId: Type.Optional(Type.String()),
+  /**
+   * Only this provider may carry the message, with no failover and whatever its health: set by
+   * the monitor's canaries (monitor/src/canary.ts), never by a client.
+   */
+  provider: Type.Optional(Type.String({ minLength: 1 })),
+  /** The customer's URL for this message's status callbacks; the tenant's webhook when absent. */
+  statusCallback: Type.Optional(Type.String()),
 });
 export type MessageRequested = Static<typeof MessageRequested>;
 
@@ -67,19 +74,29 @@ export const MessageSubmitted = Type.Object({
   cost: Type.Number(),
   latencyMs: Type.Number(),
   country: Type.Optional(Type.String()),
+  /** Why this is not the first submission: `receipt_timeout` or `crash_recovery` (billed once). */
+  failover: Type.Optional(Type.String()),
+  /** When the provider call started; it answered `latencyMs` later. The attempt record keeps both. */
+  requestedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  /** The message's class, so the monitor can tell OTP health from bulk health without the request. */
+  class: Type.Optional(Type.Enum(MESSAGE_CLASSES)),
 });
 export type MessageSubmitted = Static<typeof MessageSubmitted>;
 
 export const MessageFailed = Type.Object({
   ...EventBase,
   type: Type.Literal('message.failed'),
-  status: Type.Enum(['failed', 'expired', 'rejected']),
+  /** `unknown`: the provider may have taken it (ambiguous) and it is not sent again; a receipt may still come. */
+  status: Type.Enum(['failed', 'expired', 'rejected', 'unknown']),
   provider: Type.Optional(Type.String()),
   attempt: Type.Integer({ minimum: 0 }),
   errorClass: Type.String(),
   errorCode: Type.String(),
   reason: Type.String(),
   country: Type.Optional(Type.String()),
+  /** When the call to `provider` that ended this way started (absent when no provider was called). */
+  requestedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  class: Type.Optional(Type.Enum(MESSAGE_CLASSES)),
 });
 export type MessageFailed = Static<typeof MessageFailed>;
 

@@ -38,7 +38,7 @@ export function createCache(config: Config): Cache {
 /**
  * The project's topics. Append time is the broker's (LogAppendTime), which lets the bridge refuse
  * a record written after the API already answered 503 for it. `provider.health` is compacted: only
- * the latest health per provider matters.
+ * the latest health per provider matters; so is `service.heartbeats`, which also expires.
  */
 export function topicSpecs(partitions: number): TopicSpec[] {
   return ALL_TOPICS.map((name) => ({
@@ -47,6 +47,10 @@ export function topicSpecs(partitions: number): TopicSpec[] {
     config: {
       'message.timestamp.type': 'LogAppendTime',
       ...(name === Topics.providerHealth ? { 'cleanup.policy': 'compact' } : {}),
+      // The latest heartbeat per instance, and instances gone for a day are forgotten altogether.
+      ...(name === Topics.heartbeats
+        ? { 'cleanup.policy': 'compact,delete', 'retention.ms': '86400000' }
+        : {}),
     },
   }));
 }

@@ -7,6 +7,7 @@ import type { Cache } from './cache/cache.ts';
 import { type Config, loadConfig } from './config.ts';
 import { isPigeonError } from './errors.ts';
 import { Readiness } from './health.ts';
+import { type HeartbeatDetail, startHeartbeat } from './heartbeat.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
@@ -25,7 +26,7 @@ export interface ServiceContext {
   /** Creates the project's topics if missing (idempotent). */
   ensureTopics(): Promise<void>;
   /** The consumer group of a service, e.g. `pigeon-bridge` (`KAFKA_GROUP_PREFIX` sets the first part). */
-  groupId(service: 'bridge' | 'persister' | 'monitor'): string;
+  groupId(service: 'api' | 'bridge' | 'persister' | 'monitor'): string;
   /** Closes whatever infrastructure was created. */
   closeInfrastructure(): Promise<void>;
 }
@@ -35,6 +36,8 @@ export interface RunningService {
   close(): Promise<void>;
   /** True when the service serves its own HTTP (the API); others get an ops server for /metrics. */
   servesHttp?: boolean;
+  /** Vital signs the service adds to its heartbeats (the bridge's breaker states). */
+  heartbeat?: () => HeartbeatDetail | undefined;
 }
 
 export function createServiceContext(config: Config, logger: Logger, registry: Registry): ServiceContext {
@@ -115,12 +118,16 @@ export async function runService(
     registerOpsRoutes(ops, { readiness: context.readiness, registry });
     await ops.listen({ port: config.port, host: config.host });
   }
+  // Every instance says it is alive; the monitor alerts on one that goes quiet without saying so.
+  const heartbeat = startHeartbeat({ bus: context.bus(), service: name, logger, detail: service.heartbeat });
   logger.info({ port: config.port }, `${name}.started`);
 
   closeWithGrace({ delay: 20_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, `${name}.crashed`);
     logger.info({ signal }, `${name}.stopping`);
     context.readiness.markShuttingDown();
+    // A crash is not a planned stop: the monitor should notice the silence.
+    if (!err) await heartbeat.stop();
     await service.close();
     await ops?.close();
     await context.closeInfrastructure();

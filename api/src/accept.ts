@@ -1,3 +1,4 @@
+import { callbackUrlProblem } from '../../core/callback-url.ts';
 import { PigeonError } from '../../core/errors.ts';
 import { eventBase } from '../../core/events.ts';
 import { laneFor, type MessageClass, type MessageRequested } from '../../core/message.ts';
@@ -10,6 +11,7 @@ export interface MessageInput {
   from?: string;
   class?: MessageClass;
   ttlSeconds?: number;
+  statusCallback?: string;
 }
 
 /** How long a message may wait for a provider before it is failed as `expired`. */
@@ -33,6 +35,8 @@ export function buildMessageRequested(
     publishTimeoutMs: number;
     fromBatch?: boolean;
     batchId?: string;
+    /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS: callback URLs may name private addresses. */
+    allowPrivateCallbackNetworks?: boolean;
   },
 ): MessageRequested {
   const recipient = parseE164(input.to);
@@ -58,6 +62,16 @@ export function buildMessageRequested(
       { errors: [{ field: '/body', message: `${info.segments} parts > ${MAX_SEGMENTS}` }] },
     );
   }
+  if (input.statusCallback !== undefined) {
+    const problem = callbackUrlProblem(input.statusCallback, {
+      allowPrivateNetworks: context.allowPrivateCallbackNetworks ?? false,
+    });
+    if (problem) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', `"statusCallback" ${problem}`, {
+        errors: [{ field: '/statusCallback', message: problem }],
+      });
+    }
+  }
   const messageClass = input.class ?? 'transactional';
   const ttl = input.ttlSeconds ?? DEFAULT_TTL_SECONDS[messageClass];
   const event: MessageRequested = {
@@ -75,5 +89,6 @@ export function buildMessageRequested(
   if (input.from) event.from = input.from;
   if (recipient.country) event.country = recipient.country;
   if (context.batchId) event.batchId = context.batchId;
+  if (input.statusCallback !== undefined) event.statusCallback = input.statusCallback;
   return event;
 }

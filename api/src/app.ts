@@ -8,13 +8,29 @@ import type { Readiness } from '../../core/health.ts';
 import type { Logger } from '../../core/logger.ts';
 import { registerOpsRoutes } from '../../core/ops-routes.ts';
 import type { Store } from '../../core/store/store.ts';
-import type { ProviderAdapter } from '../../supplier-bridge/providers/provider.ts';
+import type { ProviderLookup } from './routes/receipts.ts';
 import { ApiKeyAuthenticator } from './api-keys.ts';
 import { registerProblemHandlers } from './problem.ts';
 import { MessagePublisher } from './publisher.ts';
+import { type AdminRoutesDeps, adminRoutes } from './routes/admin.ts';
+import { historyRoutes } from './routes/history.ts';
+import type { AlertingSetup } from '../../monitor/src/alert-config.ts';
+import { alertAdminRoutes } from './routes/alerts-admin.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { receiptRoutes } from './routes/receipts.ts';
+import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
+import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
+import { verificationRoutes } from './routes/verifications.ts';
+import type { DirectProvider } from '../../supplier-bridge/providers/direct-send.ts';
+import { OncallService } from './oncall/oncall.ts';
+import { Pager } from './oncall/pager.ts';
+import { alertRoutes } from './routes/alerts.ts';
+import { oncallAdminRoutes } from './routes/oncall-admin.ts';
+import { webhookRoutes } from './routes/webhook.ts';
+import { verificationsDisabled } from './verify/settings.ts';
+import { Verifier, type VerifierSettings } from './verify/verifier.ts';
+import { TenantSigningSecrets } from './webhooks.ts';
 
 export interface ApiDeps {
   logger: Logger;
@@ -23,11 +39,33 @@ export interface ApiDeps {
   cache: Cache;
   registry: Registry;
   readiness: Readiness;
-  /** Adapters whose receipt webhooks this API serves. */
-  providers: ReadonlyMap<string, ProviderAdapter>;
+  /** Adapters whose receipt webhooks this API serves (a Map, or a catalog that reloads). */
+  providers: ProviderLookup;
+  /** PIGEON_PUBLIC_URL: the origin providers call, which receipt signatures cover. */
+  publicUrl?: string;
   publishTimeoutMs: number;
   simulatorEnabled: boolean;
   trustProxyHops?: number;
+  /** Keys and limits for /v1/verifications (api/src/verify/settings.ts); absent: those calls answer PIGEON_ERR_CONFIG. */
+  verification?: VerifierSettings;
+  /** The verifications' clock (tests drive expiry with it), and the default end of usage ranges. */
+  now?: () => number;
+  /** Status callbacks: whether their URLs may name private networks (PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS). */
+  callbacks?: { allowPrivateNetworks: boolean };
+  /** Routing administration (/v1/admin/providers, /v1/admin/routes); absent: not served. */
+  admin?: Omit<AdminRoutesDeps, 'store' | 'authenticator'>;
+  /** Alert rules, silences and incidents (/v1/alerts/rules, …/silences, …/incidents); absent: not served. */
+  alerting?: { setup: AlertingSetup };
+  /**
+   * On-call paging (/v1/alerts, /v1/admin/oncall): the providers a page goes to directly when the
+   * bus does not take it, and how often due escalations are swept (0: never; tests sweep by hand).
+   */
+  oncall?: { directProviders?: () => readonly DirectProvider[]; escalationIntervalMs?: number };
+  /**
+   * SMS replies (/v1/inbound/:provider): the tenant whose pages "ACK <page id>" acknowledges, and
+   * which numbers incidents go to ("ACK 4821"). Absent: replies are counted, acknowledge nothing.
+   */
+  inbound?: { pageTenant?: string; isIncidentRecipient?: (phone: string) => Promise<boolean> };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -65,6 +103,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerOpsRoutes(app, { readiness: deps.readiness, registry: deps.registry });
 
   const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs);
+  const signingSecrets = new TenantSigningSecrets(deps.store);
+  const allowPrivateCallbackNetworks = deps.callbacks?.allowPrivateNetworks ?? false;
   await app.register(messageRoutes, {
     authenticator: new ApiKeyAuthenticator(deps.store),
     publisher,
@@ -72,13 +112,100 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     cache: deps.cache,
     registry: deps.registry,
     publishTimeoutMs: deps.publishTimeoutMs,
+    signingSecrets,
+    allowPrivateCallbackNetworks,
   });
+  await app.register(historyRoutes, {
+    store: deps.store,
+    authenticator: new ApiKeyAuthenticator(deps.store),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await app.register(webhookRoutes, {
+    store: deps.store,
+    authenticator: new ApiKeyAuthenticator(deps.store),
+    signingSecrets,
+    allowPrivateNetworks: allowPrivateCallbackNetworks,
+  });
+  await app.register(verificationRoutes, {
+    authenticator: new ApiKeyAuthenticator(deps.store),
+    verifier: new Verifier({
+      cache: deps.cache,
+      store: deps.store,
+      bus: deps.bus,
+      publisher,
+      logger: deps.logger,
+      registry: deps.registry,
+      settings: deps.verification ?? verificationsDisabled(deps.publishTimeoutMs),
+      ...(deps.now ? { now: deps.now } : {}),
+    }),
+  });
+  await app.register(tenantSettingsRoutes, { store: deps.store });
+  const oncall = new OncallService({
+    store: deps.store,
+    cache: deps.cache,
+    logger: deps.logger,
+    registry: deps.registry,
+    pager: new Pager({
+      publisher,
+      directProviders: deps.oncall?.directProviders ?? (() => []),
+      publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
+      publishTimeoutMs: deps.publishTimeoutMs,
+      logger: deps.logger,
+      registry: deps.registry,
+      ...(deps.now ? { now: deps.now } : {}),
+    }),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await app.register(alertRoutes, {
+    authenticator: new ApiKeyAuthenticator(deps.store),
+    oncall,
+    ...(deps.oncall?.escalationIntervalMs !== undefined
+      ? { escalationIntervalMs: deps.oncall.escalationIntervalMs }
+      : {}),
+  });
+  await app.register(oncallAdminRoutes, {
+    store: deps.store,
+    authenticator: new ApiKeyAuthenticator(deps.store),
+    onChange: (tenantId, name) => oncall.rosterChanged(tenantId, name),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  if (deps.alerting) {
+    await app.register(alertAdminRoutes, {
+      store: deps.store,
+      authenticator: new ApiKeyAuthenticator(deps.store),
+      setup: deps.alerting.setup,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  }
+  if (deps.admin) {
+    await app.register(adminRoutes, {
+      ...deps.admin,
+      store: deps.store,
+      authenticator: new ApiKeyAuthenticator(deps.store),
+    });
+  }
   await app.register(receiptRoutes, {
     providers: deps.providers,
     bus: deps.bus,
     cache: deps.cache,
     registry: deps.registry,
+    publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
   });
-  if (deps.simulatorEnabled) await app.register(simulatorRoutes, { cache: deps.cache });
+  await app.register(inboundRoutes, {
+    providers: deps.providers,
+    store: deps.store,
+    oncall,
+    registry: deps.registry,
+    publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
+    ...deps.inbound,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  if (deps.simulatorEnabled) {
+    await app.register(simulatorRoutes, {
+      cache: deps.cache,
+      providers: deps.providers,
+      publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
+    });
+  }
   return app;
 }

@@ -1,8 +1,17 @@
 import { Type } from 'typebox';
+import { MAX_CALLBACK_URL_LENGTH } from '../../core/callback-url.ts';
 import { MESSAGE_CLASSES, MESSAGE_STATUSES } from '../../core/message.ts';
 
 const MessageClassSchema = Type.Enum(MESSAGE_CLASSES, {
   description: 'otp and alert ride the high lane, marketing and batches the bulk lane',
+});
+
+const StatusCallback = Type.String({
+  minLength: 1,
+  maxLength: MAX_CALLBACK_URL_LENGTH,
+  description:
+    "http(s) URL that receives this message's status changes, signed (Pigeon-Signature); " +
+    "instead of the tenant's webhook. Needs the tenant's signing secret (PUT /v1/webhook).",
 });
 
 export const SendMessageBody = Type.Object(
@@ -18,6 +27,7 @@ export const SendMessageBody = Type.Object(
         description: 'Give up (status expired) after this long',
       }),
     ),
+    statusCallback: Type.Optional(StatusCallback),
   },
   { additionalProperties: false },
 );
@@ -36,6 +46,7 @@ export const BatchBody = Type.Object(
         {
           to: Type.String({ minLength: 1, maxLength: 32 }),
           body: Type.Optional(Type.String({ maxLength: 1600 })),
+          statusCallback: Type.Optional(StatusCallback),
         },
         { additionalProperties: false },
       ),
@@ -47,6 +58,7 @@ export const BatchBody = Type.Object(
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
     class: Type.Optional(MessageClassSchema),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 259_200 })),
+    statusCallback: Type.Optional(StatusCallback),
   },
   { additionalProperties: false },
 );

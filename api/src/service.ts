@@ -2,9 +2,16 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
-import { createProviders } from '../../supplier-bridge/providers/registry.ts';
+import { HealthBoard } from '../../core/provider-health.ts';
+import { alertingSetup } from '../../monitor/src/alert-config.ts';
+import { followProviderHealth } from '../../supplier-bridge/src/health-feed.ts';
+import { RoutingCatalog, seedRouting } from '../../supplier-bridge/src/routing-catalog.ts';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from './api-keys.ts';
 import { buildApi } from './app.ts';
+import { directProvidersFrom } from './oncall/direct-providers.ts';
+import { resolveVerificationKeys, verifierSettings } from './verify/settings.ts';
+import { smsAlertRecipients } from './routes/inbound.ts';
+import type { VerifierSettings } from './verify/verifier.ts';
 
 export interface ApiService extends RunningService {
   app: FastifyInstance;
@@ -41,7 +48,19 @@ export async function startApi(
   await context.store().migrate();
   await context.ensureTopics();
   const apiKey = await bootstrapApiKey(context, options.embedded ?? false);
-  const providers = createProviders({ config, cache: context.cache(), logger });
+  const providerDeps = { config, cache: context.cache(), logger };
+  await seedRouting(context.store(), providerDeps);
+  // Adapters here only verify receipts: their own connections (SMPP binds) belong to the bridge.
+  const catalog = new RoutingCatalog({ store: context.store(), providerDeps, startAdapters: false });
+  await catalog.start();
+  const health = new HealthBoard();
+  const healthFeed = await followProviderHealth(context.bus(), health, logger, context.groupId('api'));
+  const verification = verifierSettings(
+    config,
+    resolveVerificationKeys(config, options.embedded ?? false),
+    context.bus().kind,
+  );
+  logVerificationSetup(context, verification);
   const app = await buildApi({
     logger,
     bus: context.bus(),
@@ -49,10 +68,26 @@ export async function startApi(
     cache: context.cache(),
     registry: context.registry,
     readiness: context.readiness,
-    providers: new Map(providers.map((p) => [p.adapter.name, p.adapter])),
+    providers: catalog,
+    admin: { catalog, providerDeps, health },
+    alerting: { setup: alertingSetup(config) },
+    inbound: {
+      pageTenant: config.bootstrapTenant,
+      isIncidentRecipient: smsAlertRecipients(
+        config.providersFile?.alerts?.channels ?? [],
+        context.store(),
+        config.bootstrapTenant,
+      ),
+    },
+    publicUrl: config.publicUrl,
     publishTimeoutMs: config.publishTimeoutMs,
     simulatorEnabled: config.simulator.enabled,
     trustProxyHops: config.trustProxyHops,
+    verification,
+    oncall: {
+      directProviders: directProvidersFrom(catalog, config.providersFile?.alerts?.oncall?.directProviders),
+    },
+    callbacks: { allowPrivateNetworks: config.callbacks.allowPrivateNetworks },
   });
   await app.listen({ port: config.port, host: config.host });
   return {
@@ -61,7 +96,23 @@ export async function startApi(
     servesHttp: true,
     close: async () => {
       await app.close();
-      await Promise.all(providers.map((p) => p.adapter.close?.() ?? Promise.resolve()));
+      await healthFeed.close();
+      await catalog.close();
     },
   };
+}
+
+/** Printed at start so an operator sees where codes may go, and why verifications may be off. */
+function logVerificationSetup(context: ServiceContext, settings: VerifierSettings): void {
+  const { logger } = context;
+  logger.info(
+    { allowedCountries: [...settings.allowedCountries].join(','), setting: 'PIGEON_OTP_ALLOWED_COUNTRIES' },
+    'otp.allowed_countries',
+  );
+  const missing = [
+    settings.otpKey ? undefined : 'PIGEON_OTP_KEY',
+    settings.factorKey ? undefined : 'PIGEON_FACTOR_KEY',
+    settings.sealBodies && !settings.bodyKey ? 'PIGEON_BODY_KEY' : undefined,
+  ].filter(Boolean);
+  if (missing.length > 0) logger.warn({ missing }, 'otp.disabled');
 }

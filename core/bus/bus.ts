@@ -30,6 +30,18 @@ export interface ConsumedBatch {
   heartbeat(): Promise<void>;
   /** True once the consumer is stopping or lost the partition: the handler should give up quickly. */
   isStale(): boolean;
+  /** Records left in this partition after this batch when it was fetched (0 = caught up). */
+  readonly lag: number;
+}
+
+/**
+ * A handler's way to say "the rest is not due yet" (delay topics): the first `processed` records
+ * are committed, and the partition is paused and fetched again from the next record at `retryAt`
+ * (epoch ms) — without holding a consumer slot or a timer per record while it waits.
+ */
+export interface BatchDeferral {
+  processed: number;
+  retryAt: number;
 }
 
 export interface SubscribeOptions {
@@ -37,7 +49,12 @@ export interface SubscribeOptions {
   topics: readonly string[];
   /** Start at the earliest offset when the group has no commit yet (default true). */
   fromBeginning?: boolean;
-  handler: (batch: ConsumedBatch) => Promise<void>;
+  handler: (batch: ConsumedBatch) => Promise<void | BatchDeferral>;
+  /**
+   * Partitions whose batches may be handled at once (Kafka; the in-process bus handles every
+   * partition at once). A handler that waits on slow I/O wants one per partition it may own.
+   */
+  concurrentPartitions?: number;
 }
 
 export interface Subscription {

@@ -14,6 +14,7 @@ import {
 } from 'kafkajs';
 import { PigeonError } from '../errors.ts';
 import type {
+  BatchDeferral,
   Bus,
   BusRecord,
   ConsumedBatch,
@@ -184,15 +185,24 @@ export class KafkaBus implements Bus {
     const admin = this.#kafka.admin();
     try {
       await admin.connect();
-      // Resolves false instead of throwing when every failure is "already exists".
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: topics.map((spec) => ({
-          topic: spec.name,
-          numPartitions: spec.partitions,
-          configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
-        })),
-      });
+      // A fresh broker electing leaders for many partitions at once can answer "not hosted" for a
+      // while after the create; creating again is harmless ("already exists" resolves false).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: topics.map((spec) => ({
+              topic: spec.name,
+              numPartitions: spec.partitions,
+              configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+            })),
+          });
+          break;
+        } catch (err) {
+          if (attempt >= 6 || !(err as { retriable?: boolean }).retriable) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        }
+      }
       await this.#alignConfigs(admin, topics);
     } catch (err) {
       throw new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', `Could not ensure topics: ${errorMessage(err)}`, {
@@ -418,6 +428,8 @@ class KafkaSubscription implements Subscription {
   readonly #paused = new Set<string>();
   /** Current wait before redelivery, per topic-partition that is failing. */
   readonly #backoff = new Map<string, number>();
+  /** Resume timers of partitions whose next record is not due yet. */
+  readonly #deferred = new Map<string, NodeJS.Timeout>();
   #consumer: Consumer | null = null;
   #restartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | null = null;
@@ -453,7 +465,8 @@ class KafkaSubscription implements Subscription {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.#bus.partitionsConsumedConcurrently,
+      partitionsConsumedConcurrently:
+        this.#options.concurrentPartitions ?? this.#bus.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.#eachBatch(payload),
     });
   }
@@ -487,10 +500,12 @@ class KafkaSubscription implements Subscription {
       records: batch.messages.map((message) => toConsumed(topic, partition, message)),
       heartbeat,
       isStale: stale,
+      lag: Number(batch.offsetLag()),
     };
     const key = `${topic}:${partition}`;
+    let deferral: BatchDeferral | void;
     try {
-      await this.#options.handler(consumed);
+      deferral = await this.#options.handler(consumed);
     } catch (err) {
       const { initial, max } = this.#bus.retryBackoffMs;
       const wait = this.#backoff.get(key) ?? initial;
@@ -513,10 +528,43 @@ class KafkaSubscription implements Subscription {
       return;
     }
     this.#backoff.delete(key);
-    payload.resolveOffset(last.offset);
-    await payload.commitOffsetsIfNecessary({
-      topics: [{ topic, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
-    });
+    const done = deferral ? batch.messages[deferral.processed - 1] : last;
+    if (done) {
+      payload.resolveOffset(done.offset);
+      await payload.commitOffsetsIfNecessary({
+        topics: [{ topic, partitions: [{ partition, offset: (BigInt(done.offset) + 1n).toString() }] }],
+      });
+    }
+    if (deferral && deferral.processed < batch.messages.length)
+      this.#deferPartition(topic, partition, deferral.retryAt);
+  }
+
+  /**
+   * Pauses one partition until `retryAt`. kafkajs fetches a paused-then-resumed partition again
+   * from the first unresolved offset, so the records not yet due come back then.
+   */
+  #deferPartition(topic: string, partition: number, retryAt: number): void {
+    const key = `${topic}:${partition}`;
+    clearTimeout(this.#deferred.get(key));
+    try {
+      this.#consumer?.pause([{ topic, partitions: [partition] }]);
+    } catch (err) {
+      this.#bus.logger.warn({ err, topic, partition }, 'could not pause a kafka partition');
+    }
+    const timer = setTimeout(
+      () => {
+        this.#deferred.delete(key);
+        if (this.#paused.has(topic) || this.#closing) return;
+        try {
+          this.#consumer?.resume([{ topic, partitions: [partition] }]);
+        } catch (err) {
+          this.#bus.logger.warn({ err, topic, partition }, 'could not resume a kafka partition');
+        }
+      },
+      Math.max(0, retryAt - Date.now()),
+    );
+    timer.unref();
+    this.#deferred.set(key, timer);
   }
 
   /** Waits without losing group membership; returns early when the batch goes stale. */
@@ -556,6 +604,7 @@ class KafkaSubscription implements Subscription {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearTimeout(this.#restartTimer);
+      for (const timer of this.#deferred.values()) clearTimeout(timer);
       try {
         // Waits for the in-flight batch (and its commit), then leaves the group.
         await this.#consumer?.disconnect();

@@ -1,5 +1,6 @@
 import { PigeonError } from '../errors.ts';
 import type {
+  BatchDeferral,
   Bus,
   BusRecord,
   ConsumedBatch,
@@ -169,6 +170,22 @@ export class MemoryBus implements Bus {
     return !this.#closed;
   }
 
+  /** Records each consumer group has still to read, per topic: what Kafka's committed offsets tell. */
+  consumerLag(): Array<{ group: string; topic: string; lag: number }> {
+    const result: Array<{ group: string; topic: string; lag: number }> = [];
+    for (const [topic, log] of this.#topics) {
+      for (const group of log.groups) {
+        const committed = group.committed.get(topic);
+        let lag = 0;
+        log.partitions.forEach((partition, i) => {
+          lag += Math.max(0, partition.end - (committed?.get(i) ?? partition.end));
+        });
+        result.push({ group: group.id, topic, lag });
+      }
+    }
+    return result;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const members = [...this.#groups.values()].flatMap((group) => (group.member ? [group.member] : []));
@@ -300,9 +317,11 @@ class MemorySubscription implements Subscription {
         records,
         heartbeat: async () => {},
         isStale: () => this.#closed,
+        lag: part.end - position - records.length,
       };
+      let deferral: BatchDeferral | void;
       try {
-        await this.#options.handler(batch);
+        deferral = await this.#options.handler(batch);
       } catch (err) {
         this.#bus.logger?.warn(
           { err, topic, partition, offset: position, groupId: this.#group.id, retryInMs: backoff },
@@ -313,9 +332,10 @@ class MemorySubscription implements Subscription {
         continue;
       }
       backoff = initial;
-      position += records.length;
+      position += deferral ? deferral.processed : records.length;
       committed.set(partition, position);
       this.#bus.trim(log, topic, partition);
+      if (deferral && deferral.processed < records.length) await this.#sleep(deferral.retryAt - Date.now());
     }
   }
 

@@ -1,10 +1,10 @@
 /**
  * The embedded-mode cache: one process, one Map. It mirrors the Redis semantics the gateway relies
- * on (SET drops an old ttl, INCRBY keeps it, a key holds either a string or a list) so that code
+ * on (SET drops an old ttl, INCRBY keeps it, a key holds a string, a list or a hash) so that code
  * tested against it behaves the same on Redis.
  */
 import { PigeonError } from '../errors.ts';
-import type { Cache, SetOptions } from './cache.ts';
+import type { Cache, CacheScript, ScriptRedis, ScriptReply, SetOptions } from './cache.ts';
 
 export interface MemoryCacheOptions {
   /** Clock in ms since the epoch; tests inject a fake one to drive expiry without waiting. */
@@ -15,7 +15,8 @@ export interface MemoryCacheOptions {
 
 type Entry =
   | { kind: 'string'; value: string; expiresAt: number | undefined }
-  | { kind: 'list'; value: string[]; expiresAt: number | undefined };
+  | { kind: 'list'; value: string[]; expiresAt: number | undefined }
+  | { kind: 'hash'; value: Map<string, string>; expiresAt: number | undefined };
 
 const INTEGER = /^-?\d+$/;
 
@@ -108,6 +109,16 @@ export class MemoryCache implements Cache {
     return [...entry.value];
   }
 
+  async runScript<T extends ScriptReply>(
+    script: CacheScript<T>,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<T> {
+    this.#assertOpen();
+    // Nothing else runs until the twin returns: that is the whole of its atomicity.
+    return script.memory(this.#scriptRedis, keys, args.map(String));
+  }
+
   async ping(): Promise<boolean> {
     return !this.#closed;
   }
@@ -116,6 +127,77 @@ export class MemoryCache implements Cache {
     this.#closed = true;
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     this.#entries.clear();
+  }
+
+  readonly #scriptRedis: ScriptRedis = {
+    now: () => this.#now(),
+    get: (key) => {
+      const entry = this.#read(key);
+      if (entry === undefined) return null;
+      if (entry.kind !== 'string') throw wrongType(key);
+      return entry.value;
+    },
+    set: (key, value, options = {}) => {
+      const expiresAt = options.px === undefined ? undefined : this.#expiry(options.px);
+      this.#entries.set(key, { kind: 'string', value, expiresAt });
+    },
+    del: (key) => (this.#read(key) !== undefined && this.#entries.delete(key) ? 1 : 0),
+    exists: (key) => this.#read(key) !== undefined,
+    incrBy: (key, by) => {
+      assertSafeInteger('by', by);
+      const entry = this.#read(key);
+      if (entry === undefined) {
+        this.#entries.set(key, { kind: 'string', value: String(by), expiresAt: undefined });
+        return by;
+      }
+      if (entry.kind !== 'string') throw wrongType(key);
+      const next = toInteger(key, entry.value) + by;
+      if (!Number.isSafeInteger(next)) throw new RangeError(`increment of ${key} is out of range`);
+      entry.value = String(next);
+      return next;
+    },
+    pexpire: (key, ms) => {
+      const entry = this.#read(key);
+      if (entry === undefined) return false;
+      entry.expiresAt = this.#now() + Math.ceil(ms);
+      return true;
+    },
+    pexpireAt: (key, atMs) => {
+      const entry = this.#read(key);
+      if (entry === undefined) return false;
+      entry.expiresAt = Math.ceil(atMs);
+      return true;
+    },
+    pttl: (key) => {
+      const entry = this.#read(key);
+      if (entry === undefined) return -2;
+      if (entry.expiresAt === undefined) return -1;
+      return entry.expiresAt - this.#now();
+    },
+    hget: (key, field) => this.#hash(key)?.get(field) ?? null,
+    hset: (key, fields) => {
+      let hash = this.#hash(key);
+      if (hash === undefined) {
+        hash = new Map();
+        this.#entries.set(key, { kind: 'hash', value: hash, expiresAt: undefined });
+      }
+      for (const [field, value] of Object.entries(fields)) hash.set(field, String(value));
+    },
+    hincrBy: (key, field, by) => {
+      assertSafeInteger('by', by);
+      const current = this.#hash(key)?.get(field);
+      const next = (current === undefined ? 0 : toInteger(key, current)) + by;
+      this.#scriptRedis.hset(key, { [field]: next });
+      return next;
+    },
+    hgetall: (key) => [...(this.#hash(key) ?? [])].flat(),
+  };
+
+  #hash(key: string): Map<string, string> | undefined {
+    const entry = this.#read(key);
+    if (entry === undefined) return undefined;
+    if (entry.kind !== 'hash') throw wrongType(key);
+    return entry.value;
   }
 
   #read(key: string): Entry | undefined {
@@ -148,6 +230,12 @@ function assertTtl(ttlMs: number): void {
 
 function assertSafeInteger(name: string, value: number): void {
   if (!Number.isSafeInteger(value)) throw new RangeError(`${name} must be a safe integer, got ${value}`);
+}
+
+function toInteger(key: string, value: string): number {
+  const n = INTEGER.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new RangeError(`value of ${key} is not an integer or out of range`);
+  return n;
 }
 
 function wrongType(key: string): Error {

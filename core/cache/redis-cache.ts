@@ -13,7 +13,7 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { PigeonError } from '../errors.ts';
-import type { Cache, SetOptions } from './cache.ts';
+import type { Cache, CacheScript, ScriptReply, SetOptions } from './cache.ts';
 
 export interface RedisCacheOptions {
   /** Prepended to every key (ioredis `keyPrefix`), e.g. `pigeon:`. */
@@ -60,9 +60,13 @@ export function toCacheError(err: unknown, operation: string): unknown {
   });
 }
 
+type ScriptCommand = (...args: Array<string | number>) => Promise<unknown>;
+
 export class RedisCache implements Cache {
   readonly kind = 'redis' as const;
   readonly #client: Redis;
+  /** Lua source per defined script name, to catch two different scripts sharing a name. */
+  readonly #scripts = new Map<string, string>();
   #closing: Promise<void> | undefined;
 
   constructor(url: string, options: RedisCacheOptions = {}) {
@@ -149,6 +153,32 @@ export class RedisCache implements Cache {
 
   async list(key: string): Promise<string[]> {
     return this.#run('list', () => this.#client.lrange(key, 0, -1));
+  }
+
+  async runScript<T extends ScriptReply>(
+    script: CacheScript<T>,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<T> {
+    const command = this.#scriptCommand(script);
+    // ioredis sends EVALSHA, and EVAL once per connection that has not seen the script (NOSCRIPT),
+    // and prefixes the KEYS as it does for every other command.
+    return this.#run(`script ${script.name}`, () =>
+      command(keys.length, ...keys, ...args.map(String)),
+    ) as Promise<T>;
+  }
+
+  #scriptCommand(script: CacheScript): ScriptCommand {
+    const name = `pigeon_${script.name}`;
+    const defined = this.#scripts.get(name);
+    if (defined === undefined) {
+      this.#client.defineCommand(name, { lua: script.lua });
+      this.#scripts.set(name, script.lua);
+    } else if (defined !== script.lua) {
+      throw new Error(`two different cache scripts are named "${script.name}"`);
+    }
+    const client = this.#client as unknown as Record<string, ScriptCommand>;
+    return client[name]!.bind(this.#client);
   }
 
   async ping(): Promise<boolean> {

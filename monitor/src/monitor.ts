@@ -1,8 +1,27 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Bus, Subscription } from '../../core/bus/bus.ts';
-import { decodeEvent, EventDecodeError } from '../../core/events.ts';
+import { randomUUID } from 'node:crypto';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Bus, ConsumedBatch, ConsumedRecord, Subscription } from '../../core/bus/bus.ts';
+import type { GroupLag, LagReader } from '../../core/bus/lag.ts';
+import type { Cache } from '../../core/cache/cache.ts';
+import type { MonitorConfig } from '../../core/config.ts';
+import { instanceName } from '../../core/heartbeat.ts';
 import type { Logger } from '../../core/logger.ts';
-import { Topics } from '../../core/topics.ts';
+import { encodeProviderHealth, HealthBoard } from '../../core/provider-health.ts';
+import { LANE_TOPICS, Topics } from '../../core/topics.ts';
+import { followProviderHealth } from '../../supplier-bridge/src/health-feed.ts';
+import type { AlertingSetup } from './alert-config.ts';
+import { Alerting, type AlertStore } from './alerting.ts';
+import { Baselines } from './baseline.ts';
+import { Canary } from './canary.ts';
+import { HealthModel } from './health-model.ts';
+import { Leadership } from './leader.ts';
+import { Liveness } from './liveness.ts';
+import { MonitorMetrics } from './metric-source.ts';
+import type { Notifier } from './notifier.ts';
+import { Observer } from './observer.ts';
+import { OtpConversion } from './otp-conversion.ts';
+import { ReceiptSampler } from './sampling.ts';
+import { Traffic } from './traffic.ts';
 
 export const MONITOR_GROUP = 'pigeon-monitor';
 
@@ -10,61 +29,284 @@ export interface MonitorOptions {
   bus: Bus;
   logger: Logger;
   registry: Registry;
-  /** Consumer group (default `pigeon-monitor`). */
+  settings: MonitorConfig;
+  setup: AlertingSetup;
+  notifier: Notifier;
+  /** Where incidents, rules and silences live; without it incidents are kept in memory only. */
+  store?: AlertStore | undefined;
+  /** For the leader lease among replicas; without it this monitor always acts. */
+  cache?: Cache | undefined;
+  lagReader?: LagReader | undefined;
+  /** Prefix of this replica's consumer groups (default `pigeon-monitor`). */
   groupId?: string;
+  instance?: string;
+  /** Models built elsewhere (tests tune their windows to seconds); built from `settings` when absent. */
+  models?: { traffic?: Traffic; baselines?: Baselines; health?: HealthModel };
+  /** Records to read (default: all); tests sharing a broker read only their own. */
+  accept?: (record: ConsumedRecord) => boolean;
+  now?: () => number;
+}
+
+export interface RunningMonitor {
+  observer: Observer;
+  alerting: Alerting;
+  /** Runs one tick now (tests drive time with it). */
+  tick(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
- * Watches provider outcomes and carrier receipts and counts them per provider and status; the
- * health windows and alert rules build on these streams.
+ * Watches outcomes, receipts, verification events and heartbeats; judges provider health and
+ * publishes it; evaluates alert rules and runs incidents. Every replica reads every event (a
+ * consumer group of its own) so a standby is ready to take over with warm windows; the one
+ * holding the lease acts (monitor/src/leader.ts).
  */
-export async function startMonitor(options: MonitorOptions): Promise<Subscription> {
-  const { bus, logger, registry } = options;
-  const outcomes = new Counter({
-    name: 'pigeon_monitor_outcomes_total',
-    help: 'Provider outcomes seen by the monitor',
-    labelNames: ['provider', 'status'],
-    registers: [registry],
-  });
-  const receipts = new Counter({
-    name: 'pigeon_monitor_receipts_total',
-    help: 'Delivery receipts seen by the monitor',
-    labelNames: ['provider', 'status'],
-    registers: [registry],
-  });
-  const submitLatency = new Histogram({
-    name: 'pigeon_monitor_submit_latency_seconds',
-    help: 'Provider submit latency reported by the bridge',
-    labelNames: ['provider'],
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+export async function startMonitor(options: MonitorOptions): Promise<RunningMonitor> {
+  const { bus, logger, registry, settings, setup } = options;
+  const now = options.now ?? Date.now;
+  const group = `${options.groupId ?? MONITOR_GROUP}.${randomUUID()}`;
+  const instance = options.instance ?? instanceName();
 
-  return bus.subscribe({
-    groupId: options.groupId ?? MONITOR_GROUP,
-    topics: [Topics.outcomes, Topics.receipts],
-    fromBeginning: false,
-    handler: async (batch) => {
-      for (const record of batch.records) {
-        let event: ReturnType<typeof decodeEvent>;
-        try {
-          event = decodeEvent(record.value);
-        } catch (err) {
-          if (err instanceof EventDecodeError) {
-            logger.warn({ topic: record.topic, offset: record.offset }, 'monitor.undecodable_event');
-            continue;
-          }
-          throw err;
-        }
-        if (event.type === 'message.submitted') {
-          outcomes.inc({ provider: event.provider, status: 'submitted' });
-          submitLatency.observe({ provider: event.provider }, event.latencyMs / 1000);
-        } else if (event.type === 'message.failed') {
-          outcomes.inc({ provider: event.provider ?? 'none', status: event.status });
-        } else if (event.type === 'receipt.received') {
-          receipts.inc({ provider: event.provider, status: event.status });
+  const traffic = options.models?.traffic ?? new Traffic({ receiptGraceMs: settings.receiptGraceMs, now });
+  const baselines = options.models?.baselines ?? new Baselines();
+  const health =
+    options.models?.health ??
+    new HealthModel({
+      baselines,
+      degradedRatio: settings.degradedRatio,
+      minSamples: settings.minSamples,
+      recoveryPerMinute: settings.recoveryPerMinute,
+    });
+  const liveness = new Liveness({ now });
+  const sampler = new ReceiptSampler({
+    threshold: settings.receiptBacklog,
+    ratio: settings.bulkReceiptSample,
+  });
+  const canary = setup.canary
+    ? new Canary({
+        ...setup.canary,
+        now,
+        publish: (message) =>
+          bus.publish(LANE_TOPICS[message.lane], [{ key: message.to, value: JSON.stringify(message) }]),
+      })
+    : undefined;
+  if (canary) canaryMetrics(canary, registry);
+  const observer = new Observer(
+    { traffic, conversion: new OtpConversion({ now }), liveness, sampler, canary },
+    registry,
+    logger,
+  );
+
+  let lag: readonly GroupLag[] = [];
+  let lagReadAt = Number.NEGATIVE_INFINITY;
+  const board = new HealthBoard({ now });
+  const leadership = options.cache
+    ? new Leadership(options.cache, instance, Math.max(15_000, 3 * settings.tickMs))
+    : undefined;
+  const alerting = new Alerting({
+    setup,
+    notifier: options.notifier,
+    metrics: new MonitorMetrics({ traffic, health, liveness, sampler, canary, lag: () => lag }),
+    traffic,
+    health,
+    baselines,
+    board,
+    canary,
+    leadership,
+    store: options.store,
+    registry,
+    logger,
+    url: settings.alertsUrl,
+    now,
+    publishHealth: async (verdicts) => {
+      await bus.publish(
+        Topics.providerHealth,
+        verdicts.map((v) => ({ key: `${v.provider}/${v.country}`, value: encodeProviderHealth(v) })),
+      );
+      for (const v of verdicts) logger.info({ ...v }, 'monitor.provider_health');
+    },
+  });
+  modelMetrics(registry, traffic, health, () => lag);
+
+  const accept = options.accept;
+  const read = async (batch: ConsumedBatch) =>
+    observer.batch(accept ? { ...batch, records: batch.records.filter(accept), lag: batch.lag } : batch);
+  const subscriptions: Subscription[] = [];
+  try {
+    subscriptions.push(
+      await bus.subscribe({
+        groupId: group,
+        topics: [Topics.outcomes, Topics.receipts, Topics.otpEvents],
+        fromBeginning: false,
+        handler: read,
+      }),
+      // The compacted topic holds every instance's latest heartbeat: read from its start.
+      await bus.subscribe({
+        groupId: `${group}.heartbeats`,
+        topics: [Topics.heartbeats],
+        fromBeginning: true,
+        handler: read,
+      }),
+      await followProviderHealth(bus, board, logger, group),
+    );
+  } catch (err) {
+    await Promise.allSettled(subscriptions.map((s) => s.close()));
+    throw err;
+  }
+
+  const readLag = async () => {
+    if (!options.lagReader || now() - lagReadAt < 30_000) return;
+    lagReadAt = now();
+    try {
+      lag = await options.lagReader.read();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'monitor.lag_read_failed');
+    }
+  };
+  let running: Promise<void> | undefined;
+  const tick = async () => {
+    // One tick at a time: a slow store or notifier must not stack ticks up.
+    if (running) return running;
+    running = (async () => {
+      try {
+        await readLag();
+        await alerting.tick();
+      } catch (err) {
+        logger.error({ err }, 'monitor.tick_failed');
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  };
+  const timer = setInterval(() => void tick(), settings.tickMs);
+  timer.unref();
+  logger.info(
+    { group, instance, rules: alerting.activeRules.length, canaries: setup.canary?.targets.length ?? 0 },
+    'monitor.started',
+  );
+
+  return {
+    observer,
+    alerting,
+    tick,
+    close: async () => {
+      clearInterval(timer);
+      await running;
+      await alerting.standDown();
+      await leadership?.release();
+      await Promise.allSettled(subscriptions.map((s) => s.close()));
+      await options.lagReader?.close();
+    },
+  };
+}
+
+/** The windows as Prometheus gauges, computed at scrape time; labels are providers, countries and classes. */
+function modelMetrics(
+  registry: Registry,
+  traffic: Traffic,
+  health: HealthModel,
+  lag: () => readonly GroupLag[],
+): void {
+  const windows = [
+    ['1m', 60_000],
+    ['5m', 300_000],
+    ['15m', 900_000],
+  ] as const;
+  new Gauge({
+    name: 'pigeon_monitor_delivered_ratio',
+    help: 'Delivered receipts ÷ submissions old enough to have one, by provider, country, class and window',
+    labelNames: ['provider', 'country', 'class', 'window'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [window, ms] of windows) {
+        for (const { labels, stats } of traffic.series(ms, ['provider', 'country', 'class'])) {
+          if (stats.deliveredRate !== undefined) this.set({ ...labels, window }, stats.deliveredRate);
         }
       }
     },
+  });
+  const fiveMinutes = (
+    name: string,
+    help: string,
+    pick: (s: ReturnType<Traffic['series']>[number]['stats']) => number | undefined,
+    windowMs = 300_000,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['provider', 'country', 'class'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { labels, stats } of traffic.series(windowMs, ['provider', 'country', 'class'])) {
+          const value = pick(stats);
+          if (value !== undefined) this.set(labels, value);
+        }
+      },
+    });
+  fiveMinutes(
+    'pigeon_monitor_submit_success_ratio',
+    'Submissions ÷ submissions and provider failures over 5 minutes',
+    (s) => s.submitSuccessRate,
+  );
+  fiveMinutes(
+    'pigeon_monitor_submit_latency_p50_seconds',
+    'Median submit latency over 5 minutes',
+    (s) => s.submitLatencyP50Seconds,
+  );
+  fiveMinutes(
+    'pigeon_monitor_submit_latency_p95_seconds',
+    '95th percentile submit latency over 5 minutes',
+    (s) => s.submitLatencyP95Seconds,
+  );
+  fiveMinutes(
+    'pigeon_monitor_receipt_lag_p95_seconds',
+    '95th percentile time from submission to delivered receipt over 15 minutes',
+    (s) => s.receiptLagP95Seconds,
+    900_000,
+  );
+  new Gauge({
+    name: 'pigeon_monitor_provider_health',
+    help: 'Health the monitor judges a provider to have for a country (1 healthy), where it has an opinion',
+    labelNames: ['provider', 'country'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const h of health.snapshot()) this.set({ provider: h.provider, country: h.country }, h.health);
+    },
+  });
+  new Gauge({
+    name: 'pigeon_monitor_consumer_lag',
+    help: 'Records a service consumer group has still to read, by group and topic',
+    labelNames: ['group', 'topic'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of lag()) this.set({ group: l.group, topic: l.topic }, l.lag);
+    },
+  });
+}
+
+function canaryMetrics(canary: Canary, registry: Registry): void {
+  const probes = new Counter({
+    name: 'pigeon_monitor_canary_probes_total',
+    help: 'Canary probes finished, by provider, country and result (delivered, undelivered, failed, timeout)',
+    labelNames: ['provider', 'country', 'result'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'pigeon_monitor_canary_latency_seconds',
+    help: 'Canary probes from publish to delivered receipt',
+    labelNames: ['provider', 'country'],
+    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300],
+    registers: [registry],
+  });
+  canary.onResult.push((target, result, latencyMs) => {
+    probes.inc({ provider: target.provider, country: target.country, result });
+    if (latencyMs !== undefined) {
+      latency.observe({ provider: target.provider, country: target.country }, latencyMs / 1000);
+    }
   });
 }

@@ -5,13 +5,14 @@ import { buildMessageRequested, type MessageInput } from '../../api/src/accept.t
 import { eventBase } from '../../core/events.ts';
 import { newId } from '../../core/ids.ts';
 import type {
+  MessageFailed,
   MessageRequested,
   MessageSubmitted,
   PigeonEvent,
   ReceiptReceived,
   ReceiptStatus,
 } from '../../core/message.ts';
-import type { MessagePatch } from '../../core/store/store.ts';
+import type { AttemptRecord, MessagePatch } from '../../core/store/store.ts';
 import { foldEvents, mergePatches } from './fold.ts';
 
 const T0 = Date.parse('2030-06-01T12:00:00.000Z');
@@ -80,6 +81,7 @@ test('a requested, submitted and delivered message folds to one delivered patch 
       batchId: null,
       provider: 'sim-a',
       providerMessageId: `pm-${message.messageId}`,
+      attempt: 1,
       cost: 0.0075,
       queuedAt: T0,
       submittedAt: T0 + 50,
@@ -218,4 +220,174 @@ test('the larger segment count wins whichever event comes first', () => {
   const billed = { ...submitted(message), segments: 3 };
   assert.equal(onlyPatch([message, billed]).segments, 3);
   assert.equal(onlyPatch([billed, message]).segments, 3);
+});
+
+function failedAt(
+  message: MessageRequested,
+  fields: Partial<MessageFailed> & Pick<MessageFailed, 'status' | 'errorClass' | 'errorCode'>,
+  at: number,
+): MessageFailed {
+  return {
+    ...eventBase(message.messageId, message.tenantId, at),
+    type: 'message.failed',
+    attempt: 0,
+    reason: 'test',
+    ...fields,
+  };
+}
+
+/**
+ * Everything that can happen to one OTP: billed at sim-a, no receipt in time, an ambiguous second
+ * try at sim-b, a free third copy through sim-c that is delivered, and sim-a's late receipts.
+ */
+function failoverStory() {
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+  const first = {
+    ...submitted(message, T0 + 50),
+    requestedAt: new Date(T0 + 10).toISOString(),
+    latencyMs: 40,
+  };
+  const enroute = { ...receipt(message, 'unknown', T0 + 900), providerStatus: 'ENROUTE' };
+  const ambiguous = failedAt(
+    message,
+    {
+      status: 'unknown',
+      provider: 'sim-b',
+      attempt: 2,
+      errorClass: 'ambiguous',
+      errorCode: 'TIMEOUT',
+      requestedAt: new Date(T0 + 20_000).toISOString(),
+    },
+    T0 + 30_000,
+  );
+  const third: MessageSubmitted = {
+    ...submitted(message, T0 + 30_100),
+    provider: 'sim-c',
+    providerMessageId: 'pm-c',
+    attempt: 3,
+    cost: 0,
+    failover: 'receipt_timeout',
+  };
+  const deliveredC: ReceiptReceived = {
+    ...receipt(message, 'delivered', T0 + 33_000),
+    provider: 'sim-c',
+    providerMessageId: 'pm-c',
+  };
+  const lateA = receipt(message, 'undelivered', T0 + 60_000);
+  const events: PigeonEvent[] = [message, first, enroute, ambiguous, third, deliveredC, lateA];
+  return { message, first, enroute, ambiguous, third, deliveredC, lateA, events };
+}
+
+test('each provider call becomes one attempt row; failures no provider saw do not', () => {
+  const story = failoverStory();
+  const expired = failedAt(
+    story.message,
+    { status: 'expired', errorClass: 'expired', errorCode: 'EXPIRED', attempt: 3 },
+    T0 + 90_000,
+  );
+  const { attempts } = foldEvents([...story.events, expired]);
+
+  assert.deepEqual(
+    attempts.map((a) => [a.attempt, a.provider, a.outcome, a.errorCode, a.cost, a.failover]),
+    [
+      [1, 'sim-a', 'submitted', null, 0.0075, null],
+      [2, 'sim-b', 'unknown', 'TIMEOUT', null, null],
+      [3, 'sim-c', 'submitted', null, 0, 'receipt_timeout'],
+    ],
+  );
+  const [first, second, third] = attempts;
+  assert.equal(first?.requestedAt, T0 + 10);
+  assert.equal(first?.respondedAt, T0 + 50, 'request time plus the measured latency');
+  assert.equal(first?.providerMessageId, `pm-${story.message.messageId}`);
+  assert.equal(first?.country, 'US');
+  assert.equal(second?.requestedAt, T0 + 20_000);
+  assert.equal(second?.respondedAt, T0 + 30_000);
+  assert.equal(third?.requestedAt, null, 'not reported by the bridge');
+  assert.equal(third?.respondedAt, T0 + 30_100);
+});
+
+test('the billed cost survives a free failover copy, and the latest attempt names the provider', () => {
+  const story = failoverStory();
+  const patch = onlyPatch(story.events);
+  assert.equal(patch.cost, 0.0075);
+  assert.equal(patch.provider, 'sim-c');
+  assert.equal(patch.providerMessageId, 'pm-c');
+  assert.equal(patch.attempt, 3);
+  assert.equal(patch.status, 'delivered');
+  assert.equal(patch.errorCode, undefined, 'a delivered message has no error code');
+});
+
+test('a late receipt from an earlier provider does not take the provider back', () => {
+  const story = failoverStory();
+  for (const order of [
+    [story.third, story.lateA],
+    [story.lateA, story.third],
+  ]) {
+    const patch = onlyPatch(order);
+    assert.equal(patch.provider, 'sim-c');
+    assert.equal(patch.providerMessageId, 'pm-c');
+  }
+});
+
+test('the error code is the one of the highest status, whatever came first', () => {
+  const story = failoverStory();
+  for (const order of [
+    [story.enroute, story.ambiguous, story.lateA],
+    [story.lateA, story.enroute, story.ambiguous],
+    [story.ambiguous, story.lateA, story.enroute],
+  ]) {
+    const patch = onlyPatch(order);
+    assert.equal(patch.status, 'undelivered');
+    assert.equal(patch.errorCode, 'UNDELIV');
+  }
+  // Two reports of the same status: the larger code, in either order.
+  assert.equal(onlyPatch([story.enroute, story.ambiguous]).errorCode, 'TIMEOUT');
+  assert.equal(onlyPatch([story.ambiguous, story.enroute]).errorCode, 'TIMEOUT');
+});
+
+test('any subset, order, duplication and batching of a failover story folds to the same rows', () => {
+  const story = failoverStory();
+  const pool = story.events;
+  const scenario = fc.subarray([...pool.keys()], { minLength: 1 }).chain((chosen) =>
+    fc.record({
+      chosen: fc.constant(chosen),
+      arrival: fc.shuffledSubarray(
+        chosen.flatMap((i) => [i, i]),
+        { minLength: chosen.length * 2, maxLength: chosen.length * 2 },
+      ),
+      keep: fc.array(fc.boolean(), { minLength: chosen.length * 2, maxLength: chosen.length * 2 }),
+      cuts: fc.array(fc.boolean(), { minLength: chosen.length * 2, maxLength: chosen.length * 2 }),
+    }),
+  );
+
+  fc.assert(
+    fc.property(scenario, ({ chosen, arrival, keep, cuts }) => {
+      const expected = foldEvents(chosen.map((i) => pool[i]!));
+      // Every chosen event arrives at least once; its second copy only where `keep` says so.
+      const seen = new Set<number>();
+      const sequence = arrival.filter((i, n) => {
+        const first = !seen.has(i);
+        seen.add(i);
+        return first || keep[n];
+      });
+      const batches: PigeonEvent[][] = [[]];
+      sequence.forEach((i, n) => {
+        if (n > 0 && cuts[n]) batches.push([]);
+        batches.at(-1)!.push(pool[i]!);
+      });
+      const folded = batches.map((b) => foldEvents(b));
+      const merged = folded.map((f) => f.messages[0]!).reduce((a, b) => mergePatches(a, b));
+      assert.deepEqual(merged, expected.messages[0]);
+      assert.deepEqual(foldEvents(sequence.map((i) => pool[i]!)).messages, expected.messages);
+
+      const byKey = (rows: AttemptRecord[]) =>
+        Object.fromEntries(rows.map((a) => [`${a.messageId}:${a.attempt}`, a]));
+      assert.deepEqual(byKey(folded.flatMap((f) => f.attempts)), byKey(expected.attempts));
+      assert.deepEqual(
+        new Set(folded.flatMap((f) => f.events.map((e) => e.eventId))),
+        new Set(expected.events.map((e) => e.eventId)),
+      );
+    }),
+    { numRuns: 1000 },
+  );
 });

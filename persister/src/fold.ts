@@ -1,21 +1,30 @@
 import { type PigeonEvent, statusOf } from '../../core/message.ts';
-import { advance } from '../../core/status-machine.ts';
-import type { MessageEventRecord, MessagePatch, WriteBatch } from '../../core/store/store.ts';
+import { advance, STATUS_RANK } from '../../core/status-machine.ts';
+import type { AttemptRecord, MessageEventRecord, MessagePatch, WriteBatch } from '../../core/store/store.ts';
 
 /**
- * Folds a batch of events into one patch per message plus one history row per event. Pure, so
- * the persister's idempotence and order-independence can be tested without a database.
+ * Folds a batch of events into one patch per message, one history row per event and one attempt
+ * row per provider call. Pure, so the persister's idempotence and order-independence can be
+ * tested without a database.
  */
-export function foldEvents(events: readonly PigeonEvent[]): WriteBatch {
+export function foldEvents(events: readonly PigeonEvent[]): WriteBatch & { attempts: AttemptRecord[] } {
   const patches = new Map<string, MessagePatch>();
   const rows: MessageEventRecord[] = [];
+  const attempts = new Map<string, AttemptRecord>();
   for (const event of events) {
     const patch = patchFor(event);
     const existing = patches.get(patch.id);
     patches.set(patch.id, existing ? mergePatches(existing, patch) : patch);
     rows.push(historyRow(event));
+    const attempt = attemptRow(event);
+    if (attempt) {
+      const key = `${attempt.messageId}:${attempt.attempt}`;
+      const seen = attempts.get(key);
+      // The stores' rule: of two reports of one attempt, the larger event id wins.
+      if (!seen || attempt.eventId > seen.eventId) attempts.set(key, attempt);
+    }
   }
-  return { messages: [...patches.values()], events: rows };
+  return { messages: [...patches.values()], events: rows, attempts: [...attempts.values()] };
 }
 
 function patchFor(event: PigeonEvent): MessagePatch {
@@ -36,12 +45,14 @@ function patchFor(event: PigeonEvent): MessagePatch {
         country: event.country ?? null,
         batchId: event.batchId ?? null,
         queuedAt: at,
+        ...(event.statusCallback ? { statusCallback: event.statusCallback } : {}),
       });
       break;
     case 'message.submitted':
       Object.assign(patch, {
         provider: event.provider,
         providerMessageId: event.providerMessageId,
+        attempt: event.attempt,
         segments: event.segments,
         cost: event.cost,
         submittedAt: at,
@@ -50,7 +61,10 @@ function patchFor(event: PigeonEvent): MessagePatch {
     case 'message.failed':
       patch.errorCode = event.errorCode;
       patch.finalAt = at;
-      if (event.provider) patch.provider = event.provider;
+      if (event.provider) {
+        patch.provider = event.provider;
+        patch.attempt = event.attempt;
+      }
       break;
     case 'receipt.received':
       patch.provider = event.provider;
@@ -64,7 +78,10 @@ function patchFor(event: PigeonEvent): MessagePatch {
 
 const EARLIEST = ['queuedAt', 'submittedAt', 'finalAt'] as const;
 
-/** Same rules as the stores' upsert: rank decides status, earliest time wins, later fields fill in. */
+/**
+ * Same rules as the stores' upsert (MessagePatch in core/store/store.ts): rank decides status and
+ * error code, the highest attempt the provider pair, earliest time wins, the rest fill in.
+ */
 export function mergePatches(a: MessagePatch, b: MessagePatch): MessagePatch {
   const merged: MessagePatch = { ...a };
   for (const [key, value] of Object.entries(b)) {
@@ -72,14 +89,98 @@ export function mergePatches(a: MessagePatch, b: MessagePatch): MessagePatch {
   }
   merged.status = advance(a.status, b.status);
   merged.updatedAt = Math.max(a.updatedAt, b.updatedAt);
-  // A provider may bill more parts than we counted; the larger count wins whatever the order.
-  if (a.segments !== undefined && b.segments !== undefined)
-    merged.segments = Math.max(a.segments, b.segments);
+  // A provider may bill more parts than we counted, and only one attempt is billed (failover
+  // copies cost 0): the larger value wins whatever the order.
+  for (const key of ['segments', 'cost'] as const) {
+    if (a[key] !== undefined && b[key] !== undefined) merged[key] = Math.max(a[key], b[key]);
+  }
+  setOrDelete(merged, 'errorCode', errorCodeOf(a, b));
+  const pair = laterAttempt(a, b) ? b : a;
+  setOrDelete(merged, 'provider', pair.provider);
+  setOrDelete(merged, 'providerMessageId', pair.providerMessageId);
+  const attempts = [a.attempt, b.attempt].filter((v): v is number => v !== undefined);
+  setOrDelete(merged, 'attempt', attempts.length > 0 ? Math.max(...attempts) : undefined);
   for (const key of EARLIEST) {
     const values = [a[key], b[key]].filter((v): v is number => v !== undefined);
     if (values.length > 0) merged[key] = Math.min(...values);
   }
   return merged;
+}
+
+/** The error code of the higher status; of two equal ones, the larger code. */
+function errorCodeOf(a: MessagePatch, b: MessagePatch): string | undefined {
+  const rankA = STATUS_RANK[a.status];
+  const rankB = STATUS_RANK[b.status];
+  if (rankA !== rankB) return rankA > rankB ? a.errorCode : b.errorCode;
+  if (a.errorCode === undefined || b.errorCode === undefined) return a.errorCode ?? b.errorCode;
+  return a.errorCode > b.errorCode ? a.errorCode : b.errorCode;
+}
+
+/**
+ * Whether b's provider pair replaces a's: a later attempt does (a receipt ranks as attempt 0);
+ * between equal ranks the larger pair, so the result never depends on which came first.
+ */
+function laterAttempt(a: MessagePatch, b: MessagePatch): boolean {
+  if (b.provider === undefined) return false;
+  if (a.provider === undefined) return true;
+  const rankA = a.attempt ?? 0;
+  const rankB = b.attempt ?? 0;
+  if (rankA !== rankB) return rankB > rankA;
+  if (a.provider !== b.provider) return b.provider > a.provider;
+  return (b.providerMessageId ?? '') > (a.providerMessageId ?? '');
+}
+
+function setOrDelete<K extends keyof MessagePatch>(patch: MessagePatch, key: K, value: MessagePatch[K]) {
+  if (value === undefined) delete patch[key];
+  else patch[key] = value;
+}
+
+/** The attempt record of a provider call, for the events that report one. */
+function attemptRow(event: PigeonEvent): AttemptRecord | undefined {
+  if (event.type === 'message.submitted') {
+    return {
+      messageId: event.messageId,
+      attempt: event.attempt,
+      tenantId: event.tenantId,
+      eventId: event.id,
+      provider: event.provider,
+      providerMessageId: event.providerMessageId,
+      outcome: 'submitted',
+      errorClass: null,
+      errorCode: null,
+      failover: event.failover ?? null,
+      segments: event.segments,
+      cost: event.cost,
+      country: event.country ?? null,
+      requestedAt: event.requestedAt === undefined ? null : Date.parse(event.requestedAt),
+      // latencyMs is measured from the start of the call; occurredAt comes a little later.
+      respondedAt:
+        event.requestedAt === undefined
+          ? Date.parse(event.occurredAt)
+          : Math.round(Date.parse(event.requestedAt) + event.latencyMs),
+    };
+  }
+  // A failure no provider was asked about (expired, refused before sending) is no attempt.
+  if (event.type === 'message.failed' && event.provider && event.attempt >= 1) {
+    return {
+      messageId: event.messageId,
+      attempt: event.attempt,
+      tenantId: event.tenantId,
+      eventId: event.id,
+      provider: event.provider,
+      providerMessageId: null,
+      outcome: event.status,
+      errorClass: event.errorClass,
+      errorCode: event.errorCode,
+      failover: null,
+      segments: null,
+      cost: null,
+      country: event.country ?? null,
+      requestedAt: event.requestedAt === undefined ? null : Date.parse(event.requestedAt),
+      respondedAt: Date.parse(event.occurredAt),
+    };
+  }
+  return undefined;
 }
 
 function historyRow(event: PigeonEvent): MessageEventRecord {
@@ -98,6 +199,7 @@ function historyRow(event: PigeonEvent): MessageEventRecord {
         segments: event.segments,
         cost: event.cost,
         latencyMs: event.latencyMs,
+        ...(event.failover ? { failover: event.failover } : {}),
       };
       break;
     case 'message.failed':

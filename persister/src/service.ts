@@ -1,16 +1,45 @@
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
-import { startPersister } from './persister.ts';
+import { startCallbacks } from './callbacks/callbacks.ts';
+import { PERSISTER_TOPICS, startPersister } from './persister.ts';
 
 export async function startPersisterService(context: ServiceContext): Promise<RunningService> {
+  const { config } = context;
   await context.store().migrate();
   await context.ensureTopics();
+  const settings = config.persister;
   const persister = await startPersister({
     bus: context.bus(),
     store: context.store(),
     logger: context.logger,
     registry: context.registry,
     groupId: context.groupId('persister'),
+    batch: { maxRows: settings.batchRows, maxWaitMs: settings.batchWaitMs, writers: settings.writers },
+    // Every partition at once by default: their records share the writes, so a partition
+    // waiting for the database costs a slot, not throughput.
+    concurrentPartitions:
+      settings.concurrentPartitions || PERSISTER_TOPICS.length * (config.kafka?.partitions ?? 1),
+    retention: {
+      days: settings.retentionDays,
+      intervalMs: settings.purgeIntervalMs,
+      batchRows: settings.purgeBatchRows,
+    },
   });
   context.readiness.add('database_writes', () => persister.isDatabaseUp());
-  return { close: () => persister.close() };
+  // Status callbacks to customers (persister/src/callbacks/): their own consumer group and outbox.
+  const callbacks = config.callbacks.enabled
+    ? await startCallbacks({
+        bus: context.bus(),
+        store: context.store(),
+        logger: context.logger,
+        registry: context.registry,
+        groupId: `${context.groupId('persister')}-callbacks`,
+        settings: config.callbacks,
+      })
+    : undefined;
+  return {
+    close: async () => {
+      await callbacks?.close();
+      await persister.close();
+    },
+  };
 }

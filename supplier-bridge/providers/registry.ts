@@ -1,70 +1,109 @@
-import type { Cache } from '../../core/cache/cache.ts';
-import type { Config } from '../../core/config.ts';
 import { PigeonError } from '../../core/errors.ts';
-import type { Logger } from '../../core/logger.ts';
-import type { ProviderAdapter } from './provider.ts';
-import { SimulatorProvider } from './simulator.ts';
+import { createAliyun } from './aliyun.ts';
+import { createAwsSms } from './aws-sms.ts';
+import { createGenericHttp } from './generic-http.ts';
+import type { ProviderAdapter, ProviderDeps, ProviderFactory } from './provider.ts';
+import { createSimulator } from './simulator.ts';
+import { createSmpp } from './smpp.ts';
+import { createTencent } from './tencent.ts';
+import { createTwilio } from './twilio.ts';
+import { createVonage } from './vonage.ts';
+
+/**
+ * A provider as configured: which adapter, its credentials and options, and what routing needs to
+ * know about it. Comes from `PIGEON_CONFIG` or the admin API.
+ */
+export interface ProviderDefinition {
+  name: string;
+  type: string;
+  /** Weight used when no route names this provider's weight (default 1). */
+  weight?: number;
+  enabled?: boolean;
+  /** Sends per second the provider allows this account, shared by every bridge. */
+  tps?: number;
+  /** Price per segment by destination country (ISO alpha-2), `*` for any other. */
+  prices?: Record<string, number>;
+  /** Sender id used when neither the message nor the route names one. */
+  senderId?: string;
+  /** Circuit breaker settings; one breaker per provider, or per provider × country when `perCountry`. */
+  breaker?: BreakerSettings;
+  /** Adapter options: base URL, credentials, … */
+  options?: Record<string, unknown>;
+}
+
+export interface BreakerSettings {
+  /** Send timeout; the HTTP request is aborted when it passes (default 10 s). */
+  timeoutMs?: number;
+  /** Failure share over the rolling window that opens the breaker (default 50 %). */
+  errorThresholdPercentage?: number;
+  /** Calls in the window before the breaker may open at all (default 10). */
+  volumeThreshold?: number;
+  /** Time open before one half-open probe is let through (default 5 s). */
+  resetTimeoutMs?: number;
+  perCountry?: boolean;
+}
+
+/** Adapter types by name. Each adapter lives in its own file and is registered here. */
+export const PROVIDER_TYPES: Record<string, ProviderFactory> = {
+  simulator: createSimulator,
+  smpp: createSmpp,
+  http: createGenericHttp,
+  'aws-sms': createAwsSms,
+  aliyun: createAliyun,
+  tencent: createTencent,
+  twilio: createTwilio,
+  vonage: createVonage,
+};
 
 export interface ConfiguredProvider {
+  definition: ProviderDefinition;
   adapter: ProviderAdapter;
   weight: number;
 }
 
-interface ProviderDeps {
-  config: Config;
-  cache: Cache;
-  logger: Logger;
+/** Builds the adapter for one definition; throws PIGEON_ERR_CONFIG naming what is wrong. */
+export function createAdapter(definition: ProviderDefinition, deps: ProviderDeps): ProviderAdapter {
+  const factory = PROVIDER_TYPES[definition.type];
+  if (!factory) {
+    throw new PigeonError(
+      'PIGEON_ERR_CONFIG',
+      `provider "${definition.name}" has unknown type "${definition.type}" (known: ${Object.keys(PROVIDER_TYPES).join(', ')})`,
+    );
+  }
+  if (definition.type === 'simulator' && !deps.config.simulator.enabled) {
+    throw new PigeonError(
+      'PIGEON_ERR_CONFIG',
+      `provider "${definition.name}" is a simulator but PIGEON_SIMULATOR=false`,
+    );
+  }
+  return factory(definition.name, definition.options ?? {}, deps);
 }
 
-type Factory = (name: string, options: Record<string, unknown>, deps: ProviderDeps) => ProviderAdapter;
-
-const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
-
-const FACTORIES: Record<string, Factory> = {
-  simulator: (name, options, deps) =>
-    new SimulatorProvider(name, {
-      latencyMs: num(options.latencyMs, 20),
-      failureRatio: num(options.failureRatio, 0),
-      receiptDelayMs: num(options.receiptDelayMs, 300),
-      undeliveredRatio: num(options.undeliveredRatio, 0),
-      secret: deps.config.simulator.receiptSecret,
-      outbox: deps.cache,
-      logger: deps.logger,
-    }),
-};
+/** The providers of `PIGEON_CONFIG`, or two simulators (`sim-a`, `sim-b`) when none is configured. */
+export function declaredProviders(deps: ProviderDeps): ProviderDefinition[] {
+  const declared = deps.config.providersFile?.providers ?? [];
+  if (declared.length > 0) return declared;
+  if (deps.config.simulator.enabled) {
+    return [
+      { name: 'sim-a', type: 'simulator', weight: 50 },
+      { name: 'sim-b', type: 'simulator', weight: 50 },
+    ];
+  }
+  return [];
+}
 
 /**
  * The providers this deployment routes to: those of `PIGEON_CONFIG`, or two simulators
  * (`sim-a`, `sim-b`) when none is configured and the simulator is enabled.
  */
 export function createProviders(deps: ProviderDeps): ConfiguredProvider[] {
-  const declared = deps.config.providersFile?.providers ?? [];
-  const specs =
-    declared.length > 0
-      ? declared
-      : deps.config.simulator.enabled
-        ? [
-            { name: 'sim-a', type: 'simulator', weight: 50 },
-            { name: 'sim-b', type: 'simulator', weight: 50 },
-          ]
-        : [];
-  if (specs.length === 0) {
+  const definitions = declaredProviders(deps);
+  if (definitions.length === 0) {
     throw new PigeonError('PIGEON_ERR_CONFIG', 'No providers: set PIGEON_CONFIG or PIGEON_SIMULATOR=true');
   }
-  return specs.map((spec) => {
-    const factory = FACTORIES[spec.type];
-    if (!factory) {
-      throw new PigeonError(
-        'PIGEON_ERR_CONFIG',
-        `PIGEON_CONFIG: provider "${spec.name}" has unknown type "${spec.type}"`,
-      );
-    }
-    if (spec.type === 'simulator' && !deps.config.simulator.enabled) {
-      throw new PigeonError(
-        'PIGEON_ERR_CONFIG',
-        `PIGEON_CONFIG: provider "${spec.name}" is a simulator but PIGEON_SIMULATOR=false`,
-      );
-    }
-    return { adapter: factory(spec.name, spec.options ?? {}, deps), weight: spec.weight ?? 1 };
-  });
+  return definitions.map((definition) => ({
+    definition,
+    adapter: createAdapter(definition, deps),
+    weight: definition.weight ?? 1,
+  }));
 }

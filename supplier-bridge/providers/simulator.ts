@@ -5,10 +5,13 @@ import { PigeonError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { ReceiptStatus } from '../../core/message.ts';
 import {
+  header,
   type InboundHttpRequest,
+  type InboundSms,
   type ParsedReceipt,
   type ProviderAdapter,
   ProviderError,
+  type ProviderFactory,
   type SendRequest,
   type SendResult,
 } from './provider.ts';
@@ -23,10 +26,86 @@ export interface SimulatorOptions {
   /** Share of accepted messages whose receipt says `undelivered` (0..1); the rest are `delivered`. */
   undeliveredRatio?: number;
   secret: string;
-  /** Where sent messages are recorded for `GET /simulator/messages`. */
+  /**
+   * The shared cache: sent messages are recorded here for `GET /simulator/messages`, and faults
+   * set at runtime (`PUT /simulator/providers/:name/fault`) are read from here.
+   */
   outbox: Cache;
   logger: Logger;
   random?: () => number;
+  /** Scripted faults, timed from the adapter's creation; the first one in force applies. */
+  faults?: ScriptedFault[];
+  now?: () => number;
+}
+
+/**
+ * What a simulated provider can be made to do wrong, to exercise the gateway's failure handling:
+ * - `down`: refuses every send before taking it (retryable, sent `no`, ECONNREFUSED);
+ * - `slow`: answers `slowMs` later than usual;
+ * - `throttle`: answers 429 with `retryAfterMs`;
+ * - `ambiguous`: takes the message (it is delivered) but the answer never arrives (TIMEOUT, sent `maybe`);
+ * - `silent`: takes the message and never sends its receipt;
+ * - `reject`: refuses the number (permanent, INVALID_NUMBER);
+ * - `none`: behaves, even while a script says otherwise.
+ */
+export const SIMULATOR_FAULT_MODES = [
+  'down',
+  'slow',
+  'throttle',
+  'ambiguous',
+  'silent',
+  'reject',
+  'none',
+] as const;
+export type SimulatorFaultMode = (typeof SIMULATOR_FAULT_MODES)[number];
+
+/** A fault set at runtime, stored as JSON under `simulatorFaultKey(provider)`. */
+export interface SimulatorFault {
+  fault: SimulatorFaultMode;
+  slowMs?: number;
+  retryAfterMs?: number;
+  /** Epoch ms after which the fault no longer applies. */
+  until?: number;
+}
+
+/** One step of a provider definition's `faults` script, relative to the adapter's creation. */
+export interface ScriptedFault {
+  fault: SimulatorFaultMode;
+  afterMs?: number;
+  /** How long it lasts; for good when absent. */
+  forMs?: number;
+  slowMs?: number;
+  retryAfterMs?: number;
+}
+
+export function simulatorFaultKey(provider: string): string {
+  return `sim:fault:${provider}`;
+}
+
+/** How stale a runtime fault may be: one cache read per interval, never one per send. */
+export const FAULT_REFRESH_MS = 250;
+const DEFAULT_SLOW_MS = 1_000;
+const DEFAULT_RETRY_AFTER_MS = 1_000;
+
+function isFaultMode(value: unknown): value is SimulatorFaultMode {
+  return SIMULATOR_FAULT_MODES.includes(value as SimulatorFaultMode);
+}
+
+/** A runtime fault read back from the cache; undefined for anything malformed. */
+export function parseSimulatorFault(raw: string): SimulatorFault | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const v = value as Partial<Record<keyof SimulatorFault, unknown>> | null;
+  if (!v || !isFaultMode(v.fault)) return undefined;
+  const fault: SimulatorFault = { fault: v.fault };
+  if (typeof v.slowMs === 'number') fault.slowMs = v.slowMs;
+  if (typeof v.retryAfterMs === 'number') fault.retryAfterMs = v.retryAfterMs;
+  if (typeof v.until === 'number') fault.until = v.until;
+  return fault;
 }
 
 export const SIMULATOR_SIGNATURE_HEADER = 'x-simulator-signature';
@@ -62,17 +141,44 @@ export class SimulatorProvider implements ProviderAdapter {
   readonly type = 'simulator';
   private readonly pendingReceipts = new Set<AbortController>();
   private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly createdAt: number;
+  private runtimeFault: SimulatorFault | undefined;
+  private runtimeFaultReadAt = Number.NEGATIVE_INFINITY;
+  private runtimeFaultRead: Promise<void> | undefined;
 
   constructor(
     readonly name: string,
     private readonly options: SimulatorOptions,
   ) {
     this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+    this.createdAt = this.now();
   }
 
   async send(request: SendRequest, signal: AbortSignal): Promise<SendResult> {
-    const latency = this.options.latencyMs ?? 0;
+    const fault = await this.activeFault();
+    if (fault?.fault === 'down') {
+      throw new ProviderError(
+        'retryable',
+        'ECONNREFUSED',
+        `${this.name}: simulated outage, connection refused`,
+        {
+          sent: 'no',
+        },
+      );
+    }
+    const latency =
+      (this.options.latencyMs ?? 0) + (fault?.fault === 'slow' ? (fault.slowMs ?? DEFAULT_SLOW_MS) : 0);
     if (latency > 0) await sleep(latency, undefined, { signal });
+    if (fault?.fault === 'throttle') {
+      throw new ProviderError('throttled', '429', `${this.name}: simulated throttling`, {
+        retryAfterMs: fault.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS,
+      });
+    }
+    if (fault?.fault === 'reject') {
+      throw new ProviderError('permanent', 'INVALID_NUMBER', `${this.name}: simulated invalid number`);
+    }
     if (this.random() < (this.options.failureRatio ?? 0)) {
       throw new ProviderError('retryable', '503', `${this.name}: simulated temporary failure`);
     }
@@ -94,8 +200,46 @@ export class SimulatorProvider implements ProviderAdapter {
     );
     const status: ReceiptStatus =
       this.random() < (this.options.undeliveredRatio ?? 0) ? 'undelivered' : 'delivered';
-    this.scheduleReceipt(request, providerMessageId, status);
+    if (fault?.fault !== 'silent') this.scheduleReceipt(request, providerMessageId, status);
+    if (fault?.fault === 'ambiguous') {
+      // The message went out and its receipt will come (matched by the reference it echoes), but
+      // the gateway never learns it was taken: the case where resending means a duplicate.
+      throw new ProviderError('retryable', 'TIMEOUT', `${this.name}: simulated timeout after acceptance`, {
+        sent: 'maybe',
+      });
+    }
     return { providerMessageId, segments: request.segments };
+  }
+
+  /** The runtime fault (from the cache) when one is set and current, else the script's. */
+  private async activeFault(): Promise<SimulatorFault | undefined> {
+    const now = this.now();
+    if (now - this.runtimeFaultReadAt >= FAULT_REFRESH_MS) {
+      this.runtimeFaultReadAt = now;
+      this.runtimeFaultRead ??= this.readRuntimeFault().finally(() => {
+        this.runtimeFaultRead = undefined;
+      });
+    }
+    if (this.runtimeFaultRead) await this.runtimeFaultRead;
+    const runtime = this.runtimeFault;
+    if (runtime && (runtime.until === undefined || now < runtime.until)) {
+      return runtime.fault === 'none' ? undefined : runtime;
+    }
+    const elapsed = now - this.createdAt;
+    const step = this.options.faults?.find(
+      (s) => elapsed >= (s.afterMs ?? 0) && (s.forMs === undefined || elapsed < (s.afterMs ?? 0) + s.forMs),
+    );
+    return step && step.fault !== 'none' ? step : undefined;
+  }
+
+  private async readRuntimeFault(): Promise<void> {
+    try {
+      const raw = await this.options.outbox.get(simulatorFaultKey(this.name));
+      this.runtimeFault = raw === undefined ? undefined : parseSimulatorFault(raw);
+    } catch (err) {
+      // A cache outage must not become a simulated provider outage: keep the last known fault.
+      this.options.logger.debug({ err, provider: this.name }, 'simulator could not read its fault');
+    }
   }
 
   private scheduleReceipt(request: SendRequest, providerMessageId: string, status: ReceiptStatus): void {
@@ -151,7 +295,8 @@ export class SimulatorProvider implements ProviderAdapter {
     }
   }
 
-  parseReceipt(request: InboundHttpRequest): ParsedReceipt[] {
+  /** Throws PIGEON_ERR_RECEIPT_SIGNATURE unless the request is signed with our secret, recently. */
+  private verifySignature(request: InboundHttpRequest): void {
     const timestamp = header(request, SIMULATOR_TIMESTAMP_HEADER);
     const signature = header(request, SIMULATOR_SIGNATURE_HEADER);
     if (!timestamp || !signature || Math.abs(Date.now() - Number(timestamp)) > SIGNATURE_TOLERANCE_MS) {
@@ -165,6 +310,60 @@ export class SimulatorProvider implements ProviderAdapter {
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'simulator signature does not match');
     }
+  }
+
+  /**
+   * Simulates someone texting one of our numbers: posts the message, signed like a receipt, to
+   * `url` (the gateway's `/v1/inbound/{provider}`) as a real provider would. Resolves with the
+   * gateway's HTTP status.
+   */
+  async simulateInbound(url: string, sms: { from: string; to: string; body: string }): Promise<number> {
+    const body = JSON.stringify({
+      id: `SIMIN${randomBytes(10).toString('hex')}`,
+      from: sms.from,
+      to: sms.to,
+      text: sms.body,
+      receivedAt: new Date().toISOString(),
+    });
+    const timestamp = String(Date.now());
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        [SIMULATOR_TIMESTAMP_HEADER]: timestamp,
+        [SIMULATOR_SIGNATURE_HEADER]: signSimulatorReceipt(this.options.secret, timestamp, body),
+      },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  }
+
+  async parseInbound(request: InboundHttpRequest): Promise<InboundSms[]> {
+    this.verifySignature(request);
+    let payload: { id?: unknown; from?: unknown; to?: unknown; text?: unknown; receivedAt?: unknown };
+    try {
+      payload = JSON.parse(request.rawBody) as typeof payload;
+    } catch (cause) {
+      throw new PigeonError('PIGEON_ERR_MALFORMED_JSON', 'inbound body is not JSON', { cause });
+    }
+    const { id, from, to, text, receivedAt } = payload;
+    if (
+      typeof id !== 'string' ||
+      typeof from !== 'string' ||
+      typeof to !== 'string' ||
+      typeof text !== 'string'
+    ) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', 'inbound message needs string id, from, to and text');
+    }
+    const sms: InboundSms = { from, to, body: text, providerMessageId: id };
+    if (typeof receivedAt === 'string') sms.receivedAt = receivedAt;
+    return [sms];
+  }
+
+  async parseReceipt(request: InboundHttpRequest): Promise<ParsedReceipt[]> {
+    this.verifySignature(request);
     let payload: { id?: unknown; reference?: unknown; status?: unknown; code?: unknown; doneAt?: unknown };
     try {
       payload = JSON.parse(request.rawBody) as typeof payload;
@@ -194,7 +393,51 @@ export class SimulatorProvider implements ProviderAdapter {
   }
 }
 
-function header(request: InboundHttpRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
+const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
+
+const SCRIPT_NUMBERS = ['afterMs', 'forMs', 'slowMs', 'retryAfterMs'] as const;
+
+/** The `faults` option, validated; throws PIGEON_ERR_CONFIG naming the bad step. */
+export function scriptedFaults(provider: string, value: unknown): ScriptedFault[] | undefined {
+  if (value === undefined) return undefined;
+  const bad = (path: string, expected: string): never => {
+    throw new PigeonError(
+      'PIGEON_ERR_CONFIG',
+      `provider "${provider}": option "${path}" must be ${expected}`,
+    );
+  };
+  if (!Array.isArray(value)) return bad('faults', 'an array');
+  return value.map((raw: unknown, i) => {
+    if (typeof raw !== 'object' || raw === null) return bad(`faults[${i}]`, 'an object');
+    const step = raw as Record<string, unknown>;
+    for (const key of Object.keys(step)) {
+      if (key !== 'fault' && !(SCRIPT_NUMBERS as readonly string[]).includes(key)) {
+        bad(`faults[${i}].${key}`, `one of fault, ${SCRIPT_NUMBERS.join(', ')} (unknown option)`);
+      }
+    }
+    if (!isFaultMode(step.fault))
+      return bad(`faults[${i}].fault`, `one of ${SIMULATOR_FAULT_MODES.join(', ')}`);
+    const parsed: ScriptedFault = { fault: step.fault };
+    for (const key of SCRIPT_NUMBERS) {
+      const n = step[key];
+      if (n === undefined) continue;
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) bad(`faults[${i}].${key}`, 'a number ≥ 0');
+      parsed[key] = n as number;
+    }
+    return parsed;
+  });
 }
+
+export const createSimulator: ProviderFactory = (name, options, deps) => {
+  const faults = scriptedFaults(name, options.faults);
+  return new SimulatorProvider(name, {
+    latencyMs: num(options.latencyMs, 20),
+    failureRatio: num(options.failureRatio, 0),
+    receiptDelayMs: num(options.receiptDelayMs, 300),
+    undeliveredRatio: num(options.undeliveredRatio, 0),
+    secret: deps.config.simulator.receiptSecret,
+    outbox: deps.cache,
+    logger: deps.logger,
+    ...(faults ? { faults } : {}),
+  });
+};

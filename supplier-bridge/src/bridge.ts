@@ -1,11 +1,19 @@
-import type { Registry } from 'prom-client';
-import type { Bus, ConsumedBatch, Subscription } from '../../core/bus/bus.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Gauge, type Registry } from 'prom-client';
+import type {
+  BatchDeferral,
+  Bus,
+  BusRecord,
+  ConsumedBatch,
+  ConsumedRecord,
+  Subscription,
+} from '../../core/bus/bus.ts';
 import { groupBy, mapLimit } from '../../core/concurrency.ts';
 import { decodeEvent, EventDecodeError } from '../../core/events.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { OutcomeEvent } from '../../core/message.ts';
-import { SEND_TOPICS, Topics } from '../../core/topics.ts';
-import type { Dispatcher } from './dispatcher.ts';
+import type { Lane, MessageRequested } from '../../core/message.ts';
+import { DELAY_TOPICS, LANE_TOPICS, Topics } from '../../core/topics.ts';
+import { type Dispatcher, type Pass, type PassResult, passFromHeaders } from './dispatcher.ts';
 
 export const BRIDGE_GROUP = 'pigeon-bridge';
 
@@ -14,56 +22,181 @@ export interface BridgeOptions {
   dispatcher: Dispatcher;
   logger: Logger;
   registry: Registry;
+  /** Messages of one lane in flight at once (different recipients; one recipient's stay in order). */
   concurrency: number;
-  /** Consumer group (default `pigeon-bridge`). */
+  /** Consumer group prefix (default `pigeon-bridge`); each lane and the delay topics get their own group. */
   groupId?: string;
+  now?: () => number;
 }
 
+export interface RunningBridge {
+  close(): Promise<void>;
+}
+
+const LOWER_LANES: readonly Lane[] = ['normal', 'bulk'];
+/** More than any one bridge owns of a lane (kafkajs caps it at the partitions assigned). */
+const CONCURRENT_PARTITIONS = 64;
+
 /**
- * The supplier bridge's consumer loop: each batch of requested messages is dispatched (messages
- * for one recipient in order, different recipients in parallel), every outcome is published, and
- * only then does the batch's offset commit — so a crash replays the batch and the dispatcher's
- * markers make the replay harmless.
+ * The supplier bridge's consumers. Each lane has its own consumer, so a bulk backlog never sits
+ * in front of an OTP in a fetch; while the high lane has lag, the lower lanes are paused so every
+ * provider token and connection goes to it. Retry rounds and receipt checks come back through the
+ * delay topics. Every record a batch produces is published before the batch's offset commits, so
+ * a crash replays the batch and the dispatcher's markers make the replay harmless.
  */
-export async function startBridge(options: BridgeOptions): Promise<Subscription> {
-  const { bus, dispatcher, logger } = options;
-  return bus.subscribe({
-    groupId: options.groupId ?? BRIDGE_GROUP,
-    topics: SEND_TOPICS,
-    handler: async (batch: ConsumedBatch) => {
-      const outcomes: OutcomeEvent[] = [];
-      const groups = groupBy(batch.records, (r) => r.key);
-      await mapLimit(groups, options.concurrency, async (records) => {
-        for (const record of records) {
-          let event: ReturnType<typeof decodeEvent>;
-          try {
-            event = decodeEvent(record.value);
-          } catch (err) {
-            if (!(err instanceof EventDecodeError)) throw err;
-            logger.error(
-              { topic: record.topic, offset: record.offset, reason: err.message },
-              'bridge.poison_message',
-            );
-            await bus.publish(Topics.dlq, [
-              {
-                key: record.key,
-                value: record.value,
-                headers: { reason: err.message, source: record.topic },
-              },
-            ]);
-            continue;
-          }
-          if (event.type !== 'message.requested') continue;
-          const outcome = await dispatcher.dispatch(event, record.timestamp);
-          if (outcome) outcomes.push(outcome);
-        }
-      });
-      if (outcomes.length > 0) {
-        await bus.publish(
-          Topics.outcomes,
-          outcomes.map((o) => ({ key: o.messageId, value: JSON.stringify(o) })),
-        );
-      }
-    },
+export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
+  const { bus, logger } = options;
+  const group = options.groupId ?? BRIDGE_GROUP;
+  const now = options.now ?? Date.now;
+  const lanePaused = new Gauge({
+    name: 'pigeon_bridge_lane_paused',
+    help: '1 while a lane is paused because the high lane has lag',
+    labelNames: ['lane'],
+    registers: [options.registry],
   });
+  const subscriptions = new Map<Lane, Subscription>();
+  const delaySubscriptions: Subscription[] = [];
+
+  // Priority: pause the lower lanes while any high-lane partition is behind.
+  const highLag = new Map<number, number>();
+  let lowerPaused = false;
+  const setLowerPaused = (paused: boolean) => {
+    if (paused === lowerPaused) return;
+    lowerPaused = paused;
+    for (const lane of LOWER_LANES) {
+      const subscription = subscriptions.get(lane);
+      if (paused) subscription?.pause([LANE_TOPICS[lane]]);
+      else subscription?.resume([LANE_TOPICS[lane]]);
+      lanePaused.set({ lane }, paused ? 1 : 0);
+    }
+    logger.info({ paused }, paused ? 'bridge.lower_lanes_paused' : 'bridge.lower_lanes_resumed');
+  };
+
+  const publishResults = async (results: PassResult[]) => {
+    const byTopic = new Map<string, BusRecord[]>();
+    const add = (topic: string, record: BusRecord) => {
+      const list = byTopic.get(topic) ?? [];
+      list.push(record);
+      byTopic.set(topic, list);
+    };
+    for (const result of results) {
+      if (result.outcome)
+        add(Topics.outcomes, { key: result.outcome.messageId, value: JSON.stringify(result.outcome) });
+      if (result.followUp) add(result.followUp.topic, result.followUp.record);
+      if (result.dlq) add(Topics.dlq, result.dlq);
+    }
+    await Promise.all([...byTopic].map(([topic, records]) => bus.publish(topic, records)));
+  };
+
+  /** Dispatches records (one recipient's in order, others in parallel) and publishes what they produced. */
+  const dispatchAll = async (
+    batch: ConsumedBatch,
+    records: ConsumedRecord[],
+    passOf: (r: ConsumedRecord) => Pass,
+  ) => {
+    const results: PassResult[] = [];
+    await mapLimit(
+      groupBy(records, (r) => r.key),
+      options.concurrency,
+      async (sameKey) => {
+        for (const record of sameKey) {
+          const message = await decodeOrDeadLetter(record);
+          if (!message) continue;
+          let result = await options.dispatcher.dispatch(message, passOf(record));
+          // Another bridge may still hold this pass (it crashed or is a zombie): wait out its lease.
+          while (result.notBefore !== undefined && !batch.isStale()) {
+            await sleepWithHeartbeat(batch, result.notBefore - now());
+            result = await options.dispatcher.dispatch(message, passOf(record));
+          }
+          results.push(result);
+        }
+      },
+    );
+    await publishResults(results);
+  };
+
+  const decodeOrDeadLetter = async (record: ConsumedRecord): Promise<MessageRequested | undefined> => {
+    try {
+      const event = decodeEvent(record.value);
+      return event.type === 'message.requested' ? event : undefined;
+    } catch (err) {
+      if (!(err instanceof EventDecodeError)) throw err;
+      logger.error(
+        { topic: record.topic, offset: record.offset, reason: err.message },
+        'bridge.poison_message',
+      );
+      await bus.publish(Topics.dlq, [
+        { key: record.key, value: record.value, headers: { reason: err.message, source: record.topic } },
+      ]);
+      return undefined;
+    }
+  };
+
+  const firstPass = (record: ConsumedRecord): Pass => ({
+    kind: 'send',
+    round: 0,
+    appendedAt: record.timestamp,
+    exclude: [],
+    attemptsSoFar: 0,
+  });
+
+  for (const lane of ['high', 'normal', 'bulk'] as const) {
+    const subscription = await bus.subscribe({
+      groupId: `${group}.${lane}`,
+      topics: [LANE_TOPICS[lane]],
+      // A batch waits for its slowest provider call; one stuck partition must not hold the others.
+      concurrentPartitions: CONCURRENT_PARTITIONS,
+      handler: async (batch) => {
+        if (lane !== 'high') return dispatchAll(batch, batch.records, firstPass);
+        // A high-lane partition with records beyond this batch has a backlog: the lower lanes
+        // wait until every high partition has caught up.
+        highLag.set(batch.partition, batch.lag);
+        if (batch.lag > 0) setLowerPaused(true);
+        await dispatchAll(batch, batch.records, firstPass);
+        if ([...highLag.values()].every((lag) => lag === 0)) setLowerPaused(false);
+      },
+    });
+    subscriptions.set(lane, subscription);
+  }
+
+  delaySubscriptions.push(
+    await bus.subscribe({
+      groupId: `${group}.delay`,
+      concurrentPartitions: CONCURRENT_PARTITIONS,
+      topics: DELAY_TOPICS.map((t) => t.name),
+      handler: async (batch): Promise<void | BatchDeferral> => {
+        // Records of one delay topic are due in about append order: handle the due prefix, and
+        // let the bus bring the rest back when the first of them is due.
+        const passes = batch.records.map((r) => passFromHeaders(r.headers, r.timestamp));
+        let due = 0;
+        while (due < passes.length && (passes[due]?.dueAt ?? 0) <= now()) due++;
+        const ready = batch.records.slice(0, due);
+        const byOffset = new Map(ready.map((r, i) => [r.offset, passes[i]]));
+        const unreadable = ready.filter((r) => !byOffset.get(r.offset));
+        for (const record of unreadable) {
+          logger.error({ topic: record.topic, offset: record.offset }, 'bridge.delay_record_without_pass');
+        }
+        await dispatchAll(
+          batch,
+          ready.filter((r) => byOffset.get(r.offset)),
+          (r) => byOffset.get(r.offset)!,
+        );
+        if (due < batch.records.length) return { processed: due, retryAt: passes[due]!.dueAt };
+      },
+    }),
+  );
+
+  return {
+    close: async () => {
+      await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));
+    },
+  };
+}
+
+async function sleepWithHeartbeat(batch: ConsumedBatch, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!batch.isStale() && Date.now() < until) {
+    await sleep(Math.min(1_000, until - Date.now()));
+    await batch.heartbeat();
+  }
 }

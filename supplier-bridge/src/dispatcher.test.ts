@@ -14,7 +14,16 @@ import {
   type SendRequest,
   type SendResult,
 } from '../providers/provider.ts';
-import { Dispatcher, type DispatcherOptions } from './dispatcher.ts';
+import {
+  Dispatcher,
+  type DispatcherOptions,
+  type Pass,
+  type PassResult,
+  passFromHeaders,
+} from './dispatcher.ts';
+import { CacheProviderGate } from './provider-gate.ts';
+import { RetryBudget } from './retry-policy.ts';
+import { CatalogPlanner, fixedRouting } from './route-planner.ts';
 
 type Behaviour = (request: SendRequest, signal: AbortSignal) => Promise<SendResult>;
 
@@ -43,7 +52,7 @@ class FakeProvider implements ProviderAdapter {
     return this.behaviour(request, signal);
   }
 
-  parseReceipt(): ParsedReceipt[] {
+  async parseReceipt(): Promise<ParsedReceipt[]> {
     return [];
   }
 }
@@ -83,33 +92,58 @@ interface Harness {
   cache: MemoryCache;
   registry: Registry;
   clock: { now: number };
+  gate: CacheProviderGate;
 }
 
 function setup(t: TestContext, providers: FakeProvider[], options: Partial<DispatcherOptions> = {}): Harness {
   const cache = new MemoryCache({ sweepIntervalMs: 0 });
   const registry = new Registry();
   const clock = { now: T0 + 100 };
+  const gate = new CacheProviderGate(cache, () => clock.now);
   const dispatcher = new Dispatcher({
-    providers: providers.map((adapter) => ({ adapter, weight: 1 })),
+    planner: new CatalogPlanner(
+      fixedRouting(
+        providers.map((adapter) => ({
+          adapter,
+          weight: 1,
+          definition: { name: adapter.name, type: 'fake' },
+        })),
+      ),
+      undefined,
+      () => 0,
+    ),
+    gate,
     cache,
     logger: createLogger({ level: 'silent' }),
     registry,
     publicUrl: 'http://127.0.0.1:3000',
     random: () => 0,
     now: () => clock.now,
-    breaker: { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeout: 60_000 },
+    breaker: { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeoutMs: 60_000 },
     ...options,
   });
   t.after(async () => {
     await dispatcher.close();
     await cache.close();
   });
-  return { dispatcher, cache, registry, clock };
+  return { dispatcher, cache, registry, clock, gate };
 }
 
-/** Dispatches as if the record had been appended just after the API published it. */
-function dispatch(h: Harness, message: MessageRequested): Promise<OutcomeEvent | undefined> {
-  return h.dispatcher.dispatch(message, Date.parse(message.occurredAt) + 10);
+function firstPass(appendedAt: number, overrides: Partial<Pass> = {}): Pass {
+  return { kind: 'send', round: 0, appendedAt, exclude: [], attemptsSoFar: 0, ...overrides };
+}
+
+/** Dispatches the first pass as if the record had been appended just after the API published it. */
+async function dispatchPass(
+  h: Harness,
+  message: MessageRequested,
+  overrides: Partial<Pass> = {},
+): Promise<PassResult> {
+  return h.dispatcher.dispatch(message, firstPass(Date.parse(message.occurredAt) + 10, overrides));
+}
+
+async function dispatch(h: Harness, message: MessageRequested): Promise<OutcomeEvent | undefined> {
+  return (await dispatchPass(h, message)).outcome;
 }
 
 function asSubmitted(outcome: OutcomeEvent | undefined): MessageSubmitted {
@@ -126,7 +160,7 @@ async function breakerState(registry: Registry, provider: string): Promise<numbe
   const metric = registry.getSingleMetric('pigeon_bridge_breaker_state');
   assert.ok(metric, 'breaker state gauge is registered');
   const { values } = await metric.get();
-  return values.find((v) => v.labels.provider === provider)?.value;
+  return values.find((v) => v.labels.breaker === `${provider}:*`)?.value;
 }
 
 test('a message accepted by the first provider is submitted through it on attempt 1', async (t) => {
@@ -208,7 +242,6 @@ test('retryable failures beyond the volume threshold open the breaker and route 
   const a = new FakeProvider('a', unavailable);
   const b = new FakeProvider('b');
   const h = setup(t, [a, b]);
-  assert.equal(await breakerState(h.registry, 'a'), 0);
 
   for (let i = 0; i < 5; i++) assert.equal(asSubmitted(await dispatch(h, requested())).provider, 'b');
   assert.equal(await breakerState(h.registry, 'a'), 2);
@@ -218,7 +251,7 @@ test('retryable failures beyond the volume threshold open the breaker and route 
   for (let i = 0; i < 3; i++) {
     const submitted = asSubmitted(await dispatch(h, requested()));
     assert.equal(submitted.provider, 'b');
-    assert.equal(submitted.attempt, 2);
+    assert.equal(submitted.attempt, 1, 'a provider behind an open breaker is planned last, not tried first');
   }
   assert.equal(a.calls, callsWhenOpened, 'an open breaker does not call its provider');
 });
@@ -231,7 +264,7 @@ for (const messageClass of ['marketing', 'transactional'] as const) {
 
     const failed = asFailed(await dispatch(h, requested({ class: messageClass })));
 
-    assert.equal(failed.status, 'failed');
+    assert.equal(failed.status, 'unknown');
     assert.equal(failed.errorClass, 'ambiguous');
     assert.equal(failed.errorCode, 'SOCKET_HANG_UP');
     assert.equal(failed.provider, 'a');
@@ -268,7 +301,7 @@ test('an otp message fails over after an ambiguous failure only once', async (t)
 test('a provider that never answers is cancelled at the send timeout and treated as ambiguous', async (t) => {
   const a = new FakeProvider('a', hangsUntilAborted);
   const b = new FakeProvider('b');
-  const h = setup(t, [a, b], { sendTimeoutMs: 100 });
+  const h = setup(t, [a, b], { breaker: { timeoutMs: 100 } });
 
   const started = performance.now();
   const failed = asFailed(await dispatch(h, requested({ class: 'marketing' })));
@@ -284,7 +317,7 @@ test('a provider that never answers is cancelled at the send timeout and treated
 test('a send times out even when the adapter ignores its abort signal', async (t) => {
   const a = new FakeProvider('a', neverAnswers);
   const b = new FakeProvider('b');
-  const h = setup(t, [a, b], { sendTimeoutMs: 100 });
+  const h = setup(t, [a, b], { breaker: { timeoutMs: 100 } });
 
   const failed = asFailed(await dispatch(h, requested({ class: 'transactional' })));
 
@@ -297,7 +330,7 @@ test('a send times out even when the adapter ignores its abort signal', async (t
 test('an otp message whose provider times out is sent through the next provider', async (t) => {
   const a = new FakeProvider('a', hangsUntilAborted);
   const b = new FakeProvider('b');
-  const h = setup(t, [a, b], { sendTimeoutMs: 100 });
+  const h = setup(t, [a, b], { breaker: { timeoutMs: 100 } });
 
   const submitted = asSubmitted(await dispatch(h, requested({ class: 'otp', body: 'Your code is 123456' })));
 
@@ -329,7 +362,7 @@ test('a record appended after the accept deadline is rejected without calling a 
   const message = requested();
 
   const clearlyLate = Date.parse(message.acceptDeadline) + 60_000;
-  const failed = asFailed(await h.dispatcher.dispatch(message, clearlyLate));
+  const failed = asFailed((await h.dispatcher.dispatch(message, firstPass(clearlyLate))).outcome);
 
   assert.equal(failed.status, 'rejected');
   assert.equal(failed.errorCode, 'ACCEPT_DEADLINE');
@@ -341,7 +374,7 @@ test('a record appended by its accept deadline is sent', async (t) => {
   const h = setup(t, [a]);
   const message = requested();
 
-  asSubmitted(await h.dispatcher.dispatch(message, Date.parse(message.acceptDeadline)));
+  asSubmitted((await h.dispatcher.dispatch(message, firstPass(Date.parse(message.acceptDeadline)))).outcome);
   assert.equal(a.calls, 1);
 });
 
@@ -384,30 +417,309 @@ test('a replayed failure yields the same failure without another send', async (t
   assert.deepEqual(replay, first);
 });
 
-test('an attempt claimed by a bridge that crashed mid-send is neither sent again nor reported', async (t) => {
-  const a = new FakeProvider('a');
+test('an ambiguous failure ends the message unknown, not failed, so a late receipt can still deliver it', async (t) => {
+  const a = new FakeProvider('a', mayHaveSent);
   const h = setup(t, [a]);
-  const message = requested();
-  await h.cache.set(Markers.attempt(message.messageId), String(T0));
 
-  const outcome = await dispatch(h, message);
+  const failed = asFailed(await dispatch(h, requested({ class: 'marketing' })));
 
-  assert.equal(outcome, undefined);
-  assert.equal(a.calls, 0);
+  assert.equal(failed.status, 'unknown');
+  assert.equal(failed.errorClass, 'ambiguous');
 });
 
-test('a message every provider fails is failed with all providers failed', async (t) => {
+test('when every provider refuses without sending, a retry round is scheduled on a delay topic', async (t) => {
   const a = new FakeProvider('a', unavailable);
   const b = new FakeProvider('b', unavailable);
   const h = setup(t, [a, b]);
+  const message = requested();
 
-  const failed = asFailed(await dispatch(h, requested()));
+  const result = await dispatchPass(h, message);
 
-  assert.equal(failed.status, 'failed');
-  assert.equal(failed.reason, 'all providers failed');
-  assert.equal(failed.errorClass, 'retryable');
-  assert.equal(failed.errorCode, '503');
-  assert.equal(failed.attempt, 2);
+  assert.equal(result.outcome, undefined, 'the message stays queued');
+  assert.equal(a.calls + b.calls, 2);
+  const followUp = result.followUp;
+  assert.ok(followUp);
+  assert.match(followUp.topic, /^sms\.delay\./);
+  const pass = passFromHeaders(followUp.record.headers, h.clock.now);
+  assert.equal(pass?.kind, 'retry');
+  assert.equal(pass?.round, 1);
+  assert.equal(pass?.attemptsSoFar, 2);
+  assert.ok(
+    pass && pass.dueAt > h.clock.now && pass.dueAt <= h.clock.now + 1_200,
+    'first retry about a second later',
+  );
+});
+
+test('a retry round that finds a provider back submits the message, counting earlier attempts', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const h = setup(t, [a]);
+  const message = requested();
+  const first = await dispatchPass(h, message);
+  const pass = passFromHeaders(first.followUp!.record.headers, h.clock.now)!;
+
+  a.answer(accepts);
+  h.clock.now = pass.dueAt;
+  const submitted = asSubmitted((await h.dispatcher.dispatch(message, pass)).outcome);
+
+  assert.equal(submitted.attempt, 2);
+  assert.equal(a.calls, 2);
+});
+
+test('retry rounds stop at expiry: the round due then fails the message as expired without a call', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const h = setup(t, [a]);
+  const message = requested({ ttlSeconds: 60 });
+  let result = await dispatchPass(h, message);
+  let rounds = 0;
+  while (result.followUp) {
+    const pass = passFromHeaders(result.followUp.record.headers, h.clock.now)!;
+    h.clock.now = pass.dueAt;
+    result = await h.dispatcher.dispatch(message, pass);
+    rounds++;
+    assert.ok(rounds < 20, 'rounds are bounded');
+  }
+  const failed = asFailed(result.outcome);
+  assert.equal(failed.status, 'expired');
+  assert.ok(h.clock.now <= Date.parse(message.expiresAt), 'never scheduled past expiry');
+  assert.ok(a.calls <= rounds, `${a.calls} calls over ${rounds} rounds: at most one per round`);
+});
+
+test('after the last round a message goes to the DLQ with the reason', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const h = setup(t, [a], { maxRounds: 2 });
+  const message = requested({ ttlSeconds: 86_400 });
+  let result = await dispatchPass(h, message);
+  while (result.followUp) {
+    const pass = passFromHeaders(result.followUp.record.headers, h.clock.now)!;
+    h.clock.now = pass.dueAt;
+    result = await h.dispatcher.dispatch(message, pass);
+  }
+  const failed = asFailed(result.outcome);
+  assert.equal(failed.errorClass, 'retries_exhausted');
+  assert.ok(result.dlq);
+  assert.match(result.dlq.headers?.reason ?? '', /no provider took it in 2 rounds/);
+  assert.equal(JSON.parse(result.dlq.value).messageId, message.messageId);
+});
+
+test('a 429 with Retry-After pauses the provider: no call reaches it before the time passes', async (t) => {
+  const a = new FakeProvider('a', async () => {
+    throw new ProviderError('throttled', '429', 'slow down', { retryAfterMs: 30_000 });
+  });
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b]);
+
+  asSubmitted(await dispatch(h, requested()));
   assert.equal(a.calls, 1);
+  a.answer(accepts);
+  for (let i = 0; i < 5; i++) assert.equal(asSubmitted(await dispatch(h, requested())).provider, 'b');
+  assert.equal(a.calls, 1, 'paused provider not called');
+
+  h.clock.now += 30_001;
+  assert.equal(asSubmitted(await dispatch(h, requested())).provider, 'a');
+});
+
+test('retries to a provider are capped by its retry budget', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const h = setup(t, [a], {
+    breaker: { volumeThreshold: 1_000_000 },
+    retryBudget: new RetryBudget({ floor: 10, now: () => T0 }),
+  });
+  // No first attempts in the window: only the floor of 10 retries may go out.
+  let called = 0;
+  for (let i = 0; i < 30; i++) {
+    const before = a.calls;
+    await dispatchPass(h, requested(), { kind: 'retry', round: 1 });
+    called += a.calls - before;
+  }
+  assert.equal(called, 10);
+});
+
+test('an OTP whose delivered receipt is overdue goes once more through another provider, billed once', async (t) => {
+  const a = new FakeProvider('a');
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b], { receiptTimeoutMs: { otp: 20_000, alert: 20_000 } });
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+
+  const first = await dispatchPass(h, message);
+  assert.equal(asSubmitted(first.outcome).provider, 'a');
+  const check = passFromHeaders(first.followUp?.record.headers, h.clock.now);
+  assert.equal(check?.kind, 'receipt-check');
+  assert.deepEqual(check?.exclude, ['a']);
+
+  h.clock.now = check.dueAt;
+  const second = asSubmitted((await h.dispatcher.dispatch(message, check)).outcome);
+  assert.equal(second.provider, 'b');
+  assert.equal(second.attempt, 2);
+  assert.equal(second.failover, 'receipt_timeout');
+  assert.equal(second.cost, 0);
+  assert.equal(a.calls + b.calls, 2);
+});
+
+test('a receipt check finds the message delivered and sends nothing', async (t) => {
+  const a = new FakeProvider('a');
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b]);
+  const message = requested({ class: 'alert', body: 'disk full on db-1' });
+  const first = await dispatchPass(h, message);
+  await h.cache.set(Markers.delivered(message.messageId), '1');
+  const check = passFromHeaders(first.followUp?.record.headers, h.clock.now)!;
+
+  const result = await h.dispatcher.dispatch(message, check);
+
+  assert.deepEqual(result, {});
+  assert.equal(b.calls, 0);
+});
+
+test('bulk traffic gets no receipt check', async (t) => {
+  const h = setup(t, [new FakeProvider('a')]);
+  const result = await dispatchPass(h, requested({ class: 'marketing' }));
+  assert.equal(result.followUp, undefined);
+});
+
+test('every part id of a multi-part send leads back to the message', async (t) => {
+  const a = new FakeProvider('a', async () => ({ providerMessageId: 'p1', partIds: ['p1', 'p2', 'p3'] }));
+  const h = setup(t, [a]);
+  const message = requested({ body: 'x'.repeat(400) });
+  await dispatch(h, message);
+  for (const part of ['p1', 'p2', 'p3']) {
+    const owner = JSON.parse((await h.cache.get(Markers.providerMessage('a', part)))!) as {
+      messageId: string;
+      partIds: string[];
+    };
+    assert.equal(owner.messageId, message.messageId);
+    assert.deepEqual(owner.partIds, ['p1', 'p2', 'p3']);
+  }
+});
+
+const crashedMidSend = async (h: Harness, message: MessageRequested, provider?: string, at = h.clock.now) =>
+  h.cache.set(Markers.attempt(message.messageId, 'send:0'), JSON.stringify({ at, provider }));
+
+test('a bulk message whose send was in flight when a bridge crashed is never sent again: it ends unknown', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a]);
+  const message = requested({ class: 'marketing' });
+  await crashedMidSend(h, message, 'a');
+
+  const failed = asFailed(await dispatch(h, message));
+
+  assert.equal(failed.status, 'unknown');
+  assert.equal(failed.errorCode, 'CRASH_IN_FLIGHT');
+  assert.equal(a.calls, 0);
+  assert.deepEqual(await dispatch(h, message), failed, 'a replay republishes the same event');
+});
+
+test('an OTP in flight at a crash gets exactly one more copy, through another provider', async (t) => {
+  const a = new FakeProvider('a');
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b]);
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+  await crashedMidSend(h, message, 'a');
+
+  const submitted = asSubmitted(await dispatch(h, message));
+  const replay = asSubmitted(await dispatch(h, message));
+
+  assert.equal(submitted.provider, 'b');
+  assert.equal(submitted.failover, 'crash_recovery');
+  assert.equal(a.calls, 0);
   assert.equal(b.calls, 1);
+  assert.deepEqual(replay, submitted);
+});
+
+test('a pass claimed but not yet at a provider is taken over only after its lease', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a], { breaker: { timeoutMs: 1_000 } });
+  const message = requested();
+  await crashedMidSend(h, message, undefined);
+
+  const early = await dispatchPass(h, message);
+  assert.ok(
+    early.notBefore && early.notBefore > h.clock.now,
+    'waits: the first claimer may still be working',
+  );
+  assert.equal(a.calls, 0);
+
+  h.clock.now = early.notBefore!;
+  asSubmitted(await dispatch(h, message));
+  assert.equal(a.calls, 1);
+});
+
+test('a half-open breaker lets exactly one probe through; the rest go elsewhere until it succeeds', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b], {
+    breaker: { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeoutMs: 50 },
+  });
+  for (let i = 0; i < 5; i++) await dispatch(h, requested());
+  assert.equal(await breakerState(h.registry, 'a'), 2);
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.equal(await breakerState(h.registry, 'a'), 1, 'half-open after the reset timeout');
+
+  let release: () => void = () => {};
+  a.answer(
+    (request) =>
+      new Promise((resolve) => {
+        release = () => resolve({ providerMessageId: `pm-${request.messageId}` });
+      }),
+  );
+  const callsBefore = a.calls;
+  const probe = dispatch(h, requested());
+  const others = await Promise.all(Array.from({ length: 10 }, () => dispatch(h, requested())));
+  assert.equal(a.calls - callsBefore, 1, 'one probe reached the provider');
+  assert.ok(others.every((o) => asSubmitted(o).provider === 'b'));
+  release();
+  assert.equal(asSubmitted(await probe).provider, 'a');
+  assert.equal(await breakerState(h.registry, 'a'), 0, 'the successful probe closes the breaker');
+});
+
+test('with per-country breakers, failures to one country do not stop traffic to another', async (t) => {
+  const a = new FakeProvider('a', async (request) => {
+    if (request.country === 'GB') throw new ProviderError('retryable', '503', 'GB route down');
+    return { providerMessageId: `pm-${request.messageId}` };
+  });
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b], {
+    breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 60_000, perCountry: true },
+  });
+  for (let i = 0; i < 4; i++) await dispatch(h, requested({ to: '+447400123456' }));
+  assert.equal(h.dispatcher.breakerOpen('a', 'GB'), true);
+  assert.equal(h.dispatcher.breakerOpen('a', 'US'), false);
+  assert.equal(asSubmitted(await dispatch(h, requested({ to: '+14155550123' }))).provider, 'a');
+  assert.equal(asSubmitted(await dispatch(h, requested({ to: '+447400123457' }))).provider, 'b');
+});
+
+test('a message naming its provider (a canary) goes through that provider alone, with no failover', async (t) => {
+  const a = new FakeProvider('a');
+  const b = new FakeProvider('b', unavailable);
+  const h = setup(t, [a, b]);
+  const probe = { ...requested(), provider: 'b' };
+  const result = await dispatchPass(h, probe);
+  assert.equal(a.calls, 0, 'never failed over to a');
+  assert.equal(b.calls, 1);
+  assert.equal(result.outcome, undefined);
+  assert.ok(result.followUp, 'retried later through b, until it expires');
+  b.answer(accepts);
+  const submitted = await dispatch(h, { ...requested(), provider: 'b' });
+  assert.equal(submitted?.type, 'message.submitted');
+  assert.equal(submitted.provider, 'b');
+  assert.equal(submitted.class, 'transactional', 'outcomes carry the class for the monitor');
+  const unknown = await dispatchPass(h, { ...requested(), provider: 'nope' });
+  assert.equal(a.calls + b.calls, 2, 'a provider that does not exist gets nothing, and nobody else does');
+  assert.ok(unknown.followUp);
+});
+
+test('a recovery cut off by a second crash is not retried for ever: once its lease passes the message ends unknown', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a], { breaker: { timeoutMs: 1_000 } });
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+  await crashedMidSend(h, message, 'a');
+  await h.cache.set(Markers.recovery(message.messageId, 'send:0'), String(h.clock.now));
+
+  const waiting = await dispatchPass(h, message);
+  assert.ok(waiting.notBefore && waiting.notBefore > h.clock.now, 'a live recoverer gets its lease');
+
+  h.clock.now = waiting.notBefore!;
+  const failed = asFailed(await dispatch(h, message));
+  assert.equal(failed.status, 'unknown');
+  assert.equal(failed.errorCode, 'CRASH_IN_RECOVERY');
+  assert.equal(a.calls, 0, 'no further copy');
 });

@@ -1,21 +1,51 @@
+import { Counter } from 'prom-client';
+import type { Bus } from '../../core/bus/bus.ts';
+import type { Cache } from '../../core/cache/cache.ts';
+import type { Logger } from '../../core/logger.ts';
+import { keyBytes } from '../../core/keys.ts';
+import { HealthBoard } from '../../core/provider-health.ts';
+import { openBody } from '../../core/sealed-body.ts';
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
-import { createProviders } from '../providers/registry.ts';
+import { Topics } from '../../core/topics.ts';
+import type { ProviderAdapter } from '../providers/provider.ts';
 import { startBridge } from './bridge.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { followProviderHealth } from './health-feed.ts';
+import { CacheProviderGate } from './provider-gate.ts';
+import { matchReceipts } from './receipt-matcher.ts';
+import { CatalogPlanner } from './route-planner.ts';
+import { RoutingCatalog, seedRouting } from './routing-catalog.ts';
 
 export async function startSupplierBridge(context: ServiceContext): Promise<RunningService> {
   const { config, logger, registry } = context;
   await context.ensureTopics();
-  const providers = createProviders({ config, cache: context.cache(), logger });
+  const store = context.store();
+  await store.migrate();
+  const cache = context.cache();
+  const bus = context.bus();
+  const providerDeps = { config, cache, logger };
+  await seedRouting(store, providerDeps);
+  const forwardReceipts = pushedReceiptForwarder(bus, cache, logger, registry);
+  const catalog = new RoutingCatalog({ store, providerDeps, onAdapter: forwardReceipts });
+  await catalog.start();
+  const health = new HealthBoard();
+  const healthFeed = await followProviderHealth(bus, health, logger, context.groupId('bridge'));
+  const bodyKey = config.otp.bodyKey ? keyBytes(config.otp.bodyKey, { exactBytes: 32 }) : undefined;
   const dispatcher = new Dispatcher({
-    providers,
-    cache: context.cache(),
+    planner: new CatalogPlanner(catalog, health),
+    // OTP bodies cross Kafka sealed (AES-256-GCM); only the API and the bridge hold the key.
+    ...(bodyKey ? { openBody: (body: string) => openBody(body, bodyKey) } : {}),
+    gate: new CacheProviderGate(cache),
+    cache,
     logger,
     registry,
     publicUrl: config.publicUrl,
+    breaker: { timeoutMs: config.bridge.sendTimeoutMs },
+    receiptTimeoutMs: config.bridge.receiptTimeoutMs,
+    maxRounds: config.bridge.maxRounds,
   });
-  const subscription = await startBridge({
-    bus: context.bus(),
+  const bridge = await startBridge({
+    bus,
     dispatcher,
     logger,
     registry,
@@ -23,9 +53,49 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
     groupId: context.groupId('bridge'),
   });
   return {
+    // The monitor sees breakers only through the bridges' heartbeats.
+    heartbeat: () => ({ breakers: dispatcher.breakerStates() }),
     close: async () => {
-      await subscription.close();
+      await bridge.close();
+      await healthFeed.close();
       await dispatcher.close();
+      await catalog.close();
     },
+  };
+}
+
+/**
+ * Receipts over a provider's own link (SMPP deliver_sm) are matched and published by the bridge,
+ * which holds that link; HTTP receipts go through the API's webhook instead.
+ */
+function pushedReceiptForwarder(
+  bus: Bus,
+  cache: Cache,
+  logger: Logger,
+  registry: ServiceContext['registry'],
+) {
+  const pushed = new Counter({
+    name: 'pigeon_bridge_pushed_receipts_total',
+    help: 'Receipts that arrived over a provider connection (SMPP deliver_sm), by result',
+    labelNames: ['provider', 'result'],
+    registers: [registry],
+  });
+  return (adapter: ProviderAdapter) => {
+    adapter.onReceipt?.((receipt) => {
+      void matchReceipts(adapter.name, [receipt], cache)
+        .then(async ({ events, unmatched }) => {
+          if (unmatched > 0) pushed.inc({ provider: adapter.name, result: 'unmatched' });
+          if (events.length === 0) return;
+          await bus.publish(
+            Topics.receipts,
+            events.map((e) => ({ key: e.messageId, value: JSON.stringify(e) })),
+          );
+          pushed.inc({ provider: adapter.name, result: 'accepted' }, events.length);
+        })
+        .catch((err: unknown) => {
+          pushed.inc({ provider: adapter.name, result: 'failed' });
+          logger.error({ err, provider: adapter.name }, 'bridge.pushed_receipt_failed');
+        });
+    });
   };
 }

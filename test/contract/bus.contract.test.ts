@@ -191,6 +191,46 @@ function busContract(name: string, createBus: () => Bus): void {
       await waitFor(() => records.length === 21, WAIT_MS, 'records delivered after resume');
     });
 
+    test('a deferred batch commits its due prefix and brings the rest back once due', async () => {
+      const topic = await newTopic('defer');
+      const publishedAt = Date.now();
+      // One key, so all four land on one partition in order: two due now, two due in 1.5 s.
+      await bus.publish(
+        topic,
+        [0, 0, 1500, 1500].map((delay, i) => ({
+          key: 'same',
+          value: `r${i}`,
+          headers: { due: String(publishedAt + delay) },
+        })),
+      );
+      const handled: Array<{ value: string; at: number }> = [];
+      const lags: number[] = [];
+      const subscription = await bus.subscribe({
+        groupId: `contract-${uniqueSuffix()}`,
+        topics: [topic],
+        handler: async (batch) => {
+          lags.push(batch.lag);
+          for (const [index, record] of batch.records.entries()) {
+            const due = Number(record.headers?.due);
+            if (due > Date.now()) return { processed: index, retryAt: due };
+            handled.push({ value: record.value, at: Date.now() });
+          }
+        },
+      });
+      open.push(subscription);
+      await waitFor(() => handled.length >= 4, WAIT_MS, 'all four handled');
+      await sleep(300);
+      assert.deepEqual(
+        handled.map((h) => h.value),
+        ['r0', 'r1', 'r2', 'r3'],
+        'each record handled once, in order',
+      );
+      for (const late of handled.slice(2)) {
+        assert.ok(late.at >= publishedAt + 1500, 'a deferred record is not handled before it is due');
+      }
+      assert.ok(lags.every((lag) => lag >= 0));
+    });
+
     test('2,000 concurrent publishes all resolve and all arrive', async (t) => {
       const topic = await newTopic('burst');
       const started = performance.now();

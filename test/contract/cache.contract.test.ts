@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Cache } from '../../core/cache/cache.ts';
+import type { Cache, CacheScript } from '../../core/cache/cache.ts';
+import { isPigeonError } from '../../core/errors.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
@@ -16,6 +17,79 @@ async function sleepUntil(deadline: number): Promise<void> {
   const ms = deadline - Date.now();
   if (ms > 0) await sleep(ms);
 }
+
+// Scripts written for the contract alone: each exercises a slice of the commands twins may use.
+
+/** Compare-and-set: KEYS[1] becomes ARGV[2] only if it holds ARGV[1] ('' = absent). */
+const compareAndSet: CacheScript<number> = {
+  name: 'contract_cas',
+  lua: `
+local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`,
+  memory(r, [key], [expected, next, ttl]) {
+    if ((r.get(key!) ?? '') !== expected) return 0;
+    r.set(key!, next!, { px: Number(ttl) });
+    return 1;
+  },
+};
+
+/** Hash commands: sets fields, bumps a counter, replies with the counter and every field. */
+const hashRoundTrip: CacheScript<[number, string[]]> = {
+  name: 'contract_hash',
+  lua: `
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'b', ARGV[2])
+local n = redis.call('HINCRBY', KEYS[1], 'n', ARGV[3])
+local missing = redis.call('HGET', KEYS[1], 'nope')
+if missing then return {-1, {}} end
+return {n, redis.call('HGETALL', KEYS[1])}`,
+  memory(r, [key], [a, b, by]) {
+    r.hset(key!, { a: a!, b: b! });
+    const n = r.hincrBy(key!, 'n', Number(by));
+    if (r.hget(key!, 'nope') !== null) return [-1, []];
+    return [n, r.hgetall(key!)];
+  },
+};
+
+/** Time to live as PTTL reports it: missing, without a ttl, after PEXPIRE and PEXPIREAT; EXISTS, DEL. */
+const ttlProbe: CacheScript<number[]> = {
+  name: 'contract_ttl',
+  lua: `
+local out = {}
+out[1] = redis.call('PTTL', KEYS[1])
+redis.call('INCRBY', KEYS[1], 5)
+out[2] = redis.call('PTTL', KEYS[1])
+out[3] = redis.call('PEXPIRE', KEYS[1], ARGV[1])
+out[4] = redis.call('PTTL', KEYS[1]) > 0 and 1 or 0
+out[5] = redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+out[6] = redis.call('EXISTS', KEYS[1])
+out[7] = redis.call('DEL', KEYS[1])
+out[8] = redis.call('DEL', KEYS[1])
+out[9] = redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return out`,
+  memory(r, [key], [ms, at]) {
+    const out: number[] = [];
+    out.push(r.pttl(key!));
+    r.incrBy(key!, 5);
+    out.push(r.pttl(key!));
+    out.push(r.pexpire(key!, Number(ms)) ? 1 : 0);
+    out.push(r.pttl(key!) > 0 ? 1 : 0);
+    out.push(r.pexpireAt(key!, Number(at)) ? 1 : 0);
+    out.push(r.exists(key!) ? 1 : 0);
+    out.push(r.del(key!));
+    out.push(r.del(key!));
+    out.push(r.pexpire(key!, Number(ms)) ? 1 : 0);
+    return out;
+  },
+};
+
+/** Reads KEYS[1] as a hash, which fails when it holds a string. */
+const wrongKind: CacheScript<string | null> = {
+  name: 'contract_wrong_kind',
+  lua: `return redis.call('HGET', KEYS[1], 'field')`,
+  memory: (r, [key]) => r.hget(key!, 'field'),
+};
 
 function cacheContract(name: string, create: () => Cache): void {
   describe(`Cache contract: ${name}`, () => {
@@ -123,6 +197,49 @@ function cacheContract(name: string, create: () => Cache): void {
       await cache.del(k);
       assert.equal(await cache.get(k), undefined);
       await cache.del(k);
+    });
+
+    it('runs a script atomically: of 100 concurrent compare-and-sets exactly one wins', async () => {
+      const k = key('cas');
+      const wins = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => cache.runScript(compareAndSet, [k], ['', `v${i}`, 60_000])),
+      );
+      assert.equal(wins.filter((w) => w === 1).length, 1);
+      const winner = wins.indexOf(1);
+      assert.equal(await cache.get(k), `v${winner}`);
+      assert.equal(await cache.runScript(compareAndSet, [k], [`v${winner}`, 'next', 60_000]), 1);
+      assert.equal(await cache.get(k), 'next');
+    });
+
+    it('gives scripts hashes: set, increment, read back, missing fields', async () => {
+      const k = key('hash');
+      assert.deepEqual(await cache.runScript(hashRoundTrip, [k], ['x', 'y', 3]), [
+        3,
+        ['a', 'x', 'b', 'y', 'n', '3'],
+      ]);
+      const [n, fields] = await cache.runScript(hashRoundTrip, [k], ['z', 'y', -1]);
+      assert.equal(n, 2);
+      assert.deepEqual(fields, ['a', 'z', 'b', 'y', 'n', '2']);
+    });
+
+    it('reports ttls to scripts as Redis does and expires what they set', async () => {
+      const k = key('script-ttl');
+      const at = Date.now() + 60_000;
+      assert.deepEqual(await cache.runScript(ttlProbe, [k], [60_000, at]), [-2, -1, 1, 1, 1, 1, 1, 0, 0]);
+      const start = Date.now();
+      assert.equal(await cache.runScript(compareAndSet, [k], ['', 'short', 80]), 1);
+      await sleepUntil(start + 150);
+      assert.equal(await cache.get(k), undefined);
+    });
+
+    it('fails a script that reads a key of the wrong kind, as a bug rather than an outage', async () => {
+      const k = key('kind');
+      await cache.set(k, 'a string');
+      await assert.rejects(
+        cache.runScript(wrongKind, [k], []),
+        (err: unknown) => !(isPigeonError(err) && err.code === 'PIGEON_ERR_CACHE_UNAVAILABLE'),
+      );
+      assert.equal(await cache.runScript(wrongKind, [key('kind-missing')], []), null);
     });
 
     it('answers ping', async () => {

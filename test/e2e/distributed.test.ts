@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
+import { LANE_TOPICS } from '../../core/topics.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
 import { type RunningGateway, startGateway } from '../support/processes.ts';
@@ -8,6 +11,7 @@ import { sleep, waitFor } from '../support/wait.ts';
 
 const MESSAGES = 1000;
 const API_KEY = `pgn_distributed_test_${Date.now()}_key`;
+const BODY_KEY = randomBytes(32).toString('hex');
 
 describe('distributed gateway: four processes over Kafka, MariaDB and Redis', () => {
   let db: TestDatabase;
@@ -23,6 +27,13 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
       MYSQL_URL: db.url,
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
+      PIGEON_OTP_KEY: randomBytes(32).toString('hex'),
+      PIGEON_FACTOR_KEY: randomBytes(32).toString('hex'),
+      PIGEON_BODY_KEY: BODY_KEY,
+      // Redis outlives test runs: per-number and per-address code limits must start from zero.
+      PIGEON_TENANT: `e2e-${Date.now()}`,
+      // …and the client address is a fresh one per run, believed through one proxy hop.
+      PIGEON_TRUST_PROXY_HOPS: '1',
     });
     apiBase = gateway.apiBase;
   });
@@ -90,6 +101,67 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
       one.history.map((h) => h.status),
       ['queued', 'submitted', 'delivered'],
     );
+  });
+
+  test('a verification code crosses Kafka sealed and reaches the phone in clear', async () => {
+    // A number of its own per run: the simulator outbox (in Redis) outlives runs.
+    const to = `+1415556${String(1000 + (randomBytes(2).readUInt16BE() % 9000))}`;
+    const client = `10.${randomBytes(3).join('.')}`;
+    const response = await fetch(`${apiBase}/v1/verifications`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        'content-type': 'application/json',
+        'x-forwarded-for': client,
+      },
+      body: JSON.stringify({ to, channel: 'sms', codeLength: 10 }),
+    });
+    assert.equal(response.status, 201, await response.clone().text());
+    let sms: { body: string; messageId: string } | undefined;
+    await waitFor(
+      async () => {
+        const outbox = (await (
+          await fetch(`${apiBase}/simulator/messages?to=${encodeURIComponent(to)}`)
+        ).json()) as { messages: Array<{ body: string; messageId: string }> };
+        sms = outbox.messages[0];
+        return sms !== undefined;
+      },
+      30_000,
+      'the code in the simulator outbox',
+    );
+    const code = /(\d{10})/.exec(sms!.body)?.[1];
+    assert.ok(code, `the provider got the text in clear: ${sms!.body}`);
+
+    // What the high lane holds for that message is sealed: the code is not in the record.
+    const kafka = new Kafka({ brokers: TEST_KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `peek-${Date.now()}` });
+    const seen: string[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topics: [LANE_TOPICS.high], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const value = message.value?.toString() ?? '';
+        if (value.includes(sms!.messageId)) seen.push(value);
+      },
+    });
+    try {
+      await waitFor(() => seen.length > 0, 30_000, 'the OTP record on the high lane');
+    } finally {
+      await consumer.disconnect();
+    }
+    assert.ok(!seen[0]!.includes(code), 'the code is not readable on Kafka');
+    assert.match((JSON.parse(seen[0]!) as { body: string }).body, /^enc:v1:/);
+
+    const check = await fetch(`${apiBase}/v1/verification-checks`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        'content-type': 'application/json',
+        'x-forwarded-for': client,
+      },
+      body: JSON.stringify({ to, code }),
+    });
+    assert.equal(((await check.json()) as { status: string }).status, 'approved');
   });
 
   test('every service stops gracefully on SIGTERM', async () => {

@@ -17,6 +17,8 @@ import { Topics } from '../../core/topics.ts';
 import { outboxKey, SimulatorProvider } from '../../supplier-bridge/providers/simulator.ts';
 import { startBridge } from '../../supplier-bridge/src/bridge.ts';
 import { Dispatcher } from '../../supplier-bridge/src/dispatcher.ts';
+import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
+import { CatalogPlanner, fixedRouting } from '../../supplier-bridge/src/route-planner.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
 const PUBLISH_TIMEOUT_MS = 800;
@@ -125,7 +127,10 @@ describe('a write the bus acknowledges after the API answered 503', () => {
     const registry = createRegistry('slow-bus');
     const provider = new SimulatorProvider('sim-a', { secret: 's', outbox: cache, logger, latencyMs: 0 });
     const dispatcher = new Dispatcher({
-      providers: [{ adapter: provider, weight: 1 }],
+      planner: new CatalogPlanner(
+        fixedRouting([{ adapter: provider, weight: 1, definition: { name: 'sim-a', type: 'simulator' } }]),
+      ),
+      gate: new CacheProviderGate(cache),
       cache,
       logger,
       registry,

@@ -122,13 +122,16 @@ describe('MysqlStore errors that are not outages', () => {
     await db?.drop();
   });
 
-  test('a value too long for its column is rethrown as is and the batch is undone', async () => {
+  test('a value too long for its column is refused as rejected data and the batch is undone', async () => {
     const good = batch();
     const bad = batch();
     bad.messages = [{ ...bad.messages[0]!, errorCode: 'E'.repeat(500) }];
     await assert.rejects(
       store.writeBatch({ messages: [...good.messages, ...bad.messages], events: good.events }),
-      (err: unknown) => !isPigeonError(err) && (err as { code?: string }).code === 'ER_DATA_TOO_LONG',
+      (err: unknown) =>
+        isPigeonError(err) &&
+        err.code === 'PIGEON_ERR_STORE_REJECTED' &&
+        (err.cause as { code?: string }).code === 'ER_DATA_TOO_LONG',
     );
     assert.equal(await store.getMessage('tenant-a', good.messages[0]!.id), undefined);
     assert.deepEqual(await store.listEvents('tenant-a', good.messages[0]!.id), []);

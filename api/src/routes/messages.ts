@@ -13,6 +13,7 @@ import type { MessageEventRecord, MessageRecord, Store } from '../../../core/sto
 import { buildMessageRequested } from '../accept.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import type { MessagePublisher } from '../publisher.ts';
+import type { TenantSigningSecrets } from '../webhooks.ts';
 import {
   AcceptedMessage,
   BatchBody,
@@ -29,6 +30,10 @@ export interface MessageRoutesDeps {
   cache: Cache;
   registry: Registry;
   publishTimeoutMs: number;
+  /** Whether a tenant has a signing secret, checked for messages that name a `statusCallback`. */
+  signingSecrets: TenantSigningSecrets;
+  /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS. */
+  allowPrivateCallbackNetworks: boolean;
 }
 
 declare module 'fastify' {
@@ -56,6 +61,10 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     registers: [deps.registry],
   });
 
+  const requireSigningSecret = async (tenantId: string) => {
+    if (!(await deps.signingSecrets.has(tenantId))) throw missingSecret();
+  };
+
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
     request.principal = await deps.authenticator.authenticate(request.headers.authorization);
@@ -82,7 +91,9 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         messageId: newId(now),
         now,
         publishTimeoutMs: deps.publishTimeoutMs,
+        allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
       });
+      if (event.statusCallback !== undefined) await requireSigningSecret(principal.tenantId);
       const idempotencyKey = request.headers['idempotency-key'];
       let idemCacheKey: string | undefined;
       if (idempotencyKey !== undefined) {
@@ -144,7 +155,16 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       const now = Date.now();
       const batchId = newId(now);
       const events: MessageRequested[] = [];
+      if (
+        (request.body.statusCallback !== undefined ||
+          request.body.messages.some((item) => item.statusCallback !== undefined)) &&
+        // Refused as a whole: every recipient's callbacks would go unsigned alike.
+        !(await deps.signingSecrets.has(principal.tenantId))
+      ) {
+        throw missingSecret();
+      }
       const results = request.body.messages.map((item, index) => {
+        const statusCallback = item.statusCallback ?? request.body.statusCallback;
         try {
           const event = buildMessageRequested(
             {
@@ -153,6 +173,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
               ...(request.body.from ? { from: request.body.from } : {}),
               ...(request.body.class ? { class: request.body.class } : {}),
               ...(request.body.ttlSeconds ? { ttlSeconds: request.body.ttlSeconds } : {}),
+              ...(statusCallback === undefined ? {} : { statusCallback }),
             },
             {
               tenantId: principal.tenantId,
@@ -161,6 +182,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
               publishTimeoutMs: deps.publishTimeoutMs,
               fromBatch: true,
               batchId,
+              allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
             },
           );
           events.push(event);
@@ -202,6 +224,14 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       const events = await deps.store.listEvents(principal.tenantId, message.id);
       return messageView(message, events, principal.scopes.has('pii:read') || principal.scopes.has('admin'));
     },
+  );
+}
+
+function missingSecret(): PigeonError {
+  return new PigeonError(
+    'PIGEON_ERR_CALLBACK_SECRET_MISSING',
+    'statusCallback needs the tenant signing secret: call PUT /v1/webhook once, then send again',
+    { errors: [{ field: '/statusCallback', message: 'no signing secret for this tenant' }] },
   );
 }
 

@@ -1,19 +1,24 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import type { Bus } from '../../../core/bus/bus.ts';
 import type { Cache } from '../../../core/cache/cache.ts';
 import { PigeonError } from '../../../core/errors.ts';
-import { eventBase } from '../../../core/events.ts';
-import { Markers } from '../../../core/markers.ts';
-import type { ReceiptReceived } from '../../../core/message.ts';
 import { Topics } from '../../../core/topics.ts';
 import type { ProviderAdapter } from '../../../supplier-bridge/providers/provider.ts';
+import { matchReceipts } from '../../../supplier-bridge/src/receipt-matcher.ts';
+
+/** Finds the adapter that owns a receipt webhook. */
+export interface ProviderLookup {
+  get(name: string): ProviderAdapter | undefined;
+}
 
 export interface ReceiptRoutesDeps {
-  providers: ReadonlyMap<string, ProviderAdapter>;
+  providers: ProviderLookup;
   bus: Bus;
   cache: Cache;
   registry: Registry;
+  /** PIGEON_PUBLIC_URL: the origin providers call, which their signatures cover. */
+  publicUrl: string;
 }
 
 /**
@@ -36,56 +41,42 @@ export async function receiptRoutes(app: FastifyInstance, deps: ReceiptRoutesDep
     done(null, body),
   );
 
-  app.post<{ Params: { provider: string } }>(
-    '/v1/receipts/:provider',
-    { schema: { summary: 'Delivery receipt webhook for a provider', tags: ['receipts'] } },
-    async (request, reply) => {
-      const providerName = request.params.provider;
-      const adapter = deps.providers.get(providerName);
-      if (!adapter)
-        throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `No provider named "${providerName}"`);
-      let parsed: ReturnType<ProviderAdapter['parseReceipt']>;
-      try {
-        parsed = adapter.parseReceipt({
-          method: request.method,
-          url: request.url,
-          headers: request.headers,
-          rawBody: typeof request.body === 'string' ? request.body : '',
-        });
-      } catch (err) {
-        received.inc({ provider: providerName, result: 'refused' });
-        throw err;
-      }
-      const events: ReceiptReceived[] = [];
-      for (const receipt of parsed) {
-        const mapped = await deps.cache.get(Markers.providerMessage(providerName, receipt.providerMessageId));
-        const match = mapped ? (JSON.parse(mapped) as { messageId: string; tenantId: string }) : undefined;
-        const messageId = match?.messageId ?? receipt.reference;
-        if (!messageId) {
-          // Unknown to us (expired mapping, or another system's message): acknowledge, never retry forever.
-          received.inc({ provider: providerName, result: 'unmatched' });
-          request.log.warn({ provider: providerName }, 'receipt.unmatched');
-          continue;
-        }
-        const event: ReceiptReceived = {
-          ...eventBase(messageId, match?.tenantId ?? ''),
-          type: 'receipt.received',
-          provider: providerName,
-          providerMessageId: receipt.providerMessageId,
-          status: receipt.status,
-          providerStatus: receipt.providerStatus,
-        };
-        if (receipt.doneAt) event.doneAt = receipt.doneAt;
-        events.push(event);
-      }
-      if (events.length > 0) {
-        await deps.bus.publish(
-          Topics.receipts,
-          events.map((e) => ({ key: e.messageId, value: JSON.stringify(e) })),
-        );
-      }
-      for (const _ of events) received.inc({ provider: providerName, result: 'accepted' });
-      return reply.code(200).send({ received: events.length });
-    },
-  );
+  const handler = async (request: FastifyRequest<{ Params: { provider: string } }>, reply: FastifyReply) => {
+    const providerName = request.params.provider;
+    const adapter = deps.providers.get(providerName);
+    if (!adapter) throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `No provider named "${providerName}"`);
+    let parsed: Awaited<ReturnType<ProviderAdapter['parseReceipt']>>;
+    try {
+      parsed = await adapter.parseReceipt({
+        method: request.method,
+        url: request.url,
+        fullUrl: `${deps.publicUrl}${request.url}`,
+        headers: request.headers,
+        rawBody: typeof request.body === 'string' ? request.body : '',
+      });
+    } catch (err) {
+      received.inc({ provider: providerName, result: 'refused' });
+      throw err;
+    }
+    const { events, unmatched } = await matchReceipts(providerName, parsed, deps.cache);
+    if (unmatched > 0) {
+      received.inc({ provider: providerName, result: 'unmatched' }, unmatched);
+      request.log.warn({ provider: providerName, unmatched }, 'receipt.unmatched');
+    }
+    if (events.length > 0) {
+      await deps.bus.publish(
+        Topics.receipts,
+        events.map((e) => ({ key: e.messageId, value: JSON.stringify(e) })),
+      );
+    }
+    if (events.length > 0) received.inc({ provider: providerName, result: 'accepted' }, events.length);
+    if (adapter.receiptAck) {
+      return reply.code(200).type(adapter.receiptAck.contentType).send(adapter.receiptAck.body);
+    }
+    return reply.code(200).send({ received: events.length });
+  };
+  // Most providers POST; some (Vonage, when configured so) send receipts as GET query strings.
+  const schema = { summary: 'Delivery receipt webhook for a provider', tags: ['receipts'] };
+  app.post('/v1/receipts/:provider', { schema }, handler);
+  app.get('/v1/receipts/:provider', { schema }, handler);
 }

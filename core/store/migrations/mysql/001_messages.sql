@@ -3,6 +3,9 @@
 -- request and must still create the row, which the request completes later. Readers fill the
 -- defaults (tenant '', recipient '', class 'transactional', lane 'normal', 1 segment, GSM-7).
 -- Binary collation so tenant ids and provider ids compare exactly, as they do on TiDB by default.
+-- TiDB: ids grow with time, so a clustered primary key would send every insert to the last
+-- region; NONCLUSTERED with SHARD_ROW_ID_BITS spreads the rows (docs/tidb.md). Other servers read
+-- /*T! … */ as a plain comment, and a table created before these hints is left as it is.
 CREATE TABLE IF NOT EXISTS messages (
   id CHAR(26) NOT NULL,
   tenant_id VARCHAR(64) NULL,
@@ -25,8 +28,8 @@ CREATE TABLE IF NOT EXISTS messages (
   submitted_at BIGINT NULL,
   final_at BIGINT NULL,
   updated_at BIGINT NOT NULL,
-  PRIMARY KEY (id),
+  PRIMARY KEY (id) /*T![clustered_index] NONCLUSTERED */,
   KEY idx_messages_tenant (tenant_id, id),
   KEY idx_messages_provider (provider, provider_message_id),
   KEY idx_messages_tenant_recipient (tenant_id, recipient, id)
-) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin /*T! SHARD_ROW_ID_BITS = 4 PRE_SPLIT_REGIONS = 4 */;

@@ -1,0 +1,423 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { MemoryBus } from '../../../core/bus/memory-bus.ts';
+import { MemoryCache } from '../../../core/cache/memory-cache.ts';
+import { loadConfig } from '../../../core/config.ts';
+import { Readiness } from '../../../core/health.ts';
+import { createLogger } from '../../../core/logger.ts';
+import { createRegistry } from '../../../core/metrics.ts';
+import { HealthBoard, providerHealthEvent } from '../../../core/provider-health.ts';
+import { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import type { ProviderDeps } from '../../../supplier-bridge/providers/provider.ts';
+import { RoutingCatalog, seedRouting } from '../../../supplier-bridge/src/routing-catalog.ts';
+import { ApiKeyAuthenticator, apiKeyRecord, generateApiKey } from '../api-keys.ts';
+import { buildApi } from '../app.ts';
+import { adminRoutes, MASK } from './admin.ts';
+
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+describe('admin API: providers and routes', () => {
+  let app: FastifyInstance;
+  let store: SqliteStore;
+  let catalog: RoutingCatalog;
+  const health = new HealthBoard();
+  const adminKey = generateApiKey();
+  const senderKey = generateApiKey();
+
+  before(async () => {
+    store = new SqliteStore(':memory:');
+    await store.migrate();
+    await store.putApiKey(apiKeyRecord(adminKey, 'tenant-a', ['admin'], 'ops'));
+    await store.putApiKey(
+      apiKeyRecord(senderKey, 'tenant-a', ['messages:write', 'messages:read', 'pii:read'], 'app'),
+    );
+    const logger = createLogger({ level: 'silent' });
+    const cache = new MemoryCache();
+    const providerDeps: ProviderDeps = { config: loadConfig({}), cache, logger };
+    await seedRouting(store, providerDeps);
+    catalog = new RoutingCatalog({ store, providerDeps, closeGraceMs: 0, refreshMs: 60_000 });
+    await catalog.start();
+    app = await buildApi({
+      logger,
+      bus: new MemoryBus(),
+      store,
+      cache,
+      registry: createRegistry('api'),
+      readiness: new Readiness(),
+      providers: catalog,
+      publishTimeoutMs: 1000,
+      simulatorEnabled: true,
+    });
+    await app.register(adminRoutes, {
+      store,
+      authenticator: new ApiKeyAuthenticator(store),
+      catalog,
+      providerDeps,
+      health,
+    });
+  });
+
+  after(async () => {
+    await app.close();
+    await catalog.close();
+    await store.close();
+  });
+
+  const call = (method: InjectOptions['method'], url: string, payload?: unknown, key = adminKey) =>
+    app.inject({
+      method,
+      url,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+    });
+
+  test('every admin call needs a valid key with the admin scope', async () => {
+    const calls: Array<[InjectOptions['method'], string, unknown]> = [
+      ['GET', '/v1/admin/providers', undefined],
+      ['PUT', '/v1/admin/providers/x', { type: 'simulator' }],
+      ['DELETE', '/v1/admin/providers/sim-a', undefined],
+      ['GET', '/v1/admin/routes', undefined],
+      ['POST', '/v1/admin/routes', { tiers: [[{ provider: 'sim-a', weight: 1 }]] }],
+      ['PUT', '/v1/admin/routes/abc', { tiers: [[{ provider: 'sim-a', weight: 1 }]] }],
+      ['DELETE', '/v1/admin/routes/abc', undefined],
+      ['POST', '/v1/admin/routes/simulate', { to: '+447400123456', class: 'otp' }],
+    ];
+    for (const [method, url, payload] of calls) {
+      const forbidden = await call(method, url, payload, senderKey);
+      assert.equal(forbidden.statusCode, 403, `${method} ${url}`);
+      assert.match(String(forbidden.headers['content-type']), /application\/problem\+json/);
+      assert.equal(forbidden.json<{ code: string }>().code, 'PIGEON_ERR_FORBIDDEN');
+      const anonymous = await app.inject({ method, url });
+      assert.equal(anonymous.statusCode, 401, `${method} ${url}`);
+    }
+    assert.equal((await call('GET', '/v1/admin/providers')).statusCode, 200);
+    assert.equal((await store.listProviders()).length, 2, 'nothing was changed by refused calls');
+  });
+
+  test('lists the seeded providers', async () => {
+    const response = await call('GET', '/v1/admin/providers');
+    const { providers } = response.json<{
+      providers: Array<{ name: string; enabled: boolean; updatedAt: string }>;
+    }>();
+    assert.deepEqual(
+      providers.map((p) => [p.name, p.enabled]),
+      [
+        ['sim-a', true],
+        ['sim-b', true],
+      ],
+    );
+    assert.ok(!Number.isNaN(Date.parse(providers[0]!.updatedAt)));
+  });
+
+  test('credential-looking options are masked when listed and kept when sent back masked', async () => {
+    const created = await call('PUT', '/v1/admin/providers/acme', {
+      type: 'simulator',
+      weight: 2,
+      prices: { GB: 0.03, '*': 0.05 },
+      options: {
+        latencyMs: 5,
+        apiSecret: 'sekrit-1',
+        authToken: 'tok-1',
+        nested: { password: 'pw-1', region: 'eu' },
+        accessKeyId: 'AKIA-1',
+      },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const view = created.json<{ definition: { options: Record<string, unknown> } }>();
+    assert.deepEqual(view.definition.options, {
+      latencyMs: 5,
+      apiSecret: MASK,
+      authToken: MASK,
+      nested: { password: MASK, region: 'eu' },
+      accessKeyId: MASK,
+    });
+    const listed = (await call('GET', '/v1/admin/providers')).body;
+    assert.ok(!/sekrit|tok-1|pw-1|AKIA/.test(listed), 'no credential in the listing');
+
+    // Sent back as read, with one credential changed: masked ones keep their stored value.
+    const options = { ...view.definition.options, authToken: 'tok-2' };
+    const replaced = await call('PUT', '/v1/admin/providers/acme', { type: 'simulator', weight: 3, options });
+    assert.equal(replaced.statusCode, 200, replaced.body);
+    const stored = (await store.listProviders()).find((p) => p.name === 'acme')!;
+    assert.deepEqual(stored.definition, {
+      name: 'acme',
+      type: 'simulator',
+      weight: 3,
+      options: {
+        latencyMs: 5,
+        apiSecret: 'sekrit-1',
+        authToken: 'tok-2',
+        nested: { password: 'pw-1', region: 'eu' },
+        accessKeyId: 'AKIA-1',
+      },
+    });
+    assert.equal(catalog.definition('acme')?.weight, 3, 'this process sees the change at once');
+  });
+
+  test('a masked value with nothing stored behind it is refused', async () => {
+    const response = await call('PUT', '/v1/admin/providers/fresh', {
+      type: 'simulator',
+      options: { apiKey: MASK },
+    });
+    assert.equal(response.statusCode, 400);
+    const problem = response.json<{ code: string; errors: Array<{ field: string }> }>();
+    assert.equal(problem.code, 'PIGEON_ERR_VALIDATION');
+    assert.equal(problem.errors[0]!.field, '/options/apiKey');
+  });
+
+  test('a definition that does not build is refused with 400 naming the problem, and not stored', async () => {
+    const response = await call('PUT', '/v1/admin/providers/bad', { type: 'carrier-pigeon' });
+    assert.equal(response.statusCode, 400);
+    const problem = response.json<{ code: string; detail: string }>();
+    assert.equal(problem.code, 'PIGEON_ERR_VALIDATION');
+    assert.match(problem.detail, /unknown type "carrier-pigeon"/);
+    assert.equal(
+      (await store.listProviders()).find((p) => p.name === 'bad'),
+      undefined,
+    );
+  });
+
+  test('unknown fields, bad prices and a body naming another provider are refused', async () => {
+    for (const body of [
+      { type: 'simulator', colour: 'blue' },
+      { type: 'simulator', prices: { gb: 1 } },
+      { type: 'simulator', weight: -1 },
+      { type: 'simulator', name: 'other' },
+    ]) {
+      const response = await call('PUT', '/v1/admin/providers/strict', body);
+      assert.equal(response.statusCode, 400, JSON.stringify(body));
+      assert.equal(response.json<{ code: string }>().code, 'PIGEON_ERR_VALIDATION');
+    }
+    assert.equal((await call('PUT', '/v1/admin/providers/bad name', { type: 'simulator' })).statusCode, 400);
+  });
+
+  test('routes: create, list, replace and delete; the server assigns a ULID id', async () => {
+    const created = await call('POST', '/v1/admin/routes', {
+      name: 'UK OTP',
+      country: 'GB',
+      messageClass: 'otp',
+      tiers: [[{ provider: 'sim-b', weight: 1, senderId: 'ACME' }], [{ provider: 'sim-a', weight: 1 }]],
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const route = created.json<{ id: string; priority: number; strategy: string; enabled: boolean }>();
+    assert.match(route.id, ULID);
+    assert.deepEqual([route.priority, route.strategy, route.enabled], [100, 'weighted', true]);
+    assert.ok(catalog.table().route(route.id), 'this process routes by it at once');
+
+    const listed = (await call('GET', '/v1/admin/routes')).json<{
+      routes: Array<{ id: string; name: string }>;
+    }>();
+    assert.deepEqual(
+      listed.routes.map((r) => [r.id, r.name]),
+      [[route.id, 'UK OTP']],
+    );
+
+    const replaced = await call('PUT', `/v1/admin/routes/${route.id}`, {
+      name: 'UK OTP',
+      country: 'GB',
+      strategy: 'least_cost',
+      qualityFloor: 0.8,
+      priority: 10,
+      tiers: [[{ provider: 'sim-a', weight: 1 }]],
+    });
+    assert.equal(replaced.statusCode, 200, replaced.body);
+    assert.deepEqual(
+      (({ id, priority, strategy, qualityFloor }) => ({ id, priority, strategy, qualityFloor }))(
+        replaced.json<Record<string, unknown>>(),
+      ),
+      { id: route.id, priority: 10, strategy: 'least_cost', qualityFloor: 0.8 },
+    );
+
+    assert.equal(
+      (
+        await call('PUT', '/v1/admin/routes/01NOSUCHROUTE00000000000000', {
+          tiers: [[{ provider: 'sim-a', weight: 1 }]],
+        })
+      ).statusCode,
+      404,
+    );
+    const deleted = await call('DELETE', `/v1/admin/routes/${route.id}`);
+    assert.equal(deleted.statusCode, 204);
+    assert.equal(deleted.body, '');
+    assert.equal((await call('DELETE', `/v1/admin/routes/${route.id}`)).statusCode, 404);
+    assert.equal(catalog.table().route(route.id), undefined);
+  });
+
+  test('a route naming an unknown provider, or one provider twice, is refused with the field', async () => {
+    const unknown = await call('POST', '/v1/admin/routes', {
+      tiers: [
+        [
+          { provider: 'sim-a', weight: 1 },
+          { provider: 'ghost', weight: 1 },
+        ],
+      ],
+    });
+    assert.equal(unknown.statusCode, 400);
+    const problem = unknown.json<{ code: string; errors: Array<{ field: string; message: string }> }>();
+    assert.equal(problem.code, 'PIGEON_ERR_VALIDATION');
+    assert.deepEqual(problem.errors, [
+      { field: '/tiers/0/1/provider', message: 'no provider named "ghost"' },
+    ]);
+
+    const twice = await call('POST', '/v1/admin/routes', {
+      tiers: [[{ provider: 'sim-a', weight: 1 }], [{ provider: 'sim-a', weight: 1 }]],
+    });
+    assert.equal(twice.statusCode, 400);
+    assert.equal(twice.json<{ errors: Array<{ field: string }> }>().errors[0]!.field, '/tiers/1/0/provider');
+
+    const extra = await call('POST', '/v1/admin/routes', {
+      id: 'mine',
+      tiers: [[{ provider: 'sim-a', weight: 1 }]],
+    });
+    assert.equal(extra.statusCode, 400, 'the id is the server’s to assign');
+    assert.deepEqual((await store.listRoutes()).length, 0);
+  });
+
+  test('a provider that routes name cannot be deleted (409) until they stop naming it', async () => {
+    assert.equal((await call('PUT', '/v1/admin/providers/doomed', { type: 'simulator' })).statusCode, 201);
+    const route = (
+      await call('POST', '/v1/admin/routes', { tiers: [[{ provider: 'doomed', weight: 1 }]] })
+    ).json<{ id: string }>();
+    const refused = await call('DELETE', '/v1/admin/providers/doomed');
+    assert.equal(refused.statusCode, 409);
+    const problem = refused.json<{ code: string; detail: string }>();
+    assert.equal(problem.code, 'PIGEON_ERR_CONFLICT');
+    assert.ok(problem.detail.includes(route.id));
+
+    assert.equal((await call('DELETE', `/v1/admin/routes/${route.id}`)).statusCode, 204);
+    assert.equal((await call('DELETE', '/v1/admin/providers/doomed')).statusCode, 204);
+    assert.equal((await call('DELETE', '/v1/admin/providers/doomed')).statusCode, 404);
+    assert.equal(catalog.get('doomed'), undefined);
+  });
+
+  test('a provider added through the API serves its receipt webhook at once', async () => {
+    assert.equal((await call('PUT', '/v1/admin/providers/late-sim', { type: 'simulator' })).statusCode, 201);
+    const receipt = await app.inject({
+      method: 'POST',
+      url: '/v1/receipts/late-sim',
+      headers: { 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    // Its adapter checked (and refused) the signature: the provider is known.
+    assert.equal(receipt.json<{ code: string }>().code, 'PIGEON_ERR_RECEIPT_SIGNATURE');
+    assert.equal((await call('DELETE', '/v1/admin/providers/late-sim')).statusCode, 204);
+  });
+
+  describe('simulate', () => {
+    let routeId: string;
+
+    before(async () => {
+      for (const [name, prices] of [
+        ['cheap', { GB: 0.02 }],
+        ['dear', { GB: 0.05, '*': 0.06 }],
+        ['backup', { '*': 0.01 }],
+      ] as const) {
+        const r = await call('PUT', `/v1/admin/providers/${name}`, { type: 'simulator', prices });
+        assert.equal(r.statusCode, 201, r.body);
+      }
+      const created = await call('POST', '/v1/admin/routes', {
+        name: 'UK marketing',
+        prefix: '44',
+        messageClass: 'marketing',
+        strategy: 'least_cost',
+        tiers: [
+          [
+            { provider: 'dear', weight: 1 },
+            { provider: 'cheap', weight: 1 },
+          ],
+          [{ provider: 'backup', weight: 1, senderId: 'BACKUP' }],
+        ],
+      });
+      routeId = created.json<{ id: string }>().id;
+    });
+
+    test('shows the route, the order, weights, costs and why', async () => {
+      const longText = 'x'.repeat(200); // two GSM-7 parts
+      const response = await call('POST', '/v1/admin/routes/simulate', {
+        to: '+447400123456',
+        class: 'marketing',
+        body: longText,
+      });
+      assert.equal(response.statusCode, 200, response.body);
+      const result = response.json<{
+        routeId: string;
+        routeName: string;
+        country: string;
+        segments: number;
+        order: string[];
+        candidates: Array<{ provider: string; tier: number; costPerMessage: number; senderId?: string }>;
+        explanation: string[];
+      }>();
+      assert.equal(result.routeId, routeId);
+      assert.equal(result.routeName, 'UK marketing');
+      assert.equal(result.country, 'GB');
+      assert.equal(result.segments, 2);
+      assert.deepEqual(result.order, ['cheap', 'dear', 'backup']);
+      assert.deepEqual(
+        result.candidates.map((c) => [c.provider, c.tier, c.costPerMessage, c.senderId]),
+        [
+          ['cheap', 0, 0.04, undefined],
+          ['dear', 0, 0.1, undefined],
+          ['backup', 1, 0.02, 'BACKUP'],
+        ],
+      );
+      assert.match(result.explanation[0]!, /UK marketing" matched on prefix 44, class marketing/);
+      assert.equal(result.explanation.at(-1), 'order: cheap → dear → backup');
+    });
+
+    test('uses the provider health the monitor reported', async () => {
+      health.apply(
+        providerHealthEvent({ provider: 'cheap', country: 'GB', health: 0.2, reason: 'dlr 20 %' }),
+      );
+      try {
+        const result = (
+          await call('POST', '/v1/admin/routes/simulate', {
+            to: '+447400123456',
+            class: 'marketing',
+            segments: 1,
+          })
+        ).json<{ order: string[]; candidates: Array<{ provider: string; health: number }> }>();
+        assert.deepEqual(result.order, ['dear', 'cheap', 'backup'], 'cheap is below the 0.5 floor');
+        assert.equal(result.candidates.find((c) => c.provider === 'cheap')!.health, 0.2);
+      } finally {
+        health.apply(
+          providerHealthEvent({ provider: 'cheap', country: 'GB', health: 1, reason: 'recovered' }),
+        );
+      }
+    });
+
+    test('a message no route matches goes to the default route of every enabled provider', async () => {
+      const result = (
+        await call('POST', '/v1/admin/routes/simulate', {
+          to: '+14155550123',
+          class: 'otp',
+          tenantId: 'tenant-z',
+        })
+      ).json<{ routeId: string; country: string; order: string[]; explanation: string[] }>();
+      assert.equal(result.routeId, 'default');
+      assert.equal(result.country, 'US');
+      assert.deepEqual([...result.order].sort(), ['acme', 'backup', 'cheap', 'dear', 'sim-a', 'sim-b']);
+      assert.match(result.explanation[0]!, /^no route matched/);
+    });
+
+    test('an invalid number, or body and segments together, is refused', async () => {
+      const bad = await call('POST', '/v1/admin/routes/simulate', { to: '+1234', class: 'otp' });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.json<{ code: string }>().code, 'PIGEON_ERR_INVALID_NUMBER');
+      const both = await call('POST', '/v1/admin/routes/simulate', {
+        to: '+447400123456',
+        class: 'otp',
+        body: 'hi',
+        segments: 2,
+      });
+      assert.equal(both.statusCode, 400);
+      assert.equal(both.json<{ code: string }>().code, 'PIGEON_ERR_VALIDATION');
+      const noClass = await call('POST', '/v1/admin/routes/simulate', { to: '+447400123456' });
+      assert.equal(noClass.statusCode, 400);
+    });
+  });
+});

@@ -1,0 +1,487 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { PigeonError } from '../../../core/errors.ts';
+import { newId } from '../../../core/ids.ts';
+import { MESSAGE_CLASSES } from '../../../core/message.ts';
+import { parseE164 } from '../../../core/phone.ts';
+import { countSegments, MAX_SEGMENTS } from '../../../core/segments.ts';
+import type { ProviderRecord, RouteRecord, Store } from '../../../core/store/store.ts';
+import type { ProviderDeps } from '../../../supplier-bridge/providers/provider.ts';
+import { createAdapter, type ProviderDefinition } from '../../../supplier-bridge/providers/registry.ts';
+import { plan, type RouteSignals } from '../../../supplier-bridge/src/routes/plan.ts';
+import {
+  checkProviderDefinition,
+  ProviderDefinitionBody,
+} from '../../../supplier-bridge/src/routes/provider-definition.ts';
+import {
+  parseRouteRule,
+  PROVIDER_NAME_PATTERN,
+  ROUTE_ID_PATTERN,
+  ROUTE_STRATEGIES,
+  type RouteRule,
+  RouteRuleBody,
+  ruleProviders,
+} from '../../../supplier-bridge/src/routes/rules.ts';
+import { compileRouteTable } from '../../../supplier-bridge/src/routes/table.ts';
+import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
+import { Problem } from '../schemas.ts';
+
+export interface AdminRoutesDeps {
+  store: Store;
+  authenticator: ApiKeyAuthenticator;
+  /** The routing catalog of this process, if it has one: refreshed after each write, so it sees the change at once. */
+  catalog?: { refresh(): Promise<void> };
+  /** What createAdapter needs: every provider definition is built (and closed) before it is stored. */
+  providerDeps: ProviderDeps;
+  /** Provider health for `simulate` (a HealthBoard fed by the monitor); every provider is healthy without it. */
+  health?: { health(provider: string, country: string | undefined): number };
+  random?: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+/** Shown instead of a credential; sent back unchanged in a PUT, it keeps the stored value. */
+export const MASK = '••••';
+/** Option keys whose values are treated as credentials. */
+const CREDENTIAL_KEY = /secret|token|password|key|auth/i;
+
+const errorResponses = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 503: Problem };
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+const ProviderView = Type.Object({
+  name: Type.String(),
+  type: Type.String(),
+  enabled: Type.Boolean(),
+  updatedAt: Type.String({ format: 'date-time' }),
+  definition: Type.Record(Type.String(), Type.Unknown(), {
+    description: `The definition as stored, credential-looking options shown as ${MASK}`,
+  }),
+});
+
+const RouteEntryView = Type.Object({
+  provider: Type.String(),
+  weight: Type.Number(),
+  senderId: Type.Optional(Type.String()),
+});
+
+const RouteView = Type.Object({
+  id: Type.String(),
+  name: Type.Optional(Type.String()),
+  priority: Type.Integer(),
+  tenantId: Type.Optional(Type.String()),
+  country: Type.Optional(Type.String()),
+  prefix: Type.Optional(Type.String()),
+  messageClass: Type.Optional(Type.String()),
+  strategy: Type.Optional(Type.Enum(ROUTE_STRATEGIES)),
+  qualityFloor: Type.Optional(Type.Number()),
+  tiers: Type.Optional(Type.Array(Type.Array(RouteEntryView))),
+  enabled: Type.Boolean(),
+  updatedAt: Type.String({ format: 'date-time' }),
+  problem: Type.Optional(Type.String({ description: 'Why the bridges ignore this stored route' })),
+});
+
+const SimulateBody = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 32, description: 'Recipient in E.164' }),
+    class: Type.Enum(MESSAGE_CLASSES),
+    tenantId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: "Default: the API key's tenant" }),
+    ),
+    body: Type.Optional(Type.String({ maxLength: 1600, description: 'Text, to count segments' })),
+    segments: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SEGMENTS })),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
+  },
+  { additionalProperties: false },
+);
+
+const RoutePlanView = Type.Object({
+  routeId: Type.String(),
+  routeName: Type.Optional(Type.String()),
+  strategy: Type.Enum(ROUTE_STRATEGIES),
+  country: Nullable(Type.String()),
+  segments: Type.Integer(),
+  order: Type.Array(Type.String(), { description: 'Providers in the order they would be tried' }),
+  candidates: Type.Array(
+    Type.Object({
+      provider: Type.String(),
+      tier: Type.Integer(),
+      weight: Type.Number(),
+      health: Type.Number(),
+      effectiveWeight: Type.Number(),
+      costPerMessage: Nullable(Type.Number()),
+      senderId: Type.Optional(Type.String()),
+      excluded: Type.Optional(Type.String()),
+    }),
+  ),
+  explanation: Type.Array(Type.String()),
+});
+
+const NameParams = Type.Object({ name: Type.String({ pattern: PROVIDER_NAME_PATTERN }) });
+const IdParams = Type.Object({ id: Type.String({ pattern: ROUTE_ID_PATTERN }) });
+
+/**
+ * `/v1/admin/providers` and `/v1/admin/routes`: providers and routing rules as data, changed at
+ * runtime. Every bridge and API polls the store (supplier-bridge/src/routing-catalog.ts), so a
+ * change is in force everywhere within seconds. Every call needs the `admin` scope.
+ */
+export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDeps) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const random = deps.random ?? Math.random;
+
+  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
+  app.addHook('onRequest', async (request) => {
+    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
+    requireScope(request.principal, 'admin');
+  });
+
+  const written = async () => {
+    // The write is stored; a catalog that fails to reload here catches up at its next poll.
+    await deps.catalog?.refresh().catch(() => undefined);
+  };
+
+  app.get(
+    '/v1/admin/providers',
+    {
+      schema: {
+        summary: 'Every provider definition, credentials masked',
+        tags: ['admin'],
+        response: { 200: Type.Object({ providers: Type.Array(ProviderView) }), ...errorResponses },
+      },
+    },
+    async () => ({ providers: (await deps.store.listProviders()).map(providerView) }),
+  );
+
+  app.put(
+    '/v1/admin/providers/:name',
+    {
+      schema: {
+        summary: 'Create or replace a provider; the definition is built once to check it',
+        description: `An option sent as ${MASK} keeps the stored value, so a definition read with GET can be sent back.`,
+        tags: ['admin'],
+        params: NameParams,
+        body: ProviderDefinitionBody,
+        response: { 200: ProviderView, 201: ProviderView, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      if (request.body.name !== undefined && request.body.name !== name) {
+        throw new PigeonError(
+          'PIGEON_ERR_VALIDATION',
+          `body names "${request.body.name}", the path "${name}"`,
+          {
+            errors: [{ field: '/name', message: 'must equal the name in the path' }],
+          },
+        );
+      }
+      const stored = (await deps.store.listProviders()).find((p) => p.name === name);
+      const { name: _name, options, ...rest } = request.body;
+      const definition: ProviderDefinition = { name, ...rest };
+      if (options !== undefined) {
+        definition.options = unmask(options, stored?.definition.options, '/options') as Record<
+          string,
+          unknown
+        >;
+      }
+      checkProviderDefinition(definition);
+      await tryBuild(definition, deps.providerDeps);
+      await deps.store.putProvider(definition);
+      await written();
+      const record = (await deps.store.listProviders()).find((p) => p.name === name);
+      if (!record) throw new PigeonError('PIGEON_ERR_CONFLICT', `provider "${name}" was deleted meanwhile`);
+      return reply.code(stored ? 200 : 201).send(providerView(record));
+    },
+  );
+
+  app.delete(
+    '/v1/admin/providers/:name',
+    {
+      schema: {
+        summary: 'Delete a provider that no route names',
+        tags: ['admin'],
+        params: NameParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const users = (await deps.store.listRoutes()).filter((r) => storedRuleProviders(r).includes(name));
+      if (users.length > 0) {
+        throw new PigeonError(
+          'PIGEON_ERR_CONFLICT',
+          `provider "${name}" is named by route(s) ${users.map((r) => r.id).join(', ')}; change them first, or disable the provider`,
+        );
+      }
+      if (!(await deps.store.deleteProvider(name))) {
+        throw new PigeonError('PIGEON_ERR_NOT_FOUND', `No provider named "${name}"`);
+      }
+      await written();
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/v1/admin/routes',
+    {
+      schema: {
+        summary: 'Every routing rule, by priority',
+        tags: ['admin'],
+        response: { 200: Type.Object({ routes: Type.Array(RouteView) }), ...errorResponses },
+      },
+    },
+    async () => ({ routes: (await deps.store.listRoutes()).map(routeView) }),
+  );
+
+  const checkedRule = async (id: string, body: unknown): Promise<RouteRule> => {
+    const rule = parseRouteRule({ ...(body as object), id });
+    const known = new Set((await deps.store.listProviders()).map((p) => p.name));
+    const errors: Array<{ field: string; message: string }> = [];
+    rule.tiers.forEach((tier, t) =>
+      tier.forEach((entry, e) => {
+        if (!known.has(entry.provider)) {
+          errors.push({
+            field: `/tiers/${t}/${e}/provider`,
+            message: `no provider named "${entry.provider}"`,
+          });
+        }
+      }),
+    );
+    if (errors.length > 0) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', errors.map((e) => e.message).join('; '), { errors });
+    }
+    return rule;
+  };
+
+  const storedRoute = async (id: string) => {
+    const record = (await deps.store.listRoutes()).find((r) => r.id === id);
+    if (!record) throw new PigeonError('PIGEON_ERR_CONFLICT', `route "${id}" was deleted meanwhile`);
+    return routeView(record);
+  };
+
+  app.post(
+    '/v1/admin/routes',
+    {
+      schema: {
+        summary: 'Add a routing rule; the server assigns its id',
+        tags: ['admin'],
+        body: RouteRuleBody,
+        response: { 201: RouteView, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const rule = await checkedRule(newId(), request.body);
+      await deps.store.putRoute(rule);
+      await written();
+      return reply.code(201).send(await storedRoute(rule.id));
+    },
+  );
+
+  app.put(
+    '/v1/admin/routes/:id',
+    {
+      schema: {
+        summary: 'Replace a routing rule',
+        tags: ['admin'],
+        params: IdParams,
+        body: RouteRuleBody,
+        response: { 200: RouteView, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (!(await deps.store.listRoutes()).some((r) => r.id === id)) {
+        throw new PigeonError('PIGEON_ERR_NOT_FOUND', `No route with id "${id}" (POST creates routes)`);
+      }
+      const rule = await checkedRule(id, request.body);
+      await deps.store.putRoute(rule);
+      await written();
+      return storedRoute(id);
+    },
+  );
+
+  app.delete(
+    '/v1/admin/routes/:id',
+    {
+      schema: {
+        summary: 'Delete a routing rule',
+        tags: ['admin'],
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      if (!(await deps.store.deleteRoute(request.params.id))) {
+        throw new PigeonError('PIGEON_ERR_NOT_FOUND', `No route with id "${request.params.id}"`);
+      }
+      await written();
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/admin/routes/simulate',
+    {
+      schema: {
+        summary: 'Which providers a message would be offered to, in what order, and why',
+        description:
+          'Plans with the stored routes and providers and the current provider health. Weighted orders are drawn at random, so two calls may differ; `candidates` shows the weights behind the draw.',
+        tags: ['admin'],
+        body: SimulateBody,
+        response: { 200: RoutePlanView, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { body } = request;
+      if (body.body !== undefined && body.segments !== undefined) {
+        throw new PigeonError('PIGEON_ERR_VALIDATION', 'give either body or segments, not both', {
+          errors: [{ field: '/segments', message: 'not allowed together with body' }],
+        });
+      }
+      const recipient = parseE164(body.to);
+      if (!recipient) {
+        throw new PigeonError(
+          'PIGEON_ERR_INVALID_NUMBER',
+          '"to" must be a valid E.164 number such as +14155550123',
+          {
+            errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
+          },
+        );
+      }
+      const segments = body.segments ?? (body.body === undefined ? 1 : countSegments(body.body).segments);
+      const [providers, routes] = await Promise.all([deps.store.listProviders(), deps.store.listRoutes()]);
+      const table = compileRouteTable(validRules(routes), validDefinitions(providers));
+      const health = deps.health;
+      const signals: RouteSignals = health ? { health: (p, c) => health.health(p, c) } : {};
+      const result = plan(
+        table,
+        {
+          tenantId: body.tenantId ?? request.principal.tenantId,
+          to: recipient.e164,
+          country: recipient.country,
+          messageClass: body.class,
+          segments,
+          from: body.from,
+        },
+        signals,
+        random,
+      );
+      return { ...result, country: recipient.country ?? null, segments };
+    },
+  );
+}
+
+/** Builds the adapter once and closes it: the factory is what knows whether its options are usable. */
+async function tryBuild(definition: ProviderDefinition, providerDeps: ProviderDeps): Promise<void> {
+  let adapter;
+  try {
+    adapter = createAdapter(definition, providerDeps);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new PigeonError('PIGEON_ERR_VALIDATION', `provider definition does not build: ${detail}`, {
+      errors: [{ field: '/', message: detail }],
+    });
+  }
+  await adapter.close?.();
+}
+
+function providerView(record: ProviderRecord) {
+  const definition = { ...record.definition };
+  if (definition.options && typeof definition.options === 'object') {
+    definition.options = maskCredentials(definition.options);
+  }
+  return {
+    name: record.name,
+    type: record.type,
+    enabled: record.enabled,
+    updatedAt: new Date(record.updatedAt).toISOString(),
+    definition,
+  };
+}
+
+function routeView(record: RouteRecord) {
+  const updatedAt = new Date(record.updatedAt).toISOString();
+  try {
+    return { ...parseRouteRule(record.definition), updatedAt };
+  } catch (err) {
+    return {
+      id: record.id,
+      priority: record.priority,
+      enabled: record.enabled,
+      updatedAt,
+      problem: err instanceof Error ? err.message : String(err),
+    };
+  }
+}
+
+/** Replaces every value under a credential-looking key, at any depth, by MASK. */
+export function maskCredentials(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(maskCredentials);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, v]) => [
+        key,
+        CREDENTIAL_KEY.test(key) && v !== null && v !== '' ? MASK : maskCredentials(v),
+      ]),
+    );
+  }
+  return value;
+}
+
+/** Puts the stored value back wherever the client sent MASK; MASK with nothing stored is an error. */
+function unmask(incoming: unknown, stored: unknown, path: string): unknown {
+  if (incoming === MASK) {
+    if (stored === undefined || stored === MASK) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', `${path} is ${MASK} but no value is stored to keep`, {
+        errors: [{ field: path, message: 'send the real value' }],
+      });
+    }
+    return stored;
+  }
+  if (Array.isArray(incoming)) {
+    return incoming.map((v, i) => unmask(v, Array.isArray(stored) ? stored[i] : undefined, `${path}/${i}`));
+  }
+  if (incoming && typeof incoming === 'object') {
+    const storedObject = stored && typeof stored === 'object' ? (stored as Record<string, unknown>) : {};
+    return Object.fromEntries(
+      Object.entries(incoming).map(([key, v]) => [key, unmask(v, storedObject[key], `${path}/${key}`)]),
+    );
+  }
+  return incoming;
+}
+
+function storedRuleProviders(record: RouteRecord): string[] {
+  const tiers = (record.definition as { tiers?: unknown }).tiers;
+  if (!Array.isArray(tiers)) return [];
+  return ruleProviders({
+    tiers: tiers
+      .filter(Array.isArray)
+      .map((tier: unknown[]) =>
+        tier.map((e) => ({ provider: String((e as { provider?: unknown }).provider), weight: 0 })),
+      ),
+  });
+}
+
+function validRules(records: RouteRecord[]): RouteRule[] {
+  return records.flatMap((r) => {
+    try {
+      return [parseRouteRule(r.definition)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+function validDefinitions(records: ProviderRecord[]): ProviderDefinition[] {
+  return records.flatMap((r) => {
+    try {
+      return [checkProviderDefinition(r.definition)];
+    } catch {
+      return [];
+    }
+  });
+}

@@ -1,0 +1,150 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import { PigeonError } from '../../../core/errors.ts';
+import { maskPhone } from '../../../core/phone.ts';
+import type { Store } from '../../../core/store/store.ts';
+import type { InboundSms } from '../../../supplier-bridge/providers/provider.ts';
+import type { OncallService } from '../oncall/oncall.ts';
+import { acknowledgeIncident } from './alerts-admin.ts';
+import type { ProviderLookup } from './receipts.ts';
+
+export interface InboundRoutesDeps {
+  providers: ProviderLookup;
+  store: Store;
+  oncall: OncallService;
+  registry: Registry;
+  /** PIGEON_PUBLIC_URL: the origin providers call, which their signatures cover. */
+  publicUrl: string;
+  /** The tenant whose on-call pages a reply may acknowledge (PIGEON_TENANT); absent: none. */
+  pageTenant?: string;
+  /** Whether a number is one incidents are sent to (an SMS alert channel's); absent: none is. */
+  isIncidentRecipient?: (phone: string) => Promise<boolean>;
+  now?: () => number;
+}
+
+/** "ACK 4821" (an incident's code) or "ack 01J…" (a page's id): the word ACK, then the code. */
+const ACK_REPLY = /^\s*ACK\s+(\S+)/i;
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+const notFound = (err: unknown): undefined => {
+  if (err instanceof PigeonError && err.code === 'PIGEON_ERR_NOT_FOUND') return undefined;
+  throw err;
+};
+
+export type InboundResult = 'acknowledged' | 'unmatched' | 'ignored';
+
+/**
+ * Numbers incident notifications go to: the `to` of every SMS alert channel, and every member of
+ * a roster an SMS channel pages (whoever is on call now may have handed over since).
+ */
+export function smsAlertRecipients(
+  channels: ReadonlyArray<{ type: string } & Record<string, unknown>>,
+  store: Pick<Store, 'getRoster'>,
+  tenantId: string,
+): (phone: string) => Promise<boolean> {
+  const sms = channels.filter((c) => c.type === 'sms');
+  const numbers = new Set(sms.flatMap((c) => (Array.isArray(c.to) ? c.to.map(String) : [])));
+  const rosters = [...new Set(sms.flatMap((c) => (typeof c.roster === 'string' ? [c.roster] : [])))];
+  return async (phone) => {
+    if (numbers.has(phone)) return true;
+    for (const name of rosters) {
+      const record = await store.getRoster(tenantId, name);
+      if (record?.roster.members.some((m) => m.phone === phone)) return true;
+    }
+    return false;
+  };
+}
+
+/**
+ * `POST /v1/inbound/:provider`: SMS sent to our numbers, as the provider's inbound webhook posts
+ * them. The adapter verifies the signature. A reply "ACK <code>" from a number the incident or
+ * page went to acknowledges it; anything else is counted and logged (number masked). The provider
+ * always gets its 2xx once the signature holds, so it does not retry a reply that named nothing.
+ * Bodies stay raw strings in this plugin, for the signature checks.
+ */
+export async function inboundRoutes(app: FastifyInstance, deps: InboundRoutesDeps) {
+  const now = deps.now ?? Date.now;
+  const received = new Counter({
+    name: 'pigeon_api_inbound_sms_total',
+    help: 'Inbound SMS received, by provider and result (acknowledged, unmatched ACK, ignored)',
+    labelNames: ['provider', 'result'],
+    registers: [deps.registry],
+  });
+
+  /** Acknowledges what `code` names among what `from` was sent; false when nothing matches. */
+  const acknowledge = async (code: string, from: string): Promise<boolean> => {
+    const by = `sms:${maskPhone(from)}`;
+    try {
+      if (ULID.test(code) && deps.pageTenant !== undefined) {
+        const page = await deps.oncall.page(deps.pageTenant, code).catch(notFound);
+        if (page?.chain.some((m) => m.phone === from)) {
+          await deps.oncall.acknowledge(deps.pageTenant, code, by);
+          return true;
+        }
+      }
+      if (deps.isIncidentRecipient && (await deps.isIncidentRecipient(from))) {
+        await acknowledgeIncident(deps.store, code, by, now());
+        return true;
+      }
+    } catch (err) {
+      // Nothing open by that code, or it resolved first: an answer for the log, not the provider.
+      if (
+        err instanceof PigeonError &&
+        (err.code === 'PIGEON_ERR_NOT_FOUND' || err.code === 'PIGEON_ERR_CONFLICT')
+      ) {
+        return false;
+      }
+      throw err;
+    }
+    return false;
+  };
+
+  const handle = async (provider: string, sms: InboundSms, log: FastifyRequest['log']) => {
+    const code = ACK_REPLY.exec(sms.body)?.[1];
+    const result: InboundResult =
+      code === undefined ? 'ignored' : (await acknowledge(code, sms.from)) ? 'acknowledged' : 'unmatched';
+    received.inc({ provider, result });
+    log.info(
+      { provider, from: maskPhone(sms.from), providerMessageId: sms.providerMessageId, result },
+      'inbound.sms',
+    );
+  };
+
+  // Signatures are computed over the exact bytes the provider sent (as in receipts.ts).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.post(
+    '/v1/inbound/:provider',
+    { schema: { summary: 'Inbound SMS webhook for a provider', tags: ['receipts'] } },
+    async (request: FastifyRequest<{ Params: { provider: string } }>, reply: FastifyReply) => {
+      const providerName = request.params.provider;
+      const adapter = deps.providers.get(providerName);
+      if (!adapter)
+        throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `No provider named "${providerName}"`);
+      if (!adapter.parseInbound) {
+        throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `Provider "${providerName}" has no inbound SMS`);
+      }
+      let messages: InboundSms[];
+      try {
+        messages = await adapter.parseInbound({
+          method: request.method,
+          url: request.url,
+          fullUrl: `${deps.publicUrl}${request.url}`,
+          headers: request.headers,
+          rawBody: typeof request.body === 'string' ? request.body : '',
+        });
+      } catch (err) {
+        received.inc({ provider: providerName, result: 'refused' });
+        throw err;
+      }
+      for (const sms of messages) await handle(providerName, sms, request.log);
+      if (adapter.receiptAck) {
+        return reply.code(200).type(adapter.receiptAck.contentType).send(adapter.receiptAck.body);
+      }
+      return reply.code(200).send({ received: messages.length });
+    },
+  );
+}

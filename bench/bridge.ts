@@ -1,0 +1,203 @@
+/**
+ * Supplier bridge throughput: one bridge instance (dispatcher + lane consumers, real Kafka and
+ * Redis) draining a pre-filled lane through two simulator providers, at zero provider latency and
+ * at 50 ms (where concurrency, not CPU, sets the pace), plus the cost of one routing decision.
+ *
+ * The baseline, measured in the same run: the same bus consumer draining the same number of
+ * records with a handler that only decodes them — the ceiling the bridge's own work sits under.
+ *
+ *   bash bench/with-kafka.sh bench/bridge.ts
+ *   BENCH_MESSAGES=20000 BENCH_BRIDGE_CONCURRENCY=256 bash bench/with-kafka.sh bench/bridge.ts
+ *
+ * Ends with one JSON line: {"bench":"bridge","ours":{…},"baseline":{…},"ratio":…}.
+ */
+import { Registry } from 'prom-client';
+import { buildMessageRequested } from '../api/src/accept.ts';
+import { KafkaBus } from '../core/bus/kafka-bus.ts';
+import { RedisCache } from '../core/cache/redis-cache.ts';
+import { loadConfig } from '../core/config.ts';
+import { decodeEvent } from '../core/events.ts';
+import { newId } from '../core/ids.ts';
+import { createLogger } from '../core/logger.ts';
+import type { MessageRequested } from '../core/message.ts';
+import { topicSpecs } from '../core/runtime.ts';
+import { LANE_TOPICS, Topics } from '../core/topics.ts';
+import { createSimulator } from '../supplier-bridge/providers/simulator.ts';
+import type { ConfiguredProvider } from '../supplier-bridge/providers/registry.ts';
+import { startBridge } from '../supplier-bridge/src/bridge.ts';
+import { Dispatcher } from '../supplier-bridge/src/dispatcher.ts';
+import { CacheProviderGate } from '../supplier-bridge/src/provider-gate.ts';
+import { CatalogPlanner, fixedRouting } from '../supplier-bridge/src/route-planner.ts';
+import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
+import { waitFor } from '../test/support/wait.ts';
+import { envInt } from './support.ts';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function messages(count: number, tenantId: string): MessageRequested[] {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, i) =>
+    buildMessageRequested(
+      { to: `+1415555${String(1000 + (i % 9000))}`, body: `bench message ${i}` },
+      // A long accept window: the records are produced before the bridge starts.
+      { tenantId, messageId: newId(now), now, publishTimeoutMs: 3_600_000 },
+    ),
+  );
+}
+
+async function fill(bus: KafkaBus, topic: string, events: MessageRequested[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 1000) {
+    await bus.publish(
+      topic,
+      events.slice(i, i + 1000).map((e) => ({ key: e.to, value: JSON.stringify(e) })),
+    );
+  }
+}
+
+/** A fresh set of topics per run (prefix-free names are fixed, so a fresh broker is expected). */
+async function drainBaseline(bus: KafkaBus, topic: string, count: number): Promise<number> {
+  let seen = 0;
+  const started = performance.now();
+  const subscription = await bus.subscribe({
+    groupId: `bench-baseline-${uniqueSuffix()}`,
+    topics: [topic],
+    handler: async (batch) => {
+      for (const record of batch.records) decodeEvent(record.value);
+      seen += batch.records.length;
+    },
+  });
+  await waitFor(() => seen >= count, 300_000, 'baseline drained');
+  const seconds = (performance.now() - started) / 1000;
+  await subscription.close();
+  return count / seconds;
+}
+
+async function runBridge(
+  bus: KafkaBus,
+  cache: RedisCache,
+  latencyMs: number,
+  count: number,
+  concurrency: number,
+): Promise<{ rps: number; p50_ms: number; p99_ms: number }> {
+  const logger = createLogger({ level: 'warn' });
+  const registry = new Registry();
+  const config = loadConfig({});
+  const providers: ConfiguredProvider[] = ['sim-a', 'sim-b'].map((name) => ({
+    definition: { name, type: 'simulator' },
+    weight: 1,
+    adapter: createSimulator(
+      name,
+      // Receipts are not part of this measurement: far beyond the run, then cancelled at close.
+      { latencyMs, receiptDelayMs: 3_600_000 },
+      { config, cache, logger },
+    ),
+  }));
+  const dispatcher = new Dispatcher({
+    planner: new CatalogPlanner(fixedRouting(providers)),
+    gate: new CacheProviderGate(cache),
+    cache,
+    logger,
+    registry,
+    publicUrl: 'http://127.0.0.1:9',
+    receiptTimeoutMs: { otp: 0, alert: 0 },
+  });
+  const tenant = `bench-${uniqueSuffix()}`;
+  await fill(bus, LANE_TOPICS.normal, messages(count, tenant));
+  const latencies: number[] = [];
+  const observer = await bus.subscribe({
+    groupId: `bench-observer-${uniqueSuffix()}`,
+    topics: [Topics.outcomes],
+    fromBeginning: false,
+    handler: async (batch) => {
+      for (const record of batch.records) {
+        const event = JSON.parse(record.value) as { tenantId: string; latencyMs?: number };
+        if (event.tenantId === tenant) latencies.push(event.latencyMs ?? 0);
+      }
+    },
+  });
+  const started = performance.now();
+  const bridge = await startBridge({
+    bus,
+    dispatcher,
+    logger,
+    registry,
+    concurrency,
+    groupId: `bench-bridge-${uniqueSuffix()}`,
+  });
+  await waitFor(() => latencies.length >= count, 600_000, `${count} outcomes`);
+  const seconds = (performance.now() - started) / 1000;
+  await bridge.close();
+  await observer.close();
+  await dispatcher.close();
+  for (const p of providers) await p.adapter.close?.();
+  latencies.sort((a, b) => a - b);
+  return {
+    rps: round(count / seconds),
+    p50_ms: round(latencies[Math.floor(latencies.length * 0.5)] ?? 0, 2),
+    p99_ms: round(latencies[Math.floor(latencies.length * 0.99)] ?? 0, 2),
+  };
+}
+
+/** Cost of one routing decision, in microseconds, over many decisions. */
+function routingDecisionMicros(): number {
+  const logger = createLogger({ level: 'silent' });
+  const config = loadConfig({});
+  const cache = new RedisCache(TEST_REDIS_URL);
+  const providers: ConfiguredProvider[] = ['a', 'b', 'c', 'd'].map((name, i) => ({
+    definition: { name, type: 'simulator', prices: { US: 0.0075 + i / 1000, '*': 0.05 } },
+    weight: i + 1,
+    adapter: createSimulator(name, {}, { config, cache, logger }),
+  }));
+  const planner = new CatalogPlanner(fixedRouting(providers));
+  const message = messages(1, 'routing')[0]!;
+  const signals = { breakerOpen: () => false };
+  for (let i = 0; i < 10_000; i++) planner.plan(message, signals);
+  const iterations = 200_000;
+  const started = performance.now();
+  for (let i = 0; i < iterations; i++) planner.plan(message, signals);
+  const micros = ((performance.now() - started) * 1000) / iterations;
+  void cache.close();
+  return round(micros, 3);
+}
+
+async function main(): Promise<void> {
+  const count = envInt('BENCH_MESSAGES', 10_000);
+  const concurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
+  const logger = createLogger({ level: 'warn' });
+  const bus = new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId: 'bench-bridge', logger });
+  const cache = new RedisCache(TEST_REDIS_URL);
+  try {
+    await bus.ensureTopics(topicSpecs(6));
+    const baselineTopic = `bench.baseline.${uniqueSuffix()}`;
+    await bus.ensureTopics([{ name: baselineTopic, partitions: 6 }]);
+    await fill(bus, baselineTopic, messages(count, 'baseline'));
+    log(`baseline: draining ${count} records with a decode-only handler…`);
+    const baselineRps = await drainBaseline(bus, baselineTopic, count);
+
+    log(`ours: ${count} messages through one bridge, providers at 0 ms…`);
+    const zero = await runBridge(bus, cache, 0, count, concurrency);
+    log(`ours: ${count} messages through one bridge, providers at 50 ms…`);
+    const slow = await runBridge(bus, cache, 50, count, concurrency);
+    const routingUs = routingDecisionMicros();
+
+    const ours = {
+      messages: count,
+      concurrency,
+      rps_latency_0ms: zero.rps,
+      provider_p99_ms_latency_0ms: zero.p99_ms,
+      rps_latency_50ms: slow.rps,
+      provider_p50_ms_latency_50ms: slow.p50_ms,
+      routing_decision_us: routingUs,
+    };
+    const baseline = { messages: count, consume_decode_rps: round(baselineRps) };
+    process.stdout.write(
+      `${JSON.stringify({ bench: 'bridge', ours, baseline, ratio: round(zero.rps / baselineRps, 3) })}\n`,
+    );
+  } finally {
+    await bus.close();
+    await cache.close();
+  }
+}
+
+await main();

@@ -1,0 +1,252 @@
+/**
+ * Verification throughput and latency: `POST /v1/verifications` (a new verification per request:
+ * policy checks, velocity windows, the create script in Redis, a sealed OTP published to Kafka with
+ * acks=all) and `POST /v1/verifications/:id/check` (check windows, the check script, HMAC and a
+ * constant-time comparison), on the real API in distributed mode (Kafka, MariaDB, Redis). The
+ * baseline is `POST /v1/messages` on the same API process in the same run: the plain accept path
+ * that a verification builds on.
+ *
+ *   npm run bench:otp
+ *   BENCH_DURATION=30 BENCH_CONNECTIONS=64 npm run bench:otp
+ *   BENCH_CPU_PROF=.cache/prof npm run bench:otp           # --cpu-prof for the API child
+ *
+ * Ends with one JSON line: {"bench":"otp","ours":{"create":{…},"check":{…}},"baseline":{…},"ratio":create/baseline rps}.
+ * Velocity limits and the spend cap are lifted for the run (one client address, one tenant).
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { parseE164 } from '../core/phone.ts';
+import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
+import { freePort } from '../test/support/ports.ts';
+import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
+import { envInt } from './support.ts';
+
+// autocannon has no type declarations; this is the part of its API used here.
+interface CannonRequest {
+  method: string;
+  path: string;
+  body?: string;
+  setupRequest?: (request: CannonRequest) => CannonRequest;
+  onResponse?: (status: number, body: string) => void;
+}
+interface CannonResult {
+  start: Date;
+  finish: Date;
+  '2xx': number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodeStats: Record<string, { count: number }>;
+  latency: { p50: number; p99: number };
+}
+const require = createRequire(import.meta.url);
+const autocannon = require('autocannon') as (options: {
+  url: string;
+  connections: number;
+  pipelining: number;
+  duration: number;
+  timeout: number;
+  headers: Record<string, string>;
+  requests: CannonRequest[];
+}) => Promise<CannonResult>;
+
+const API_KEY = 'pgn_bench_otp_fixed_key_000000001';
+const NO_LIMIT = '100000000/1h';
+
+interface Figures {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+/** US area codes to draw from; a run picks one at random. */
+const AREA_CODES = [
+  201, 202, 206, 212, 213, 214, 215, 303, 305, 312, 404, 415, 503, 512, 602, 617, 702, 713, 718, 816,
+];
+
+/**
+ * Distinct valid US numbers, so every create starts a new verification instead of re-sending. The
+ * area code is random per run: verifications of an earlier run may still be pending in Redis.
+ */
+function numbers(count: number): string[] {
+  const area = AREA_CODES[Math.floor(Math.random() * AREA_CODES.length)]!;
+  const out: string[] = [];
+  for (let exchange = 200; out.length < count && exchange < 1000; exchange++) {
+    for (let line = 0; out.length < count && line < 10_000; line++) {
+      const e164 = `+1${area}${exchange}${String(line).padStart(4, '0')}`;
+      if (line === 0 && !parseE164(e164)) break;
+      out.push(e164);
+    }
+  }
+  return out;
+}
+
+async function load(
+  url: string,
+  connections: number,
+  seconds: number,
+  request: CannonRequest,
+): Promise<{ figures: Figures; statuses: Record<string, number> }> {
+  const result = await autocannon({
+    url,
+    connections,
+    pipelining: 1,
+    duration: seconds,
+    timeout: 10,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+    requests: [request],
+  });
+  const elapsed = (result.finish.getTime() - result.start.getTime()) / 1000;
+  const statuses: Record<string, number> = {};
+  for (const [code, { count }] of Object.entries(result.statusCodeStats)) statuses[code] = count;
+  return {
+    figures: {
+      rps: Math.round(result['2xx'] / elapsed),
+      p50_ms: result.latency.p50,
+      p99_ms: result.latency.p99,
+      errors: result.non2xx + result.errors + result.timeouts,
+    },
+    statuses,
+  };
+}
+
+function row(cells: Array<string | number>): string {
+  return cells.map((c, i) => (i === 0 ? String(c).padEnd(10) : String(c).padStart(9))).join(' ');
+}
+
+async function main(): Promise<void> {
+  const seconds = envInt('BENCH_DURATION', 15);
+  const warmup = envInt('BENCH_WARMUP', 3);
+  const connections = envInt('BENCH_CONNECTIONS', 64);
+  const pool = numbers(envInt('BENCH_NUMBERS', 400_000));
+  let next = 0;
+  const ids: string[] = [];
+
+  let db: TestDatabase | undefined;
+  let api: ServiceProcess | undefined;
+  let baseline: Awaited<ReturnType<typeof load>>;
+  let create: Awaited<ReturnType<typeof load>>;
+  let check: Awaited<ReturnType<typeof load>>;
+  try {
+    db = await createTestDatabase();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    api = startServiceProcess('api', {
+      KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
+      KAFKA_PARTITIONS: '6',
+      MYSQL_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      PIGEON_API_KEY: API_KEY,
+      PIGEON_OTP_KEY: randomBytes(32).toString('base64'),
+      PIGEON_FACTOR_KEY: randomBytes(32).toString('base64'),
+      PIGEON_BODY_KEY: randomBytes(32).toString('base64'),
+      PIGEON_OTP_SENDS_PER_PHONE: NO_LIMIT,
+      PIGEON_OTP_SENDS_PER_IP: NO_LIMIT,
+      PIGEON_OTP_SENDS_PER_TENANT: NO_LIMIT,
+      PIGEON_OTP_CHECKS_PER_IP: NO_LIMIT,
+      PIGEON_OTP_CHECKS_PER_TENANT: NO_LIMIT,
+      PIGEON_OTP_PREFIX_BURST: NO_LIMIT,
+      PIGEON_OTP_DAILY_SPEND_CAP: '0',
+      PIGEON_PUBLIC_URL: url,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_CPU_PROF
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}` }
+        : {}),
+    });
+    await waitForReady(`${url}/readyz`, api, 90_000);
+
+    const message: CannonRequest = {
+      method: 'POST',
+      path: '/v1/messages',
+      setupRequest: (r) => ({
+        ...r,
+        body: JSON.stringify({ to: pool[next++ % pool.length], body: 'hello from bench' }),
+      }),
+    };
+    const startOne: CannonRequest = {
+      method: 'POST',
+      path: '/v1/verifications',
+      setupRequest: (r) => ({
+        ...r,
+        body: JSON.stringify({ to: pool[next++ % pool.length], channel: 'sms' }),
+      }),
+      onResponse: (status, body) => {
+        if (status === 201) ids.push((JSON.parse(body) as { id: string }).id);
+      },
+    };
+    // Wrong codes: each verification takes four, so every check is a full evaluation
+    // (window, check script, HMAC, comparison) and none is cut short as max_attempts.
+    let checked = 0;
+    const checkOne: CannonRequest = {
+      method: 'POST',
+      path: '/v1/verifications/ID/check',
+      setupRequest: (r) => {
+        const id = ids[Math.floor(checked++ / 4) % ids.length]!;
+        return { ...r, path: `/v1/verifications/${id}/check`, body: '{"code":"000000"}' };
+      },
+    };
+
+    const probe = await fetch(`${url}/v1/verifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
+      body: JSON.stringify({ to: pool.pop(), channel: 'sms' }),
+    });
+    if (probe.status !== 201) throw new Error(`expected 201, got ${probe.status}: ${await probe.text()}`);
+
+    process.stderr.write(`baseline: POST /v1/messages, ${connections} connections, ${seconds} s…\n`);
+    await load(url, connections, warmup, message);
+    baseline = await load(url, connections, seconds, message);
+    next = 0;
+    process.stderr.write(`ours: POST /v1/verifications, ${connections} connections, ${seconds} s…\n`);
+    await load(url, connections, warmup, startOne);
+    create = await load(url, connections, seconds, startOne);
+    process.stderr.write(
+      `ours: POST /v1/verifications/:id/check over ${ids.length} verifications, ${seconds} s…\n`,
+    );
+    await load(url, connections, warmup, checkOne);
+    check = await load(url, connections, seconds, checkOne);
+  } finally {
+    if (api) {
+      const code = await api.stop();
+      if (code !== 0) process.stderr.write(`api exited with ${code}\n--- api output ---\n${api.output()}\n`);
+    }
+    await db
+      ?.drop()
+      .catch((err: unknown) => process.stderr.write(`could not drop the database: ${String(err)}\n`));
+  }
+
+  process.stdout.write(
+    [
+      `Verifications — ${connections} connections, pipelining 1, ${seconds} s after a ${warmup} s warm-up, loopback`,
+      row(['', 'rps', 'p50 ms', 'p99 ms', 'errors']),
+      row([
+        'messages',
+        baseline.figures.rps,
+        baseline.figures.p50_ms,
+        baseline.figures.p99_ms,
+        baseline.figures.errors,
+      ]),
+      row([
+        'create',
+        create.figures.rps,
+        create.figures.p50_ms,
+        create.figures.p99_ms,
+        create.figures.errors,
+      ]),
+      row(['check', check.figures.rps, check.figures.p50_ms, check.figures.p99_ms, check.figures.errors]),
+      `statuses: messages ${JSON.stringify(baseline.statuses)}, create ${JSON.stringify(create.statuses)}, check ${JSON.stringify(check.statuses)}`,
+      '',
+    ].join('\n'),
+  );
+  const ratio =
+    baseline.figures.rps > 0 ? Math.round((create.figures.rps / baseline.figures.rps) * 1000) / 1000 : 0;
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'otp', ours: { create: create.figures, check: check.figures }, baseline: baseline.figures, ratio })}\n`,
+  );
+}
+
+await main();

@@ -1,0 +1,9 @@
+-- Per-tenant overrides of the gateway-wide OTP settings (api/src/verify/tenant-settings.ts). NULL
+-- means "the gateway's value": PIGEON_OTP_ALLOWED_COUNTRIES (allowed_countries, a comma list of
+-- ISO 3166-1 alpha-2 codes) and PIGEON_OTP_DAILY_SPEND_CAP (daily_spend_cap, a decimal as text).
+CREATE TABLE IF NOT EXISTS tenant_otp_settings (
+  tenant_id TEXT NOT NULL PRIMARY KEY,
+  allowed_countries TEXT,
+  daily_spend_cap TEXT,
+  updated_at INTEGER NOT NULL
+);

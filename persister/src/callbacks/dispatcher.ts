@@ -1,0 +1,145 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Counter, type Registry } from 'prom-client';
+import type { Bus, ConsumedBatch, Subscription } from '../../../core/bus/bus.ts';
+import { isPigeonError } from '../../../core/errors.ts';
+import { decodeEvent, EventDecodeError } from '../../../core/events.ts';
+import type { Logger } from '../../../core/logger.ts';
+import type { PigeonEvent } from '../../../core/message.ts';
+import type { CallbackDelivery, CallbackTarget, Store, WebhookRecord } from '../../../core/store/store.ts';
+import { Topics } from '../../../core/topics.ts';
+import { callbackFor } from './payload.ts';
+
+/** Status events: what the bridge decided (outcomes) and what carriers reported (receipts). */
+export const CALLBACK_TOPICS = [Topics.outcomes, Topics.receipts];
+
+export interface CallbackDispatcherOptions {
+  bus: Bus;
+  store: Store;
+  logger: Logger;
+  registry: Registry;
+  groupId: string;
+  /** Status changes older than this when read are not called back (PIGEON_CALLBACK_MAX_AGE_HOURS). */
+  maxAgeMs: number;
+  now?: () => number;
+  /** Backoff while the database is unavailable. */
+  retry?: { initialMs?: number; maxMs?: number };
+}
+
+/** How long a tenant's webhook is remembered between batches; a change applies within this. */
+const WEBHOOK_TTL_MS = 5_000;
+
+/**
+ * Turns status events into rows of the callback outbox. It only writes to the database — the
+ * HTTP calls are the delivery worker's — so a slow or dead customer endpoint never holds up
+ * consumption. Each batch's rows are written before its offsets commit, and a row's id is its
+ * event's, so a crash or replay delivers every callback at least once and adds none twice.
+ *
+ * The destination is decided here when the message's request is already stored (its own
+ * `statusCallback`, else the tenant's webhook). When it is not yet — the persister has not caught
+ * up with the lane, or a receipt overtook its request — the row is written unresolved and the
+ * worker resolves it once the request is stored.
+ */
+export async function startCallbackDispatcher(options: CallbackDispatcherOptions): Promise<Subscription> {
+  const { bus, store, logger, registry } = options;
+  const now = options.now ?? Date.now;
+  const initialMs = options.retry?.initialMs ?? 200;
+  const maxMs = options.retry?.maxMs ?? 5_000;
+  const enqueued = new Counter({
+    name: 'pigeon_callbacks_enqueued_total',
+    help: 'Status callbacks written to the outbox (destination resolved or unresolved yet), or not: too_old',
+    labelNames: ['destination'],
+    registers: [registry],
+  });
+
+  const webhooks = new Map<string, { webhook: WebhookRecord | undefined; until: number }>();
+  const webhookOf = async (tenantId: string): Promise<WebhookRecord | undefined> => {
+    const at = Date.now();
+    const cached = webhooks.get(tenantId);
+    if (cached && cached.until > at) return cached.webhook;
+    const webhook = await store.getWebhook(tenantId);
+    if (webhooks.size > 10_000) webhooks.clear();
+    webhooks.set(tenantId, { webhook, until: at + WEBHOOK_TTL_MS });
+    return webhook;
+  };
+
+  const deliveriesFor = async (events: PigeonEvent[]): Promise<CallbackDelivery[]> => {
+    const callbacks = events.flatMap((event) => {
+      const callback = callbackFor(event);
+      return callback ? [{ event, callback }] : [];
+    });
+    if (callbacks.length === 0) return [];
+    const targets = new Map<string, CallbackTarget>();
+    for (const target of await store.callbackTargets([...new Set(callbacks.map((c) => c.event.messageId))])) {
+      targets.set(target.messageId, target);
+    }
+    const at = now();
+    const deliveries: CallbackDelivery[] = [];
+    for (const { event, callback } of callbacks) {
+      // The retry window runs from the status change, not from when it was read: a dispatcher
+      // catching up after an outage leaves less time, and a new consumer group replaying the
+      // topics' history does not call customers back about last week.
+      const occurred = Date.parse(event.occurredAt);
+      const createdAt = Number.isFinite(occurred) ? Math.min(at, occurred) : at;
+      if (at - createdAt >= options.maxAgeMs) {
+        enqueued.inc({ destination: 'too_old' });
+        continue;
+      }
+      const target = targets.get(event.messageId);
+      const tenantId = target?.tenantId || event.tenantId;
+      // A tenant without a webhook record has no signing secret, and the API refuses a
+      // statusCallback without one: none of its messages has a destination.
+      const webhook = tenantId ? await webhookOf(tenantId) : undefined;
+      if (tenantId && !webhook) continue;
+      let url: string | null = null;
+      if (target?.requested) {
+        url = target.statusCallback ?? webhook?.url ?? null;
+        if (url === null) continue;
+      }
+      deliveries.push({
+        id: event.id,
+        tenantId,
+        messageId: event.messageId,
+        url,
+        payload: JSON.stringify(callback),
+        state: 'pending',
+        attempts: 0,
+        nextAttemptAt: at,
+        createdAt,
+        updatedAt: at,
+        lastStatus: null,
+        lastError: null,
+      });
+    }
+    return deliveries;
+  };
+
+  const handle = async (batch: ConsumedBatch) => {
+    const events: PigeonEvent[] = [];
+    for (const record of batch.records) {
+      try {
+        events.push(decodeEvent(record.value));
+      } catch (err) {
+        // The persister dead-letters malformed events; here they are only not a status change.
+        if (!(err instanceof EventDecodeError)) throw err;
+      }
+    }
+    let delay = initialMs;
+    for (;;) {
+      try {
+        const deliveries = await deliveriesFor(events);
+        await store.enqueueCallbacks(deliveries);
+        for (const d of deliveries) enqueued.inc({ destination: d.url === null ? 'unresolved' : 'resolved' });
+        return;
+      } catch (err) {
+        // Holding the position while the database is away loses nothing: the offsets stay put.
+        if (!isPigeonError(err) || err.code !== 'PIGEON_ERR_STORE_UNAVAILABLE' || batch.isStale()) throw err;
+        logger.warn({ err: err.message }, 'callbacks.database_unavailable');
+        await sleep(delay);
+        delay = Math.min(delay * 2, maxMs);
+        await batch.heartbeat().catch(() => undefined);
+      }
+    }
+  };
+
+  return bus.subscribe({ groupId: options.groupId, topics: CALLBACK_TOPICS, handler: handle });
+}

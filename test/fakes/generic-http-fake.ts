@@ -1,0 +1,60 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { type Exchange, type FakeHttp, startFakeHttp } from './fake-http.ts';
+
+/**
+ * A small aggregator's HTTP API: records every request and answers with whatever the test
+ * scripts — a status and body, no answer at all, or a reset connection.
+ */
+
+export interface RecordedHttpRequest {
+  method: string;
+  /** Path and query as received. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export type FakeHttpReply =
+  { status: number; body?: string; headers?: Record<string, string> } | { hang: true } | { destroy: true };
+
+export class FakeHttpProvider {
+  readonly requests: RecordedHttpRequest[] = [];
+  reply: (request: RecordedHttpRequest) => FakeHttpReply = () => ({ status: 200, body: '{"id":"P-1"}' });
+  readonly url: string;
+
+  private constructor(private readonly http: FakeHttp) {
+    this.url = http.url;
+  }
+
+  static async start(): Promise<FakeHttpProvider> {
+    // Nobody knows the port before start() resolves, so no request comes before `fake` exists.
+    const fake: FakeHttpProvider = new FakeHttpProvider(
+      await startFakeHttp((exchange) => fake.answer(exchange)),
+    );
+    return fake;
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+
+  private answer({ req, res, body }: Exchange): void {
+    void body.then((text) => {
+      const recorded: RecordedHttpRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: text,
+      };
+      this.requests.push(recorded);
+      const reply = this.reply(recorded);
+      if ('hang' in reply) return;
+      if ('destroy' in reply) {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+      res.end(reply.body ?? '');
+    });
+  }
+}
