@@ -26,6 +26,12 @@ export interface BridgeOptions {
   concurrency: number;
   /** Consumer group prefix (default `pigeon-bridge`); each lane and the delay topics get their own group. */
   groupId?: string;
+  /**
+   * Where a group with no committed offsets starts (default true: a new deployment takes over
+   * the backlog). A test's throwaway group starts at the end, so it never replays (and re-schedules)
+   * the retry rounds other tests left in the delay topics.
+   */
+  fromBeginning?: boolean;
   now?: () => number;
 }
 
@@ -146,6 +152,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       topics: [LANE_TOPICS[lane]],
       // A batch waits for its slowest provider call; one stuck partition must not hold the others.
       concurrentPartitions: CONCURRENT_PARTITIONS,
+      fromBeginning: options.fromBeginning ?? true,
       handler: async (batch) => {
         if (lane !== 'high') return dispatchAll(batch, batch.records, firstPass);
         // A high-lane partition with records beyond this batch has a backlog: the lower lanes
@@ -163,6 +170,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     await bus.subscribe({
       groupId: `${group}.delay`,
       concurrentPartitions: CONCURRENT_PARTITIONS,
+      fromBeginning: options.fromBeginning ?? true,
       topics: DELAY_TOPICS.map((t) => t.name),
       handler: async (batch): Promise<void | BatchDeferral> => {
         // Records of one delay topic are due in about append order: handle the due prefix, and

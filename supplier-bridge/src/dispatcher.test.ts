@@ -501,6 +501,50 @@ test('after the last round a message goes to the DLQ with the reason', async (t)
   assert.equal(JSON.parse(result.dlq.value).messageId, message.messageId);
 });
 
+test('passes in which every breaker was open do not count: the wait stays short and the DLQ far', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const h = setup(t, [a], { maxRounds: 3 });
+  // Five failures open the breaker (volume threshold 5, reset after 60 s).
+  for (let i = 0; i < 5; i++) await dispatchPass(h, requested());
+  const callsWhenOpened = a.calls;
+
+  const message = requested({ ttlSeconds: 86_400 });
+  let result = await dispatchPass(h, message);
+  const waits: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const pass = passFromHeaders(result.followUp!.record.headers, h.clock.now)!;
+    assert.equal(pass.round, i + 1, 'every pass is a round of its own (its own markers)');
+    assert.equal(pass.refusedRounds, 0, 'but none of them reached a provider');
+    waits.push(pass.dueAt - h.clock.now);
+    h.clock.now = pass.dueAt;
+    result = await h.dispatcher.dispatch(message, pass);
+    assert.equal(result.outcome, undefined, 'still waiting: not dead-lettered after 3 empty rounds');
+  }
+  assert.deepEqual(waits.slice(0, 3), [800, 4_000, 12_000], 'the usual first steps (random() = 0: -20 %)');
+  assert.ok(
+    waits.slice(3).every((w) => w === 12_000),
+    `then no longer than the third step: ${waits.join(', ')}`,
+  );
+  assert.equal(a.calls, callsWhenOpened, 'the open breaker kept every call away');
+});
+
+test('a pass that reaches a provider again goes on from the wait its refusals earned', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const h = setup(t, [a], { breaker: { volumeThreshold: 1_000_000 } });
+  const message = requested({ ttlSeconds: 86_400 });
+  let result = await dispatchPass(h, message);
+  const waits: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const pass = passFromHeaders(result.followUp!.record.headers, h.clock.now)!;
+    assert.equal(pass.refusedRounds, i + 1);
+    waits.push(pass.dueAt - h.clock.now);
+    h.clock.now = pass.dueAt;
+    result = await h.dispatcher.dispatch(message, pass);
+  }
+  assert.deepEqual(waits, [800, 4_000, 12_000, 48_000]);
+  assert.equal(a.calls, 5);
+});
+
 test('a 429 with Retry-After pauses the provider: no call reaches it before the time passes', async (t) => {
   const a = new FakeProvider('a', async () => {
     throw new ProviderError('throttled', '429', 'slow down', { retryAfterMs: 30_000 });

@@ -36,6 +36,12 @@ export interface Pass {
   exclude: readonly string[];
   /** Provider calls made for this message in earlier passes. */
   attemptsSoFar: number;
+  /**
+   * Earlier passes that called a provider and were refused. These set the retry wait and the
+   * DLQ limit; a pass that called nobody (every breaker open, every gate shut) does not count.
+   * Absent on a first send (0) and on records written before it existed (then `round`).
+   */
+  refusedRounds?: number;
 }
 
 /** Everything one pass decides; stored whole so a replay republishes exactly the same records. */
@@ -86,7 +92,11 @@ export const PASS_HEADERS = {
   due: 'pigeon-due',
   exclude: 'pigeon-exclude',
   attempts: 'pigeon-attempts',
+  refusedRounds: 'pigeon-refused-rounds',
 } as const;
+
+/** While no provider is even called, the wait grows only this far: a returning provider is found soon. */
+const MAX_IDLE_RETRY_STEP = 3;
 
 type Breaker = CircuitBreaker<[SendRequest, AbortSignal], SendResult>;
 type BreakerState = 0 | 1 | 2;
@@ -587,10 +597,18 @@ export class Dispatcher {
 
   /** Every provider refused without sending: try again later, until expiry or the round limit. */
   private scheduleRetry(message: MessageRequested, pass: Pass, state: Walk): PassResult {
+    // `round` numbers the passes (each has its own markers); `refusedRounds` counts only those
+    // that reached a provider. A pass skipped by open breakers waits at most the third step, so
+    // messages held through an outage go out seconds after a provider is back, not after the
+    // hour-long waits a provider that keeps refusing earns.
     const round = pass.kind === 'retry' ? pass.round + 1 : 1;
+    const called = state.attempts > pass.attemptsSoFar;
+    const refusedBefore = pass.kind === 'retry' ? (pass.refusedRounds ?? pass.round) : 0;
+    const refusedRounds = refusedBefore + (called ? 1 : 0);
+    const step = called ? refusedRounds : Math.min(Math.max(refusedRounds, round), MAX_IDLE_RETRY_STEP);
     const maxRounds = this.options.maxRounds ?? DEFAULT_MAX_ROUNDS;
     const lastCode = state.lastError?.rawCode ?? 'NO_PROVIDER_AVAILABLE';
-    if (round > maxRounds) {
+    if (refusedRounds > maxRounds) {
       const reason = `no provider took it in ${maxRounds} rounds (last: ${lastCode})`;
       const result = this.failed(message, 'failed', 'retries_exhausted', lastCode, reason, {
         attempt: state.attempts,
@@ -604,12 +622,13 @@ export class Dispatcher {
     }
     const expiresAt = Date.parse(message.expiresAt);
     // The round due at expiry fails the message as expired: it never goes out late.
-    const dueAt = Math.min(this.now() + retryDelayMs(round, this.random), expiresAt);
+    const dueAt = Math.min(this.now() + retryDelayMs(step, this.random), expiresAt);
     this.results.inc({ result: 'retry_scheduled', class: message.class });
     return {
       followUp: this.passRecord(message, {
         kind: 'retry',
         round,
+        refusedRounds,
         dueAt,
         exclude: [...pass.exclude],
         attempts: state.attempts,
@@ -619,7 +638,14 @@ export class Dispatcher {
 
   private passRecord(
     message: MessageRequested,
-    next: { kind: PassKind; round: number; dueAt: number; exclude: string[]; attempts: number },
+    next: {
+      kind: PassKind;
+      round: number;
+      refusedRounds?: number;
+      dueAt: number;
+      exclude: string[];
+      attempts: number;
+    },
   ): { topic: string; record: BusRecord } {
     return {
       topic: delayTopicFor(next.dueAt - this.now()),
@@ -632,6 +658,9 @@ export class Dispatcher {
           [PASS_HEADERS.due]: String(next.dueAt),
           [PASS_HEADERS.exclude]: next.exclude.join(','),
           [PASS_HEADERS.attempts]: String(next.attempts),
+          ...(next.refusedRounds === undefined
+            ? {}
+            : { [PASS_HEADERS.refusedRounds]: String(next.refusedRounds) }),
         },
       },
     };
@@ -675,9 +704,12 @@ export function passFromHeaders(
   const kind = headers?.[PASS_HEADERS.kind];
   if (kind !== 'retry' && kind !== 'receipt-check') return undefined;
   const exclude = headers?.[PASS_HEADERS.exclude];
+  const round = Number(headers?.[PASS_HEADERS.round] ?? 1);
+  const refusedRounds = headers?.[PASS_HEADERS.refusedRounds];
   return {
     kind,
-    round: Number(headers?.[PASS_HEADERS.round] ?? 1),
+    round,
+    refusedRounds: refusedRounds === undefined ? round : Number(refusedRounds),
     dueAt: Number(headers?.[PASS_HEADERS.due] ?? 0),
     appendedAt,
     exclude: exclude ? exclude.split(',') : [],

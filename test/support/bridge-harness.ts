@@ -51,7 +51,7 @@ export interface BridgeHarness {
 }
 
 export async function startBridgeHarness(options: BridgeHarnessOptions): Promise<BridgeHarness> {
-  const logger = createLogger({ level: 'silent' });
+  const logger = createLogger({ level: process.env.PIGEON_TEST_LOG ?? 'silent' });
   const bus = new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId: 'bridge-harness', logger });
   const cache = new RedisCache(TEST_REDIS_URL);
   const registry = new Registry();
@@ -115,9 +115,10 @@ export async function startBridgeHarness(options: BridgeHarnessOptions): Promise
     registry,
     concurrency: 32,
     groupId: `bridge-${tag}`,
+    fromBeginning: false,
   });
-  // A new consumer group starts at the beginning of the lanes: let the bridge get through what
-  // earlier tests left there before this test's messages and measurements start.
+  // The groups start at the end of their topics once they first fetch: wait until they have
+  // (and anything still in flight from an earlier test has passed) before messages go in.
   await waitForQuiet(() => seen);
   const ours = (body: string) => body.includes(tag);
   return {
