@@ -134,3 +134,20 @@ test('the monitor settings have defaults and are checked like the rest', () => {
       /PIGEON_MONITOR_DEGRADED_PERCENT/.test(err.message) && /PIGEON_ALERTS_URL/.test(err.message),
   );
 });
+
+test('the secrets keys must be 32 bytes; either may be left unset', () => {
+  const key = Buffer.alloc(32, 7).toString('base64');
+  assert.equal(loadConfig({ PIGEON_SECRETS_KEY: key }).secretsKey, key);
+  assert.equal(loadConfig({}).secretsKey, undefined);
+  assert.throws(
+    () =>
+      loadConfig({
+        PIGEON_SECRETS_KEY: Buffer.alloc(16).toString('base64'),
+        PIGEON_SECRETS_KEY_PREVIOUS: 'not a key!',
+      }),
+    (err: unknown) =>
+      err instanceof PigeonError &&
+      /PIGEON_SECRETS_KEY: expected exactly 32 bytes/.test(err.message) &&
+      /PIGEON_SECRETS_KEY_PREVIOUS/.test(err.message),
+  );
+});

@@ -28,6 +28,13 @@ export interface Config {
     | undefined;
   readonly mysqlUrl: string | undefined;
   readonly mysqlPoolSize: number;
+  /**
+   * AES-256-GCM key sealing provider credentials and webhook secrets in the store (every service
+   * that reads or writes them). Generated into PIGEON_DATA_DIR in embedded mode.
+   */
+  readonly secretsKey: string | undefined;
+  /** The key before the last rotation, still accepted for reading. */
+  readonly secretsKeyPrevious: string | undefined;
   readonly redisUrl: string | undefined;
   readonly publishTimeoutMs: number;
   readonly simulator: {
@@ -302,6 +309,10 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
       : undefined,
     mysqlUrl: r.url('MYSQL_URL', ['mysql:']),
     mysqlPoolSize: r.int('MYSQL_POOL_SIZE', 10, 1, 1000),
+    secretsKey: secret(r, 'PIGEON_SECRETS_KEY', r.string('PIGEON_SECRETS_KEY'), { exactBytes: 32 }),
+    secretsKeyPrevious: secret(r, 'PIGEON_SECRETS_KEY_PREVIOUS', r.string('PIGEON_SECRETS_KEY_PREVIOUS'), {
+      exactBytes: 32,
+    }),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     publishTimeoutMs: r.int('PIGEON_PUBLISH_TIMEOUT_MS', 2000, 100, 60_000),
     simulator: {

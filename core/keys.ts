@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;
@@ -37,10 +37,22 @@ export function keyBytes(raw: string, size: { exactBytes?: number; minBytes?: nu
  */
 export function loadOrCreateKeyFile(dir: string, name: string): Buffer {
   const file = join(dir, name);
-  if (existsSync(file)) return keyBytes(readFileSync(file, 'utf8'), { exactBytes: 32 });
+  const read = () => keyBytes(readFileSync(file, 'utf8'), { exactBytes: 32 });
+  if (existsSync(file)) return read();
   mkdirSync(dir, { recursive: true });
   const key = randomBytes(32);
-  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return key;
+  // Written whole to a temporary name and linked into place, which fails if the name exists: of
+  // processes starting together (API workers), one key wins and all of them use it.
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(temporary, `${key.toString('base64')}\n`, { mode: 0o600 });
+  chmodSync(temporary, 0o600);
+  try {
+    linkSync(temporary, file);
+    return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return read();
+  } finally {
+    unlinkSync(temporary);
+  }
 }

@@ -8,7 +8,9 @@ import { MemoryCache } from './cache/memory-cache.ts';
 import { RedisCache } from './cache/redis-cache.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { keyBytes, loadOrCreateKeyFile } from './keys.ts';
 import { MysqlStore } from './store/mysql-store.ts';
+import { SecretSealer } from './store/secret-sealer.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { ALL_TOPICS, Topics } from './topics.ts';
@@ -25,9 +27,27 @@ export function createBus(config: Config, logger: Logger): Bus {
 
 /** MySQL/TiDB when MYSQL_URL is set, else a SQLite file in PIGEON_DATA_DIR. */
 export function createStore(config: Config): Store {
-  if (config.mysqlUrl) return new MysqlStore(config.mysqlUrl, { connectionLimit: config.mysqlPoolSize });
+  if (config.mysqlUrl) {
+    return new MysqlStore(config.mysqlUrl, {
+      connectionLimit: config.mysqlPoolSize,
+      secrets: secretSealer(config, undefined),
+    });
+  }
   mkdirSync(config.dataDir, { recursive: true });
-  return new SqliteStore(join(config.dataDir, 'pigeon.db'));
+  return new SqliteStore(join(config.dataDir, 'pigeon.db'), {
+    // Embedded mode keeps its key beside the database, as it does the API key: a copy of the
+    // database alone (a backup, a bug report) still holds no usable credential.
+    secrets: secretSealer(config, () => loadOrCreateKeyFile(config.dataDir, 'secrets-key')),
+  });
+}
+
+/** The sealer for credential columns: PIGEON_SECRETS_KEY, else `fallback`'s key, else none. */
+function secretSealer(config: Config, fallback: (() => Buffer) | undefined): SecretSealer {
+  const size = { exactBytes: 32 };
+  return new SecretSealer({
+    current: config.secretsKey ? keyBytes(config.secretsKey, size) : fallback?.(),
+    previous: config.secretsKeyPrevious ? [keyBytes(config.secretsKeyPrevious, size)] : [],
+  });
 }
 
 /** Redis when REDIS_URL is set, else an in-process map. */

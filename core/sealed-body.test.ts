@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { decodeKey, loadOrCreateKeyFile } from './keys.ts';
 import { isSealed, openBody, openSealed, SealedBodyError, SEALED_PREFIX, sealBody } from './sealed-body.ts';
 
+const execFileAsync = promisify(execFile);
 const key = randomBytes(32);
 const TEXT = 'Acme: your verification code is 482913. It expires in 5 min. Do not share it.';
 
@@ -63,6 +66,35 @@ test('an embedded key file is created once, private, and read back the same', ()
     assert.equal(statSync(join(dir, 'otp-key')).mode & 0o777, 0o600);
     assert.deepEqual(loadOrCreateKeyFile(dir, 'otp-key'), first);
     assert.ok(readFileSync(join(dir, 'otp-key'), 'utf8').trim().length > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('processes creating the same key file at once all end up with one key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pigeon-keys-'));
+  try {
+    const script =
+      `import { loadOrCreateKeyFile } from ${JSON.stringify(new URL('./keys.ts', import.meta.url).href)};` +
+      `process.stdout.write(loadOrCreateKeyFile(${JSON.stringify(dir)}, 'secrets-key').toString('hex'));`;
+    const keys = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const { stdout } = await execFileAsync(process.execPath, [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          script,
+        ]);
+        return stdout;
+      }),
+    );
+    assert.equal(new Set(keys).size, 1, keys.join(' '));
+    assert.equal(
+      readFileSync(join(dir, 'secrets-key'), 'utf8').trim(),
+      Buffer.from(keys[0]!, 'hex').toString('base64'),
+    );
+    assert.deepEqual(readdirSync(dir), ['secrets-key'], 'no temporary files left');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

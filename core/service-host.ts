@@ -65,7 +65,15 @@ export function createServiceContext(config: Config, logger: Logger, registry: R
     registry,
     readiness,
     bus: lazily('bus', () => createBus(config, logger)),
-    store: lazily('store', () => createStore(config)),
+    store: lazily('store', () => {
+      if (config.mysqlUrl && !config.secretsKey) {
+        logger.warn(
+          { hint: 'set PIGEON_SECRETS_KEY to seal provider credentials and webhook secrets at rest' },
+          'store.secrets_in_clear',
+        );
+      }
+      return createStore(config);
+    }),
     cache: lazily('cache', () => createCache(config)),
     ensureTopics: async () => {
       await context.bus().ensureTopics(topicSpecs(config.kafka?.partitions ?? 1));

@@ -1,4 +1,5 @@
 import { callbackHost } from '../callback-url.ts';
+import type { SecretSealer } from './secret-sealer.ts';
 import type {
   CallbackChange,
   CallbackDelivery,
@@ -20,15 +21,15 @@ export interface WebhookRow {
   updated_at: number | string;
 }
 
-export function webhookValues(w: WebhookRecord): unknown[] {
-  return [w.tenantId, w.url, w.secret, w.createdAt, w.updatedAt];
+export function webhookValues(w: WebhookRecord, secrets: SecretSealer): unknown[] {
+  return [w.tenantId, w.url, secrets.seal(w.secret), w.createdAt, w.updatedAt];
 }
 
-export function toWebhookRecord(row: WebhookRow): WebhookRecord {
+export function toWebhookRecord(row: WebhookRow, secrets: SecretSealer): WebhookRecord {
   return {
     tenantId: row.tenant_id,
     url: row.url,
-    secret: row.secret,
+    secret: secrets.open(row.secret, `the webhook secret of tenant ${row.tenant_id}`),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };

@@ -127,6 +127,7 @@ import {
   toTotpFactorRecord,
   totpFactorValues,
 } from './factor-rows.ts';
+import { PLAIN_SECRETS, type SecretSealer } from './secret-sealer.ts';
 
 export interface MysqlStoreOptions {
   connectionLimit?: number;
@@ -134,6 +135,8 @@ export interface MysqlStoreOptions {
   connectTimeoutMs?: number;
   /** How long ping() waits for an answer before reporting the database down. */
   pingTimeoutMs?: number;
+  /** Seals provider credentials and webhook secrets at rest; without it they are stored as given. */
+  secrets?: SecretSealer;
 }
 
 const MESSAGE_ROW = placeholders(MESSAGE_COLUMNS);
@@ -292,11 +295,13 @@ function toStoreError(err: unknown): unknown {
 /** The production store: MySQL protocol (TiDB in production, MariaDB in tests) through a pool. */
 export class MysqlStore implements Store {
   readonly kind = 'mysql' as const;
+  private readonly secrets: SecretSealer;
   private readonly pool: mysql.Pool;
   private readonly pingTimeoutMs: number;
 
   constructor(url: string, options: MysqlStoreOptions = {}) {
     this.pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+    this.secrets = options.secrets ?? PLAIN_SECRETS;
     this.pool = mysql.createPool({
       uri: url,
       connectionLimit: options.connectionLimit ?? 10,
@@ -469,13 +474,13 @@ WHERE id = ? AND tenant_id = ?`,
 
   async listProviders(): Promise<ProviderRecord[]> {
     const rows = await this.query<ProviderRow>('SELECT * FROM providers ORDER BY name', []);
-    return rows.map(toProviderRecord);
+    return rows.map((row) => toProviderRecord(row, this.secrets));
   }
 
   async putProvider<T extends StorableProvider>(definition: T, options: PutOptions = {}): Promise<boolean> {
     return this.put(
       options.ifAbsent ? INSERT_PROVIDER : UPSERT_PROVIDER,
-      providerValues(definition, Date.now()),
+      providerValues(definition, Date.now(), this.secrets),
     );
   }
 
@@ -526,14 +531,14 @@ WHERE id = ? AND tenant_id = ?`,
     const rows = await this.query<WebhookRow>('SELECT * FROM tenant_webhooks WHERE tenant_id = ?', [
       tenantId,
     ]);
-    return rows[0] && toWebhookRecord(rows[0]);
+    return rows[0] && toWebhookRecord(rows[0], this.secrets);
   }
 
   async putWebhook(webhook: WebhookRecord): Promise<void> {
     await this.query(
       `INSERT INTO tenant_webhooks (${WEBHOOK_COLUMNS.join(', ')}) VALUES ${placeholders(WEBHOOK_COLUMNS)}
 ON DUPLICATE KEY UPDATE url = VALUES(url), secret = VALUES(secret), updated_at = VALUES(updated_at)`,
-      webhookValues(webhook),
+      webhookValues(webhook, this.secrets),
     );
   }
 

@@ -1,5 +1,6 @@
 import type { Encoding, EventType, MessageClass, MessageStatus } from '../message.ts';
 import { STATUS_RANK } from '../status-machine.ts';
+import type { SecretSealer } from './secret-sealer.ts';
 import type {
   ApiKeyRecord,
   AttemptRecord,
@@ -262,11 +263,15 @@ export function apiKeyValues(key: ApiKeyRecord): unknown[] {
 }
 
 /** A provider definition's values in PROVIDER_COLUMNS order. */
-export function providerValues(definition: StorableProvider, updatedAt: number): unknown[] {
+export function providerValues(
+  definition: StorableProvider,
+  updatedAt: number,
+  secrets: SecretSealer,
+): unknown[] {
   return [
     definition.name,
     definition.type,
-    JSON.stringify(definition),
+    secrets.seal(JSON.stringify(definition)),
     definition.enabled === false ? 0 : 1,
     updatedAt,
   ];
@@ -448,12 +453,12 @@ export function toApiKeyRecord(row: ApiKeyRow): ApiKeyRecord {
   };
 }
 
-export function toProviderRecord(row: ProviderRow): ProviderRecord {
+export function toProviderRecord(row: ProviderRow, secrets: SecretSealer): ProviderRecord {
   return {
     name: row.name,
     type: row.type,
     enabled: num(row.enabled) !== 0,
-    definition: JSON.parse(row.definition) as Record<string, unknown>,
+    definition: JSON.parse(secrets.open(row.definition, `provider ${row.name}`)) as Record<string, unknown>,
     updatedAt: num(row.updated_at),
   };
 }

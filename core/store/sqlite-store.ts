@@ -126,6 +126,7 @@ import {
   toTotpFactorRecord,
   totpFactorValues,
 } from './factor-rows.ts';
+import { PLAIN_SECRETS, type SecretSealer } from './secret-sealer.ts';
 
 // better-sqlite3 ships no type declarations; this is the slice of its API the store uses.
 interface Statement {
@@ -148,6 +149,8 @@ const BetterSqlite3 = require('better-sqlite3') as DatabaseConstructor;
 export interface SqliteStoreOptions {
   /** How long a writer waits for another connection's write lock before failing. */
   busyTimeoutMs?: number;
+  /** Seals provider credentials and webhook secrets at rest; without it they are stored as given. */
+  secrets?: SecretSealer;
 }
 
 // In an upsert's DO UPDATE every right-hand side sees the stored row as it was, so the order of
@@ -249,6 +252,7 @@ interface FactorStatements {
 /** The embedded-mode store: one SQLite file, WAL journal, one connection per process. */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  private readonly secrets: SecretSealer;
   private readonly db: Database;
   private statements: Statements | undefined;
   private factorStatements: FactorStatements | undefined;
@@ -256,6 +260,7 @@ export class SqliteStore implements Store {
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    this.secrets = options.secrets ?? PLAIN_SECRETS;
     try {
       this.db = new BetterSqlite3(path, { timeout: busyTimeoutMs });
       // WAL lets readers run beside the writer; NORMAL skips the fsync per commit, which WAL makes
@@ -379,11 +384,11 @@ WHERE id = ? AND tenant_id = ?`,
 
   async listProviders(): Promise<ProviderRecord[]> {
     const rows = this.run((s) => s.listProviders.all()) as ProviderRow[];
-    return rows.map(toProviderRecord);
+    return rows.map((row) => toProviderRecord(row, this.secrets));
   }
 
   async putProvider<T extends StorableProvider>(definition: T, options: PutOptions = {}): Promise<boolean> {
-    const values = providerValues(definition, Date.now());
+    const values = providerValues(definition, Date.now(), this.secrets);
     const { changes } = this.run((s) =>
       (options.ifAbsent ? s.insertProvider : s.upsertProvider).run(...values),
     );
@@ -437,7 +442,7 @@ WHERE id = ? AND tenant_id = ?`,
   async getWebhook(tenantId: string): Promise<WebhookRecord | undefined> {
     const row = this.runSql('SELECT * FROM tenant_webhooks WHERE tenant_id = ?', (s) => s.get(tenantId)) as
       WebhookRow | undefined;
-    return row && toWebhookRecord(row);
+    return row && toWebhookRecord(row, this.secrets);
   }
 
   async putWebhook(webhook: WebhookRecord): Promise<void> {
@@ -445,7 +450,7 @@ WHERE id = ? AND tenant_id = ?`,
       `INSERT INTO tenant_webhooks (${WEBHOOK_COLUMNS.join(', ')}) VALUES ${placeholders(WEBHOOK_COLUMNS)}
 ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url, secret = excluded.secret,
   updated_at = excluded.updated_at`,
-      (s) => s.run(...webhookValues(webhook)),
+      (s) => s.run(...webhookValues(webhook, this.secrets)),
     );
   }
 
