@@ -135,8 +135,12 @@ export interface ProviderAdapter {
   parseInbound?(request: InboundHttpRequest): Promise<InboundSms[]>;
   /** Body to answer a receipt with; a plain `{"received":n}` JSON when absent. */
   readonly receiptAck?: ReceiptAck;
-  /** For providers that push receipts over their own connection (SMPP deliver_sm). */
-  onReceipt?(listener: (receipt: ParsedReceipt) => void): void;
+  /**
+   * For providers that push receipts over their own connection (SMPP deliver_sm). The receipt is
+   * acknowledged to the provider once the listener's promise resolves; a rejection asks the
+   * provider to deliver it again later.
+   */
+  onReceipt?(listener: (receipt: ParsedReceipt) => Promise<void> | void): void;
   /** Opens long-lived connections (SMPP bind); HTTP adapters need none. */
   start?(): Promise<void>;
   close?(): Promise<void>;

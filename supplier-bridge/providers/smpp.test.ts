@@ -258,7 +258,9 @@ describe('SMPP adapter against a local SMSC', () => {
     async function sendAndListen() {
       const adapter = await bound();
       const receipts: ParsedReceipt[] = [];
-      adapter.onReceipt((r) => receipts.push(r));
+      adapter.onReceipt((r) => {
+        receipts.push(r);
+      });
       const result = await adapter.send(request(), AbortSignal.timeout(2000));
       const smscId = smsc.submits.at(-1)?.messageId ?? '';
       return { adapter, receipts, result, smscId };
@@ -276,6 +278,30 @@ describe('SMPP adapter against a local SMSC', () => {
         providerStatus: 'DELIVRD',
         doneAt: '2024-01-01T12:00:05.000Z',
       });
+    });
+
+    test('a receipt is acknowledged only once the listener has it; a failed hand-over asks the SMSC to retry', async () => {
+      const adapter = await bound();
+      let failNext = true;
+      let handedOver = 0;
+      adapter.onReceipt(async () => {
+        await sleep(50);
+        if (failNext) {
+          failNext = false;
+          throw new Error('kafka is away');
+        }
+        handedOver++;
+      });
+      await adapter.send(request(), AbortSignal.timeout(2000));
+      const smscId = smsc.submits.at(-1)?.messageId ?? '';
+
+      const refused = await smsc.sendReceipt(smscId, 'DELIVRD');
+      assert.equal(refused.command_status, 0x64, 'ESME_RX_T_APPN: temporary, the SMSC keeps it');
+      assert.equal(handedOver, 0);
+
+      const accepted = await smsc.sendReceipt(smscId, 'DELIVRD');
+      assert.equal(accepted.command_status, 0);
+      assert.equal(handedOver, 1, 'acknowledged after the listener finished');
     });
 
     const finals: Array<[string, string]> = [

@@ -56,6 +56,8 @@ export const SmppEvents = {
 
 const ESME_ROK = 0x00;
 const ESME_RINVCMDID = 0x03;
+/** ESME Receiver Temporary App Error: the SMSC keeps the deliver_sm and retries it later. */
+const ESME_RX_T_APPN = 0x64;
 const ESME_RMSGQFUL = 0x14;
 const ESME_RTHROTTLED = 0x58;
 
@@ -342,7 +344,7 @@ class Link {
 export class SmppProvider implements ProviderAdapter {
   readonly type = 'smpp';
   private link: Link | undefined;
-  private readonly listeners: Array<(receipt: ParsedReceipt) => void> = [];
+  private readonly listeners: Array<(receipt: ParsedReceipt) => Promise<void> | void> = [];
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectAttempt = 0;
   private bindRejected = false;
@@ -375,7 +377,7 @@ export class SmppProvider implements ProviderAdapter {
     await this.started;
   }
 
-  onReceipt(listener: (receipt: ParsedReceipt) => void): void {
+  onReceipt(listener: (receipt: ParsedReceipt) => Promise<void> | void): void {
     this.listeners.push(listener);
   }
 
@@ -616,22 +618,23 @@ export class SmppProvider implements ProviderAdapter {
     const esmClass = typeof pdu.esm_class === 'number' ? pdu.esm_class : 0;
     // Bits 5..2 are the message type; 0001 is an SMSC delivery receipt. Anything else (a mobile
     // originated message, an intermediate notification) is acknowledged and ignored.
-    if ((esmClass & 0x3c) === 0x04) {
-      const receipt = receiptFromDeliverSm(pdu);
-      if (receipt === undefined) {
-        this.logger.warn({ provider: this.name }, SmppEvents.receiptUnparsed);
-      } else if (receipt !== null) {
-        for (const listener of this.listeners) {
-          try {
-            listener(receipt);
-          } catch (err) {
-            this.logger.error({ provider: this.name, err }, SmppEvents.receiptListenerFailed);
-          }
-        }
-      }
+    const receipt = (esmClass & 0x3c) === 0x04 ? receiptFromDeliverSm(pdu) : null;
+    if (receipt === undefined) this.logger.warn({ provider: this.name }, SmppEvents.receiptUnparsed);
+    if (!receipt) {
+      // Acknowledged even when unreadable: an SMSC redelivers unacknowledged receipts forever.
+      link.session.send(pdu.response());
+      return;
     }
-    // Acknowledged even when unreadable: an SMSC redelivers unacknowledged receipts forever.
-    link.session.send(pdu.response());
+    // Acknowledged only once every listener has it (the bridge: published to Kafka), so a
+    // receipt is never lost between the link and the topic: on a failure the SMSC keeps it and
+    // delivers it again, and a repeated receipt is harmless downstream.
+    void Promise.all(this.listeners.map(async (listener) => listener(receipt))).then(
+      () => link.session.send(pdu.response()),
+      (err: unknown) => {
+        this.logger.error({ provider: this.name, err }, SmppEvents.receiptListenerFailed);
+        link.session.send(pdu.response({ command_status: ESME_RX_T_APPN }));
+      },
+    );
   }
 
   /** Unbinds and closes the link; no reconnect follows. */

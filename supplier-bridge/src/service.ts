@@ -68,7 +68,7 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
  * Receipts over a provider's own link (SMPP deliver_sm) are matched and published by the bridge,
  * which holds that link; HTTP receipts go through the API's webhook instead.
  */
-function pushedReceiptForwarder(
+export function pushedReceiptForwarder(
   bus: Bus,
   cache: Cache,
   logger: Logger,
@@ -81,21 +81,23 @@ function pushedReceiptForwarder(
     registers: [registry],
   });
   return (adapter: ProviderAdapter) => {
-    adapter.onReceipt?.((receipt) => {
-      void matchReceipts(adapter.name, [receipt], cache)
-        .then(async ({ events, unmatched }) => {
-          if (unmatched > 0) pushed.inc({ provider: adapter.name, result: 'unmatched' });
-          if (events.length === 0) return;
-          await bus.publish(
-            Topics.receipts,
-            events.map((e) => ({ key: e.messageId, value: JSON.stringify(e) })),
-          );
-          pushed.inc({ provider: adapter.name, result: 'accepted' }, events.length);
-        })
-        .catch((err: unknown) => {
-          pushed.inc({ provider: adapter.name, result: 'failed' });
-          logger.error({ err, provider: adapter.name }, 'bridge.pushed_receipt_failed');
-        });
+    // The adapter acknowledges the receipt to the provider only when this resolves: a receipt
+    // that could not be matched or published is refused and comes again.
+    adapter.onReceipt?.(async (receipt) => {
+      try {
+        const { events, unmatched } = await matchReceipts(adapter.name, [receipt], cache);
+        if (unmatched > 0) pushed.inc({ provider: adapter.name, result: 'unmatched' });
+        if (events.length === 0) return;
+        await bus.publish(
+          Topics.receipts,
+          events.map((e) => ({ key: e.messageId, value: JSON.stringify(e) })),
+        );
+        pushed.inc({ provider: adapter.name, result: 'accepted' }, events.length);
+      } catch (err) {
+        pushed.inc({ provider: adapter.name, result: 'failed' });
+        logger.error({ err, provider: adapter.name }, 'bridge.pushed_receipt_failed');
+        throw err;
+      }
     });
   };
 }
