@@ -19,7 +19,7 @@ import { loadConfig } from '../core/config.ts';
 import { decodeEvent } from '../core/events.ts';
 import { newId } from '../core/ids.ts';
 import { createLogger } from '../core/logger.ts';
-import type { MessageRequested } from '../core/message.ts';
+import { isOutcome, type MessageRequested, type OutcomeEvent } from '../core/message.ts';
 import { topicSpecs } from '../core/runtime.ts';
 import { LANE_TOPICS, Topics } from '../core/topics.ts';
 import { createSimulator } from '../supplier-bridge/providers/simulator.ts';
@@ -111,8 +111,9 @@ async function runBridge(
     fromBeginning: false,
     handler: async (batch) => {
       for (const record of batch.records) {
-        const event = JSON.parse(record.value) as { tenantId: string; latencyMs?: number };
-        if (event.tenantId === tenant) latencies.push(event.latencyMs ?? 0);
+        const event = JSON.parse(record.value) as OutcomeEvent;
+        if (isOutcome(event) && event.tenantId === tenant)
+          latencies.push(event.type === 'message.submitted' ? event.latencyMs : 0);
       }
     },
   });

@@ -1,6 +1,7 @@
 import { Compile } from 'typebox/compile';
 import { newId } from './ids.ts';
 import {
+  AttemptFailed,
   MessageFailed,
   MessageRequested,
   MessageSubmitted,
@@ -13,6 +14,7 @@ const validators = {
   'message.requested': Compile(MessageRequested),
   'message.submitted': Compile(MessageSubmitted),
   'message.failed': Compile(MessageFailed),
+  'attempt.failed': Compile(AttemptFailed),
   'receipt.received': Compile(ReceiptReceived),
 } as const;
 

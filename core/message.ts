@@ -100,6 +100,29 @@ export const MessageFailed = Type.Object({
 });
 export type MessageFailed = Static<typeof MessageFailed>;
 
+/**
+ * One provider call that did not take the message while the message went on: the bridge failed
+ * over to the next provider, or scheduled a later round. The pass's own outcome (submitted,
+ * failed) reports its last call; these report the others, so every call has an attempt record and
+ * the monitor sees a provider refusing traffic even when another one carried it.
+ */
+export const AttemptFailed = Type.Object({
+  ...EventBase,
+  type: Type.Literal('attempt.failed'),
+  provider: Type.String(),
+  attempt: Type.Integer({ minimum: 1 }),
+  errorClass: Type.String(),
+  errorCode: Type.String(),
+  reason: Type.String(),
+  /** `maybe`: the call timed out after the request was written; an urgent message failed over anyway. */
+  sent: Type.Enum(['no', 'maybe']),
+  country: Type.Optional(Type.String()),
+  requestedAt: Type.String({ format: 'date-time' }),
+  latencyMs: Type.Number(),
+  class: Type.Optional(Type.Enum(MESSAGE_CLASSES)),
+});
+export type AttemptFailed = Static<typeof AttemptFailed>;
+
 export const RECEIPT_STATUSES = ['delivered', 'undelivered', 'expired', 'rejected', 'unknown'] as const;
 export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
 
@@ -115,7 +138,13 @@ export const ReceiptReceived = Type.Object({
 export type ReceiptReceived = Static<typeof ReceiptReceived>;
 
 export type OutcomeEvent = MessageSubmitted | MessageFailed;
-export type PigeonEvent = MessageRequested | MessageSubmitted | MessageFailed | ReceiptReceived;
+
+/** Of the events on `sms.outcomes`, the ones that end a pass (not the attempt reports beside them). */
+export function isOutcome(event: { type: string }): event is OutcomeEvent {
+  return event.type === 'message.submitted' || event.type === 'message.failed';
+}
+export type PigeonEvent =
+  MessageRequested | MessageSubmitted | MessageFailed | AttemptFailed | ReceiptReceived;
 export type EventType = PigeonEvent['type'];
 
 /** Status a given event moves a message to. */
@@ -127,6 +156,9 @@ export function statusOf(event: PigeonEvent): MessageStatus {
       return 'submitted';
     case 'message.failed':
       return event.status;
+    // The message goes on: the lowest rank, which never moves a stored status.
+    case 'attempt.failed':
+      return 'queued';
     case 'receipt.received':
       return event.status === 'rejected' ? 'failed' : event.status;
   }

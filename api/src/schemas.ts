@@ -107,6 +107,31 @@ export const MessageView = Type.Object({
       detail: Nullable(Type.Record(Type.String(), Type.Unknown())),
     }),
   ),
+  attempts: Type.Array(
+    Type.Object(
+      {
+        attempt: Type.Integer({
+          description: '1 for the first provider call; failovers and retries count on',
+        }),
+        provider: Type.String(),
+        providerMessageId: Nullable(Type.String()),
+        outcome: Type.String({
+          description: 'submitted, failed, unknown (may have been sent), expired, rejected',
+        }),
+        errorClass: Nullable(Type.String()),
+        errorCode: Nullable(Type.String({ description: "The provider's own code" })),
+        failover: Nullable(
+          Type.String({ description: 'Why this copy was sent: receipt_timeout, crash_recovery' }),
+        ),
+        segments: Nullable(Type.Integer()),
+        cost: Nullable(Type.Number()),
+        requestedAt: Nullable(Type.String()),
+        respondedAt: Nullable(Type.String()),
+      },
+      { description: 'One provider call' },
+    ),
+    { description: 'Every provider call made for the message, in order' },
+  ),
 });
 
 export const Problem = Type.Object(

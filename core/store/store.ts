@@ -171,7 +171,11 @@ export interface AttemptRecord {
   eventId: string;
   provider: string;
   providerMessageId: string | null;
-  /** `submitted` when the provider took the message, else the status the message failed with. */
+  /**
+   * `submitted` when the provider took the message; `failed` when it refused (the message went on
+   * to another call, or failed); `unknown` when it may have sent it; else the status the message
+   * failed with.
+   */
   outcome: 'submitted' | 'failed' | 'expired' | 'rejected' | 'unknown';
   /** The failure taxonomy (`permanent`, `ambiguous`, …); null for a submission. */
   errorClass: string | null;

@@ -5,7 +5,7 @@ import type { ConsumedBatch, ConsumedRecord } from '../../core/bus/bus.ts';
 import { eventBase } from '../../core/events.ts';
 import { newId } from '../../core/ids.ts';
 import { createLogger } from '../../core/logger.ts';
-import type { MessageClass, MessageSubmitted, ReceiptReceived } from '../../core/message.ts';
+import type { AttemptFailed, MessageClass, MessageSubmitted, ReceiptReceived } from '../../core/message.ts';
 import { Topics } from '../../core/topics.ts';
 import { verificationEvent } from '../../core/verification.ts';
 import { Canary, CANARY_TENANT } from './canary.ts';
@@ -125,6 +125,40 @@ test('without a backlog every receipt is read', () => {
   );
   clock.now += 60_000;
   assert.equal(traffic.series(900_000, [])[0]!.stats.delivered, 100);
+});
+
+test('a provider whose refusals were failed over elsewhere still shows its failed submits', () => {
+  const { clock, o, traffic } = observer();
+  const carried = Array.from({ length: 10 }, () => submitted('otp', T0, 'good'));
+  const refusals: AttemptFailed[] = carried.map((s) => ({
+    ...eventBase(s.messageId, s.tenantId, T0),
+    type: 'attempt.failed',
+    provider: 'bad',
+    attempt: 1,
+    errorClass: 'retryable',
+    errorCode: '503',
+    reason: 'service unavailable',
+    sent: 'no',
+    requestedAt: new Date(T0 - 50).toISOString(),
+    latencyMs: 50,
+    country: 'DE',
+    class: 'otp',
+  }));
+  o.batch(
+    batch(
+      Topics.outcomes,
+      carried.flatMap((s, i) => [
+        rec(Topics.outcomes, s.messageId, refusals[i]),
+        rec(Topics.outcomes, s.messageId, { ...s, attempt: 2 }),
+      ]),
+      0,
+    ),
+  );
+  clock.now += 1_000;
+  const byProvider = new Map(traffic.series(60_000, ['provider']).map((s) => [s.labels.provider, s.stats]));
+  assert.equal(byProvider.get('bad')?.submitFailed, 10);
+  assert.equal(byProvider.get('bad')?.submitSuccessRate, 0);
+  assert.equal(byProvider.get('good')?.submitSuccessRate, 1);
 });
 
 test('canary probes are kept out of the customer traffic and settle their probe', async () => {

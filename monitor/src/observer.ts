@@ -193,6 +193,10 @@ export class Observer {
       this.outcomes.inc({ provider: event.provider ?? 'none', status: event.status });
       if (probe) canary?.failed(event.messageId);
       else traffic.failed({ ...event, at });
+    } else if (event.type === 'attempt.failed') {
+      // A refusal another provider made up for: the message is fine, this provider is not.
+      this.outcomes.inc({ provider: event.provider, status: 'attempt_failed' });
+      if (!probe) traffic.failed({ ...event, at });
     } else if (event.type === 'receipt.received') {
       this.receipts.inc({ provider: event.provider, status: event.status });
       if (probe) canary?.receipt(event.messageId, event.status, at);

@@ -5,6 +5,7 @@ import { buildMessageRequested, type MessageInput } from '../../api/src/accept.t
 import { eventBase } from '../../core/events.ts';
 import { newId } from '../../core/ids.ts';
 import type {
+  AttemptFailed,
   MessageFailed,
   MessageRequested,
   MessageSubmitted,
@@ -304,6 +305,60 @@ test('each provider call becomes one attempt row; failures no provider saw do no
   assert.equal(second?.respondedAt, T0 + 30_000);
   assert.equal(third?.requestedAt, null, 'not reported by the bridge');
   assert.equal(third?.respondedAt, T0 + 30_100);
+});
+
+test('a refused call the message went on from is an attempt row and a history row, and moves nothing', () => {
+  const message = requested();
+  const refused: AttemptFailed = {
+    ...eventBase(message.messageId, message.tenantId, T0 + 30),
+    type: 'attempt.failed',
+    provider: 'sim-b',
+    attempt: 1,
+    errorClass: 'retryable',
+    errorCode: '503',
+    reason: 'service unavailable',
+    sent: 'no',
+    requestedAt: new Date(T0 + 10).toISOString(),
+    latencyMs: 20,
+    country: 'US',
+  };
+  const taken = { ...submitted(message, T0 + 50), attempt: 2 };
+  const forward = foldEvents([message, refused, taken]);
+  const backward = foldEvents([taken, refused, message]);
+
+  for (const folded of [forward, backward]) {
+    assert.deepEqual(
+      folded.attempts
+        .map((a) => [a.attempt, a.provider, a.outcome, a.errorClass, a.errorCode])
+        .sort((x, y) => Number(x[0]) - Number(y[0])),
+      [
+        [1, 'sim-b', 'failed', 'retryable', '503'],
+        [2, 'sim-a', 'submitted', null, null],
+      ],
+    );
+    const patch = folded.messages[0]!;
+    assert.equal(patch.status, 'submitted');
+    assert.equal(patch.provider, 'sim-a', 'the refusal does not name the provider');
+    assert.equal(patch.attempt, 2);
+  }
+  const row = forward.attempts.find((a) => a.attempt === 1)!;
+  assert.equal(row.requestedAt, T0 + 10);
+  assert.equal(row.respondedAt, T0 + 30);
+  const history = forward.events.find((e) => e.type === 'attempt.failed')!;
+  assert.equal(history.provider, 'sim-b');
+  assert.deepEqual(JSON.parse(history.detail!), {
+    attempt: 1,
+    errorClass: 'retryable',
+    errorCode: '503',
+    reason: 'service unavailable',
+    sent: 'no',
+    latencyMs: 20,
+  });
+  assert.equal(
+    foldEvents([{ ...refused, sent: 'maybe' }]).attempts[0]?.outcome,
+    'unknown',
+    'a call that may have reached the provider stays unknown',
+  );
 });
 
 test('the billed cost survives a free failover copy, and the latest attempt names the provider', () => {

@@ -66,6 +66,10 @@ function patchFor(event: PigeonEvent): MessagePatch {
         patch.attempt = event.attempt;
       }
       break;
+    case 'attempt.failed':
+      // Only an attempt row and a history row: the message's status and provider pair are the
+      // pass outcome's to set.
+      break;
     case 'receipt.received':
       patch.provider = event.provider;
       patch.providerMessageId = event.providerMessageId;
@@ -160,6 +164,26 @@ function attemptRow(event: PigeonEvent): AttemptRecord | undefined {
           : Math.round(Date.parse(event.requestedAt) + event.latencyMs),
     };
   }
+  if (event.type === 'attempt.failed') {
+    return {
+      messageId: event.messageId,
+      attempt: event.attempt,
+      tenantId: event.tenantId,
+      eventId: event.id,
+      provider: event.provider,
+      providerMessageId: null,
+      // A call that may have reached the provider before it timed out stays `unknown`.
+      outcome: event.sent === 'maybe' ? 'unknown' : 'failed',
+      errorClass: event.errorClass,
+      errorCode: event.errorCode,
+      failover: null,
+      segments: null,
+      cost: null,
+      country: event.country ?? null,
+      requestedAt: Date.parse(event.requestedAt),
+      respondedAt: Math.round(Date.parse(event.requestedAt) + event.latencyMs),
+    };
+  }
   // A failure no provider was asked about (expired, refused before sending) is no attempt.
   if (event.type === 'message.failed' && event.provider && event.attempt >= 1) {
     return {
@@ -209,6 +233,17 @@ function historyRow(event: PigeonEvent): MessageEventRecord {
         errorClass: event.errorClass,
         errorCode: event.errorCode,
         reason: event.reason,
+      };
+      break;
+    case 'attempt.failed':
+      provider = event.provider;
+      detail = {
+        attempt: event.attempt,
+        errorClass: event.errorClass,
+        errorCode: event.errorCode,
+        reason: event.reason,
+        sent: event.sent,
+        latencyMs: event.latencyMs,
       };
       break;
     case 'receipt.received':

@@ -86,6 +86,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       byTopic.set(topic, list);
     };
     for (const result of results) {
+      for (const attempt of result.attempts ?? [])
+        add(Topics.outcomes, { key: attempt.messageId, value: JSON.stringify(attempt) });
       if (result.outcome)
         add(Topics.outcomes, { key: result.outcome.messageId, value: JSON.stringify(result.outcome) });
       if (result.followUp) add(result.followUp.topic, result.followUp.record);

@@ -208,6 +208,51 @@ test('a retryable definite non-send fails over to the next provider', async (t) 
   assert.equal(b.calls, 1);
 });
 
+test('the refused call before a failover is reported as attempt 1, published before the outcome', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b]);
+  const message = requested({ class: 'transactional' });
+
+  const result = await dispatchPass(h, message);
+
+  assert.equal(asSubmitted(result.outcome).attempt, 2);
+  assert.equal(result.attempts?.length, 1);
+  const refused = result.attempts[0]!;
+  assert.equal(refused.type, 'attempt.failed');
+  assert.equal(refused.messageId, message.messageId);
+  assert.equal(refused.provider, 'a');
+  assert.equal(refused.attempt, 1);
+  assert.equal(refused.errorClass, 'retryable');
+  assert.equal(refused.errorCode, '503');
+  assert.equal(refused.sent, 'no');
+  assert.equal(refused.class, 'transactional');
+  assert.ok(Date.parse(refused.requestedAt) <= h.clock.now);
+});
+
+test('when every provider refuses, each call is reported and the retry is scheduled', async (t) => {
+  const a = new FakeProvider('a', unavailable);
+  const b = new FakeProvider('b', unavailable);
+  const h = setup(t, [a, b]);
+
+  const result = await dispatchPass(h, requested());
+
+  assert.equal(result.outcome, undefined);
+  assert.ok(result.followUp);
+  const reported = result.attempts?.map((e) => `${e.provider}:${e.attempt}`).sort();
+  assert.ok(
+    JSON.stringify(reported) === '["a:1","b:2"]' || JSON.stringify(reported) === '["a:2","b:1"]',
+    `one report per call, numbered in call order: ${JSON.stringify(reported)}`,
+  );
+});
+
+test('a pass that reports its only call in the outcome adds no attempt events', async (t) => {
+  const h = setup(t, [new FakeProvider('a', rejectsPermanently), new FakeProvider('b')]);
+  const result = await dispatchPass(h, requested());
+  assert.equal(asFailed(result.outcome).attempt, 1);
+  assert.equal(result.attempts, undefined);
+});
+
 test('a permanent rejection fails the message without trying another provider', async (t) => {
   const a = new FakeProvider('a', rejectsPermanently);
   const b = new FakeProvider('b');
@@ -290,12 +335,18 @@ test('an otp message fails over after an ambiguous failure only once', async (t)
   const c = new FakeProvider('c');
   const h = setup(t, [a, b, c]);
 
-  const failed = asFailed(await dispatch(h, requested({ class: 'otp', body: 'Your code is 123456' })));
+  const result = await dispatchPass(h, requested({ class: 'otp', body: 'Your code is 123456' }));
+  const failed = asFailed(result.outcome);
 
   assert.equal(failed.errorClass, 'ambiguous');
   assert.equal(failed.provider, 'b');
   assert.equal(failed.attempt, 2);
   assert.equal(c.calls, 0);
+  assert.deepEqual(
+    result.attempts?.map((e) => [e.provider, e.attempt, e.sent]),
+    [['a', 1, 'maybe']],
+    'the first call, which may have sent too, has its own report',
+  );
 });
 
 test('a provider that never answers is cancelled at the send timeout and treated as ambiguous', async (t) => {

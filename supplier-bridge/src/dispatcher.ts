@@ -6,7 +6,13 @@ import type { Cache } from '../../core/cache/cache.ts';
 import { eventBase } from '../../core/events.ts';
 import type { Logger } from '../../core/logger.ts';
 import { MARKER_TTL_MS, Markers } from '../../core/markers.ts';
-import type { MessageFailed, MessageRequested, MessageSubmitted, OutcomeEvent } from '../../core/message.ts';
+import type {
+  AttemptFailed,
+  MessageFailed,
+  MessageRequested,
+  MessageSubmitted,
+  OutcomeEvent,
+} from '../../core/message.ts';
 import { delayTopicFor } from '../../core/topics.ts';
 import {
   type ProviderAdapter,
@@ -46,6 +52,8 @@ export interface Pass {
 
 /** Everything one pass decides; stored whole so a replay republishes exactly the same records. */
 export interface PassResult {
+  /** Calls of the pass that did not take the message while it went on; published before `outcome`. */
+  attempts?: AttemptFailed[];
   outcome?: OutcomeEvent;
   /** A record for a delay topic: the next retry round or a receipt check. */
   followUp?: { topic: string; record: BusRecord };
@@ -111,6 +119,15 @@ interface Walk {
   ambiguous: ProviderError | undefined;
   ambiguousProvider: string | undefined;
   ambiguousRequestedAt: number | undefined;
+  ambiguousAttempt: number | undefined;
+  /** Calls of this pass that did not take the message while it went on. */
+  refusals: Array<{
+    provider: string;
+    attempt: number;
+    error: ProviderError;
+    requestedAt: number;
+    latencyMs: number;
+  }>;
 }
 
 const isUrgent = (message: MessageRequested) => message.class === 'otp' || message.class === 'alert';
@@ -386,6 +403,8 @@ export class Dispatcher {
       ambiguous: undefined,
       ambiguousProvider: undefined,
       ambiguousRequestedAt: undefined,
+      ambiguousAttempt: undefined,
+      refusals: [],
     };
     const plan = this.options.planner
       .plan(message, { breakerOpen: this.breakerOpen })
@@ -410,25 +429,40 @@ export class Dispatcher {
       const requestedAt = this.now();
       const outcome = await this.callProvider(planned, message, body);
       if (!(outcome instanceof ProviderError)) {
-        return this.submitted(
+        return this.withRefusals(
           message,
-          planned,
-          outcome.result,
-          outcome.latencyMs,
-          state.attempts,
-          extra?.failover,
-          requestedAt,
+          state,
+          await this.submitted(
+            message,
+            planned,
+            outcome.result,
+            outcome.latencyMs,
+            state.attempts,
+            extra?.failover,
+            requestedAt,
+          ),
         );
       }
       const error = outcome;
       state.lastError = error;
       if (!error.isProviderFault) {
-        return this.failed(message, 'failed', error.errorClass, error.rawCode, error.message, {
-          provider: planned.provider,
-          attempt: state.attempts,
-          requestedAt,
-        });
+        return this.withRefusals(
+          message,
+          state,
+          this.failed(message, 'failed', error.errorClass, error.rawCode, error.message, {
+            provider: planned.provider,
+            attempt: state.attempts,
+            requestedAt,
+          }),
+        );
       }
+      state.refusals.push({
+        provider: planned.provider,
+        attempt: state.attempts,
+        error,
+        requestedAt,
+        latencyMs: this.now() - requestedAt,
+      });
       if (error.errorClass === 'throttled' && error.retryAfterMs !== undefined) {
         await this.options.gate.pause(planned.provider, this.now() + error.retryAfterMs);
       }
@@ -436,6 +470,7 @@ export class Dispatcher {
         state.ambiguous = error;
         state.ambiguousProvider = planned.provider;
         state.ambiguousRequestedAt = requestedAt;
+        state.ambiguousAttempt = state.attempts;
         // The provider may have taken it: bulk and transactional traffic is never sent
         // elsewhere; urgent traffic may fail over (once by default), since a duplicate code
         // beats no code.
@@ -446,19 +481,61 @@ export class Dispatcher {
     }
 
     if (state.ambiguous) {
-      return this.failed(message, 'unknown', 'ambiguous', state.ambiguous.rawCode, state.ambiguous.message, {
+      const { rawCode, message: reason } = state.ambiguous;
+      const failed = this.failed(message, 'unknown', 'ambiguous', rawCode, reason, {
         provider: state.ambiguousProvider,
-        attempt: state.attempts,
+        attempt: state.ambiguousAttempt,
         requestedAt: state.ambiguousRequestedAt,
       });
+      return this.withRefusals(message, state, failed, state.ambiguousAttempt);
     }
-    if (pass.kind === 'receipt-check') return {};
+    if (pass.kind === 'receipt-check') return this.withRefusals(message, state, {});
     if (this.now() >= Date.parse(message.expiresAt)) {
-      return this.failed(message, 'expired', 'expired', 'EXPIRED', 'expired before a provider took it', {
-        attempt: state.attempts,
-      });
+      const expired = this.failed(
+        message,
+        'expired',
+        'expired',
+        'EXPIRED',
+        'expired before a provider took it',
+        {
+          attempt: state.attempts,
+        },
+      );
+      return this.withRefusals(message, state, expired);
     }
-    return this.scheduleRetry(message, pass, state);
+    return this.withRefusals(message, state, this.scheduleRetry(message, pass, state));
+  }
+
+  /**
+   * Adds an `attempt.failed` event for every call of the pass its outcome does not report (the
+   * outcome reports the last call, or `reported`), so each call gets its attempt record.
+   */
+  private withRefusals(
+    message: MessageRequested,
+    state: Walk,
+    result: PassResult,
+    reported?: number,
+  ): PassResult {
+    const refusals = state.refusals.filter((r) => r.attempt !== reported);
+    if (refusals.length === 0) return result;
+    result.attempts = refusals.map((r) => {
+      const event: AttemptFailed = {
+        ...eventBase(message.messageId, message.tenantId, this.now()),
+        type: 'attempt.failed',
+        provider: r.provider,
+        attempt: r.attempt,
+        errorClass: r.error.errorClass,
+        errorCode: r.error.rawCode,
+        reason: r.error.message,
+        sent: r.error.sent === 'maybe' ? 'maybe' : 'no',
+        requestedAt: new Date(r.requestedAt).toISOString(),
+        latencyMs: r.latencyMs,
+        class: message.class,
+      };
+      if (message.country) event.country = message.country;
+      return event;
+    });
+    return result;
   }
 
   /** Rate limit, 429 pause and retry budget: may this provider be called for this message now? */

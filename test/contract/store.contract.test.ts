@@ -151,7 +151,8 @@ function apiKey(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 
 /**
  * The persister's view of one OTP's life, as bus events: billed at acme, an ambiguous second try
- * at bravo, a free third copy through charlie that is delivered, and acme's late receipts.
+ * at bravo, a third try refused by delta, a free fourth copy through charlie that is delivered,
+ * and acme's late receipts.
  */
 function failoverEvents(tenantId = 'tenant-a', messageId = newId()): PigeonEvent[] {
   const at = (ms: number) => eventBase(messageId, tenantId, T0 + ms);
@@ -205,10 +206,23 @@ function failoverEvents(tenantId = 'tenant-a', messageId = newId()): PigeonEvent
     submitted(150, {}),
     receipt(900, { status: 'unknown', providerStatus: 'ENROUTE' }),
     ambiguous,
+    {
+      ...at(20_050),
+      type: 'attempt.failed',
+      provider: 'delta',
+      attempt: 3,
+      errorClass: 'retryable',
+      errorCode: '503',
+      reason: 'service unavailable',
+      sent: 'no',
+      country: 'GB',
+      requestedAt: new Date(T0 + 20_020).toISOString(),
+      latencyMs: 30,
+    },
     submitted(20_100, {
       provider: 'charlie',
       providerMessageId: 'charlie-3',
-      attempt: 3,
+      attempt: 4,
       cost: 0,
       failover: 'receipt_timeout',
     }),
@@ -749,7 +763,8 @@ export function storeContract(name: string, makeTarget: () => Promise<StoreTarge
         [
           [1, 'acme', 'submitted', 0.0125],
           [2, 'bravo', 'unknown', null],
-          [3, 'charlie', 'submitted', 0],
+          [3, 'delta', 'failed', null],
+          [4, 'charlie', 'submitted', 0],
         ],
       );
 
@@ -820,7 +835,7 @@ export function storeContract(name: string, makeTarget: () => Promise<StoreTarge
         const total = (key: 'messages' | 'events' | 'attempts') => rounds.reduce((n, r) => n + r[key], 0);
         assert.deepEqual(
           { messages: total('messages'), events: total('events'), attempts: total('attempts') },
-          { messages: 3, events: 21, attempts: 9 },
+          { messages: 3, events: 24, attempts: 12 },
         );
         assert.ok(rounds.length >= 6, 'at most 4 rows per table per round');
         for (const id of gone) {
@@ -830,8 +845,8 @@ export function storeContract(name: string, makeTarget: () => Promise<StoreTarge
         }
         for (const id of kept) {
           assert.equal((await s.getMessage('tenant-a', id))?.status, 'delivered');
-          assert.equal((await s.listEvents('tenant-a', id)).length, 7);
-          assert.equal((await s.listAttempts('tenant-a', id)).length, 3);
+          assert.equal((await s.listEvents('tenant-a', id)).length, 8);
+          assert.equal((await s.listAttempts('tenant-a', id)).length, 4);
         }
         assert.deepEqual(await s.purgeMessages(cutoff, 4), { messages: 0, events: 0, attempts: 0 });
       } finally {

@@ -38,6 +38,15 @@ describe('routing in a running gateway', () => {
       status: string;
       provider?: string;
       history: Array<{ type: string; status: string; provider?: string }>;
+      attempts: Array<{
+        attempt: number;
+        provider: string;
+        outcome: string;
+        errorClass: string | null;
+        errorCode: string | null;
+        requestedAt: string | null;
+        respondedAt: string | null;
+      }>;
     };
   const outbox = async (to: string) =>
     (
@@ -128,5 +137,44 @@ describe('routing in a running gateway', () => {
     const submissions = (await message(id)).history.filter((h) => h.type === 'message.submitted');
     assert.equal(submissions.length, 2, 'both attempts are in the history');
     await fetch(`${base}/simulator/providers/sim-a/fault`, { method: 'DELETE' });
+    assert.equal(
+      (await call('DELETE', `/v1/admin/routes/${((await route.json()) as { id: string }).id}`)).status,
+      204,
+    );
+  });
+
+  test('a provider refusing a call is on the message record even though another provider took it', async () => {
+    const route = await call('POST', '/v1/admin/routes', {
+      name: 'transactional via sim-a',
+      messageClass: 'transactional',
+      tiers: [[{ provider: 'sim-a', weight: 1 }], [{ provider: 'sim-b', weight: 1 }]],
+    });
+    assert.equal(route.status, 201);
+    const fault = await fetch(`${base}/simulator/providers/sim-a/fault`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ fault: 'down' }),
+    });
+    assert.ok(fault.ok, await fault.text());
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // the route reaches the bridge
+
+    const id = await send('+14155550778', 'Your parcel is on its way');
+    await waitFor(async () => (await message(id)).attempts.length === 2, 10_000, 'both calls recorded');
+    const record = await message(id);
+    assert.equal(record.provider, 'sim-b');
+    assert.deepEqual(
+      record.attempts.map((a) => [a.attempt, a.provider, a.outcome, a.errorClass, a.errorCode]),
+      [
+        [1, 'sim-a', 'failed', 'retryable', 'ECONNREFUSED'],
+        [2, 'sim-b', 'submitted', null, null],
+      ],
+    );
+    assert.ok(record.attempts.every((a) => a.requestedAt !== null && a.respondedAt !== null));
+    assert.ok(record.history.some((h) => h.type === 'attempt.failed' && h.provider === 'sim-a'));
+    await fetch(`${base}/simulator/providers/sim-a/fault`, { method: 'DELETE' });
+    assert.equal(
+      (await call('DELETE', `/v1/admin/routes/${((await route.json()) as { id: string }).id}`)).status,
+      204,
+    );
   });
 });

@@ -10,6 +10,7 @@ import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { Readiness } from '../../core/health.ts';
 import { createLogger } from '../../core/logger.ts';
 import { Markers } from '../../core/markers.ts';
+import { isOutcome, type OutcomeEvent } from '../../core/message.ts';
 import { createRegistry } from '../../core/metrics.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
@@ -143,7 +144,8 @@ describe('a write the bus acknowledges after the API answered 503', () => {
       groupId: 'observer',
       topics: [Topics.outcomes],
       handler: async (batch) => {
-        for (const r of batch.records) outcomes.push(r.value);
+        for (const r of batch.records)
+          if (isOutcome(JSON.parse(r.value) as OutcomeEvent)) outcomes.push(r.value);
       },
     });
     const app = await buildApi({

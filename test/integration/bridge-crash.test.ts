@@ -12,7 +12,12 @@ import { test } from 'node:test';
 import { buildMessageRequested, type MessageInput } from '../../api/src/accept.ts';
 import { KafkaBus } from '../../core/bus/kafka-bus.ts';
 import { newId } from '../../core/ids.ts';
-import type { MessageFailed, MessageRequested, OutcomeEvent } from '../../core/message.ts';
+import {
+  isOutcome,
+  type MessageFailed,
+  type MessageRequested,
+  type OutcomeEvent,
+} from '../../core/message.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { LANE_TOPICS, Topics } from '../../core/topics.ts';
 import { startTwilioFake, type TwilioFake } from '../fakes/twilio-fake.ts';
@@ -83,7 +88,7 @@ test('a bridge killed mid-batch and restarted re-sends nothing a provider accept
     handler: async (batch) => {
       for (const record of batch.records) {
         const outcome = JSON.parse(record.value) as OutcomeEvent;
-        if (outcome.tenantId !== tenant) continue;
+        if (!isOutcome(outcome) || outcome.tenantId !== tenant) continue;
         outcomes.set(outcome.messageId, [...(outcomes.get(outcome.messageId) ?? []), outcome]);
       }
     },

@@ -12,7 +12,7 @@ import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { loadConfig } from '../../core/config.ts';
 import { newId } from '../../core/ids.ts';
 import { createLogger } from '../../core/logger.ts';
-import type { MessageRequested, OutcomeEvent } from '../../core/message.ts';
+import { isOutcome, type MessageRequested, type OutcomeEvent } from '../../core/message.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { LANE_TOPICS, Topics } from '../../core/topics.ts';
 import type { ConfiguredProvider } from '../../supplier-bridge/providers/registry.ts';
@@ -69,7 +69,7 @@ test('OTPs queued behind a bulk backlog are sent while most of the backlog still
       seen += batch.records.length;
       for (const record of batch.records) {
         const outcome = JSON.parse(record.value) as OutcomeEvent;
-        if (outcome.tenantId === tenant) outcomes.push(outcome);
+        if (isOutcome(outcome) && outcome.tenantId === tenant) outcomes.push(outcome);
       }
     },
   });

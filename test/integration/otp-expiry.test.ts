@@ -15,7 +15,7 @@ import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { loadConfig } from '../../core/config.ts';
 import { Readiness } from '../../core/health.ts';
 import { createLogger } from '../../core/logger.ts';
-import type { MessageRequested, OutcomeEvent } from '../../core/message.ts';
+import { isOutcome, type MessageRequested, type OutcomeEvent } from '../../core/message.ts';
 import { createRegistry } from '../../core/metrics.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
@@ -74,7 +74,10 @@ test('an OTP queued behind a stalled provider past its expiry never reaches the 
       groupId: 'observer-outcomes',
       topics: [Topics.outcomes],
       handler: async (batch) => {
-        for (const r of batch.records) outcomes.push(JSON.parse(r.value) as OutcomeEvent);
+        for (const r of batch.records) {
+          const outcome = JSON.parse(r.value) as OutcomeEvent;
+          if (isOutcome(outcome)) outcomes.push(outcome);
+        }
       },
     }),
   ];

@@ -9,7 +9,7 @@ import { newId } from '../../../core/ids.ts';
 import { MARKER_TTL_MS, Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import { maskPhone } from '../../../core/phone.ts';
-import type { MessageEventRecord, MessageRecord, Store } from '../../../core/store/store.ts';
+import type { AttemptRecord, MessageEventRecord, MessageRecord, Store } from '../../../core/store/store.ts';
 import { buildMessageRequested } from '../accept.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import type { MessagePublisher } from '../publisher.ts';
@@ -221,8 +221,12 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           'No such message for this API key (accepted messages appear within a second)',
         );
       }
-      const events = await deps.store.listEvents(principal.tenantId, message.id);
-      return messageView(message, events, principal.scopes.has('pii:read') || principal.scopes.has('admin'));
+      const [events, attempts] = await Promise.all([
+        deps.store.listEvents(principal.tenantId, message.id),
+        deps.store.listAttempts(principal.tenantId, message.id),
+      ]);
+      const showPii = principal.scopes.has('pii:read') || principal.scopes.has('admin');
+      return messageView(message, events, attempts, showPii);
     },
   );
 }
@@ -241,7 +245,12 @@ function view(id: string, event: MessageRequested) {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function messageView(message: MessageRecord, events: MessageEventRecord[], showPii: boolean) {
+export function messageView(
+  message: MessageRecord,
+  events: MessageEventRecord[],
+  attempts: AttemptRecord[],
+  showPii: boolean,
+) {
   return {
     id: message.id,
     to: showPii ? message.recipient : maskPhone(message.recipient),
@@ -267,5 +276,20 @@ export function messageView(message: MessageRecord, events: MessageEventRecord[]
       providerMessageId: e.providerMessageId,
       detail: e.detail ? (JSON.parse(e.detail) as Record<string, unknown>) : null,
     })),
+    attempts: attempts
+      .toSorted((a, b) => a.attempt - b.attempt)
+      .map((a) => ({
+        attempt: a.attempt,
+        provider: a.provider,
+        providerMessageId: a.providerMessageId,
+        outcome: a.outcome,
+        errorClass: a.errorClass,
+        errorCode: a.errorCode,
+        failover: a.failover,
+        segments: a.segments,
+        cost: a.cost,
+        requestedAt: iso(a.requestedAt),
+        respondedAt: iso(a.respondedAt),
+      })),
   };
 }

@@ -35,7 +35,9 @@ export interface StatusCallback {
 export function callbackFor(event: PigeonEvent): StatusCallback | undefined {
   const base = { id: event.id, messageId: event.messageId, occurredAt: event.occurredAt };
   switch (event.type) {
+    // A refused call the message went on from is not a status change the customer sees.
     case 'message.requested':
+    case 'attempt.failed':
       return undefined;
     case 'message.submitted':
       if (event.failover !== undefined) return undefined;
