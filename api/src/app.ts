@@ -102,7 +102,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   registerOpsRoutes(app, { readiness: deps.readiness, registry: deps.registry });
 
-  const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs);
+  const seal = deps.verification?.sealBodies ? deps.verification.bodyKey : undefined;
+  const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs, seal);
   const signingSecrets = new TenantSigningSecrets(deps.store);
   const allowPrivateCallbackNetworks = deps.callbacks?.allowPrivateNetworks ?? false;
   await app.register(messageRoutes, {

@@ -4,6 +4,7 @@ import { PigeonError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { MARKER_TTL_MS, Markers } from '../../core/markers.ts';
 import type { MessageRequested } from '../../core/message.ts';
+import { isSealed, sealBody } from '../../core/sealed-body.ts';
 import { LANE_TOPICS } from '../../core/topics.ts';
 
 const RETRY_AFTER_SECONDS = 5;
@@ -20,7 +21,18 @@ export class MessagePublisher {
     private readonly cache: Cache,
     private readonly logger: Logger,
     private readonly timeoutMs: number,
+    /**
+     * PIGEON_BODY_KEY when the bus is Kafka: the text of every `otp` message is sealed before it
+     * leaves, so a code sent through /v1/messages is as unreadable on the topics as one made by
+     * /v1/verifications (whose bodies arrive sealed already).
+     */
+    private readonly otpBodyKey?: Buffer,
   ) {}
+
+  private serialize(event: MessageRequested): string {
+    if (!this.otpBodyKey || event.class !== 'otp' || isSealed(event.body)) return JSON.stringify(event);
+    return JSON.stringify({ ...event, body: sealBody(event.body, this.otpBodyKey) });
+  }
 
   async publish(events: readonly MessageRequested[]): Promise<void> {
     const byTopic = new Map<string, MessageRequested[]>();
@@ -34,7 +46,7 @@ export class MessagePublisher {
       [...byTopic].map(([topic, list]) =>
         this.bus.publish(
           topic,
-          list.map((e) => ({ key: e.to, value: JSON.stringify(e) })),
+          list.map((e) => ({ key: e.to, value: this.serialize(e) })),
         ),
       ),
     );

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import type { ConsumedRecord } from '../../core/bus/bus.ts';
+import { MemoryBus } from '../../core/bus/memory-bus.ts';
+import { MemoryCache } from '../../core/cache/memory-cache.ts';
+import { newId } from '../../core/ids.ts';
+import { createLogger } from '../../core/logger.ts';
+import type { MessageRequested } from '../../core/message.ts';
+import { isSealed, openBody, sealBody } from '../../core/sealed-body.ts';
+import { topicSpecs } from '../../core/runtime.ts';
+import { LANE_TOPICS } from '../../core/topics.ts';
+import { waitFor } from '../../test/support/wait.ts';
+import { buildMessageRequested } from './accept.ts';
+import { MessagePublisher } from './publisher.ts';
+
+const logger = createLogger({ level: 'silent' });
+
+async function published(key: Buffer | undefined, events: MessageRequested[]): Promise<MessageRequested[]> {
+  const bus = new MemoryBus({ logger });
+  await bus.ensureTopics(topicSpecs(1));
+  const seen: ConsumedRecord[] = [];
+  const subscription = await bus.subscribe({
+    groupId: 'reader',
+    topics: Object.values(LANE_TOPICS),
+    handler: async (batch) => {
+      seen.push(...batch.records);
+    },
+  });
+  await new MessagePublisher(bus, new MemoryCache(), logger, 1_000, key).publish(events);
+  await waitFor(() => seen.length >= events.length, 2_000, 'records read back');
+  await subscription.close();
+  await bus.close();
+  return seen.map((r) => JSON.parse(r.value) as MessageRequested);
+}
+
+const message = (body: string, messageClass: 'otp' | 'transactional') =>
+  buildMessageRequested(
+    { to: '+14155550123', body, class: messageClass },
+    { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 2_000 },
+  );
+
+test('with the body key, an otp text leaves sealed and opens to the same text; other classes stay as they are', async () => {
+  const key = randomBytes(32);
+  const otp = message('Your code is 482913', 'otp');
+  const notice = message('Your parcel is on its way', 'transactional');
+
+  const [sentOtp, sentNotice] = await published(key, [otp, notice]).then((all) => [
+    all.find((m) => m.messageId === otp.messageId)!,
+    all.find((m) => m.messageId === notice.messageId)!,
+  ]);
+
+  assert.ok(isSealed(sentOtp!.body));
+  assert.ok(!sentOtp!.body.includes('482913'));
+  assert.equal(openBody(sentOtp!.body, key), 'Your code is 482913');
+  assert.deepEqual({ ...sentOtp, body: otp.body }, otp, 'nothing else changes');
+  assert.deepEqual(sentNotice, notice);
+});
+
+test('a body sealed already (a verification) is not sealed twice; without a key nothing is sealed', async () => {
+  const key = randomBytes(32);
+  const sealed = { ...message('x', 'otp'), body: sealBody('Your code is 111222', key) };
+  const [again] = await published(key, [sealed]);
+  assert.equal(openBody(again!.body, key), 'Your code is 111222');
+
+  const [plain] = await published(undefined, [message('Your code is 333444', 'otp')]);
+  assert.equal(plain!.body, 'Your code is 333444');
+});
