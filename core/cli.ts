@@ -14,7 +14,9 @@ const USAGE = `usage: pigeon <command>
   migrate           apply database migrations
   topics            create the Kafka topics
   create-api-key [tenant] [scope,scope…]
-                    print a new API key (only its hash is stored)`;
+                    print a new API key (only its hash is stored)
+  reseal-secrets    write provider credentials and webhook secrets again under
+                    PIGEON_SECRETS_KEY (after a rotation, or once a key is first set)`;
 
 function config(): Config {
   try {
@@ -93,6 +95,18 @@ switch (command) {
     await store.putApiKey(apiKeyRecord(key, tenant, scopes, 'cli'));
     await store.close();
     process.stdout.write(`${key}\n`);
+    break;
+  }
+  case 'reseal-secrets': {
+    const cfg = config();
+    if (!cfg.secretsKey && cfg.mysqlUrl) {
+      process.stderr.write('pigeon: set PIGEON_SECRETS_KEY (and PIGEON_SECRETS_KEY_PREVIOUS) first\n');
+      process.exit(78);
+    }
+    const store = createStore(cfg);
+    const counts = await store.resealSecrets();
+    await store.close();
+    process.stdout.write(`resealed ${counts.providers} providers and ${counts.webhooks} webhook secrets\n`);
     break;
   }
   default:

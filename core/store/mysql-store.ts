@@ -127,7 +127,7 @@ import {
   toTotpFactorRecord,
   totpFactorValues,
 } from './factor-rows.ts';
-import { PLAIN_SECRETS, type SecretSealer } from './secret-sealer.ts';
+import { PLAIN_SECRETS, type ResealCounts, type SecretSealer } from './secret-sealer.ts';
 
 export interface MysqlStoreOptions {
   connectionLimit?: number;
@@ -540,6 +540,24 @@ WHERE id = ? AND tenant_id = ?`,
 ON DUPLICATE KEY UPDATE url = VALUES(url), secret = VALUES(secret), updated_at = VALUES(updated_at)`,
       webhookValues(webhook, this.secrets),
     );
+  }
+
+  async resealSecrets(): Promise<ResealCounts> {
+    const providers = await this.query<ProviderRow>('SELECT * FROM providers', []);
+    for (const row of providers) {
+      await this.execute(
+        'UPDATE providers SET definition = ?, updated_at = GREATEST(?, updated_at + 1) WHERE name = ?',
+        [this.secrets.reseal(row.definition, `provider ${row.name}`), Date.now(), row.name],
+      );
+    }
+    const webhooks = await this.query<WebhookRow>('SELECT * FROM tenant_webhooks', []);
+    for (const row of webhooks) {
+      await this.execute('UPDATE tenant_webhooks SET secret = ? WHERE tenant_id = ?', [
+        this.secrets.reseal(row.secret, `the webhook secret of tenant ${row.tenant_id}`),
+        row.tenant_id,
+      ]);
+    }
+    return { providers: providers.length, webhooks: webhooks.length };
   }
 
   async deleteWebhook(tenantId: string): Promise<boolean> {

@@ -27,6 +27,11 @@ export class SecretSealer {
     return this.current ? sealBody(plain, this.current) : plain;
   }
 
+  /** A stored value written again under the current key (for rotation, and for rows stored plain). */
+  reseal(stored: string, what: string): string {
+    return this.seal(this.open(stored, what));
+  }
+
   /** The stored value in clear; PIGEON_ERR_CONFIG when it was sealed under a key this process lacks. */
   open(stored: string, what: string): string {
     if (!isSealed(stored)) return stored;
@@ -43,6 +48,11 @@ export class SecretSealer {
         '(and PIGEON_SECRETS_KEY_PREVIOUS while rotating) to the key it was written with',
     );
   }
+}
+
+export interface ResealCounts {
+  providers: number;
+  webhooks: number;
 }
 
 /** No key: values are stored as given. */

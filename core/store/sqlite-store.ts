@@ -126,7 +126,7 @@ import {
   toTotpFactorRecord,
   totpFactorValues,
 } from './factor-rows.ts';
-import { PLAIN_SECRETS, type SecretSealer } from './secret-sealer.ts';
+import { PLAIN_SECRETS, type ResealCounts, type SecretSealer } from './secret-sealer.ts';
 
 // better-sqlite3 ships no type declarations; this is the slice of its API the store uses.
 interface Statement {
@@ -452,6 +452,25 @@ ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url, secret = excluded.secr
   updated_at = excluded.updated_at`,
       (s) => s.run(...webhookValues(webhook, this.secrets)),
     );
+  }
+
+  async resealSecrets(): Promise<ResealCounts> {
+    const providers = this.runSql('SELECT * FROM providers', (s) => s.all()) as ProviderRow[];
+    for (const row of providers) {
+      const definition = this.secrets.reseal(row.definition, `provider ${row.name}`);
+      this.runSql(
+        'UPDATE providers SET definition = ?, updated_at = MAX(?, updated_at + 1) WHERE name = ?',
+        (s) => s.run(definition, Date.now(), row.name),
+      );
+    }
+    const webhooks = this.runSql('SELECT * FROM tenant_webhooks', (s) => s.all()) as WebhookRow[];
+    for (const row of webhooks) {
+      const secret = this.secrets.reseal(row.secret, `the webhook secret of tenant ${row.tenant_id}`);
+      this.runSql('UPDATE tenant_webhooks SET secret = ? WHERE tenant_id = ?', (s) =>
+        s.run(secret, row.tenant_id),
+      );
+    }
+    return { providers: providers.length, webhooks: webhooks.length };
   }
 
   async deleteWebhook(tenantId: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import type { ResealCounts } from './secret-sealer.ts';
 import type { Encoding, EventType, MessageClass, MessageStatus } from '../message.ts';
 import type { PageRecord, PageStatus, RosterRecord } from '../oncall.ts';
 
@@ -371,6 +372,11 @@ export interface Store {
   putWebhook(webhook: WebhookRecord): Promise<void>;
   /** False when the tenant had none. */
   deleteWebhook(tenantId: string): Promise<boolean>;
+  /**
+   * Writes every provider definition and webhook secret again under the current secrets key:
+   * after a rotation (the old key still readable as the previous one) or once a key is first set.
+   */
+  resealSecrets(): Promise<ResealCounts>;
   /** Where these messages' callbacks go; messages the store has no row for are left out. */
   callbackTargets(messageIds: readonly string[]): Promise<CallbackTarget[]>;
   /** Adds deliveries to the outbox in one transaction; an id already there is left as it is. */

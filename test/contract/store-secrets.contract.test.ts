@@ -132,6 +132,35 @@ function secretsContract(name: string, makeTarget: () => Promise<SecretsTarget>)
         await forgotten.close();
       }
     });
+
+    test('resealing writes every secret under the new key, after which the old one is not needed', async () => {
+      const fresh = await makeTarget();
+      const oldKey = randomBytes(32);
+      const newKey = randomBytes(32);
+      const before = fresh.open(new SecretSealer({ current: oldKey }));
+      const rotating = fresh.open(new SecretSealer({ current: newKey, previous: [oldKey] }));
+      const after = fresh.open(new SecretSealer({ current: newKey }));
+      try {
+        await before.migrate();
+        const providers = ['tw-1', 'tw-2'].map(twilioProvider);
+        for (const p of providers) await before.putProvider(p);
+        await before.putWebhook(webhook('tenant-r', 'whsec_rotate_me'));
+        const version = await before.routingVersion();
+
+        assert.deepEqual(await rotating.resealSecrets(), { providers: 2, webhooks: 1 });
+
+        assert.deepEqual(
+          (await after.listProviders()).map((p) => p.definition),
+          providers,
+        );
+        assert.equal((await after.getWebhook('tenant-r'))?.secret, 'whsec_rotate_me');
+        assert.notEqual(await after.routingVersion(), version, 'running processes reload the providers');
+        await assert.rejects(() => before.listProviders(), /PIGEON_SECRETS_KEY/);
+      } finally {
+        for (const s of [before, rotating, after]) await s.close();
+        await fresh.dispose();
+      }
+    });
   });
 }
 
