@@ -141,70 +141,68 @@ function setOrDelete<K extends keyof MessagePatch>(patch: MessagePatch, key: K, 
 
 /** The attempt record of a provider call, for the events that report one. */
 function attemptRow(event: PigeonEvent): AttemptRecord | undefined {
-  if (event.type === 'message.submitted') {
-    return {
-      messageId: event.messageId,
-      attempt: event.attempt,
-      tenantId: event.tenantId,
-      eventId: event.id,
-      provider: event.provider,
-      providerMessageId: event.providerMessageId,
-      outcome: 'submitted',
-      errorClass: null,
-      errorCode: null,
-      failover: event.failover ?? null,
-      segments: event.segments,
-      cost: event.cost,
-      country: event.country ?? null,
-      requestedAt: event.requestedAt === undefined ? null : Date.parse(event.requestedAt),
-      // latencyMs is measured from the start of the call; occurredAt comes a little later.
-      respondedAt:
-        event.requestedAt === undefined
-          ? Date.parse(event.occurredAt)
-          : Math.round(Date.parse(event.requestedAt) + event.latencyMs),
-    };
-  }
-  if (event.type === 'attempt.failed') {
-    return {
-      messageId: event.messageId,
-      attempt: event.attempt,
-      tenantId: event.tenantId,
-      eventId: event.id,
-      provider: event.provider,
-      providerMessageId: null,
+  const call = (provider: string, attempt: number, country: string | undefined) => ({
+    messageId: event.messageId,
+    attempt,
+    tenantId: event.tenantId,
+    eventId: event.id,
+    provider,
+    country: country ?? null,
+  });
+  /** A call that did not take the message: nothing of the provider's, nothing billed. */
+  const refusal = (
+    provider: string,
+    attempt: number,
+    failure: { country?: string | undefined; errorClass: string; errorCode: string },
+    outcome: AttemptRecord['outcome'],
+    times: { requestedAt: number | null; respondedAt: number },
+  ): AttemptRecord => ({
+    ...call(provider, attempt, failure.country),
+    providerMessageId: null,
+    outcome,
+    errorClass: failure.errorClass,
+    errorCode: failure.errorCode,
+    failover: null,
+    segments: null,
+    cost: null,
+    ...times,
+  });
+  switch (event.type) {
+    case 'message.submitted':
+      return {
+        ...call(event.provider, event.attempt, event.country),
+        providerMessageId: event.providerMessageId,
+        outcome: 'submitted',
+        errorClass: null,
+        errorCode: null,
+        failover: event.failover ?? null,
+        segments: event.segments,
+        cost: event.cost,
+        requestedAt: event.requestedAt === undefined ? null : Date.parse(event.requestedAt),
+        // latencyMs is measured from the start of the call; occurredAt comes a little later.
+        respondedAt:
+          event.requestedAt === undefined
+            ? Date.parse(event.occurredAt)
+            : Math.round(Date.parse(event.requestedAt) + event.latencyMs),
+      };
+    case 'attempt.failed': {
+      const requestedAt = Date.parse(event.requestedAt);
       // A call that may have reached the provider before it timed out stays `unknown`.
-      outcome: event.sent === 'maybe' ? 'unknown' : 'failed',
-      errorClass: event.errorClass,
-      errorCode: event.errorCode,
-      failover: null,
-      segments: null,
-      cost: null,
-      country: event.country ?? null,
-      requestedAt: Date.parse(event.requestedAt),
-      respondedAt: Math.round(Date.parse(event.requestedAt) + event.latencyMs),
-    };
+      return refusal(event.provider, event.attempt, event, event.sent === 'maybe' ? 'unknown' : 'failed', {
+        requestedAt,
+        respondedAt: Math.round(requestedAt + event.latencyMs),
+      });
+    }
+    case 'message.failed':
+      // A failure no provider was asked about (expired, refused before sending) is no attempt.
+      if (!event.provider || event.attempt < 1) return undefined;
+      return refusal(event.provider, event.attempt, event, event.status, {
+        requestedAt: event.requestedAt === undefined ? null : Date.parse(event.requestedAt),
+        respondedAt: Date.parse(event.occurredAt),
+      });
+    default:
+      return undefined;
   }
-  // A failure no provider was asked about (expired, refused before sending) is no attempt.
-  if (event.type === 'message.failed' && event.provider && event.attempt >= 1) {
-    return {
-      messageId: event.messageId,
-      attempt: event.attempt,
-      tenantId: event.tenantId,
-      eventId: event.id,
-      provider: event.provider,
-      providerMessageId: null,
-      outcome: event.status,
-      errorClass: event.errorClass,
-      errorCode: event.errorCode,
-      failover: null,
-      segments: null,
-      cost: null,
-      country: event.country ?? null,
-      requestedAt: event.requestedAt === undefined ? null : Date.parse(event.requestedAt),
-      respondedAt: Date.parse(event.occurredAt),
-    };
-  }
-  return undefined;
 }
 
 function historyRow(event: PigeonEvent): MessageEventRecord {

@@ -105,21 +105,34 @@ describe('routing in a running gateway', () => {
     assert.equal((await call('DELETE', `/v1/admin/routes/${route.id}`)).status, 204);
   });
 
-  test('an OTP its provider silently drops goes out once more through the other provider', async () => {
-    // Pin OTPs to sim-a first, and make sim-a accept but never deliver.
+  /**
+   * Sends `messageClass` through sim-a first (sim-b second) while sim-a has `fault`; returns the
+   * undo, which lifts the fault and removes the route.
+   */
+  const pinToFaultySimA = async (messageClass: string, fault: string) => {
     const route = await call('POST', '/v1/admin/routes', {
-      name: 'otp via sim-a',
-      messageClass: 'otp',
+      name: `${messageClass} via sim-a`,
+      messageClass,
       tiers: [[{ provider: 'sim-a', weight: 1 }], [{ provider: 'sim-b', weight: 1 }]],
     });
     assert.equal(route.status, 201);
-    const fault = await fetch(`${base}/simulator/providers/sim-a/fault`, {
+    const { id } = (await route.json()) as { id: string };
+    const faulted = await fetch(`${base}/simulator/providers/sim-a/fault`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ fault: 'silent' }),
+      body: JSON.stringify({ fault }),
     });
-    assert.ok(fault.ok, await fault.text());
+    assert.ok(faulted.ok, await faulted.text());
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // the route reaches the bridge
+    return async () => {
+      await fetch(`${base}/simulator/providers/sim-a/fault`, { method: 'DELETE' });
+      assert.equal((await call('DELETE', `/v1/admin/routes/${id}`)).status, 204);
+    };
+  };
+
+  test('an OTP its provider silently drops goes out once more through the other provider', async () => {
+    // sim-a accepts but never delivers.
+    const undo = await pinToFaultySimA('otp', 'silent');
 
     const to = '+14155550777';
     const id = await send(to, 'Your code is 424242', 'otp');
@@ -136,27 +149,11 @@ describe('routing in a running gateway', () => {
     );
     const submissions = (await message(id)).history.filter((h) => h.type === 'message.submitted');
     assert.equal(submissions.length, 2, 'both attempts are in the history');
-    await fetch(`${base}/simulator/providers/sim-a/fault`, { method: 'DELETE' });
-    assert.equal(
-      (await call('DELETE', `/v1/admin/routes/${((await route.json()) as { id: string }).id}`)).status,
-      204,
-    );
+    await undo();
   });
 
   test('a provider refusing a call is on the message record even though another provider took it', async () => {
-    const route = await call('POST', '/v1/admin/routes', {
-      name: 'transactional via sim-a',
-      messageClass: 'transactional',
-      tiers: [[{ provider: 'sim-a', weight: 1 }], [{ provider: 'sim-b', weight: 1 }]],
-    });
-    assert.equal(route.status, 201);
-    const fault = await fetch(`${base}/simulator/providers/sim-a/fault`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ fault: 'down' }),
-    });
-    assert.ok(fault.ok, await fault.text());
-    await new Promise((resolve) => setTimeout(resolve, 2_500)); // the route reaches the bridge
+    const undo = await pinToFaultySimA('transactional', 'down');
 
     const id = await send('+14155550778', 'Your parcel is on its way');
     await waitFor(async () => (await message(id)).attempts.length === 2, 10_000, 'both calls recorded');
@@ -171,10 +168,6 @@ describe('routing in a running gateway', () => {
     );
     assert.ok(record.attempts.every((a) => a.requestedAt !== null && a.respondedAt !== null));
     assert.ok(record.history.some((h) => h.type === 'attempt.failed' && h.provider === 'sim-a'));
-    await fetch(`${base}/simulator/providers/sim-a/fault`, { method: 'DELETE' });
-    assert.equal(
-      (await call('DELETE', `/v1/admin/routes/${((await route.json()) as { id: string }).id}`)).status,
-      204,
-    );
+    await undo();
   });
 });
