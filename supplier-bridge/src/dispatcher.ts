@@ -116,18 +116,18 @@ interface Walk {
   excluded: Set<string>;
   lastError: ProviderError | undefined;
   /** A provider may have taken the message in this pass. */
-  ambiguous: ProviderError | undefined;
-  ambiguousProvider: string | undefined;
-  ambiguousRequestedAt: number | undefined;
-  ambiguousAttempt: number | undefined;
+  ambiguous: Refusal | undefined;
   /** Calls of this pass that did not take the message while it went on. */
-  refusals: Array<{
-    provider: string;
-    attempt: number;
-    error: ProviderError;
-    requestedAt: number;
-    latencyMs: number;
-  }>;
+  refusals: Refusal[];
+}
+
+/** A provider call that did not take the message. */
+interface Refusal {
+  provider: string;
+  attempt: number;
+  error: ProviderError;
+  requestedAt: number;
+  latencyMs: number;
 }
 
 const isUrgent = (message: MessageRequested) => message.class === 'otp' || message.class === 'alert';
@@ -401,9 +401,6 @@ export class Dispatcher {
       excluded: new Set(pass.exclude),
       lastError: undefined,
       ambiguous: undefined,
-      ambiguousProvider: undefined,
-      ambiguousRequestedAt: undefined,
-      ambiguousAttempt: undefined,
       refusals: [],
     };
     const plan = this.options.planner
@@ -456,21 +453,19 @@ export class Dispatcher {
           }),
         );
       }
-      state.refusals.push({
+      const refusal: Refusal = {
         provider: planned.provider,
         attempt: state.attempts,
         error,
         requestedAt,
         latencyMs: this.now() - requestedAt,
-      });
+      };
+      state.refusals.push(refusal);
       if (error.errorClass === 'throttled' && error.retryAfterMs !== undefined) {
         await this.options.gate.pause(planned.provider, this.now() + error.retryAfterMs);
       }
       if (error.sent === 'maybe') {
-        state.ambiguous = error;
-        state.ambiguousProvider = planned.provider;
-        state.ambiguousRequestedAt = requestedAt;
-        state.ambiguousAttempt = state.attempts;
+        state.ambiguous = refusal;
         // The provider may have taken it: bulk and transactional traffic is never sent
         // elsewhere; urgent traffic may fail over (once by default), since a duplicate code
         // beats no code.
@@ -481,13 +476,13 @@ export class Dispatcher {
     }
 
     if (state.ambiguous) {
-      const { rawCode, message: reason } = state.ambiguous;
-      const failed = this.failed(message, 'unknown', 'ambiguous', rawCode, reason, {
-        provider: state.ambiguousProvider,
-        attempt: state.ambiguousAttempt,
-        requestedAt: state.ambiguousRequestedAt,
+      const { error, provider, attempt, requestedAt } = state.ambiguous;
+      const failed = this.failed(message, 'unknown', 'ambiguous', error.rawCode, error.message, {
+        provider,
+        attempt,
+        requestedAt,
       });
-      return this.withRefusals(message, state, failed, state.ambiguousAttempt);
+      return this.withRefusals(message, state, failed, attempt);
     }
     if (pass.kind === 'receipt-check') return this.withRefusals(message, state, {});
     if (this.now() >= Date.parse(message.expiresAt)) {
