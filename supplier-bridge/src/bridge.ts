@@ -40,6 +40,9 @@ export interface RunningBridge {
 }
 
 const LOWER_LANES: readonly Lane[] = ['normal', 'bulk'];
+/** How long a high-lane partition's report of a backlog holds the lower lanes without a newer one. */
+export const HIGH_LAG_REPORT_TTL_MS = 30_000;
+const HIGH_LAG_RECHECK_MS = 1_000;
 /** More than any one bridge owns of a lane (kafkajs caps it at the partitions assigned). */
 const CONCURRENT_PARTITIONS = 64;
 
@@ -63,8 +66,13 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   const subscriptions = new Map<Lane, Subscription>();
   const delaySubscriptions: Subscription[] = [];
 
-  // Priority: pause the lower lanes while any high-lane partition is behind.
-  const highLag = new Map<number, number>();
+  // Priority: pause the lower lanes while any high-lane partition is behind. A report is only
+  // believed for a while: the partition may have moved to another bridge in a rebalance (and
+  // report nothing here again), or its batch may be stuck on a hanging provider; neither may
+  // hold this bridge's bulk traffic for good.
+  const highLag = new Map<number, { lag: number; at: number }>();
+  const highCaughtUp = () =>
+    [...highLag.values()].every((report) => report.lag === 0 || now() - report.at > HIGH_LAG_REPORT_TTL_MS);
   let lowerPaused = false;
   const setLowerPaused = (paused: boolean) => {
     if (paused === lowerPaused) return;
@@ -159,10 +167,10 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         if (lane !== 'high') return dispatchAll(batch, batch.records, firstPass);
         // A high-lane partition with records beyond this batch has a backlog: the lower lanes
         // wait until every high partition has caught up.
-        highLag.set(batch.partition, batch.lag);
+        highLag.set(batch.partition, { lag: batch.lag, at: now() });
         if (batch.lag > 0) setLowerPaused(true);
         await dispatchAll(batch, batch.records, firstPass);
-        if ([...highLag.values()].every((lag) => lag === 0)) setLowerPaused(false);
+        if (highCaughtUp()) setLowerPaused(false);
       },
     });
     subscriptions.set(lane, subscription);
@@ -196,8 +204,15 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     }),
   );
 
+  // With no high-lane batch coming, nothing else would notice that the last reports went stale.
+  const recheck = setInterval(() => {
+    if (lowerPaused && highCaughtUp()) setLowerPaused(false);
+  }, HIGH_LAG_RECHECK_MS);
+  recheck.unref();
+
   return {
     close: async () => {
+      clearInterval(recheck);
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));
     },
   };

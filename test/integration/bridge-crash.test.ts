@@ -81,11 +81,14 @@ test('a bridge killed mid-batch and restarted re-sends nothing a provider accept
 
   await bus.ensureTopics(topicSpecs(6));
   const outcomes = new Map<string, OutcomeEvent[]>();
+  /** Outcomes of every tenant: other tests' leftovers that end without a provider call count too. */
+  let outcomesSeen = 0;
   const observer = await bus.subscribe({
     groupId: `observer-${tag}`,
     topics: [Topics.outcomes],
     fromBeginning: false,
     handler: async (batch) => {
+      outcomesSeen += batch.records.length;
       for (const record of batch.records) {
         const outcome = JSON.parse(record.value) as OutcomeEvent;
         if (!isOutcome(outcome) || outcome.tenantId !== tenant) continue;
@@ -120,28 +123,39 @@ test('a bridge killed mid-batch and restarted re-sends nothing a provider accept
   const copies = (message: MessageRequested) =>
     [...a.accepted, ...b.accepted].filter((m) => m.body === message.body).length;
   const settled = (messages: MessageRequested[]) => messages.every((m) => outcomes.has(m.messageId));
+  /** waitFor, with the bridge's own log (warnings and errors) in the message when it times out. */
+  const until = async (condition: () => boolean, timeoutMs: number, what: string) => {
+    try {
+      await waitFor(condition, timeoutMs, what);
+    } catch (err) {
+      (err as Error).message += `\n--- bridge output ---\n${bridge?.output() ?? ''}`;
+      throw err;
+    }
+  };
 
   bridge = await startBridgeProcess();
   const before = [...(await publish(10, {})), ...(await publish(10, { class: 'marketing' }, true))];
-  await waitFor(() => settled(before), 60_000, 'messages before the crash settled');
+  await until(() => settled(before), 60_000, 'messages before the crash settled');
 
   // A new consumer group starts at the beginning of the lanes, so this bridge also sees records
-  // other tests left there; let it finish those before A starts hanging on everything.
-  await waitForQuiet(() => a.requests.length + b.requests.length);
+  // other tests left there; let it finish those before A starts hanging on everything. A leftover
+  // reaching A after that would hang its lane's fetches for A's whole timeout. Expired leftovers
+  // call no provider, so quiet means no request and no outcome of any tenant.
+  await waitForQuiet(() => a.requests.length + b.requests.length + outcomesSeen, 3_000);
 
   // Now A takes every message and never answers: these are in flight when the bridge dies.
   await a.setFault({ kind: 'acceptThenHang' });
   const inFlightBulk = await publish(8, { class: 'marketing' }, true);
   const inFlightTransactional = await publish(6, {});
   // The lower lanes first: a high lane with lag pauses them (priority), so they must be at A already.
-  await waitFor(
+  await until(
     () => [...inFlightBulk, ...inFlightTransactional].every((m) => copies(m) === 1),
     60_000,
     'bulk and transactional messages accepted by A',
   );
   const inFlightOtp = await publish(6, { class: 'otp' });
   const inFlight = [...inFlightBulk, ...inFlightOtp, ...inFlightTransactional];
-  await waitFor(
+  await until(
     () => inFlight.every((m) => copies(m) === 1),
     60_000,
     'every in-flight message accepted by A',
@@ -152,7 +166,7 @@ test('a bridge killed mid-batch and restarted re-sends nothing a provider accept
   await a.setFault(undefined);
   const after = await publish(10, {});
   bridge = await startBridgeProcess();
-  await waitFor(() => settled([...inFlight, ...after]), 90_000, 'every message settled after the restart');
+  await until(() => settled([...inFlight, ...after]), 90_000, 'every message settled after the restart');
 
   for (const message of [...before, ...after]) {
     assert.equal(copies(message), 1, `${message.body}: sent exactly once`);

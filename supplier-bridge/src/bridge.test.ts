@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Registry } from 'prom-client';
+import { buildMessageRequested, type MessageInput } from '../../api/src/accept.ts';
+import { MemoryBus } from '../../core/bus/memory-bus.ts';
+import { MemoryCache } from '../../core/cache/memory-cache.ts';
+import { newId } from '../../core/ids.ts';
+import { createLogger } from '../../core/logger.ts';
+import { topicSpecs } from '../../core/runtime.ts';
+import { LANE_TOPICS } from '../../core/topics.ts';
+import { sleep, waitFor } from '../../test/support/wait.ts';
+import type { ProviderAdapter, SendRequest } from '../providers/provider.ts';
+import { HIGH_LAG_REPORT_TTL_MS, startBridge } from './bridge.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { CacheProviderGate } from './provider-gate.ts';
+import { CatalogPlanner, fixedRouting } from './route-planner.ts';
+
+const logger = createLogger({ level: 'silent' });
+
+test('a high-lane backlog report that is never followed up stops holding the lower lanes', async (t) => {
+  // One record per batch, so the first OTP's batch reports the second one as lag.
+  const bus = new MemoryBus({ logger, maxBatchSize: 1 });
+  await bus.ensureTopics(topicSpecs(1));
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  const registry = new Registry();
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const sent: SendRequest[] = [];
+  const provider: ProviderAdapter = {
+    name: 'p',
+    type: 'fake',
+    send: async (request) => {
+      sent.push(request);
+      // The first OTP's provider call hangs: its batch never finishes, so no newer report comes.
+      if (request.body.includes('hold')) await held;
+      return { providerMessageId: `pm-${request.messageId}` };
+    },
+    parseReceipt: async () => [],
+  };
+  const dispatcher = new Dispatcher({
+    planner: new CatalogPlanner(
+      fixedRouting([{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }]),
+    ),
+    gate: new CacheProviderGate(cache),
+    cache,
+    logger,
+    registry,
+    publicUrl: 'http://127.0.0.1:9',
+    receiptTimeoutMs: { otp: 0, alert: 0 },
+    breaker: { timeoutMs: 600_000 },
+  });
+  const clock = { now: Date.now() };
+  const bridge = await startBridge({
+    bus,
+    dispatcher,
+    logger,
+    registry,
+    concurrency: 4,
+    now: () => clock.now,
+  });
+  t.after(async () => {
+    release();
+    await bridge.close();
+    await dispatcher.close();
+    await bus.close();
+    await cache.close();
+  });
+  /** Publishes messages of one lane in one append. */
+  const publish = async (...inputs: Partial<MessageInput>[]) => {
+    const messages = inputs.map((input) =>
+      buildMessageRequested(
+        { to: '+14155550123', body: 'x', ...input },
+        { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
+      ),
+    );
+    await bus.publish(
+      LANE_TOPICS[messages[0]!.lane],
+      messages.map((m) => ({ key: m.to, value: JSON.stringify(m) })),
+    );
+  };
+  const bulkPaused = async () =>
+    (await registry.getSingleMetric('pigeon_bridge_lane_paused')!.get()).values.find(
+      (v) => v.labels.lane === 'bulk',
+    )?.value;
+
+  await publish(
+    { class: 'otp', body: 'Your code is 111111 hold' },
+    { class: 'otp', body: 'Your code is 222222' },
+  );
+  await waitFor(() => sent.length === 1, 2_000, 'the first OTP at the provider');
+  await publish({ class: 'marketing', body: 'Spring sale' });
+  await sleep(1_500);
+  assert.equal(await bulkPaused(), 1, 'the high lane reported a backlog: bulk waits');
+  assert.ok(!sent.some((r) => r.body === 'Spring sale'), 'and is not sent');
+
+  clock.now += HIGH_LAG_REPORT_TTL_MS + 1;
+  await waitFor(
+    () => sent.some((r) => r.body === 'Spring sale'),
+    3_000,
+    'bulk sent once the report is stale',
+  );
+  assert.equal(await bulkPaused(), 0);
+  assert.ok(!sent.some((r) => r.body.includes('222222')), 'the high partition itself is still stuck');
+});
