@@ -155,11 +155,7 @@ test('a bridge killed mid-batch and restarted re-sends nothing a provider accept
   );
   const inFlightOtp = await publish(6, { class: 'otp' });
   const inFlight = [...inFlightBulk, ...inFlightOtp, ...inFlightTransactional];
-  await until(
-    () => inFlight.every((m) => copies(m) === 1),
-    60_000,
-    'every in-flight message accepted by A',
-  );
+  await until(() => inFlight.every((m) => copies(m) === 1), 60_000, 'every in-flight message accepted by A');
   bridge.kill();
   await new Promise((resolve) => bridge!.child.once('exit', resolve));
 
