@@ -25,9 +25,8 @@ import { LANE_TOPICS, Topics } from '../core/topics.ts';
 import { createSimulator } from '../supplier-bridge/providers/simulator.ts';
 import type { ConfiguredProvider } from '../supplier-bridge/providers/registry.ts';
 import { startBridge } from '../supplier-bridge/src/bridge.ts';
-import { Dispatcher } from '../supplier-bridge/src/dispatcher.ts';
-import { CacheProviderGate } from '../supplier-bridge/src/provider-gate.ts';
 import { CatalogPlanner, fixedRouting } from '../supplier-bridge/src/route-planner.ts';
+import { fixedDispatcher } from '../test/support/dispatcher.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { envInt } from './support.ts';
@@ -93,15 +92,7 @@ async function runBridge(
       { config, cache, logger },
     ),
   }));
-  const dispatcher = new Dispatcher({
-    planner: new CatalogPlanner(fixedRouting(providers)),
-    gate: new CacheProviderGate(cache),
-    cache,
-    logger,
-    registry,
-    publicUrl: 'http://127.0.0.1:9',
-    receiptTimeoutMs: { otp: 0, alert: 0 },
-  });
+  const dispatcher = fixedDispatcher(providers, { cache, logger, registry });
   const tenant = `bench-${uniqueSuffix()}`;
   await fill(bus, LANE_TOPICS.normal, messages(count, tenant));
   const latencies: number[] = [];

@@ -205,6 +205,20 @@ function attemptRow(event: PigeonEvent): AttemptRecord | undefined {
   }
 }
 
+function failureDetail(event: {
+  attempt: number;
+  errorClass: string;
+  errorCode: string;
+  reason: string;
+}): Record<string, unknown> {
+  return {
+    attempt: event.attempt,
+    errorClass: event.errorClass,
+    errorCode: event.errorCode,
+    reason: event.reason,
+  };
+}
+
 function historyRow(event: PigeonEvent): MessageEventRecord {
   let provider: string | null = null;
   let providerMessageId: string | null = null;
@@ -226,23 +240,11 @@ function historyRow(event: PigeonEvent): MessageEventRecord {
       break;
     case 'message.failed':
       provider = event.provider ?? null;
-      detail = {
-        attempt: event.attempt,
-        errorClass: event.errorClass,
-        errorCode: event.errorCode,
-        reason: event.reason,
-      };
+      detail = failureDetail(event);
       break;
     case 'attempt.failed':
       provider = event.provider;
-      detail = {
-        attempt: event.attempt,
-        errorClass: event.errorClass,
-        errorCode: event.errorCode,
-        reason: event.reason,
-        sent: event.sent,
-        latencyMs: event.latencyMs,
-      };
+      detail = { ...failureDetail(event), sent: event.sent, latencyMs: event.latencyMs };
       break;
     case 'receipt.received':
       provider = event.provider;

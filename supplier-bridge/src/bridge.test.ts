@@ -11,9 +11,7 @@ import { LANE_TOPICS } from '../../core/topics.ts';
 import { sleep, waitFor } from '../../test/support/wait.ts';
 import type { ProviderAdapter, SendRequest } from '../providers/provider.ts';
 import { HIGH_LAG_REPORT_TTL_MS, startBridge } from './bridge.ts';
-import { Dispatcher } from './dispatcher.ts';
-import { CacheProviderGate } from './provider-gate.ts';
-import { CatalogPlanner, fixedRouting } from './route-planner.ts';
+import { fixedDispatcher } from '../../test/support/dispatcher.ts';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -39,18 +37,11 @@ test('a high-lane backlog report that is never followed up stops holding the low
     },
     parseReceipt: async () => [],
   };
-  const dispatcher = new Dispatcher({
-    planner: new CatalogPlanner(
-      fixedRouting([{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }]),
-    ),
-    gate: new CacheProviderGate(cache),
-    cache,
-    logger,
-    registry,
-    publicUrl: 'http://127.0.0.1:9',
-    receiptTimeoutMs: { otp: 0, alert: 0 },
-    breaker: { timeoutMs: 600_000 },
-  });
+  const dispatcher = fixedDispatcher(
+    [{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }],
+    { cache, logger, registry },
+    { breaker: { timeoutMs: 600_000 } },
+  );
   const clock = { now: Date.now() };
   const bridge = await startBridge({
     bus,

@@ -18,9 +18,7 @@ import { LANE_TOPICS, Topics } from '../../core/topics.ts';
 import type { ConfiguredProvider } from '../../supplier-bridge/providers/registry.ts';
 import { createSimulator } from '../../supplier-bridge/providers/simulator.ts';
 import { startBridge } from '../../supplier-bridge/src/bridge.ts';
-import { Dispatcher } from '../../supplier-bridge/src/dispatcher.ts';
-import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
-import { CatalogPlanner, fixedRouting } from '../../supplier-bridge/src/route-planner.ts';
+import { fixedDispatcher } from '../support/dispatcher.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
 import { sleep, waitFor, waitForQuiet } from '../support/wait.ts';
 
@@ -39,15 +37,7 @@ test('OTPs queued behind a bulk backlog are sent while most of the backlog still
     weight: 1,
     adapter: createSimulator(name, { latencyMs: 5, receiptDelayMs: 3_600_000 }, { config, cache, logger }),
   }));
-  const dispatcher = new Dispatcher({
-    planner: new CatalogPlanner(fixedRouting(providers)),
-    gate: new CacheProviderGate(cache),
-    cache,
-    logger,
-    registry,
-    publicUrl: 'http://127.0.0.1:9',
-    receiptTimeoutMs: { otp: 0, alert: 0 },
-  });
+  const dispatcher = fixedDispatcher(providers, { cache, logger, registry });
   const make = (input: MessageInput, fromBatch = false): MessageRequested => {
     const now = Date.now();
     return buildMessageRequested(input, {

@@ -22,9 +22,8 @@ import {
   createAdapter,
 } from '../../supplier-bridge/providers/registry.ts';
 import { type RunningBridge, startBridge } from '../../supplier-bridge/src/bridge.ts';
-import { Dispatcher, type DispatcherOptions } from '../../supplier-bridge/src/dispatcher.ts';
-import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
-import { CatalogPlanner, fixedRouting } from '../../supplier-bridge/src/route-planner.ts';
+import type { DispatcherOptions } from '../../supplier-bridge/src/dispatcher.ts';
+import { fixedDispatcher } from './dispatcher.ts';
 import { startTwilioFake, type TwilioFake, type TwilioFakeMessage } from '../fakes/twilio-fake.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from './infra.ts';
 import { waitForQuiet } from './wait.ts';
@@ -82,17 +81,9 @@ export async function startBridgeHarness(options: BridgeHarnessOptions): Promise
       adapter: createAdapter(definition, { config, cache, logger }),
     });
   }
-  const dispatcher = new Dispatcher({
-    planner: new CatalogPlanner(fixedRouting(providers), options.health),
-    // Each run has providers of its own names, so buckets are named per run too.
-    gate: new CacheProviderGate(cache),
-    cache,
-    logger,
-    registry,
-    publicUrl: 'http://127.0.0.1:9',
-    receiptTimeoutMs: { otp: 0, alert: 0 },
-    ...options.dispatcher,
-  });
+  // Each run has providers of its own names, so rate-limit buckets are named per run too.
+  const health = options.health ? { health: options.health } : {};
+  const dispatcher = fixedDispatcher(providers, { cache, logger, registry, ...health }, options.dispatcher);
   await bus.ensureTopics(topicSpecs(6));
   const outcomes: OutcomeEvent[] = [];
   let seen = 0;
