@@ -78,11 +78,13 @@ export const BatchResult = Type.Object({
   ),
 });
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
+  Type.Union([t, Type.Null()]);
 
-export const MessageView = Type.Object({
+/** What a message's row says, in the single view and in listings alike. */
+const MessageFields = {
   id: Type.String(),
-  to: Type.String(),
+  to: Type.String({ description: 'Masked unless the key has the pii:read scope' }),
   from: Nullable(Type.String()),
   class: Type.String(),
   lane: Type.String(),
@@ -97,6 +99,18 @@ export const MessageView = Type.Object({
   queuedAt: Nullable(Type.String()),
   submittedAt: Nullable(Type.String()),
   finalAt: Nullable(Type.String()),
+};
+
+/** A message in a listing (GET /v1/messages). */
+export const MessageSummary = Type.Object({
+  ...MessageFields,
+  batchId: Nullable(Type.String()),
+  createdAt: Type.String({ format: 'date-time', description: 'When the API accepted it (the id’s time)' }),
+});
+
+/** One message with its history and provider calls (GET /v1/messages/{id}). */
+export const MessageView = Type.Object({
+  ...MessageFields,
   history: Type.Array(
     Type.Object({
       status: Type.String(),
@@ -146,4 +160,12 @@ export const Problem = Type.Object(
     retryAfterSeconds: Type.Optional(Type.Integer()),
   },
   { description: 'RFC 9457 problem details; `code` is stable (see docs/errors.md)' },
+);
+
+/** The body of an acknowledgement (of a page or an incident): optionally, who acknowledges. */
+export const AckBody = Type.Optional(
+  Type.Object(
+    { by: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Who acknowledges' })) },
+    { additionalProperties: false },
+  ),
 );

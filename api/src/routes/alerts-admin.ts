@@ -16,7 +16,7 @@ import {
   RULE_ID_PATTERN,
 } from '../../../monitor/src/rules.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
-import { Problem } from '../schemas.ts';
+import { AckBody, Problem } from '../schemas.ts';
 
 export interface AlertAdminDeps {
   store: Store;
@@ -403,16 +403,7 @@ export async function alertAdminRoutes(fastify: FastifyInstance, deps: AlertAdmi
         summary: 'Acknowledge an incident: its reminders and escalation stop',
         tags: ['alerting'],
         params: Type.Object({ id: Type.String({ pattern: ULID }) }),
-        body: Type.Optional(
-          Type.Object(
-            {
-              by: Type.Optional(
-                Type.String({ minLength: 1, maxLength: 128, description: 'Who acknowledges' }),
-              ),
-            },
-            { additionalProperties: false },
-          ),
-        ),
+        body: AckBody,
         response: { 200: IncidentView, ...errorResponses },
       },
     },

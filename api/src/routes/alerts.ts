@@ -6,7 +6,7 @@ import { ROSTER_NAME_PATTERN } from '../../../core/oncall.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { AlertBody, parseAlerts } from '../oncall/alerts.ts';
 import type { OncallService } from '../oncall/oncall.ts';
-import { Problem } from '../schemas.ts';
+import { AckBody, Problem } from '../schemas.ts';
 
 export interface AlertRoutesDeps {
   authenticator: ApiKeyAuthenticator;
@@ -161,16 +161,7 @@ export async function alertRoutes(fastify: FastifyInstance, deps: AlertRoutesDep
         summary: 'Acknowledge a page: nobody else is paged for it',
         tags: ['alerts'],
         params: Type.Object({ id: Type.String({ pattern: ULID }) }),
-        body: Type.Optional(
-          Type.Object(
-            {
-              by: Type.Optional(
-                Type.String({ minLength: 1, maxLength: 128, description: 'Who acknowledges' }),
-              ),
-            },
-            { additionalProperties: false },
-          ),
-        ),
+        body: AckBody,
         response: { 200: PageView, ...errorResponses },
       },
     },

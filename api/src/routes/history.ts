@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { PigeonError } from '../../../core/errors.ts';
 import { timeOfId } from '../../../core/ids.ts';
 import { MESSAGE_CLASSES, MESSAGE_STATUSES } from '../../../core/message.ts';
-import { maskPhone, parseE164 } from '../../../core/phone.ts';
+import { parseE164 } from '../../../core/phone.ts';
 import {
   type MessageFilter,
   type MessageRecord,
@@ -14,7 +14,8 @@ import {
 } from '../../../core/store/store.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { checkRange, decodeCursor, encodeCursor, parseInstant, parseLimit, toCsv } from '../listing.ts';
-import { Problem } from '../schemas.ts';
+import { MessageSummary, Nullable, Problem } from '../schemas.ts';
+import { messageFields } from './messages.ts';
 
 export interface HistoryRoutesDeps {
   store: Store;
@@ -34,7 +35,6 @@ const DAY_MS = 86_400_000;
 const DEFAULT_USAGE_DAYS = 30;
 const MAX_USAGE_DAYS = 400;
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const errorResponses = { 400: Problem, 401: Problem, 403: Problem, 503: Problem };
 
 const Instant = (what: string) =>
@@ -63,27 +63,6 @@ const ListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-
-const MessageSummary = Type.Object({
-  id: Type.String(),
-  to: Type.String({ description: 'Masked unless the key has the pii:read scope' }),
-  from: Nullable(Type.String()),
-  class: Type.String(),
-  lane: Type.String(),
-  status: Type.Enum(MESSAGE_STATUSES),
-  segments: Type.Integer(),
-  encoding: Type.String(),
-  country: Nullable(Type.String()),
-  provider: Nullable(Type.String()),
-  providerMessageId: Nullable(Type.String()),
-  cost: Nullable(Type.Number()),
-  errorCode: Nullable(Type.String()),
-  batchId: Nullable(Type.String()),
-  createdAt: Type.String({ format: 'date-time', description: 'When the API accepted it (the id’s time)' }),
-  queuedAt: Nullable(Type.String()),
-  submittedAt: Nullable(Type.String()),
-  finalAt: Nullable(Type.String()),
-});
 
 const MessageList = Type.Object({
   messages: Type.Array(MessageSummary, { description: 'Newest first' }),
@@ -120,29 +99,13 @@ const UsageReport = Type.Object({
   total: Type.Object(UsageTotals),
 });
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const round6 = (n: number) => Math.round(n * 1e6) / 1e6;
 
 export function messageSummary(message: MessageRecord, showPii: boolean) {
   return {
-    id: message.id,
-    to: showPii ? message.recipient : maskPhone(message.recipient),
-    from: message.sender,
-    class: message.messageClass,
-    lane: message.lane,
-    status: message.status,
-    segments: message.segments,
-    encoding: message.encoding,
-    country: message.country,
-    provider: message.provider,
-    providerMessageId: message.providerMessageId,
-    cost: message.cost,
-    errorCode: message.errorCode,
+    ...messageFields(message, showPii),
     batchId: message.batchId,
     createdAt: new Date(timeOfId(message.id)).toISOString(),
-    queuedAt: iso(message.queuedAt),
-    submittedAt: iso(message.submittedAt),
-    finalAt: iso(message.finalAt),
   };
 }
 

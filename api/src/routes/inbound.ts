@@ -6,7 +6,7 @@ import type { Store } from '../../../core/store/store.ts';
 import type { InboundSms } from '../../../supplier-bridge/providers/provider.ts';
 import type { OncallService } from '../oncall/oncall.ts';
 import { acknowledgeIncident } from './alerts-admin.ts';
-import type { ProviderLookup } from './receipts.ts';
+import { type ProviderLookup, providerRequest } from './receipts.ts';
 
 export interface InboundRoutesDeps {
   providers: ProviderLookup;
@@ -129,13 +129,7 @@ export async function inboundRoutes(app: FastifyInstance, deps: InboundRoutesDep
       }
       let messages: InboundSms[];
       try {
-        messages = await adapter.parseInbound({
-          method: request.method,
-          url: request.url,
-          fullUrl: `${deps.publicUrl}${request.url}`,
-          headers: request.headers,
-          rawBody: typeof request.body === 'string' ? request.body : '',
-        });
+        messages = await adapter.parseInbound(providerRequest(request, deps.publicUrl));
       } catch (err) {
         received.inc({ provider: providerName, result: 'refused' });
         throw err;

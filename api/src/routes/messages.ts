@@ -245,12 +245,8 @@ function view(id: string, event: MessageRequested) {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function messageView(
-  message: MessageRecord,
-  events: MessageEventRecord[],
-  attempts: AttemptRecord[],
-  showPii: boolean,
-) {
+/** The fields of a message's row, as both the single view and listings show them. */
+export function messageFields(message: MessageRecord, showPii: boolean) {
   return {
     id: message.id,
     to: showPii ? message.recipient : maskPhone(message.recipient),
@@ -268,6 +264,17 @@ export function messageView(
     queuedAt: iso(message.queuedAt),
     submittedAt: iso(message.submittedAt),
     finalAt: iso(message.finalAt),
+  };
+}
+
+export function messageView(
+  message: MessageRecord,
+  events: MessageEventRecord[],
+  attempts: AttemptRecord[],
+  showPii: boolean,
+) {
+  return {
+    ...messageFields(message, showPii),
     history: events.map((e) => ({
       status: e.status,
       type: e.type,

@@ -4,12 +4,26 @@ import type { Bus } from '../../../core/bus/bus.ts';
 import type { Cache } from '../../../core/cache/cache.ts';
 import { PigeonError } from '../../../core/errors.ts';
 import { Topics } from '../../../core/topics.ts';
-import type { ProviderAdapter } from '../../../supplier-bridge/providers/provider.ts';
+import type { InboundHttpRequest, ProviderAdapter } from '../../../supplier-bridge/providers/provider.ts';
 import { matchReceipts } from '../../../supplier-bridge/src/receipt-matcher.ts';
 
 /** Finds the adapter that owns a receipt webhook. */
 export interface ProviderLookup {
   get(name: string): ProviderAdapter | undefined;
+}
+
+/**
+ * A provider's webhook call as its adapter verifies it: the raw body (signatures cover the bytes)
+ * and the URL the provider called, which its signature also covers.
+ */
+export function providerRequest(request: FastifyRequest, publicUrl: string): InboundHttpRequest {
+  return {
+    method: request.method,
+    url: request.url,
+    fullUrl: `${publicUrl}${request.url}`,
+    headers: request.headers,
+    rawBody: typeof request.body === 'string' ? request.body : '',
+  };
 }
 
 export interface ReceiptRoutesDeps {
@@ -47,13 +61,7 @@ export async function receiptRoutes(app: FastifyInstance, deps: ReceiptRoutesDep
     if (!adapter) throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `No provider named "${providerName}"`);
     let parsed: Awaited<ReturnType<ProviderAdapter['parseReceipt']>>;
     try {
-      parsed = await adapter.parseReceipt({
-        method: request.method,
-        url: request.url,
-        fullUrl: `${deps.publicUrl}${request.url}`,
-        headers: request.headers,
-        rawBody: typeof request.body === 'string' ? request.body : '',
-      });
+      parsed = await adapter.parseReceipt(providerRequest(request, deps.publicUrl));
     } catch (err) {
       received.inc({ provider: providerName, result: 'refused' });
       throw err;
