@@ -2,14 +2,17 @@
 // async handler where a callback is expected) are caught — they are how a gateway loses messages.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import pigeon from './lint/layers.js';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'data/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'data/**', 'eslint.config.js', 'lint/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { pigeon },
     rules: {
+      'pigeon/layers': ['error', { root: import.meta.dirname }],
       '@typescript-eslint/no-floating-promises': [
         'error',
         {

@@ -12,7 +12,7 @@
  * Ends with one JSON line: {"bench":"bridge","ours":{…},"baseline":{…},"ratio":…}.
  */
 import { Registry } from 'prom-client';
-import { buildMessageRequested } from '../api/src/accept.ts';
+import { buildMessageRequested } from '../core/message-request.ts';
 import { KafkaBus } from '../core/bus/kafka-bus.ts';
 import { RedisCache } from '../core/cache/redis-cache.ts';
 import { loadConfig } from '../core/config.ts';
@@ -22,10 +22,10 @@ import { createLogger } from '../core/logger.ts';
 import { isOutcome, type MessageRequested, type OutcomeEvent } from '../core/message.ts';
 import { topicSpecs } from '../core/runtime.ts';
 import { LANE_TOPICS, Topics } from '../core/topics.ts';
-import { createSimulator } from '../supplier-bridge/providers/simulator.ts';
-import type { ConfiguredProvider } from '../supplier-bridge/providers/registry.ts';
+import { createSimulator } from '../providers/simulator.ts';
+import type { ConfiguredProvider } from '../providers/registry.ts';
 import { startBridge } from '../supplier-bridge/src/bridge.ts';
-import { CatalogPlanner, fixedRouting } from '../supplier-bridge/src/route-planner.ts';
+import { CatalogPlanner, fixedRouting } from '../routing/planner.ts';
 import { fixedDispatcher } from '../test/support/dispatcher.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
 import { waitFor } from '../test/support/wait.ts';

@@ -18,7 +18,7 @@
 import { resolve } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
-import { buildMessageRequested } from '../api/src/accept.ts';
+import { buildMessageRequested } from '../core/message-request.ts';
 import { newId } from '../core/ids.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';

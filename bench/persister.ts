@@ -23,7 +23,7 @@
  * Ends with one JSON line: {"bench":"persister","ours":{…},"baseline":{…},"ratio":…}.
  */
 import mysql from 'mysql2/promise';
-import { buildMessageRequested } from '../api/src/accept.ts';
+import { buildMessageRequested } from '../core/message-request.ts';
 import { KafkaBus } from '../core/bus/kafka-bus.ts';
 import { eventBase } from '../core/events.ts';
 import { newId } from '../core/ids.ts';

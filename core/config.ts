@@ -153,7 +153,7 @@ export const DEFAULT_OTP_COUNTRIES =
 export interface ProvidersFile {
   providers?: Array<{ name: string; type: string; weight?: number; options?: Record<string, unknown> }>;
   /**
-   * Routing rules (supplier-bridge/src/routes/rules.ts `RouteRule`), each with a stable `id`.
+   * Routing rules (routing/rules.ts `RouteRule`), each with a stable `id`.
    * Providers and routes are copied into the store when absent there; the admin API owns them after.
    */
   routes?: Array<{ id: string } & Record<string, unknown>>;
@@ -177,7 +177,7 @@ export interface AlertsFile {
     directProviders?: string[];
   };
   /**
-   * Alert rules (monitor/src/rules.ts `AlertRule`); each replaces the shipped default of the same
+   * Alert rules (alerting/rules.ts `AlertRule`); each replaces the shipped default of the same
    * id, and the admin API's stored rules replace these in turn.
    */
   rules?: Array<{ id: string } & Record<string, unknown>>;

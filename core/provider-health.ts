@@ -12,7 +12,7 @@ export const DEFAULT_HEALTH_TTL_MS = 10 * 60_000;
 
 /**
  * The monitor's verdict on a provider, for one destination country or all (`*`): 1 healthy, 0
- * dead. The bridge weighs routes by it (supplier-bridge/src/routes/plan.ts).
+ * dead. The bridge weighs routes by it (routing/plan.ts).
  */
 export const ProviderHealth = Type.Object({
   schemaVersion: Type.Integer({ minimum: 1 }),

@@ -44,7 +44,7 @@ test('`pigeon reseal-secrets` seals rows written before the store had a key', as
   await plain.putProvider({ name: 'tw', type: 'twilio', options: { authToken: 'secret-token' } });
   await plain.close();
 
-  const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+  const cli = fileURLToPath(new URL('../bin/cli.ts', import.meta.url));
   const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', cli, 'reseal-secrets'], {
     env: { ...process.env, PIGEON_DATA_DIR: dataDir, LOG_LEVEL: 'silent' },
   });

@@ -11,7 +11,7 @@ import { isSealed, openBody, sealBody } from '../../core/sealed-body.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { LANE_TOPICS } from '../../core/topics.ts';
 import { waitFor } from '../../test/support/wait.ts';
-import { buildMessageRequested } from './accept.ts';
+import { buildMessageRequested } from '../../core/message-request.ts';
 import { MessagePublisher } from './publisher.ts';
 
 const logger = createLogger({ level: 'silent' });

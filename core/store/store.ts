@@ -111,7 +111,7 @@ export interface TotpFactorRecord {
 
 /**
  * A provider definition as stored. Its shape belongs to the supplier bridge
- * (supplier-bridge/providers/registry.ts `ProviderDefinition`); the store keeps it as JSON.
+ * (providers/registry.ts `ProviderDefinition`); the store keeps it as JSON.
  */
 export interface ProviderRecord {
   name: string;
@@ -122,7 +122,7 @@ export interface ProviderRecord {
   updatedAt: number;
 }
 
-/** A routing rule as stored (supplier-bridge/src/routes/rules.ts `RouteRule`), kept as JSON. */
+/** A routing rule as stored (routing/rules.ts `RouteRule`), kept as JSON. */
 export interface RouteRecord {
   id: string;
   priority: number;
@@ -427,7 +427,7 @@ export interface Store {
   getTenantOtpSettings(tenantId: string): Promise<TenantOtpSettings | undefined>;
   /** Inserts or replaces the tenant's overrides. */
   putTenantOtpSettings(tenantId: string, settings: TenantOtpSettings): Promise<void>;
-  // ---- Alerting: rules, silences, incidents (monitor/src/rules.ts, incidents.ts) ----
+  // ---- Alerting: rules, silences, incidents (alerting/rules.ts, incidents.ts) ----
   /** Alert rules written through the admin API, by id. */
   listAlertRules(): Promise<AlertRuleRecord[]>;
   /** Inserts or replaces the rule (its whole definition, `id` included). */
@@ -456,7 +456,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** An alert rule as the admin API wrote it (monitor/src/rules.ts `AlertRule`), kept as JSON. */
+/** An alert rule as the admin API wrote it (alerting/rules.ts `AlertRule`), kept as JSON. */
 export interface AlertRuleRecord {
   id: string;
   definition: Record<string, unknown>;
@@ -476,7 +476,7 @@ export interface SilenceRecord {
 }
 
 /**
- * An incident of an alert rule (monitor/src/incidents.ts `Incident`): the columns the API lists
+ * An incident of an alert rule (alerting/incidents.ts `Incident`): the columns the API lists
  * and acknowledges by, and the monitor's whole view of it as JSON in `detail`.
  */
 export interface IncidentRecord {

@@ -10,12 +10,12 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../core/logger.ts';
 import { type HealthBoard, type ProviderHealth, providerHealthEvent } from '../../core/provider-health.ts';
 import type { IncidentRecord, Store } from '../../core/store/store.ts';
-import type { AlertingSetup } from './alert-config.ts';
-import type { Baselines } from './baseline.ts';
+import type { AlertingSetup } from '../../alerting/config.ts';
+import type { Baselines } from '../../alerting/baseline.ts';
 import type { Canary } from './canary.ts';
 import type { HealthModel, RateSource } from './health-model.ts';
-import { type Incident, IncidentEngine, type Silence } from './incidents.ts';
-import type { Notifier } from './notifier.ts';
+import { type Incident, IncidentEngine, type Silence } from '../../alerting/incidents.ts';
+import type { Notifier } from '../../alerting/notifier.ts';
 import {
   type AlertRule,
   type CompiledRule,
@@ -23,7 +23,7 @@ import {
   evaluateRule,
   mergeRules,
   type MetricSource,
-} from './rules.ts';
+} from '../../alerting/rules.ts';
 import type { Traffic } from './traffic.ts';
 
 /** What the tick reads and writes in the store. */

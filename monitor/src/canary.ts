@@ -10,19 +10,13 @@
  * not be sent in time is failed by the bridge rather than delivered late. Pure apart from the
  * injected publish; clock injected.
  */
-import { buildMessageRequested } from '../../api/src/accept.ts';
+import { buildMessageRequested } from '../../core/message-request.ts';
 import { newId } from '../../core/ids.ts';
 import type { MessageRequested } from '../../core/message.ts';
+import type { CanaryTarget } from '../../alerting/config.ts';
 import { SlidingWindows } from './windows.ts';
 
 export const CANARY_TENANT = 'pigeon-canary';
-
-export interface CanaryTarget {
-  provider: string;
-  country: string;
-  /** E.164 test number in that country that the provider can deliver to. */
-  to: string;
-}
 
 export interface CanaryOptions {
   targets: readonly CanaryTarget[];

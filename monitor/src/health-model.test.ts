@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Baselines, baselineKey, wilsonUpper } from './baseline.ts';
+import { Baselines, baselineKey, wilsonUpper } from '../../alerting/baseline.ts';
 import { type HealthSignal, HealthModel, type RateSample } from './health-model.ts';
 
 /** A source where each provider × country delivers a given rate with `perWindow` messages per minute. */

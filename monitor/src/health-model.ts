@@ -16,7 +16,7 @@
  *   gets little traffic, so little evidence); after `staleMs` without any, the model stops
  *   repeating its verdict and the bridges' HealthBoard lets it expire back to healthy.
  */
-import { type Baselines, baselineKey, wilsonUpper } from './baseline.ts';
+import { type Baselines, baselineKey, wilsonUpper } from '../../alerting/baseline.ts';
 
 export const HEALTH_SIGNALS = ['delivered_rate', 'otp_conversion_rate'] as const;
 export type HealthSignal = (typeof HEALTH_SIGNALS)[number];

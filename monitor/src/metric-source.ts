@@ -6,7 +6,7 @@ import type { GroupLag } from '../../core/bus/lag.ts';
 import type { Canary } from './canary.ts';
 import type { HealthModel } from './health-model.ts';
 import type { Liveness } from './liveness.ts';
-import type { MetricName, MetricSample, MetricSource } from './rules.ts';
+import type { MetricName, MetricSample, MetricSource } from '../../alerting/rules.ts';
 import type { ReceiptSampler } from './sampling.ts';
 import type { Traffic, TrafficLabel, TrafficStats } from './traffic.ts';
 

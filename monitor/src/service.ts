@@ -1,10 +1,10 @@
 import { KafkaLagReader, type LagReader, MemoryLagReader } from '../../core/bus/lag.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
-import { alertingSetup } from './alert-config.ts';
+import { alertingSetup } from '../../alerting/config.ts';
 import { createNotifier } from './channels/index.ts';
 import { startMonitor } from './monitor.ts';
-import { LoggingNotifier, type Notifier } from './notifier.ts';
+import { LoggingNotifier, type Notifier } from '../../alerting/notifier.ts';
 
 export async function startMonitorService(context: ServiceContext): Promise<RunningService> {
   const { config, logger, registry } = context;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { buildMessageRequested, type MessageInput } from '../../api/src/accept.ts';
+import { buildMessageRequested, type MessageInput } from '../../core/message-request.ts';
 import { eventBase } from '../../core/events.ts';
 import { newId } from '../../core/ids.ts';
 import type {

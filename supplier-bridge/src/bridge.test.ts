@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
-import { buildMessageRequested, type MessageInput } from '../../api/src/accept.ts';
+import { buildMessageRequested, type MessageInput } from '../../core/message-request.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { newId } from '../../core/ids.ts';
@@ -9,7 +9,7 @@ import { createLogger } from '../../core/logger.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { LANE_TOPICS } from '../../core/topics.ts';
 import { sleep, waitFor } from '../../test/support/wait.ts';
-import type { ProviderAdapter, SendRequest } from '../providers/provider.ts';
+import type { ProviderAdapter, SendRequest } from '../../providers/provider.ts';
 import { HIGH_LAG_REPORT_TTL_MS, startBridge } from './bridge.ts';
 import { fixedDispatcher } from '../../test/support/dispatcher.ts';
 

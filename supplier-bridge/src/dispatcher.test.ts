@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { Registry } from 'prom-client';
-import { buildMessageRequested, type MessageInput } from '../../api/src/accept.ts';
+import { buildMessageRequested, type MessageInput } from '../../core/message-request.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { newId } from '../../core/ids.ts';
 import { createLogger } from '../../core/logger.ts';
@@ -13,7 +13,7 @@ import {
   ProviderError,
   type SendRequest,
   type SendResult,
-} from '../providers/provider.ts';
+} from '../../providers/provider.ts';
 import {
   Dispatcher,
   type DispatcherOptions,
@@ -23,7 +23,7 @@ import {
 } from './dispatcher.ts';
 import { CacheProviderGate } from './provider-gate.ts';
 import { RetryBudget } from './retry-policy.ts';
-import { CatalogPlanner, fixedRouting } from './route-planner.ts';
+import { CatalogPlanner, fixedRouting } from '../../routing/planner.ts';
 
 type Behaviour = (request: SendRequest, signal: AbortSignal) => Promise<SendResult>;
 

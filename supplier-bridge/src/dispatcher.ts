@@ -19,10 +19,10 @@ import {
   ProviderError,
   type SendRequest,
   type SendResult,
-} from '../providers/provider.ts';
-import type { BreakerSettings } from '../providers/registry.ts';
+} from '../../providers/provider.ts';
+import type { BreakerSettings } from '../../providers/registry.ts';
 import type { ProviderGate } from './provider-gate.ts';
-import type { PlannedProvider, RoutePlanner } from './route-planner.ts';
+import type { PlannedProvider, RoutePlanner } from '../../routing/planner.ts';
 import { DEFAULT_MAX_ROUNDS, RetryBudget, retryDelayMs } from './retry-policy.ts';
 
 /**

@@ -7,14 +7,14 @@ import { HealthBoard } from '../../core/provider-health.ts';
 import { openBody } from '../../core/sealed-body.ts';
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
 import { Topics } from '../../core/topics.ts';
-import type { ProviderAdapter } from '../providers/provider.ts';
+import type { ProviderAdapter } from '../../providers/provider.ts';
 import { startBridge } from './bridge.ts';
 import { Dispatcher } from './dispatcher.ts';
-import { followProviderHealth } from './health-feed.ts';
+import { followProviderHealth } from '../../routing/health-feed.ts';
 import { CacheProviderGate } from './provider-gate.ts';
-import { matchReceipts } from './receipt-matcher.ts';
-import { CatalogPlanner } from './route-planner.ts';
-import { RoutingCatalog, seedRouting } from './routing-catalog.ts';
+import { matchReceipts } from '../../routing/receipt-matcher.ts';
+import { CatalogPlanner } from '../../routing/planner.ts';
+import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
 
 export async function startSupplierBridge(context: ServiceContext): Promise<RunningService> {
   const { config, logger, registry } = context;

@@ -9,11 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
-import {
-  type AlertChannel,
-  type AlertNotification,
-  ChannelError,
-} from '../../monitor/src/channels/channel.ts';
+import { type AlertNotification } from '../../alerting/notification.ts';
+import { type AlertChannel, ChannelError } from '../../monitor/src/channels/channel.ts';
 import { type ChannelDefinition, createChannel } from '../../monitor/src/channels/registry.ts';
 import { startDingtalkFake } from '../fakes/dingtalk-fake.ts';
 import { startFeishuFake } from '../fakes/feishu-fake.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../../core/config.ts';
-import { type EmbeddedGateway, startEmbedded } from '../../core/embedded.ts';
+import { type EmbeddedGateway, startEmbedded } from '../../bin/embedded.ts';
 import { createLogger } from '../../core/logger.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../fakes/callback-receiver.ts';
 import { freePort } from '../support/ports.ts';

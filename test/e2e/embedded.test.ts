@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../core/config.ts';
-import { type EmbeddedGateway, startEmbedded } from '../../core/embedded.ts';
+import { type EmbeddedGateway, startEmbedded } from '../../bin/embedded.ts';
 import { createLogger } from '../../core/logger.ts';
 import { SEND_TOPICS } from '../../core/topics.ts';
-import { signSimulatorReceipt } from '../../supplier-bridge/providers/simulator.ts';
+import { signSimulatorReceipt } from '../../providers/simulator.ts';
 import { freePort } from '../support/ports.ts';
 import { waitFor } from '../support/wait.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { apiKeyRecord, generateApiKey } from '../../api/src/api-keys.ts';
 import { loadConfig } from '../../core/config.ts';
-import { type EmbeddedGateway, startEmbedded } from '../../core/embedded.ts';
+import { type EmbeddedGateway, startEmbedded } from '../../bin/embedded.ts';
 import { createLogger } from '../../core/logger.ts';
 import { freePort } from '../support/ports.ts';
 import { sleep, waitFor } from '../support/wait.ts';

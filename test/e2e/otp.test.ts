@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../core/config.ts';
-import { type EmbeddedGateway, startEmbedded } from '../../core/embedded.ts';
+import { type EmbeddedGateway, startEmbedded } from '../../bin/embedded.ts';
 import { createLogger } from '../../core/logger.ts';
 import { Topics } from '../../core/topics.ts';
 import { freePort } from '../support/ports.ts';

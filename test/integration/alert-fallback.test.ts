@@ -14,7 +14,7 @@ import { loadConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createRegistry } from '../../core/metrics.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
-import type { AlertNotification } from '../../monitor/src/channels/channel.ts';
+import type { AlertNotification } from '../../alerting/notification.ts';
 import {
   type ChannelNotifier,
   createNotifier,

@@ -15,11 +15,11 @@ import { createRegistry } from '../../core/metrics.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
 import { Topics } from '../../core/topics.ts';
-import { outboxKey, SimulatorProvider } from '../../supplier-bridge/providers/simulator.ts';
+import { outboxKey, SimulatorProvider } from '../../providers/simulator.ts';
 import { startBridge } from '../../supplier-bridge/src/bridge.ts';
 import { Dispatcher } from '../../supplier-bridge/src/dispatcher.ts';
 import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
-import { CatalogPlanner, fixedRouting } from '../../supplier-bridge/src/route-planner.ts';
+import { CatalogPlanner, fixedRouting } from '../../routing/planner.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
 const PUBLISH_TIMEOUT_MS = 800;

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildMessageRequested, type MessageInput } from '../../api/src/accept.ts';
+import { buildMessageRequested, type MessageInput } from '../../core/message-request.ts';
 import { KafkaBus } from '../../core/bus/kafka-bus.ts';
 import { newId } from '../../core/ids.ts';
 import {

@@ -1,6 +1,6 @@
 /**
  * Silent failure end to end through Kafka: a bridge (test/support/bridge-harness.ts, its routes
- * weighted by a HealthBoard fed from `provider.health` by supplier-bridge/src/health-feed.ts)
+ * weighted by a HealthBoard fed from `provider.health` by routing/health-feed.ts)
  * sends through two Twilio fakes; the test plays the receipt webhook, publishing delivered
  * receipts for what each provider took — until one provider stops delivering. The monitor
  * (startMonitor, its windows tuned to seconds) must alert once, publish a low health on
@@ -17,13 +17,13 @@ import type { MessageRequested, ReceiptReceived } from '../../core/message.ts';
 import { HealthBoard } from '../../core/provider-health.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { Topics } from '../../core/topics.ts';
-import type { AlertNotification } from '../../monitor/src/channels/channel.ts';
-import { Baselines } from '../../monitor/src/baseline.ts';
+import type { AlertNotification } from '../../alerting/notification.ts';
+import { Baselines } from '../../alerting/baseline.ts';
 import { HealthModel } from '../../monitor/src/health-model.ts';
 import { type RunningMonitor, startMonitor } from '../../monitor/src/monitor.ts';
-import type { Notifier } from '../../monitor/src/notifier.ts';
+import type { Notifier } from '../../alerting/notifier.ts';
 import { Traffic } from '../../monitor/src/traffic.ts';
-import { followProviderHealth } from '../../supplier-bridge/src/health-feed.ts';
+import { followProviderHealth } from '../../routing/health-feed.ts';
 import { type BridgeHarness, startBridgeHarness } from '../support/bridge-harness.ts';
 import { TEST_KAFKA_BROKERS, uniqueSuffix } from '../support/infra.ts';
 import { sleep, waitFor } from '../support/wait.ts';

@@ -14,7 +14,7 @@ import { Readiness } from '../../core/health.ts';
 import { createLogger } from '../../core/logger.ts';
 import { createRegistry } from '../../core/metrics.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
-import { SimulatorProvider, simulatorFaultKey } from '../../supplier-bridge/providers/simulator.ts';
+import { SimulatorProvider, simulatorFaultKey } from '../../providers/simulator.ts';
 
 // Port 1 has no listener: connections are refused at once, as with a stopped broker.
 const STOPPED_KAFKA = ['127.0.0.1:1'];

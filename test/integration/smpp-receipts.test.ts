@@ -14,7 +14,7 @@ import { MARKER_TTL_MS, Markers } from '../../core/markers.ts';
 import type { ReceiptReceived } from '../../core/message.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { Topics } from '../../core/topics.ts';
-import { SmppProvider, smppOptions } from '../../supplier-bridge/providers/smpp.ts';
+import { SmppProvider, smppOptions } from '../../providers/smpp.ts';
 import { pushedReceiptForwarder } from '../../supplier-bridge/src/service.ts';
 import { FakeSmsc } from '../fakes/smsc-fake.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';

@@ -6,7 +6,7 @@
  * the shared topics are told apart.
  */
 import { Registry } from 'prom-client';
-import { buildMessageRequested, type MessageInput } from '../../api/src/accept.ts';
+import { buildMessageRequested, type MessageInput } from '../../core/message-request.ts';
 import { KafkaBus } from '../../core/bus/kafka-bus.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { loadConfig } from '../../core/config.ts';
@@ -16,11 +16,7 @@ import { isOutcome, type MessageRequested, type OutcomeEvent } from '../../core/
 import type { HealthBoard } from '../../core/provider-health.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { LANE_TOPICS, Topics } from '../../core/topics.ts';
-import {
-  type BreakerSettings,
-  type ConfiguredProvider,
-  createAdapter,
-} from '../../supplier-bridge/providers/registry.ts';
+import { type BreakerSettings, type ConfiguredProvider, createAdapter } from '../../providers/registry.ts';
 import { type RunningBridge, startBridge } from '../../supplier-bridge/src/bridge.ts';
 import type { DispatcherOptions } from '../../supplier-bridge/src/dispatcher.ts';
 import { fixedDispatcher } from './dispatcher.ts';

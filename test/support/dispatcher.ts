@@ -2,10 +2,10 @@ import type { Registry } from 'prom-client';
 import type { Cache } from '../../core/cache/cache.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { HealthBoard } from '../../core/provider-health.ts';
-import type { ConfiguredProvider } from '../../supplier-bridge/providers/registry.ts';
+import type { ConfiguredProvider } from '../../providers/registry.ts';
 import { Dispatcher, type DispatcherOptions } from '../../supplier-bridge/src/dispatcher.ts';
 import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
-import { CatalogPlanner, fixedRouting } from '../../supplier-bridge/src/route-planner.ts';
+import { CatalogPlanner, fixedRouting } from '../../routing/planner.ts';
 
 /**
  * A dispatcher over a fixed list of providers, as tests and benches build one: no receipt checks

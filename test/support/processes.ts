@@ -13,7 +13,7 @@ export interface ServiceProcess {
 
 /** Starts `pigeon <service>` from the source tree as a separate process. */
 export function startServiceProcess(service: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'core/cli.ts', service], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', service], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

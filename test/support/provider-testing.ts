@@ -13,8 +13,8 @@ import {
   ProviderError,
   type SendRequest,
   type SendResult,
-} from '../../supplier-bridge/providers/provider.ts';
-import { createAdapter, type ProviderDefinition } from '../../supplier-bridge/providers/registry.ts';
+} from '../../providers/provider.ts';
+import { createAdapter, type ProviderDefinition } from '../../providers/registry.ts';
 import type { PostResult } from '../fakes/fake-http.ts';
 import { freePort } from './ports.ts';
 

@@ -1,5 +1,5 @@
-import type { DirectProvider } from '../../../supplier-bridge/providers/direct-send.ts';
-import type { ConfiguredProvider } from '../../../supplier-bridge/providers/registry.ts';
+import type { DirectProvider } from '../../../providers/direct-send.ts';
+import type { ConfiguredProvider } from '../../../providers/registry.ts';
 
 /** How long a page waits on one provider before trying the next: Alertmanager is waiting too. */
 const DIRECT_TIMEOUT_MS = 5_000;

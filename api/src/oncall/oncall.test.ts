@@ -11,11 +11,7 @@ import type { Roster } from '../../../core/oncall.ts';
 import { topicSpecs } from '../../../core/runtime.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { Topics } from '../../../core/topics.ts';
-import {
-  outboxKey,
-  SimulatorProvider,
-  simulatorFaultKey,
-} from '../../../supplier-bridge/providers/simulator.ts';
+import { outboxKey, SimulatorProvider, simulatorFaultKey } from '../../../providers/simulator.ts';
 import { MessagePublisher } from '../publisher.ts';
 import type { IncomingAlert, ParsedAlerts } from './alerts.ts';
 import { OncallService } from './oncall.ts';

@@ -3,12 +3,8 @@ import { isPigeonError, PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { PageDelivery, PageRoute } from '../../../core/oncall.ts';
-import {
-  type DirectProvider,
-  describeFailures,
-  sendDirect,
-} from '../../../supplier-bridge/providers/direct-send.ts';
-import { buildMessageRequested } from '../accept.ts';
+import { type DirectProvider, describeFailures, sendDirect } from '../../../providers/direct-send.ts';
+import { buildMessageRequested } from '../../../core/message-request.ts';
 import type { MessagePublisher } from '../publisher.ts';
 
 /** Log event names of paging; the metrics below count the same outcomes. */

@@ -7,13 +7,10 @@ import { MESSAGE_CLASSES } from '../../../core/message.ts';
 import { parseE164 } from '../../../core/phone.ts';
 import { countSegments, MAX_SEGMENTS } from '../../../core/segments.ts';
 import type { ProviderRecord, RouteRecord, Store } from '../../../core/store/store.ts';
-import type { ProviderDeps } from '../../../supplier-bridge/providers/provider.ts';
-import { createAdapter, type ProviderDefinition } from '../../../supplier-bridge/providers/registry.ts';
-import { plan, type RouteSignals } from '../../../supplier-bridge/src/routes/plan.ts';
-import {
-  checkProviderDefinition,
-  ProviderDefinitionBody,
-} from '../../../supplier-bridge/src/routes/provider-definition.ts';
+import type { ProviderDeps } from '../../../providers/provider.ts';
+import { createAdapter, type ProviderDefinition } from '../../../providers/registry.ts';
+import { plan, type RouteSignals } from '../../../routing/plan.ts';
+import { checkProviderDefinition, ProviderDefinitionBody } from '../../../routing/provider-definition.ts';
 import {
   parseRouteRule,
   PROVIDER_NAME_PATTERN,
@@ -22,8 +19,8 @@ import {
   type RouteRule,
   RouteRuleBody,
   ruleProviders,
-} from '../../../supplier-bridge/src/routes/rules.ts';
-import { compileRouteTable } from '../../../supplier-bridge/src/routes/table.ts';
+} from '../../../routing/rules.ts';
+import { compileRouteTable } from '../../../routing/table.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 
@@ -126,7 +123,7 @@ const IdParams = Type.Object({ id: Type.String({ pattern: ROUTE_ID_PATTERN }) })
 
 /**
  * `/v1/admin/providers` and `/v1/admin/routes`: providers and routing rules as data, changed at
- * runtime. Every bridge and API polls the store (supplier-bridge/src/routing-catalog.ts), so a
+ * runtime. Every bridge and API polls the store (routing/catalog.ts), so a
  * change is in force everywhere within seconds. Every call needs the `admin` scope.
  */
 export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDeps) {

@@ -5,8 +5,8 @@ import { PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import { maskPhonesInText } from '../../../core/logger.ts';
 import type { IncidentRecord, SilenceRecord, Store } from '../../../core/store/store.ts';
-import type { AlertingSetup } from '../../../monitor/src/alert-config.ts';
-import { describeIncident, type Incident } from '../../../monitor/src/incidents.ts';
+import type { AlertingSetup } from '../../../alerting/config.ts';
+import { describeIncident, type Incident } from '../../../alerting/incidents.ts';
 import {
   type AlertRule,
   AlertRuleBody,
@@ -14,14 +14,14 @@ import {
   durationMs,
   LABEL_NAMES,
   RULE_ID_PATTERN,
-} from '../../../monitor/src/rules.ts';
+} from '../../../alerting/rules.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { AckBody, Problem } from '../schemas.ts';
 
 export interface AlertAdminDeps {
   store: Store;
   authenticator: ApiKeyAuthenticator;
-  /** The alerting configuration (monitor/src/alert-config.ts): shipped and configured rules, channels. */
+  /** The alerting configuration (alerting/config.ts): shipped and configured rules, channels. */
   setup: AlertingSetup;
   now?: () => number;
 }

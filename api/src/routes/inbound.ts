@@ -3,7 +3,7 @@ import { Counter, type Registry } from 'prom-client';
 import { PigeonError } from '../../../core/errors.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import type { Store } from '../../../core/store/store.ts';
-import type { InboundSms } from '../../../supplier-bridge/providers/provider.ts';
+import type { InboundSms } from '../../../providers/provider.ts';
 import type { OncallService } from '../oncall/oncall.ts';
 import { acknowledgeIncident } from './alerts-admin.ts';
 import { type ProviderLookup, providerRequest } from './receipts.ts';

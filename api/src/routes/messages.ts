@@ -10,7 +10,7 @@ import { MARKER_TTL_MS, Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import type { AttemptRecord, MessageEventRecord, MessageRecord, Store } from '../../../core/store/store.ts';
-import { buildMessageRequested } from '../accept.ts';
+import { buildMessageRequested } from '../../../core/message-request.ts';
 import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import type { MessagePublisher } from '../publisher.ts';
 import type { TenantSigningSecrets } from '../webhooks.ts';

@@ -4,8 +4,8 @@ import type { Bus } from '../../../core/bus/bus.ts';
 import type { Cache } from '../../../core/cache/cache.ts';
 import { PigeonError } from '../../../core/errors.ts';
 import { Topics } from '../../../core/topics.ts';
-import type { InboundHttpRequest, ProviderAdapter } from '../../../supplier-bridge/providers/provider.ts';
-import { matchReceipts } from '../../../supplier-bridge/src/receipt-matcher.ts';
+import type { InboundHttpRequest, ProviderAdapter } from '../../../providers/provider.ts';
+import { matchReceipts } from '../../../routing/receipt-matcher.ts';
 
 /** Finds the adapter that owns a receipt webhook. */
 export interface ProviderLookup {

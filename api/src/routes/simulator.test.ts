@@ -7,8 +7,8 @@ import { Readiness } from '../../../core/health.ts';
 import { createLogger } from '../../../core/logger.ts';
 import { createRegistry } from '../../../core/metrics.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
-import { ProviderError } from '../../../supplier-bridge/providers/provider.ts';
-import { simulatorFaultKey, SimulatorProvider } from '../../../supplier-bridge/providers/simulator.ts';
+import { ProviderError } from '../../../providers/provider.ts';
+import { simulatorFaultKey, SimulatorProvider } from '../../../providers/simulator.ts';
 import { buildApi } from '../app.ts';
 
 const logger = createLogger({ level: 'silent' });

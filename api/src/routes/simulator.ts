@@ -11,7 +11,7 @@ import {
   type SimulatorFault,
   simulatorFaultKey,
   SimulatorProvider,
-} from '../../../supplier-bridge/providers/simulator.ts';
+} from '../../../providers/simulator.ts';
 import type { ProviderLookup } from './receipts.ts';
 import { Problem } from '../schemas.ts';
 

@@ -17,7 +17,7 @@ import {
   type VerificationStatus,
   verificationEvent,
 } from '../../../core/verification.ts';
-import { buildMessageRequested } from '../accept.ts';
+import { buildMessageRequested } from '../../../core/message-request.ts';
 import type { MessagePublisher } from '../publisher.ts';
 import { codeDigest, codeMatches, DEFAULT_CODE_LENGTH, generateCode } from './code.ts';
 import {

@@ -1,6 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../../core/logger.ts';
-import { type AlertNotification, ChannelError } from './channel.ts';
+import { type AlertNotification } from '../../../alerting/notification.ts';
+import { ChannelError } from './channel.ts';
 import type { ConfiguredChannel } from './registry.ts';
 
 /** Log event names of alert delivery; the metrics below count the same outcomes. */

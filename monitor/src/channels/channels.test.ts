@@ -5,7 +5,7 @@ import { MemoryCache } from '../../../core/cache/memory-cache.ts';
 import { loadConfig } from '../../../core/config.ts';
 import { isPigeonError } from '../../../core/errors.ts';
 import { createLogger } from '../../../core/logger.ts';
-import type { AlertNotification } from './channel.ts';
+import type { AlertNotification } from '../../../alerting/notification.ts';
 import { dingtalkSign, signedDingtalkUrl } from './dingtalk.ts';
 import { feishuSign } from './feishu.ts';
 import { pagerdutyEvent } from './pagerduty.ts';

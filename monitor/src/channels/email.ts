@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer';
-import { type AlertChannel, type AlertNotification, ChannelError } from './channel.ts';
+import { type AlertNotification } from '../../../alerting/notification.ts';
+import { type AlertChannel, ChannelError } from './channel.ts';
 import { errorCode } from './http.ts';
 import type { ChannelOptions } from './options.ts';
 import { headline, plainText } from './render.ts';

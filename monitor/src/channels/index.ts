@@ -4,13 +4,14 @@ import type { Config } from '../../../core/config.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { onCallAt } from '../../../core/oncall.ts';
 import type { Store } from '../../../core/store/store.ts';
-import type { Notifier } from '../notifier.ts';
-import type { AlertChannel, AlertNotification } from './channel.ts';
+import type { Notifier } from '../../../alerting/notifier.ts';
+import type { AlertNotification } from '../../../alerting/notification.ts';
+import type { AlertChannel } from './channel.ts';
 import { type ChainAttempt, ChannelChain } from './chain.ts';
 import { type ChannelDefinition, createChannels } from './registry.ts';
 
 export { ChannelChain, NotificationUndeliveredError } from './chain.ts';
-export type { AlertChannel, AlertNotification } from './channel.ts';
+export type { AlertChannel } from './channel.ts';
 
 export interface NotifierDeps {
   logger: Logger;
@@ -22,7 +23,7 @@ export interface NotifierDeps {
   now?: () => number;
 }
 
-/** What the incident engine calls (monitor/src/notifier.ts `Notifier`), plus its lifecycle. */
+/** What the incident engine calls (alerting/notifier.ts `Notifier`), plus its lifecycle. */
 export interface ChannelNotifier extends Notifier {
   /**
    * Delivers the notification through `channels` in order until one takes it (every configured

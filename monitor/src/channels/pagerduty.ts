@@ -1,4 +1,5 @@
-import type { AlertChannel, AlertNotification } from './channel.ts';
+import type { AlertNotification } from '../../../alerting/notification.ts';
+import type { AlertChannel } from './channel.ts';
 import { postJson } from './http.ts';
 import type { ChannelOptions } from './options.ts';
 import { headline, truncateChars } from './render.ts';

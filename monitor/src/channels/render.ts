@@ -1,4 +1,4 @@
-import type { AlertNotification, NotificationKind } from './channel.ts';
+import type { AlertNotification, NotificationKind } from '../../../alerting/notification.ts';
 
 /**
  * The words of a notification, shared by every channel so that Slack, a robot, an e-mail and a

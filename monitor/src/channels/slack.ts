@@ -4,7 +4,8 @@ import {
   IncomingWebhookHTTPError,
   type IncomingWebhookSendArguments,
 } from '@slack/webhook';
-import { type AlertChannel, type AlertNotification, ChannelError } from './channel.ts';
+import { type AlertNotification } from '../../../alerting/notification.ts';
+import { type AlertChannel, ChannelError } from './channel.ts';
 import { errorCode, snippet } from './http.ts';
 import type { ChannelOptions } from './options.ts';
 import { headline, labelLine, truncateChars } from './render.ts';

@@ -1,9 +1,10 @@
 import { newId } from '../../../core/ids.ts';
 import { parseE164 } from '../../../core/phone.ts';
-import { describeFailures, sendDirect } from '../../../supplier-bridge/providers/direct-send.ts';
-import type { ProviderAdapter, ProviderDeps } from '../../../supplier-bridge/providers/provider.ts';
-import { createAdapter, type ProviderDefinition } from '../../../supplier-bridge/providers/registry.ts';
-import { type AlertChannel, type AlertNotification, ChannelError } from './channel.ts';
+import { describeFailures, sendDirect } from '../../../providers/direct-send.ts';
+import type { ProviderAdapter, ProviderDeps } from '../../../providers/provider.ts';
+import { createAdapter, type ProviderDefinition } from '../../../providers/registry.ts';
+import { type AlertNotification } from '../../../alerting/notification.ts';
+import { type AlertChannel, ChannelError } from './channel.ts';
 import type { ChannelOptions } from './options.ts';
 import { smsText } from './render.ts';
 

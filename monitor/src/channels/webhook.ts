@@ -1,5 +1,6 @@
 import { SIGNATURE_HEADER, signatureHeader } from '../../../core/signature.ts';
-import type { AlertChannel, AlertNotification } from './channel.ts';
+import type { AlertNotification } from '../../../alerting/notification.ts';
+import type { AlertChannel } from './channel.ts';
 import { postJson } from './http.ts';
 import type { ChannelOptions } from './options.ts';
 

@@ -1,4 +1,5 @@
-import { type AlertChannel, type AlertNotification, ChannelError } from './channel.ts';
+import { type AlertNotification } from '../../../alerting/notification.ts';
+import { type AlertChannel, ChannelError } from './channel.ts';
 import { answerObject, field, postJson } from './http.ts';
 import type { ChannelOptions } from './options.ts';
 import { markdownText, truncateBytes } from './render.ts';

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+import closeWithGrace from 'close-with-grace';
+import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api/src/api-keys.ts';
+import { type Config, loadConfig } from '../core/config.ts';
+import { startEmbedded } from './embedded.ts';
+import { isPigeonError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { createBus, createStore, topicSpecs } from '../core/runtime.ts';
+
+const USAGE = `usage: pigeon <command>
+  embedded          the whole gateway in one process (default)
+  api | supplier-bridge | persister | monitor
+                    one service (distributed mode: KAFKA_BROKERS, MYSQL_URL, REDIS_URL)
+  migrate           apply database migrations
+  topics            create the Kafka topics
+  create-api-key [tenant] [scope,scope…]
+                    print a new API key (only its hash is stored)
+  reseal-secrets    write provider credentials and webhook secrets again under
+                    PIGEON_SECRETS_KEY (after a rotation, or once a key is first set)`;
+
+function config(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (isPigeonError(err)) {
+      process.stderr.write(`pigeon: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
+const command = process.argv[2] ?? 'embedded';
+switch (command) {
+  case 'embedded': {
+    const cfg = config();
+    const logger = createLogger({ level: cfg.logLevel, name: 'pigeon' });
+    const gateway = await startEmbedded(cfg, logger);
+    const base = `http://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${cfg.port}`;
+    process.stdout.write(
+      [
+        '',
+        `Pigeon is running (embedded: ${gateway.context.bus().kind} bus, ${gateway.context.store().kind} store, ${gateway.context.cache().kind} cache, simulated providers)`,
+        `  API         ${base}/v1   OpenAPI docs ${base}/docs   metrics ${base}/metrics`,
+        `  API key     ${gateway.api.apiKey ?? '(set PIGEON_API_KEY)'}`,
+        '',
+        'Send a message:',
+        `  curl -s -H "Authorization: Bearer ${gateway.api.apiKey}" -H 'content-type: application/json' \\`,
+        `    -d '{"to":"+14155550123","body":"hello"}' ${base}/v1/messages`,
+        'Then follow it (use the id from the answer):',
+        `  curl -s -H "Authorization: Bearer ${gateway.api.apiKey}" ${base}/v1/messages/<id>`,
+        `  curl -s '${base}/simulator/messages?to=%2B14155550123'`,
+        '',
+      ].join('\n'),
+    );
+    closeWithGrace({ delay: 20_000, logger }, async () => {
+      await gateway.close();
+    });
+    break;
+  }
+  case 'api':
+    await import('../api/src/index.ts');
+    break;
+  case 'supplier-bridge':
+  case 'bridge':
+    await import('../supplier-bridge/src/index.ts');
+    break;
+  case 'persister':
+    await import('../persister/src/index.ts');
+    break;
+  case 'monitor':
+    await import('../monitor/src/index.ts');
+    break;
+  case 'migrate': {
+    const store = createStore(config());
+    await store.migrate();
+    await store.close();
+    process.stdout.write(`migrations applied (${store.kind})\n`);
+    break;
+  }
+  case 'topics': {
+    const cfg = config();
+    const bus = createBus(cfg, createLogger({ level: cfg.logLevel }));
+    await bus.ensureTopics(topicSpecs(cfg.kafka?.partitions ?? 1));
+    await bus.close();
+    process.stdout.write('topics ready\n');
+    break;
+  }
+  case 'create-api-key': {
+    const tenant = process.argv[3] ?? 'default';
+    const scopes = process.argv[4]?.split(',') ?? ALL_SCOPES.filter((s) => s !== 'admin');
+    const store = createStore(config());
+    await store.migrate();
+    const key = generateApiKey();
+    await store.putApiKey(apiKeyRecord(key, tenant, scopes, 'cli'));
+    await store.close();
+    process.stdout.write(`${key}\n`);
+    break;
+  }
+  case 'reseal-secrets': {
+    const cfg = config();
+    if (!cfg.secretsKey && cfg.mysqlUrl) {
+      process.stderr.write('pigeon: set PIGEON_SECRETS_KEY (and PIGEON_SECRETS_KEY_PREVIOUS) first\n');
+      process.exit(78);
+    }
+    const store = createStore(cfg);
+    const counts = await store.resealSecrets();
+    await store.close();
+    process.stdout.write(`resealed ${counts.providers} providers and ${counts.webhooks} webhook secrets\n`);
+    break;
+  }
+  default:
+    process.stderr.write(`${USAGE}\n`);
+    process.exit(command === 'help' || command === '--help' ? 0 : 64);
+}

@@ -1,0 +1,94 @@
+import { callbackUrlProblem } from './callback-url.ts';
+import { PigeonError } from './errors.ts';
+import { eventBase } from './events.ts';
+import { laneFor, type MessageClass, type MessageRequested } from './message.ts';
+import { parseE164 } from './phone.ts';
+import { countSegments, MAX_SEGMENTS } from './segments.ts';
+
+export interface MessageInput {
+  to: string;
+  body: string;
+  from?: string;
+  class?: MessageClass;
+  ttlSeconds?: number;
+  statusCallback?: string;
+}
+
+/** How long a message may wait for a provider before it is failed as `expired`. */
+export const DEFAULT_TTL_SECONDS: Record<MessageClass, number> = {
+  otp: 600,
+  alert: 3_600,
+  transactional: 86_400,
+  marketing: 86_400,
+};
+
+/**
+ * Validates one message and builds its `message.requested` event. Pure: the clock and the
+ * publish deadline are passed in. Throws PigeonError with a stable code for each kind of bad input.
+ */
+export function buildMessageRequested(
+  input: MessageInput,
+  context: {
+    tenantId: string;
+    messageId: string;
+    now: number;
+    publishTimeoutMs: number;
+    fromBatch?: boolean;
+    batchId?: string;
+    /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS: callback URLs may name private addresses. */
+    allowPrivateCallbackNetworks?: boolean;
+  },
+): MessageRequested {
+  const recipient = parseE164(input.to);
+  if (!recipient) {
+    throw new PigeonError(
+      'PIGEON_ERR_INVALID_NUMBER',
+      `"to" must be a valid E.164 number such as +14155550123`,
+      {
+        errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
+      },
+    );
+  }
+  if (input.body.trim().length === 0) {
+    throw new PigeonError('PIGEON_ERR_EMPTY_BODY', '"body" must contain text', {
+      errors: [{ field: '/body', message: 'empty' }],
+    });
+  }
+  const info = countSegments(input.body);
+  if (info.segments > MAX_SEGMENTS) {
+    throw new PigeonError(
+      'PIGEON_ERR_BODY_TOO_LONG',
+      `"body" needs ${info.segments} SMS parts (${info.encoding}); the limit is ${MAX_SEGMENTS}`,
+      { errors: [{ field: '/body', message: `${info.segments} parts > ${MAX_SEGMENTS}` }] },
+    );
+  }
+  if (input.statusCallback !== undefined) {
+    const problem = callbackUrlProblem(input.statusCallback, {
+      allowPrivateNetworks: context.allowPrivateCallbackNetworks ?? false,
+    });
+    if (problem) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', `"statusCallback" ${problem}`, {
+        errors: [{ field: '/statusCallback', message: problem }],
+      });
+    }
+  }
+  const messageClass = input.class ?? 'transactional';
+  const ttl = input.ttlSeconds ?? DEFAULT_TTL_SECONDS[messageClass];
+  const event: MessageRequested = {
+    ...eventBase(context.messageId, context.tenantId, context.now),
+    type: 'message.requested',
+    to: recipient.e164,
+    body: input.body,
+    class: messageClass,
+    lane: laneFor(messageClass, context.fromBatch),
+    segments: info.segments,
+    encoding: info.encoding,
+    expiresAt: new Date(context.now + ttl * 1000).toISOString(),
+    acceptDeadline: new Date(context.now + context.publishTimeoutMs).toISOString(),
+  };
+  if (input.from) event.from = input.from;
+  if (recipient.country) event.country = recipient.country;
+  if (context.batchId) event.batchId = context.batchId;
+  if (input.statusCallback !== undefined) event.statusCallback = input.statusCallback;
+  return event;
+}

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { orderCandidates } from './weighted-order.ts';
+
+test('every candidate appears exactly once', () => {
+  const order = orderCandidates([
+    { name: 'a', weight: 1 },
+    { name: 'b', weight: 3 },
+    { name: 'c', weight: 0 },
+  ]);
+  assert.deepEqual([...order].sort(), ['a', 'b', 'c']);
+  assert.equal(order[2], 'c');
+});
+
+test('first choice follows the weights', () => {
+  let seed = 42;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const firsts = { a: 0, b: 0 };
+  for (let i = 0; i < 10_000; i++) {
+    const first = orderCandidates(
+      [
+        { name: 'a', weight: 1 },
+        { name: 'b', weight: 3 },
+      ],
+      random,
+    )[0] as 'a' | 'b';
+    firsts[first]++;
+  }
+  assert.ok(Math.abs(firsts.b / 10_000 - 0.75) < 0.03, `b share ${firsts.b / 10_000}`);
+});
