@@ -14,7 +14,8 @@ import type { AlertingSetup } from '../../alerting/config.ts';
 import type { Baselines } from '../../alerting/baseline.ts';
 import type { Canary } from './canary.ts';
 import type { HealthModel, RateSource } from './health-model.ts';
-import { type Incident, IncidentEngine, type Silence } from '../../alerting/incidents.ts';
+import type { Incident, Silence } from '../../alerting/incident.ts';
+import { IncidentEngine } from '../../alerting/incident-engine.ts';
 import type { Notifier } from '../../alerting/notifier.ts';
 import {
   type AlertRule,

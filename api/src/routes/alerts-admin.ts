@@ -6,7 +6,8 @@ import { newId } from '../../../core/ids.ts';
 import { maskPhonesInText } from '../../../core/logger.ts';
 import type { IncidentRecord, SilenceRecord, Store } from '../../../core/store/store.ts';
 import type { AlertingSetup } from '../../../alerting/config.ts';
-import { describeIncident, type Incident } from '../../../alerting/incidents.ts';
+import type { Incident } from '../../../alerting/incident.ts';
+import { describeIncident } from '../../../alerting/incident-text.ts';
 import {
   type AlertRule,
   AlertRuleBody,

@@ -5,13 +5,13 @@ import type { AlertNotification } from './notification.ts';
 import {
   dueNotifications,
   type Incident,
-  IncidentEngine,
   type Phase,
   SIGNALS,
   signalFor,
   silenceFor,
   TRANSITIONS,
-} from './incidents.ts';
+} from './incident.ts';
+import { IncidentEngine } from './incident-engine.ts';
 import type { Notifier } from './notifier.ts';
 import { compileRule, fingerprintOf, type SeriesEvaluation } from './rules.ts';
 
