@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { type AlertNotification } from '../../../alerting/notification.ts';
-import { type AlertChannel, ChannelError } from './channel.ts';
-import { answerObject, field, postJson } from './http.ts';
+import type { AlertChannel } from './channel.ts';
+import { errcodeOf, postJson, requireZeroCode } from './http.ts';
 import type { ChannelOptions } from './options.ts';
 import { headline, markdownText, truncateBytes } from './render.ts';
 
@@ -53,13 +53,7 @@ export class DingtalkChannel implements AlertChannel {
       },
       signal,
     );
-    const result = answerObject(this.name, answer);
-    const errcode = Number(result.errcode);
-    if (errcode !== 0) {
-      throw new ChannelError(`${this.name}: errcode ${field(result.errcode)} ${field(result.errmsg)}`, {
-        retriable: RETRIABLE_ERRCODES.has(errcode),
-      });
-    }
+    requireZeroCode(this.name, answer, errcodeOf, RETRIABLE_ERRCODES);
   }
 }
 

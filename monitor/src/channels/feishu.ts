@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { type AlertNotification } from '../../../alerting/notification.ts';
-import { type AlertChannel, ChannelError } from './channel.ts';
-import { answerObject, field, postJson } from './http.ts';
+import type { AlertChannel } from './channel.ts';
+import { postJson, requireZeroCode } from './http.ts';
 import type { ChannelOptions } from './options.ts';
 import { plainText, truncateBytes } from './render.ts';
 
@@ -46,16 +46,17 @@ export class FeishuChannel implements AlertChannel {
       payload.sign = feishuSign(this.settings.secret, timestamp);
     }
     const answer = await postJson(this.name, this.settings.url, payload, signal);
-    const result = answerObject(this.name, answer);
-    const code = Number(result.code ?? result.StatusCode);
-    if (code !== 0) {
-      throw new ChannelError(
-        `${this.name}: code ${field(result.code ?? result.StatusCode)} ${field(result.msg ?? result.StatusMessage)}`,
-        {
-          retriable: RETRIABLE_CODES.has(code),
-        },
-      );
-    }
+    // Feishu's newer answers say `code`/`msg`, its older ones `StatusCode`/`StatusMessage`.
+    requireZeroCode(
+      this.name,
+      answer,
+      (body) => ({
+        code: body.code ?? body.StatusCode,
+        message: body.msg ?? body.StatusMessage,
+        label: 'code',
+      }),
+      RETRIABLE_CODES,
+    );
   }
 }
 

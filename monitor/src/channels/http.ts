@@ -65,6 +65,32 @@ export function answerObject(channel: string, answer: HttpAnswer): Record<string
   });
 }
 
+/**
+ * For receivers that answer HTTP 200 even for errors (DingTalk, WeCom, Feishu): the verdict is a
+ * code in the JSON body, 0 for taken; `retriable` lists the codes worth trying again.
+ */
+export function requireZeroCode(
+  channel: string,
+  answer: HttpAnswer,
+  read: (body: Record<string, unknown>) => { code: unknown; message: unknown; label: string },
+  retriable: ReadonlySet<number>,
+): void {
+  const { code, message, label } = read(answerObject(channel, answer));
+  const value = Number(code);
+  if (value !== 0) {
+    throw new ChannelError(`${channel}: ${label} ${field(code)} ${field(message)}`, {
+      retriable: retriable.has(value),
+    });
+  }
+}
+
+/** Where DingTalk and WeCom put their verdict. */
+export const errcodeOf = (body: Record<string, unknown>) => ({
+  code: body.errcode,
+  message: body.errmsg,
+  label: 'errcode',
+});
+
 /** A field of a receiver's answer as text, whatever its JSON type. */
 export function field(value: unknown): string {
   return typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
