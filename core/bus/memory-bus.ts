@@ -1,4 +1,5 @@
 import { PigeonError } from '../errors.ts';
+import { fnv1a } from '../hash.ts';
 import type {
   BatchDeferral,
   Bus,
@@ -79,16 +80,6 @@ class Signal {
   }
 }
 
-/** Kafka's default partitioner uses murmur2; any stable hash keeps one key on one partition. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
 /**
  * The bus of embedded mode: an in-process log per topic with the Kafka contract of `Bus`
  * (per-key order, commit after handler success, redelivery on failure, resume at the commit).
@@ -134,6 +125,7 @@ export class MemoryBus implements Bus {
     const timestamp = Date.now();
     const count = log.partitions.length;
     for (const record of records) {
+      // Kafka's default partitioner uses murmur2; any stable hash keeps one key on one partition.
       const partition = log.partitions[fnv1a(record.key) % count]!;
       partition.records.push({
         key: record.key,

@@ -1,3 +1,4 @@
+import { fnv1a } from '../../core/hash.ts';
 /**
  * Peak protection for receipts. A receipt storm (a bulk campaign's receipts all arriving within
  * minutes) must not put the monitor minutes behind on the receipts that matter: once the receipt
@@ -55,13 +56,4 @@ export class ReceiptSampler {
     if (!this.sampling || messageClass === undefined || FULL_CLASSES.has(messageClass)) return true;
     return (fnv1a(messageId) % 10_000) / 10_000 < this.ratio;
   }
-}
-
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }
