@@ -45,4 +45,7 @@ export async function authentication(app: FastifyInstance, options: Authenticati
     };
   });
 }
-Object.assign(authentication, { [Symbol.for('skip-override')]: true });
+Object.assign(authentication, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'pigeon-authentication',
+});
