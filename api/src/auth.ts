@@ -24,12 +24,15 @@ declare module 'fastify' {
  * API key authentication for the whole app: one authenticator, so one key cache whichever route a
  * key arrives on, and the request's `principal`.
  *
- * A route opts in with `onRequest: app.requireScope(scope)` — or a route plugin whose every call
- * needs one scope with `app.addHook('onRequest', app.requireScope(scope))` — the hook Fastify's
- * own auth plugins hand out (@fastify/jwt, @fastify/auth). The scope is written where the route is,
- * and routes without it (receipt and inbound webhooks, health, metrics, docs) stay public with no
- * list of exceptions to keep in step. In `onRequest` the key and scope are checked before the body
- * is read or validated, so a caller without the scope costs a hash and a cache lookup, never a parse.
+ * A route opts in with `onRequest: app.requireScope(scope)`, or a route plugin whose every call
+ * needs one scope with `app.addHook('onRequest', app.requireScope(scope))`. That is the form
+ * Fastify's own auth plugins hand out (@fastify/jwt, @fastify/auth), chosen over a
+ * `config: { scope }` read by one global hook: the scope is written where the route is, the hook
+ * runs only on routes that name it (a global one would run on every request, 404s and docs
+ * included, to find it has nothing to do), and routes without it (receipt and inbound webhooks,
+ * health, metrics, docs) stay public with no list of exceptions to keep in step. In `onRequest`
+ * the key and scope are checked before the body is read or validated, so a caller without the
+ * scope costs a hash and a cache lookup, never a parse.
  *
  * Registered once on the root instance, before the routes: skip-override (what fastify-plugin
  * sets) keeps the decorators out of an encapsulated context of their own so every route plugin
