@@ -9,7 +9,7 @@ import type { Logger } from '../../core/logger.ts';
 import { registerOpsRoutes } from '../../core/ops-routes.ts';
 import type { Store } from '../../core/store/store.ts';
 import type { ProviderLookup } from './routes/receipts.ts';
-import { ApiKeyAuthenticator } from './api-keys.ts';
+import { authentication } from './auth.ts';
 import { registerProblemHandlers } from './problem.ts';
 import { MessagePublisher } from './publisher.ts';
 import { type AdminRoutesDeps, adminRoutes } from './routes/admin.ts';
@@ -53,7 +53,7 @@ export interface ApiDeps {
   /** Status callbacks: whether their URLs may name private networks (PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS). */
   callbacks?: { allowPrivateNetworks: boolean };
   /** Routing administration (/v1/admin/providers, /v1/admin/routes); absent: not served. */
-  admin?: Omit<AdminRoutesDeps, 'store' | 'authenticator'>;
+  admin?: Omit<AdminRoutesDeps, 'store'>;
   /** Alert rules, silences and incidents (/v1/alerts/rules, …/silences, …/incidents); absent: not served. */
   alerting?: { setup: AlertingSetup };
   /**
@@ -101,13 +101,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   registerOpsRoutes(app, { readiness: deps.readiness, registry: deps.registry });
+  // Before the routes, which guard themselves with its `app.requireScope`.
+  await app.register(authentication, { store: deps.store });
 
   const seal = deps.verification?.sealBodies ? deps.verification.bodyKey : undefined;
   const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs, seal);
   const signingSecrets = new TenantSigningSecrets(deps.store);
   const allowPrivateCallbackNetworks = deps.callbacks?.allowPrivateNetworks ?? false;
   await app.register(messageRoutes, {
-    authenticator: new ApiKeyAuthenticator(deps.store),
     publisher,
     store: deps.store,
     cache: deps.cache,
@@ -118,17 +119,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(historyRoutes, {
     store: deps.store,
-    authenticator: new ApiKeyAuthenticator(deps.store),
     ...(deps.now ? { now: deps.now } : {}),
   });
   await app.register(webhookRoutes, {
     store: deps.store,
-    authenticator: new ApiKeyAuthenticator(deps.store),
     signingSecrets,
     allowPrivateNetworks: allowPrivateCallbackNetworks,
   });
   await app.register(verificationRoutes, {
-    authenticator: new ApiKeyAuthenticator(deps.store),
     verifier: new Verifier({
       cache: deps.cache,
       store: deps.store,
@@ -158,7 +156,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...(deps.now ? { now: deps.now } : {}),
   });
   await app.register(alertRoutes, {
-    authenticator: new ApiKeyAuthenticator(deps.store),
     oncall,
     ...(deps.oncall?.escalationIntervalMs !== undefined
       ? { escalationIntervalMs: deps.oncall.escalationIntervalMs }
@@ -166,14 +163,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(oncallAdminRoutes, {
     store: deps.store,
-    authenticator: new ApiKeyAuthenticator(deps.store),
     onChange: (tenantId, name) => oncall.rosterChanged(tenantId, name),
     ...(deps.now ? { now: deps.now } : {}),
   });
   if (deps.alerting) {
     await app.register(alertAdminRoutes, {
       store: deps.store,
-      authenticator: new ApiKeyAuthenticator(deps.store),
       setup: deps.alerting.setup,
       ...(deps.now ? { now: deps.now } : {}),
     });
@@ -182,7 +177,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     await app.register(adminRoutes, {
       ...deps.admin,
       store: deps.store,
-      authenticator: new ApiKeyAuthenticator(deps.store),
     });
   }
   await app.register(receiptRoutes, {

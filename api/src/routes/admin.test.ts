@@ -11,7 +11,7 @@ import { HealthBoard, providerHealthEvent } from '../../../core/provider-health.
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { ProviderDeps } from '../../../providers/provider.ts';
 import { RoutingCatalog, seedRouting } from '../../../routing/catalog.ts';
-import { ApiKeyAuthenticator, apiKeyRecord, generateApiKey } from '../api-keys.ts';
+import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 import { adminRoutes, MASK } from './admin.ts';
 
@@ -51,7 +51,6 @@ describe('admin API: providers and routes', () => {
     });
     await app.register(adminRoutes, {
       store,
-      authenticator: new ApiKeyAuthenticator(store),
       catalog,
       providerDeps,
       health,

@@ -21,12 +21,10 @@ import {
   ruleProviders,
 } from '../../../routing/rules.ts';
 import { compileRouteTable } from '../../../routing/table.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 
 export interface AdminRoutesDeps {
   store: Store;
-  authenticator: ApiKeyAuthenticator;
   /** The routing catalog of this process, if it has one: refreshed after each write, so it sees the change at once. */
   catalog?: { refresh(): Promise<void> };
   /** What createAdapter needs: every provider definition is built (and closed) before it is stored. */
@@ -34,12 +32,6 @@ export interface AdminRoutesDeps {
   /** Provider health for `simulate` (a HealthBoard fed by the monitor); every provider is healthy without it. */
   health?: { health(provider: string, country: string | undefined): number };
   random?: () => number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 /** Shown instead of a credential; sent back unchanged in a PUT, it keeps the stored value. */
@@ -130,11 +122,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const random = deps.random ?? Math.random;
 
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-    requireScope(request.principal, 'admin');
-  });
+  app.addHook('onRequest', app.requireScope('admin'));
 
   const written = async () => {
     // The write is stored; a catalog that fails to reload here catches up at its next poll.

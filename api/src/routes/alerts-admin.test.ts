@@ -11,7 +11,7 @@ import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { IncidentRecord } from '../../../core/store/store.ts';
 import type { AlertingSetup } from '../../../alerting/config.ts';
 import { defaultRules } from '../../../alerting/rules.ts';
-import { ApiKeyAuthenticator, apiKeyRecord, generateApiKey } from '../api-keys.ts';
+import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 import { ackCodeOf, alertAdminRoutes } from './alerts-admin.ts';
 
@@ -54,7 +54,6 @@ describe('alerting API: rules, silences, incidents', () => {
     });
     await app.register(alertAdminRoutes, {
       store,
-      authenticator: new ApiKeyAuthenticator(store),
       setup,
       now: () => clock.now,
     });

@@ -16,21 +16,13 @@ import {
   LABEL_NAMES,
   RULE_ID_PATTERN,
 } from '../../../alerting/rules.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { AckBody, Problem } from '../schemas.ts';
 
 export interface AlertAdminDeps {
   store: Store;
-  authenticator: ApiKeyAuthenticator;
   /** The alerting configuration (alerting/config.ts): shipped and configured rules, channels. */
   setup: AlertingSetup;
   now?: () => number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 const ULID = '^[0-9A-HJKMNP-TV-Z]{26}$';
@@ -176,16 +168,8 @@ export async function alertAdminRoutes(fastify: FastifyInstance, deps: AlertAdmi
   const now = deps.now ?? Date.now;
   const { setup, store } = deps;
   const known = { channels: setup.channels, escalations: setup.policies.map((p) => p.id) };
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-  });
-  const admin = {
-    onRequest: async (request: { principal: Principal }) => requireScope(request.principal, 'admin'),
-  };
-  const alerts = {
-    onRequest: async (request: { principal: Principal }) => requireScope(request.principal, 'alerts:write'),
-  };
+  const admin = { onRequest: app.requireScope('admin') };
+  const alerts = { onRequest: app.requireScope('alerts:write') };
 
   const rulesInForce = async () => {
     const byId = new Map<string, AlertRule & { source: 'default' | 'config' | 'api' }>();

@@ -3,22 +3,14 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { PageRecord } from '../../../core/oncall.ts';
 import { ROSTER_NAME_PATTERN } from '../../../core/oncall.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { AlertBody, parseAlerts } from '../oncall/alerts.ts';
 import type { OncallService } from '../oncall/oncall.ts';
 import { AckBody, Problem } from '../schemas.ts';
 
 export interface AlertRoutesDeps {
-  authenticator: ApiKeyAuthenticator;
   oncall: OncallService;
   /** How often due escalations are swept (default 15 s); 0 turns the sweeper off (tests sweep by hand). */
   escalationIntervalMs?: number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 const ULID = '^[0-9A-HJKMNP-TV-Z]{26}$';
@@ -94,11 +86,7 @@ export function pageView(page: PageRecord) {
  */
 export async function alertRoutes(fastify: FastifyInstance, deps: AlertRoutesDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-    requireScope(request.principal, 'alerts:write');
-  });
+  app.addHook('onRequest', app.requireScope('alerts:write'));
 
   const intervalMs = deps.escalationIntervalMs ?? 15_000;
   if (intervalMs > 0) {

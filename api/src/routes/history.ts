@@ -12,22 +12,14 @@ import {
   USAGE_GROUPS,
   type UsageRow,
 } from '../../../core/store/store.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { checkRange, decodeCursor, encodeCursor, parseInstant, parseLimit, toCsv } from '../listing.ts';
 import { MessageSummary, Nullable, Problem } from '../schemas.ts';
 import { messageFields } from './messages.ts';
 
 export interface HistoryRoutesDeps {
   store: Store;
-  authenticator: ApiKeyAuthenticator;
   /** The clock usage ranges default from (tests pin it). */
   now?: () => number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 const DAY_MS = 86_400_000;
@@ -130,14 +122,10 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const now = deps.now ?? Date.now;
 
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-  });
-
   app.get(
     '/v1/messages',
     {
+      onRequest: app.requireScope('messages:read'),
       schema: {
         summary: "List the tenant's messages, newest first",
         description:
@@ -150,7 +138,6 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
     },
     async (request) => {
       const { principal } = request;
-      requireScope(principal, 'messages:read');
       const query = request.query;
       const filter: MessageFilter = {};
       if (query.to !== undefined) {
@@ -193,6 +180,7 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
   app.get(
     '/v1/usage',
     {
+      onRequest: app.requireScope('messages:read'),
       schema: {
         summary: 'Messages, segments and cost per day, provider or country',
         description:
@@ -213,7 +201,6 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
     },
     async (request, reply) => {
       const { principal } = request;
-      requireScope(principal, 'messages:read');
       const query = request.query;
       const until = query.until === undefined ? now() : parseInstant('until', query.until);
       const since =

@@ -11,7 +11,6 @@ import type { MessageRequested } from '../../../core/message.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import type { AttemptRecord, MessageEventRecord, MessageRecord, Store } from '../../../core/store/store.ts';
 import { buildMessageRequested } from '../../../core/message-request.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import type { MessagePublisher } from '../publisher.ts';
 import type { TenantSigningSecrets } from '../webhooks.ts';
 import {
@@ -24,7 +23,6 @@ import {
 } from '../schemas.ts';
 
 export interface MessageRoutesDeps {
-  authenticator: ApiKeyAuthenticator;
   publisher: MessagePublisher;
   store: Store;
   cache: Cache;
@@ -34,12 +32,6 @@ export interface MessageRoutesDeps {
   signingSecrets: TenantSigningSecrets;
   /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS. */
   allowPrivateCallbackNetworks: boolean;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
@@ -65,14 +57,10 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     if (!(await deps.signingSecrets.has(tenantId))) throw missingSecret();
   };
 
-  app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-  });
-
   app.post(
     '/v1/messages',
     {
+      onRequest: app.requireScope('messages:write'),
       bodyLimit: 16 * 1024,
       schema: {
         summary: 'Send one SMS',
@@ -84,7 +72,6 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     },
     async (request, reply) => {
       const { principal } = request;
-      requireScope(principal, 'messages:write');
       const now = Date.now();
       const event = buildMessageRequested(request.body, {
         tenantId: principal.tenantId,
@@ -141,6 +128,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
   app.post(
     '/v1/messages/batch',
     {
+      onRequest: app.requireScope('messages:write'),
       bodyLimit: 1024 * 1024,
       schema: {
         summary: 'Send up to 1,000 messages, each its own message on the bulk lane',
@@ -151,7 +139,6 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     },
     async (request, reply) => {
       const { principal } = request;
-      requireScope(principal, 'messages:write');
       const now = Date.now();
       const batchId = newId(now);
       const events: MessageRequested[] = [];
@@ -204,6 +191,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
   app.get(
     '/v1/messages/:id',
     {
+      onRequest: app.requireScope('messages:read'),
       schema: {
         summary: 'A message with its status history',
         tags: ['messages'],
@@ -213,7 +201,6 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     },
     async (request) => {
       const { principal } = request;
-      requireScope(principal, 'messages:read');
       const message = await deps.store.getMessage(principal.tenantId, request.params.id);
       if (!message) {
         throw new PigeonError(

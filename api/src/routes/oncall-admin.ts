@@ -18,21 +18,13 @@ import {
   WEEKDAYS,
 } from '../../../core/oncall.ts';
 import type { Store } from '../../../core/store/store.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 
 export interface OncallAdminRoutesDeps {
   store: Store;
-  authenticator: ApiKeyAuthenticator;
   /** Told after every write, so the alert path stops using its cached copy. */
   onChange?: (tenantId: string, name: string) => void;
   now?: () => number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 const Member = Type.Object(
@@ -143,11 +135,7 @@ const errorResponses = { 400: Problem, 401: Problem, 403: Problem, 404: Problem,
 export async function oncallAdminRoutes(fastify: FastifyInstance, deps: OncallAdminRoutesDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const now = deps.now ?? Date.now;
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-    requireScope(request.principal, 'admin');
-  });
+  app.addHook('onRequest', app.requireScope('admin'));
 
   const view = (record: RosterRecord, at: number) => {
     const current = onCallAt(record.roster, at);

@@ -2,23 +2,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Store, TenantOtpSettings } from '../../../core/store/store.ts';
-import { ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 import { TenantOtpSettingsCache } from '../verify/tenant-settings.ts';
 
 export interface TenantSettingsRoutesDeps {
   store: Store;
-  /** Default: API keys from `store`. */
-  authenticator?: ApiKeyAuthenticator;
   /** The verifier's cache of these settings, told of every write; default: the store's shared one. */
   cache?: TenantOtpSettingsCache;
   now?: () => number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 const errorResponses = { 400: Problem, 401: Problem, 403: Problem, 503: Problem };
@@ -63,12 +54,7 @@ export async function tenantSettingsRoutes(fastify: FastifyInstance, deps: Tenan
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const now = deps.now ?? Date.now;
   const cache = deps.cache ?? TenantOtpSettingsCache.for(deps.store);
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
-  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await authenticator.authenticate(request.headers.authorization);
-    requireScope(request.principal, 'admin');
-  });
+  app.addHook('onRequest', app.requireScope('admin'));
 
   const view = (tenantId: string, settings: TenantOtpSettings | undefined) => ({
     tenantId,

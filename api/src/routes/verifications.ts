@@ -4,14 +4,13 @@ import { Type } from 'typebox';
 import { PigeonError } from '../../../core/errors.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import { VERIFICATION_STATUSES } from '../../../core/verification.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
+import type { Principal } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from '../verify/code.ts';
 import { APP_HASH, APP_NAME, WEB_OTP_DOMAIN } from '../verify/templates.ts';
 import { MAX_TTL_SECONDS, type Verifier } from '../verify/verifier.ts';
 
 export interface VerificationRoutesDeps {
-  authenticator: ApiKeyAuthenticator;
   verifier: Verifier;
 }
 
@@ -109,10 +108,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { verifier } = deps;
 
-  app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-  });
   const caller = (request: { principal: Principal; ip: string }) => ({
     tenantId: request.principal.tenantId,
     ip: request.ip,
@@ -122,6 +117,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.post(
     '/v1/verifications',
     {
+      onRequest: app.requireScope('messages:write'),
       bodyLimit: 4 * 1024,
       schema: {
         summary: 'Send a one-time code, or re-send the pending one for this number with a fresh code',
@@ -131,7 +127,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request, reply) => {
-      requireScope(request.principal, 'messages:write');
       const { created, ...started } = await verifier.start(request.body, caller(request));
       return reply.code(created ? 201 : 200).send(started);
     },
@@ -140,6 +135,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.get(
     '/v1/verifications/:id',
     {
+      onRequest: app.requireScope('messages:read'),
       schema: {
         summary: 'A verification (never its code)',
         tags: ['verifications'],
@@ -148,7 +144,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      requireScope(request.principal, 'messages:read');
       const view = await verifier.get(
         request.principal.tenantId,
         request.params.id,
@@ -162,6 +157,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.post(
     '/v1/verifications/:id/check',
     {
+      onRequest: app.requireScope('messages:write'),
       bodyLimit: 1024,
       schema: {
         summary: 'Check a code against a verification',
@@ -175,7 +171,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      requireScope(request.principal, 'messages:write');
       return { status: await verifier.check({ id: request.params.id }, request.body.code, caller(request)) };
     },
   );
@@ -183,6 +178,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.post(
     '/v1/verification-checks',
     {
+      onRequest: app.requireScope('messages:write'),
       bodyLimit: 1024,
       schema: {
         summary: "Check a code against the number's pending verification",
@@ -193,7 +189,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      requireScope(request.principal, 'messages:write');
       return { status: await verifier.check({ to: request.body.to }, request.body.code, caller(request)) };
     },
   );
@@ -201,6 +196,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.post(
     '/v1/verifications/:id/cancel',
     {
+      onRequest: app.requireScope('messages:write'),
       schema: {
         summary: 'Cancel a pending verification (its code stops working)',
         tags: ['verifications'],
@@ -209,7 +205,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      requireScope(request.principal, 'messages:write');
       return verifier.cancel(request.principal.tenantId, request.params.id, showPii(request.principal));
     },
   );
@@ -217,6 +212,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.post(
     '/v1/factors',
     {
+      onRequest: app.requireScope('messages:write'),
       bodyLimit: 1024,
       schema: {
         summary: "Create (or replace) a number's authenticator-app (TOTP) factor",
@@ -236,7 +232,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request, reply) => {
-      requireScope(request.principal, 'messages:write');
       const { factor, uri } = await verifier.createFactor(request.principal.tenantId, request.body);
       // The URI holds the secret: no cache on the way may keep it.
       reply.header('cache-control', 'no-store');
@@ -247,6 +242,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.post(
     '/v1/factors/:id/verify',
     {
+      onRequest: app.requireScope('messages:write'),
       bodyLimit: 1024,
       schema: {
         summary: 'Confirm a factor with a code from the app',
@@ -257,7 +253,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      requireScope(request.principal, 'messages:write');
       const factor = await verifier.confirmFactor(
         request.principal.tenantId,
         request.params.id,
@@ -271,6 +266,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
   app.delete(
     '/v1/factors/:id',
     {
+      onRequest: app.requireScope('messages:write'),
       schema: {
         summary: 'Remove a factor',
         tags: ['factors'],
@@ -279,7 +275,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request, reply) => {
-      requireScope(request.principal, 'messages:write');
       await verifier.deleteFactor(request.principal.tenantId, request.params.id);
       return reply.code(204).send(null);
     },

@@ -4,23 +4,15 @@ import { Type } from 'typebox';
 import { callbackUrlProblem, MAX_CALLBACK_URL_LENGTH } from '../../../core/callback-url.ts';
 import { PigeonError } from '../../../core/errors.ts';
 import type { Store, WebhookRecord } from '../../../core/store/store.ts';
-import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 import { generateWebhookSecret, secretHint, type TenantSigningSecrets } from '../webhooks.ts';
 
 export interface WebhookRoutesDeps {
   store: Store;
-  authenticator: ApiKeyAuthenticator;
   signingSecrets: TenantSigningSecrets;
   /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS. */
   allowPrivateNetworks: boolean;
   now?: () => number;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
 }
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -74,17 +66,13 @@ export async function webhookRoutes(fastify: FastifyInstance, deps: WebhookRoute
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const now = deps.now ?? Date.now;
 
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', async (request) => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization);
-  });
-
   const notFound = () =>
     new PigeonError('PIGEON_ERR_NOT_FOUND', 'This tenant has no webhook; create one with PUT /v1/webhook');
 
   app.get(
     '/v1/webhook',
     {
+      onRequest: app.requireScope('messages:read'),
       schema: {
         summary: "The tenant's status-callback webhook (never its secret)",
         tags: ['callbacks'],
@@ -92,7 +80,6 @@ export async function webhookRoutes(fastify: FastifyInstance, deps: WebhookRoute
       },
     },
     async (request) => {
-      requireScope(request.principal, 'messages:read');
       const webhook = await deps.store.getWebhook(request.principal.tenantId);
       if (!webhook) throw notFound();
       return view(webhook, false);
@@ -102,6 +89,7 @@ export async function webhookRoutes(fastify: FastifyInstance, deps: WebhookRoute
   app.put(
     '/v1/webhook',
     {
+      onRequest: app.requireScope('messages:write'),
       schema: {
         summary: 'Create or change the webhook; the signing secret is returned once',
         description:
@@ -116,7 +104,6 @@ export async function webhookRoutes(fastify: FastifyInstance, deps: WebhookRoute
     },
     async (request, reply) => {
       const { principal, body } = request;
-      requireScope(principal, 'messages:write');
       if (typeof body.url === 'string') {
         const problem = callbackUrlProblem(body.url, { allowPrivateNetworks: deps.allowPrivateNetworks });
         if (problem) {
@@ -146,6 +133,7 @@ export async function webhookRoutes(fastify: FastifyInstance, deps: WebhookRoute
   app.delete(
     '/v1/webhook',
     {
+      onRequest: app.requireScope('messages:write'),
       schema: {
         summary: 'Remove the webhook and its secret',
         description:
@@ -156,7 +144,6 @@ export async function webhookRoutes(fastify: FastifyInstance, deps: WebhookRoute
       },
     },
     async (request, reply) => {
-      requireScope(request.principal, 'messages:write');
       if (!(await deps.store.deleteWebhook(request.principal.tenantId))) throw notFound();
       deps.signingSecrets.remember(request.principal.tenantId, false);
       return reply.code(204).send(null);
