@@ -6,7 +6,7 @@ import { isPigeonError, PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { MessageRequested } from '../../../core/message.ts';
-import { maskPhone, parseE164 } from '../../../core/phone.ts';
+import { maskPhone, requireE164 } from '../../../core/phone.ts';
 import { openSealed, SealedBodyError, sealBody } from '../../../core/sealed-body.ts';
 import type { Store, TotpFactorRecord } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
@@ -342,12 +342,7 @@ export class Verifier {
     let expectedTo = '';
     if ('id' in ref) id = ref.id;
     else {
-      const number = parseE164(ref.to);
-      if (!number) {
-        throw new PigeonError('PIGEON_ERR_INVALID_NUMBER', `"to" must be a valid E.164 number`, {
-          errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
-        });
-      }
+      const number = requireE164(ref.to, 'to');
       expectedTo = number.e164;
       id = await this.deps.cache.get(VerifyKeys.index(caller.tenantId, number.e164));
     }
@@ -457,12 +452,7 @@ export class Verifier {
     input: { to: string; issuer?: string; label?: string },
   ): Promise<{ factor: TotpFactorRecord; uri: string }> {
     const factorKey = this.requireKey(this.deps.settings.factorKey, 'PIGEON_FACTOR_KEY');
-    const number = parseE164(input.to);
-    if (!number) {
-      throw new PigeonError('PIGEON_ERR_INVALID_NUMBER', `"to" must be a valid E.164 number`, {
-        errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
-      });
-    }
+    const number = requireE164(input.to, 'to');
     const secret = newTotpSecret();
     const now = this.now();
     const factor: TotpFactorRecord = {
