@@ -8,11 +8,11 @@ import { type ApiKeyAuthenticator, type Principal, requireScope } from '../api-k
 import { Problem } from '../schemas.ts';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from '../verify/code.ts';
 import { APP_HASH, APP_NAME, WEB_OTP_DOMAIN } from '../verify/templates.ts';
-import { MAX_TTL_SECONDS, type Verifier } from '../verify/verifier.ts';
+import type { VerificationServices } from '../verify/services.ts';
+import { MAX_TTL_SECONDS } from '../verify/verifications.ts';
 
-export interface VerificationRoutesDeps {
+export interface VerificationRoutesDeps extends VerificationServices {
   authenticator: ApiKeyAuthenticator;
-  verifier: Verifier;
 }
 
 const ULID = '^[0-9A-HJKMNP-TV-Z]{26}$';
@@ -107,7 +107,7 @@ const problems = {
  */
 export async function verificationRoutes(fastify: FastifyInstance, deps: VerificationRoutesDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { verifier } = deps;
+  const { verifications, factors } = deps;
 
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
@@ -132,7 +132,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request, reply) => {
       requireScope(request.principal, 'messages:write');
-      const { created, ...started } = await verifier.start(request.body, caller(request));
+      const { created, ...started } = await verifications.start(request.body, caller(request));
       return reply.code(created ? 201 : 200).send(started);
     },
   );
@@ -149,7 +149,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request) => {
       requireScope(request.principal, 'messages:read');
-      const view = await verifier.get(
+      const view = await verifications.get(
         request.principal.tenantId,
         request.params.id,
         showPii(request.principal),
@@ -176,7 +176,9 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request) => {
       requireScope(request.principal, 'messages:write');
-      return { status: await verifier.check({ id: request.params.id }, request.body.code, caller(request)) };
+      return {
+        status: await verifications.check({ id: request.params.id }, request.body.code, caller(request)),
+      };
     },
   );
 
@@ -194,7 +196,9 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request) => {
       requireScope(request.principal, 'messages:write');
-      return { status: await verifier.check({ to: request.body.to }, request.body.code, caller(request)) };
+      return {
+        status: await verifications.check({ to: request.body.to }, request.body.code, caller(request)),
+      };
     },
   );
 
@@ -210,7 +214,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request) => {
       requireScope(request.principal, 'messages:write');
-      return verifier.cancel(request.principal.tenantId, request.params.id, showPii(request.principal));
+      return verifications.cancel(request.principal.tenantId, request.params.id, showPii(request.principal));
     },
   );
 
@@ -237,7 +241,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request, reply) => {
       requireScope(request.principal, 'messages:write');
-      const { factor, uri } = await verifier.createFactor(request.principal.tenantId, request.body);
+      const { factor, uri } = await factors.create(request.principal.tenantId, request.body);
       // The URI holds the secret: no cache on the way may keep it.
       reply.header('cache-control', 'no-store');
       return reply.code(201).send({ ...factorView(factor, showPii(request.principal)), uri });
@@ -258,7 +262,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request) => {
       requireScope(request.principal, 'messages:write');
-      const factor = await verifier.confirmFactor(
+      const factor = await factors.confirm(
         request.principal.tenantId,
         request.params.id,
         request.body.code,
@@ -280,7 +284,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     },
     async (request, reply) => {
       requireScope(request.principal, 'messages:write');
-      await verifier.deleteFactor(request.principal.tenantId, request.params.id);
+      await factors.delete(request.principal.tenantId, request.params.id);
       return reply.code(204).send(null);
     },
   );

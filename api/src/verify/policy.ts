@@ -4,8 +4,8 @@ import { PigeonError } from '../../../core/errors.ts';
 import { requirePhoneNumber } from '../../../core/phone.ts';
 
 /**
- * OTP policy as pure functions: where codes may go, how often, and what that may cost. The
- * verifier (verifier.ts) applies it with counters in the cache.
+ * OTP policy as pure functions: where codes may go, how often, and what that may cost.
+ * Verifications (verifications.ts) and their limits (limits.ts) apply it with counters in the cache.
  */
 
 /** Sends a verification may make: the first and up to four re-sends. */
