@@ -10,7 +10,7 @@ export interface TenantSettingsRoutesDeps {
   store: Store;
   /** Default: API keys from `store`. */
   authenticator?: ApiKeyAuthenticator;
-  /** The verification limits' cache of these settings, told of every write; default: the store's shared one. */
+  /** The verifier's cache of these settings, told of every write; default: the store's shared one. */
   cache?: TenantOtpSettingsCache;
   now?: () => number;
 }

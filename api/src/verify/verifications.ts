@@ -175,6 +175,7 @@ export class Verifications {
         ttlMs,
       });
     } catch (err) {
+      // The verification's own send limit refuses like the velocity windows do: counted as a block.
       if (isPigeonError(err) && err.code === 'PIGEON_ERR_SEND_LIMIT') {
         limits.block(caller, destination.country, err.code);
       }
