@@ -2,7 +2,7 @@ import { callbackUrlProblem } from './callback-url.ts';
 import { PigeonError } from './errors.ts';
 import { eventBase } from './events.ts';
 import { laneFor, type MessageClass, type MessageRequested } from './message.ts';
-import { parseE164 } from './phone.ts';
+import { requireE164 } from './phone.ts';
 import { countSegments, MAX_SEGMENTS } from './segments.ts';
 
 export interface MessageInput {
@@ -39,16 +39,7 @@ export function buildMessageRequested(
     allowPrivateCallbackNetworks?: boolean;
   },
 ): MessageRequested {
-  const recipient = parseE164(input.to);
-  if (!recipient) {
-    throw new PigeonError(
-      'PIGEON_ERR_INVALID_NUMBER',
-      `"to" must be a valid E.164 number such as +14155550123`,
-      {
-        errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
-      },
-    );
-  }
+  const recipient = requireE164(input.to, 'to');
   if (input.body.trim().length === 0) {
     throw new PigeonError('PIGEON_ERR_EMPTY_BODY', '"body" must contain text', {
       errors: [{ field: '/body', message: 'empty' }],

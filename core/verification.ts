@@ -12,7 +12,7 @@ export const VERIFICATION_STATUSES = ['pending', 'approved', 'canceled', 'expire
 export type VerificationStatus = (typeof VERIFICATION_STATUSES)[number];
 
 /**
- * What one check found, for audit and metrics (the caller sees less: see api/src/verify/verifier.ts).
+ * What one check found, for audit and metrics (the caller sees less: see api/src/verify/verifications.ts).
  * `unknown` covers no such verification and one of another tenant.
  */
 export const CHECK_RESULTS = [

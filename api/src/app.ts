@@ -28,8 +28,8 @@ import { Pager } from './oncall/pager.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { oncallAdminRoutes } from './routes/oncall-admin.ts';
 import { webhookRoutes } from './routes/webhook.ts';
-import { verificationsDisabled } from './verify/settings.ts';
-import { Verifier, type VerifierSettings } from './verify/verifier.ts';
+import { type VerificationSettings, verificationsDisabled } from './verify/settings.ts';
+import { verificationServices } from './verify/services.ts';
 import { TenantSigningSecrets } from './webhooks.ts';
 
 export interface ApiDeps {
@@ -47,7 +47,7 @@ export interface ApiDeps {
   simulatorEnabled: boolean;
   trustProxyHops?: number;
   /** Keys and limits for /v1/verifications (api/src/verify/settings.ts); absent: those calls answer PIGEON_ERR_CONFIG. */
-  verification?: VerifierSettings;
+  verification?: VerificationSettings;
   /** The verifications' clock (tests drive expiry with it), and the default end of usage ranges. */
   now?: () => number;
   /** Status callbacks: whether their URLs may name private networks (PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS). */
@@ -127,7 +127,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     allowPrivateNetworks: allowPrivateCallbackNetworks,
   });
   await app.register(verificationRoutes, {
-    verifier: new Verifier({
+    ...verificationServices({
       cache: deps.cache,
       store: deps.store,
       bus: deps.bus,

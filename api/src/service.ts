@@ -9,9 +9,12 @@ import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from './api-keys.ts';
 import { buildApi } from './app.ts';
 import { directProvidersFrom } from './oncall/direct-providers.ts';
-import { resolveVerificationKeys, verifierSettings } from './verify/settings.ts';
+import {
+  resolveVerificationKeys,
+  type VerificationSettings,
+  verificationSettings,
+} from './verify/settings.ts';
 import { smsAlertRecipients } from './routes/inbound.ts';
-import type { VerifierSettings } from './verify/verifier.ts';
 
 export interface ApiService extends RunningService {
   app: FastifyInstance;
@@ -55,7 +58,7 @@ export async function startApi(
   await catalog.start();
   const health = new HealthBoard();
   const healthFeed = await followProviderHealth(context.bus(), health, logger, context.groupId('api'));
-  const verification = verifierSettings(
+  const verification = verificationSettings(
     config,
     resolveVerificationKeys(config, options.embedded ?? false),
     context.bus().kind,
@@ -103,7 +106,7 @@ export async function startApi(
 }
 
 /** Printed at start so an operator sees where codes may go, and why verifications may be off. */
-function logVerificationSetup(context: ServiceContext, settings: VerifierSettings): void {
+function logVerificationSetup(context: ServiceContext, settings: VerificationSettings): void {
   const { logger } = context;
   logger.info(
     { allowedCountries: [...settings.allowedCountries].join(','), setting: 'PIGEON_OTP_ALLOWED_COUNTRIES' },

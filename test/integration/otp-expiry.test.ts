@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../../api/src/api-keys.ts';
 import { buildApi } from '../../api/src/app.ts';
-import { verifierSettings } from '../../api/src/verify/settings.ts';
+import { verificationSettings } from '../../api/src/verify/settings.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { loadConfig } from '../../core/config.ts';
@@ -91,7 +91,7 @@ test('an OTP queued behind a stalled provider past its expiry never reaches the 
     providers: new Map(),
     publishTimeoutMs: 1000,
     simulatorEnabled: false,
-    verification: verifierSettings(
+    verification: verificationSettings(
       loadConfig({}),
       { otpKey: randomBytes(32), factorKey: randomBytes(32), bodyKey: undefined },
       'memory',

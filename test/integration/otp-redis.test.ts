@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../../api/src/api-keys.ts';
 import { buildApi } from '../../api/src/app.ts';
-import { verifierSettings } from '../../api/src/verify/settings.ts';
+import { verificationSettings } from '../../api/src/verify/settings.ts';
 import type { Subscription } from '../../core/bus/bus.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
@@ -88,7 +88,7 @@ describe('verifications on Redis', () => {
       providers: new Map(),
       publishTimeoutMs: 1000,
       simulatorEnabled: false,
-      verification: verifierSettings(
+      verification: verificationSettings(
         loadConfig({}),
         { otpKey: randomBytes(32), factorKey: randomBytes(32), bodyKey: undefined },
         'memory',

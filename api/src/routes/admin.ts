@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import { MESSAGE_CLASSES } from '../../../core/message.ts';
-import { parseE164 } from '../../../core/phone.ts';
+import { requireE164 } from '../../../core/phone.ts';
 import { countSegments, MAX_SEGMENTS } from '../../../core/segments.ts';
 import type { ProviderRecord, RouteRecord, Store } from '../../../core/store/store.ts';
 import type { ProviderDeps } from '../../../providers/provider.ts';
@@ -327,16 +327,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
           errors: [{ field: '/segments', message: 'not allowed together with body' }],
         });
       }
-      const recipient = parseE164(body.to);
-      if (!recipient) {
-        throw new PigeonError(
-          'PIGEON_ERR_INVALID_NUMBER',
-          '"to" must be a valid E.164 number such as +14155550123',
-          {
-            errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
-          },
-        );
-      }
+      const recipient = requireE164(body.to, 'to');
       const segments = body.segments ?? (body.body === undefined ? 1 : countSegments(body.body).segments);
       const [providers, routes] = await Promise.all([deps.store.listProviders(), deps.store.listRoutes()]);
       const table = compileRouteTable(validRules(routes), validDefinitions(providers));

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { PigeonError } from '../../../core/errors.ts';
 import { timeOfId } from '../../../core/ids.ts';
 import { MESSAGE_CLASSES, MESSAGE_STATUSES } from '../../../core/message.ts';
-import { parseE164 } from '../../../core/phone.ts';
+import { requireE164 } from '../../../core/phone.ts';
 import {
   type MessageFilter,
   type MessageRecord,
@@ -142,17 +142,7 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
       const filter: MessageFilter = {};
       if (query.to !== undefined) {
         // A `+` left unencoded in a query string arrives as a space; the number means the same.
-        const recipient = parseE164(query.to.replace(/^ (?=\d)/, '+'));
-        if (!recipient) {
-          throw new PigeonError(
-            'PIGEON_ERR_INVALID_NUMBER',
-            '"to" must be an E.164 number such as +14155550123',
-            {
-              errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
-            },
-          );
-        }
-        filter.recipient = recipient.e164;
+        filter.recipient = requireE164(query.to.replace(/^ (?=\d)/, '+'), 'to').e164;
       }
       if (query.status !== undefined) filter.status = query.status;
       if (query.class !== undefined) filter.messageClass = query.class;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Cache } from '../../../core/cache/cache.ts';
 import { PigeonError } from '../../../core/errors.ts';
-import { parseE164 } from '../../../core/phone.ts';
+import { requireE164 } from '../../../core/phone.ts';
 import {
   type OutboxEntry,
   outboxKey,
@@ -66,8 +66,7 @@ export async function simulatorRoutes(
       },
     },
     async (request) => {
-      const recipient = parseE164(request.query.to);
-      if (!recipient) throw new PigeonError('PIGEON_ERR_INVALID_NUMBER', '"to" must be E.164');
+      const recipient = requireE164(request.query.to, 'to');
       const entries = await deps.cache.list(outboxKey(recipient.e164));
       return { messages: entries.map((e) => JSON.parse(e) as OutboxEntry) };
     },
@@ -136,9 +135,8 @@ export async function simulatorRoutes(
     },
     async (request) => {
       const { provider, from, to, body } = request.body;
-      const sender = parseE164(from);
-      if (!sender || !parseE164(to))
-        throw new PigeonError('PIGEON_ERR_INVALID_NUMBER', '"from" and "to" must be E.164');
+      const sender = requireE164(from, 'from');
+      requireE164(to, 'to');
       const adapter = deps.providers?.get(provider);
       if (!(adapter instanceof SimulatorProvider)) {
         throw new PigeonError('PIGEON_ERR_UNKNOWN_PROVIDER', `No simulated provider named "${provider}"`);

@@ -24,8 +24,7 @@ import { Topics } from '../../../core/topics.ts';
 import { decodeVerificationEvent, type VerificationEvent } from '../../../core/verification.ts';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
-import { verifierSettings } from '../verify/settings.ts';
-import type { VerifierSettings } from '../verify/verifier.ts';
+import { type VerificationSettings, verificationSettings } from '../verify/settings.ts';
 
 const T0 = Date.now();
 
@@ -48,7 +47,7 @@ interface Harness {
   logLines: string[];
   bus: FlakyBus;
   store: SqliteStore;
-  settings: VerifierSettings;
+  settings: VerificationSettings;
   post(url: string, payload: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
   get(url: string): Promise<LightMyRequestResponse>;
   /** Waits for the next OTP message to `to` and returns the code in it. */
@@ -62,7 +61,7 @@ after(async () => {
 });
 
 async function harness(
-  overrides: Partial<VerifierSettings> = {},
+  overrides: Partial<VerificationSettings> = {},
   options: { trustProxyHops?: number } = {},
 ): Promise<Harness> {
   const clock = { now: T0 };
@@ -78,8 +77,8 @@ async function harness(
     level: 'debug',
     destination: { write: (line: string) => void logLines.push(line) },
   });
-  const settings: VerifierSettings = {
-    ...verifierSettings(
+  const settings: VerificationSettings = {
+    ...verificationSettings(
       loadConfig({}),
       { otpKey: randomBytes(32), factorKey: randomBytes(32), bodyKey: randomBytes(32) },
       'memory',

@@ -8,11 +8,10 @@ import type { Principal } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from '../verify/code.ts';
 import { APP_HASH, APP_NAME, WEB_OTP_DOMAIN } from '../verify/templates.ts';
-import { MAX_TTL_SECONDS, type Verifier } from '../verify/verifier.ts';
+import type { VerificationServices } from '../verify/services.ts';
+import { MAX_TTL_SECONDS } from '../verify/verifications.ts';
 
-export interface VerificationRoutesDeps {
-  verifier: Verifier;
-}
+export type VerificationRoutesDeps = VerificationServices;
 
 const ULID = '^[0-9A-HJKMNP-TV-Z]{26}$';
 const Code = Type.String({
@@ -106,7 +105,7 @@ const problems = {
  */
 export async function verificationRoutes(fastify: FastifyInstance, deps: VerificationRoutesDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { verifier } = deps;
+  const { verifications, factors } = deps;
 
   const caller = (request: { principal: Principal; ip: string }) => ({
     tenantId: request.principal.tenantId,
@@ -127,7 +126,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request, reply) => {
-      const { created, ...started } = await verifier.start(request.body, caller(request));
+      const { created, ...started } = await verifications.start(request.body, caller(request));
       return reply.code(created ? 201 : 200).send(started);
     },
   );
@@ -144,7 +143,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      const view = await verifier.get(
+      const view = await verifications.get(
         request.principal.tenantId,
         request.params.id,
         showPii(request.principal),
@@ -171,7 +170,9 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      return { status: await verifier.check({ id: request.params.id }, request.body.code, caller(request)) };
+      return {
+        status: await verifications.check({ id: request.params.id }, request.body.code, caller(request)),
+      };
     },
   );
 
@@ -189,7 +190,9 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      return { status: await verifier.check({ to: request.body.to }, request.body.code, caller(request)) };
+      return {
+        status: await verifications.check({ to: request.body.to }, request.body.code, caller(request)),
+      };
     },
   );
 
@@ -205,7 +208,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      return verifier.cancel(request.principal.tenantId, request.params.id, showPii(request.principal));
+      return verifications.cancel(request.principal.tenantId, request.params.id, showPii(request.principal));
     },
   );
 
@@ -232,7 +235,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request, reply) => {
-      const { factor, uri } = await verifier.createFactor(request.principal.tenantId, request.body);
+      const { factor, uri } = await factors.create(request.principal.tenantId, request.body);
       // The URI holds the secret: no cache on the way may keep it.
       reply.header('cache-control', 'no-store');
       return reply.code(201).send({ ...factorView(factor, showPii(request.principal)), uri });
@@ -253,7 +256,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      const factor = await verifier.confirmFactor(
+      const factor = await factors.confirm(
         request.principal.tenantId,
         request.params.id,
         request.body.code,
@@ -275,7 +278,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request, reply) => {
-      await verifier.deleteFactor(request.principal.tenantId, request.params.id);
+      await factors.delete(request.principal.tenantId, request.params.id);
       return reply.code(204).send(null);
     },
   );

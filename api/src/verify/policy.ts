@@ -1,10 +1,11 @@
 import { isIPv6 } from 'node:net';
-import { type NumberType, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import type { NumberType } from 'libphonenumber-js/max';
 import { PigeonError } from '../../../core/errors.ts';
+import { requirePhoneNumber } from '../../../core/phone.ts';
 
 /**
- * OTP policy as pure functions: where codes may go, how often, and what that may cost. The
- * verifier (verifier.ts) applies it with counters in the cache.
+ * OTP policy as pure functions: where codes may go, how often, and what that may cost.
+ * Verifications (verifications.ts) and their limits (limits.ts) apply it with counters in the cache.
  */
 
 /** Sends a verification may make: the first and up to four re-sends. */
@@ -51,16 +52,7 @@ export function checkDestination(
   allowedCountries: ReadonlySet<string>,
   setting = "the gateway's PIGEON_OTP_ALLOWED_COUNTRIES setting",
 ): Destination {
-  const parsed = /^\+[1-9]\d{6,14}$/.test(to) ? parsePhoneNumberFromString(to) : undefined;
-  if (!parsed?.isValid()) {
-    throw new PigeonError(
-      'PIGEON_ERR_INVALID_NUMBER',
-      `"to" must be a valid E.164 number such as +14155550123`,
-      {
-        errors: [{ field: '/to', message: 'not a valid E.164 phone number' }],
-      },
-    );
-  }
+  const parsed = requirePhoneNumber(to, 'to');
   const country = parsed.country;
   if (country === undefined || !allowedCountries.has(country)) {
     throw new PigeonError(

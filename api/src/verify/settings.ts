@@ -1,6 +1,28 @@
-import { type Config, loadConfig } from '../../../core/config.ts';
+import { type Config, loadConfig, type RateLimit } from '../../../core/config.ts';
+import { PigeonError } from '../../../core/errors.ts';
 import { keyBytes, loadOrCreateKeyFile } from '../../../core/keys.ts';
-import type { VerifierSettings } from './verifier.ts';
+
+export interface VerificationSettings {
+  /** PIGEON_OTP_KEY; without it every call answers PIGEON_ERR_CONFIG. */
+  otpKey: Buffer | undefined;
+  /** PIGEON_FACTOR_KEY; without it factor calls answer PIGEON_ERR_CONFIG. */
+  factorKey: Buffer | undefined;
+  /** PIGEON_BODY_KEY; needed when bodies are sealed. */
+  bodyKey: Buffer | undefined;
+  /** Seal OTP bodies on the bus: true when the bus is Kafka, whose log outlives the request. */
+  sealBodies: boolean;
+  allowedCountries: ReadonlySet<string>;
+  sendsPerPhone: RateLimit;
+  sendsPerIp: RateLimit;
+  sendsPerTenant: RateLimit;
+  checksPerIp: RateLimit;
+  checksPerTenant: RateLimit;
+  prefixBurst: RateLimit;
+  prefixBlockMs: number;
+  dailySpendCap: number;
+  pricePerPart: number;
+  publishTimeoutMs: number;
+}
 
 export interface VerificationKeys {
   otpKey: Buffer | undefined;
@@ -31,12 +53,12 @@ export function resolveVerificationKeys(config: Config, embedded: boolean): Veri
   };
 }
 
-/** Verifier settings from the configuration; bodies are sealed when the bus is Kafka. */
-export function verifierSettings(
+/** Verification settings from the configuration; bodies are sealed when the bus is Kafka. */
+export function verificationSettings(
   config: Config,
   keys: VerificationKeys,
   busKind: 'kafka' | 'memory',
-): VerifierSettings {
+): VerificationSettings {
   const { otp } = config;
   return {
     ...keys,
@@ -56,7 +78,16 @@ export function verifierSettings(
 }
 
 /** Default limits and no keys: every verification call answers PIGEON_ERR_CONFIG until keys are given. */
-export function verificationsDisabled(publishTimeoutMs: number): VerifierSettings {
+export function verificationsDisabled(publishTimeoutMs: number): VerificationSettings {
   const none = { otpKey: undefined, factorKey: undefined, bodyKey: undefined };
-  return { ...verifierSettings(loadConfig({}), none, 'memory'), publishTimeoutMs };
+  return { ...verificationSettings(loadConfig({}), none, 'memory'), publishTimeoutMs };
+}
+
+/** The key a call needs, or PIGEON_ERR_CONFIG naming the setting that is missing. */
+export function requireKey(key: Buffer | undefined, name: string): Buffer {
+  if (key) return key;
+  throw new PigeonError(
+    'PIGEON_ERR_CONFIG',
+    `Verifications are disabled: this api has no ${name} (see docs/operations.md)`,
+  );
 }

@@ -29,8 +29,8 @@ interface Entry {
  * operator chose for every tenant — rather than having its codes stop with the database. Either
  * way the answer is kept for the TTL so an outage does not add a failing read to every request.
  *
- * One cache per store (`for`), shared by the verifier and the admin routes, so a PUT through this
- * process is seen by its verifier at once.
+ * One cache per store (`for`), shared by the verification limits and the admin routes, so a PUT
+ * through this process is seen by its limits at once.
  */
 export class TenantOtpSettingsCache {
   private static readonly byStore = new WeakMap<Store, TenantOtpSettingsCache>();

@@ -1,0 +1,105 @@
+import type { Cache } from '../../../core/cache/cache.ts';
+import { PigeonError } from '../../../core/errors.ts';
+import { newId } from '../../../core/ids.ts';
+import type { Logger } from '../../../core/logger.ts';
+import { requireE164 } from '../../../core/phone.ts';
+import { openSealed, SealedBodyError, sealBody } from '../../../core/sealed-body.ts';
+import type { Store, TotpFactorRecord } from '../../../core/store/store.ts';
+import type { Caller, VerificationLimits } from './limits.ts';
+import { claimTotpStep, VerifyKeys } from './scripts.ts';
+import { requireKey, type VerificationSettings } from './settings.ts';
+import { newTotpSecret, TOTP_STEP_TTL_MS, totpStep, totpUri } from './totp.ts';
+
+export interface FactorsDeps {
+  store: Store;
+  cache: Cache;
+  logger: Logger;
+  settings: VerificationSettings;
+  limits: VerificationLimits;
+  now: () => number;
+}
+
+/**
+ * Authenticator-app (TOTP) factors: the fallback a check accepts besides the SMS code. Secrets are
+ * stored sealed under PIGEON_FACTOR_KEY; each time step is accepted once.
+ */
+export class Factors {
+  constructor(private readonly deps: FactorsDeps) {}
+
+  /** Creates (or replaces) the number's TOTP factor; the URI carrying the secret is shown only here. */
+  async create(
+    tenantId: string,
+    input: { to: string; issuer?: string; label?: string },
+  ): Promise<{ factor: TotpFactorRecord; uri: string }> {
+    const factorKey = requireKey(this.deps.settings.factorKey, 'PIGEON_FACTOR_KEY');
+    const number = requireE164(input.to, 'to');
+    const secret = newTotpSecret();
+    const now = this.deps.now();
+    const factor: TotpFactorRecord = {
+      id: newId(now),
+      tenantId,
+      recipient: number.e164,
+      secret: sealBody(secret, factorKey),
+      status: 'unverified',
+      createdAt: now,
+      verifiedAt: null,
+    };
+    await this.deps.store.putTotpFactor(factor);
+    return { factor, uri: totpUri(secret, input.issuer ?? 'Pigeon', input.label ?? number.e164) };
+  }
+
+  /** Confirms a factor with a code from the app; from then on checks accept its codes. */
+  async confirm(tenantId: string, id: string, code: string, caller: Caller): Promise<TotpFactorRecord> {
+    requireKey(this.deps.settings.factorKey, 'PIGEON_FACTOR_KEY');
+    const now = this.deps.now();
+    const factor = await this.deps.store.getTotpFactor(tenantId, id);
+    if (!factor) throw new PigeonError('PIGEON_ERR_NOT_FOUND', 'No such factor for this API key');
+    await this.deps.limits.hitFactorConfirmLimit(caller, id);
+    if (!(await this.accepts(id, factor.secret, code, now))) return factor;
+    if (factor.status !== 'verified') await this.deps.store.verifyTotpFactor(tenantId, id, now);
+    return { ...factor, status: 'verified', verifiedAt: factor.verifiedAt ?? now };
+  }
+
+  async delete(tenantId: string, id: string): Promise<void> {
+    if (!(await this.deps.store.deleteTotpFactor(tenantId, id))) {
+      throw new PigeonError('PIGEON_ERR_NOT_FOUND', 'No such factor for this API key');
+    }
+  }
+
+  /** Whether `code` is the factor's code for now, claiming its time step so it is not accepted twice. */
+  async accepts(factorId: string, sealedSecret: string, code: string, now: number): Promise<boolean> {
+    const factorKey = this.deps.settings.factorKey;
+    if (!factorKey || !/^\d{6}$/.test(code)) return false;
+    let secret: string;
+    try {
+      secret = openSealed(sealedSecret, factorKey);
+    } catch (err) {
+      // Sealed under another PIGEON_FACTOR_KEY: the factor is unusable, the SMS code still works.
+      if (!(err instanceof SealedBodyError)) throw err;
+      this.deps.logger.warn({ factorId }, 'verification.factor_unreadable');
+      return false;
+    }
+    const step = await totpStep(secret, code, now);
+    if (step === undefined) return false;
+    const claimed = await this.deps.cache.runScript(
+      claimTotpStep,
+      [VerifyKeys.totpStep(factorId)],
+      [step, TOTP_STEP_TTL_MS],
+    );
+    return claimed === 1;
+  }
+
+  /**
+   * The number's verified factor, looked up when a verification starts so that checks need no
+   * database. A database outage must not stop SMS codes: the verification then goes without it.
+   */
+  async verifiedFor(tenantId: string, e164: string): Promise<TotpFactorRecord | undefined> {
+    try {
+      const factor = await this.deps.store.findTotpFactor(tenantId, e164);
+      return factor?.status === 'verified' ? factor : undefined;
+    } catch (err) {
+      this.deps.logger.warn({ err: (err as Error).message }, 'verification.factor_lookup_failed');
+      return undefined;
+    }
+  }
+}

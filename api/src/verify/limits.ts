@@ -1,0 +1,265 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Cache } from '../../../core/cache/cache.ts';
+import type { RateLimit } from '../../../core/config.ts';
+import { isPigeonError, PigeonError } from '../../../core/errors.ts';
+import type { Logger } from '../../../core/logger.ts';
+import { VerificationEvents } from '../../../core/verification.ts';
+import type { VerificationAudit } from './audit.ts';
+import { clientKey, MICROS, numberRange, utcDay } from './policy.ts';
+import { hitWindows, VerifyKeys } from './scripts.ts';
+import type { VerificationSettings } from './settings.ts';
+import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from './tenant-settings.ts';
+
+/** Wrong tries at confirming a new factor, per factor and window. */
+const FACTOR_CONFIRM_LIMIT: RateLimit = { limit: 5, windowMs: 300_000 };
+
+export interface Caller {
+  tenantId: string;
+  /** The client address as the trusted proxy hops report it. */
+  ip: string;
+}
+
+/** The allowlist and spend cap in force for one tenant, and where each comes from (for errors). */
+export interface TenantPolicy {
+  allowedCountries: ReadonlySet<string>;
+  countriesSetting: string;
+  dailySpendCap: number;
+  spendCapSetting: string;
+}
+
+export interface VerificationLimitsDeps {
+  cache: Cache;
+  logger: Logger;
+  registry: Registry;
+  settings: VerificationSettings;
+  tenantSettings: TenantOtpSettingsCache;
+  audit: VerificationAudit;
+  now: () => number;
+}
+
+/**
+ * Velocity limits and the daily spend cap over sliding windows in the cache (one atomic script per
+ * request, all windows or none), and the record of every refusal: a metric and an audit event.
+ */
+export class VerificationLimits {
+  private readonly blocked: Counter<'reason'>;
+
+  constructor(private readonly deps: VerificationLimitsDeps) {
+    this.blocked = new Counter({
+      name: 'pigeon_otp_blocked_total',
+      help: 'Verification requests refused by policy (country, number type, velocity, pumping, spend)',
+      labelNames: ['reason'],
+      registers: [deps.registry],
+    });
+  }
+
+  /**
+   * The gateway's allowlist and spend cap with the tenant's overrides applied. The overrides come
+   * from an in-process cache, so a change made through another api replica takes up to
+   * TENANT_OTP_SETTINGS_TTL_MS (seconds) to apply here; see tenant-settings.ts.
+   */
+  async tenantPolicy(tenantId: string): Promise<TenantPolicy> {
+    const s = this.deps.settings;
+    const tenant = await this.deps.tenantSettings.get(tenantId);
+    const where = tenantOtpSettingsPath(tenantId);
+    return {
+      ...(tenant?.allowedCountries
+        ? {
+            allowedCountries: new Set(tenant.allowedCountries),
+            countriesSetting: `this tenant's OTP country allowlist (${where}; default PIGEON_OTP_ALLOWED_COUNTRIES)`,
+          }
+        : {
+            allowedCountries: s.allowedCountries,
+            countriesSetting: "the gateway's PIGEON_OTP_ALLOWED_COUNTRIES setting",
+          }),
+      ...(tenant && tenant.dailySpendCap !== null
+        ? {
+            dailySpendCap: tenant.dailySpendCap,
+            spendCapSetting: `this tenant's OTP daily spend cap ${tenant.dailySpendCap}: ${where}; default PIGEON_OTP_DAILY_SPEND_CAP`,
+          }
+        : {
+            dailySpendCap: s.dailySpendCap,
+            spendCapSetting: `PIGEON_OTP_DAILY_SPEND_CAP ${s.dailySpendCap}`,
+          }),
+    };
+  }
+
+  /**
+   * Velocity limits and the spend cap for one send, all or nothing. Returns the spend key when
+   * spend was counted, so a send that does not happen can give it back (giveBackSpend).
+   */
+  async hitSendLimits(
+    caller: Caller,
+    { e164, country }: { e164: string; country: string },
+    isNew: boolean,
+    costMicros: number,
+    now: number,
+    { dailySpendCap, spendCapSetting }: TenantPolicy,
+  ): Promise<string | undefined> {
+    const s = this.deps.settings;
+    const windows: WindowSpec[] = [
+      [
+        VerifyKeys.window('send-phone', caller.tenantId, e164),
+        s.sendsPerPhone,
+        1,
+        0,
+        'PIGEON_ERR_RATE_LIMITED',
+        'codes to this number',
+      ],
+      [
+        VerifyKeys.window('send-ip', clientKey(caller.ip)),
+        s.sendsPerIp,
+        1,
+        0,
+        'PIGEON_ERR_RATE_LIMITED',
+        'code requests from this client address',
+      ],
+      [
+        VerifyKeys.window('send-tenant', caller.tenantId),
+        s.sendsPerTenant,
+        1,
+        0,
+        'PIGEON_ERR_RATE_LIMITED',
+        'code requests of this tenant',
+      ],
+    ];
+    if (isNew) {
+      windows.push([
+        VerifyKeys.window('burst', caller.tenantId, numberRange(e164)),
+        s.prefixBurst,
+        1,
+        s.prefixBlockMs,
+        'PIGEON_ERR_PUMPING_SUSPECTED',
+        `new verifications to the number range ${numberRange(e164)}…`,
+      ]);
+    }
+    let spendKey: string | undefined;
+    if (dailySpendCap > 0) {
+      const { day, msLeft } = utcDay(now);
+      spendKey = VerifyKeys.window('spend', caller.tenantId, day);
+      windows.push([
+        spendKey,
+        // A day, not a sliding window: the key is made to end at UTC midnight.
+        { limit: Math.round(dailySpendCap * MICROS), windowMs: msLeft },
+        costMicros,
+        0,
+        'PIGEON_ERR_SPEND_CAP',
+        `estimated spend of this tenant today (${spendCapSetting})`,
+      ]);
+    }
+    await this.hitWindowsOrThrow(caller, country, windows);
+    return spendKey;
+  }
+
+  /** Takes back the spend hitSendLimits counted for a send that did not happen; best effort. */
+  async giveBackSpend(spendKey: string | undefined, costMicros: number): Promise<void> {
+    if (spendKey) await this.deps.cache.incrBy(spendKey, -costMicros).catch(() => undefined);
+  }
+
+  /** Checks per client address and per tenant. */
+  async hitCheckLimits(caller: Caller): Promise<void> {
+    const s = this.deps.settings;
+    await this.hitWindowsOrThrow(caller, undefined, [
+      [
+        VerifyKeys.window('check-ip', clientKey(caller.ip)),
+        s.checksPerIp,
+        1,
+        0,
+        'PIGEON_ERR_RATE_LIMITED',
+        'checks from this client address',
+      ],
+      [
+        VerifyKeys.window('check-tenant', caller.tenantId),
+        s.checksPerTenant,
+        1,
+        0,
+        'PIGEON_ERR_RATE_LIMITED',
+        'checks of this tenant',
+      ],
+    ]);
+  }
+
+  /** Tries at confirming one factor. */
+  async hitFactorConfirmLimit(caller: Caller, factorId: string): Promise<void> {
+    await this.hitWindowsOrThrow(caller, undefined, [
+      [
+        VerifyKeys.window('factor', factorId),
+        FACTOR_CONFIRM_LIMIT,
+        1,
+        0,
+        'PIGEON_ERR_RATE_LIMITED',
+        'tries to confirm this factor',
+      ],
+    ]);
+  }
+
+  /** Runs a policy check, recording a refusal as a block before passing it on. */
+  refusedAs<T>(caller: Caller, country: string | undefined, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (isPigeonError(err) && err.code !== 'PIGEON_ERR_INVALID_NUMBER')
+        this.block(caller, country, err.code);
+      throw err;
+    }
+  }
+
+  /** Records a refused request: a bounded metric label and an audit event. */
+  block(caller: Caller, country: string | undefined, reason: string): void {
+    this.blocked.inc({ reason: BLOCK_REASONS[reason] ?? 'other' });
+    this.deps.audit.record(VerificationEvents.blocked, caller.tenantId, this.deps.now(), {
+      reason,
+      ...(country ? { country } : {}),
+    });
+  }
+
+  private async hitWindowsOrThrow(
+    caller: Caller,
+    country: string | undefined,
+    windows: WindowSpec[],
+  ): Promise<void> {
+    const [refused, retryAfterMs, first] = await this.deps.cache.runScript(
+      hitWindows,
+      windows.map((w) => w[0]),
+      windows.flatMap(([, rate, by, penaltyMs]) => [by, rate.limit, rate.windowMs, penaltyMs]),
+    );
+    if (refused === 0) return;
+    const [key, rate, , , code, what] = windows[refused - 1]!;
+    const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    this.block(caller, country, code);
+    if (code === 'PIGEON_ERR_PUMPING_SUSPECTED' && first === 1) {
+      // Once per block, not per refused request: this is the line an operator gets paged on.
+      this.deps.logger.warn(
+        { tenantId: caller.tenantId, range: key.split(':').at(-1), country, limit: rate.limit },
+        'otp.pumping_suspected',
+      );
+    }
+    throw new PigeonError(
+      code,
+      code === 'PIGEON_ERR_RATE_LIMITED'
+        ? `Too many ${what}: at most ${rate.limit} per ${Math.round(rate.windowMs / 1000)} s; retry in ${retryAfterSeconds} s`
+        : `Refused: too many ${what}; retry in ${retryAfterSeconds} s`,
+      { retryAfterSeconds },
+    );
+  }
+}
+
+type WindowSpec = [
+  key: string,
+  rate: RateLimit,
+  by: number,
+  penaltyMs: number,
+  code: BlockCode,
+  what: string,
+];
+type BlockCode = 'PIGEON_ERR_RATE_LIMITED' | 'PIGEON_ERR_PUMPING_SUSPECTED' | 'PIGEON_ERR_SPEND_CAP';
+
+/** Bounded metric labels for the codes a request can be blocked with. */
+const BLOCK_REASONS: Record<string, string> = {
+  PIGEON_ERR_COUNTRY_NOT_ALLOWED: 'country',
+  PIGEON_ERR_NUMBER_TYPE_REFUSED: 'number_type',
+  PIGEON_ERR_RATE_LIMITED: 'velocity',
+  PIGEON_ERR_SEND_LIMIT: 'send_limit',
+  PIGEON_ERR_PUMPING_SUSPECTED: 'pumping',
+  PIGEON_ERR_SPEND_CAP: 'spend_cap',
+};

@@ -1,0 +1,358 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Cache } from '../../../core/cache/cache.ts';
+import { isPigeonError, PigeonError } from '../../../core/errors.ts';
+import { newId } from '../../../core/ids.ts';
+import type { Logger } from '../../../core/logger.ts';
+import type { MessageRequested } from '../../../core/message.ts';
+import { buildMessageRequested } from '../../../core/message-request.ts';
+import { maskPhone, requireE164 } from '../../../core/phone.ts';
+import { sealBody } from '../../../core/sealed-body.ts';
+import { type CheckResult, VerificationEvents, type VerificationStatus } from '../../../core/verification.ts';
+import type { MessagePublisher } from '../publisher.ts';
+import type { VerificationAudit } from './audit.ts';
+import { codeMatches, DEFAULT_CODE_LENGTH, generateCode } from './code.ts';
+import type { Factors } from './factors.ts';
+import type { Caller, VerificationLimits } from './limits.ts';
+import { checkDestination, estimatedCostMicros, MAX_CHECKS } from './policy.ts';
+import {
+  approveVerification,
+  beginCheck,
+  cancelVerification,
+  readVerification,
+  VerifyKeys,
+} from './scripts.ts';
+import { claimSend, type Send, undoSend } from './sends.ts';
+import { requireKey, type VerificationSettings } from './settings.ts';
+import { statusAt } from './state.ts';
+import { renderOtpText, resolveLocale } from './templates.ts';
+
+export const DEFAULT_TTL_SECONDS = 300;
+export const MAX_TTL_SECONDS = 600;
+
+export interface VerificationsDeps {
+  cache: Cache;
+  publisher: MessagePublisher;
+  logger: Logger;
+  registry: Registry;
+  settings: VerificationSettings;
+  limits: VerificationLimits;
+  factors: Factors;
+  audit: VerificationAudit;
+  now: () => number;
+}
+
+export interface StartInput {
+  to: string;
+  channel: 'sms';
+  locale?: string;
+  codeLength?: number;
+  ttlSeconds?: number;
+  appName?: string;
+  appHash?: string;
+  webOtpDomain?: string;
+}
+
+export interface Started {
+  id: string;
+  status: 'pending';
+  expiresAt: string;
+  sendCount: number;
+  /** False when this re-sent a pending verification. */
+  created: boolean;
+}
+
+export interface VerificationView {
+  id: string;
+  to: string;
+  channel: 'sms';
+  status: VerificationStatus;
+  country: string;
+  locale: string;
+  sendCount: number;
+  checkCount: number;
+  createdAt: string;
+  expiresAt: string;
+  approvedAt: string | null;
+}
+
+/**
+ * Verifications over the cache: the imperative shell around the pure policy (policy.ts), codes
+ * (code.ts), texts (templates.ts) and the atomic scripts (scripts.ts). Codes exist in clear only
+ * in memory here and in the message text handed to the publisher (sealed when it goes to Kafka).
+ * Every cache failure surfaces as PIGEON_ERR_CACHE_UNAVAILABLE (503): nothing is approved or
+ * sent without the stored state.
+ */
+export class Verifications {
+  private readonly sent: Counter<'country'>;
+  private readonly checks: Counter<'country' | 'result'>;
+  private readonly approvals: Counter<'country' | 'method'>;
+
+  constructor(private readonly deps: VerificationsDeps) {
+    const registers = [deps.registry];
+    this.sent = new Counter({
+      name: 'pigeon_otp_sent_total',
+      help: 'Verification codes handed to the bus (first sends and re-sends), by destination country',
+      labelNames: ['country'],
+      registers,
+    });
+    this.checks = new Counter({
+      name: 'pigeon_otp_checks_total',
+      help: 'Verification checks by country and what they found',
+      labelNames: ['country', 'result'],
+      registers,
+    });
+    this.approvals = new Counter({
+      name: 'pigeon_otp_approvals_total',
+      help: 'Verifications approved, by country and factor (sms code or authenticator app)',
+      labelNames: ['country', 'method'],
+      registers,
+    });
+  }
+
+  /** Starts a verification, or re-sends the number's pending one with a fresh code. */
+  async start(input: StartInput, caller: Caller): Promise<Started> {
+    const { settings, limits } = this.deps;
+    const otpKey = requireKey(settings.otpKey, 'PIGEON_OTP_KEY');
+    const bodyKey = settings.sealBodies ? requireKey(settings.bodyKey, 'PIGEON_BODY_KEY') : undefined;
+    const policy = await limits.tenantPolicy(caller.tenantId);
+    const destination = limits.refusedAs(caller, undefined, () =>
+      checkDestination(input.to, policy.allowedCountries, policy.countriesSetting),
+    );
+    const now = this.deps.now();
+    const ttlMs = (input.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000;
+    const code = generateCode(input.codeLength ?? DEFAULT_CODE_LENGTH);
+    const locale = resolveLocale(input.locale, destination.country);
+    const message = buildMessageRequested(
+      {
+        to: destination.e164,
+        class: 'otp',
+        ttlSeconds: ttlMs / 1000,
+        body: renderOtpText({
+          locale,
+          code,
+          ttlSeconds: ttlMs / 1000,
+          appName: input.appName,
+          appHash: input.appHash,
+          webOtpDomain: input.webOtpDomain,
+        }),
+      },
+      {
+        tenantId: caller.tenantId,
+        messageId: newId(now),
+        now,
+        publishTimeoutMs: settings.publishTimeoutMs,
+      },
+    );
+    const index = VerifyKeys.index(caller.tenantId, destination.e164);
+    // The factor is only needed if this creates a verification, but looking it up alongside the
+    // index read takes a database round trip off the way of every create.
+    const [existing, factor] = await Promise.all([
+      this.deps.cache.get(index),
+      this.deps.factors.verifiedFor(caller.tenantId, destination.e164),
+    ]);
+    const costMicros = estimatedCostMicros(message.segments, settings.pricePerPart);
+    const spendKey = await limits.hitSendLimits(
+      caller,
+      destination,
+      existing === undefined,
+      costMicros,
+      now,
+      policy,
+    );
+
+    let send: Send;
+    try {
+      send = await claimSend(this.deps.cache, {
+        tenantId: caller.tenantId,
+        destination,
+        locale,
+        messageId: message.messageId,
+        code,
+        otpKey,
+        existing,
+        factor,
+        now,
+        ttlMs,
+      });
+    } catch (err) {
+      // The verification's own send limit refuses like the velocity windows do: counted as a block.
+      if (isPigeonError(err) && err.code === 'PIGEON_ERR_SEND_LIMIT') {
+        limits.block(caller, destination.country, err.code);
+      }
+      await limits.giveBackSpend(spendKey, costMicros);
+      throw err;
+    }
+
+    const event: MessageRequested = bodyKey ? { ...message, body: sealBody(message.body, bodyKey) } : message;
+    try {
+      await this.deps.publisher.publish([event]);
+    } catch (err) {
+      await undoSend(this.deps.cache, caller.tenantId, destination.e164, send, message.messageId).catch(
+        (undoErr: unknown) =>
+          this.deps.logger.warn({ err: (undoErr as Error).message }, 'verification.undo_failed'),
+      );
+      await limits.giveBackSpend(spendKey, costMicros);
+      throw err;
+    }
+    this.sent.inc({ country: destination.country });
+    this.deps.audit.record(VerificationEvents.sent, caller.tenantId, now, {
+      verificationId: send.verificationId,
+      messageId: message.messageId,
+      to: maskPhone(destination.e164),
+      country: destination.country,
+      sendCount: send.sendCount,
+    });
+    this.deps.logger.debug(
+      { verificationId: send.verificationId, messageId: message.messageId, sendCount: send.sendCount },
+      VerificationEvents.sent,
+    );
+    return {
+      id: send.verificationId,
+      status: 'pending',
+      expiresAt: new Date(send.expiresAt).toISOString(),
+      sendCount: send.sendCount,
+      created: send.created,
+    };
+  }
+
+  /**
+   * Checks a code against a verification named by id, or by the number it was sent to. The
+   * caller learns only `approved`, `max_attempts`, or `pending`: a wrong code, no such
+   * verification, an expired, canceled or already approved one all answer `pending`, with the same
+   * work done (one check script, one HMAC and one constant-time comparison), so answers and
+   * timing say nothing about which verifications exist.
+   */
+  async check(
+    ref: { id: string } | { to: string },
+    code: string,
+    caller: Caller,
+  ): Promise<VerificationStatus> {
+    const settings = this.deps.settings;
+    const otpKey = requireKey(settings.otpKey, 'PIGEON_OTP_KEY');
+    const now = this.deps.now();
+    await this.deps.limits.hitCheckLimits(caller);
+    let id: string | undefined;
+    let expectedTo = '';
+    if ('id' in ref) id = ref.id;
+    else {
+      const number = requireE164(ref.to, 'to');
+      expectedTo = number.e164;
+      id = await this.deps.cache.get(VerifyKeys.index(caller.tenantId, number.e164));
+    }
+    const [found, digest, checks, messageId, country, factorId, sealedTotp, to] =
+      await this.deps.cache.runScript(
+        beginCheck,
+        [id === undefined ? VerifyKeys.noRecord : VerifyKeys.record(id)],
+        [now, caller.tenantId, MAX_CHECKS, expectedTo],
+      );
+    const evaluate = found === 'evaluate';
+    let method: 'sms' | 'totp' | undefined = codeMatches(
+      otpKey,
+      id ?? '',
+      code,
+      evaluate ? digest : undefined,
+    )
+      ? 'sms'
+      : undefined;
+    if (evaluate && method === undefined && factorId !== '' && settings.factorKey) {
+      if (await this.deps.factors.accepts(factorId, sealedTotp, code, now)) method = 'totp';
+    }
+
+    let result: CheckResult;
+    let status: VerificationStatus;
+    if (method !== undefined && id !== undefined) {
+      const approved = await this.deps.cache.runScript(
+        approveVerification,
+        [VerifyKeys.record(id), VerifyKeys.index(caller.tenantId, to)],
+        [id, now, digest, method],
+      );
+      result = approved === 1 ? 'approved' : 'already_approved';
+      status = approved === 1 ? 'approved' : 'pending';
+    } else if (evaluate) {
+      result = 'wrong';
+      status = checks >= MAX_CHECKS ? 'max_attempts' : 'pending';
+    } else {
+      result = found === 'approved' ? 'already_approved' : (found as CheckResult);
+      status = found === 'max_attempts' ? 'max_attempts' : 'pending';
+    }
+
+    const label = country || 'none';
+    this.checks.inc({ country: label, result });
+    const audited = {
+      ...(id !== undefined && found !== 'unknown' ? { verificationId: id } : {}),
+      ...(messageId ? { messageId } : {}),
+      ...(to || expectedTo ? { to: maskPhone(to || expectedTo) } : {}),
+      ...(country ? { country } : {}),
+    };
+    this.deps.audit.record(VerificationEvents.checked, caller.tenantId, now, { ...audited, result });
+    if (result === 'approved') {
+      this.approvals.inc({ country: label, method: method! });
+      this.deps.audit.record(VerificationEvents.approved, caller.tenantId, now, {
+        ...audited,
+        method: method!,
+      });
+    }
+    this.deps.logger.debug({ verificationId: audited.verificationId, result }, VerificationEvents.checked);
+    return status;
+  }
+
+  /** Cancels a pending verification; a final one is returned as it is. */
+  async cancel(tenantId: string, id: string, showPii: boolean): Promise<VerificationView> {
+    const now = this.deps.now();
+    const outcome = await this.deps.cache.runScript(
+      cancelVerification,
+      [VerifyKeys.record(id), await this.indexOf(tenantId, id)],
+      [id, now, tenantId, MAX_CHECKS],
+    );
+    if (outcome === 'unknown') throw notFound();
+    if (outcome === 'canceled') {
+      this.deps.audit.record(VerificationEvents.canceled, tenantId, now, { verificationId: id });
+    }
+    const view = await this.get(tenantId, id, showPii);
+    if (!view) throw notFound();
+    return view;
+  }
+
+  async get(tenantId: string, id: string, showPii: boolean): Promise<VerificationView | undefined> {
+    const record = await this.read(id);
+    if (!record || record.tenant !== tenantId) return undefined;
+    const expiresAt = Number(record.expiresAt);
+    return {
+      id,
+      to: showPii ? record.to! : maskPhone(record.to!),
+      channel: 'sms',
+      status: statusAt(
+        {
+          stored: record.status as 'pending' | 'approved' | 'canceled',
+          expiresAt,
+          checks: Number(record.checks),
+        },
+        this.deps.now(),
+      ),
+      country: record.country!,
+      locale: record.locale!,
+      sendCount: Number(record.sends),
+      checkCount: Number(record.checks),
+      createdAt: new Date(Number(record.createdAt)).toISOString(),
+      expiresAt: new Date(expiresAt).toISOString(),
+      approvedAt: record.approvedAt ? new Date(Number(record.approvedAt)).toISOString() : null,
+    };
+  }
+
+  private async read(id: string): Promise<Record<string, string> | undefined> {
+    const flat = await this.deps.cache.runScript(readVerification, [VerifyKeys.record(id)], []);
+    if (flat.length === 0) return undefined;
+    const record: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
+    return record;
+  }
+
+  private async indexOf(tenantId: string, id: string): Promise<string> {
+    const record = await this.read(id);
+    return VerifyKeys.index(tenantId, record?.to ?? '');
+  }
+}
+
+function notFound(): PigeonError {
+  return new PigeonError('PIGEON_ERR_NOT_FOUND', 'No such verification for this API key');
+}
