@@ -85,8 +85,23 @@ export class ApiKeyAuthenticator {
   }
 }
 
+/** Whether the key holds `scope`; an admin key holds every scope. */
+export function hasScope(principal: Principal, scope: Scope): boolean {
+  return principal.scopes.has(scope) || principal.scopes.has('admin');
+}
+
+/** Whether the key may see phone numbers in full (else they are masked). */
+export function seesPii(principal: Principal): boolean {
+  return hasScope(principal, 'pii:read');
+}
+
+/** Who did it, when the request names no one: the key. */
+export function actorOf(principal: Principal): string {
+  return `key:${principal.keyId}`;
+}
+
 export function requireScope(principal: Principal, scope: Scope): void {
-  if (!principal.scopes.has(scope) && !principal.scopes.has('admin')) {
+  if (!hasScope(principal, scope)) {
     throw new PigeonError('PIGEON_ERR_FORBIDDEN', `This API key lacks the "${scope}" scope`);
   }
 }

@@ -17,6 +17,7 @@ import {
   RULE_ID_PATTERN,
 } from '../../../alerting/rules.ts';
 import { AckBody, Problem } from '../schemas.ts';
+import { actorOf } from '../api-keys.ts';
 
 export interface AlertAdminDeps {
   store: Store;
@@ -297,7 +298,7 @@ export async function alertAdminRoutes(fastify: FastifyInstance, deps: AlertAdmi
         matchers: body.matchers,
         startsAt,
         endsAt,
-        createdBy: body.createdBy ?? `key:${request.principal.keyId}`,
+        createdBy: body.createdBy ?? actorOf(request.principal),
         comment: body.comment,
         createdAt: at,
       };
@@ -392,7 +393,7 @@ export async function alertAdminRoutes(fastify: FastifyInstance, deps: AlertAdmi
         response: { 200: IncidentView, ...errorResponses },
       },
     },
-    async (request) => acknowledge(request.params.id, request.body?.by ?? `key:${request.principal.keyId}`),
+    async (request) => acknowledge(request.params.id, request.body?.by ?? actorOf(request.principal)),
   );
 
   app.post(

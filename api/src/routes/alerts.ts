@@ -6,6 +6,7 @@ import { ROSTER_NAME_PATTERN } from '../../../core/oncall.ts';
 import { AlertBody, parseAlerts } from '../oncall/alerts.ts';
 import type { OncallService } from '../oncall/oncall.ts';
 import { AckBody, Problem } from '../schemas.ts';
+import { actorOf } from '../api-keys.ts';
 
 export interface AlertRoutesDeps {
   oncall: OncallService;
@@ -154,7 +155,7 @@ export async function alertRoutes(fastify: FastifyInstance, deps: AlertRoutesDep
       },
     },
     async (request) => {
-      const by = request.body?.by ?? `key:${request.principal.keyId}`;
+      const by = request.body?.by ?? actorOf(request.principal);
       return pageView(await deps.oncall.acknowledge(request.principal.tenantId, request.params.id, by));
     },
   );

@@ -15,6 +15,7 @@ import {
 import { checkRange, decodeCursor, encodeCursor, parseInstant, parseLimit, toCsv } from '../listing.ts';
 import { MessageSummary, Nullable, Problem } from '../schemas.ts';
 import { messageFields } from './messages.ts';
+import { seesPii } from '../api-keys.ts';
 
 export interface HistoryRoutesDeps {
   store: Store;
@@ -159,7 +160,7 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
         before === undefined ? { limit: limit + 1 } : { before, limit: limit + 1 },
       );
       const page = rows.slice(0, limit);
-      const showPii = principal.scopes.has('pii:read') || principal.scopes.has('admin');
+      const showPii = seesPii(principal);
       return {
         messages: page.map((m) => messageSummary(m, showPii)),
         nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!.id, filter) : null,

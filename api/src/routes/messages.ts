@@ -21,6 +21,7 @@ import {
   Problem,
   SendMessageBody,
 } from '../schemas.ts';
+import { seesPii } from '../api-keys.ts';
 
 export interface MessageRoutesDeps {
   publisher: MessagePublisher;
@@ -212,7 +213,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         deps.store.listEvents(principal.tenantId, message.id),
         deps.store.listAttempts(principal.tenantId, message.id),
       ]);
-      const showPii = principal.scopes.has('pii:read') || principal.scopes.has('admin');
+      const showPii = seesPii(principal);
       return messageView(message, events, attempts, showPii);
     },
   );

@@ -7,7 +7,7 @@ import { TenantOtpSettingsCache } from '../verify/tenant-settings.ts';
 
 export interface TenantSettingsRoutesDeps {
   store: Store;
-  /** The verifier's cache of these settings, told of every write; default: the store's shared one. */
+  /** The verification services' cache of these settings, told of every write; default: the store's shared one. */
   cache?: TenantOtpSettingsCache;
   now?: () => number;
 }

@@ -4,12 +4,12 @@ import { Type } from 'typebox';
 import { PigeonError } from '../../../core/errors.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import { VERIFICATION_STATUSES } from '../../../core/verification.ts';
-import type { Principal } from '../api-keys.ts';
+import { type Principal, seesPii } from '../api-keys.ts';
 import { Problem } from '../schemas.ts';
 import { MAX_CODE_LENGTH, MIN_CODE_LENGTH } from '../verify/code.ts';
 import { APP_HASH, APP_NAME, WEB_OTP_DOMAIN } from '../verify/templates.ts';
 import type { VerificationServices } from '../verify/services.ts';
-import { MAX_TTL_SECONDS } from '../verify/verifications.ts';
+import { MAX_TTL_SECONDS, verificationNotFound } from '../verify/verifications.ts';
 
 export type VerificationRoutesDeps = VerificationServices;
 
@@ -111,7 +111,6 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
     tenantId: request.principal.tenantId,
     ip: request.ip,
   });
-  const showPii = (p: Principal) => p.scopes.has('pii:read') || p.scopes.has('admin');
 
   app.post(
     '/v1/verifications',
@@ -146,9 +145,9 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       const view = await verifications.get(
         request.principal.tenantId,
         request.params.id,
-        showPii(request.principal),
+        seesPii(request.principal),
       );
-      if (!view) throw new PigeonError('PIGEON_ERR_NOT_FOUND', 'No such verification for this API key');
+      if (!view) throw verificationNotFound();
       return view;
     },
   );
@@ -208,7 +207,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       },
     },
     async (request) => {
-      return verifications.cancel(request.principal.tenantId, request.params.id, showPii(request.principal));
+      return verifications.cancel(request.principal.tenantId, request.params.id, seesPii(request.principal));
     },
   );
 
@@ -238,7 +237,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
       const { factor, uri } = await factors.create(request.principal.tenantId, request.body);
       // The URI holds the secret: no cache on the way may keep it.
       reply.header('cache-control', 'no-store');
-      return reply.code(201).send({ ...factorView(factor, showPii(request.principal)), uri });
+      return reply.code(201).send({ ...factorView(factor, seesPii(request.principal)), uri });
     },
   );
 
@@ -262,7 +261,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
         request.body.code,
         caller(request),
       );
-      return factorView(factor, showPii(request.principal));
+      return factorView(factor, seesPii(request.principal));
     },
   );
 

@@ -304,12 +304,12 @@ export class Verifications {
       [VerifyKeys.record(id), await this.indexOf(tenantId, id)],
       [id, now, tenantId, MAX_CHECKS],
     );
-    if (outcome === 'unknown') throw notFound();
+    if (outcome === 'unknown') throw verificationNotFound();
     if (outcome === 'canceled') {
       this.deps.audit.record(VerificationEvents.canceled, tenantId, now, { verificationId: id });
     }
     const view = await this.get(tenantId, id, showPii);
-    if (!view) throw notFound();
+    if (!view) throw verificationNotFound();
     return view;
   }
 
@@ -353,6 +353,7 @@ export class Verifications {
   }
 }
 
-function notFound(): PigeonError {
+/** The one answer for an id that is not this tenant's verification, whether or not it exists. */
+export function verificationNotFound(): PigeonError {
   return new PigeonError('PIGEON_ERR_NOT_FOUND', 'No such verification for this API key');
 }
