@@ -1,7 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { PigeonError } from '../../../core/errors.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import { VERIFICATION_STATUSES } from '../../../core/verification.ts';
 import { type Principal, seesPii } from '../api-keys.ts';
