@@ -4,7 +4,7 @@ import { createAwsSms } from './aws-sms.ts';
 import { createGenericHttp } from './generic-http.ts';
 import type { ProviderAdapter, ProviderDeps, ProviderFactory } from './provider.ts';
 import { createSimulator } from './simulator.ts';
-import { createSmpp } from './smpp.ts';
+import { createSmpp } from './smpp/adapter.ts';
 import { createTencent } from './tencent.ts';
 import { createTwilio } from './twilio.ts';
 import { createVonage } from './vonage.ts';
