@@ -1,7 +1,7 @@
 import { PigeonError } from '../core/errors.ts';
 import { createAliyun } from './aliyun.ts';
 import { createAwsSms } from './aws-sms.ts';
-import { createGenericHttp } from './generic-http.ts';
+import { createGenericHttp } from './generic-http/adapter.ts';
 import type { ProviderAdapter, ProviderDeps, ProviderFactory } from './provider.ts';
 import { createSimulator } from './simulator.ts';
 import { createSmpp } from './smpp/adapter.ts';
