@@ -3,7 +3,7 @@
  * and an escalation chain. An incident is one series of one rule (the rule's `by` labels) from
  * the first breach to its resolution; a breach after that is a new incident.
  *
- * The lifecycle is the table TRANSITIONS, driven by signals derived from each evaluation
+ * The lifecycle is the table INCIDENT_TRANSITIONS, driven by signals derived from each evaluation
  * (`signalFor`); what to tell whom is `dueNotifications`, also pure. IncidentEngine applies both
  * and reports which incidents changed, for the store.
  *
@@ -39,7 +39,7 @@ export const SIGNALS = [
 export type Signal = (typeof SIGNALS)[number];
 
 /** Every phase × signal; null: the signal is refused in that phase (acknowledging nothing). */
-export const TRANSITIONS: Readonly<Record<Phase, Readonly<Record<Signal, Phase | null>>>> = {
+export const INCIDENT_TRANSITIONS: Readonly<Record<Phase, Readonly<Record<Signal, Phase | null>>>> = {
   none: {
     breach: 'pending',
     breach_held: 'firing',
@@ -337,7 +337,7 @@ export class IncidentEngine {
       }
       throw new PigeonError('PIGEON_ERR_NOT_FOUND', `No open incident ${idOrCode}`);
     }
-    if (TRANSITIONS[incident.state].ack === null) {
+    if (INCIDENT_TRANSITIONS[incident.state].ack === null) {
       throw new PigeonError('PIGEON_ERR_CONFLICT', `Incident ${incident.id} is ${incident.state}`);
     }
     if (incident.ackedAt === undefined) {
@@ -399,7 +399,7 @@ export class IncidentEngine {
     const incident = this.open.get(fingerprint);
     const phase: Phase = incident?.state ?? 'none';
     const signal = signalFor(incident, evaluation?.breaching, rule, this.noDataMs, now);
-    const next = TRANSITIONS[phase][signal];
+    const next = INCIDENT_TRANSITIONS[phase][signal];
     if (next === null || next === 'none') {
       if (incident) this.drop(incident);
       return;
