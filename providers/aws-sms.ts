@@ -21,6 +21,7 @@ import {
   type SendRequest,
   type SendResult,
 } from './provider.ts';
+import { ProviderEvents } from './events.ts';
 
 /**
  * AWS End User Messaging SMS (`pinpoint-sms-voice-v2` SendTextMessage) through the official SDK,
@@ -109,10 +110,16 @@ export class AwsSmsProvider implements ProviderAdapter {
     switch (envelope.Type) {
       case 'SubscriptionConfirmation':
         await this.sns.confirmSubscription(envelope);
-        this.logger.info({ provider: this.name, topicArn: envelope.TopicArn }, 'sns.subscription_confirmed');
+        this.logger.info(
+          { provider: this.name, topicArn: envelope.TopicArn },
+          ProviderEvents.snsSubscriptionConfirmed,
+        );
         return [];
       case 'UnsubscribeConfirmation':
-        this.logger.warn({ provider: this.name, topicArn: envelope.TopicArn }, 'sns.unsubscribed');
+        this.logger.warn(
+          { provider: this.name, topicArn: envelope.TopicArn },
+          ProviderEvents.snsUnsubscribed,
+        );
         return [];
       default:
         return parseSmsEvent(envelope.Message);

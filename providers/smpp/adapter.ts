@@ -11,7 +11,7 @@ import type {
 } from '../provider.ts';
 import { ProviderError } from '../provider.ts';
 import { encodeMessage, ESM_CLASS_UDHI, sourceAddress } from './encoding.ts';
-import { SmppEvents } from './events.ts';
+import { SmppEvents } from '../events.ts';
 import { type Link, LinkKeeper, type SmppLinkState } from './link.ts';
 import { type SmppOptions, smppOptions } from './options.ts';
 import { normaliseId, receiptFromDeliverSm } from './receipt-text.ts';

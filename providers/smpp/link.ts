@@ -1,6 +1,6 @@
 import smpp from 'smpp';
 import type { Logger } from '../../core/logger.ts';
-import { SmppEvents } from './events.ts';
+import { SmppEvents } from '../events.ts';
 import type { SmppOptions } from './options.ts';
 import { ESME_RINVCMDID, ESME_ROK, statusHex } from './status.ts';
 
