@@ -15,7 +15,7 @@ import {
   type Silence,
   signalFor,
   silenceFor,
-  TRANSITIONS,
+  INCIDENT_TRANSITIONS,
 } from './incident.ts';
 import { describeIncident } from './incident-text.ts';
 import type { AlertNotification, NotificationKind } from './notification.ts';
@@ -113,7 +113,7 @@ export class IncidentEngine {
       }
       throw new PigeonError('PIGEON_ERR_NOT_FOUND', `No open incident ${idOrCode}`);
     }
-    if (TRANSITIONS[incident.state].ack === null) {
+    if (INCIDENT_TRANSITIONS[incident.state].ack === null) {
       throw new PigeonError('PIGEON_ERR_CONFLICT', `Incident ${incident.id} is ${incident.state}`);
     }
     if (incident.ackedAt === undefined) {
@@ -175,7 +175,7 @@ export class IncidentEngine {
     const incident = this.open.get(fingerprint);
     const phase: Phase = incident?.state ?? 'none';
     const signal = signalFor(incident, evaluation?.breaching, rule, this.noDataMs, now);
-    const next = TRANSITIONS[phase][signal];
+    const next = INCIDENT_TRANSITIONS[phase][signal];
     if (next === null || next === 'none') {
       if (incident) this.drop(incident);
       return;

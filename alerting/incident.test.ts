@@ -9,7 +9,7 @@ import {
   SIGNALS,
   signalFor,
   silenceFor,
-  TRANSITIONS,
+  INCIDENT_TRANSITIONS,
 } from './incident.ts';
 import { IncidentEngine } from './incident-engine.ts';
 import type { Notifier } from './notifier.ts';
@@ -35,7 +35,7 @@ const PHASES: Phase[] = ['none', 'pending', 'firing', 'resolved'];
 
 test('the transition table covers every phase and signal', () => {
   for (const phase of PHASES) {
-    assert.deepEqual(Object.keys(TRANSITIONS[phase]).sort(), [...SIGNALS].sort(), phase);
+    assert.deepEqual(Object.keys(INCIDENT_TRANSITIONS[phase]).sort(), [...SIGNALS].sort(), phase);
   }
 });
 
@@ -73,7 +73,7 @@ test('transitions: exhaustively, the lifecycle only moves forward', () => {
   };
   for (const phase of PHASES) {
     for (const signal of SIGNALS) {
-      const next = TRANSITIONS[phase][signal];
+      const next = INCIDENT_TRANSITIONS[phase][signal];
       assert.equal(next, expected[phase][signal], `${phase} × ${signal}`);
       // Only a pending incident that never fired may vanish; everything else moves forward.
       if (next !== null && !(phase === 'pending' && next === 'none')) {

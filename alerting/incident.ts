@@ -3,7 +3,7 @@
  * and an escalation chain. An incident is one series of one rule (the rule's `by` labels) from
  * the first breach to its resolution; a breach after that is a new incident.
  *
- * The lifecycle is the table TRANSITIONS, driven by signals derived from each evaluation
+ * The lifecycle is the table INCIDENT_TRANSITIONS, driven by signals derived from each evaluation
  * (`signalFor`); what to tell whom is `dueNotifications`, also pure. IncidentEngine applies both
  * and reports which incidents changed, for the store.
  *
@@ -36,7 +36,7 @@ export const SIGNALS = [
 export type Signal = (typeof SIGNALS)[number];
 
 /** Every phase × signal; null: the signal is refused in that phase (acknowledging nothing). */
-export const TRANSITIONS: Readonly<Record<Phase, Readonly<Record<Signal, Phase | null>>>> = {
+export const INCIDENT_TRANSITIONS: Readonly<Record<Phase, Readonly<Record<Signal, Phase | null>>>> = {
   none: {
     breach: 'pending',
     breach_held: 'firing',

@@ -3,7 +3,8 @@ import closeWithGrace from 'close-with-grace';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api/src/api-keys.ts';
 import { type Config, loadConfig } from '../core/config.ts';
 import { startEmbedded } from './embedded.ts';
-import { isPigeonError } from '../core/errors.ts';
+import { exitOnConfigError } from '../core/config-exit.ts';
+import { PigeonError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { createBus, createStore, topicSpecs } from '../core/runtime.ts';
 
@@ -18,14 +19,14 @@ const USAGE = `usage: pigeon <command>
   reseal-secrets    write provider credentials and webhook secrets again under
                     PIGEON_SECRETS_KEY (after a rotation, or once a key is first set)`;
 
-function config(): Config {
+/** The validated configuration, and any `check` a command adds; a bad one stops the process. */
+function config(check?: (cfg: Config) => void): Config {
   try {
-    return loadConfig();
+    const cfg = loadConfig();
+    check?.(cfg);
+    return cfg;
   } catch (err) {
-    if (isPigeonError(err)) {
-      process.stderr.write(`pigeon: ${err.message}\n`);
-      process.exit(78);
-    }
+    exitOnConfigError(err, 'pigeon');
     throw err;
   }
 }
@@ -98,11 +99,14 @@ switch (command) {
     break;
   }
   case 'reseal-secrets': {
-    const cfg = config();
-    if (!cfg.secretsKey && cfg.mysqlUrl) {
-      process.stderr.write('pigeon: set PIGEON_SECRETS_KEY (and PIGEON_SECRETS_KEY_PREVIOUS) first\n');
-      process.exit(78);
-    }
+    const cfg = config((c) => {
+      if (!c.secretsKey && c.mysqlUrl) {
+        throw new PigeonError(
+          'PIGEON_ERR_CONFIG',
+          'set PIGEON_SECRETS_KEY (and PIGEON_SECRETS_KEY_PREVIOUS) first',
+        );
+      }
+    });
     const store = createStore(cfg);
     const counts = await store.resealSecrets();
     await store.close();

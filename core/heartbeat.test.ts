@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryBus } from './bus/memory-bus.ts';
-import { decodeHeartbeat, type Heartbeat, startHeartbeat } from './heartbeat.ts';
+import { decodeHeartbeat, type Heartbeat, HeartbeatEvents, startHeartbeat } from './heartbeat.ts';
 import { createLogger } from './logger.ts';
 import { topicSpecs } from './runtime.ts';
 import { Topics } from './topics.ts';
@@ -55,7 +55,7 @@ test('a heartbeat the bus refuses is logged, never thrown', async () => {
   const hb = startHeartbeat({ bus, service: 'api', logger, intervalMs: 10 });
   await sleep(50);
   await hb.stop();
-  assert.deepEqual(warnings, ['heartbeat.publish_failed'], 'once per outage');
+  assert.deepEqual(warnings, [HeartbeatEvents.publishFailed], 'once per outage');
 });
 
 test('malformed heartbeats are refused', () => {

@@ -14,6 +14,11 @@ import type { Logger } from './logger.ts';
 import { SCHEMA_VERSION } from './message.ts';
 import { Topics } from './topics.ts';
 
+/** Log event names of the heartbeat. */
+export const HeartbeatEvents = {
+  publishFailed: 'heartbeat.publish_failed',
+} as const;
+
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 
 export const Heartbeat = Type.Object({
@@ -100,7 +105,7 @@ export function startHeartbeat(options: HeartbeatOptions): HeartbeatPublisher {
       failing = false;
     } catch (err) {
       // Once per outage: the bus being down is reported by readiness and by the monitor's silence.
-      if (!failing) logger.warn({ err: (err as Error).message }, 'heartbeat.publish_failed');
+      if (!failing) logger.warn({ err: (err as Error).message }, HeartbeatEvents.publishFailed);
       failing = true;
     }
   };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPigeonError } from './errors.ts';
 import { decodeEvent } from './events.ts';
-import { buildMessageRequested, DEFAULT_TTL_SECONDS, type MessageInput } from './message-request.ts';
+import { buildMessageRequested, DEFAULT_TTL_SECONDS_BY_CLASS, type MessageInput } from './message-request.ts';
 
 const NOW = Date.parse('2030-06-01T12:00:00.000Z');
 const PUBLISH_TIMEOUT_MS = 2_500;
@@ -73,10 +73,14 @@ function pick(event: { segments: number; encoding: string }) {
 test('expiry defaults to the class ttl and the accept deadline is the publish timeout', () => {
   for (const messageClass of ['otp', 'alert', 'transactional', 'marketing'] as const) {
     const event = build({ class: messageClass });
-    assert.equal(Date.parse(event.expiresAt), NOW + DEFAULT_TTL_SECONDS[messageClass] * 1000, messageClass);
+    assert.equal(
+      Date.parse(event.expiresAt),
+      NOW + DEFAULT_TTL_SECONDS_BY_CLASS[messageClass] * 1000,
+      messageClass,
+    );
     assert.equal(Date.parse(event.acceptDeadline), NOW + PUBLISH_TIMEOUT_MS);
   }
-  assert.equal(DEFAULT_TTL_SECONDS.transactional, 86_400);
+  assert.equal(DEFAULT_TTL_SECONDS_BY_CLASS.transactional, 86_400);
 });
 
 test('an explicit ttl overrides the class default', () => {

@@ -15,7 +15,7 @@ export interface MessageInput {
 }
 
 /** How long a message may wait for a provider before it is failed as `expired`. */
-export const DEFAULT_TTL_SECONDS: Record<MessageClass, number> = {
+export const DEFAULT_TTL_SECONDS_BY_CLASS: Record<MessageClass, number> = {
   otp: 600,
   alert: 3_600,
   transactional: 86_400,
@@ -64,7 +64,7 @@ export function buildMessageRequested(
     }
   }
   const messageClass = input.class ?? 'transactional';
-  const ttl = input.ttlSeconds ?? DEFAULT_TTL_SECONDS[messageClass];
+  const ttl = input.ttlSeconds ?? DEFAULT_TTL_SECONDS_BY_CLASS[messageClass];
   const event: MessageRequested = {
     ...eventBase(context.messageId, context.tenantId, context.now),
     type: 'message.requested',

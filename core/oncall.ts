@@ -58,7 +58,7 @@ export interface RosterOverride {
   to: string;
 }
 
-export interface EscalationPolicy {
+export interface RosterEscalation {
   /** An unacknowledged page goes to the next member after this long. */
   afterMinutes: number;
   /** How many members after the first may be paged (default: every other member, once). */
@@ -73,7 +73,7 @@ export interface Roster {
   members: RosterMember[];
   rotation: Rotation;
   overrides: RosterOverride[];
-  escalation?: EscalationPolicy;
+  escalation?: RosterEscalation;
 }
 
 export interface OnCall {

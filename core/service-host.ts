@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Bus } from './bus/bus.ts';
 import type { Cache } from './cache/cache.ts';
 import { type Config, loadConfig } from './config.ts';
-import { isPigeonError } from './errors.ts';
+import { exitOnConfigError } from './config-exit.ts';
 import { Readiness } from './health.ts';
 import { type HeartbeatDetail, startHeartbeat } from './heartbeat.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -101,10 +101,7 @@ export async function runService(
   try {
     config = loadConfig(process.env, defaults);
   } catch (err) {
-    if (isPigeonError(err)) {
-      process.stderr.write(`pigeon ${name}: ${err.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
+    exitOnConfigError(err, `pigeon ${name}`);
     throw err;
   }
   const logger = createLogger({ level: config.logLevel, name });
@@ -186,10 +183,7 @@ async function startWhenReachable(
       return { context, service: await start(context) };
     } catch (err) {
       await context.closeInfrastructure();
-      if (isPigeonError(err) && err.code === 'PIGEON_ERR_CONFIG') {
-        process.stderr.write(`pigeon ${name}: ${err.message}\n`);
-        process.exit(78);
-      }
+      exitOnConfigError(err, `pigeon ${name}`);
       logger.warn({ err: (err as Error).message, retryInMs: delayMs }, `${name}.start_failed`);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       delayMs = Math.min(delayMs * 2, 10_000);

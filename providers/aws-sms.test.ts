@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import { type AwsSmsFake, type SnsEnvelope, startAwsSmsFake } from '../test/fakes/aws-sms-fake.ts';
@@ -246,40 +245,12 @@ describe('receipts over SNS', () => {
   const refuses = async (adapter: ProviderAdapter, envelope: SnsEnvelope | Record<string, unknown>) =>
     assertReceiptRefused(adapter.parseReceipt(inbound(JSON.stringify(envelope))));
 
-  test('a notification altered after signing is refused', async () => {
-    const envelope = fake.notification(JSON.stringify(fake.smsEvent('m-3', 'TEXT_BLOCKED')));
-    envelope.Message = JSON.stringify(fake.smsEvent('m-3', 'TEXT_DELIVERED'));
-    await refuses(awsSms(), envelope);
-  });
-
-  test('a notification signed by another key is refused', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const envelope = fake.notification(JSON.stringify(fake.smsEvent('m-4', 'TEXT_DELIVERED')), {
-      signingKey: privateKey,
-    });
-    await refuses(awsSms(), envelope);
-  });
-
-  test('a certificate outside the SNS hosts, or over http when not allowed, is never fetched', async () => {
-    const envelope = fake.notification(JSON.stringify(fake.smsEvent('m-5', 'TEXT_DELIVERED')));
-    const fetches = fake.certificateFetches.length;
-    await refuses(awsSms({ snsCertificateHost: undefined }), envelope);
-    await refuses(awsSms({ snsAllowHttp: false }), envelope);
-    assert.equal(fake.certificateFetches.length, fetches);
-  });
-
   test('a notification from another topic is refused when topicArn is set', async () => {
     const envelope = fake.notification(JSON.stringify(fake.smsEvent('m-6', 'TEXT_DELIVERED')), {
       topicArn: 'arn:aws:sns:eu-west-1:444455556666:someone-else',
     });
     await refuses(awsSms({ topicArn: fake.topicArn }), envelope);
     assert.equal((await awsSms().parseReceipt(inbound(JSON.stringify(envelope))))[0]?.status, 'delivered');
-  });
-
-  test('an unknown SignatureVersion or a raw (unwrapped) event is refused', async () => {
-    const envelope = fake.notification(JSON.stringify(fake.smsEvent('m-7', 'TEXT_DELIVERED')));
-    await refuses(awsSms(), { ...envelope, SignatureVersion: '3' });
-    await refuses(awsSms(), fake.smsEvent('m-7', 'TEXT_DELIVERED'));
   });
 
   test('a signed SubscriptionConfirmation is confirmed by visiting SubscribeURL', async () => {
@@ -294,16 +265,6 @@ describe('receipts over SNS', () => {
     } finally {
       await endpoint.close();
     }
-  });
-
-  test('a SubscriptionConfirmation with a swapped SubscribeURL is refused and not visited', async () => {
-    const envelope = fake.subscriptionConfirmation();
-    const confirmed = fake.confirmations.length;
-    await refuses(awsSms(), {
-      ...envelope,
-      SubscribeURL: `${fake.url}/?Action=ConfirmSubscription&Token=evil`,
-    });
-    assert.equal(fake.confirmations.length, confirmed);
   });
 });
 

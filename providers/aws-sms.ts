@@ -1,4 +1,3 @@
-import { type KeyObject, verify, X509Certificate } from 'node:crypto';
 import type * as PinpointSdk from '@aws-sdk/client-pinpoint-sms-voice-v2';
 import { PigeonError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
@@ -11,6 +10,7 @@ import {
   requireString,
   transportError,
 } from './http.ts';
+import { DEFAULT_SNS_CERTIFICATE_HOST, parseSnsEnvelope, type SnsTrust, SnsVerifier } from './aws-sns.ts';
 import {
   type ErrorClass,
   type InboundHttpRequest,
@@ -21,6 +21,7 @@ import {
   type SendRequest,
   type SendResult,
 } from './provider.ts';
+import { ProviderEvents } from './events.ts';
 
 /**
  * AWS End User Messaging SMS (`pinpoint-sms-voice-v2` SendTextMessage) through the official SDK,
@@ -28,14 +29,9 @@ import {
  * destination, as SNS HTTP(S) notifications whose signature we verify.
  */
 
-export const DEFAULT_SNS_CERTIFICATE_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
-
 /** SendTextMessage accepts a TimeToLive of 5 s to 72 h. */
 const TTL_MIN_S = 5;
 const TTL_MAX_S = 259_200;
-const CERTIFICATE_CACHE_MAX = 32;
-const CERTIFICATE_MAX_BYTES = 64 * 1024;
-const SNS_FETCH_TIMEOUT_MS = 5_000;
 
 export interface AwsSmsSettings {
   region: string;
@@ -50,35 +46,14 @@ export interface AwsSmsSettings {
   configurationSetName?: string;
   /** When set, notifications from any other topic are refused. */
   topicArn?: string;
-  /** Hosts SigningCertURL and SubscribeURL may point at. */
-  snsCertificateHost: RegExp;
-  /** Lets SigningCertURL and SubscribeURL use plain http; only for tests against a local fake. */
-  snsAllowHttp: boolean;
+  /** Which SigningCertURL and SubscribeURL hosts and schemes are trusted. */
+  sns: SnsTrust;
 }
 
 type Sdk = typeof PinpointSdk;
 interface LoadedSdk {
   client: InstanceType<Sdk['PinpointSMSVoiceV2Client']>;
   SendTextMessageCommand: Sdk['SendTextMessageCommand'];
-}
-
-interface CachedCertificate {
-  publicKey: KeyObject;
-  validTo: number;
-}
-
-interface SnsEnvelope {
-  Type: string;
-  MessageId: string;
-  TopicArn: string;
-  Message: string;
-  Timestamp: string;
-  SignatureVersion: string;
-  Signature: string;
-  SigningCertURL: string;
-  Subject?: string;
-  SubscribeURL?: string;
-  Token?: string;
 }
 
 /** The SMS event of a configuration set's event destination (the SNS `Message`). */
@@ -93,13 +68,15 @@ interface SmsEvent {
 export class AwsSmsProvider implements ProviderAdapter {
   readonly type = 'aws-sms';
   private sdk: Promise<LoadedSdk> | undefined;
-  private readonly certificates = new Map<string, Promise<CachedCertificate>>();
+  private readonly sns: SnsVerifier;
 
   constructor(
     readonly name: string,
     private readonly settings: AwsSmsSettings,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.sns = new SnsVerifier(settings.sns);
+  }
 
   async send(request: SendRequest, signal: AbortSignal): Promise<SendResult> {
     const { client, SendTextMessageCommand } = await this.loadSdk();
@@ -125,17 +102,24 @@ export class AwsSmsProvider implements ProviderAdapter {
   }
 
   async parseReceipt(request: InboundHttpRequest): Promise<ParsedReceipt[]> {
-    const envelope = parseEnvelope(request.rawBody);
+    const envelope = parseSnsEnvelope(request.rawBody);
     if (this.settings.topicArn !== undefined && envelope.TopicArn !== this.settings.topicArn) {
       throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'SNS message from an unexpected topic');
     }
-    await this.verifySignature(envelope);
+    await this.sns.verify(envelope);
     switch (envelope.Type) {
       case 'SubscriptionConfirmation':
-        await this.confirmSubscription(envelope);
+        await this.sns.confirmSubscription(envelope);
+        this.logger.info(
+          { provider: this.name, topicArn: envelope.TopicArn },
+          ProviderEvents.snsSubscriptionConfirmed,
+        );
         return [];
       case 'UnsubscribeConfirmation':
-        this.logger.warn({ provider: this.name, topicArn: envelope.TopicArn }, 'sns.unsubscribed');
+        this.logger.warn(
+          { provider: this.name, topicArn: envelope.TopicArn },
+          ProviderEvents.snsUnsubscribed,
+        );
         return [];
       default:
         return parseSmsEvent(envelope.Message);
@@ -174,181 +158,6 @@ export class AwsSmsProvider implements ProviderAdapter {
       });
     }
   }
-
-  private async verifySignature(envelope: SnsEnvelope): Promise<void> {
-    const digest =
-      envelope.SignatureVersion === '1' ? 'sha1' : envelope.SignatureVersion === '2' ? 'sha256' : undefined;
-    if (!digest) {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'unsupported SNS SignatureVersion');
-    }
-    const certificate = await this.certificate(envelope.SigningCertURL);
-    const valid = verify(
-      digest,
-      Buffer.from(snsStringToSign(envelope), 'utf8'),
-      certificate.publicKey,
-      Buffer.from(envelope.Signature, 'base64'),
-    );
-    if (!valid) throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'SNS signature does not match');
-  }
-
-  /**
-   * The signing certificate, fetched once per URL. Trust comes from fetching it over TLS from an
-   * SNS host (as AWS's own message validators do), so the URL is checked before any fetch.
-   */
-  private async certificate(url: string): Promise<CachedCertificate> {
-    this.checkSnsUrl(url, 'SigningCertURL');
-    let pending = this.certificates.get(url);
-    if (!pending) {
-      pending = fetchCertificate(url);
-      this.certificates.set(url, pending);
-      if (this.certificates.size > CERTIFICATE_CACHE_MAX) {
-        const oldest = this.certificates.keys().next().value;
-        if (oldest !== undefined) this.certificates.delete(oldest);
-      }
-    }
-    let certificate: CachedCertificate;
-    try {
-      certificate = await pending;
-    } catch (err) {
-      this.certificates.delete(url);
-      throw err;
-    }
-    if (certificate.validTo < Date.now()) {
-      this.certificates.delete(url);
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'SNS signing certificate has expired');
-    }
-    return certificate;
-  }
-
-  private checkSnsUrl(value: string, field: string): void {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', `SNS ${field} is not a URL`);
-    }
-    const schemeAllowed =
-      url.protocol === 'https:' || (this.settings.snsAllowHttp && url.protocol === 'http:');
-    if (!schemeAllowed || !this.settings.snsCertificateHost.test(url.hostname)) {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', `SNS ${field} is not an SNS address`);
-    }
-    if (field === 'SigningCertURL' && !url.pathname.endsWith('.pem')) {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'SNS SigningCertURL is not a certificate');
-    }
-  }
-
-  private async confirmSubscription(envelope: SnsEnvelope): Promise<void> {
-    if (!envelope.SubscribeURL) {
-      throw new PigeonError('PIGEON_ERR_VALIDATION', 'SubscriptionConfirmation without SubscribeURL');
-    }
-    this.checkSnsUrl(envelope.SubscribeURL, 'SubscribeURL');
-    let response: Response;
-    try {
-      response = await fetch(envelope.SubscribeURL, {
-        signal: AbortSignal.timeout(SNS_FETCH_TIMEOUT_MS),
-        redirect: 'error',
-      });
-      await response.arrayBuffer();
-    } catch (cause) {
-      // Retriable: SNS sends the confirmation again when we do not answer 2xx.
-      throw new PigeonError('PIGEON_ERR_INTERNAL', 'could not confirm the SNS subscription', { cause });
-    }
-    if (!response.ok) {
-      throw new PigeonError('PIGEON_ERR_INTERNAL', `SNS refused the subscription (${response.status})`);
-    }
-    this.logger.info({ provider: this.name, topicArn: envelope.TopicArn }, 'sns.subscription_confirmed');
-  }
-}
-
-async function fetchCertificate(url: string): Promise<CachedCertificate> {
-  let pem: string;
-  try {
-    const response = await fetch(url, {
-      signal: AbortSignal.timeout(SNS_FETCH_TIMEOUT_MS),
-      redirect: 'error',
-    });
-    const body = await response.arrayBuffer();
-    if (!response.ok || body.byteLength > CERTIFICATE_MAX_BYTES) {
-      throw new Error(`certificate fetch answered ${response.status} with ${body.byteLength} bytes`);
-    }
-    pem = Buffer.from(body).toString('utf8');
-  } catch (cause) {
-    // Retriable: the notification is genuine as far as we know, and SNS retries on a 5xx.
-    throw new PigeonError('PIGEON_ERR_INTERNAL', 'could not fetch the SNS signing certificate', { cause });
-  }
-  try {
-    const certificate = new X509Certificate(pem);
-    return { publicKey: certificate.publicKey, validTo: Date.parse(certificate.validTo) };
-  } catch (cause) {
-    throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'SNS signing certificate is not valid', { cause });
-  }
-}
-
-const NOTIFICATION_FIELDS = ['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type'] as const;
-const CONFIRMATION_FIELDS = [
-  'Message',
-  'MessageId',
-  'SubscribeURL',
-  'Timestamp',
-  'Token',
-  'TopicArn',
-  'Type',
-] as const;
-
-/** The string SNS signs: `name\nvalue\n` for each documented field present, in this order. */
-export function snsStringToSign(envelope: SnsEnvelope): string {
-  const fields = envelope.Type === 'Notification' ? NOTIFICATION_FIELDS : CONFIRMATION_FIELDS;
-  let out = '';
-  for (const field of fields) {
-    const value = envelope[field];
-    if (typeof value === 'string') out += `${field}\n${value}\n`;
-  }
-  return out;
-}
-
-const SNS_TYPES = new Set(['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation']);
-const REQUIRED_SNS_FIELDS = [
-  'Type',
-  'MessageId',
-  'TopicArn',
-  'Message',
-  'Timestamp',
-  'SignatureVersion',
-  'Signature',
-  'SigningCertURL',
-] as const;
-
-function parseEnvelope(rawBody: string): SnsEnvelope {
-  let body: unknown;
-  try {
-    body = JSON.parse(rawBody);
-  } catch (cause) {
-    throw new PigeonError('PIGEON_ERR_MALFORMED_JSON', 'SNS message is not JSON', { cause });
-  }
-  if (typeof body !== 'object' || body === null) {
-    throw new PigeonError('PIGEON_ERR_VALIDATION', 'SNS message is not an object');
-  }
-  const fields = body as Record<string, unknown>;
-  // Without these there is nothing to verify: raw message delivery must stay off.
-  for (const field of REQUIRED_SNS_FIELDS) {
-    if (typeof fields[field] !== 'string') {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', `SNS message lacks ${field}`);
-    }
-  }
-  if (!SNS_TYPES.has(fields.Type as string)) {
-    throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'unknown SNS message type');
-  }
-  // A signed field of another type would be left out of the string to sign, unsigned.
-  const signedOptional =
-    fields.Type === 'Notification' ? (['Subject'] as const) : (['SubscribeURL', 'Token'] as const);
-  for (const field of signedOptional) {
-    const value = fields[field];
-    const present = value !== undefined && value !== null;
-    if ((fields.Type !== 'Notification' || present) && typeof value !== 'string') {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', `SNS message has no valid ${field}`);
-    }
-  }
-  return body as SnsEnvelope;
 }
 
 /** Event types that say nothing final yet. */
@@ -526,8 +335,10 @@ export const createAwsSms: ProviderFactory = (name, options, deps) => {
     region: requireString(options, 'region', name),
     accessKeyId: requireString(options, 'accessKeyId', name),
     secretAccessKey: requireString(options, 'secretAccessKey', name),
-    snsCertificateHost: hostPattern(options, name),
-    snsAllowHttp: optionalBoolean(options, 'snsAllowHttp', name),
+    sns: {
+      certificateHost: hostPattern(options, name),
+      allowHttp: optionalBoolean(options, 'snsAllowHttp', name),
+    },
   };
   const optional = [
     'sessionToken',

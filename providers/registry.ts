@@ -1,10 +1,10 @@
 import { PigeonError } from '../core/errors.ts';
 import { createAliyun } from './aliyun.ts';
 import { createAwsSms } from './aws-sms.ts';
-import { createGenericHttp } from './generic-http.ts';
+import { createGenericHttp } from './generic-http/adapter.ts';
 import type { ProviderAdapter, ProviderDeps, ProviderFactory } from './provider.ts';
 import { createSimulator } from './simulator.ts';
-import { createSmpp } from './smpp.ts';
+import { createSmpp } from './smpp/adapter.ts';
 import { createTencent } from './tencent.ts';
 import { createTwilio } from './twilio.ts';
 import { createVonage } from './vonage.ts';

@@ -3,6 +3,7 @@ import { PigeonError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { optionalString } from './http.ts';
 import type { InboundHttpRequest, ParsedReceipt } from './provider.ts';
+import { ProviderEvents } from './events.ts';
 
 /**
  * Receipts of providers that do not sign their pushes (Aliyun's SmsReport, Tencent's status
@@ -22,7 +23,7 @@ export function receiptTokenOption(
   logger: Logger,
 ): string | undefined {
   const token = optionalString(options, 'receiptToken', provider);
-  if (!token) logger.warn({ provider }, 'provider.receipts_refused_without_token');
+  if (!token) logger.warn({ provider }, ProviderEvents.receiptsRefusedWithoutToken);
   return token || undefined;
 }
 
@@ -71,7 +72,7 @@ export function parseTokenPush(
   for (const item of body as unknown[]) {
     const receipt = parseReport(item);
     if (receipt) receipts.push(receipt);
-    else push.logger.warn({ provider: push.provider }, 'receipt.unrecognised_report');
+    else push.logger.warn({ provider: push.provider }, ProviderEvents.receiptUnrecognisedReport);
   }
   return receipts;
 }

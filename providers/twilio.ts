@@ -26,6 +26,7 @@ import {
   type SendRequest,
   type SendResult,
 } from './provider.ts';
+import { ProviderEvents } from './events.ts';
 
 /**
  * Twilio Programmable Messaging (REST API 2010-04-01), sent with fetch.
@@ -301,7 +302,7 @@ export class TwilioProvider implements ProviderAdapter {
     if (INTERMEDIATE_STATUSES.has(status)) return [];
     const normalised = FINAL_STATUSES[status];
     if (!normalised) {
-      this.logger.warn({ provider: this.name, status }, 'receipt.unrecognised_status');
+      this.logger.warn({ provider: this.name, status }, ProviderEvents.receiptUnrecognisedStatus);
       return [];
     }
     const errorCode = fields.ErrorCode && fields.ErrorCode !== '0' ? fields.ErrorCode : undefined;

@@ -23,6 +23,7 @@ import {
   type SendRequest,
   type SendResult,
 } from './provider.ts';
+import { ProviderEvents } from './events.ts';
 
 /**
  * Vonage SMS API (`POST /sms/json`, formerly Nexmo), sent with fetch.
@@ -289,7 +290,7 @@ export class VonageProvider implements ProviderAdapter {
     if (INTERMEDIATE_STATUSES.has(status)) return [];
     const normalised = FINAL_STATUSES[status];
     if (!normalised) {
-      this.logger.warn({ provider: this.name, status }, 'receipt.unrecognised_status');
+      this.logger.warn({ provider: this.name, status }, ProviderEvents.receiptUnrecognisedStatus);
       return [];
     }
     const errCode = params['err-code'];
@@ -396,7 +397,7 @@ export const createVonage: ProviderFactory = (name, options, deps) => {
     );
   }
   if (!signatureSecret)
-    deps.logger.warn({ provider: name }, 'provider.receipts_refused_without_signature_secret');
+    deps.logger.warn({ provider: name }, ProviderEvents.receiptsRefusedWithoutSignatureSecret);
   const from = optionalString(options, 'from', name);
   if (from) settings.from = from;
   return new VonageProvider(name, settings, deps.logger);

@@ -7,7 +7,7 @@ import type { Lane } from '../../core/message.ts';
  */
 export interface ProviderGate {
   /** Asks to send one message to `provider` now; see Admission. */
-  acquire(provider: string, limit: RateLimit, maxWaitMs: number): Promise<Admission>;
+  acquire(provider: string, limit: TpsLimit, maxWaitMs: number): Promise<Admission>;
   /** Sends no more to `provider` before `until` (epoch ms). */
   pause(provider: string, until: number): Promise<void>;
 }
@@ -18,7 +18,7 @@ export interface ProviderGate {
  */
 export type Admission = { granted: true; waitMs: number } | { granted: false; retryInMs: number | undefined };
 
-export interface RateLimit {
+export interface TpsLimit {
   /** Sends per second; 0 or absent means unlimited (only pauses apply). */
   tps: number | undefined;
   lane: Lane;
@@ -44,7 +44,7 @@ export interface BucketState {
 export function takeToken(
   state: BucketState | undefined,
   now: number,
-  limit: RateLimit,
+  limit: TpsLimit,
   maxWaitMs: number,
 ): { state: BucketState; admission: Admission } {
   const pausedUntil = state?.pausedUntil ?? 0;
@@ -163,7 +163,7 @@ export class CacheProviderGate implements ProviderGate {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async acquire(provider: string, limit: RateLimit, maxWaitMs: number): Promise<Admission> {
+  async acquire(provider: string, limit: TpsLimit, maxWaitMs: number): Promise<Admission> {
     const [granted, wait] = await this.cache.runScript(
       TAKE_TOKEN_SCRIPT,
       [bucketKey(provider)],

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Static, Type } from 'typebox';
+import { ALERT_SEVERITIES, type AlertSeverity } from '../../../alerting/notification.ts';
 import { ROSTER_NAME_PATTERN } from '../../../core/oncall.ts';
 import { countSegments } from '../../../core/segments.ts';
 
@@ -42,9 +43,6 @@ export const AlertmanagerPayload = Type.Object(
 );
 export type AlertmanagerPayload = Static<typeof AlertmanagerPayload>;
 
-export const ALERT_SEVERITIES = ['critical', 'warning', 'info'] as const;
-export type Severity = (typeof ALERT_SEVERITIES)[number];
-
 export const GenericAlert = Type.Object(
   {
     title: Type.String({ minLength: 1, maxLength: 300 }),
@@ -70,7 +68,7 @@ export interface IncomingAlert {
   status: 'firing' | 'resolved';
   title: string;
   summary: string;
-  severity: Severity;
+  severity: AlertSeverity;
   /** A roster the alert names (label, field or query parameter): it must exist. */
   roster?: string;
   /** Alertmanager's receiver: used as the roster when one has its name, else the default roster. */
@@ -83,7 +81,7 @@ export interface ParsedAlerts {
   alerts: IncomingAlert[];
 }
 
-const SEVERITY_WORDS: Record<string, Severity> = {
+const SEVERITY_WORDS: Record<string, AlertSeverity> = {
   critical: 'critical',
   page: 'critical',
   high: 'critical',

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { VERIFICATION_STATUSES } from '../../../core/verification.ts';
 import { MAX_CHECKS } from './policy.ts';
-import { canTransition, statusAt, TRANSITIONS } from './state.ts';
+import { canTransition, statusAt, VERIFICATION_TRANSITIONS } from './state.ts';
 
 test('every status is in the table, and only pending ever changes', () => {
-  assert.deepEqual(Object.keys(TRANSITIONS).sort(), [...VERIFICATION_STATUSES].sort());
+  assert.deepEqual(Object.keys(VERIFICATION_TRANSITIONS).sort(), [...VERIFICATION_STATUSES].sort());
   for (const from of VERIFICATION_STATUSES) {
     for (const to of VERIFICATION_STATUSES) {
       assert.equal(canTransition(from, to), from === 'pending', `${from} → ${to}`);

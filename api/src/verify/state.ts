@@ -12,7 +12,7 @@ import { MAX_CHECKS } from './policy.ts';
  *   pending ──5th wrong check─────▶ max_attempts
  *   pending ──re-send─────────────▶ pending
  */
-export const TRANSITIONS: Readonly<Record<VerificationStatus, readonly VerificationStatus[]>> = {
+export const VERIFICATION_TRANSITIONS: Readonly<Record<VerificationStatus, readonly VerificationStatus[]>> = {
   pending: ['pending', 'approved', 'canceled', 'expired', 'max_attempts'],
   approved: [],
   canceled: [],
@@ -21,7 +21,7 @@ export const TRANSITIONS: Readonly<Record<VerificationStatus, readonly Verificat
 };
 
 export function canTransition(from: VerificationStatus, to: VerificationStatus): boolean {
-  return TRANSITIONS[from].includes(to);
+  return VERIFICATION_TRANSITIONS[from].includes(to);
 }
 
 /** The fields of a stored verification the status follows from. */

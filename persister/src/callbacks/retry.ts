@@ -11,7 +11,7 @@ export const CALLBACK_RETRY = {
 } as const;
 
 /** The wait after the `failures`-th failed attempt (1 = the first); `random` in [0, 1). */
-export function retryDelayMs(failures: number, random: () => number = Math.random): number {
+export function callbackRetryDelayMs(failures: number, random: () => number = Math.random): number {
   const base = Math.min(
     CALLBACK_RETRY.maxMs,
     CALLBACK_RETRY.initialMs * CALLBACK_RETRY.factor ** Math.max(0, failures - 1),
@@ -32,5 +32,5 @@ export function nextAttemptAt(
 ): number | undefined {
   const deadline = createdAt + maxAgeMs;
   if (now >= deadline) return undefined;
-  return Math.min(now + retryDelayMs(failures, random), deadline);
+  return Math.min(now + callbackRetryDelayMs(failures, random), deadline);
 }

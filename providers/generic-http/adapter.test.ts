@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { FakeHttpProvider } from '../test/fakes/generic-http-fake.ts';
+import { FakeHttpProvider } from '../../test/fakes/generic-http-fake.ts';
 import {
-  assertConfigError,
   assertReceiptRefused,
   assertRefusedPortNotSent,
   expectProviderError,
   inboundRequest,
   sendRequest,
   testDeps,
-} from '../test/support/provider-testing.ts';
-import { createGenericHttp, GenericHttpProvider, genericHttpSettings } from './generic-http.ts';
-import type { ProviderAdapter, SendRequest } from './provider.ts';
+} from '../../test/support/provider-testing.ts';
+import { createGenericHttp, GenericHttpProvider } from './adapter.ts';
+import { genericHttpSettings } from './settings.ts';
+import type { ProviderAdapter, SendRequest } from '../provider.ts';
 
 const deps = testDeps();
 const TRICKY = 'He said "hi" \\ bye\nnext line 😀 & a=b+c%20';
@@ -295,62 +295,4 @@ describe('generic HTTP receipts', () => {
       ],
     );
   });
-});
-
-describe('generic HTTP options', () => {
-  const base = { url: 'https://agg.example/sms' };
-  const cases: Array<[string, Record<string, unknown>, string]> = [
-    ['missing url', { body: 'x' }, 'url'],
-    ['relative url', { url: '/sms' }, 'url'],
-    ['unknown option', { ...base, bodyEncodng: 'json' }, 'bodyEncodng'],
-    ['unknown placeholder', { ...base, body: '{"t":"{{text}}"}' }, 'body'],
-    ['unterminated placeholder', { ...base, body: '{"t":"{{body"}' }, 'body'],
-    ['bad header template', { ...base, headers: { 'X-Key': '{{secret}}' } }, 'headers.X-Key'],
-    ['bad encoding', { ...base, bodyEncoding: 'xml' }, 'bodyEncoding'],
-    ['GET with a body', { ...base, method: 'GET', body: '{{body}}' }, 'body'],
-    ['matcher status not codes', { ...base, permanent: { status: ['400'] } }, 'permanent.status'],
-    ['empty matcher', { ...base, success: {} }, 'success'],
-    ['equals without jsonPath', { ...base, throttled: { equals: 1 } }, 'throttled.equals'],
-    [
-      'unknown matcher key',
-      { ...base, transient: { status: [503], bodyContain: 'x' } },
-      'transient.bodyContain',
-    ],
-    [
-      'bad receipt status',
-      {
-        ...base,
-        receipt: {
-          signatureHeader: 'X-S',
-          signatureSecret: 's',
-          idPath: 'id',
-          statusPath: 's',
-          statusMap: { OK: 'sent' },
-        },
-      },
-      'receipt.statusMap.OK',
-    ],
-    [
-      'receipt without secret',
-      {
-        ...base,
-        receipt: { signatureHeader: 'X-S', idPath: 'id', statusPath: 's', statusMap: { OK: 'delivered' } },
-      },
-      'receipt.signatureSecret',
-    ],
-  ];
-  for (const [name, options, path] of cases) {
-    test(`refuses ${name}, naming "${path}"`, () => {
-      assertConfigError(
-        () =>
-          createGenericHttp(
-            'agg',
-            { ...options, headers: { Authorization: 'Bearer top-secret', ...(options.headers as object) } },
-            deps,
-          ),
-        `"${path}"`,
-        ['top-secret'],
-      );
-    });
-  }
 });

@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { MemoryCache } from '../core/cache/memory-cache.ts';
-import { loadConfig } from '../core/config.ts';
-import { PigeonError } from '../core/errors.ts';
-import { createLogger } from '../core/logger.ts';
-import { FakeSmsc } from '../test/fakes/smsc-fake.ts';
-import { providerError, sendRequest } from '../test/support/provider-testing.ts';
-import { sleep, waitFor } from '../test/support/wait.ts';
-import type { ParsedReceipt, SendRequest } from './provider.ts';
-import {
-  classifySubmitStatus,
-  createSmpp,
-  parseReceiptText,
-  SmppProvider,
-  smppOptions,
-  splitText,
-} from './smpp.ts';
+import { PigeonError } from '../../core/errors.ts';
+import { createLogger } from '../../core/logger.ts';
+import { FakeSmsc } from '../../test/fakes/smsc-fake.ts';
+import { providerError, sendRequest } from '../../test/support/provider-testing.ts';
+import { sleep, waitFor } from '../../test/support/wait.ts';
+import type { ParsedReceipt, SendRequest } from '../provider.ts';
+import { SmppProvider } from './adapter.ts';
+import { smppOptions } from './options.ts';
 
 const CREDENTIALS = { systemId: 'pigeon', password: 's3cret-pw' };
 const logger = createLogger({ level: 'silent' });
@@ -187,13 +179,6 @@ describe('SMPP adapter against a local SMSC', () => {
       });
     }
 
-    test('throttling answers carry a pause for the bridge', () => {
-      const options = { throttledRetryAfterMs: 1000, queueFullRetryAfterMs: 5000 };
-      assert.equal(classifySubmitStatus(0x58, options).retryAfterMs, 1000);
-      assert.equal(classifySubmitStatus(0x14, options).retryAfterMs, 5000);
-      assert.equal(classifySubmitStatus(0x0b, options).retryAfterMs, undefined);
-    });
-
     test('a submit_sm written but not answered before the timeout is ambiguous', async () => {
       const adapter = await bound();
       smsc.setFault({ kind: 'hang' });
@@ -346,77 +331,5 @@ describe('SMPP adapter against a local SMSC', () => {
         (err: unknown) => err instanceof PigeonError && err.code === 'PIGEON_ERR_NOT_FOUND',
       );
     });
-  });
-});
-
-describe('SMPP receipt text', () => {
-  test('reads the Appendix B fields with either case of Text and 10- or 12-digit dates', () => {
-    assert.deepEqual(
-      parseReceiptText(
-        'id:1234567890 sub:001 dlvrd:001 submit date:1608011415 done date:1608011417 stat:DELIVRD err:000 Text:Hello Adobe world',
-      ),
-      {
-        id: '1234567890',
-        sub: '001',
-        dlvrd: '001',
-        submitDate: '1608011415',
-        doneDate: '1608011417',
-        stat: 'DELIVRD',
-        err: '000',
-        text: 'Hello Adobe world',
-      },
-    );
-    const variant = parseReceiptText(
-      'id:7a44aaba-336f-4a92-9502-dd106aa7369f sub:001 dlvrd:001 submit date:231123193758 done date:231123193800 stat:delivrd err:0 text:',
-    );
-    assert.equal(variant.id, '7a44aaba-336f-4a92-9502-dd106aa7369f');
-    assert.equal(variant.doneDate, '231123193800');
-    assert.equal(variant.stat, 'DELIVRD');
-    assert.equal(variant.text, '');
-  });
-
-  test('never takes fields from the free text', () => {
-    const fields = parseReceiptText('id:42 stat:UNDELIV err:001 text:stat:DELIVRD id:99');
-    assert.equal(fields.id, '42');
-    assert.equal(fields.stat, 'UNDELIV');
-    assert.equal(fields.text, 'stat:DELIVRD id:99');
-  });
-});
-
-describe('SMPP text splitting', () => {
-  test('fits 160 GSM-7 septets or 70 UCS-2 units in one part', () => {
-    assert.equal(splitText('a'.repeat(160)).parts.length, 1);
-    assert.equal(splitText('a'.repeat(161)).parts.length, 2);
-    assert.equal(splitText('я'.repeat(70)).parts.length, 1);
-    assert.equal(splitText('я'.repeat(71)).parts.length, 2);
-  });
-});
-
-describe('SMPP options', () => {
-  const deps = { config: loadConfig({}), cache: new MemoryCache(), logger };
-
-  test('names the missing or bad option and never repeats the password', () => {
-    const cases: Array<[Record<string, unknown>, RegExp]> = [
-      [{ systemId: 'a', password: 'hunter2-secret' }, /"host"/],
-      [{ host: 'h', password: 'hunter2-secret' }, /"systemId"/],
-      [{ host: 'h', systemId: 'a', password: 'hunter2-secret', port: 70000 }, /"port"/],
-      [{ host: 'h', systemId: 'a', password: 'hunter2-secret', tls: { ca: 3 } }, /"tls\.ca"/],
-      [{ host: 'h', systemId: 'a', password: 'hunter2-secret', sytemType: 'x' }, /"sytemType"/],
-    ];
-    for (const [options, pattern] of cases) {
-      assert.throws(
-        () => createSmpp('smsc', options, deps),
-        (err: unknown) =>
-          err instanceof PigeonError &&
-          err.code === 'PIGEON_ERR_CONFIG' &&
-          pattern.test(err.message) &&
-          !err.message.includes('hunter2'),
-      );
-    }
-  });
-
-  test('defaults the port by transport', () => {
-    assert.equal(smppOptions('s', { host: 'h', systemId: 'a' }).port, 2775);
-    assert.equal(smppOptions('s', { host: 'h', systemId: 'a', tls: true }).port, 3550);
   });
 });
