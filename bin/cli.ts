@@ -2,11 +2,11 @@
 import closeWithGrace from 'close-with-grace';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api/src/api-keys.ts';
 import { type Config, loadConfig } from '../core/config.ts';
-import { startEmbedded } from './embedded.ts';
 import { exitOnConfigError } from '../core/config-exit.ts';
 import { PigeonError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { createBus, createStore, topicSpecs } from '../core/runtime.ts';
+import { startEmbedded } from './embedded.ts';
 
 const USAGE = `usage: pigeon <command>
   embedded          the whole gateway in one process (default)
@@ -36,7 +36,11 @@ switch (command) {
   case 'embedded': {
     const cfg = config();
     const logger = createLogger({ level: cfg.logLevel, name: 'pigeon' });
-    const gateway = await startEmbedded(cfg, logger);
+    // A provider or alert definition that does not hold is only found while starting.
+    const gateway = await startEmbedded(cfg, logger).catch((err: unknown) => {
+      exitOnConfigError(err, 'pigeon');
+      throw err;
+    });
     const base = `http://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${cfg.port}`;
     process.stdout.write(
       [
