@@ -268,18 +268,8 @@ export class SimulatorProvider implements ProviderAdapter {
         doneAt: new Date().toISOString(),
       });
       for (let attempt = 0; attempt < 8 && !signal.aborted; attempt++) {
-        const timestamp = String(Date.now());
         try {
-          const response = await fetch(url, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              [SIMULATOR_TIMESTAMP_HEADER]: timestamp,
-              [SIMULATOR_SIGNATURE_HEADER]: signSimulatorReceipt(this.options.secret, timestamp, body),
-            },
-            body,
-            signal,
-          });
+          const response = await this.postSigned(url, body, signal);
           // Reading the (small) body lets the connection be reused; cancelling it would abort it.
           await response.arrayBuffer();
           if (response.ok) return;
@@ -325,8 +315,15 @@ export class SimulatorProvider implements ProviderAdapter {
       text: sms.body,
       receivedAt: new Date().toISOString(),
     });
+    const response = await this.postSigned(url, body, AbortSignal.timeout(10_000));
+    await response.arrayBuffer();
+    return response.status;
+  }
+
+  /** Posts `body` to the gateway signed as a provider's webhook: timestamp and HMAC headers. */
+  private postSigned(url: string, body: string, signal: AbortSignal): Promise<Response> {
     const timestamp = String(Date.now());
-    const response = await fetch(url, {
+    return fetch(url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -334,10 +331,8 @@ export class SimulatorProvider implements ProviderAdapter {
         [SIMULATOR_SIGNATURE_HEADER]: signSimulatorReceipt(this.options.secret, timestamp, body),
       },
       body,
-      signal: AbortSignal.timeout(10_000),
+      signal,
     });
-    await response.arrayBuffer();
-    return response.status;
   }
 
   async parseInbound(request: InboundHttpRequest): Promise<InboundSms[]> {

@@ -285,15 +285,7 @@ export class TwilioProvider implements ProviderAdapter {
   }
 
   async parseReceipt(request: InboundHttpRequest): Promise<ParsedReceipt[]> {
-    const signature = header(request, TWILIO_SIGNATURE_HEADER);
-    if (!signature) throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'missing X-Twilio-Signature');
-    let url: URL;
-    try {
-      url = new URL(request.fullUrl);
-    } catch {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'receipt URL cannot be verified');
-    }
-    const fields = this.verifiedFields(request, url, signature);
+    const { url, fields } = this.verified(request, 'receipt');
     const sid = fields.MessageSid ?? fields.SmsSid;
     const status = fields.MessageStatus ?? fields.SmsStatus;
     if (!sid || !status) {
@@ -323,20 +315,28 @@ export class TwilioProvider implements ProviderAdapter {
    * To, Body and MessageSid, signed exactly like status callbacks.
    */
   async parseInbound(request: InboundHttpRequest): Promise<InboundSms[]> {
+    const { fields } = this.verified(request, 'inbound');
+    const sid = fields.MessageSid ?? fields.SmsSid;
+    if (!sid || !fields.From || !fields.To) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', 'incoming message needs MessageSid, From and To');
+    }
+    return [{ from: fields.From, to: fields.To, body: fields.Body ?? '', providerMessageId: sid }];
+  }
+
+  /** The request's URL and fields once its X-Twilio-Signature holds; PIGEON_ERR_RECEIPT_SIGNATURE else. */
+  private verified(
+    request: InboundHttpRequest,
+    what: 'receipt' | 'inbound',
+  ): { url: URL; fields: Record<string, string> } {
     const signature = header(request, TWILIO_SIGNATURE_HEADER);
     if (!signature) throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'missing X-Twilio-Signature');
     let url: URL;
     try {
       url = new URL(request.fullUrl);
     } catch {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'inbound URL cannot be verified');
+      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', `${what} URL cannot be verified`);
     }
-    const fields = this.verifiedFields(request, url, signature);
-    const sid = fields.MessageSid ?? fields.SmsSid;
-    if (!sid || !fields.From || !fields.To) {
-      throw new PigeonError('PIGEON_ERR_VALIDATION', 'incoming message needs MessageSid, From and To');
-    }
-    return [{ from: fields.From, to: fields.To, body: fields.Body ?? '', providerMessageId: sid }];
+    return { url, fields: this.verifiedFields(request, url, signature) };
   }
 
   /** The callback's parameters, once its signature holds; throws PIGEON_ERR_RECEIPT_SIGNATURE. */
