@@ -12,7 +12,7 @@ import { callbackFor } from './payload.ts';
 /** Status events: what the bridge decided (outcomes) and what carriers reported (receipts). */
 export const CALLBACK_TOPICS = [Topics.outcomes, Topics.receipts];
 
-export interface CallbackDispatcherOptions {
+export interface OutboxWriterOptions {
   bus: Bus;
   store: Store;
   logger: Logger;
@@ -39,7 +39,7 @@ const WEBHOOK_TTL_MS = 5_000;
  * up with the lane, or a receipt overtook its request — the row is written unresolved and the
  * worker resolves it once the request is stored.
  */
-export async function startCallbackDispatcher(options: CallbackDispatcherOptions): Promise<Subscription> {
+export async function startOutboxWriter(options: OutboxWriterOptions): Promise<Subscription> {
   const { bus, store, logger, registry } = options;
   const now = options.now ?? Date.now;
   const initialMs = options.retry?.initialMs ?? 200;
@@ -75,7 +75,7 @@ export async function startCallbackDispatcher(options: CallbackDispatcherOptions
     const at = now();
     const deliveries: CallbackDelivery[] = [];
     for (const { event, callback } of callbacks) {
-      // The retry window runs from the status change, not from when it was read: a dispatcher
+      // The retry window runs from the status change, not from when it was read: an outbox writer
       // catching up after an outage leaves less time, and a new consumer group replaying the
       // topics' history does not call customers back about last week.
       const occurred = Date.parse(event.occurredAt);
