@@ -37,9 +37,13 @@ export const DEFAULT_BACKOFF: ExponentialBackoff = {
   jitter: 0.2,
 };
 
-/** An exponential policy from the defaults, with the given fields replaced. */
-export function exponentialBackoff(overrides: Partial<Omit<ExponentialBackoff, 'kind'>>): ExponentialBackoff {
-  return { ...DEFAULT_BACKOFF, ...overrides };
+/** An exponential policy from `base` (the defaults), with the fields given (not undefined) replaced. */
+export function exponentialBackoff(
+  overrides: Partial<Omit<ExponentialBackoff, 'kind'>>,
+  base: ExponentialBackoff = DEFAULT_BACKOFF,
+): ExponentialBackoff {
+  const defined = Object.entries(overrides).filter(([, value]) => value !== undefined);
+  return { ...base, ...Object.fromEntries(defined) };
 }
 
 /** The wait before retry `attempt` (1 = the first retry); `random` in [0, 1). */
