@@ -76,7 +76,14 @@ test('whether to retry is read from the error’s retriable flag alone', () => {
 });
 
 test('an error without a flag is neither retriable nor permanent: its caller decides', () => {
-  for (const err of [new Error('boom'), new TypeError('x is undefined'), 'text', undefined, null, { retriable: 'yes' }]) {
+  for (const err of [
+    new Error('boom'),
+    new TypeError('x is undefined'),
+    'text',
+    undefined,
+    null,
+    { retriable: 'yes' },
+  ]) {
     assert.equal(retriableFlag(err), undefined);
     assert.equal(isRetriable(err), false);
     assert.equal(isPermanent(err), false);
