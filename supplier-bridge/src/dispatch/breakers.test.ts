@@ -1,3 +1,4 @@
+/** Circuit breakers per provider (and country): what opens them, what they skip, how they recover. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProviderError } from '../../../providers/provider.ts';

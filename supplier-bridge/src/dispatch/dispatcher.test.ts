@@ -1,3 +1,4 @@
+/** The walk over the planned providers: acceptance, failover, ambiguity, timeouts and deadlines. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Markers } from '../../../core/markers.ts';

@@ -1,3 +1,4 @@
+/** A pass runs once across replays and crashes: stored results, claims, leases and recovery. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Markers } from '../../../core/markers.ts';

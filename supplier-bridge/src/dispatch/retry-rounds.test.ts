@@ -1,3 +1,4 @@
+/** Later rounds after every provider refused: their waits, their limit, expiry and the retry budget. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
