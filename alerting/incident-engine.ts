@@ -5,6 +5,7 @@
  */
 import { PigeonError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { backoffDelay, isPermanent, type ScheduleBackoff } from '../core/retry.ts';
 import {
   type Due,
   dueNotifications,
@@ -36,7 +37,12 @@ export interface IncidentEngineOptions {
   onError?: (err: unknown, notification: AlertNotification, channels: readonly string[]) => void;
 }
 
-const RETRY_MS = [10_000, 30_000, 60_000, 120_000, 300_000];
+/** Waits before notifying again after a notification failed; the last one repeats. */
+const NOTIFY_RETRY: ScheduleBackoff = {
+  kind: 'schedule',
+  stepsMs: [10_000, 30_000, 60_000, 120_000, 300_000],
+  jitter: 0,
+};
 
 export class IncidentEngine {
   /** Open incidents (pending, firing) by fingerprint: at most one per series. */
@@ -280,8 +286,8 @@ export class IncidentEngine {
     } catch (err) {
       record.failures = (record.failures ?? 0) + 1;
       // A refusal for good (every channel unknown or misconfigured) is not worth repeating.
-      if ((err as { retriable?: unknown } | null)?.retriable === false) record.abandonedAt = now;
-      else record.retryAt = now + RETRY_MS[Math.min(record.failures, RETRY_MS.length) - 1]!;
+      if (isPermanent(err)) record.abandonedAt = now;
+      else record.retryAt = now + backoffDelay(record.failures, NOTIFY_RETRY);
       this.options.onError?.(err, notification, due.channels);
     }
     this.changed.set(incident.id, incident);

@@ -26,7 +26,7 @@ import { createSimulator } from '../providers/simulator.ts';
 import type { ConfiguredProvider } from '../providers/registry.ts';
 import { startBridge } from '../supplier-bridge/src/bridge.ts';
 import { CatalogPlanner, fixedRouting } from '../routing/planner.ts';
-import { fixedDispatcher } from '../test/support/dispatcher.ts';
+import { fixedDispatcher } from '../test/support/fixed-dispatcher.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { envInt } from './support.ts';

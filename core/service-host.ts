@@ -11,6 +11,7 @@ import { type HeartbeatDetail, startHeartbeat } from './heartbeat.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';
 import { registerOpsRoutes } from './ops-routes.ts';
+import { Backoff, type ExponentialBackoff } from './retry.ts';
 import { createBus, createCache, createStore, topicSpecs } from './runtime.ts';
 import type { Store } from './store/store.ts';
 
@@ -164,6 +165,15 @@ function superviseWorkers(name: string, count: number, logger: Logger): void {
   logger.info({ workers: count }, `${name}.primary_started`);
 }
 
+/** Waits between attempts to start: from half a second doubling to 10 s. */
+const START_BACKOFF: ExponentialBackoff = {
+  kind: 'exponential',
+  initialMs: 500,
+  factor: 2,
+  maxMs: 10_000,
+  jitter: 0,
+};
+
 /**
  * Starts the service, retrying with backoff while its infrastructure is unreachable (Kafka still
  * electing a controller, the database restarting), so services can start in any order. Only a
@@ -175,7 +185,7 @@ async function startWhenReachable(
   logger: Logger,
   start: (context: ServiceContext) => Promise<RunningService>,
 ): Promise<{ context: ServiceContext; service: RunningService }> {
-  let delayMs = 500;
+  const backoff = new Backoff(START_BACKOFF);
   for (;;) {
     // A fresh registry per attempt: a failed attempt may have registered some metrics already.
     const context = createServiceContext(config, logger, createRegistry(name, { defaultMetrics: true }));
@@ -184,9 +194,9 @@ async function startWhenReachable(
     } catch (err) {
       await context.closeInfrastructure();
       exitOnConfigError(err, `pigeon ${name}`);
+      const delayMs = backoff.next();
       logger.warn({ err: (err as Error).message, retryInMs: delayMs }, `${name}.start_failed`);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      delayMs = Math.min(delayMs * 2, 10_000);
     }
   }
 }

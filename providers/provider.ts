@@ -41,6 +41,14 @@ export class ProviderError extends Error {
   get isProviderFault(): boolean {
     return this.errorClass === 'retryable' || this.errorClass === 'throttled';
   }
+
+  /**
+   * Whether trying again (later, or through another provider) may get the message out: the same
+   * classes that are the provider's fault; a permanent rejection, fraud block or opt-out is final.
+   */
+  get retriable(): boolean {
+    return this.isProviderFault;
+  }
 }
 
 export interface SendRequest {

@@ -4,6 +4,7 @@ import type { Cache } from '../core/cache/cache.ts';
 import { PigeonError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ReceiptStatus } from '../core/message.ts';
+import { backoffDelay, type ExponentialBackoff } from '../core/retry.ts';
 import {
   header,
   type InboundHttpRequest,
@@ -113,6 +114,14 @@ export const SIMULATOR_TIMESTAMP_HEADER = 'x-simulator-timestamp';
 const OUTBOX_MAX = 100;
 const OUTBOX_TTL_MS = 3_600_000;
 const SIGNATURE_TOLERANCE_MS = 5 * 60_000;
+/** Waits between posts of a receipt the gateway did not take: from 200 ms doubling to 10 s, 8 posts. */
+const RECEIPT_POST_BACKOFF: ExponentialBackoff = {
+  kind: 'exponential',
+  initialMs: 200,
+  factor: 2,
+  maxMs: 10_000,
+  jitter: 0,
+};
 
 export interface OutboxEntry {
   provider: string;
@@ -277,7 +286,7 @@ export class SimulatorProvider implements ProviderAdapter {
           if (signal.aborted) return;
           this.options.logger.debug({ err }, 'simulator receipt post failed; retrying');
         }
-        await sleep(Math.min(200 * 2 ** attempt, 10_000), undefined, { signal });
+        await sleep(backoffDelay(attempt + 1, RECEIPT_POST_BACKOFF), undefined, { signal });
       }
       this.options.logger.warn({ provider: this.name }, 'simulator gave up delivering a receipt');
     } catch {

@@ -1,3 +1,5 @@
+import { type ExponentialBackoff, exponentialBackoff } from '../retry.ts';
+
 /**
  * The message bus: Kafka in production, an in-process log in embedded mode. Both honour the
  * same contract (test/contract/bus.contract.test.ts):
@@ -7,6 +9,23 @@
  *   handler resolves, so a handler that throws or a process that dies sees the batch again.
  * - consumers of one group share the partitions; a new member of a group resumes at the commit.
  */
+
+/**
+ * Redelivery of a batch whose handler threw: 100 ms doubling to 2 s, without jitter, since each
+ * partition waits alone and there is no herd to spread.
+ */
+export const REDELIVERY_BACKOFF: ExponentialBackoff = {
+  kind: 'exponential',
+  initialMs: 100,
+  factor: 2,
+  maxMs: 2_000,
+  jitter: 0,
+};
+
+/** The redelivery policy of a bus whose `retryBackoffMs` option names its first and last wait. */
+export function redeliveryBackoff(option?: { initial: number; max: number }): ExponentialBackoff {
+  return exponentialBackoff({ initialMs: option?.initial, maxMs: option?.max }, REDELIVERY_BACKOFF);
+}
 
 export interface BusRecord {
   key: string;

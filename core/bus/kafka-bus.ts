@@ -13,6 +13,13 @@ import {
   type TopicMessages,
 } from 'kafkajs';
 import { PigeonError } from '../errors.ts';
+import {
+  Backoff,
+  backoffDelay,
+  type ExponentialBackoff,
+  isRetriable,
+  type ScheduleBackoff,
+} from '../retry.ts';
 import type {
   BatchDeferral,
   Bus,
@@ -23,6 +30,7 @@ import type {
   Subscription,
   TopicSpec,
 } from './bus.ts';
+import { redeliveryBackoff } from './bus.ts';
 
 /** The subset of a pino logger the bus writes to. */
 export interface BusLogger {
@@ -123,6 +131,16 @@ function toConsumed(topic: string, partition: number, message: KafkaMessage): Co
 }
 
 /**
+ * Waits between attempts to create topics while a fresh broker elects their leaders: half a
+ * second more each time, five times.
+ */
+const TOPIC_CREATE_BACKOFF: ScheduleBackoff = {
+  kind: 'schedule',
+  stepsMs: [500, 1_000, 1_500, 2_000, 2_500],
+  jitter: 0,
+};
+
+/**
  * The production bus over kafkajs. Publishes are micro-batched: kafkajs has no linger setting,
  * so records queue while a produce request is in flight and all go in the next one. Only one
  * request is in flight at a time; a second one could overtake the first on retry and break the
@@ -131,7 +149,7 @@ function toConsumed(topic: string, partition: number, message: KafkaMessage): Co
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
   readonly logger: BusLogger;
-  readonly retryBackoffMs: { initial: number; max: number };
+  readonly redeliveryBackoff: ExponentialBackoff;
   readonly partitionsConsumedConcurrently: number;
   readonly #kafka: Kafka;
   readonly #pingKafka: Kafka;
@@ -150,7 +168,7 @@ export class KafkaBus implements Bus {
 
   constructor(options: KafkaBusOptions) {
     this.logger = options.logger ?? SILENT;
-    this.retryBackoffMs = options.retryBackoffMs ?? { initial: 100, max: 2000 };
+    this.redeliveryBackoff = redeliveryBackoff(options.retryBackoffMs);
     this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 3;
     this.#maxBatchRecords = options.maxBatchRecords ?? 5000;
     // Under the broker's default message.max.bytes (1 MiB), which caps one partition's batch.
@@ -199,8 +217,8 @@ export class KafkaBus implements Bus {
           });
           break;
         } catch (err) {
-          if (attempt >= 6 || !(err as { retriable?: boolean }).retriable) throw err;
-          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+          if (attempt >= 6 || !isRetriable(err)) throw err;
+          await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, TOPIC_CREATE_BACKOFF)));
         }
       }
       await this.#alignConfigs(admin, topics);
@@ -426,8 +444,8 @@ class KafkaSubscription implements Subscription {
   readonly #options: SubscribeOptions;
   readonly #onClosed: () => void;
   readonly #paused = new Set<string>();
-  /** Current wait before redelivery, per topic-partition that is failing. */
-  readonly #backoff = new Map<string, number>();
+  /** Redelivery backoff per topic-partition that is failing. */
+  readonly #backoff = new Map<string, Backoff>();
   /** Resume timers of partitions whose next record is not due yet. */
   readonly #deferred = new Map<string, NodeJS.Timeout>();
   #consumer: Consumer | null = null;
@@ -507,9 +525,12 @@ class KafkaSubscription implements Subscription {
     try {
       deferral = await this.#options.handler(consumed);
     } catch (err) {
-      const { initial, max } = this.#bus.retryBackoffMs;
-      const wait = this.#backoff.get(key) ?? initial;
-      this.#backoff.set(key, Math.min(wait * 2, max));
+      let backoff = this.#backoff.get(key);
+      if (!backoff) {
+        backoff = new Backoff(this.#bus.redeliveryBackoff);
+        this.#backoff.set(key, backoff);
+      }
+      const wait = backoff.next();
       this.#bus.logger.warn(
         {
           err,

@@ -1,5 +1,6 @@
 import { PigeonError } from '../errors.ts';
 import { fnv1a } from '../hash.ts';
+import { Backoff, type ExponentialBackoff } from '../retry.ts';
 import type {
   BatchDeferral,
   Bus,
@@ -10,6 +11,7 @@ import type {
   Subscription,
   TopicSpec,
 } from './bus.ts';
+import { redeliveryBackoff } from './bus.ts';
 
 /** The subset of a pino logger the bus writes to. */
 interface WarnLogger {
@@ -91,14 +93,14 @@ export class MemoryBus implements Bus {
   readonly #groups = new Map<string, GroupState>();
   readonly #defaultPartitions: number;
   readonly maxBatchSize: number;
-  readonly retryBackoffMs: { initial: number; max: number };
+  readonly redeliveryBackoff: ExponentialBackoff;
   readonly logger: WarnLogger | undefined;
   #closed = false;
 
   constructor(options: MemoryBusOptions = {}) {
     this.#defaultPartitions = options.defaultPartitions ?? 1;
     this.maxBatchSize = options.maxBatchSize ?? 500;
-    this.retryBackoffMs = options.retryBackoffMs ?? { initial: 100, max: 2000 };
+    this.redeliveryBackoff = redeliveryBackoff(options.retryBackoffMs);
     this.logger = options.logger;
   }
 
@@ -281,9 +283,8 @@ class MemorySubscription implements Subscription {
     committed: Map<number, number>,
     start: number,
   ): Promise<void> {
-    const { initial, max } = this.#bus.retryBackoffMs;
     let position = start;
-    let backoff = initial;
+    const backoff = new Backoff(this.#bus.redeliveryBackoff);
     while (!this.#closed) {
       const part = log.partitions[partition]!;
       // Only reachable if the log was trimmed by another group's commit below our position's base.
@@ -315,15 +316,15 @@ class MemorySubscription implements Subscription {
       try {
         deferral = await this.#options.handler(batch);
       } catch (err) {
+        const wait = backoff.next();
         this.#bus.logger?.warn(
-          { err, topic, partition, offset: position, groupId: this.#group.id, retryInMs: backoff },
+          { err, topic, partition, offset: position, groupId: this.#group.id, retryInMs: wait },
           'bus handler failed; redelivering the batch',
         );
-        await this.#sleep(backoff);
-        backoff = Math.min(backoff * 2, max);
+        await this.#sleep(wait);
         continue;
       }
-      backoff = initial;
+      backoff.reset();
       position += deferral ? deferral.processed : records.length;
       committed.set(partition, position);
       this.#bus.trim(log, topic, partition);

@@ -13,6 +13,7 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { PigeonError } from '../errors.ts';
+import { backoffDelay, exponentialBackoff } from '../retry.ts';
 import type { Cache, CacheScript, ScriptReply, SetOptions } from './cache.ts';
 
 export interface RedisCacheOptions {
@@ -70,7 +71,9 @@ export class RedisCache implements Cache {
   #closing: Promise<void> | undefined;
 
   constructor(url: string, options: RedisCacheOptions = {}) {
-    const maxBackoffMs = options.maxBackoffMs ?? 2000;
+    // The default policy (from 100 ms doubling, ±20 % so a fleet does not reconnect in lockstep)
+    // up to the configured maximum.
+    const reconnect = exponentialBackoff({ maxMs: options.maxBackoffMs });
     this.#client = new Redis(url, {
       keyPrefix: options.keyPrefix ?? '',
       connectTimeout: options.connectTimeoutMs ?? 2000,
@@ -81,7 +84,7 @@ export class RedisCache implements Cache {
       // ioredis keeps a timer this long after disconnect() even when the socket is already gone,
       // which would hold the process open after close().
       disconnectTimeout: 500,
-      retryStrategy: (attempt) => backoff(attempt, maxBackoffMs),
+      retryStrategy: (attempt) => backoffDelay(attempt, reconnect),
     });
     const onError = options.onError;
     // Without a listener ioredis prints every failed reconnect to stderr.
@@ -224,12 +227,6 @@ export class RedisCache implements Cache {
       throw toCacheError(err, operation);
     }
   }
-}
-
-/** Exponential from 100 ms, capped, with ±20 % jitter so a fleet does not reconnect in lockstep. */
-function backoff(attempt: number, maxMs: number): number {
-  const base = Math.min(100 * 2 ** Math.min(attempt - 1, 16), maxMs);
-  return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
 function ttlArg(ttlMs: number): number {

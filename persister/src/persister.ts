@@ -1,16 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Bus, ConsumedBatch, ConsumedRecord, Subscription } from '../../core/bus/bus.ts';
-import { isPigeonError, PigeonError } from '../../core/errors.ts';
+import { PigeonError } from '../../core/errors.ts';
 import { decodeEvent, EventDecodeError } from '../../core/events.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { PigeonEvent } from '../../core/message.ts';
+import { Backoff, exponentialBackoff, isPermanent, isRetriable } from '../../core/retry.ts';
 import type { Store } from '../../core/store/store.ts';
 import { SEND_TOPICS, Topics } from '../../core/topics.ts';
 import { Batcher, type FlushPart } from './batcher.ts';
 import { PersisterEvents } from './events.ts';
 import { foldEvents } from './fold.ts';
 import { type RetentionHandle, startRetention } from './retention.ts';
+import { STORE_OUTAGE_BACKOFF } from './store-backoff.ts';
 
 export const PERSISTER_GROUP = 'pigeon-persister';
 export const PERSISTER_TOPICS: readonly string[] = [...SEND_TOPICS, Topics.outcomes, Topics.receipts];
@@ -32,7 +34,7 @@ export interface PersisterOptions {
   batch?: { maxRows?: number; maxWaitMs?: number; quietMs?: number; writers?: number };
   /** Partitions handled at once; their records share writes (default 32). */
   concurrentPartitions?: number;
-  /** Backoff while the database is unavailable (200 ms doubling to 5 s). */
+  /** Backoff while the database is unavailable (default STORE_OUTAGE_BACKOFF: 200 ms doubling to 5 s). */
   retry?: { initialMs?: number; maxMs?: number };
   /** Time-based retention; off unless `days` > 0. */
   retention?: { days: number; intervalMs?: number; batchRows?: number };
@@ -76,8 +78,7 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
   const { bus, store, logger, registry } = options;
   const topics = options.topics ?? PERSISTER_TOPICS;
   const dlqTopic = options.dlqTopic ?? Topics.dlq;
-  const initialMs = options.retry?.initialMs ?? 200;
-  const maxMs = options.retry?.maxMs ?? 5_000;
+  const outageBackoff = exponentialBackoff({ ...options.retry }, STORE_OUTAGE_BACKOFF);
   let databaseUp = true;
   let paused = false;
   let closing = false;
@@ -218,7 +219,7 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
   /** Writes items in one transaction, through outages and past refused events; throws only if nobody waits any more. */
   const write = async (items: Item[], parts: readonly FlushPart<ConsumedBatch>[]): Promise<void> => {
     const batch = foldEvents(items.map((i) => i.event));
-    let delay = initialMs;
+    const backoff = new Backoff(outageBackoff);
     let conflicts = 0;
     for (;;) {
       try {
@@ -226,9 +227,10 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
         markUp();
         return;
       } catch (err) {
-        if (isPigeonError(err) && err.code === 'PIGEON_ERR_STORE_REJECTED') {
+        // The database refused the data itself: writing it again cannot help.
+        if (isPermanent(err)) {
           if (items.length === 1) {
-            await deadLetter(items[0]!.record, err.message, 'rejected_by_database');
+            await deadLetter(items[0]!.record, (err as Error).message, 'rejected_by_database');
             return;
           }
           // Halving finds a refused event in log2(n) rounds, and the good rows go in meanwhile.
@@ -246,12 +248,11 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
         }
         // An error we cannot classify is not blamed on the data: dead-lettering on a schema or
         // permission problem would empty the topics into the DLQ. It is retried and alerted on.
-        const unavailable = isPigeonError(err) && err.code === 'PIGEON_ERR_STORE_UNAVAILABLE';
+        const unavailable = isRetriable(err);
         markDown(err, unavailable ? 'unavailable' : 'unknown');
         if (closing || parts.every((p) => p.settled)) throw err;
-        await wait(delay, parts);
+        await wait(backoff.next(), parts);
         if (closing || parts.every((p) => p.settled)) throw err;
-        delay = Math.min(delay * 2, maxMs);
         conflicts = 0;
       }
     }

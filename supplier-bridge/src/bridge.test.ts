@@ -11,7 +11,7 @@ import { LANE_TOPICS } from '../../core/topics.ts';
 import { sleep, waitFor } from '../../test/support/wait.ts';
 import type { ProviderAdapter, SendRequest } from '../../providers/provider.ts';
 import { HIGH_LAG_REPORT_TTL_MS, startBridge } from './bridge.ts';
-import { fixedDispatcher } from '../../test/support/dispatcher.ts';
+import { fixedDispatcher } from '../../test/support/fixed-dispatcher.ts';
 
 const logger = createLogger({ level: 'silent' });
 

@@ -13,7 +13,9 @@ import { decodeEvent, EventDecodeError } from '../../core/events.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Lane, MessageRequested } from '../../core/message.ts';
 import { DELAY_TOPICS, LANE_TOPICS, Topics } from '../../core/topics.ts';
-import { type Dispatcher, type Pass, type PassResult, passFromHeaders } from './dispatcher.ts';
+import type { Dispatcher } from './dispatch/dispatcher.ts';
+import type { Pass, PassResult } from './dispatch/pass.ts';
+import { passFromHeaders } from './dispatch/pass-headers.ts';
 
 export const BRIDGE_GROUP = 'pigeon-bridge';
 

@@ -9,7 +9,7 @@ import type { RunningService, ServiceContext } from '../../core/service-host.ts'
 import { Topics } from '../../core/topics.ts';
 import type { ProviderAdapter } from '../../providers/provider.ts';
 import { startBridge } from './bridge.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
 import { followProviderHealth } from '../../routing/health-feed.ts';
 import { CacheProviderGate } from './provider-gate.ts';
 import { matchReceipts } from '../../routing/receipt-matcher.ts';

@@ -17,7 +17,7 @@ import { SqliteStore } from '../../core/store/sqlite-store.ts';
 import { Topics } from '../../core/topics.ts';
 import { outboxKey, SimulatorProvider } from '../../providers/simulator.ts';
 import { startBridge } from '../../supplier-bridge/src/bridge.ts';
-import { Dispatcher } from '../../supplier-bridge/src/dispatcher.ts';
+import { Dispatcher } from '../../supplier-bridge/src/dispatch/dispatcher.ts';
 import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
 import { CatalogPlanner, fixedRouting } from '../../routing/planner.ts';
 import { sleep, waitFor } from '../support/wait.ts';

@@ -1,5 +1,5 @@
 /**
- * Status callbacks end to end inside one process: the persister and the callback dispatcher
+ * Status callbacks end to end inside one process: the persister and the callback outbox writer
  * consume the in-process bus, the worker delivers from a SQLite outbox to local receivers that
  * verify signatures as a customer would. The worker's clock is injected, so retries are driven
  * by time without waiting for it.

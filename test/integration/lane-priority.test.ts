@@ -18,7 +18,7 @@ import { LANE_TOPICS, Topics } from '../../core/topics.ts';
 import type { ConfiguredProvider } from '../../providers/registry.ts';
 import { createSimulator } from '../../providers/simulator.ts';
 import { startBridge } from '../../supplier-bridge/src/bridge.ts';
-import { fixedDispatcher } from '../support/dispatcher.ts';
+import { fixedDispatcher } from '../support/fixed-dispatcher.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
 import { sleep, waitFor, waitForQuiet } from '../support/wait.ts';
 

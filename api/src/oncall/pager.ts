@@ -1,7 +1,8 @@
 import { Counter, type Registry } from 'prom-client';
-import { isPigeonError, PigeonError } from '../../../core/errors.ts';
+import { PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import type { Logger } from '../../../core/logger.ts';
+import { isRetriable } from '../../../core/retry.ts';
 import type { PageDelivery, PageRoute } from '../../../core/oncall.ts';
 import { type DirectProvider, describeFailures, sendDirect } from '../../../providers/direct-send.ts';
 import { buildMessageRequested } from '../../../core/message-request.ts';
@@ -73,7 +74,9 @@ export class Pager {
       this.pages.inc({ kind, via: 'bus' });
       return { messageId: event.messageId, via: 'bus' };
     } catch (err) {
-      if (!isPigeonError(err) || err.code !== 'PIGEON_ERR_BUS_UNAVAILABLE') throw err;
+      // The bus could not take it for now (unavailable): a provider may still. Anything else
+      // (a page that is not valid) no route would take.
+      if (!isRetriable(err)) throw err;
     }
     const result = await sendDirect(
       deps.directProviders(),

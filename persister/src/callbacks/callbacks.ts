@@ -2,7 +2,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Bus } from '../../../core/bus/bus.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { Store } from '../../../core/store/store.ts';
-import { startCallbackDispatcher } from './dispatcher.ts';
+import { startOutboxWriter } from './outbox-writer.ts';
 import { CallbackWorker, type CallbackWorkerSettings } from './worker.ts';
 
 export interface CallbacksOptions {
@@ -10,7 +10,7 @@ export interface CallbacksOptions {
   store: Store;
   logger: Logger;
   registry: Registry;
-  /** The dispatcher's consumer group, its own so its position is independent of the persister's. */
+  /** The outbox writer's consumer group, its own so its position is independent of the persister's. */
   groupId: string;
   settings: CallbackWorkerSettings;
   now?: () => number;
@@ -28,7 +28,7 @@ export interface CallbacksHandle {
 const PURGE_BATCH = 1_000;
 
 /**
- * Status callbacks to customers: the dispatcher fills the outbox from the status topics, the
+ * Status callbacks to customers: the outbox writer fills the outbox from the status topics, the
  * worker delivers it, and housekeeping exports its depth and age and deletes finished rows once
  * `keepMs` old.
  */
@@ -55,7 +55,7 @@ export async function startCallbacks(options: CallbacksOptions): Promise<Callbac
     ...(options.random ? { random: options.random } : {}),
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
   });
-  const subscription = await startCallbackDispatcher({
+  const subscription = await startOutboxWriter({
     bus: options.bus,
     store,
     logger,

@@ -1,28 +1,29 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CALLBACK_RETRY, nextAttemptAt, callbackRetryDelayMs } from './retry.ts';
+import { backoffDelay } from '../../../core/retry.ts';
+import { CALLBACK_RETRY, nextAttemptAt } from './retry.ts';
 
 const HOUR = 3_600_000;
 
 test('waits double from 5 s and stops growing at an hour', () => {
   const middle = () => 0.5;
   assert.deepEqual(
-    [1, 2, 3, 4, 5, 6, 10, 11, 12, 30].map((n) => callbackRetryDelayMs(n, middle)),
+    [1, 2, 3, 4, 5, 6, 10, 11, 12, 30].map((n) => backoffDelay(n, CALLBACK_RETRY, middle)),
     [5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 2_560_000, HOUR, HOUR, HOUR],
   );
 });
 
 test('each wait is spread by ±20 %', () => {
   assert.equal(
-    callbackRetryDelayMs(1, () => 0),
+    backoffDelay(1, CALLBACK_RETRY, () => 0),
     4_000,
   );
   assert.equal(
-    callbackRetryDelayMs(1, () => 0.999_999),
+    backoffDelay(1, CALLBACK_RETRY, () => 0.999_999),
     6_000,
   );
   assert.equal(
-    callbackRetryDelayMs(13, () => 0),
+    backoffDelay(13, CALLBACK_RETRY, () => 0),
     HOUR * (1 - CALLBACK_RETRY.jitter),
   );
 });

@@ -3,9 +3,10 @@ import { callbackHost, callbackUrlProblem } from '../../../core/callback-url.ts'
 import { isPigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import type { Logger } from '../../../core/logger.ts';
+import { backoffDelay } from '../../../core/retry.ts';
 import type { CallbackChange, CallbackDelivery, Store, WebhookRecord } from '../../../core/store/store.ts';
 import { CallbackHttp, type PostResult } from './http.ts';
-import { nextAttemptAt, callbackRetryDelayMs } from './retry.ts';
+import { CALLBACK_RETRY, nextAttemptAt } from './retry.ts';
 import { SIGNATURE_HEADER, signatureHeader } from '../../../core/signature.ts';
 
 /** The status event's id, also the body's `id`: receivers dedupe by it. */
@@ -365,7 +366,7 @@ export class CallbackWorker {
     const failures = (this.failuresInARow.get(host) ?? 0) + 1;
     this.failuresInARow.set(host, failures);
     if (failures < PAUSE_AFTER_FAILURES) return;
-    const until = at + callbackRetryDelayMs(failures - PAUSE_AFTER_FAILURES + 1, this.random);
+    const until = at + backoffDelay(failures - PAUSE_AFTER_FAILURES + 1, CALLBACK_RETRY, this.random);
     this.pausedUntil.set(host, until);
     const moved = await this.store.deferCallbacks(host, until);
     this.logger.warn({ host, failures, pausedMs: until - at, moved }, 'callbacks.host_paused');

@@ -1,18 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, type Registry } from 'prom-client';
 import type { Bus, ConsumedBatch, Subscription } from '../../../core/bus/bus.ts';
-import { isPigeonError } from '../../../core/errors.ts';
 import { decodeEvent, EventDecodeError } from '../../../core/events.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { PigeonEvent } from '../../../core/message.ts';
+import { Backoff, exponentialBackoff, isRetriable } from '../../../core/retry.ts';
 import type { CallbackDelivery, CallbackTarget, Store, WebhookRecord } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
+import { STORE_OUTAGE_BACKOFF } from '../store-backoff.ts';
 import { callbackFor } from './payload.ts';
 
 /** Status events: what the bridge decided (outcomes) and what carriers reported (receipts). */
 export const CALLBACK_TOPICS = [Topics.outcomes, Topics.receipts];
 
-export interface CallbackDispatcherOptions {
+export interface OutboxWriterOptions {
   bus: Bus;
   store: Store;
   logger: Logger;
@@ -21,7 +22,7 @@ export interface CallbackDispatcherOptions {
   /** Status changes older than this when read are not called back (PIGEON_CALLBACK_MAX_AGE_HOURS). */
   maxAgeMs: number;
   now?: () => number;
-  /** Backoff while the database is unavailable. */
+  /** Backoff while the database is unavailable (default STORE_OUTAGE_BACKOFF). */
   retry?: { initialMs?: number; maxMs?: number };
 }
 
@@ -39,11 +40,10 @@ const WEBHOOK_TTL_MS = 5_000;
  * up with the lane, or a receipt overtook its request — the row is written unresolved and the
  * worker resolves it once the request is stored.
  */
-export async function startCallbackDispatcher(options: CallbackDispatcherOptions): Promise<Subscription> {
+export async function startOutboxWriter(options: OutboxWriterOptions): Promise<Subscription> {
   const { bus, store, logger, registry } = options;
   const now = options.now ?? Date.now;
-  const initialMs = options.retry?.initialMs ?? 200;
-  const maxMs = options.retry?.maxMs ?? 5_000;
+  const outageBackoff = exponentialBackoff({ ...options.retry }, STORE_OUTAGE_BACKOFF);
   const enqueued = new Counter({
     name: 'pigeon_callbacks_enqueued_total',
     help: 'Status callbacks written to the outbox (destination resolved or unresolved yet), or not: too_old',
@@ -75,7 +75,7 @@ export async function startCallbackDispatcher(options: CallbackDispatcherOptions
     const at = now();
     const deliveries: CallbackDelivery[] = [];
     for (const { event, callback } of callbacks) {
-      // The retry window runs from the status change, not from when it was read: a dispatcher
+      // The retry window runs from the status change, not from when it was read: an outbox writer
       // catching up after an outage leaves less time, and a new consumer group replaying the
       // topics' history does not call customers back about last week.
       const occurred = Date.parse(event.occurredAt);
@@ -123,7 +123,7 @@ export async function startCallbackDispatcher(options: CallbackDispatcherOptions
         if (!(err instanceof EventDecodeError)) throw err;
       }
     }
-    let delay = initialMs;
+    const backoff = new Backoff(outageBackoff);
     for (;;) {
       try {
         const deliveries = await deliveriesFor(events);
@@ -132,10 +132,9 @@ export async function startCallbackDispatcher(options: CallbackDispatcherOptions
         return;
       } catch (err) {
         // Holding the position while the database is away loses nothing: the offsets stay put.
-        if (!isPigeonError(err) || err.code !== 'PIGEON_ERR_STORE_UNAVAILABLE' || batch.isStale()) throw err;
-        logger.warn({ err: err.message }, 'callbacks.database_unavailable');
-        await sleep(delay);
-        delay = Math.min(delay * 2, maxMs);
+        if (!isRetriable(err) || batch.isStale()) throw err;
+        logger.warn({ err: (err as Error).message }, 'callbacks.database_unavailable');
+        await sleep(backoff.next());
         await batch.heartbeat().catch(() => undefined);
       }
     }

@@ -1,20 +1,44 @@
+import type { ScheduleBackoff } from '../../../core/retry.ts';
+import type { Pass } from './pass.ts';
+
 /**
  * When to try a message again after every provider refused it without sending, and how much
- * retrying a provider may take. Pure: time and randomness come in as arguments.
+ * retrying a provider may take. Pure: time comes in as an argument.
  */
 
-/** Waits before retry round n (1-based); the last one repeats. Grows so an outage costs little. */
-export const RETRY_SCHEDULE_MS = [
-  1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000,
-] as const;
+/**
+ * Waits before retry round n (1-based); the last one repeats. Grows so an outage costs little,
+ * with ±20 % jitter so retries of one outage do not align.
+ */
+export const ROUND_BACKOFF: ScheduleBackoff = {
+  kind: 'schedule',
+  stepsMs: [1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 1_800_000, 3_600_000],
+  jitter: 0.2,
+};
 
 /** Rounds after which a message is given up as poison and sent to the DLQ, if it has not expired. */
 export const DEFAULT_MAX_ROUNDS = 30;
 
-/** The wait before round `round` (≥ 1), with ±20 % jitter so retries of one outage do not align. */
-export function retryDelayMs(round: number, random: () => number = Math.random): number {
-  const base = RETRY_SCHEDULE_MS[Math.min(Math.max(round, 1), RETRY_SCHEDULE_MS.length) - 1]!;
-  return Math.round(base * (0.8 + 0.4 * random()));
+/** While no provider is even called, the wait grows only this far: a returning provider is found soon. */
+const MAX_IDLE_RETRY_STEP = 3;
+
+/**
+ * The retry round after a pass in which no provider took the message: its number, the refused
+ * rounds so far, and the step of ROUND_BACKOFF to wait. `called`: the pass reached a provider.
+ */
+export function nextRound(
+  pass: Pass,
+  called: boolean,
+): { round: number; refusedRounds: number; step: number } {
+  // `round` numbers the passes (each has its own markers); `refusedRounds` counts only those
+  // that reached a provider. A pass skipped by open breakers waits at most the third step, so
+  // messages held through an outage go out seconds after a provider is back, not after the
+  // hour-long waits a provider that keeps refusing earns.
+  const round = pass.kind === 'retry' ? pass.round + 1 : 1;
+  const refusedBefore = pass.kind === 'retry' ? (pass.refusedRounds ?? pass.round) : 0;
+  const refusedRounds = refusedBefore + (called ? 1 : 0);
+  const step = called ? refusedRounds : Math.min(Math.max(refusedRounds, round), MAX_IDLE_RETRY_STEP);
+  return { round, refusedRounds, step };
 }
 
 export interface RetryBudgetOptions {

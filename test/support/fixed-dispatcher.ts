@@ -3,7 +3,7 @@ import type { Cache } from '../../core/cache/cache.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { HealthBoard } from '../../core/provider-health.ts';
 import type { ConfiguredProvider } from '../../providers/registry.ts';
-import { Dispatcher, type DispatcherOptions } from '../../supplier-bridge/src/dispatcher.ts';
+import { Dispatcher, type DispatcherOptions } from '../../supplier-bridge/src/dispatch/dispatcher.ts';
 import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
 import { CatalogPlanner, fixedRouting } from '../../routing/planner.ts';
 

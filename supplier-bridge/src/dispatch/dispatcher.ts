@@ -1,0 +1,459 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Cache } from '../../../core/cache/cache.ts';
+import type { Logger } from '../../../core/logger.ts';
+import { MARKER_TTL_MS, Markers } from '../../../core/markers.ts';
+import type { MessageRequested } from '../../../core/message.ts';
+import { backoffDelay, isRetriable } from '../../../core/retry.ts';
+import { ProviderError } from '../../../providers/provider.ts';
+import type { BreakerSettings } from '../../../providers/registry.ts';
+import type { RoutePlanner } from '../../../routing/planner.ts';
+import type { ProviderGate } from '../provider-gate.ts';
+import { Admission } from './admission.ts';
+import { BreakerRegistry } from './breakers.ts';
+import {
+  type Acceptance,
+  attemptFailed,
+  type FailedAt,
+  type Failure,
+  messageFailed,
+  messageSubmitted,
+  type Refusal,
+} from './events.ts';
+import { type Pass, type PassResult, passKey } from './pass.ts';
+import { PassClaim } from './pass-claim.ts';
+import { followUpRecord, type NextPass } from './pass-headers.ts';
+import { ProviderCalls } from './provider-call.ts';
+import { DEFAULT_MAX_ROUNDS, nextRound, RetryBudget, ROUND_BACKOFF } from './retry-rounds.ts';
+
+export interface DispatcherOptions {
+  planner: RoutePlanner;
+  gate: ProviderGate;
+  cache: Cache;
+  logger: Logger;
+  registry: Registry;
+  /** Base URL of the gateway's receipt webhooks, e.g. http://127.0.0.1:3000. */
+  publicUrl: string;
+  /** Turns a sealed (encrypted) body back into text just before the provider call. */
+  openBody?: (body: string) => string;
+  /** Defaults for providers whose definition names no breaker settings. */
+  breaker?: BreakerSettings;
+  /** Per class: how long an OTP or alert may wait for its delivered receipt before one more copy goes elsewhere (0 = never). */
+  receiptTimeoutMs?: { otp: number; alert: number };
+  /** Ambiguous failovers allowed for OTP and alert (default 1). */
+  urgentAmbiguousFailovers?: number;
+  maxRounds?: number;
+  /** Longest a send waits for a provider's rate limit before trying the next provider. */
+  maxGateWaitMs?: number;
+  retryBudget?: RetryBudget;
+  random?: () => number;
+  now?: () => number;
+}
+
+/**
+ * The broker's append clock may run ahead of the API's: a record is refused by deadline only when
+ * it landed clearly late, so an accepted message is never refused. The API's abort marker covers
+ * records that land inside this tolerance after a 503.
+ */
+const ACCEPT_CLOCK_TOLERANCE_MS = 1_000;
+const DEFAULT_SEND_TIMEOUT_MS = 10_000;
+
+/** Where a pass stands while it walks the candidates. */
+interface Walk {
+  attempts: number;
+  ambiguousLeft: number;
+  excluded: Set<string>;
+  lastError: ProviderError | undefined;
+  /** A provider may have taken the message in this pass. */
+  ambiguous: Refusal | undefined;
+  /** Calls of this pass that did not take the message while it went on. */
+  refusals: Refusal[];
+}
+
+const isUrgent = (message: MessageRequested) => message.class === 'otp' || message.class === 'alert';
+
+/**
+ * Turns one pass over a requested message into its outcome: checks that it may still be sent,
+ * claims the pass so a crashed and restarted bridge never sends twice what a provider accepted,
+ * and walks the planned providers through their gates and circuit breakers until one accepts, the
+ * failure is permanent, or every provider refused without sending (then a later round is
+ * scheduled on a delay topic, until the message expires).
+ */
+export class Dispatcher {
+  private readonly breakers: BreakerRegistry;
+  private readonly calls: ProviderCalls;
+  private readonly results: Counter<'result' | 'class'>;
+  private readonly admission: Admission;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly sendTimeoutMs: number;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.sendTimeoutMs = options.breaker?.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
+    const r = options.registry;
+    this.breakers = new BreakerRegistry({ registry: r, logger: options.logger, defaults: options.breaker });
+    this.calls = new ProviderCalls({
+      breakers: this.breakers,
+      logger: options.logger,
+      registry: r,
+      publicUrl: options.publicUrl,
+      sendTimeoutMs: this.sendTimeoutMs,
+    });
+    this.admission = new Admission({
+      gate: options.gate,
+      budget: options.retryBudget ?? new RetryBudget({ now: this.now }),
+      registry: r,
+      maxGateWaitMs: options.maxGateWaitMs ?? 1_000,
+    });
+    this.results = new Counter({
+      name: 'pigeon_bridge_messages_total',
+      help: 'Passes over messages by result (submitted, failed, retry_scheduled, …)',
+      labelNames: ['result', 'class'],
+      registers: [r],
+    });
+  }
+
+  /** True when the breaker that would carry this provider's traffic to `country` is open. */
+  breakerOpen = (provider: string, country: string | undefined): boolean =>
+    this.breakers.isOpen(provider, country);
+
+  /** State of every breaker (`provider:country` or `provider:*`): 0 closed, 1 half-open, 2 open; for heartbeats. */
+  breakerStates(): Record<string, number> {
+    return this.breakers.states();
+  }
+
+  /** Runs one pass exactly once across crashes and replays; see PassResult. */
+  async dispatch(message: MessageRequested, pass: Pass): Promise<PassResult> {
+    const claim = new PassClaim(this.options.cache, message.messageId, passKey(pass), {
+      now: this.now,
+      sendTimeoutMs: this.sendTimeoutMs,
+    });
+    // Claimed first, and every result stored under the claim, so a replayed batch republishes
+    // the very same records (same event ids) whatever the pass decided.
+    let result: PassResult;
+    if (await claim.claim()) {
+      result = await this.decide(message, pass, claim);
+    } else {
+      const previous = await claim.storedResult();
+      if (previous !== undefined) return previous;
+      result = await this.recover(message, pass, claim);
+      if (result.notBefore !== undefined) return result;
+    }
+    await claim.storeResult(result);
+    return result;
+  }
+
+  /**
+   * A pass claimed by a bridge that died before storing its result. If it never reached a
+   * provider, it is run again once nobody can still be on it. If a provider may have the message,
+   * bulk and transactional traffic is never sent again (it ends `unknown` unless a receipt comes);
+   * an OTP or alert gets exactly one more copy through another provider.
+   */
+  private async recover(message: MessageRequested, pass: Pass, claim: PassClaim): Promise<PassResult> {
+    const recovery = await claim.recover();
+    if (recovery.kind === 'wait') return { notBefore: recovery.notBefore };
+    if (recovery.kind === 'stored') return recovery.result;
+    const { provider, at } = recovery.claim;
+    this.results.inc({ result: 'in_flight_at_crash', class: message.class });
+    if (recovery.kind === 'cut-off') {
+      // The recovery was cut off too. Whatever it may have sent stands; nothing more goes out.
+      return this.failed(
+        message,
+        {
+          status: 'unknown',
+          errorClass: 'ambiguous',
+          errorCode: 'CRASH_IN_RECOVERY',
+          reason: 'bridge stopped while recovering',
+        },
+        { provider, attempt: pass.attemptsSoFar + 1 },
+      );
+    }
+    this.options.logger.warn(
+      { messageId: message.messageId, provider, pass: passKey(pass) },
+      'bridge.recovering_crashed_pass',
+    );
+    if (!provider) return this.decide(message, pass, claim);
+    if (!isUrgent(message)) {
+      return this.failed(
+        message,
+        {
+          status: 'unknown',
+          errorClass: 'ambiguous',
+          errorCode: 'CRASH_IN_FLIGHT',
+          reason: 'bridge stopped mid-send',
+        },
+        // The claim was stamped just before that provider was called.
+        { provider, attempt: pass.attemptsSoFar + 1, requestedAt: at },
+      );
+    }
+    return this.decide(
+      message,
+      { ...pass, exclude: [...pass.exclude, provider], attemptsSoFar: pass.attemptsSoFar + 1 },
+      claim,
+      { failover: 'crash_recovery', ambiguousLeft: 0 },
+    );
+  }
+
+  private async decide(
+    message: MessageRequested,
+    pass: Pass,
+    claim: PassClaim,
+    recovery?: { failover: string; ambiguousLeft: number },
+  ): Promise<PassResult> {
+    const { cache } = this.options;
+    if (pass.kind === 'send' && pass.round === 0) {
+      if (pass.appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
+        return this.failed(message, {
+          status: 'rejected',
+          errorClass: 'accept_timeout',
+          errorCode: 'ACCEPT_DEADLINE',
+          reason: 'appended after the API gave up',
+        });
+      }
+      if ((await cache.get(Markers.abort(message.messageId))) !== undefined) {
+        return this.failed(message, {
+          status: 'rejected',
+          errorClass: 'accept_timeout',
+          errorCode: 'ABORTED',
+          reason: 'the API answered 503 for this message',
+        });
+      }
+    }
+    if (pass.kind === 'receipt-check') {
+      if ((await cache.get(Markers.delivered(message.messageId))) !== undefined) return {};
+      // Past expiry the first copy stands: a late code is useless and a second one more so.
+      if (this.now() >= Date.parse(message.expiresAt)) return {};
+      this.results.inc({ result: 'receipt_timeout', class: message.class });
+      return this.walk(message, pass, claim, { failover: 'receipt_timeout', ambiguousLeft: 0 });
+    }
+    if (this.now() >= Date.parse(message.expiresAt)) {
+      return this.failed(
+        message,
+        {
+          status: 'expired',
+          errorClass: 'expired',
+          errorCode: 'EXPIRED',
+          reason: 'expired before it could be sent',
+        },
+        { attempt: pass.attemptsSoFar },
+      );
+    }
+    return this.walk(message, pass, claim, recovery);
+  }
+
+  /** Tries the planned providers in order; see the class comment for the rules. */
+  private async walk(
+    message: MessageRequested,
+    pass: Pass,
+    claim: PassClaim,
+    extra?: { failover: string; ambiguousLeft: number },
+  ): Promise<PassResult> {
+    const urgent = isUrgent(message);
+    const state: Walk = {
+      attempts: pass.attemptsSoFar,
+      ambiguousLeft: extra?.ambiguousLeft ?? (urgent ? (this.options.urgentAmbiguousFailovers ?? 1) : 0),
+      excluded: new Set(pass.exclude),
+      lastError: undefined,
+      ambiguous: undefined,
+      refusals: [],
+    };
+    const plan = this.options.planner
+      .plan(message, { breakerOpen: this.breakerOpen })
+      .filter((p) => !state.excluded.has(p.provider));
+    const body = this.options.openBody ? this.options.openBody(message.body) : message.body;
+
+    for (const planned of plan) {
+      if (this.now() >= Date.parse(message.expiresAt)) break;
+      // An open breaker would refuse the call anyway: skip it before it spends a token or budget.
+      if (this.breakerOpen(planned.provider, message.country)) {
+        this.admission.skipped(planned.provider, 'breaker_open');
+        state.lastError ??= new ProviderError('retryable', 'BREAKER_OPEN', 'breaker open');
+        continue;
+      }
+      if (!(await this.admission.admit(planned, message, pass))) continue;
+      state.attempts++;
+      await claim.calling(planned.provider);
+      const requestedAt = this.now();
+      const outcome = await this.calls.send(planned, message, body);
+      if (!(outcome instanceof ProviderError)) {
+        const accepted: Acceptance = {
+          provider: planned.provider,
+          result: outcome.result,
+          latencyMs: outcome.latencyMs,
+          attempt: state.attempts,
+          requestedAt,
+          costPerMessage: planned.costPerMessage,
+          failover: extra?.failover,
+        };
+        return this.withRefusals(message, state, await this.submitted(message, accepted));
+      }
+      const error = outcome;
+      state.lastError = error;
+      // A permanent rejection (bad number, opt-out, fraud block) would be refused anywhere.
+      if (!isRetriable(error)) {
+        return this.withRefusals(
+          message,
+          state,
+          this.failed(
+            message,
+            {
+              status: 'failed',
+              errorClass: error.errorClass,
+              errorCode: error.rawCode,
+              reason: error.message,
+            },
+            { provider: planned.provider, attempt: state.attempts, requestedAt },
+          ),
+        );
+      }
+      const refusal: Refusal = {
+        provider: planned.provider,
+        attempt: state.attempts,
+        error,
+        requestedAt,
+        latencyMs: this.now() - requestedAt,
+      };
+      state.refusals.push(refusal);
+      if (error.errorClass === 'throttled' && error.retryAfterMs !== undefined) {
+        await this.options.gate.pause(planned.provider, this.now() + error.retryAfterMs);
+      }
+      if (error.sent === 'maybe') {
+        state.ambiguous = refusal;
+        // The provider may have taken it: bulk and transactional traffic is never sent
+        // elsewhere; urgent traffic may fail over (once by default), since a duplicate code
+        // beats no code.
+        if (state.ambiguousLeft <= 0) break;
+        state.ambiguousLeft--;
+        state.excluded.add(planned.provider);
+      }
+    }
+
+    if (state.ambiguous) {
+      const { error, provider, attempt, requestedAt } = state.ambiguous;
+      const failed = this.failed(
+        message,
+        { status: 'unknown', errorClass: 'ambiguous', errorCode: error.rawCode, reason: error.message },
+        { provider, attempt, requestedAt },
+      );
+      return this.withRefusals(message, state, failed, attempt);
+    }
+    if (pass.kind === 'receipt-check') return this.withRefusals(message, state, {});
+    if (this.now() >= Date.parse(message.expiresAt)) {
+      const expired = this.failed(
+        message,
+        {
+          status: 'expired',
+          errorClass: 'expired',
+          errorCode: 'EXPIRED',
+          reason: 'expired before a provider took it',
+        },
+        { attempt: state.attempts },
+      );
+      return this.withRefusals(message, state, expired);
+    }
+    return this.withRefusals(message, state, this.scheduleRetry(message, pass, state));
+  }
+
+  /**
+   * Adds an `attempt.failed` event for every call of the pass its outcome does not report (the
+   * outcome reports the last call, or `reported`), so each call gets its attempt record.
+   */
+  private withRefusals(
+    message: MessageRequested,
+    state: Walk,
+    result: PassResult,
+    reported?: number,
+  ): PassResult {
+    const refusals = state.refusals.filter((r) => r.attempt !== reported);
+    if (refusals.length === 0) return result;
+    result.attempts = refusals.map((r) => attemptFailed(message, r, this.now()));
+    return result;
+  }
+
+  private async submitted(message: MessageRequested, accepted: Acceptance): Promise<PassResult> {
+    const { result, provider, failover } = accepted;
+    const parts = result.partIds && result.partIds.length > 0 ? result.partIds : [result.providerMessageId];
+    // Receipts come per part and often without our reference: every part id leads to the message.
+    const owner = JSON.stringify(
+      parts.length > 1
+        ? { messageId: message.messageId, tenantId: message.tenantId, partIds: parts }
+        : { messageId: message.messageId, tenantId: message.tenantId },
+    );
+    await Promise.all(
+      parts.map((id) =>
+        this.options.cache.set(Markers.providerMessage(provider, id), owner, {
+          ttlMs: MARKER_TTL_MS,
+        }),
+      ),
+    );
+    this.results.inc({ result: failover ? `submitted_${failover}` : 'submitted', class: message.class });
+    const outcome: PassResult = { outcome: messageSubmitted(message, accepted, this.now()) };
+    const timeoutMs = this.receiptTimeoutFor(message);
+    if (!failover && timeoutMs > 0) {
+      outcome.followUp = this.followUp(message, {
+        kind: 'receipt-check',
+        round: 1,
+        dueAt: this.now() + timeoutMs,
+        exclude: [provider],
+        attempts: accepted.attempt,
+      });
+    }
+    return outcome;
+  }
+
+  private receiptTimeoutFor(message: MessageRequested): number {
+    const timeouts = this.options.receiptTimeoutMs ?? { otp: 20_000, alert: 20_000 };
+    if (message.class === 'otp') return timeouts.otp;
+    if (message.class === 'alert') return timeouts.alert;
+    return 0;
+  }
+
+  /** Every provider refused without sending: try again later, until expiry or the round limit. */
+  private scheduleRetry(message: MessageRequested, pass: Pass, state: Walk): PassResult {
+    const { round, refusedRounds, step } = nextRound(pass, state.attempts > pass.attemptsSoFar);
+    const maxRounds = this.options.maxRounds ?? DEFAULT_MAX_ROUNDS;
+    const lastCode = state.lastError?.rawCode ?? 'NO_PROVIDER_AVAILABLE';
+    if (refusedRounds > maxRounds) {
+      const reason = `no provider took it in ${maxRounds} rounds (last: ${lastCode})`;
+      const result = this.failed(
+        message,
+        { status: 'failed', errorClass: 'retries_exhausted', errorCode: lastCode, reason },
+        { attempt: state.attempts },
+      );
+      result.dlq = {
+        key: message.messageId,
+        value: JSON.stringify(message),
+        headers: { reason, source: 'supplier-bridge', rounds: String(maxRounds) },
+      };
+      return result;
+    }
+    const expiresAt = Date.parse(message.expiresAt);
+    // The round due at expiry fails the message as expired: it never goes out late.
+    const dueAt = Math.min(this.now() + backoffDelay(step, ROUND_BACKOFF, this.random), expiresAt);
+    this.results.inc({ result: 'retry_scheduled', class: message.class });
+    return {
+      followUp: this.followUp(message, {
+        kind: 'retry',
+        round,
+        refusedRounds,
+        dueAt,
+        exclude: [...pass.exclude],
+        attempts: state.attempts,
+      }),
+    };
+  }
+
+  private followUp(message: MessageRequested, next: NextPass): PassResult['followUp'] {
+    return followUpRecord(message, next, this.now());
+  }
+
+  private failed(message: MessageRequested, failure: Failure, where: FailedAt = {}): PassResult {
+    this.results.inc({ result: failure.status, class: message.class });
+    return { outcome: messageFailed(message, failure, where, this.now()) };
+  }
+
+  async close(): Promise<void> {
+    this.breakers.close();
+  }
+}

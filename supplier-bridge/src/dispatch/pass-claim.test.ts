@@ -1,0 +1,111 @@
+/** A pass runs once across replays and crashes: stored results, claims, leases and recovery. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Markers } from '../../../core/markers.ts';
+import type { MessageRequested } from '../../../core/message.ts';
+import {
+  FakeProvider,
+  rejectsPermanently,
+  requested,
+  type Harness,
+  setup,
+  dispatchPass,
+  dispatch,
+  asSubmitted,
+  asFailed,
+} from '../../../test/support/dispatch-harness.ts';
+
+test('a replayed message is sent once and yields the same outcome event', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a]);
+  const message = requested();
+
+  const first = await dispatch(h, message);
+  const replay = await dispatch(h, message);
+
+  assert.equal(a.calls, 1);
+  assert.ok(first && replay);
+  assert.equal(replay.id, first.id);
+  assert.deepEqual(replay, first);
+});
+
+test('a replayed failure yields the same failure without another send', async (t) => {
+  const a = new FakeProvider('a', rejectsPermanently);
+  const h = setup(t, [a]);
+  const message = requested();
+
+  const first = asFailed(await dispatch(h, message));
+  const replay = asFailed(await dispatch(h, message));
+
+  assert.equal(a.calls, 1);
+  assert.deepEqual(replay, first);
+});
+
+const crashedMidSend = async (h: Harness, message: MessageRequested, provider?: string, at = h.clock.now) =>
+  h.cache.set(Markers.attempt(message.messageId, 'send:0'), JSON.stringify({ at, provider }));
+
+test('a bulk message whose send was in flight when a bridge crashed is never sent again: it ends unknown', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a]);
+  const message = requested({ class: 'marketing' });
+  await crashedMidSend(h, message, 'a');
+
+  const failed = asFailed(await dispatch(h, message));
+
+  assert.equal(failed.status, 'unknown');
+  assert.equal(failed.errorCode, 'CRASH_IN_FLIGHT');
+  assert.equal(a.calls, 0);
+  assert.deepEqual(await dispatch(h, message), failed, 'a replay republishes the same event');
+});
+
+test('an OTP in flight at a crash gets exactly one more copy, through another provider', async (t) => {
+  const a = new FakeProvider('a');
+  const b = new FakeProvider('b');
+  const h = setup(t, [a, b]);
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+  await crashedMidSend(h, message, 'a');
+
+  const submitted = asSubmitted(await dispatch(h, message));
+  const replay = asSubmitted(await dispatch(h, message));
+
+  assert.equal(submitted.provider, 'b');
+  assert.equal(submitted.failover, 'crash_recovery');
+  assert.equal(a.calls, 0);
+  assert.equal(b.calls, 1);
+  assert.deepEqual(replay, submitted);
+});
+
+test('a pass claimed but not yet at a provider is taken over only after its lease', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a], { breaker: { timeoutMs: 1_000 } });
+  const message = requested();
+  await crashedMidSend(h, message, undefined);
+
+  const early = await dispatchPass(h, message);
+  assert.ok(
+    early.notBefore && early.notBefore > h.clock.now,
+    'waits: the first claimer may still be working',
+  );
+  assert.equal(a.calls, 0);
+
+  h.clock.now = early.notBefore!;
+  asSubmitted(await dispatch(h, message));
+  assert.equal(a.calls, 1);
+});
+
+test('a recovery cut off by a second crash is not retried for ever: once its lease passes the message ends unknown', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a], { breaker: { timeoutMs: 1_000 } });
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+  await crashedMidSend(h, message, 'a');
+  await h.cache.set(Markers.recovery(message.messageId, 'send:0'), String(h.clock.now));
+
+  const waiting = await dispatchPass(h, message);
+  assert.ok(waiting.notBefore && waiting.notBefore > h.clock.now, 'a live recoverer gets its lease');
+
+  h.clock.now = waiting.notBefore!;
+  const failed = asFailed(await dispatch(h, message));
+  assert.equal(failed.status, 'unknown');
+  assert.equal(failed.errorCode, 'CRASH_IN_RECOVERY');
+  assert.equal(a.calls, 0, 'no further copy');
+});

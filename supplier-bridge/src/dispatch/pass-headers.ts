@@ -1,0 +1,70 @@
+import type { BusRecord } from '../../../core/bus/bus.ts';
+import type { MessageRequested } from '../../../core/message.ts';
+import { delayTopicFor } from '../../../core/topics.ts';
+import type { Pass, PassKind } from './pass.ts';
+
+/** Headers of a delay-topic record that say which pass over its message it asks for. */
+export const PASS_HEADERS = {
+  kind: 'pigeon-pass',
+  round: 'pigeon-round',
+  due: 'pigeon-due',
+  exclude: 'pigeon-exclude',
+  attempts: 'pigeon-attempts',
+  refusedRounds: 'pigeon-refused-rounds',
+} as const;
+
+/** The pass a follow-up record asks for, and when it is due. */
+export interface NextPass {
+  kind: PassKind;
+  round: number;
+  refusedRounds?: number;
+  dueAt: number;
+  exclude: string[];
+  attempts: number;
+}
+
+/** The delay-topic record that brings `message` back for its next pass. */
+export function followUpRecord(
+  message: MessageRequested,
+  next: NextPass,
+  now: number,
+): { topic: string; record: BusRecord } {
+  return {
+    topic: delayTopicFor(next.dueAt - now),
+    record: {
+      key: message.messageId,
+      value: JSON.stringify(message),
+      headers: {
+        [PASS_HEADERS.kind]: next.kind,
+        [PASS_HEADERS.round]: String(next.round),
+        [PASS_HEADERS.due]: String(next.dueAt),
+        [PASS_HEADERS.exclude]: next.exclude.join(','),
+        [PASS_HEADERS.attempts]: String(next.attempts),
+        ...(next.refusedRounds === undefined
+          ? {}
+          : { [PASS_HEADERS.refusedRounds]: String(next.refusedRounds) }),
+      },
+    },
+  };
+}
+
+/** Reads a pass back from a delay-topic record's headers. */
+export function passFromHeaders(
+  headers: Record<string, string> | undefined,
+  appendedAt: number,
+): (Pass & { dueAt: number }) | undefined {
+  const kind = headers?.[PASS_HEADERS.kind];
+  if (kind !== 'retry' && kind !== 'receipt-check') return undefined;
+  const exclude = headers?.[PASS_HEADERS.exclude];
+  const round = Number(headers?.[PASS_HEADERS.round] ?? 1);
+  const refusedRounds = headers?.[PASS_HEADERS.refusedRounds];
+  return {
+    kind,
+    round,
+    refusedRounds: refusedRounds === undefined ? round : Number(refusedRounds),
+    dueAt: Number(headers?.[PASS_HEADERS.due] ?? 0),
+    appendedAt,
+    exclude: exclude ? exclude.split(',') : [],
+    attemptsSoFar: Number(headers?.[PASS_HEADERS.attempts] ?? 0),
+  };
+}
