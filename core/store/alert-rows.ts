@@ -1,4 +1,4 @@
-import type { AlertRuleRecord, IncidentRecord, SilenceRecord } from './store.ts';
+import type { AlertRuleRecord, IncidentRecord, SilenceRecord } from './kinds/alerts.ts';
 
 // The alerting tables (`alert_rules`, `alert_silences`, `alert_incidents`) as both SQL stores see
 // them, kept apart from rows.ts, which holds the message tables.

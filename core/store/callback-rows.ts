@@ -6,7 +6,7 @@ import type {
   CallbackState,
   CallbackTarget,
   WebhookRecord,
-} from './store.ts';
+} from './kinds/callbacks.ts';
 
 // The tables of status callbacks (`tenant_webhooks`, `callback_deliveries`, and the message's
 // `status_callback` column) as both SQL stores see them.

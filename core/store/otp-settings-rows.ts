@@ -1,4 +1,4 @@
-import type { TenantOtpSettings } from './store.ts';
+import type { TenantOtpSettings } from './kinds/otp-settings.ts';
 
 /** A `tenant_otp_settings` row as either driver returns it (MySQL gives DECIMAL as a string). */
 export interface TenantOtpSettingsRow {

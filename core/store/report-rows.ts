@@ -1,8 +1,8 @@
 import { idFloor } from '../ids.ts';
-import type { MessageFilter, UsageGroupBy, UsageRow } from './store.ts';
+import type { MessageFilter, UsageGroupBy, UsageRow } from './kinds/reports.ts';
 
 // The read side of the message table both SQL stores share: the listing's WHERE clause and the
-// usage report's rows. Dialect differences (day arithmetic) stay with each store.
+// usage report's rows. The day arithmetic is the dialect's (sql/dialect.ts).
 
 export interface UsageSqlRow {
   group_key: string | number | null;

@@ -2,17 +2,9 @@ import type { Encoding, EventType, MessageClass, MessageStatus } from '../messag
 import { STATUS_RANK } from '../status-machine.ts';
 import type { SecretSealer } from './secret-sealer.ts';
 import type { SqlDialect } from './sql/dialect.ts';
-import type {
-  ApiKeyRecord,
-  AttemptRecord,
-  MessageEventRecord,
-  MessagePatch,
-  MessageRecord,
-  ProviderRecord,
-  RouteRecord,
-  StorableProvider,
-  StorableRoute,
-} from './store.ts';
+import type { ApiKeyRecord } from './kinds/api-keys.ts';
+import type { AttemptRecord, MessageEventRecord, MessagePatch, MessageRecord } from './kinds/messages.ts';
+import type { ProviderRecord, RouteRecord, StorableProvider, StorableRoute } from './kinds/routing.ts';
 
 // The table shapes both SQL stores share: column lists, the rows a driver hands back, and the
 // mapping between those rows and the records of kinds/. The statements are in sql/.
