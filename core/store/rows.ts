@@ -60,6 +60,8 @@ export const MESSAGE_COLUMNS: readonly string[] = [
 export function messageUpsertAssignments(d: SqlDialect): string {
   const v = d.incoming;
   const larger = (c: string) => `${d.greatest}(COALESCE(${c}, ${v(c)}), COALESCE(${v(c)}, ${c}))`;
+  // The least of the two COALESCEs keeps the earlier of two times, the only one when the other is
+  // NULL, and NULL when both are.
   const earlier = (c: string) => `${d.least}(COALESCE(${c}, ${v(c)}), COALESCE(${v(c)}, ${c}))`;
   // A later attempt replaces the provider pair; receipts (no attempt) rank as attempt 0. Between
   // equal ranks the larger pair wins, so two receipts alone give the same row in either order.

@@ -17,7 +17,10 @@ export interface SqlRunner {
    * for found rows), SQLite the rows it changed: the same for every write the store makes.
    */
   execute(sql: string, params: readonly unknown[]): Promise<number>;
-  /** Runs a plain INSERT; resolves false when its key was taken (a duplicate-key error). */
+  /**
+   * Runs an INSERT; resolves false when it failed on a duplicate key (a plain INSERT whose key was
+   * taken) rather than rejecting.
+   */
   insert(sql: string, params: readonly unknown[]): Promise<boolean>;
   /** Runs the statements in order in one transaction: all of them or none. */
   transaction(statements: readonly SqlStatement[]): Promise<void>;
