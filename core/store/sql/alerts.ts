@@ -17,7 +17,7 @@ import {
 } from '../alert-rows.ts';
 import type { AlertRuleRecord, AlertStore, IncidentRecord, SilenceRecord } from '../kinds/alerts.ts';
 import { insertInto } from '../rows.ts';
-import { insertGroups, type SqlDialect } from './dialect.ts';
+import { insertGroups, oneRowOnce, type SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
 
 /** `alert_rules`, `alert_silences` and `alert_incidents`. */
@@ -51,8 +51,10 @@ ${dialect.upsert(
   labels = ${v('labels')},
   detail = ${v('detail')},
   updated_at = ${dialect.greatest}(updated_at, ${v('updated_at')})`;
-    this.upsertIncidents = (rows) =>
-      `${insertInto('alert_incidents', INCIDENT_COLUMNS, rows)}\n${dialect.upsert(['id'], assignments)}`;
+    this.upsertIncidents = oneRowOnce(
+      (rows) =>
+        `${insertInto('alert_incidents', INCIDENT_COLUMNS, rows)}\n${dialect.upsert(['id'], assignments)}`,
+    );
   }
 
   async listAlertRules(): Promise<AlertRuleRecord[]> {

@@ -28,7 +28,7 @@ import type {
 } from '../kinds/callbacks.ts';
 import { insertInto } from '../rows.ts';
 import type { SecretSealer } from '../secret-sealer.ts';
-import { insertGroups, type SqlDialect } from './dialect.ts';
+import { insertGroups, oneRowOnce, type SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
 
 /** Rows per statement where a list of ids or deliveries can be long. */
@@ -37,6 +37,7 @@ const CHUNK = 500;
 /** `tenant_webhooks` and the `callback_deliveries` outbox. */
 export class SqlCallbackStore implements CallbackStore {
   private readonly upsertWebhook: string;
+  private readonly insertDeliveries: (rows: number) => string;
 
   constructor(
     private readonly sql: SqlRunner,
@@ -46,6 +47,10 @@ export class SqlCallbackStore implements CallbackStore {
     const v = (c: string) => dialect.incoming(c);
     this.upsertWebhook = `${insertInto('tenant_webhooks', WEBHOOK_COLUMNS)}
 ${dialect.upsert(['tenant_id'], `url = ${v('url')}, secret = ${v('secret')}, updated_at = ${v('updated_at')}`)}`;
+    this.insertDeliveries = oneRowOnce(
+      (rows) =>
+        `${insertInto('callback_deliveries', DELIVERY_COLUMNS, rows)} ${dialect.keepExisting('id', ['id'])}`,
+    );
   }
 
   async getWebhook(tenantId: string): Promise<WebhookRecord | undefined> {
@@ -77,7 +82,7 @@ ${dialect.upsert(['tenant_id'], `url = ${v('url')}, secret = ${v('secret')}, upd
     if (deliveries.length === 0) return;
     await this.sql.transaction(
       insertGroups(this.dialect, deliveries, CHUNK).map((group) => ({
-        sql: `${insertInto('callback_deliveries', DELIVERY_COLUMNS, group.length)} ${this.dialect.keepExisting('id', ['id'])}`,
+        sql: this.insertDeliveries(group.length),
         params: group.flatMap(deliveryValues),
       })),
     );

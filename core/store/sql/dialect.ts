@@ -80,3 +80,12 @@ export function insertGroups<T>(dialect: SqlDialect, rows: readonly T[], size = 
   for (let i = 0; i < rows.length; i += step) groups.push(rows.slice(i, i + step));
   return groups;
 }
+
+/**
+ * A statement builder for `rows` rows that builds the one-row statement once: SQLite runs only
+ * that one, row after row, and its prepared statements are looked up by their text.
+ */
+export function oneRowOnce(build: (rows: number) => string): (rows: number) => string {
+  const one = build(1);
+  return (rows) => (rows === 1 ? one : build(rows));
+}

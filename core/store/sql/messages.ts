@@ -25,7 +25,7 @@ import {
   toEventRecord,
   toMessageRecord,
 } from '../rows.ts';
-import { insertGroups, type SqlDialect } from './dialect.ts';
+import { insertGroups, oneRowOnce, type SqlDialect } from './dialect.ts';
 import type { SqlRunner, SqlStatement } from './runner.ts';
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -42,16 +42,22 @@ export class SqlMessageStore implements MessageStore {
   ) {
     const messageAssignments = messageUpsertAssignments(dialect);
     const attemptAssignments = attemptUpsertAssignments((c) => dialect.incoming(c));
-    this.upsertMessages = (rows) =>
-      `${insertInto('messages', MESSAGE_COLUMNS, rows)}\n${dialect.upsert(['id'], messageAssignments)}`;
+    this.upsertMessages = oneRowOnce(
+      (rows) =>
+        `${insertInto('messages', MESSAGE_COLUMNS, rows)}\n${dialect.upsert(['id'], messageAssignments)}`,
+    );
     // Keeps the first copy of an event on the event id only (see SqlDialect.keepExisting).
-    this.insertEvents = (rows) =>
-      `${insertInto('message_events', EVENT_COLUMNS, rows)}\n${dialect.keepExisting('event_id', ['event_id'])}`;
-    this.upsertAttempts = (rows) =>
-      `${insertInto('message_attempts', ATTEMPT_COLUMNS, rows)}\n${dialect.upsert(
-        ['message_id', 'attempt'],
-        attemptAssignments,
-      )}`;
+    this.insertEvents = oneRowOnce(
+      (rows) =>
+        `${insertInto('message_events', EVENT_COLUMNS, rows)}\n${dialect.keepExisting('event_id', ['event_id'])}`,
+    );
+    this.upsertAttempts = oneRowOnce(
+      (rows) =>
+        `${insertInto('message_attempts', ATTEMPT_COLUMNS, rows)}\n${dialect.upsert(
+          ['message_id', 'attempt'],
+          attemptAssignments,
+        )}`,
+    );
   }
 
   async writeBatch(batch: WriteBatch): Promise<void> {
