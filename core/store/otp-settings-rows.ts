@@ -8,8 +8,6 @@ export interface TenantOtpSettingsRow {
   updated_at: number | bigint | string;
 }
 
-export const SELECT_TENANT_OTP_SETTINGS = 'SELECT * FROM tenant_otp_settings WHERE tenant_id = ?';
-
 export function toTenantOtpSettings(row: TenantOtpSettingsRow): TenantOtpSettings {
   return {
     allowedCountries:

@@ -1,13 +1,10 @@
 import {
-  ACK_INCIDENT,
   ALERT_RULE_COLUMNS,
   type AlertRuleRow,
   alertRuleValues,
-  FIND_INCIDENT,
   INCIDENT_COLUMNS,
   type IncidentRow,
   incidentValues,
-  listIncidentsSql,
   SILENCE_COLUMNS,
   type SilenceRow,
   silenceValues,
@@ -19,6 +16,27 @@ import type { AlertRuleRecord, AlertStore, IncidentRecord, SilenceRecord } from 
 import { insertInto } from '../rows.ts';
 import { insertGroups, oneRowOnce, type SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
+
+/** Incidents, newest first; `open`: pending and firing only. */
+function listIncidentsSql(filter: { open?: boolean; before?: string }): string {
+  const where = [
+    ...(filter.open === true ? ["state <> 'resolved'"] : []),
+    ...(filter.open === false ? ["state = 'resolved'"] : []),
+    ...(filter.before !== undefined ? ['id < ?'] : []),
+  ];
+  return `SELECT * FROM alert_incidents${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+}
+
+/**
+ * Acknowledges an open incident by id or SMS code, once: the first acknowledgement stands. Both
+ * dialects read the old row in SET expressions (MySQL because `acked_by` is assigned first).
+ */
+const ACK_INCIDENT = `UPDATE alert_incidents SET acked_by = ?, acked_at = ?, updated_at = ?
+WHERE (id = ? OR ack_code = ?) AND state <> 'resolved' AND acked_at IS NULL`;
+
+/** The incident an id or code names: by id whatever its state, by code only while open. */
+const FIND_INCIDENT = `SELECT * FROM alert_incidents
+WHERE id = ? OR (ack_code = ? AND state <> 'resolved') ORDER BY id DESC LIMIT 1`;
 
 /** `alert_rules`, `alert_silences` and `alert_incidents`. */
 export class SqlAlertStore implements AlertStore {

@@ -1,9 +1,7 @@
 import type { PageRecord, PageStatus, RosterRecord } from '../../oncall.ts';
 import type { OnCallStore } from '../kinds/oncall.ts';
 import {
-  DUE_PAGES,
-  findPagesSql,
-  INSERT_PAGE,
+  PAGE_COLUMNS,
   type PageRow,
   pageValues,
   ROSTER_COLUMNS,
@@ -11,12 +9,29 @@ import {
   rosterValues,
   toPageRecord,
   toRosterRecord,
-  UPDATE_PAGE,
   updatePageValues,
 } from '../oncall-rows.ts';
 import { insertInto } from '../rows.ts';
 import type { SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
+
+const INSERT_PAGE = insertInto('oncall_pages', PAGE_COLUMNS);
+
+/** Compare-and-set on (status, level): the parameters are updatePageValues(). */
+const UPDATE_PAGE = `UPDATE oncall_pages SET status = ?, level = ?, deliveries = ?, escalate_at = ?,
+  acknowledged_at = ?, acknowledged_by = ?, resolved_at = ?, updated_at = ?
+WHERE id = ? AND tenant_id = ? AND status = ? AND level = ?`;
+
+const DUE_PAGES = `SELECT * FROM oncall_pages
+WHERE status = 'open' AND escalate_at IS NOT NULL AND escalate_at <= ?
+ORDER BY escalate_at LIMIT ?`;
+
+function findPagesSql(statuses: number): string {
+  return `SELECT * FROM oncall_pages WHERE tenant_id = ? AND fingerprint = ? AND status IN (${Array.from(
+    { length: statuses },
+    () => '?',
+  ).join(', ')}) ORDER BY created_at, id`;
+}
 
 /** `oncall_rosters` and `oncall_pages`. */
 export class SqlOnCallStore implements OnCallStore {

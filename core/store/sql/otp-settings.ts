@@ -1,12 +1,13 @@
 import type { OtpSettingsStore, TenantOtpSettings } from '../kinds/otp-settings.ts';
 import {
-  SELECT_TENANT_OTP_SETTINGS,
   type TenantOtpSettingsRow,
   tenantOtpSettingsValues,
   toTenantOtpSettings,
 } from '../otp-settings-rows.ts';
 import type { SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
+
+const SELECT_TENANT_OTP_SETTINGS = 'SELECT * FROM tenant_otp_settings WHERE tenant_id = ?';
 
 /** `tenant_otp_settings`: a tenant's overrides of the gateway-wide OTP settings. */
 export class SqlOtpSettingsStore implements OtpSettingsStore {
