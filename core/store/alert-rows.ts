@@ -1,4 +1,4 @@
-import type { AlertRuleRecord, IncidentRecord, SilenceRecord } from './store.ts';
+import type { AlertRuleRecord, IncidentRecord, SilenceRecord } from './kinds/alerts.ts';
 
 // The alerting tables (`alert_rules`, `alert_silences`, `alert_incidents`) as both SQL stores see
 // them, kept apart from rows.ts, which holds the message tables.
@@ -134,24 +134,3 @@ export function toIncidentRecord(row: IncidentRow): IncidentRecord {
     updatedAt: ms(row.updated_at),
   };
 }
-
-/** Incidents, newest first; `open`: pending and firing only. */
-export function listIncidentsSql(filter: { open?: boolean; before?: string }): string {
-  const where = [
-    ...(filter.open === true ? ["state <> 'resolved'"] : []),
-    ...(filter.open === false ? ["state = 'resolved'"] : []),
-    ...(filter.before !== undefined ? ['id < ?'] : []),
-  ];
-  return `SELECT * FROM alert_incidents${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-}
-
-/**
- * Acknowledges an open incident by id or SMS code, once: the first acknowledgement stands. Both
- * dialects read the old row in SET expressions (MySQL because `acked_by` is assigned first).
- */
-export const ACK_INCIDENT = `UPDATE alert_incidents SET acked_by = ?, acked_at = ?, updated_at = ?
-WHERE (id = ? OR ack_code = ?) AND state <> 'resolved' AND acked_at IS NULL`;
-
-/** The incident an id or code names: by id whatever its state, by code only while open. */
-export const FIND_INCIDENT = `SELECT * FROM alert_incidents
-WHERE id = ? OR (ack_code = ? AND state <> 'resolved') ORDER BY id DESC LIMIT 1`;

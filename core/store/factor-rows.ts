@@ -1,4 +1,4 @@
-import type { TotpFactorRecord } from './store.ts';
+import type { TotpFactorRecord } from './kinds/factors.ts';
 
 // The `totp_factors` table as both SQL stores see it (kept apart from rows.ts, which holds the
 // message tables).

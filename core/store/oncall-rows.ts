@@ -1,7 +1,7 @@
 import type { PageDelivery, PageRecord, PageStatus, Roster, RosterMember, RosterRecord } from '../oncall.ts';
 
 // The `oncall_rosters` and `oncall_pages` tables as both SQL stores see them (kept apart from
-// rows.ts, which holds the message tables). Statements shared by both dialects are here too.
+// rows.ts, which holds the message tables). The statements are in sql/oncall.ts.
 
 export const ROSTER_COLUMNS: readonly string[] = ['tenant_id', 'name', 'definition', 'updated_at'];
 
@@ -107,14 +107,6 @@ export function toPageRecord(row: PageRow): PageRecord {
   };
 }
 
-export const INSERT_PAGE = `INSERT INTO oncall_pages (${PAGE_COLUMNS.join(', ')})
-VALUES (${PAGE_COLUMNS.map(() => '?').join(', ')})`;
-
-/** Compare-and-set on (status, level): the parameters are updatePageValues(). */
-export const UPDATE_PAGE = `UPDATE oncall_pages SET status = ?, level = ?, deliveries = ?, escalate_at = ?,
-  acknowledged_at = ?, acknowledged_by = ?, resolved_at = ?, updated_at = ?
-WHERE id = ? AND tenant_id = ? AND status = ? AND level = ?`;
-
 export function updatePageValues(p: PageRecord, expected: { status: PageStatus; level: number }): unknown[] {
   return [
     p.status,
@@ -130,15 +122,4 @@ export function updatePageValues(p: PageRecord, expected: { status: PageStatus; 
     expected.status,
     expected.level,
   ];
-}
-
-export const DUE_PAGES = `SELECT * FROM oncall_pages
-WHERE status = 'open' AND escalate_at IS NOT NULL AND escalate_at <= ?
-ORDER BY escalate_at LIMIT ?`;
-
-export function findPagesSql(statuses: number): string {
-  return `SELECT * FROM oncall_pages WHERE tenant_id = ? AND fingerprint = ? AND status IN (${Array.from(
-    { length: statuses },
-    () => '?',
-  ).join(', ')}) ORDER BY created_at, id`;
 }

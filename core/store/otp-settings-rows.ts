@@ -1,4 +1,4 @@
-import type { TenantOtpSettings } from './store.ts';
+import type { TenantOtpSettings } from './kinds/otp-settings.ts';
 
 /** A `tenant_otp_settings` row as either driver returns it (MySQL gives DECIMAL as a string). */
 export interface TenantOtpSettingsRow {
@@ -7,8 +7,6 @@ export interface TenantOtpSettingsRow {
   daily_spend_cap: string | number | null;
   updated_at: number | bigint | string;
 }
-
-export const SELECT_TENANT_OTP_SETTINGS = 'SELECT * FROM tenant_otp_settings WHERE tenant_id = ?';
 
 export function toTenantOtpSettings(row: TenantOtpSettingsRow): TenantOtpSettings {
   return {

@@ -1,20 +1,13 @@
 import type { Encoding, EventType, MessageClass, MessageStatus } from '../message.ts';
 import { STATUS_RANK } from '../status-machine.ts';
 import type { SecretSealer } from './secret-sealer.ts';
-import type {
-  ApiKeyRecord,
-  AttemptRecord,
-  MessageEventRecord,
-  MessagePatch,
-  MessageRecord,
-  ProviderRecord,
-  RouteRecord,
-  StorableProvider,
-  StorableRoute,
-} from './store.ts';
+import type { SqlDialect } from './sql/dialect.ts';
+import type { ApiKeyRecord } from './kinds/api-keys.ts';
+import type { AttemptRecord, MessageEventRecord, MessagePatch, MessageRecord } from './kinds/messages.ts';
+import type { ProviderRecord, RouteRecord, StorableProvider, StorableRoute } from './kinds/routing.ts';
 
 // The table shapes both SQL stores share: column lists, the rows a driver hands back, and the
-// mapping between those rows and the records of store.ts. Upsert syntax stays with each dialect.
+// mapping between those rows and the records of kinds/. The statements are in sql/.
 
 /** Columns a patch overwrites when it carries a value (NULL in the insert means "not carried"). */
 export const OVERWRITE_COLUMNS = [
@@ -58,24 +51,17 @@ export const MESSAGE_COLUMNS: readonly string[] = [
   'attempt',
 ];
 
-/** SQL spellings that differ between the dialects, for messageUpsertAssignments(). */
-export interface UpsertDialect {
-  /** The value the insert carried: `VALUES(c)` (MySQL) or `excluded.c` (SQLite). */
-  incoming: (column: string) => string;
-  /** Scalar maximum and minimum of two values: GREATEST/LEAST (MySQL) or MAX/MIN (SQLite). */
-  greatest: string;
-  least: string;
-}
-
 /**
  * The assignments of the messages upsert, implementing MessagePatch's merge rules. MySQL evaluates
  * them left to right, each seeing the columns already assigned, so every rule reads only columns
  * assigned after it: the provider pair before `attempt`, `error_code` and `status` before
  * `status_rank`. (SQLite's right-hand sides all see the stored row; the order suits both.)
  */
-export function messageUpsertAssignments(d: UpsertDialect): string {
+export function messageUpsertAssignments(d: SqlDialect): string {
   const v = d.incoming;
   const larger = (c: string) => `${d.greatest}(COALESCE(${c}, ${v(c)}), COALESCE(${v(c)}, ${c}))`;
+  // The least of the two COALESCEs keeps the earlier of two times, the only one when the other is
+  // NULL, and NULL when both are.
   const earlier = (c: string) => `${d.least}(COALESCE(${c}, ${v(c)}), COALESCE(${v(c)}, ${c}))`;
   // A later attempt replaces the provider pair; receipts (no attempt) rank as attempt 0. Between
   // equal ranks the larger pair wins, so two receipts alone give the same row in either order.
@@ -174,6 +160,13 @@ export const ROUTE_COLUMNS: readonly string[] = ['id', 'priority', 'definition',
 /** One row's positional placeholders for these columns: `(?, ?, …)`. */
 export function placeholders(columns: readonly string[]): string {
   return `(${columns.map(() => '?').join(', ')})`;
+}
+
+/** `INSERT INTO table (columns) VALUES (?, …)`, with `rows` rows of placeholders. */
+export function insertInto(table: string, columns: readonly string[], rows = 1): string {
+  const row = placeholders(columns);
+  return `INSERT INTO ${table} (${columns.join(', ')})
+VALUES ${Array.from({ length: rows }, () => row).join(', ')}`;
 }
 
 /** A patch's values in MESSAGE_COLUMNS order, NULL for every field it does not carry. */

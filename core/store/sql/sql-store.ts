@@ -1,0 +1,324 @@
+import type { Dialect } from '../migrator.ts';
+import type { AlertRuleRecord, IncidentRecord, SilenceRecord } from '../kinds/alerts.ts';
+import type { ApiKeyRecord } from '../kinds/api-keys.ts';
+import type {
+  CallbackBacklog,
+  CallbackChange,
+  CallbackDelivery,
+  CallbackTarget,
+  WebhookRecord,
+} from '../kinds/callbacks.ts';
+import type { TotpFactorRecord } from '../kinds/factors.ts';
+import type {
+  AttemptRecord,
+  MessageEventRecord,
+  MessageRecord,
+  PurgeCounts,
+  WriteBatch,
+} from '../kinds/messages.ts';
+import type { TenantOtpSettings } from '../kinds/otp-settings.ts';
+import type { MessageFilter, MessagePage, UsageGroupBy, UsageRow } from '../kinds/reports.ts';
+import type {
+  ProviderRecord,
+  PutOptions,
+  RouteRecord,
+  StorableProvider,
+  StorableRoute,
+} from '../kinds/routing.ts';
+import type { PageRecord, PageStatus, RosterRecord } from '../../oncall.ts';
+import { type ProviderRow } from '../rows.ts';
+import type { WebhookRow } from '../callback-rows.ts';
+import type { ResealCounts, SecretSealer } from '../secret-sealer.ts';
+import type { Store } from '../store.ts';
+import { SqlAlertStore } from './alerts.ts';
+import { SqlApiKeyStore } from './api-keys.ts';
+import { SqlCallbackStore } from './callbacks.ts';
+import type { SqlDialect } from './dialect.ts';
+import { SqlFactorStore } from './factors.ts';
+import { SqlMessageStore } from './messages.ts';
+import { SqlOnCallStore } from './oncall.ts';
+import { SqlOtpSettingsStore } from './otp-settings.ts';
+import { SqlReportStore } from './reports.ts';
+import { SqlRoutingStore } from './routing.ts';
+import type { SqlRunner } from './runner.ts';
+
+/**
+ * The Store over SQL, whatever the database: the repositories of each record kind over one
+ * runner and dialect. MysqlStore and SqliteStore add the connection, migrations, ping and close.
+ */
+export abstract class SqlStore implements Store {
+  readonly kind: Dialect;
+  private readonly messages: SqlMessageStore;
+  private readonly reports: SqlReportStore;
+  private readonly apiKeys: SqlApiKeyStore;
+  private readonly factors: SqlFactorStore;
+  private readonly routing: SqlRoutingStore;
+  private readonly callbacks: SqlCallbackStore;
+  private readonly onCall: SqlOnCallStore;
+  private readonly otpSettings: SqlOtpSettingsStore;
+  private readonly alerts: SqlAlertStore;
+
+  protected constructor(
+    private readonly sql: SqlRunner,
+    private readonly dialect: SqlDialect,
+    private readonly secrets: SecretSealer,
+  ) {
+    this.kind = dialect.name;
+    this.messages = new SqlMessageStore(sql, dialect);
+    this.reports = new SqlReportStore(sql, dialect);
+    this.apiKeys = new SqlApiKeyStore(sql, dialect);
+    this.factors = new SqlFactorStore(sql, dialect);
+    this.routing = new SqlRoutingStore(sql, dialect, secrets);
+    this.callbacks = new SqlCallbackStore(sql, dialect, secrets);
+    this.onCall = new SqlOnCallStore(sql, dialect);
+    this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
+    this.alerts = new SqlAlertStore(sql, dialect);
+  }
+
+  abstract migrate(): Promise<void>;
+  abstract ping(): Promise<boolean>;
+  abstract close(): Promise<void>;
+
+  async resealSecrets(): Promise<ResealCounts> {
+    const providers = await this.sql.query<ProviderRow>('SELECT * FROM providers', []);
+    for (const row of providers) {
+      await this.sql.execute(
+        `UPDATE providers SET definition = ?, updated_at = ${this.dialect.greatest}(?, updated_at + 1) WHERE name = ?`,
+        [this.secrets.reseal(row.definition, `provider ${row.name}`), Date.now(), row.name],
+      );
+    }
+    const webhooks = await this.sql.query<WebhookRow>('SELECT * FROM tenant_webhooks', []);
+    for (const row of webhooks) {
+      await this.sql.execute('UPDATE tenant_webhooks SET secret = ? WHERE tenant_id = ?', [
+        this.secrets.reseal(row.secret, `the webhook secret of tenant ${row.tenant_id}`),
+        row.tenant_id,
+      ]);
+    }
+    return { providers: providers.length, webhooks: webhooks.length };
+  }
+
+  // ---- Each record kind's methods, from its repository ----
+
+  writeBatch(batch: WriteBatch): Promise<void> {
+    return this.messages.writeBatch(batch);
+  }
+
+  getMessage(tenantId: string, id: string): Promise<MessageRecord | undefined> {
+    return this.messages.getMessage(tenantId, id);
+  }
+
+  listEvents(tenantId: string, messageId: string): Promise<MessageEventRecord[]> {
+    return this.messages.listEvents(tenantId, messageId);
+  }
+
+  listAttempts(tenantId: string, messageId: string): Promise<AttemptRecord[]> {
+    return this.messages.listAttempts(tenantId, messageId);
+  }
+
+  purgeMessages(before: number, limit: number): Promise<PurgeCounts> {
+    return this.messages.purgeMessages(before, limit);
+  }
+
+  listMessages(tenantId: string, filter: MessageFilter, page: MessagePage): Promise<MessageRecord[]> {
+    return this.reports.listMessages(tenantId, filter, page);
+  }
+
+  usage(
+    tenantId: string,
+    range: { since: number; until: number },
+    groupBy: UsageGroupBy,
+  ): Promise<UsageRow[]> {
+    return this.reports.usage(tenantId, range, groupBy);
+  }
+
+  findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined> {
+    return this.apiKeys.findApiKeyByHash(hash);
+  }
+
+  putApiKey(key: ApiKeyRecord): Promise<void> {
+    return this.apiKeys.putApiKey(key);
+  }
+
+  putTotpFactor(factor: TotpFactorRecord): Promise<void> {
+    return this.factors.putTotpFactor(factor);
+  }
+
+  getTotpFactor(tenantId: string, id: string): Promise<TotpFactorRecord | undefined> {
+    return this.factors.getTotpFactor(tenantId, id);
+  }
+
+  findTotpFactor(tenantId: string, recipient: string): Promise<TotpFactorRecord | undefined> {
+    return this.factors.findTotpFactor(tenantId, recipient);
+  }
+
+  verifyTotpFactor(tenantId: string, id: string, at: number): Promise<boolean> {
+    return this.factors.verifyTotpFactor(tenantId, id, at);
+  }
+
+  deleteTotpFactor(tenantId: string, id: string): Promise<boolean> {
+    return this.factors.deleteTotpFactor(tenantId, id);
+  }
+
+  listProviders(): Promise<ProviderRecord[]> {
+    return this.routing.listProviders();
+  }
+
+  putProvider<T extends StorableProvider>(definition: T, options?: PutOptions): Promise<boolean> {
+    return this.routing.putProvider(definition, options);
+  }
+
+  deleteProvider(name: string): Promise<boolean> {
+    return this.routing.deleteProvider(name);
+  }
+
+  listRoutes(): Promise<RouteRecord[]> {
+    return this.routing.listRoutes();
+  }
+
+  putRoute<T extends StorableRoute>(rule: T, options?: PutOptions): Promise<boolean> {
+    return this.routing.putRoute(rule, options);
+  }
+
+  deleteRoute(id: string): Promise<boolean> {
+    return this.routing.deleteRoute(id);
+  }
+
+  routingVersion(): Promise<string> {
+    return this.routing.routingVersion();
+  }
+
+  getWebhook(tenantId: string): Promise<WebhookRecord | undefined> {
+    return this.callbacks.getWebhook(tenantId);
+  }
+
+  putWebhook(webhook: WebhookRecord): Promise<void> {
+    return this.callbacks.putWebhook(webhook);
+  }
+
+  deleteWebhook(tenantId: string): Promise<boolean> {
+    return this.callbacks.deleteWebhook(tenantId);
+  }
+
+  callbackTargets(messageIds: readonly string[]): Promise<CallbackTarget[]> {
+    return this.callbacks.callbackTargets(messageIds);
+  }
+
+  enqueueCallbacks(deliveries: readonly CallbackDelivery[]): Promise<void> {
+    return this.callbacks.enqueueCallbacks(deliveries);
+  }
+
+  dueCallbacks(options: {
+    now: number;
+    limit: number;
+    excludeHosts: readonly string[];
+  }): Promise<Array<{ id: string; host: string }>> {
+    return this.callbacks.dueCallbacks(options);
+  }
+
+  claimCallbacks(
+    ids: readonly string[],
+    lease: { now: number; leaseUntil: number; token: string },
+  ): Promise<CallbackDelivery[]> {
+    return this.callbacks.claimCallbacks(ids, lease);
+  }
+
+  updateCallback(id: string, token: string, change: CallbackChange): Promise<boolean> {
+    return this.callbacks.updateCallback(id, token, change);
+  }
+
+  deferCallbacks(host: string, until: number): Promise<number> {
+    return this.callbacks.deferCallbacks(host, until);
+  }
+
+  callbackBacklog(): Promise<CallbackBacklog> {
+    return this.callbacks.callbackBacklog();
+  }
+
+  purgeCallbacks(before: number, limit: number): Promise<number> {
+    return this.callbacks.purgeCallbacks(before, limit);
+  }
+
+  listRosters(tenantId: string): Promise<RosterRecord[]> {
+    return this.onCall.listRosters(tenantId);
+  }
+
+  getRoster(tenantId: string, name: string): Promise<RosterRecord | undefined> {
+    return this.onCall.getRoster(tenantId, name);
+  }
+
+  putRoster(record: RosterRecord): Promise<void> {
+    return this.onCall.putRoster(record);
+  }
+
+  deleteRoster(tenantId: string, name: string): Promise<boolean> {
+    return this.onCall.deleteRoster(tenantId, name);
+  }
+
+  insertPage(page: PageRecord): Promise<void> {
+    return this.onCall.insertPage(page);
+  }
+
+  getPage(tenantId: string, id: string): Promise<PageRecord | undefined> {
+    return this.onCall.getPage(tenantId, id);
+  }
+
+  findPages(tenantId: string, fingerprint: string, statuses: readonly PageStatus[]): Promise<PageRecord[]> {
+    return this.onCall.findPages(tenantId, fingerprint, statuses);
+  }
+
+  updatePage(page: PageRecord, expected: { status: PageStatus; level: number }): Promise<boolean> {
+    return this.onCall.updatePage(page, expected);
+  }
+
+  duePages(now: number, limit: number): Promise<PageRecord[]> {
+    return this.onCall.duePages(now, limit);
+  }
+
+  getTenantOtpSettings(tenantId: string): Promise<TenantOtpSettings | undefined> {
+    return this.otpSettings.getTenantOtpSettings(tenantId);
+  }
+
+  putTenantOtpSettings(tenantId: string, settings: TenantOtpSettings): Promise<void> {
+    return this.otpSettings.putTenantOtpSettings(tenantId, settings);
+  }
+
+  listAlertRules(): Promise<AlertRuleRecord[]> {
+    return this.alerts.listAlertRules();
+  }
+
+  putAlertRule(rule: { id: string } & Record<string, unknown>): Promise<void> {
+    return this.alerts.putAlertRule(rule);
+  }
+
+  deleteAlertRule(id: string): Promise<boolean> {
+    return this.alerts.deleteAlertRule(id);
+  }
+
+  listSilences(activeAfter?: number): Promise<SilenceRecord[]> {
+    return this.alerts.listSilences(activeAfter);
+  }
+
+  getSilence(id: string): Promise<SilenceRecord | undefined> {
+    return this.alerts.getSilence(id);
+  }
+
+  putSilence(silence: SilenceRecord): Promise<void> {
+    return this.alerts.putSilence(silence);
+  }
+
+  putIncidents(incidents: readonly IncidentRecord[]): Promise<void> {
+    return this.alerts.putIncidents(incidents);
+  }
+
+  listIncidents(filter: { open?: boolean; before?: string; limit: number }): Promise<IncidentRecord[]> {
+    return this.alerts.listIncidents(filter);
+  }
+
+  getIncident(id: string): Promise<IncidentRecord | undefined> {
+    return this.alerts.getIncident(id);
+  }
+
+  acknowledgeIncident(idOrCode: string, by: string, at: number): Promise<IncidentRecord | undefined> {
+    return this.alerts.acknowledgeIncident(idOrCode, by, at);
+  }
+}
