@@ -7,7 +7,7 @@ import { createLogger } from '../core/logger.ts';
 import { SqliteStore } from '../core/store/sqlite-store.ts';
 import { waitFor } from '../test/support/wait.ts';
 import type { ProviderAdapter, ProviderDeps } from '../providers/provider.ts';
-import { plan } from './plan.ts';
+import { planRoute } from './plan.ts';
 import { RoutingCatalog, RoutingEvents, seedRouting } from './catalog.ts';
 
 const REFRESH_MS = 50;
@@ -81,7 +81,7 @@ describe('RoutingCatalog over a SQLite store', () => {
     assert.equal(h.catalog.get('sim-a')?.type, 'simulator');
     assert.equal(h.catalog.get('nope'), undefined);
     assert.deepEqual([...h.catalog.table().providers.keys()], ['sim-a', 'sim-b']);
-    assert.equal(plan(h.catalog.table(), ukOtp).routeId, 'default');
+    assert.equal(planRoute(h.catalog.table(), ukOtp).routeId, 'default');
   });
 
   test('a route written to the store reaches the running catalog within the refresh interval', async () => {
@@ -100,7 +100,7 @@ describe('RoutingCatalog over a SQLite store', () => {
     });
     await waitFor(() => h.catalog.table().rules.length === 1, 2000, 'route loaded');
     assert.ok(Date.now() - started < REFRESH_MS * 4, `took ${Date.now() - started} ms`);
-    assert.deepEqual(plan(h.catalog.table(), ukOtp).order, ['sim-b', 'sim-a']);
+    assert.deepEqual(planRoute(h.catalog.table(), ukOtp).order, ['sim-b', 'sim-a']);
     assert.equal(changes, 1);
     // Nothing changed since: polls must not rebuild or notify.
     await new Promise((r) => setTimeout(r, REFRESH_MS * 3));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MessageClass } from '../core/message.ts';
 import type { ProviderDefinition } from '../providers/registry.ts';
-import { plan, type RouteRequest, type RouteSignals } from './plan.ts';
+import { planRoute, type RouteRequest, type RouteSignals } from './plan.ts';
 import { parseRouteRule, type RouteRule } from './rules.ts';
 import { compileRouteTable, type RouteTableOptions } from './table.ts';
 
@@ -69,7 +69,7 @@ test('weighted: the first choice follows weight × health', () => {
     ],
     sims('a', 'b', 'c'),
   );
-  const shares = firstShares((r) => plan(t, uk, health({ c: 0.5 }), r).order);
+  const shares = firstShares((r) => planRoute(t, uk, health({ c: 0.5 }), r).order);
   // Effective weights 1, 3 and 2 of 6.
   assert.ok(Math.abs(shares.a! - 1 / 6) < 0.015, `a ${shares.a}`);
   assert.ok(Math.abs(shares.b! - 3 / 6) < 0.015, `b ${shares.b}`);
@@ -90,7 +90,7 @@ test('the same seed gives the same plan', () => {
     ],
     sims('a', 'b'),
   );
-  assert.deepEqual(plan(t, uk, {}, seeded(3)), plan(t, uk, {}, seeded(3)));
+  assert.deepEqual(planRoute(t, uk, {}, seeded(3)), planRoute(t, uk, {}, seeded(3)));
 });
 
 test('no rule: the default route draws among every enabled provider at its definition weight', () => {
@@ -102,7 +102,7 @@ test('no rule: the default route draws among every enabled provider at its defin
       { name: 'off', type: 'simulator', enabled: false },
     ],
   );
-  const p = plan(t, uk, {}, seeded(1));
+  const p = planRoute(t, uk, {}, seeded(1));
   assert.equal(p.routeId, 'default');
   assert.deepEqual([...p.order].sort(), ['a', 'b']);
   assert.deepEqual(p.candidates.at(-1), {
@@ -114,7 +114,7 @@ test('no rule: the default route draws among every enabled provider at its defin
     costPerMessage: null,
     excluded: 'provider disabled',
   });
-  const shares = firstShares((r) => plan(t, uk, {}, r).order);
+  const shares = firstShares((r) => planRoute(t, uk, {}, r).order);
   assert.ok(Math.abs(shares.b! - 0.9) < 0.01, `b ${shares.b}`);
 });
 
@@ -136,7 +136,7 @@ test('every provider of tier 0 is tried before tier 1, and tier 1 before tier 2'
   );
   const random = seeded(11);
   for (let i = 0; i < 200; i++) {
-    const order = plan(t, uk, {}, random).order;
+    const order = planRoute(t, uk, {}, random).order;
     assert.deepEqual(order.slice(2), ['c', 'd']);
     assert.deepEqual([...order.slice(0, 2)].sort(), ['a', 'b']);
   }
@@ -162,7 +162,7 @@ test('a provider with an open breaker or health 0 goes after the healthy ones of
     health: (p) => (p === 'dead' ? 0 : 1),
     breakerOpen: (p, country) => p === 'open' && country === 'GB',
   };
-  const p = plan(t, { ...uk, messageClass: 'otp' }, signals, seeded(5));
+  const p = planRoute(t, { ...uk, messageClass: 'otp' }, signals, seeded(5));
   assert.deepEqual(p.order, ['a', 'b', 'dead', 'open']);
   const open = p.candidates.find((c) => c.provider === 'open')!;
   assert.equal(open.health, 1);
@@ -172,13 +172,13 @@ test('a provider with an open breaker or health 0 goes after the healthy ones of
 
 test('a breaker open for another country does not touch this message', () => {
   const t = table([], sims('a', 'b'));
-  const p = plan(t, uk, { breakerOpen: (_p, country) => country === 'US' }, seeded(2));
+  const p = planRoute(t, uk, { breakerOpen: (_p, country) => country === 'US' }, seeded(2));
   assert.ok(p.candidates.every((c) => c.effectiveWeight === 1));
 });
 
 test('health is 1 when no signal is given and is clamped to 0..1', () => {
   const t = table([], sims('a', 'b', 'c'));
-  const p = plan(t, uk, health({ b: 7, c: -2 }), seeded(2));
+  const p = planRoute(t, uk, health({ b: 7, c: -2 }), seeded(2));
   const byName = Object.fromEntries(p.candidates.map((c) => [c.provider, c.health]));
   assert.deepEqual(byName, { a: 1, b: 1, c: 0 });
 });
@@ -193,24 +193,27 @@ test('a health-0 provider is probed first for about probeRatio of transactional 
     { probeRatio: 0.05 },
   );
   for (const messageClass of ['transactional', 'marketing'] as const) {
-    const shares = firstShares((r) => plan(t, { ...uk, messageClass }, health({ dead: 0 }), r).order);
+    const shares = firstShares((r) => planRoute(t, { ...uk, messageClass }, health({ dead: 0 }), r).order);
     assert.ok(Math.abs((shares.dead ?? 0) - 0.05) < 0.006, `${messageClass}: dead first ${shares.dead}`);
   }
-  const probed = plan(t, uk, health({ dead: 0 }), () => 0.01);
+  const probed = planRoute(t, uk, health({ dead: 0 }), () => 0.01);
   assert.deepEqual(probed.order, ['dead', 'a']);
   assert.ok(probed.explanation.some((line) => line.startsWith('probe: dead')));
 });
 
 test('the default probe ratio is 2 %', () => {
   const t = table([], sims('a', 'dead'));
-  const shares = firstShares((r) => plan(t, uk, health({ dead: 0 }), r).order);
+  const shares = firstShares((r) => planRoute(t, uk, health({ dead: 0 }), r).order);
   assert.ok(Math.abs((shares.dead ?? 0) - 0.02) < 0.004, `dead first ${shares.dead}`);
 });
 
 test('OTP and alert traffic never probes a dead provider', () => {
   const t = table([], sims('a', 'dead'), { probeRatio: 0.5 });
   for (const messageClass of ['otp', 'alert'] as MessageClass[]) {
-    const shares = firstShares((r) => plan(t, { ...uk, messageClass }, health({ dead: 0 }), r).order, 5000);
+    const shares = firstShares(
+      (r) => planRoute(t, { ...uk, messageClass }, health({ dead: 0 }), r).order,
+      5000,
+    );
     assert.equal(shares.dead, undefined, messageClass);
   }
 });
@@ -234,13 +237,13 @@ test('a provider whose breaker is open, or whose weight is 0, is never probed', 
     },
   );
   const signals: RouteSignals = { health: (p) => (p === 'a' ? 1 : 0), breakerOpen: (p) => p === 'open' };
-  const shares = firstShares((r) => plan(t, uk, signals, r).order, 2000);
+  const shares = firstShares((r) => planRoute(t, uk, signals, r).order, 2000);
   assert.deepEqual(shares, { a: 1 });
 });
 
 test('when several dead providers are eligible, each is probed about equally often', () => {
   const t = table([], sims('a', 'd1', 'd2'), { probeRatio: 0.2 });
-  const shares = firstShares((r) => plan(t, uk, health({ d1: 0, d2: 0 }), r).order);
+  const shares = firstShares((r) => planRoute(t, uk, health({ d1: 0, d2: 0 }), r).order);
   assert.ok(Math.abs(shares.d1! - 0.1) < 0.01 && Math.abs(shares.d2! - 0.1) < 0.01, JSON.stringify(shares));
 });
 
@@ -257,13 +260,13 @@ const leastCost = {
 
 test('least cost: cheapest first for the destination country, with * as fallback, unpriced last', () => {
   const t = table([leastCost], priced);
-  const p = plan(t, { ...uk, segments: 3 }, {}, seeded(1));
+  const p = planRoute(t, { ...uk, segments: 3 }, {}, seeded(1));
   assert.deepEqual(p.order, ['cheap', 'mid', 'dear', 'unpriced']);
   assert.deepEqual(
     p.candidates.map((c) => c.costPerMessage),
     [0.03, 0.06, 0.12, null],
   );
-  const us = plan(t, { ...uk, to: '+14155550123', country: 'US' }, {}, seeded(1));
+  const us = planRoute(t, { ...uk, to: '+14155550123', country: 'US' }, {}, seeded(1));
   // `dear` has no price for the US and no `*`: it is as unpriced as `unpriced`.
   assert.deepEqual(us.order.slice(0, 2), ['mid', 'cheap']);
   assert.deepEqual(
@@ -274,10 +277,10 @@ test('least cost: cheapest first for the destination country, with * as fallback
 
 test('least cost: a provider below the quality floor follows every one above it, however cheap', () => {
   const t = table([leastCost], priced);
-  const p = plan(t, uk, health({ cheap: 0.49 }), seeded(1));
+  const p = planRoute(t, uk, health({ cheap: 0.49 }), seeded(1));
   assert.deepEqual(p.order, ['mid', 'dear', 'unpriced', 'cheap']);
   const lowered = table([{ ...leastCost, qualityFloor: 0.4 }], priced);
-  assert.equal(plan(lowered, uk, health({ cheap: 0.49 }), seeded(1)).order[0], 'cheap');
+  assert.equal(planRoute(lowered, uk, health({ cheap: 0.49 }), seeded(1)).order[0], 'cheap');
 });
 
 test('least cost: below the floor, providers are drawn by weight × health', () => {
@@ -296,7 +299,7 @@ test('least cost: below the floor, providers are drawn by weight × health', () 
     ],
     sims('x', 'y', 'ok'),
   );
-  const shares = firstShares((r) => plan(t, uk, health({ x: 0.1, y: 0.3, ok: 1 }), r).order.slice(1));
+  const shares = firstShares((r) => planRoute(t, uk, health({ x: 0.1, y: 0.3, ok: 1 }), r).order.slice(1));
   assert.ok(Math.abs(shares.y! - 0.75) < 0.015, `y ${shares.y}`);
 });
 
@@ -320,9 +323,9 @@ test('least cost: providers of equal cost are ordered by weighted draw', () => {
       { name: 'r', type: 'simulator', prices: { '*': 0.001 } },
     ],
   );
-  const shares = firstShares((r) => plan(t, uk, {}, r).order.slice(1));
+  const shares = firstShares((r) => planRoute(t, uk, {}, r).order.slice(1));
   assert.ok(Math.abs(shares.q! - 0.75) < 0.015, `q ${shares.q}`);
-  assert.equal(plan(t, uk, {}, seeded(1)).order[0], 'r');
+  assert.equal(planRoute(t, uk, {}, seeded(1)).order[0], 'r');
 });
 
 test('unknown and disabled providers are excluded with a reason and never tried', () => {
@@ -340,7 +343,7 @@ test('unknown and disabled providers are excluded with a reason and never tried'
     ],
   };
   const t = compileRouteTable([stored], [...sims('a'), { name: 'off', type: 'simulator', enabled: false }]);
-  const p = plan(t, uk, {}, seeded(1));
+  const p = planRoute(t, uk, {}, seeded(1));
   assert.deepEqual(p.order, ['a']);
   assert.deepEqual(
     p.candidates.map((c) => [c.provider, c.excluded]),
@@ -372,10 +375,10 @@ test("sender id: the route entry's, else the provider's, else the message's own"
       { name: 'c', type: 'simulator' },
     ],
   );
-  const p = plan(t, { ...uk, from: 'MSG' }, {}, seeded(1));
+  const p = planRoute(t, { ...uk, from: 'MSG' }, {}, seeded(1));
   const senders = Object.fromEntries(p.candidates.map((c) => [c.provider, c.senderId]));
   assert.deepEqual(senders, { a: 'ROUTE', b: 'PROV-B', c: 'MSG' });
-  const noFrom = plan(t, uk, {}, seeded(1));
+  const noFrom = planRoute(t, uk, {}, seeded(1));
   assert.equal(noFrom.candidates.find((c) => c.provider === 'c')!.senderId, undefined);
 });
 
@@ -384,7 +387,7 @@ test('the explanation says which route, how each tier was ordered and the final 
     [{ name: 'UK', country: 'GB', tiers: [[{ provider: 'a', weight: 2 }], [{ provider: 'b', weight: 1 }]] }],
     sims('a', 'b'),
   );
-  const p = plan(t, uk, health({ a: 0.5 }), seeded(1));
+  const p = planRoute(t, uk, health({ a: 0.5 }), seeded(1));
   assert.equal(p.routeId, 'r0');
   assert.equal(p.routeName, 'UK');
   assert.deepEqual(p.explanation, [
@@ -400,7 +403,7 @@ test('a route whose every provider is excluded plans nothing to try', () => {
     [{ tiers: [[{ provider: 'off', weight: 1 }]] }],
     [{ name: 'off', type: 'simulator', enabled: false }],
   );
-  const p = plan(t, uk, {}, seeded(1));
+  const p = planRoute(t, uk, {}, seeded(1));
   assert.deepEqual(p.order, []);
   assert.equal(p.explanation.at(-1), 'no provider to try');
 });
@@ -424,7 +427,7 @@ test('planning stays cheap on the hot path', () => {
   );
   const signals = health({ b: 0.7 });
   const started = performance.now();
-  for (let i = 0; i < 50_000; i++) plan(t, uk, signals);
+  for (let i = 0; i < 50_000; i++) planRoute(t, uk, signals);
   const perPlanUs = ((performance.now() - started) / 50_000) * 1000;
   assert.ok(perPlanUs < 50, `${perPlanUs.toFixed(2)} µs per plan`);
 });

@@ -17,7 +17,7 @@ export interface RouteSignals {
   breakerOpen?(provider: string, country: string | undefined): boolean;
 }
 
-export interface PlannedCandidate {
+export interface RouteCandidate {
   provider: string;
   tier: number;
   /** The route entry's weight (the provider's own weight on the default route). */
@@ -40,7 +40,7 @@ export interface RoutePlan {
   /** Providers to try, in order. */
   order: string[];
   /** Candidates in the order tried, then the excluded ones. */
-  candidates: PlannedCandidate[];
+  candidates: RouteCandidate[];
   explanation: string[];
 }
 
@@ -51,7 +51,7 @@ export interface RoutePlan {
 const PROBE_CLASSES: ReadonlySet<MessageClass> = new Set<MessageClass>(['transactional', 'marketing']);
 
 interface Live {
-  candidate: PlannedCandidate;
+  candidate: RouteCandidate;
   breakerOpen: boolean;
   /** Cost for sorting; a provider without a price sorts after every priced one. */
   costKey: number;
@@ -69,7 +69,7 @@ interface Live {
  * first to a health-0 provider whose breaker is closed, so a provider marked dead is still tried
  * now and then and can show it recovered.
  */
-export function plan(
+export function planRoute(
   table: RouteTable,
   request: RouteRequest,
   signals: RouteSignals = {},
@@ -79,7 +79,7 @@ export function plan(
   const explanation = [route.reason];
   const tiers: Live[][] = Array.from({ length: route.tierCount }, () => []);
   const lastResort: Live[] = [];
-  const excluded: PlannedCandidate[] = [];
+  const excluded: RouteCandidate[] = [];
 
   for (const entry of route.entries) {
     if (entry.excluded !== undefined) {
@@ -136,7 +136,7 @@ function liveCandidate(entry: CompiledEntry, request: RouteRequest, signals: Rou
   const health = reported === undefined || Number.isNaN(reported) ? 1 : Math.min(1, Math.max(0, reported));
   const breakerOpen = signals.breakerOpen?.(entry.provider, request.country) ?? false;
   const costPerMessage = cost(entry, request);
-  const candidate: PlannedCandidate = {
+  const candidate: RouteCandidate = {
     provider: entry.provider,
     tier: entry.tier,
     weight: entry.weight,
@@ -149,8 +149,8 @@ function liveCandidate(entry: CompiledEntry, request: RouteRequest, signals: Rou
   return { candidate, breakerOpen, costKey: costPerMessage ?? Number.POSITIVE_INFINITY };
 }
 
-function excludedCandidate(entry: CompiledEntry, request: RouteRequest): PlannedCandidate {
-  const candidate: PlannedCandidate = {
+function excludedCandidate(entry: CompiledEntry, request: RouteRequest): RouteCandidate {
+  const candidate: RouteCandidate = {
     provider: entry.provider,
     tier: entry.tier,
     weight: entry.weight,

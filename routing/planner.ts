@@ -2,7 +2,7 @@ import type { MessageRequested } from '../core/message.ts';
 import type { HealthBoard } from '../core/provider-health.ts';
 import type { ProviderAdapter } from '../providers/provider.ts';
 import type { ConfiguredProvider, ProviderDefinition } from '../providers/registry.ts';
-import { plan as planRoute } from './plan.ts';
+import { planRoute, type RouteSignals } from './plan.ts';
 import type { RouteRule } from './rules.ts';
 import { compileRouteTable, type RouteTable } from './table.ts';
 
@@ -16,14 +16,12 @@ export interface PlannedProvider {
   costPerMessage: number;
 }
 
-/** Signals the planner weighs besides the routes: the dispatcher's breakers. */
-export interface PlanSignals {
-  breakerOpen(provider: string, country: string | undefined): boolean;
-}
-
-/** Decides which providers to try for a message, in order. */
+/**
+ * Decides which providers to try for a message, in order: the route plan (`planRoute`) bound to
+ * the adapters that carry it. The dispatcher passes its breakers; health comes from the monitor.
+ */
 export interface RoutePlanner {
-  plan(message: MessageRequested, signals: PlanSignals): PlannedProvider[];
+  plan(message: MessageRequested, signals: Required<Pick<RouteSignals, 'breakerOpen'>>): PlannedProvider[];
 }
 
 /** Where the planner finds providers and the compiled routes (RoutingCatalog in production). */
@@ -46,7 +44,7 @@ export class CatalogPlanner implements RoutePlanner {
     private readonly random: () => number = Math.random,
   ) {}
 
-  plan(message: MessageRequested, signals: PlanSignals): PlannedProvider[] {
+  plan(message: MessageRequested, signals: Required<Pick<RouteSignals, 'breakerOpen'>>): PlannedProvider[] {
     if (message.provider !== undefined) return this.pinned(message.provider);
     const routePlan = planRoute(
       this.source.table(),

@@ -9,7 +9,7 @@ import { countSegments, MAX_SEGMENTS } from '../../../core/segments.ts';
 import type { ProviderRecord, RouteRecord, Store } from '../../../core/store/store.ts';
 import type { ProviderDeps } from '../../../providers/provider.ts';
 import { createAdapter, type ProviderDefinition } from '../../../providers/registry.ts';
-import { plan, type RouteSignals } from '../../../routing/plan.ts';
+import { planRoute, type RouteSignals } from '../../../routing/plan.ts';
 import { checkProviderDefinition, ProviderDefinitionBody } from '../../../routing/provider-definition.ts';
 import {
   parseRouteRule,
@@ -333,7 +333,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
       const table = compileRouteTable(validRules(routes), validDefinitions(providers));
       const health = deps.health;
       const signals: RouteSignals = health ? { health: (p, c) => health.health(p, c) } : {};
-      const result = plan(
+      const result = planRoute(
         table,
         {
           tenantId: body.tenantId ?? request.principal.tenantId,
