@@ -41,7 +41,8 @@ import {
   placeholders,
   sortAttempts,
 } from '../core/store/rows.ts';
-import type { Store, WriteBatch } from '../core/store/store.ts';
+import type { WriteBatch } from '../core/store/kinds/messages.ts';
+import type { Store } from '../core/store/store.ts';
 import { foldEvents } from '../persister/src/fold.ts';
 import { startPersister } from '../persister/src/persister.ts';
 import { TEST_KAFKA_BROKERS, uniqueSuffix } from '../test/support/infra.ts';

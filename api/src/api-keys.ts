@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PigeonError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
-import type { ApiKeyRecord, Store } from '../../core/store/store.ts';
+import type { ApiKeyRecord } from '../../core/store/kinds/api-keys.ts';
+import type { Store } from '../../core/store/store.ts';
 
 /** Recognisable prefix, so leaked keys are easy to find by secret scanners. */
 export const API_KEY_PREFIX = 'pgn_';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import type { ApiKeyRecord } from '../../core/store/store.ts';
+import type { ApiKeyRecord } from '../../core/store/kinds/api-keys.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
 import { apiKeyRecord, generateApiKey } from './api-keys.ts';
 import { authentication } from './auth.ts';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PigeonError } from '../../core/errors.ts';
-import type { MessageFilter } from '../../core/store/store.ts';
+import type { MessageFilter } from '../../core/store/kinds/reports.ts';
 
 // The pure parts of GET /v1/messages and GET /v1/usage: times, cursors and CSV.
 

@@ -10,18 +10,6 @@ import type { OtpSettingsStore } from './kinds/otp-settings.ts';
 import type { ReportStore } from './kinds/reports.ts';
 import type { RoutingStore } from './kinds/routing.ts';
 
-// The records of every kind, so a consumer of the whole Store imports its vocabulary from one
-// place; a consumer of one kind may import that kind's module (kinds/) directly.
-export * from './kinds/alerts.ts';
-export * from './kinds/api-keys.ts';
-export * from './kinds/callbacks.ts';
-export * from './kinds/factors.ts';
-export * from './kinds/messages.ts';
-export * from './kinds/oncall.ts';
-export * from './kinds/otp-settings.ts';
-export * from './kinds/reports.ts';
-export * from './kinds/routing.ts';
-
 /**
  * Durable records: MySQL/TiDB in production, SQLite in embedded mode. One interface per record
  * kind (kinds/), implemented once for both dialects (sql/). Contract: test/contract/store*.test.ts.

@@ -9,7 +9,8 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../core/logger.ts';
 import { type HealthBoard, type ProviderHealth, providerHealthEvent } from '../../core/provider-health.ts';
-import type { IncidentRecord, Store } from '../../core/store/store.ts';
+import type { IncidentRecord } from '../../core/store/kinds/alerts.ts';
+import type { Store } from '../../core/store/store.ts';
 import type { AlertingSetup } from '../../alerting/config.ts';
 import type { Baselines } from '../../alerting/baseline.ts';
 import type { Canary } from './canary.ts';

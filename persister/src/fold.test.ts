@@ -13,7 +13,7 @@ import type {
   ReceiptReceived,
   ReceiptStatus,
 } from '../../core/message.ts';
-import type { AttemptRecord, MessagePatch } from '../../core/store/store.ts';
+import type { AttemptRecord, MessagePatch } from '../../core/store/kinds/messages.ts';
 import { foldEvents, mergePatches } from './fold.ts';
 
 const T0 = Date.parse('2030-06-01T12:00:00.000Z');

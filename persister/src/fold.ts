@@ -1,6 +1,11 @@
 import { type PigeonEvent, statusOf } from '../../core/message.ts';
 import { advance, STATUS_RANK } from '../../core/status-machine.ts';
-import type { AttemptRecord, MessageEventRecord, MessagePatch, WriteBatch } from '../../core/store/store.ts';
+import type {
+  AttemptRecord,
+  MessageEventRecord,
+  MessagePatch,
+  WriteBatch,
+} from '../../core/store/kinds/messages.ts';
 
 /**
  * Folds a batch of events into one patch per message, one history row per event and one attempt

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../../core/logger.ts';
-import type { PurgeCounts, Store } from '../../core/store/store.ts';
+import type { PurgeCounts } from '../../core/store/kinds/messages.ts';
+import type { Store } from '../../core/store/store.ts';
 import { PersisterEvents } from './events.ts';
 
 const DAY_MS = 86_400_000;

@@ -10,7 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { newId } from '../../core/ids.ts';
 import { MysqlStore } from '../../core/store/mysql-store.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
-import type { IncidentRecord, Store } from '../../core/store/store.ts';
+import type { IncidentRecord } from '../../core/store/kinds/alerts.ts';
+import type { Store } from '../../core/store/store.ts';
 import { createTestDatabase } from '../support/mysql.ts';
 
 const T0 = 1_767_225_600_000;

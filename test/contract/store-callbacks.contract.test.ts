@@ -13,7 +13,9 @@ import { idFloor, newId } from '../../core/ids.ts';
 import type { MessageClass, MessageStatus } from '../../core/message.ts';
 import { MysqlStore } from '../../core/store/mysql-store.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
-import type { CallbackDelivery, MessagePatch, MessageRecord, Store } from '../../core/store/store.ts';
+import type { CallbackDelivery } from '../../core/store/kinds/callbacks.ts';
+import type { MessagePatch, MessageRecord } from '../../core/store/kinds/messages.ts';
+import type { Store } from '../../core/store/store.ts';
 import { createTestDatabase } from '../support/mysql.ts';
 
 interface StoreTarget {

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { newId } from '../../core/ids.ts';
 import { createLogger } from '../../core/logger.ts';
 import { MysqlStore } from '../../core/store/mysql-store.ts';
-import type { CallbackDelivery } from '../../core/store/store.ts';
+import type { CallbackDelivery } from '../../core/store/kinds/callbacks.ts';
 import { CallbackWorker } from '../../persister/src/callbacks/worker.ts';
 import { startCallbackReceiver } from '../fakes/callback-receiver.ts';
 import { TEST_MYSQL_URL, uniqueSuffix } from '../support/infra.ts';

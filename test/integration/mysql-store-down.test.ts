@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { isPigeonError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import { isUnavailableError, MysqlStore } from '../../core/store/mysql-store.ts';
-import type { WriteBatch } from '../../core/store/store.ts';
+import type { WriteBatch } from '../../core/store/kinds/messages.ts';
 import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
 
 const T0 = 1_767_225_600_000;

@@ -8,7 +8,7 @@ import { newId } from '../../../core/ids.ts';
 import { createLogger } from '../../../core/logger.ts';
 import { createRegistry } from '../../../core/metrics.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
-import type { IncidentRecord } from '../../../core/store/store.ts';
+import type { IncidentRecord } from '../../../core/store/kinds/alerts.ts';
 import type { AlertingSetup } from '../../../alerting/config.ts';
 import { defaultRules } from '../../../alerting/rules.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';

@@ -14,7 +14,7 @@ import { createLogger } from '../../../core/logger.ts';
 import type { MessageClass, MessageStatus } from '../../../core/message.ts';
 import { createRegistry } from '../../../core/metrics.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
-import type { MessagePatch } from '../../../core/store/store.ts';
+import type { MessagePatch } from '../../../core/store/kinds/messages.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 

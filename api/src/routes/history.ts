@@ -5,13 +5,9 @@ import { PigeonError } from '../../../core/errors.ts';
 import { timeOfId } from '../../../core/ids.ts';
 import { MESSAGE_CLASSES, MESSAGE_STATUSES } from '../../../core/message.ts';
 import { requireE164 } from '../../../core/phone.ts';
-import {
-  type MessageFilter,
-  type MessageRecord,
-  type Store,
-  USAGE_GROUPS,
-  type UsageRow,
-} from '../../../core/store/store.ts';
+import { type MessageRecord } from '../../../core/store/kinds/messages.ts';
+import { type MessageFilter, USAGE_GROUPS, type UsageRow } from '../../../core/store/kinds/reports.ts';
+import { type Store } from '../../../core/store/store.ts';
 import { checkRange, decodeCursor, encodeCursor, parseInstant, parseLimit, toCsv } from '../listing.ts';
 import { MessageSummary, Nullable, Problem } from '../schemas.ts';
 import { messageFields } from './messages.ts';

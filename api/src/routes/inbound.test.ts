@@ -9,7 +9,7 @@ import { createLogger } from '../../../core/logger.ts';
 import { createRegistry } from '../../../core/metrics.ts';
 import type { PageRecord } from '../../../core/oncall.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
-import type { IncidentRecord } from '../../../core/store/store.ts';
+import type { IncidentRecord } from '../../../core/store/kinds/alerts.ts';
 import type { ProviderAdapter } from '../../../providers/provider.ts';
 import { signSimulatorReceipt, SimulatorProvider } from '../../../providers/simulator.ts';
 import { createTwilio } from '../../../providers/twilio.ts';

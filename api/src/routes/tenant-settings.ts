@@ -1,7 +1,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { Store, TenantOtpSettings } from '../../../core/store/store.ts';
+import type { TenantOtpSettings } from '../../../core/store/kinds/otp-settings.ts';
+import type { Store } from '../../../core/store/store.ts';
 import { Problem } from '../schemas.ts';
 import { TenantOtpSettingsCache } from '../verify/tenant-settings.ts';
 

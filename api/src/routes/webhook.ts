@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { callbackUrlProblem, MAX_CALLBACK_URL_LENGTH } from '../../../core/callback-url.ts';
 import { PigeonError } from '../../../core/errors.ts';
-import type { Store, WebhookRecord } from '../../../core/store/store.ts';
+import type { WebhookRecord } from '../../../core/store/kinds/callbacks.ts';
+import type { Store } from '../../../core/store/store.ts';
 import { Problem } from '../schemas.ts';
 import { generateWebhookSecret, secretHint, type TenantSigningSecrets } from '../webhooks.ts';
 

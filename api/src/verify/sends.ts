@@ -1,7 +1,7 @@
 import type { Cache } from '../../../core/cache/cache.ts';
 import { newId } from '../../../core/ids.ts';
 import { PigeonError } from '../../../core/errors.ts';
-import type { TotpFactorRecord } from '../../../core/store/store.ts';
+import type { TotpFactorRecord } from '../../../core/store/kinds/factors.ts';
 import { codeDigest } from './code.ts';
 import { MAX_CHECKS, MAX_SENDS, RESEND_INTERVALS_MS } from './policy.ts';
 import { createVerification, resendVerification, revertSend, VerifyKeys } from './scripts.ts';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Store, TenantOtpSettings } from '../../../core/store/store.ts';
+import type { TenantOtpSettings } from '../../../core/store/kinds/otp-settings.ts';
+import type { Store } from '../../../core/store/store.ts';
 import { TenantOtpSettingsCache } from './tenant-settings.ts';
 
 /** A store holding only tenant OTP settings, counting reads, that can be made to fail. */

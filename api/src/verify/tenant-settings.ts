@@ -1,5 +1,6 @@
 import type { Logger } from '../../../core/logger.ts';
-import type { Store, TenantOtpSettings } from '../../../core/store/store.ts';
+import type { TenantOtpSettings } from '../../../core/store/kinds/otp-settings.ts';
+import type { Store } from '../../../core/store/store.ts';
 
 /**
  * How long an api process reuses a tenant's OTP settings before reading them again. The cost of
