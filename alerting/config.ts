@@ -8,7 +8,8 @@ import type { Config } from '../core/config.ts';
 import { PigeonError } from '../core/errors.ts';
 import { parseE164 } from '../core/phone.ts';
 import type { EscalationPolicy } from './incident.ts';
-import { type AlertRule, compileRule, defaultRules, durationMs } from './rules.ts';
+import { defaultRules } from './default-rules.ts';
+import { type AlertRule, compileRule, durationMs } from './rules.ts';
 
 /** A synthetic probe's destination: a test number a provider can deliver to in one country. */
 export interface CanaryTarget {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PigeonError } from '../core/errors.ts';
 import { Baselines } from './baseline.ts';
+import { defaultRules } from './default-rules.ts';
 import {
   compileRule,
-  defaultRules,
   durationMs,
   evaluateRule,
   mergeRules,

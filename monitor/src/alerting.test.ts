@@ -29,7 +29,7 @@ import { MonitorMetrics } from './metric-source.ts';
 import type { Notifier } from '../../alerting/notifier.ts';
 import { Observer } from './observer.ts';
 import { OtpConversion } from './otp-conversion.ts';
-import { defaultRules } from '../../alerting/rules.ts';
+import { defaultRules } from '../../alerting/default-rules.ts';
 import { ReceiptSampler } from './sampling.ts';
 import { Traffic } from './traffic.ts';
 

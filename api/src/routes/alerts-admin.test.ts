@@ -10,7 +10,7 @@ import { createRegistry } from '../../../core/metrics.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { IncidentRecord } from '../../../core/store/kinds/alerts.ts';
 import type { AlertingSetup } from '../../../alerting/config.ts';
-import { defaultRules } from '../../../alerting/rules.ts';
+import { defaultRules } from '../../../alerting/default-rules.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 import { ackCodeOf, alertAdminRoutes } from './alerts-admin.ts';
