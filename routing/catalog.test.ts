@@ -8,7 +8,8 @@ import { SqliteStore } from '../core/store/sqlite-store.ts';
 import { waitFor } from '../test/support/wait.ts';
 import type { ProviderAdapter, ProviderDeps } from '../providers/provider.ts';
 import { planRoute } from './plan.ts';
-import { RoutingCatalog, RoutingEvents, seedRouting } from './catalog.ts';
+import { RoutingCatalog, seedRouting } from './catalog.ts';
+import { RoutingEvents } from './events.ts';
 
 const REFRESH_MS = 50;
 

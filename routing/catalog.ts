@@ -11,16 +11,7 @@ import {
 import { checkProviderDefinition } from './provider-definition.ts';
 import { parseRouteRule, PROVIDER_NAME_PATTERN, type RouteRule, ruleProviders } from './rules.ts';
 import { compileRouteTable, type RouteTable } from './table.ts';
-
-/** Log event names of the catalog; metrics and alerts key off the same words. */
-export const RoutingEvents = {
-  reloaded: 'routing.reloaded',
-  providerFailed: 'routing.provider_failed',
-  routeInvalid: 'routing.route_invalid',
-  refreshFailed: 'routing.refresh_failed',
-  refreshRecovered: 'routing.refresh_recovered',
-  closeFailed: 'routing.close_failed',
-} as const;
+import { RoutingEvents } from './events.ts';
 
 export interface RoutingCatalogOptions {
   store: Store;

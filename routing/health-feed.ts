@@ -4,6 +4,7 @@ import { EventDecodeError } from '../core/events.ts';
 import type { Logger } from '../core/logger.ts';
 import { decodeProviderHealth, type HealthBoard } from '../core/provider-health.ts';
 import { Topics } from '../core/topics.ts';
+import { RoutingEvents } from './events.ts';
 
 /**
  * Feeds a HealthBoard from `provider.health`. Every process needs every verdict, so each gets a
@@ -26,7 +27,7 @@ export function followProviderHealth(
           board.apply(decodeProviderHealth(record.value));
         } catch (err) {
           if (!(err instanceof EventDecodeError)) throw err;
-          logger.warn({ offset: record.offset, reason: err.message }, 'bridge.bad_health_event');
+          logger.warn({ offset: record.offset, reason: err.message }, RoutingEvents.badHealthEvent);
         }
       }
     },

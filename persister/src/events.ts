@@ -8,3 +8,14 @@ export const PersisterEvents = {
   purged: 'persister.purged',
   purgeFailed: 'persister.purge_failed',
 } as const;
+
+/** Log event names of status-callback delivery. */
+export const CallbackEvents = {
+  databaseUnavailable: 'callbacks.database_unavailable',
+  databaseRecovered: 'callbacks.database_recovered',
+  pollFailed: 'callbacks.poll_failed',
+  deliveryFailed: 'callbacks.delivery_failed',
+  givenUp: 'callbacks.given_up',
+  hostPaused: 'callbacks.host_paused',
+  housekeepingFailed: 'callbacks.housekeeping_failed',
+} as const;

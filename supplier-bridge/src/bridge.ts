@@ -16,6 +16,7 @@ import { DELAY_TOPICS, LANE_TOPICS, Topics } from '../../core/topics.ts';
 import type { Dispatcher } from './dispatch/dispatcher.ts';
 import type { Pass, PassResult } from './dispatch/pass.ts';
 import { passFromHeaders } from './dispatch/pass-headers.ts';
+import { BridgeEvents } from './events.ts';
 
 export const BRIDGE_GROUP = 'pigeon-bridge';
 
@@ -85,7 +86,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       else subscription?.resume([LANE_TOPICS[lane]]);
       lanePaused.set({ lane }, paused ? 1 : 0);
     }
-    logger.info({ paused }, paused ? 'bridge.lower_lanes_paused' : 'bridge.lower_lanes_resumed');
+    logger.info({ paused }, paused ? BridgeEvents.lowerLanesPaused : BridgeEvents.lowerLanesResumed);
   };
 
   const publishResults = async (results: PassResult[]) => {
@@ -141,7 +142,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       if (!(err instanceof EventDecodeError)) throw err;
       logger.error(
         { topic: record.topic, offset: record.offset, reason: err.message },
-        'bridge.poison_message',
+        BridgeEvents.poisonMessage,
       );
       await bus.publish(Topics.dlq, [
         { key: record.key, value: record.value, headers: { reason: err.message, source: record.topic } },
@@ -194,7 +195,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         const byOffset = new Map(ready.map((r, i) => [r.offset, passes[i]]));
         const unreadable = ready.filter((r) => !byOffset.get(r.offset));
         for (const record of unreadable) {
-          logger.error({ topic: record.topic, offset: record.offset }, 'bridge.delay_record_without_pass');
+          logger.error({ topic: record.topic, offset: record.offset }, BridgeEvents.delayRecordWithoutPass);
         }
         await dispatchAll(
           batch,

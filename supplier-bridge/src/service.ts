@@ -15,6 +15,7 @@ import { CacheProviderGate } from './provider-gate.ts';
 import { matchReceipts } from '../../routing/receipt-matcher.ts';
 import { CatalogPlanner } from '../../routing/planner.ts';
 import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
+import { BridgeEvents } from './events.ts';
 
 export async function startSupplierBridge(context: ServiceContext): Promise<RunningService> {
   const { config, logger, registry } = context;
@@ -95,7 +96,7 @@ export function pushedReceiptForwarder(
         pushed.inc({ provider: adapter.name, result: 'accepted' }, events.length);
       } catch (err) {
         pushed.inc({ provider: adapter.name, result: 'failed' });
-        logger.error({ err, provider: adapter.name }, 'bridge.pushed_receipt_failed');
+        logger.error({ err, provider: adapter.name }, BridgeEvents.pushedReceiptFailed);
         throw err;
       }
     });

@@ -25,6 +25,7 @@ import { decodeVerificationEvent, type VerificationEvent } from '../../../core/v
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 import { type VerificationSettings, verificationSettings } from '../verify/settings.ts';
+import { VerifyLogEvents } from '../verify/limits.ts';
 
 const T0 = Date.now();
 
@@ -446,7 +447,7 @@ describe('abuse limits', () => {
     h.clock.now = T0 + 1_200_000;
     assert.equal((await h.post('/v1/verifications', { to: `${range}0198`, channel: 'sms' })).statusCode, 429);
     assert.equal((await h.post('/v1/verifications', { to: freshNumber(), channel: 'sms' })).statusCode, 201);
-    const alerts = h.logLines.filter((l) => l.includes('otp.pumping_suspected'));
+    const alerts = h.logLines.filter((l) => l.includes(VerifyLogEvents.pumpingSuspected));
     assert.equal(alerts.length, 1);
     assert.match(alerts[0]!, /"level":40/);
   });

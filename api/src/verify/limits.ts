@@ -10,6 +10,11 @@ import { hitWindows, VerifyKeys } from './scripts.ts';
 import type { VerificationSettings } from './settings.ts';
 import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from './tenant-settings.ts';
 
+/** Log event names of verification limits; the pumping alert and its runbook use the same words. */
+export const VerifyLogEvents = {
+  pumpingSuspected: 'otp.pumping_suspected',
+} as const;
+
 /** Wrong tries at confirming a new factor, per factor and window. */
 const FACTOR_CONFIRM_LIMIT: RateLimit = { limit: 5, windowMs: 300_000 };
 
@@ -231,7 +236,7 @@ export class VerificationLimits {
       // Once per block, not per refused request: this is the line an operator gets paged on.
       this.deps.logger.warn(
         { tenantId: caller.tenantId, range: key.split(':').at(-1), country, limit: rate.limit },
-        'otp.pumping_suspected',
+        VerifyLogEvents.pumpingSuspected,
       );
     }
     throw new PigeonError(

@@ -4,6 +4,7 @@ import type { Logger } from '../../../core/logger.ts';
 import type { Store } from '../../../core/store/store.ts';
 import { startOutboxWriter } from './outbox-writer.ts';
 import { CallbackWorker, type CallbackWorkerSettings } from './worker.ts';
+import { CallbackEvents } from '../events.ts';
 
 export interface CallbacksOptions {
   bus: Bus;
@@ -75,7 +76,10 @@ export async function startCallbacks(options: CallbacksOptions): Promise<Callbac
   };
   const timer = setInterval(() => {
     housekeeping().catch((err: unknown) =>
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'callbacks.housekeeping_failed'),
+      logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        CallbackEvents.housekeepingFailed,
+      ),
     );
   }, options.housekeepingMs ?? 10_000);
   timer.unref();

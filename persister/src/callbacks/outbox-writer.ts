@@ -10,6 +10,7 @@ import type { Store } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
 import { STORE_OUTAGE_BACKOFF } from '../store-backoff.ts';
 import { callbackFor } from './payload.ts';
+import { CallbackEvents } from '../events.ts';
 
 /** Status events: what the bridge decided (outcomes) and what carriers reported (receipts). */
 export const CALLBACK_TOPICS = [Topics.outcomes, Topics.receipts];
@@ -134,7 +135,7 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
       } catch (err) {
         // Holding the position while the database is away loses nothing: the offsets stay put.
         if (!isRetriable(err) || batch.isStale()) throw err;
-        logger.warn({ err: (err as Error).message }, 'callbacks.database_unavailable');
+        logger.warn({ err: (err as Error).message }, CallbackEvents.databaseUnavailable);
         await sleep(backoff.next());
         await batch.heartbeat().catch(() => undefined);
       }

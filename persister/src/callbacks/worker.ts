@@ -9,6 +9,7 @@ import type { Store } from '../../../core/store/store.ts';
 import { CallbackHttp, type PostResult } from './http.ts';
 import { CALLBACK_RETRY, nextAttemptAt } from './retry.ts';
 import { SIGNATURE_HEADER, signatureHeader } from '../../../core/signature.ts';
+import { CallbackEvents } from '../events.ts';
 
 /** The status event's id, also the body's `id`: receivers dedupe by it. */
 export const EVENT_ID_HEADER = 'pigeon-event-id';
@@ -149,15 +150,16 @@ export class CallbackWorker {
         .catch((err: unknown) => {
           if (isPigeonError(err) && err.code === 'PIGEON_ERR_STORE_UNAVAILABLE') {
             // Once per outage, not once per poll.
-            if (!this.databaseDown) this.logger.warn({ err: err.message }, 'callbacks.database_unavailable');
+            if (!this.databaseDown)
+              this.logger.warn({ err: err.message }, CallbackEvents.databaseUnavailable);
             this.databaseDown = true;
-          } else this.logger.error({ err }, 'callbacks.poll_failed');
+          } else this.logger.error({ err }, CallbackEvents.pollFailed);
           return -1;
         })
         .then((started) => {
           if (started >= 0 && this.databaseDown) {
             this.databaseDown = false;
-            this.logger.info('callbacks.database_recovered');
+            this.logger.info(CallbackEvents.databaseRecovered);
           }
           this.polling = undefined;
           this.schedule(this.again || started > 0 ? 0 : this.pollMs);
@@ -208,7 +210,7 @@ export class CallbackWorker {
       const host = callbackHost(delivery.url);
       this.inFlight.set(host, (this.inFlight.get(host) ?? 0) + 1);
       const run = this.deliver(delivery, token)
-        .catch((err: unknown) => this.logger.error({ err, id: delivery.id }, 'callbacks.delivery_failed'))
+        .catch((err: unknown) => this.logger.error({ err, id: delivery.id }, CallbackEvents.deliveryFailed))
         .finally(() => {
           const left = (this.inFlight.get(host) ?? 1) - 1;
           if (left > 0) this.inFlight.set(host, left);
@@ -353,7 +355,7 @@ export class CallbackWorker {
     });
     this.count(next === undefined ? 'given_up' : 'retrying');
     if (next === undefined) {
-      this.logger.warn({ id: delivery.id, host, attempts, lastError }, 'callbacks.given_up');
+      this.logger.warn({ id: delivery.id, host, attempts, lastError }, CallbackEvents.givenUp);
     }
     await this.hostFailed(host, at);
   }
@@ -370,7 +372,7 @@ export class CallbackWorker {
     const until = at + backoffDelay(failures - PAUSE_AFTER_FAILURES + 1, CALLBACK_RETRY, this.random);
     this.pausedUntil.set(host, until);
     const moved = await this.store.deferCallbacks(host, until);
-    this.logger.warn({ host, failures, pausedMs: until - at, moved }, 'callbacks.host_paused');
+    this.logger.warn({ host, failures, pausedMs: until - at, moved }, CallbackEvents.hostPaused);
   }
 
   /**

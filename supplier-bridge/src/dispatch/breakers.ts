@@ -9,6 +9,7 @@ import {
 } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
 import type { PlannedProvider } from '../../../routing/planner.ts';
+import { BridgeEvents } from '../events.ts';
 
 export type Breaker = CircuitBreaker<[SendRequest, AbortSignal], SendResult>;
 type BreakerState = 0 | 1 | 2;
@@ -82,15 +83,15 @@ export class BreakerRegistry {
     const setState = (state: BreakerState) => this.breakerState.set({ breaker: key }, state);
     breaker.on('open', () => {
       setState(2);
-      this.options.logger.warn({ breaker: key }, 'breaker.open');
+      this.options.logger.warn({ breaker: key }, BridgeEvents.breakerOpen);
     });
     breaker.on('halfOpen', () => {
       setState(1);
-      this.options.logger.info({ breaker: key }, 'breaker.half_open');
+      this.options.logger.info({ breaker: key }, BridgeEvents.breakerHalfOpen);
     });
     breaker.on('close', () => {
       setState(0);
-      this.options.logger.info({ breaker: key }, 'breaker.close');
+      this.options.logger.info({ breaker: key }, BridgeEvents.breakerClose);
     });
     setState(0);
     this.breakers.set(key, breaker);

@@ -24,6 +24,7 @@ import { PassClaim } from './pass-claim.ts';
 import { followUpRecord, type NextPass } from './pass-headers.ts';
 import { ProviderCalls } from './provider-call.ts';
 import { DEFAULT_MAX_ROUNDS, nextRound, RetryBudget, ROUND_BACKOFF } from './retry-rounds.ts';
+import { BridgeEvents } from '../events.ts';
 
 export interface DispatcherOptions {
   planner: RoutePlanner;
@@ -171,7 +172,7 @@ export class Dispatcher {
     }
     this.options.logger.warn(
       { messageId: message.messageId, provider, pass: passKey(pass) },
-      'bridge.recovering_crashed_pass',
+      BridgeEvents.recoveringCrashedPass,
     );
     if (!provider) return this.decide(message, pass, claim);
     if (!isUrgent(message)) {

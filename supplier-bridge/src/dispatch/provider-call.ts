@@ -4,6 +4,7 @@ import type { MessageRequested } from '../../../core/message.ts';
 import { ProviderError, type SendRequest, type SendResult } from '../../../providers/provider.ts';
 import type { PlannedProvider } from '../../../routing/planner.ts';
 import type { BreakerRegistry } from './breakers.ts';
+import { BridgeEvents } from '../events.ts';
 
 export interface ProviderCallsOptions {
   breakers: BreakerRegistry;
@@ -83,7 +84,7 @@ export class ProviderCalls {
           code: error.rawCode,
           sent: error.sent,
         },
-        'bridge.send_failed',
+        BridgeEvents.sendFailed,
       );
       return error;
     }
