@@ -5,6 +5,7 @@
  */
 import { PigeonError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import type { SilenceRecord } from '../core/store/kinds/alerts.ts';
 import { backoffDelay, isPermanent, type ScheduleBackoff } from '../core/retry.ts';
 import {
   type Due,
@@ -13,7 +14,6 @@ import {
   type EscalationStep,
   type Incident,
   type Phase,
-  type Silence,
   signalFor,
   silenceFor,
   INCIDENT_TRANSITIONS,
@@ -54,7 +54,7 @@ export class IncidentEngine {
   /** Incidents to write to the store, by id. */
   private readonly changed = new Map<string, Incident>();
   private readonly sending = new Set<string>();
-  private silences: readonly Silence[] = [];
+  private silences: readonly SilenceRecord[] = [];
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly noDataMs: number;
@@ -78,7 +78,7 @@ export class IncidentEngine {
     }
   }
 
-  setSilences(silences: readonly Silence[]): void {
+  setSilences(silences: readonly SilenceRecord[]): void {
     this.silences = silences;
   }
 

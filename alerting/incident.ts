@@ -14,6 +14,7 @@
  */
 import type { AlertSeverity, NotificationKind } from './notification.ts';
 import type { CompiledRule, MetricName } from './rules.ts';
+import type { SilenceRecord } from '../core/store/kinds/alerts.ts';
 
 export const INCIDENT_STATES = ['pending', 'firing', 'resolved'] as const;
 export type IncidentState = (typeof INCIDENT_STATES)[number];
@@ -140,17 +141,6 @@ export interface EscalationPolicy {
   steps: readonly EscalationStep[];
 }
 
-export interface Silence {
-  id: string;
-  /** Label values an incident must have; `rule` and `severity` match those. '*' matches anything. */
-  matchers: Record<string, string>;
-  startsAt: number;
-  endsAt: number;
-  createdBy: string;
-  comment: string;
-  createdAt: number;
-}
-
 /** The signal an evaluation gives an incident in `phase` (pure). */
 export function signalFor(
   incident: Pick<Incident, 'state' | 'pendingSince' | 'clearSince' | 'lastDataAt'> | undefined,
@@ -175,9 +165,9 @@ export function signalFor(
 /** The silence in force for an incident, if any (pure). */
 export function silenceFor(
   incident: Pick<Incident, 'ruleId' | 'severity' | 'labels'>,
-  silences: readonly Silence[],
+  silences: readonly SilenceRecord[],
   now: number,
-): Silence | undefined {
+): SilenceRecord | undefined {
   const labels: Record<string, string> = {
     ...incident.labels,
     rule: incident.ruleId,

@@ -15,7 +15,7 @@ import type { AlertingSetup } from '../../alerting/config.ts';
 import type { Baselines } from '../../alerting/baseline.ts';
 import type { Canary } from './canary.ts';
 import type { HealthModel, RateSource } from './health-model.ts';
-import type { Incident, Silence } from '../../alerting/incident.ts';
+import type { Incident } from '../../alerting/incident.ts';
 import { IncidentEngine } from '../../alerting/incident-engine.ts';
 import type { Notifier } from '../../alerting/notifier.ts';
 import {
@@ -205,7 +205,7 @@ export class Alerting {
         this.storedRulesJson = json;
         this.applyRules(stored.map((r) => r.definition as AlertRule));
       }
-      this.engine.setSilences(silences.map((s): Silence => ({ ...s })));
+      this.engine.setSilences(silences);
       for (const record of open) {
         if (record.ackedAt === null) continue;
         try {
