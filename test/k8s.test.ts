@@ -149,7 +149,7 @@ test('the k8s manifests parse, fit together and only set variables core/config.t
     const command: string[] = [...(container.command ?? []), ...(container.args ?? [])];
     const service = command.find((word) => word in SERVICE_PORTS);
     assert.ok(service, `${where}: command names a service (${command.join(' ')})`);
-    assert.match(command.join(' '), /\bdist\/core\/cli\.js\b/, `${where}: runs the CLI`);
+    assert.match(command.join(' '), /\bdist\/bin\/cli\.js\b/, `${where}: runs the CLI`);
 
     const env: Array<{ name: string; value?: string }> = container.env ?? [];
     for (const variable of env) {
