@@ -10,7 +10,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../../core/logger.ts';
 import { type HealthBoard, type ProviderHealth, providerHealthEvent } from '../../core/provider-health.ts';
 import type { IncidentRecord } from '../../core/store/kinds/alerts.ts';
-import type { Store } from '../../core/store/store.ts';
+import type { AlertStore } from '../../core/store/kinds/alerts.ts';
 import type { AlertingSetup } from '../../alerting/config.ts';
 import type { Baselines } from '../../alerting/baseline.ts';
 import type { Canary } from './canary.ts';
@@ -29,7 +29,11 @@ import {
 import type { Traffic } from './traffic.ts';
 
 /** What the tick reads and writes in the store. */
-export type AlertStore = Pick<Store, 'listAlertRules' | 'listSilences' | 'listIncidents' | 'putIncidents'>;
+/** What the alerting tick reads and writes in the store. */
+export type AlertingStore = Pick<
+  AlertStore,
+  'listAlertRules' | 'listSilences' | 'listIncidents' | 'putIncidents'
+>;
 
 export interface AlertingOptions {
   setup: AlertingSetup;
@@ -39,7 +43,7 @@ export interface AlertingOptions {
   health: HealthModel;
   baselines: Baselines;
   publishHealth: (verdicts: readonly ProviderHealth[]) => Promise<void>;
-  store?: AlertStore | undefined;
+  store?: AlertingStore | undefined;
   /** Verdicts in force (the compacted topic), to continue from after taking over. */
   board?: HealthBoard | undefined;
   canary?: Canary | undefined;

@@ -10,7 +10,7 @@ import { encodeProviderHealth, HealthBoard } from '../../core/provider-health.ts
 import { LANE_TOPICS, Topics } from '../../core/topics.ts';
 import { followProviderHealth } from '../../routing/health-feed.ts';
 import type { AlertingSetup } from '../../alerting/config.ts';
-import { Alerting, type AlertStore } from './alerting.ts';
+import { Alerting, type AlertingStore } from './alerting.ts';
 import { Baselines } from '../../alerting/baseline.ts';
 import { Canary } from './canary.ts';
 import { HealthModel } from './health-model.ts';
@@ -33,7 +33,7 @@ export interface MonitorOptions {
   setup: AlertingSetup;
   notifier: Notifier;
   /** Where incidents, rules and silences live; without it incidents are kept in memory only. */
-  store?: AlertStore | undefined;
+  store?: AlertingStore | undefined;
   /** For the leader lease among replicas; without it this monitor always acts. */
   cache?: Cache | undefined;
   lagReader?: LagReader | undefined;

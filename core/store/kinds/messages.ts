@@ -127,13 +127,6 @@ export interface PurgeCounts {
   attempts: number;
 }
 
-/** Rows one purge round deleted, per table. */
-export interface PurgeCounts {
-  messages: number;
-  events: number;
-  attempts: number;
-}
-
 export interface MessageStore {
   /** Applies all patches and inserts all events in one transaction; idempotent under replay. */
   writeBatch(batch: WriteBatch): Promise<void>;

@@ -18,7 +18,7 @@ export interface AdmissionOptions {
 export type SkipReason = 'breaker_open' | 'paused' | 'rate_limited' | 'retry_budget';
 
 /** Whether a planned provider may be called for a message now, and a count of those passed over. */
-export class Admission {
+export class AdmissionControl {
   private readonly skips: Counter<'provider' | 'reason'>;
 
   constructor(private readonly options: AdmissionOptions) {

@@ -8,7 +8,7 @@ import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
 import type { RoutePlanner } from '../../../routing/planner.ts';
 import type { ProviderGate } from '../provider-gate.ts';
-import { Admission } from './admission.ts';
+import { AdmissionControl } from './admission.ts';
 import { BreakerRegistry } from './breakers.ts';
 import {
   type Acceptance,
@@ -83,7 +83,7 @@ export class Dispatcher {
   private readonly breakers: BreakerRegistry;
   private readonly calls: ProviderCalls;
   private readonly results: Counter<'result' | 'class'>;
-  private readonly admission: Admission;
+  private readonly admission: AdmissionControl;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly sendTimeoutMs: number;
@@ -101,7 +101,7 @@ export class Dispatcher {
       publicUrl: options.publicUrl,
       sendTimeoutMs: this.sendTimeoutMs,
     });
-    this.admission = new Admission({
+    this.admission = new AdmissionControl({
       gate: options.gate,
       budget: options.retryBudget ?? new RetryBudget({ now: this.now }),
       registry: r,
