@@ -28,6 +28,7 @@ import { startBridge } from '../supplier-bridge/src/bridge.ts';
 import { CatalogPlanner, fixedRouting } from '../routing/planner.ts';
 import { fixedDispatcher } from '../test/support/fixed-dispatcher.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
+import { SIMULATOR_ENV } from '../test/support/simulator-env.ts';
 import { waitFor } from '../test/support/wait.ts';
 import { envInt } from './support.ts';
 
@@ -81,7 +82,7 @@ async function runBridge(
 ): Promise<{ rps: number; p50_ms: number; p99_ms: number }> {
   const logger = createLogger({ level: 'warn' });
   const registry = new Registry();
-  const config = loadConfig({});
+  const config = loadConfig(SIMULATOR_ENV);
   const providers: ConfiguredProvider[] = ['sim-a', 'sim-b'].map((name) => ({
     definition: { name, type: 'simulator' },
     weight: 1,
@@ -134,7 +135,7 @@ async function runBridge(
 /** Cost of one routing decision, in microseconds, over many decisions. */
 function routingDecisionMicros(): number {
   const logger = createLogger({ level: 'silent' });
-  const config = loadConfig({});
+  const config = loadConfig(SIMULATOR_ENV);
   const cache = new RedisCache(TEST_REDIS_URL);
   const providers: ConfiguredProvider[] = ['a', 'b', 'c', 'd'].map((name, i) => ({
     definition: { name, type: 'simulator', prices: { US: 0.0075 + i / 1000, '*': 0.05 } },

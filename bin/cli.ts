@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import closeWithGrace from 'close-with-grace';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api/src/api-keys.ts';
-import { type Config, loadConfig } from '../core/config.ts';
+import { type Config, type DeploymentMode, loadConfig } from '../core/config.ts';
 import { exitOnConfigError } from '../core/config-exit.ts';
 import { PigeonError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { createBus, createStore, topicSpecs } from '../core/runtime.ts';
+import { startBanner } from './banner.ts';
 import { startEmbedded } from './embedded.ts';
 
 const USAGE = `usage: pigeon <command>
@@ -19,10 +20,13 @@ const USAGE = `usage: pigeon <command>
   reseal-secrets    write provider credentials and webhook secrets again under
                     PIGEON_SECRETS_KEY (after a rotation, or once a key is first set)`;
 
-/** The validated configuration, and any `check` a command adds; a bad one stops the process. */
-function config(check?: (cfg: Config) => void): Config {
+/**
+ * The validated configuration, and any `check` a command adds; a bad one stops the process. Every
+ * command but `embedded` runs against a distributed deployment's configuration.
+ */
+function config(check?: (cfg: Config) => void, mode: DeploymentMode = 'distributed'): Config {
   try {
-    const cfg = loadConfig();
+    const cfg = loadConfig(process.env, { mode });
     check?.(cfg);
     return cfg;
   } catch (err) {
@@ -34,29 +38,22 @@ function config(check?: (cfg: Config) => void): Config {
 const command = process.argv[2] ?? 'embedded';
 switch (command) {
   case 'embedded': {
-    const cfg = config();
+    const cfg = config(undefined, 'embedded');
     const logger = createLogger({ level: cfg.logLevel, name: 'pigeon' });
     // A provider or alert definition that does not hold is only found while starting.
     const gateway = await startEmbedded(cfg, logger).catch((err: unknown) => {
       exitOnConfigError(err, 'pigeon');
       throw err;
     });
-    const base = `http://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${cfg.port}`;
+    const { context } = gateway;
     process.stdout.write(
-      [
-        '',
-        `Pigeon is running (embedded: ${gateway.context.bus().kind} bus, ${gateway.context.store().kind} store, ${gateway.context.cache().kind} cache, simulated providers)`,
-        `  API         ${base}/v1   OpenAPI docs ${base}/docs   metrics ${base}/metrics`,
-        `  API key     ${gateway.api.apiKey ?? '(set PIGEON_API_KEY)'}`,
-        '',
-        'Send a message:',
-        `  curl -s -H "Authorization: Bearer ${gateway.api.apiKey}" -H 'content-type: application/json' \\`,
-        `    -d '{"to":"+14155550123","body":"hello"}' ${base}/v1/messages`,
-        'Then follow it (use the id from the answer):',
-        `  curl -s -H "Authorization: Bearer ${gateway.api.apiKey}" ${base}/v1/messages/<id>`,
-        `  curl -s '${base}/simulator/messages?to=%2B14155550123'`,
-        '',
-      ].join('\n'),
+      startBanner({
+        base: `http://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${cfg.port}`,
+        infrastructure: `${context.bus().kind} bus, ${context.store().kind} store, ${context.cache().kind} cache`,
+        simulator: cfg.simulator.enabled,
+        apiKey: gateway.api.apiKey,
+        apiKeySupplied: cfg.bootstrapApiKey !== undefined,
+      }),
     );
     closeWithGrace({ delay: 20_000, logger }, async () => {
       await gateway.close();
@@ -93,7 +90,8 @@ switch (command) {
   }
   case 'create-api-key': {
     const tenant = process.argv[3] ?? 'default';
-    const scopes = process.argv[4]?.split(',') ?? ALL_SCOPES.filter((s) => s !== 'admin');
+    const scopes =
+      process.argv[4]?.split(',') ?? ALL_SCOPES.filter((s) => s !== 'admin' && s !== 'simulator');
     const store = createStore(config());
     await store.migrate();
     const key = generateApiKey();

@@ -17,7 +17,9 @@ export interface EmbeddedGateway {
 
 /**
  * The whole gateway in one process: the same service code as the distributed deployment, sharing
- * one bus, store and cache (in-process bus, SQLite and a map unless configured otherwise).
+ * one bus, store and cache (in-process bus, SQLite and a map unless configured otherwise). `config`
+ * is loaded in embedded mode: it generates the keys an operator would otherwise provide, and turns
+ * the simulator on unless told otherwise.
  */
 export async function startEmbedded(config: Config, logger: Logger): Promise<EmbeddedGateway> {
   const registry = createRegistry('pigeon', { defaultMetrics: true });
@@ -27,7 +29,7 @@ export async function startEmbedded(config: Config, logger: Logger): Promise<Emb
     workers.push(await startPersisterService(context));
     workers.push(await startSupplierBridge(context));
     workers.push(await startMonitorService(context));
-    const api = await startApi(context, { embedded: true });
+    const api = await startApi(context);
     const services = ['persister', 'supplier-bridge', 'monitor', 'api'] as const;
     const heartbeats = [...workers, api].map((worker, i) =>
       startHeartbeat({ bus: context.bus(), service: services[i]!, logger, detail: worker.heartbeat }),

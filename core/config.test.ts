@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import { loadConfig } from './config.ts';
 import { PigeonError } from './errors.ts';
 
-test('an empty environment gives the embedded defaults', () => {
+test('an empty environment gives the in-process defaults, in distributed mode unless a command says', () => {
   const config = loadConfig({});
+  assert.equal(config.mode, 'distributed');
   assert.equal(config.port, 3000);
   assert.equal(config.kafka, undefined);
   assert.equal(config.mysqlUrl, undefined);
@@ -150,4 +151,39 @@ test('the secrets keys must be 32 bytes; either may be left unset', () => {
       /PIGEON_SECRETS_KEY: expected exactly 32 bytes/.test(err.message) &&
       /PIGEON_SECRETS_KEY_PREVIOUS/.test(err.message),
   );
+});
+
+test('the simulator is on by default in embedded mode only', () => {
+  assert.equal(loadConfig({}).simulator.enabled, false);
+  assert.equal(loadConfig({}, { mode: 'distributed' }).simulator.enabled, false);
+  const embedded = loadConfig({}, { mode: 'embedded' });
+  assert.equal(embedded.simulator.enabled, true);
+  assert.equal(embedded.simulator.receiptSecret, undefined, 'generated at start, never a default');
+  assert.equal(loadConfig({ PIGEON_SIMULATOR: 'false' }, { mode: 'embedded' }).simulator.enabled, false);
+});
+
+test('the simulator turned on outside embedded mode needs a secret of its own', () => {
+  const configError = (variable: string) => (err: unknown) =>
+    err instanceof PigeonError && err.code === 'PIGEON_ERR_CONFIG' && err.message.includes(variable);
+  assert.throws(() => loadConfig({ PIGEON_SIMULATOR: 'true' }), configError('PIGEON_SIMULATOR_SECRET'));
+  const secret = 'a-secret-the-services-share';
+  assert.deepEqual(loadConfig({ PIGEON_SIMULATOR: 'true', PIGEON_SIMULATOR_SECRET: secret }).simulator, {
+    enabled: true,
+    receiptSecret: secret,
+  });
+  for (const mode of ['embedded', 'distributed'] as const) {
+    assert.throws(
+      () =>
+        loadConfig(
+          { PIGEON_SIMULATOR: 'true', PIGEON_SIMULATOR_SECRET: 'pigeon-simulator-secret' },
+          { mode },
+        ),
+      configError('published'),
+      'the formerly documented default is public',
+    );
+    assert.throws(
+      () => loadConfig({ PIGEON_SIMULATOR_SECRET: 'short' }, { mode }),
+      configError('PIGEON_SIMULATOR_SECRET'),
+    );
+  }
 });

@@ -9,6 +9,11 @@ import { isSupportedCountry } from 'libphonenumber-js/max';
  * `docs/operations.md`; a bad value stops the process with an error naming the variable.
  */
 export interface Config {
+  /**
+   * `embedded` for `pigeon embedded` (the whole gateway in one process, `npm start`), `distributed`
+   * for one service. Decides the defaults that are safe only on a developer's machine: the simulator.
+   */
+  readonly mode: DeploymentMode;
   readonly port: number;
   readonly host: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -37,9 +42,14 @@ export interface Config {
   readonly secretsKeyPrevious: string | undefined;
   readonly redisUrl: string | undefined;
   readonly publishTimeoutMs: number;
+  /**
+   * Simulated providers and the `/simulator/*` routes: on by default in embedded mode only. Without
+   * a configured secret, embedded mode generates one (`simulatorReceiptSecret`); distributed mode
+   * refuses to start, as the api and the supplier bridge must share it.
+   */
   readonly simulator: {
     readonly enabled: boolean;
-    readonly receiptSecret: string;
+    readonly receiptSecret: string | undefined;
   };
   readonly providersFile: ProvidersFile | undefined;
   readonly bridge: {
@@ -197,6 +207,8 @@ export interface AlertsFile {
   };
 }
 
+export type DeploymentMode = 'embedded' | 'distributed';
+
 type Env = Record<string, string | undefined>;
 
 class EnvReader {
@@ -256,9 +268,17 @@ class EnvReader {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** Reads and validates the configuration; throws PIGEON_ERR_CONFIG naming every bad variable. */
-export function loadConfig(env: Env = process.env, defaults: { port?: number } = {}): Config {
+/**
+ * Reads and validates the configuration; throws PIGEON_ERR_CONFIG naming every bad variable.
+ * `defaults.mode` is the command's: a caller that names none gets the distributed defaults, the
+ * safe ones.
+ */
+export function loadConfig(
+  env: Env = process.env,
+  defaults: { port?: number; mode?: DeploymentMode } = {},
+): Config {
   const r = new EnvReader(env);
+  const mode = defaults.mode ?? 'distributed';
   const port = r.int('PORT', defaults.port ?? 3000, 0, 65535);
   const host = r.string('HOST', '127.0.0.1');
 
@@ -292,6 +312,7 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
   }
 
   const config: Config = {
+    mode,
     port,
     host,
     logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
@@ -315,10 +336,7 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
     }),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     publishTimeoutMs: r.int('PIGEON_PUBLISH_TIMEOUT_MS', 2000, 100, 60_000),
-    simulator: {
-      enabled: r.bool('PIGEON_SIMULATOR', true),
-      receiptSecret: r.string('PIGEON_SIMULATOR_SECRET', 'pigeon-simulator-secret'),
-    },
+    simulator: simulator(r, mode),
     providersFile,
     bridge: {
       concurrency: r.int('PIGEON_BRIDGE_CONCURRENCY', 64, 1, 10_000),
@@ -392,6 +410,29 @@ export function loadConfig(env: Env = process.env, defaults: { port?: number } =
     throw new PigeonError('PIGEON_ERR_CONFIG', `Invalid configuration:\n  - ${r.problems.join('\n  - ')}`);
   }
   return deepFreeze(config);
+}
+
+/**
+ * The secret simulator receipts were once signed with by default: it is public, so anyone could
+ * forge a receipt with it. Refused, so a deployment still setting it does not start.
+ */
+const PUBLISHED_SIMULATOR_SECRET = 'pigeon-simulator-secret';
+const MIN_SIMULATOR_SECRET_LENGTH = 16;
+
+function simulator(r: EnvReader, mode: DeploymentMode): Config['simulator'] {
+  const enabled = r.bool('PIGEON_SIMULATOR', mode === 'embedded');
+  const receiptSecret = r.string('PIGEON_SIMULATOR_SECRET');
+  if (receiptSecret === PUBLISHED_SIMULATOR_SECRET) {
+    r.problems.push('PIGEON_SIMULATOR_SECRET: this value was published as the default; set a random one');
+  } else if (receiptSecret !== undefined && receiptSecret.length < MIN_SIMULATOR_SECRET_LENGTH) {
+    r.problems.push(`PIGEON_SIMULATOR_SECRET: must be at least ${MIN_SIMULATOR_SECRET_LENGTH} characters`);
+  } else if (enabled && receiptSecret === undefined && mode === 'distributed') {
+    // Embedded mode generates one; separate processes would each generate a different one.
+    r.problems.push(
+      'PIGEON_SIMULATOR_SECRET: required with PIGEON_SIMULATOR=true outside embedded mode (the api and the supplier bridge must share it, e.g. `openssl rand -base64 32`)',
+    );
+  }
+  return { enabled, receiptSecret };
 }
 
 function secret(

@@ -100,7 +100,7 @@ export async function runService(
 ): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env, defaults);
+    config = loadConfig(process.env, { ...defaults, mode: 'distributed' });
   } catch (err) {
     exitOnConfigError(err, `pigeon ${name}`);
     throw err;

@@ -73,7 +73,7 @@ export function createAdapter(definition: ProviderDefinition, deps: ProviderDeps
   if (definition.type === 'simulator' && !deps.config.simulator.enabled) {
     throw new PigeonError(
       'PIGEON_ERR_CONFIG',
-      `provider "${definition.name}" is a simulator but PIGEON_SIMULATOR=false`,
+      `provider "${definition.name}" is a simulator, and the simulator is off (PIGEON_SIMULATOR; on by default in embedded mode only)`,
     );
   }
   return factory(definition.name, definition.options ?? {}, deps);
@@ -99,7 +99,10 @@ export function declaredProviders(deps: ProviderDeps): ProviderDefinition[] {
 export function createProviders(deps: ProviderDeps): ConfiguredProvider[] {
   const definitions = declaredProviders(deps);
   if (definitions.length === 0) {
-    throw new PigeonError('PIGEON_ERR_CONFIG', 'No providers: set PIGEON_CONFIG or PIGEON_SIMULATOR=true');
+    throw new PigeonError(
+      'PIGEON_ERR_CONFIG',
+      'No providers: set PIGEON_CONFIG (or PIGEON_SIMULATOR=true for simulated ones)',
+    );
   }
   return definitions.map((definition) => ({
     definition,

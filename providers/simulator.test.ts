@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { MemoryCache } from '../core/cache/memory-cache.ts';
 import { loadConfig } from '../core/config.ts';
 import { PigeonError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { providerError } from '../test/support/provider-testing.ts';
+import { SIMULATOR_ENV } from '../test/support/simulator-env.ts';
 import { sleep, waitFor } from '../test/support/wait.ts';
 import type { ProviderError, SendRequest } from './provider.ts';
 import {
@@ -18,6 +22,8 @@ import {
   type SimulatorFault,
   simulatorFaultKey,
   SimulatorProvider,
+  signSimulatorReceipt,
+  simulatorReceiptSecret,
 } from './simulator.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -251,7 +257,7 @@ describe('simulator faults', () => {
       const sim = createSimulator(
         'sim-t',
         { latencyMs: 0, faults: [{ fault: 'down', afterMs: 0, forMs: 80 }] },
-        { config: loadConfig({}), cache, logger },
+        { config: loadConfig(SIMULATOR_ENV), cache, logger },
       );
       await providerError(sim.send(request(), AbortSignal.timeout(1000)));
       await sleep(100);
@@ -261,7 +267,7 @@ describe('simulator faults', () => {
 
     test('a bad script is a configuration error naming the step', () => {
       fresh();
-      const deps = { config: loadConfig({}), cache, logger };
+      const deps = { config: loadConfig(SIMULATOR_ENV), cache, logger };
       for (const [faults, path] of [
         [{ fault: 'down' }, '"faults"'],
         [[{ fault: 'down' }, { fault: 'explode' }], '"faults[1].fault"'],
@@ -275,5 +281,66 @@ describe('simulator faults', () => {
         );
       }
     });
+  });
+});
+
+describe('the simulator receipt secret', () => {
+  test('embedded mode generates one per data directory, kept 0600 and stable across restarts', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pigeon-sim-secret-'));
+    const config = loadConfig({ PIGEON_DATA_DIR: dataDir }, { mode: 'embedded' });
+    assert.equal(config.simulator.enabled, true);
+    const secret = simulatorReceiptSecret(config);
+    assert.match(secret, /^[0-9a-f]{64}$/);
+    assert.notEqual(secret, 'pigeon-simulator-secret');
+    assert.equal(statSync(join(dataDir, 'simulator-secret')).mode & 0o777, 0o600);
+    assert.equal(
+      simulatorReceiptSecret(loadConfig({ PIGEON_DATA_DIR: dataDir }, { mode: 'embedded' })),
+      secret,
+    );
+    const elsewhere = loadConfig(
+      { PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-sim-secret-')) },
+      {
+        mode: 'embedded',
+      },
+    );
+    assert.notEqual(simulatorReceiptSecret(elsewhere), secret, 'no two deployments share one');
+  });
+
+  test('a configured secret is used as given, in either mode', () => {
+    assert.equal(simulatorReceiptSecret(loadConfig(SIMULATOR_ENV)), SIMULATOR_ENV.PIGEON_SIMULATOR_SECRET);
+    const dataDir = mkdtempSync(join(tmpdir(), 'pigeon-sim-secret-'));
+    const embedded = loadConfig({ ...SIMULATOR_ENV, PIGEON_DATA_DIR: dataDir }, { mode: 'embedded' });
+    assert.equal(simulatorReceiptSecret(embedded), SIMULATOR_ENV.PIGEON_SIMULATOR_SECRET);
+  });
+
+  test('a receipt signed with the formerly documented default is refused by a simulator with its own', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pigeon-sim-secret-'));
+    const config = loadConfig({ PIGEON_DATA_DIR: dataDir }, { mode: 'embedded' });
+    const sim = createSimulator('sim-a', {}, { config, cache: new MemoryCache(), logger });
+    const rawBody = JSON.stringify({
+      id: 'SIMforged',
+      reference: '01J0000000000000000000000A',
+      status: 'delivered',
+    });
+    const signed = (secret: string) => {
+      const timestamp = String(Date.now());
+      return {
+        headers: {
+          'x-simulator-timestamp': timestamp,
+          'x-simulator-signature': signSimulatorReceipt(secret, timestamp, rawBody),
+        },
+        rawBody,
+        url: '/v1/receipts/sim-a',
+        fullUrl: 'http://127.0.0.1:3000/v1/receipts/sim-a',
+        method: 'POST',
+      };
+    };
+    await assert.rejects(
+      async () => sim.parseReceipt(signed('pigeon-simulator-secret')),
+      (err: unknown) => err instanceof PigeonError && err.code === 'PIGEON_ERR_RECEIPT_SIGNATURE',
+    );
+    const [receipt] = await sim.parseReceipt(signed(simulatorReceiptSecret(config)));
+    assert.equal(receipt?.status, 'delivered');
+    await sim.close?.();
   });
 });

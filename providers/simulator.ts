@@ -1,7 +1,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cache } from '../core/cache/cache.ts';
+import type { Config } from '../core/config.ts';
 import { PigeonError } from '../core/errors.ts';
+import { loadOrCreateKeyFile } from '../core/keys.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ReceiptStatus } from '../core/message.ts';
 import { backoffDelay, type ExponentialBackoff } from '../core/retry.ts';
@@ -135,6 +137,20 @@ export interface OutboxEntry {
 
 export function outboxKey(to: string): string {
   return `sim:outbox:${to}`;
+}
+
+/**
+ * The secret simulator receipts are signed with: PIGEON_SIMULATOR_SECRET, or in embedded mode one
+ * generated once into PIGEON_DATA_DIR (`simulator-secret`, 0600) like the other embedded keys, so
+ * no two deployments share it and it survives restarts. The api (verifying) and the supplier
+ * bridge (signing) share it there by sharing the process. Config refuses the remaining case.
+ */
+export function simulatorReceiptSecret(config: Config): string {
+  const { receiptSecret } = config.simulator;
+  if (receiptSecret !== undefined) return receiptSecret;
+  if (config.mode === 'embedded')
+    return loadOrCreateKeyFile(config.dataDir, 'simulator-secret').toString('hex');
+  throw new PigeonError('PIGEON_ERR_CONFIG', 'PIGEON_SIMULATOR_SECRET: required outside embedded mode');
 }
 
 export function signSimulatorReceipt(secret: string, timestamp: string, body: string): string {
@@ -439,7 +455,7 @@ export const createSimulator: ProviderFactory = (name, options, deps) => {
     failureRatio: num(options.failureRatio, 0),
     receiptDelayMs: num(options.receiptDelayMs, 300),
     undeliveredRatio: num(options.undeliveredRatio, 0),
-    secret: deps.config.simulator.receiptSecret,
+    secret: simulatorReceiptSecret(deps.config),
     outbox: deps.cache,
     logger: deps.logger,
     ...(faults ? { faults } : {}),

@@ -5,6 +5,7 @@ import { type Config, loadConfig } from '../core/config.ts';
 import { isPigeonError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { SqliteStore } from '../core/store/sqlite-store.ts';
+import { SIMULATOR_ENV } from '../test/support/simulator-env.ts';
 import { waitFor } from '../test/support/wait.ts';
 import type { ProviderAdapter, ProviderDeps } from '../providers/provider.ts';
 import { planRoute } from './plan.ts';
@@ -22,7 +23,7 @@ interface Harness {
   catalog: RoutingCatalog;
 }
 
-function harness(config: Config = loadConfig({})): Harness {
+function harness(config: Config = loadConfig(SIMULATOR_ENV)): Harness {
   const logs: Array<Record<string, unknown>> = [];
   const logger = createLogger({
     level: 'info',
@@ -248,7 +249,7 @@ describe('RoutingCatalog over a SQLite store', () => {
 
 describe('seedRouting', () => {
   const fileConfig = (): Config => ({
-    ...loadConfig({}),
+    ...loadConfig(SIMULATOR_ENV),
     providersFile: {
       providers: [{ name: 'acme', type: 'simulator', weight: 5 }],
       routes: [{ id: 'gb', country: 'GB', tiers: [[{ provider: 'acme', weight: 1 }]] }],

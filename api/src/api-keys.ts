@@ -6,8 +6,18 @@ import type { Store } from '../../core/store/store.ts';
 
 /** Recognisable prefix, so leaked keys are easy to find by secret scanners. */
 export const API_KEY_PREFIX = 'pgn_';
-/** `alerts:write`: post alerts for on-call paging and acknowledge pages (give Alertmanager its own key). */
-export const ALL_SCOPES = ['messages:write', 'messages:read', 'pii:read', 'alerts:write', 'admin'] as const;
+/**
+ * `alerts:write`: post alerts for on-call paging and acknowledge pages (give Alertmanager its own key).
+ * `simulator`: the `/simulator/*` routes of a test deployment (outbox, faults, replies).
+ */
+export const ALL_SCOPES = [
+  'messages:write',
+  'messages:read',
+  'pii:read',
+  'alerts:write',
+  'simulator',
+  'admin',
+] as const;
 export type Scope = (typeof ALL_SCOPES)[number];
 
 export interface Principal {

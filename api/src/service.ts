@@ -43,14 +43,12 @@ async function bootstrapApiKey(context: ServiceContext, embedded: boolean): Prom
   return key;
 }
 
-export async function startApi(
-  context: ServiceContext,
-  options: { embedded?: boolean } = {},
-): Promise<ApiService> {
+export async function startApi(context: ServiceContext): Promise<ApiService> {
   const { config, logger } = context;
+  const embedded = config.mode === 'embedded';
   await context.store().migrate();
   await context.ensureTopics();
-  const apiKey = await bootstrapApiKey(context, options.embedded ?? false);
+  const apiKey = await bootstrapApiKey(context, embedded);
   const providerDeps = { config, cache: context.cache(), logger };
   await seedRouting(context.store(), providerDeps);
   // Adapters here only verify receipts: their own connections (SMPP binds) belong to the bridge.
@@ -60,7 +58,7 @@ export async function startApi(
   const healthFeed = await followProviderHealth(context.bus(), health, logger, context.groupId('api'));
   const verification = verificationSettings(
     config,
-    resolveVerificationKeys(config, options.embedded ?? false),
+    resolveVerificationKeys(config, embedded),
     context.bus().kind,
   );
   logVerificationSetup(context, verification);

@@ -35,13 +35,16 @@ const call = async (method: string, path: string, body?: unknown) => {
 
 before(async () => {
   const port = await freePort();
-  const config = loadConfig({
-    PORT: String(port),
-    PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-e2e-callbacks-')),
-    LOG_LEVEL: 'silent',
-    // The customer endpoints of this test listen on 127.0.0.1.
-    PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
-  });
+  const config = loadConfig(
+    {
+      PORT: String(port),
+      PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-e2e-callbacks-')),
+      LOG_LEVEL: 'silent',
+      // The customer endpoints of this test listen on 127.0.0.1.
+      PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS: 'true',
+    },
+    { mode: 'embedded' },
+  );
   gateway = await startEmbedded(config, createLogger({ level: 'silent' }));
   base = `http://127.0.0.1:${port}`;
   key = gateway.api.apiKey!;

@@ -7,6 +7,7 @@ import { LANE_TOPICS } from '../../core/topics.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
 import { type RunningGateway, startGateway } from '../support/processes.ts';
+import { SIMULATOR_ENV } from '../support/simulator-env.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
 const MESSAGES = 1000;
@@ -34,6 +35,8 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
       PIGEON_TENANT: `e2e-${Date.now()}`,
       // …and the client address is a fresh one per run, believed through one proxy hop.
       PIGEON_TRUST_PROXY_HOPS: '1',
+      // A test deployment: simulated providers, asked for, with the secret every service shares.
+      ...SIMULATOR_ENV,
     });
     apiBase = gateway.apiBase;
   });
@@ -121,7 +124,9 @@ describe('distributed gateway: four processes over Kafka, MariaDB and Redis', ()
     await waitFor(
       async () => {
         const outbox = (await (
-          await fetch(`${apiBase}/simulator/messages?to=${encodeURIComponent(to)}`)
+          await fetch(`${apiBase}/simulator/messages?to=${encodeURIComponent(to)}`, {
+            headers: { authorization: `Bearer ${API_KEY}` },
+          })
         ).json()) as { messages: Array<{ body: string; messageId: string }> };
         sms = outbox.messages[0];
         return sms !== undefined;

@@ -7,7 +7,7 @@ import { loadConfig } from '../../core/config.ts';
 import { type EmbeddedGateway, startEmbedded } from '../../bin/embedded.ts';
 import { createLogger } from '../../core/logger.ts';
 import { SEND_TOPICS } from '../../core/topics.ts';
-import { signSimulatorReceipt } from '../../providers/simulator.ts';
+import { signSimulatorReceipt, simulatorReceiptSecret } from '../../providers/simulator.ts';
 import { freePort } from '../support/ports.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -17,6 +17,8 @@ describe('embedded gateway, one process', () => {
   let gateway: EmbeddedGateway;
   let base: string;
   let key: string;
+  /** The receipt secret the gateway generated for itself. */
+  let receiptSecret: string;
   const published: string[] = [];
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -45,14 +47,18 @@ describe('embedded gateway, one process', () => {
 
   before(async () => {
     const port = await freePort();
-    const config = loadConfig({
-      PORT: String(port),
-      PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-e2e-')),
-      LOG_LEVEL: 'silent',
-    });
+    const config = loadConfig(
+      {
+        PORT: String(port),
+        PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-e2e-')),
+        LOG_LEVEL: 'silent',
+      },
+      { mode: 'embedded' },
+    );
     gateway = await startEmbedded(config, createLogger({ level: 'silent' }));
     base = `http://127.0.0.1:${port}`;
     key = gateway.api.apiKey!;
+    receiptSecret = simulatorReceiptSecret(config);
     await gateway.context.bus().subscribe({
       groupId: 'test-observer',
       topics: SEND_TOPICS,
@@ -85,9 +91,7 @@ describe('embedded gateway, one process', () => {
     assert.equal(message.segments, 1);
     for (const field of ['queuedAt', 'submittedAt', 'finalAt']) assert.ok(message[field], `${field} set`);
 
-    const outbox = (await (
-      await fetch(`${base}/simulator/messages?to=${encodeURIComponent(TO)}`)
-    ).json()) as {
+    const outbox = (await (await get(`/simulator/messages?to=${encodeURIComponent(TO)}`)).json()) as {
       messages: Array<{ messageId: string; body: string }>;
     };
     assert.ok(outbox.messages.some((m) => m.messageId === accepted.id && m.body === 'hello'));
@@ -236,7 +240,7 @@ describe('embedded gateway, one process', () => {
         headers: {
           'content-type': 'application/json',
           'x-simulator-timestamp': timestamp,
-          'x-simulator-signature': signSimulatorReceipt('pigeon-simulator-secret', timestamp, body),
+          'x-simulator-signature': signSimulatorReceipt(receiptSecret, timestamp, body),
         },
         body,
       });
@@ -260,7 +264,7 @@ describe('embedded gateway, one process', () => {
       headers: {
         'content-type': 'application/json',
         'x-simulator-timestamp': ts,
-        'x-simulator-signature': signSimulatorReceipt('pigeon-simulator-secret', ts, orphan),
+        'x-simulator-signature': signSimulatorReceipt(receiptSecret, ts, orphan),
       },
       body: orphan,
     });

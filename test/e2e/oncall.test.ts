@@ -67,7 +67,7 @@ describe('on-call paging, embedded gateway', () => {
     });
   const outbox = async (to: string) =>
     (
-      (await (await fetch(`${base}/simulator/messages?to=${encodeURIComponent(to)}`)).json()) as {
+      (await (await request('GET', `/simulator/messages?to=${encodeURIComponent(to)}`, adminKey)).json()) as {
         messages: Array<{ body: string; messageId: string }>;
       }
     ).messages;
@@ -75,11 +75,14 @@ describe('on-call paging, embedded gateway', () => {
   before(async () => {
     const port = await freePort();
     gateway = await startEmbedded(
-      loadConfig({
-        PORT: String(port),
-        PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-oncall-')),
-        LOG_LEVEL: 'silent',
-      }),
+      loadConfig(
+        {
+          PORT: String(port),
+          PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-oncall-')),
+          LOG_LEVEL: 'silent',
+        },
+        { mode: 'embedded' },
+      ),
       createLogger({ level: 'silent' }),
     );
     base = `http://127.0.0.1:${port}`;

@@ -46,7 +46,10 @@ describe('one-time codes through the embedded gateway', () => {
   before(async () => {
     const port = await freePort();
     dataDir = mkdtempSync(join(tmpdir(), 'pigeon-otp-e2e-'));
-    const config = loadConfig({ PORT: String(port), PIGEON_DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
+    const config = loadConfig(
+      { PORT: String(port), PIGEON_DATA_DIR: dataDir, LOG_LEVEL: 'debug' },
+      { mode: 'embedded' },
+    );
     const logger = createLogger({
       level: 'debug',
       destination: { write: (line: string) => void logLines.push(line) },
@@ -82,7 +85,9 @@ describe('one-time codes through the embedded gateway', () => {
     let outbox: Array<{ messageId: string; body: string }> = [];
     await waitFor(
       async () => {
-        const response = await fetch(`${base}/simulator/messages?to=${encodeURIComponent(TO)}`);
+        const response = await fetch(`${base}/simulator/messages?to=${encodeURIComponent(TO)}`, {
+          headers: { authorization: `Bearer ${key}` },
+        });
         outbox = ((await response.json()) as { messages: typeof outbox }).messages;
         return outbox.some((m) => m.body.startsWith('Acme: your verification code is'));
       },

@@ -51,19 +51,22 @@ describe('routing in a running gateway', () => {
     };
   const outbox = async (to: string) =>
     (
-      (await (await fetch(`${base}/simulator/messages?to=${encodeURIComponent(to)}`)).json()) as {
+      (await (await call('GET', `/simulator/messages?to=${encodeURIComponent(to)}`)).json()) as {
         messages: Array<{ provider: string }>;
       }
     ).messages;
 
   before(async () => {
     const port = await freePort();
-    const config = loadConfig({
-      PORT: String(port),
-      PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-routing-')),
-      PIGEON_RECEIPT_TIMEOUT_OTP_MS: '1500',
-      LOG_LEVEL: 'silent',
-    });
+    const config = loadConfig(
+      {
+        PORT: String(port),
+        PIGEON_DATA_DIR: mkdtempSync(join(tmpdir(), 'pigeon-routing-')),
+        PIGEON_RECEIPT_TIMEOUT_OTP_MS: '1500',
+        LOG_LEVEL: 'silent',
+      },
+      { mode: 'embedded' },
+    );
     gateway = await startEmbedded(config, createLogger({ level: 'silent' }));
     base = `http://127.0.0.1:${port}`;
     key = gateway.api.apiKey!;
@@ -118,15 +121,11 @@ describe('routing in a running gateway', () => {
     });
     assert.equal(route.status, 201);
     const { id } = (await route.json()) as { id: string };
-    const faulted = await fetch(`${base}/simulator/providers/sim-a/fault`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ fault }),
-    });
+    const faulted = await call('PUT', '/simulator/providers/sim-a/fault', { fault });
     assert.ok(faulted.ok, await faulted.text());
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // the route reaches the bridge
     return async () => {
-      await fetch(`${base}/simulator/providers/sim-a/fault`, { method: 'DELETE' });
+      await call('DELETE', '/simulator/providers/sim-a/fault');
       assert.equal((await call('DELETE', `/v1/admin/routes/${id}`)).status, 204);
     };
   };

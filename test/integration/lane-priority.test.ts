@@ -20,6 +20,7 @@ import { createSimulator } from '../../providers/simulator.ts';
 import { startBridge } from '../../supplier-bridge/src/bridge.ts';
 import { fixedDispatcher } from '../support/fixed-dispatcher.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
+import { SIMULATOR_ENV } from '../support/simulator-env.ts';
 import { sleep, waitFor, waitForQuiet } from '../support/wait.ts';
 
 const BULK = 8_000;
@@ -30,7 +31,7 @@ test('OTPs queued behind a bulk backlog are sent while most of the backlog still
   const bus = new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId: 'lane-priority', logger });
   const cache = new RedisCache(TEST_REDIS_URL);
   const registry = new Registry();
-  const config = loadConfig({});
+  const config = loadConfig(SIMULATOR_ENV);
   const tenant = `lanes-${uniqueSuffix()}`;
   const providers: ConfiguredProvider[] = ['sim-a', 'sim-b'].map((name) => ({
     definition: { name, type: 'simulator' },

@@ -11,6 +11,7 @@ import { HealthBoard, providerHealthEvent } from '../../../core/provider-health.
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { ProviderDeps } from '../../../providers/provider.ts';
 import { RoutingCatalog, seedRouting } from '../../../routing/catalog.ts';
+import { SIMULATOR_ENV } from '../../../test/support/simulator-env.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 import { adminRoutes, MASK } from './admin.ts';
@@ -34,7 +35,7 @@ describe('admin API: providers and routes', () => {
     );
     const logger = createLogger({ level: 'silent' });
     const cache = new MemoryCache();
-    const providerDeps: ProviderDeps = { config: loadConfig({}), cache, logger };
+    const providerDeps: ProviderDeps = { config: loadConfig(SIMULATOR_ENV), cache, logger };
     await seedRouting(store, providerDeps);
     catalog = new RoutingCatalog({ store, providerDeps, closeGraceMs: 0, refreshMs: 60_000 });
     await catalog.start();

@@ -16,6 +16,7 @@ import { createTwilio } from '../../../providers/twilio.ts';
 import { signTwilio } from '../../../test/fakes/twilio-fake.ts';
 import { testDeps } from '../../../test/support/provider-testing.ts';
 import { freePort } from '../../../test/support/ports.ts';
+import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 import { smsAlertRecipients } from './inbound.ts';
 
@@ -74,10 +75,13 @@ describe('inbound SMS: acknowledgement by reply', () => {
   let store: SqliteStore;
   let publicUrl: string;
   const registry = createRegistry('api');
+  /** A key of the simulator scope: replies are played through `/simulator/replies`. */
+  const simulatorKey = generateApiKey();
 
   before(async () => {
     store = new SqliteStore(':memory:');
     await store.migrate();
+    await store.putApiKey(apiKeyRecord(simulatorKey, 'tenant-a', ['simulator'], 'test'));
     const cache = new MemoryCache();
     const logger = createLogger({ level: 'silent' });
     const providers = new Map<string, ProviderAdapter>([
@@ -131,6 +135,7 @@ describe('inbound SMS: acknowledgement by reply', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/simulator/replies',
+      headers: { authorization: `Bearer ${simulatorKey}` },
       payload: { provider: 'sim', from, to: OUR_NUMBER, body },
     });
     assert.equal(response.statusCode, 200, response.body);

@@ -9,6 +9,7 @@ import { createRegistry } from '../../../core/metrics.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { ProviderError } from '../../../providers/provider.ts';
 import { simulatorFaultKey, SimulatorProvider } from '../../../providers/simulator.ts';
+import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -27,15 +28,24 @@ async function api(cache: MemoryCache, store: SqliteStore, simulatorEnabled: boo
   });
 }
 
+/** A key of `scopes`, stored: its `Authorization` header. */
+async function keyWith(store: SqliteStore, scopes: string[]): Promise<{ authorization: string }> {
+  const key = generateApiKey();
+  await store.putApiKey(apiKeyRecord(key, 'default', scopes, 'test'));
+  return { authorization: `Bearer ${key}` };
+}
+
 describe('simulator fault routes', () => {
   const cache = new MemoryCache();
   let store: SqliteStore;
   let app: FastifyInstance;
+  let headers: { authorization: string };
 
   before(async () => {
     store = new SqliteStore(':memory:');
     await store.migrate();
     app = await api(cache, store, true);
+    headers = await keyWith(store, ['simulator']);
   });
 
   after(async () => {
@@ -49,6 +59,7 @@ describe('simulator fault routes', () => {
     const response = await app.inject({
       method: 'PUT',
       url: '/simulator/providers/sim-a/fault',
+      headers,
       payload: { fault: 'down', forMs: 60_000 },
     });
     assert.equal(response.statusCode, 200);
@@ -85,6 +96,7 @@ describe('simulator fault routes', () => {
     const response = await app.inject({
       method: 'PUT',
       url: '/simulator/providers/sim-b/fault',
+      headers,
       payload: { fault: 'throttle', retryAfterMs: 2500 },
     });
     assert.equal(response.statusCode, 200);
@@ -96,7 +108,7 @@ describe('simulator fault routes', () => {
 
   test('DELETE clears the fault', async () => {
     await cache.set(simulatorFaultKey('sim-c'), '{"fault":"reject"}');
-    const response = await app.inject({ method: 'DELETE', url: '/simulator/providers/sim-c/fault' });
+    const response = await app.inject({ method: 'DELETE', url: '/simulator/providers/sim-c/fault', headers });
     assert.equal(response.statusCode, 204);
     assert.equal(await cache.get(simulatorFaultKey('sim-c')), undefined);
   });
@@ -109,7 +121,7 @@ describe('simulator fault routes', () => {
     ['a bad provider name', '/simulator/providers/%20bad/fault', { fault: 'down' }],
   ] as const) {
     test(`PUT refuses ${name} with problem+json`, async () => {
-      const response = await app.inject({ method: 'PUT', url, payload });
+      const response = await app.inject({ method: 'PUT', url, headers, payload });
       assert.equal(response.statusCode, 400);
       assert.match(String(response.headers['content-type']), /application\/problem\+json/);
       assert.equal(response.json<{ code: string }>().code, 'PIGEON_ERR_VALIDATION');
@@ -119,14 +131,91 @@ describe('simulator fault routes', () => {
   test('the routes do not exist when the simulator is disabled', async () => {
     const disabled = await api(cache, store, false);
     try {
-      const response = await disabled.inject({
-        method: 'PUT',
-        url: '/simulator/providers/sim-a/fault',
-        payload: { fault: 'down' },
-      });
-      assert.equal(response.statusCode, 404);
+      for (const [method, url] of [
+        ['PUT', '/simulator/providers/sim-a/fault'],
+        ['DELETE', '/simulator/providers/sim-a/fault'],
+        ['GET', '/simulator/messages?to=%2B14155550123'],
+        ['POST', '/simulator/replies'],
+      ] as const) {
+        const response = await disabled.inject({ method, url, headers, payload: { fault: 'down' } });
+        assert.equal(response.statusCode, 404, `${method} ${url}`);
+      }
     } finally {
       await disabled.close();
     }
   });
+});
+
+describe('who may use the simulator routes', () => {
+  const cache = new MemoryCache();
+  let store: SqliteStore;
+  let app: FastifyInstance;
+
+  before(async () => {
+    store = new SqliteStore(':memory:');
+    await store.migrate();
+    app = await api(cache, store, true);
+  });
+
+  after(async () => {
+    await app.close();
+    await store.close();
+    await cache.close();
+  });
+
+  const calls = [
+    ['GET', '/simulator/messages?to=%2B14155550123', undefined],
+    ['PUT', '/simulator/providers/sim-a/fault', { fault: 'down', forMs: 1000 }],
+    ['DELETE', '/simulator/providers/sim-a/fault', undefined],
+    [
+      'POST',
+      '/simulator/replies',
+      { provider: 'sim-a', from: '+14155550100', to: '+14155550123', body: 'ACK 1' },
+    ],
+  ] as const;
+
+  test('without a key every route answers 401, and nothing is changed', async () => {
+    for (const [method, url, payload] of calls) {
+      const response = await app.inject({ method, url, ...(payload ? { payload } : {}) });
+      assert.equal(response.statusCode, 401, `${method} ${url}`);
+      assert.equal(response.json<{ code: string }>().code, 'PIGEON_ERR_UNAUTHORIZED');
+    }
+    assert.equal(await cache.get(simulatorFaultKey('sim-a')), undefined);
+  });
+
+  test('a key without the simulator or admin scope gets 403', async () => {
+    const headers = await keyWith(store, ['messages:write', 'messages:read', 'pii:read', 'alerts:write']);
+    for (const [method, url, payload] of calls) {
+      const response = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+      assert.equal(response.statusCode, 403, `${method} ${url}`);
+      assert.equal(response.json<{ code: string }>().code, 'PIGEON_ERR_FORBIDDEN');
+    }
+    assert.equal(await cache.get(simulatorFaultKey('sim-a')), undefined);
+  });
+
+  for (const scope of ['simulator', 'admin']) {
+    test(`a key with the ${scope} scope reads the outbox and sets faults`, async () => {
+      const headers = await keyWith(store, [scope]);
+      const outbox = await app.inject({
+        method: 'GET',
+        url: '/simulator/messages?to=%2B14155550123',
+        headers,
+      });
+      assert.equal(outbox.statusCode, 200);
+      assert.deepEqual(outbox.json(), { messages: [] });
+      const fault = await app.inject({
+        method: 'PUT',
+        url: '/simulator/providers/sim-a/fault',
+        headers,
+        payload: { fault: 'down', forMs: 1000 },
+      });
+      assert.equal(fault.statusCode, 200);
+      const cleared = await app.inject({
+        method: 'DELETE',
+        url: '/simulator/providers/sim-a/fault',
+        headers,
+      });
+      assert.equal(cleared.statusCode, 204);
+    });
+  }
 });

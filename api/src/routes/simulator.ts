@@ -34,6 +34,9 @@ const FaultBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** What a caller without a key, or with one lacking the scope, gets. */
+const Refusals = { 401: Problem, 403: Problem };
+
 const FaultView = Type.Object({
   provider: Type.String(),
   fault: Type.String(),
@@ -48,14 +51,16 @@ const FaultView = Type.Object({
  * the cache so the simulator in whichever bridge process serves it picks the fault up.
  * `POST /simulator/replies`: someone texts one of our numbers; the simulated provider posts it,
  * signed, to the gateway's `/v1/inbound/{provider}` as a real provider would.
- * Registered only when the simulator is enabled; it shows message text, so it never exists in a
- * deployment with real providers.
+ * Registered only when the simulator is enabled, and only for keys with the `simulator` scope
+ * (or `admin`), embedded mode included: the outbox shows message text (codes, page ids), faults
+ * stop providers and replies can acknowledge pages.
  */
 export async function simulatorRoutes(
   fastify: FastifyInstance,
   deps: { cache: Cache; providers?: ProviderLookup; publicUrl?: string },
 ) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook('onRequest', app.requireScope('simulator'));
   app.get(
     '/simulator/messages',
     {
@@ -80,7 +85,7 @@ export async function simulatorRoutes(
         tags: ['simulator'],
         params: ProviderParams,
         body: FaultBody,
-        response: { 200: FaultView, 400: Problem, 503: Problem },
+        response: { 200: FaultView, 400: Problem, 503: Problem, ...Refusals },
       },
     },
     async (request) => {
@@ -106,7 +111,7 @@ export async function simulatorRoutes(
         summary: 'Clear a simulated provider’s runtime fault (its scripted faults apply again)',
         tags: ['simulator'],
         params: ProviderParams,
-        response: { 204: Type.Null(), 400: Problem, 503: Problem },
+        response: { 204: Type.Null(), 400: Problem, 503: Problem, ...Refusals },
       },
     },
     async (request, reply) => {
@@ -130,7 +135,7 @@ export async function simulatorRoutes(
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ status: Type.Integer() }), 400: Problem, 404: Problem },
+        response: { 200: Type.Object({ status: Type.Integer() }), 400: Problem, 404: Problem, ...Refusals },
       },
     },
     async (request) => {

@@ -13,6 +13,7 @@ import { type ChannelDefinition, createChannel, createChannels } from './registr
 import { headline, markdownText, plainText, smsText, truncateBytes } from './render.ts';
 import { slackMessage } from './slack.ts';
 import { signatureHeader, verifySignatureHeader } from '../../../core/signature.ts';
+import { SIMULATOR_ENV } from '../../../test/support/simulator-env.ts';
 
 const n: AlertNotification = {
   incidentId: '01JH8ZQ3M0PIGEONINCIDENT01',
@@ -139,7 +140,7 @@ describe('payloads', () => {
 
 describe('configuration', () => {
   const deps = {
-    config: loadConfig({ LOG_LEVEL: 'silent' }),
+    config: loadConfig({ LOG_LEVEL: 'silent', ...SIMULATOR_ENV }),
     logger: createLogger({ level: 'silent' }),
     cache: new MemoryCache(),
   };
