@@ -16,6 +16,8 @@ export type CredentialChange = { kind: 'key'; hash: string } | { kind: 'tenant';
 /** Log event names of credential changes. */
 export const CredentialEvents = {
   badChange: 'auth.bad_credential_change',
+  /** A change stored but not published: other api processes apply it when their cache expires. */
+  notAnnounced: 'auth.credential_change_not_announced',
 } as const;
 
 export function encodeCredentialChange(change: CredentialChange): BusRecord {

@@ -5,7 +5,7 @@ import { PigeonError } from '../../../core/errors.ts';
 import type { ApiKeyRecord } from '../../../core/store/kinds/api-keys.ts';
 import type { Store } from '../../../core/store/store.ts';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import type { CredentialChanges } from '../credential-changes.ts';
+import { type CredentialChanges, CredentialEvents } from '../credential-changes.ts';
 import { Problem } from '../schemas.ts';
 import { TenantId } from './tenants.ts';
 
@@ -196,8 +196,13 @@ export async function tenantKeyRoutes(fastify: FastifyInstance, deps: TenantKeyR
           `Key "${keyId}" is revoked or expired: create a new key instead`,
         );
       }
-      // The old key's cached copies know no end yet.
-      await deps.credentialChanges.announce({ kind: 'key', hash: old.hash });
+      // The old key's cached copies know no end yet. Unlike a revocation, a rotation the bus did
+      // not take still answers 201: the new key exists only in this answer, and the other
+      // processes read the old key's end within 30 s anyway, so only an overlap shorter than
+      // that ends late there.
+      await deps.credentialChanges.announce({ kind: 'key', hash: old.hash }).catch((err: unknown) => {
+        request.log.warn({ err, keyId }, CredentialEvents.notAnnounced);
+      });
       const replaced = await existingKey(tenantId, keyId);
       return reply.code(201).send({ ...keyView(replacement, at), key, replaced: keyView(replaced, at) });
     },
