@@ -336,3 +336,78 @@ describe('tenants and API keys an operator runs', () => {
     assert.equal((await call(a(), 'POST', '/v1/admin/tenants/nobody/suspend', adminKey)).statusCode, 404);
   });
 });
+
+describe('tenants and API keys while the bus is down', () => {
+  let store: SqliteStore;
+  let bus: MemoryBus;
+  let cache: MemoryCache;
+  let app: FastifyInstance;
+  const adminKey = generateApiKey();
+
+  before(async () => {
+    store = new SqliteStore(':memory:');
+    await store.migrate();
+    await store.putApiKey(apiKeyRecord(adminKey, 'operator', ['admin'], 'ops'));
+    await store.createTenant({ id: 'acme', name: 'Acme', status: 'active', createdAt: 1, updatedAt: 1 });
+    bus = new MemoryBus();
+    await bus.ensureTopics(topicSpecs(1));
+    cache = new MemoryCache({ sweepIntervalMs: 0 });
+    app = await buildApi({
+      logger: createLogger({ level: 'silent' }),
+      bus,
+      store,
+      cache,
+      registry: createRegistry('api'),
+      readiness: new Readiness(),
+      providers: new Map(),
+      publishTimeoutMs: 200,
+      simulatorEnabled: false,
+    });
+    await bus.close();
+  });
+
+  after(async () => {
+    await app.close();
+    await cache.close();
+    await store.close();
+  });
+
+  const call = (method: 'GET' | 'POST' | 'DELETE', url: string, key: string, payload?: unknown) =>
+    app.inject({
+      method,
+      url,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+    });
+
+  test('a rotation still answers its new key, which is the only place it is shown', async () => {
+    const created = await call('POST', '/v1/admin/tenants/acme/keys', adminKey, {
+      name: 'app',
+      scopes: ['messages:read'],
+    });
+    assert.equal(created.statusCode, 201);
+    const old = created.json<KeyAnswer>();
+    const rotated = await call('POST', `/v1/admin/tenants/acme/keys/${old.id}/rotate`, adminKey);
+    assert.equal(rotated.statusCode, 201, rotated.body);
+    const fresh = rotated.json<KeyAnswer>();
+    assert.equal((await call('GET', '/v1/messages', fresh.key)).statusCode, 200);
+    assert.equal((await call('GET', '/v1/messages', old.key)).statusCode, 200);
+  });
+
+  test('a revocation is stored and in force here, and answers 503 so the caller retries to tell the others', async () => {
+    const created = await call('POST', '/v1/admin/tenants/acme/keys', adminKey, {
+      name: 'app',
+      scopes: ['messages:read'],
+    });
+    const { id, key } = created.json<KeyAnswer>();
+    assert.equal((await call('GET', '/v1/messages', key)).statusCode, 200);
+    const revoked = await call('DELETE', `/v1/admin/tenants/acme/keys/${id}`, adminKey);
+    assert.equal(revoked.statusCode, 503);
+    assert.equal(revoked.json<{ code: string }>().code, 'PIGEON_ERR_BUS_UNAVAILABLE');
+    assert.notEqual((await store.getApiKey('acme', id))?.revokedAt, null);
+    assert.equal((await call('GET', '/v1/messages', key)).statusCode, 401);
+  });
+});
