@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import closeWithGrace from 'close-with-grace';
-import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api/src/api-keys.ts';
+import { ALL_SCOPES, apiKeyRecord, generateApiKey, unknownScopes } from '../api/src/api-keys.ts';
 import { type Config, type DeploymentMode, loadConfig } from '../core/config.ts';
 import { exitOnConfigError } from '../core/config-exit.ts';
 import { PigeonError } from '../core/errors.ts';
@@ -16,7 +16,8 @@ const USAGE = `usage: pigeon <command>
   migrate           apply database migrations
   topics            create the Kafka topics
   create-api-key [tenant] [scope,scope…]
-                    print a new API key (only its hash is stored)
+                    print a new API key (only its hash is stored); scopes are
+                    ${ALL_SCOPES.join(', ')}
   reseal-secrets    write provider credentials and webhook secrets again under
                     PIGEON_SECRETS_KEY (after a rotation, or once a key is first set)`;
 
@@ -92,6 +93,14 @@ switch (command) {
     const tenant = process.argv[3] ?? 'default';
     const scopes =
       process.argv[4]?.split(',') ?? ALL_SCOPES.filter((s) => s !== 'admin' && s !== 'simulator');
+    // Refused before anything is stored: a key with a misspelt scope would fail every call it is for.
+    const unknown = unknownScopes(scopes);
+    if (unknown.length > 0) {
+      process.stderr.write(
+        `pigeon: unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}; scopes are ${ALL_SCOPES.join(', ')}\n`,
+      );
+      process.exit(64);
+    }
     const store = createStore(config());
     await store.migrate();
     const key = generateApiKey();

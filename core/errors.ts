@@ -28,6 +28,11 @@ export const ErrorCatalogue = {
   },
   PIGEON_ERR_UNAUTHORIZED: { status: 401, title: 'Missing or invalid API key', retriable: false },
   PIGEON_ERR_FORBIDDEN: { status: 403, title: 'API key lacks the required scope', retriable: false },
+  PIGEON_ERR_TENANT_SUSPENDED: {
+    status: 403,
+    title: "The API key's tenant is suspended",
+    retriable: false,
+  },
   PIGEON_ERR_NOT_FOUND: { status: 404, title: 'Resource not found', retriable: false },
   PIGEON_ERR_IDEMPOTENCY_CONFLICT: {
     status: 409,

@@ -71,6 +71,8 @@ export function topicSpecs(partitions: number): TopicSpec[] {
       ...(name === Topics.heartbeats
         ? { 'cleanup.policy': 'compact,delete', 'retention.ms': '86400000' }
         : {}),
+      // A process that starts later has nothing cached to drop: an hour covers any consumer's hiccup.
+      ...(name === Topics.credentialChanges ? { 'retention.ms': '3600000' } : {}),
     },
   }));
 }

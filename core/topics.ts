@@ -13,6 +13,11 @@ export const Topics = {
   otpEvents: 'otp.events',
   /** Every service instance's heartbeat (core/heartbeat.ts), latest per instance. */
   heartbeats: 'service.heartbeats',
+  /**
+   * Revoked keys and suspended or resumed tenants (api/src/credential-changes.ts): every api
+   * process drops its cached copy within a second. A signal, not a record: kept an hour.
+   */
+  credentialChanges: 'api.credential-changes',
 } as const;
 
 export const LANE_TOPICS: Record<Lane, string> = {

@@ -8,8 +8,10 @@ import {
   ApiKeyAuthenticator,
   apiKeyRecord,
   generateApiKey,
+  hashApiKey,
   type Principal,
   requireScope,
+  unknownScopes,
 } from './api-keys.ts';
 
 const isCode = (code: string) => (err: unknown) => isPigeonError(err) && err.code === code;
@@ -115,4 +117,49 @@ test('a key with the scope, or with admin, may proceed', () => {
   assert.doesNotThrow(() => requireScope(principal('messages:write'), 'messages:write'));
   assert.doesNotThrow(() => requireScope(principal('admin'), 'messages:write'));
   assert.doesNotThrow(() => requireScope(principal('admin'), 'pii:read'));
+});
+
+test('unknownScopes names the scopes that are not ALL_SCOPES', () => {
+  assert.deepEqual(unknownScopes(['messages:write', 'admin']), []);
+  assert.deepEqual(unknownScopes(['messages:send', 'admin', '', 'Admin']), ['messages:send', '', 'Admin']);
+});
+
+test('a key past its end is refused even while it is cached', async () => {
+  let now = Date.now();
+  const key = generateApiKey();
+  await store.putApiKey({
+    ...apiKeyRecord(key, 'tenant-1', ['messages:read'], 'rotated'),
+    expiresAt: now + 1000,
+  });
+  const authenticator = new ApiKeyAuthenticator(store, 30_000, 5_000, () => now);
+  assert.equal((await authenticator.authenticate(`Bearer ${key}`)).tenantId, 'tenant-1');
+  now += 1000;
+  await assert.rejects(authenticator.authenticate(`Bearer ${key}`), isCode('PIGEON_ERR_UNAUTHORIZED'));
+});
+
+test('a forgotten key is read again: a revocation takes effect at once', async () => {
+  const key = generateApiKey();
+  const record = apiKeyRecord(key, 'tenant-1', ['messages:read'], 'app');
+  await store.putApiKey(record);
+  const authenticator = new ApiKeyAuthenticator(store);
+  await authenticator.authenticate(`Bearer ${key}`);
+  await store.revokeApiKey('tenant-1', record.id, Date.now());
+  // Still cached: what the 30 s cache means without being told.
+  await authenticator.authenticate(`Bearer ${key}`);
+  authenticator.forgetKey(hashApiKey(key));
+  await assert.rejects(authenticator.authenticate(`Bearer ${key}`), isCode('PIGEON_ERR_UNAUTHORIZED'));
+});
+
+test("a suspended tenant's keys are refused with their own code, and work again once it is resumed", async () => {
+  const key = generateApiKey();
+  await store.putApiKey(apiKeyRecord(key, 'tenant-s', ['messages:read'], 'app'));
+  await store.createTenant({ id: 'tenant-s', name: 'S', status: 'active', createdAt: 1, updatedAt: 1 });
+  const authenticator = new ApiKeyAuthenticator(store);
+  await authenticator.authenticate(`Bearer ${key}`);
+  await store.setTenantStatus('tenant-s', 'suspended', 2);
+  authenticator.forgetTenant('tenant-s');
+  await assert.rejects(authenticator.authenticate(`Bearer ${key}`), isCode('PIGEON_ERR_TENANT_SUSPENDED'));
+  await store.setTenantStatus('tenant-s', 'active', 3);
+  authenticator.forgetTenant('tenant-s');
+  assert.equal((await authenticator.authenticate(`Bearer ${key}`)).tenantId, 'tenant-s');
 });

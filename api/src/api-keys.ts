@@ -50,21 +50,44 @@ export function apiKeyRecord(
     name,
     createdAt: Date.now(),
     revokedAt: null,
+    expiresAt: null,
+    hint: key.slice(-4),
   };
+}
+
+/** The scopes in `scopes` that are none of ALL_SCOPES. */
+export function unknownScopes(scopes: readonly string[]): string[] {
+  const known: ReadonlySet<string> = new Set(ALL_SCOPES);
+  return scopes.filter((scope) => !known.has(scope));
+}
+
+/** What the authenticator keeps of a key in force: who it is, until when, and its tenant's state. */
+interface KnownKey {
+  principal: Principal;
+  expiresAt: number | null;
+  tenantSuspended: boolean;
 }
 
 /**
  * Resolves Bearer keys to principals. Lookups are cached in-process for a short time — the
  * request path must not wait on the database — and misses are cached briefly too, so a flood of
- * bad keys cannot hammer the store.
+ * bad keys cannot hammer the store. A revocation or a tenant's suspension does not wait for the
+ * cache to expire: `forgetKey` / `forgetTenant` drop the entries, called on every api process
+ * through the bus (credential-changes.ts). An expiry needs no telling: it is checked on every use.
  */
 export class ApiKeyAuthenticator {
-  private readonly cache = new Map<string, { principal: Principal | undefined; until: number }>();
+  private readonly cache = new Map<string, { key: KnownKey | undefined; until: number }>();
+  /**
+   * Bumped by every forget: a lookup that started before one may have read what it dropped, so it
+   * answers its request but does not cache.
+   */
+  private generation = 0;
 
   constructor(
     private readonly store: Store,
     private readonly ttlMs = 30_000,
     private readonly negativeTtlMs = 5_000,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async authenticate(authorization: string | undefined): Promise<Principal> {
@@ -77,22 +100,53 @@ export class ApiKeyAuthenticator {
       throw new PigeonError('PIGEON_ERR_UNAUTHORIZED', 'API key is malformed');
     }
     const hash = hashApiKey(key);
-    const now = Date.now();
+    const now = this.now();
     const cached = this.cache.get(hash);
-    let principal: Principal | undefined;
-    if (cached && cached.until > now) {
-      principal = cached.principal;
-    } else {
-      const record = await this.store.findApiKeyByHash(hash);
-      principal =
-        record && record.revokedAt === null
-          ? { keyId: record.id, tenantId: record.tenantId, scopes: new Set(record.scopes) }
-          : undefined;
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(hash, { principal, until: now + (principal ? this.ttlMs : this.negativeTtlMs) });
+    const known = cached && cached.until > now ? cached.key : await this.lookUp(hash, now);
+    if (!known || (known.expiresAt !== null && known.expiresAt <= now)) {
+      throw new PigeonError('PIGEON_ERR_UNAUTHORIZED', 'API key is not valid');
     }
-    if (!principal) throw new PigeonError('PIGEON_ERR_UNAUTHORIZED', 'API key is not valid');
-    return principal;
+    if (known.tenantSuspended) {
+      throw new PigeonError(
+        'PIGEON_ERR_TENANT_SUSPENDED',
+        `Tenant "${known.principal.tenantId}" is suspended`,
+      );
+    }
+    return known.principal;
+  }
+
+  /** Drops what is cached of the key with this hash (revoked, or rotated away from). */
+  forgetKey(hash: string): void {
+    this.generation++;
+    this.cache.delete(hash);
+  }
+
+  /** Drops what is cached of every key of the tenant (suspended or resumed). */
+  forgetTenant(tenantId: string): void {
+    this.generation++;
+    for (const [hash, entry] of this.cache) {
+      if (entry.key?.principal.tenantId === tenantId) this.cache.delete(hash);
+    }
+  }
+
+  private async lookUp(hash: string, now: number): Promise<KnownKey | undefined> {
+    const generation = this.generation;
+    const record = await this.store.findApiKeyByHash(hash);
+    let known: KnownKey | undefined;
+    if (record && record.revokedAt === null && (record.expiresAt === null || record.expiresAt > now)) {
+      // No tenant record: a tenant from before tenants were recorded, which is active.
+      const tenant = await this.store.getTenant(record.tenantId);
+      known = {
+        principal: { keyId: record.id, tenantId: record.tenantId, scopes: new Set(record.scopes) },
+        expiresAt: record.expiresAt,
+        tenantSuspended: tenant?.status === 'suspended',
+      };
+    }
+    if (generation === this.generation) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(hash, { key: known, until: now + (known ? this.ttlMs : this.negativeTtlMs) });
+    }
+    return known;
   }
 }
 

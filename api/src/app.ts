@@ -9,7 +9,9 @@ import type { Logger } from '../../core/logger.ts';
 import { registerOpsRoutes } from '../../core/ops-routes.ts';
 import type { Store } from '../../core/store/store.ts';
 import type { ProviderLookup } from './routes/receipts.ts';
+import { ApiKeyAuthenticator } from './api-keys.ts';
 import { authentication } from './auth.ts';
+import { CredentialChanges } from './credential-changes.ts';
 import { registerProblemHandlers } from './problem.ts';
 import { MessagePublisher } from './publisher.ts';
 import { type AdminRoutesDeps, adminRoutes } from './routes/admin.ts';
@@ -20,7 +22,9 @@ import { messageRoutes } from './routes/messages.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
+import { tenantKeyRoutes } from './routes/tenant-keys.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
+import { tenantRoutes } from './routes/tenants.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import type { DirectProvider } from '../../providers/direct-send.ts';
 import { OncallService } from './oncall/oncall.ts';
@@ -66,6 +70,11 @@ export interface ApiDeps {
    * which numbers incidents go to ("ACK 4821"). Absent: replies are counted, acknowledge nothing.
    */
   inbound?: { pageTenant?: string; isIncidentRecipient?: (phone: string) => Promise<boolean> };
+  /**
+   * The key cache, when the caller keeps it in step with the other api processes
+   * (followCredentialChanges in credential-changes.ts); default: a new one.
+   */
+  authenticator?: ApiKeyAuthenticator;
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -102,7 +111,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   registerOpsRoutes(app, { readiness: deps.readiness, registry: deps.registry });
   // Before the routes, which guard themselves with its `app.requireScope`.
-  await app.register(authentication, { store: deps.store });
+  const authenticator = deps.authenticator ?? new ApiKeyAuthenticator(deps.store);
+  await app.register(authentication, { store: deps.store, authenticator });
 
   const seal = deps.verification?.sealBodies ? deps.verification.bodyKey : undefined;
   const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs, seal);
@@ -139,6 +149,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     }),
   });
   await app.register(tenantSettingsRoutes, { store: deps.store });
+  const credentialChanges = new CredentialChanges(deps.bus, authenticator, deps.publishTimeoutMs);
+  const tenantAdmin = { store: deps.store, credentialChanges, ...(deps.now ? { now: deps.now } : {}) };
+  await app.register(tenantRoutes, tenantAdmin);
+  await app.register(tenantKeyRoutes, tenantAdmin);
   const oncall = new OncallService({
     store: deps.store,
     cache: deps.cache,

@@ -4,6 +4,8 @@ import { ApiKeyAuthenticator, type Principal, requireScope, type Scope } from '.
 
 export interface AuthenticationOptions {
   store: Store;
+  /** The key cache, when someone else must reach it too (credential changes); default: a new one. */
+  authenticator?: ApiKeyAuthenticator;
 }
 
 /** An `onRequest` hook: resolves the caller's key and refuses it without the scope. */
@@ -39,7 +41,7 @@ declare module 'fastify' {
  * sees them.
  */
 export async function authentication(app: FastifyInstance, options: AuthenticationOptions): Promise<void> {
-  const authenticator = new ApiKeyAuthenticator(options.store);
+  const authenticator = options.authenticator ?? new ApiKeyAuthenticator(options.store);
   app.decorateRequest('principal', null as unknown as Principal);
   app.decorate('requireScope', (scope: Scope): ScopeHook => {
     return async (request) => {

@@ -6,8 +6,9 @@ import { HealthBoard } from '../../core/provider-health.ts';
 import { alertingSetup } from '../../alerting/config.ts';
 import { followProviderHealth } from '../../routing/health-feed.ts';
 import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
-import { ALL_SCOPES, apiKeyRecord, generateApiKey } from './api-keys.ts';
+import { ALL_SCOPES, ApiKeyAuthenticator, apiKeyRecord, generateApiKey } from './api-keys.ts';
 import { buildApi } from './app.ts';
+import { followCredentialChanges } from './credential-changes.ts';
 import { directProvidersFrom } from './oncall/direct-providers.ts';
 import {
   resolveVerificationKeys,
@@ -56,6 +57,14 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
   await catalog.start();
   const health = new HealthBoard();
   const healthFeed = await followProviderHealth(context.bus(), health, logger, context.groupId('api'));
+  // Before listening: a key this process caches from its first request is already followed.
+  const authenticator = new ApiKeyAuthenticator(context.store());
+  const credentialFeed = await followCredentialChanges(
+    context.bus(),
+    authenticator,
+    logger,
+    context.groupId('api'),
+  );
   const verification = verificationSettings(
     config,
     resolveVerificationKeys(config, embedded),
@@ -89,6 +98,7 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
       directProviders: directProvidersFrom(catalog, config.providersFile?.alerts?.oncall?.directProviders),
     },
     callbacks: { allowPrivateNetworks: config.callbacks.allowPrivateNetworks },
+    authenticator,
   });
   await app.listen({ port: config.port, host: config.host });
   return {
@@ -98,6 +108,7 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
     close: async () => {
       await app.close();
       await healthFeed.close();
+      await credentialFeed.close();
       await catalog.close();
     },
   };

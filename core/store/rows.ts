@@ -149,6 +149,8 @@ export const API_KEY_COLUMNS: readonly string[] = [
   'name',
   'created_at',
   'revoked_at',
+  'expires_at',
+  'hint',
 ];
 
 /** The order of the values providerValues() returns. */
@@ -252,6 +254,8 @@ export function apiKeyValues(key: ApiKeyRecord): unknown[] {
     key.name,
     key.createdAt,
     key.revokedAt,
+    key.expiresAt,
+    key.hint,
   ];
 }
 
@@ -340,6 +344,8 @@ export interface ApiKeyRow {
   name: string;
   created_at: number | string;
   revoked_at: number | string | null;
+  expires_at: number | string | null;
+  hint: string | null;
 }
 
 export interface ProviderRow {
@@ -443,6 +449,8 @@ export function toApiKeyRecord(row: ApiKeyRow): ApiKeyRecord {
     name: row.name,
     createdAt: num(row.created_at),
     revokedAt: num(row.revoked_at),
+    expiresAt: num(row.expires_at),
+    hint: row.hint,
   };
 }
 

@@ -22,6 +22,8 @@ function apiKey(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
     name: 'checkout service',
     createdAt: T0,
     revokedAt: null,
+    expiresAt: null,
+    hint: 'x9Qz',
     ...overrides,
   };
 }

@@ -25,6 +25,7 @@ import type {
   StorableProvider,
   StorableRoute,
 } from '../kinds/routing.ts';
+import type { TenantRecord, TenantStatus } from '../kinds/tenants.ts';
 import type { PageRecord, PageStatus, RosterRecord } from '../../oncall.ts';
 import { type ProviderRow } from '../rows.ts';
 import type { WebhookRow } from '../callback-rows.ts';
@@ -41,6 +42,7 @@ import { SqlOtpSettingsStore } from './otp-settings.ts';
 import { SqlReportStore } from './reports.ts';
 import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
+import { SqlTenantStore } from './tenants.ts';
 
 /**
  * The Store over SQL, whatever the database: the repositories of each record kind over one
@@ -57,6 +59,7 @@ export abstract class SqlStore implements Store {
   private readonly onCall: SqlOnCallStore;
   private readonly otpSettings: SqlOtpSettingsStore;
   private readonly alerts: SqlAlertStore;
+  private readonly tenants: SqlTenantStore;
 
   protected constructor(
     private readonly sql: SqlRunner,
@@ -73,6 +76,7 @@ export abstract class SqlStore implements Store {
     this.onCall = new SqlOnCallStore(sql, dialect);
     this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
+    this.tenants = new SqlTenantStore(sql);
   }
 
   abstract migrate(): Promise<void>;
@@ -137,6 +141,27 @@ export abstract class SqlStore implements Store {
 
   putApiKey(key: ApiKeyRecord): Promise<void> {
     return this.apiKeys.putApiKey(key);
+  }
+
+  getApiKey(tenantId: string, id: string): Promise<ApiKeyRecord | undefined> {
+    return this.apiKeys.getApiKey(tenantId, id);
+  }
+
+  listApiKeys(tenantId: string): Promise<ApiKeyRecord[]> {
+    return this.apiKeys.listApiKeys(tenantId);
+  }
+
+  revokeApiKey(tenantId: string, id: string, at: number): Promise<boolean> {
+    return this.apiKeys.revokeApiKey(tenantId, id, at);
+  }
+
+  rotateApiKey(
+    tenantId: string,
+    id: string,
+    replacement: ApiKeyRecord,
+    times: { now: number; expiresAt: number },
+  ): Promise<boolean> {
+    return this.apiKeys.rotateApiKey(tenantId, id, replacement, times);
   }
 
   putTotpFactor(factor: TotpFactorRecord): Promise<void> {
@@ -320,5 +345,21 @@ export abstract class SqlStore implements Store {
 
   acknowledgeIncident(idOrCode: string, by: string, at: number): Promise<IncidentRecord | undefined> {
     return this.alerts.acknowledgeIncident(idOrCode, by, at);
+  }
+
+  createTenant(tenant: TenantRecord): Promise<boolean> {
+    return this.tenants.createTenant(tenant);
+  }
+
+  getTenant(id: string): Promise<TenantRecord | undefined> {
+    return this.tenants.getTenant(id);
+  }
+
+  listTenants(page: { after?: string; limit: number }): Promise<TenantRecord[]> {
+    return this.tenants.listTenants(page);
+  }
+
+  setTenantStatus(id: string, status: TenantStatus, at: number): Promise<boolean> {
+    return this.tenants.setTenantStatus(id, status, at);
   }
 }
