@@ -17,6 +17,7 @@ import { historyRoutes } from './routes/history.ts';
 import type { AlertingSetup } from '../../alerting/config.ts';
 import { alertAdminRoutes } from './routes/alerts-admin.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { senderAdminRoutes } from './routes/senders-admin.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
@@ -139,6 +140,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     }),
   });
   await app.register(tenantSettingsRoutes, { store: deps.store });
+  await app.register(senderAdminRoutes, { store: deps.store });
   const oncall = new OncallService({
     store: deps.store,
     cache: deps.cache,

@@ -25,6 +25,7 @@ import type {
   StorableProvider,
   StorableRoute,
 } from '../kinds/routing.ts';
+import type { SenderRecord } from '../kinds/senders.ts';
 import type { PageRecord, PageStatus, RosterRecord } from '../../oncall.ts';
 import { type ProviderRow } from '../rows.ts';
 import type { WebhookRow } from '../callback-rows.ts';
@@ -41,6 +42,7 @@ import { SqlOtpSettingsStore } from './otp-settings.ts';
 import { SqlReportStore } from './reports.ts';
 import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
+import { SqlSenderStore } from './senders.ts';
 
 /**
  * The Store over SQL, whatever the database: the repositories of each record kind over one
@@ -56,6 +58,7 @@ export abstract class SqlStore implements Store {
   private readonly callbacks: SqlCallbackStore;
   private readonly onCall: SqlOnCallStore;
   private readonly otpSettings: SqlOtpSettingsStore;
+  private readonly senders: SqlSenderStore;
   private readonly alerts: SqlAlertStore;
 
   protected constructor(
@@ -72,6 +75,7 @@ export abstract class SqlStore implements Store {
     this.callbacks = new SqlCallbackStore(sql, dialect, secrets);
     this.onCall = new SqlOnCallStore(sql, dialect);
     this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
+    this.senders = new SqlSenderStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
   }
 
@@ -280,6 +284,18 @@ export abstract class SqlStore implements Store {
 
   putTenantOtpSettings(tenantId: string, settings: TenantOtpSettings): Promise<void> {
     return this.otpSettings.putTenantOtpSettings(tenantId, settings);
+  }
+
+  listSenders(tenantId: string): Promise<SenderRecord[]> {
+    return this.senders.listSenders(tenantId);
+  }
+
+  putSender(record: SenderRecord): Promise<void> {
+    return this.senders.putSender(record);
+  }
+
+  deleteSender(tenantId: string, sender: string): Promise<boolean> {
+    return this.senders.deleteSender(tenantId, sender);
   }
 
   listAlertRules(): Promise<AlertRuleRecord[]> {
