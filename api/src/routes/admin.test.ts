@@ -272,6 +272,33 @@ describe('admin API: providers and routes', () => {
     assert.equal((await call('DELETE', '/v1/admin/providers/newcomer')).statusCode, 204);
   });
 
+  test('a sender id a provider or route would send from is checked like a message’s', async () => {
+    const provider = await call('PUT', '/v1/admin/providers/crlf', {
+      type: 'simulator',
+      senderId: 'Pig\r\neon',
+    });
+    assert.equal(provider.statusCode, 400);
+    assert.equal(provider.json<{ code: string }>().code, 'PIGEON_ERR_INVALID_SENDER');
+    const route = await call('POST', '/v1/admin/routes', {
+      tiers: [[{ provider: 'sim-a', weight: 1, senderId: '<b>X</b>' }]],
+    });
+    assert.equal(route.statusCode, 400);
+    const problem = route.json<{ code: string; errors: Array<{ field: string }> }>();
+    assert.equal(problem.code, 'PIGEON_ERR_INVALID_SENDER');
+    assert.equal(problem.errors[0]!.field, '/tiers/0/0/senderId');
+    const simulated = await call('POST', '/v1/admin/routes/simulate', {
+      to: '+447400123456',
+      class: 'otp',
+      from: 'A\u0000B',
+    });
+    assert.equal(simulated.json<{ code: string }>().code, 'PIGEON_ERR_INVALID_SENDER');
+    assert.equal(
+      (await store.listProviders()).find((p) => p.name === 'crlf'),
+      undefined,
+    );
+    assert.equal((await store.listRoutes()).length, 0);
+  });
+
   test('a masked value with nothing stored behind it is refused', async () => {
     const response = await call('PUT', '/v1/admin/providers/fresh', {
       type: 'simulator',

@@ -5,6 +5,7 @@ import { PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import { MESSAGE_CLASSES } from '../../../core/message.ts';
 import { requireE164 } from '../../../core/phone.ts';
+import { requireSenderId } from '../../../core/sender-id.ts';
 import { countSegments, MAX_SEGMENTS } from '../../../core/segments.ts';
 import type { ProviderRecord, RouteRecord } from '../../../core/store/kinds/routing.ts';
 import type { Store } from '../../../core/store/store.ts';
@@ -187,6 +188,8 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
         definition.options = unmaskOptions(definition.type, options, stored?.definition.options);
       }
       checkProviderDefinition(definition);
+      // Sent as the message's sender when neither the message nor the route names one.
+      if (definition.senderId !== undefined) requireSenderId(definition.senderId, 'senderId');
       await tryBuild(definition, deps.providerDeps);
       await deps.store.putProvider(definition);
       await written();
@@ -241,6 +244,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
     const errors: Array<{ field: string; message: string }> = [];
     rule.tiers.forEach((tier, t) =>
       tier.forEach((entry, e) => {
+        if (entry.senderId !== undefined) requireSenderId(entry.senderId, `tiers/${t}/${e}/senderId`);
         if (!known.has(entry.provider)) {
           errors.push({
             field: `/tiers/${t}/${e}/provider`,
@@ -344,6 +348,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
         });
       }
       const recipient = requireE164(body.to, 'to');
+      if (body.from !== undefined) requireSenderId(body.from, 'from');
       const segments = body.segments ?? (body.body === undefined ? 1 : countSegments(body.body).segments);
       const [providers, routes] = await Promise.all([deps.store.listProviders(), deps.store.listRoutes()]);
       const table = compileRouteTable(validRules(routes), validDefinitions(providers));
