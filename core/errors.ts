@@ -18,6 +18,16 @@ export const ErrorCatalogue = {
     title: 'Recipient is not a valid E.164 number',
     retriable: false,
   },
+  PIGEON_ERR_INVALID_SENDER: {
+    status: 400,
+    title: 'Sender is not a valid alphanumeric sender id, E.164 number or short code',
+    retriable: false,
+  },
+  PIGEON_ERR_SENDER_NOT_REGISTERED: {
+    status: 403,
+    title: 'Sender is not one of the tenant’s registered senders for this destination',
+    retriable: false,
+  },
   PIGEON_ERR_EMPTY_BODY: { status: 400, title: 'Message body is empty', retriable: false },
   PIGEON_ERR_BODY_TOO_LONG: { status: 400, title: 'Message body is too long', retriable: false },
   PIGEON_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request payload is too large', retriable: false },

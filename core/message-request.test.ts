@@ -116,3 +116,12 @@ test('a refusal names the offending field', () => {
     );
   }
 });
+
+test('a sender that is no alphanumeric id, E.164 number or short code is refused before any provider sees it', () => {
+  for (const from of ['Pigeon\r\nBcc: x', 'Pig\0eon', '<b>Bank</b>', 'TwelveChars1', '', '+1234']) {
+    assertRejectedWith('PIGEON_ERR_INVALID_SENDER', { from });
+  }
+  assert.equal(build({ from: 'ACME Bank' }).from, 'ACME Bank');
+  assert.equal(build({ from: '+447400123456' }).from, '+447400123456');
+  assert.equal(build({ from: '72345' }).from, '72345');
+});

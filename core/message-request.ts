@@ -3,6 +3,7 @@ import { PigeonError } from './errors.ts';
 import { eventBase } from './events.ts';
 import { laneFor, type MessageClass, type MessageRequested } from './message.ts';
 import { requireE164 } from './phone.ts';
+import { requireSenderId } from './sender-id.ts';
 import { countSegments, MAX_SEGMENTS } from './segments.ts';
 
 export interface MessageInput {
@@ -40,6 +41,7 @@ export function buildMessageRequested(
   },
 ): MessageRequested {
   const recipient = requireE164(input.to, 'to');
+  const sender = input.from === undefined ? undefined : requireSenderId(input.from, 'from');
   if (input.body.trim().length === 0) {
     throw new PigeonError('PIGEON_ERR_EMPTY_BODY', '"body" must contain text', {
       errors: [{ field: '/body', message: 'empty' }],
@@ -77,7 +79,7 @@ export function buildMessageRequested(
     expiresAt: new Date(context.now + ttl * 1000).toISOString(),
     acceptDeadline: new Date(context.now + context.publishTimeoutMs).toISOString(),
   };
-  if (input.from) event.from = input.from;
+  if (sender) event.from = sender.value;
   if (recipient.country) event.country = recipient.country;
   if (context.batchId) event.batchId = context.batchId;
   if (input.statusCallback !== undefined) event.statusCallback = input.statusCallback;

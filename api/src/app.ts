@@ -19,6 +19,7 @@ import { historyRoutes } from './routes/history.ts';
 import type { AlertingSetup } from '../../alerting/config.ts';
 import { alertAdminRoutes } from './routes/alerts-admin.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { senderAdminRoutes } from './routes/senders-admin.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
@@ -153,6 +154,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const tenantAdmin = { store: deps.store, credentialChanges, ...(deps.now ? { now: deps.now } : {}) };
   await app.register(tenantRoutes, tenantAdmin);
   await app.register(tenantKeyRoutes, tenantAdmin);
+  await app.register(senderAdminRoutes, { store: deps.store });
   const oncall = new OncallService({
     store: deps.store,
     cache: deps.cache,

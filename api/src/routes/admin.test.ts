@@ -14,7 +14,8 @@ import { RoutingCatalog, seedRouting } from '../../../routing/catalog.ts';
 import { SIMULATOR_ENV } from '../../../test/support/simulator-env.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
-import { adminRoutes, MASK } from './admin.ts';
+import { MASK } from '../../../providers/masking.ts';
+import { adminRoutes } from './admin.ts';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
@@ -113,7 +114,7 @@ describe('admin API: providers and routes', () => {
     assert.ok(!Number.isNaN(Date.parse(providers[0]!.updatedAt)));
   });
 
-  test('credential-looking options are masked when listed and kept when sent back masked', async () => {
+  test('options off the allowlist are masked when listed and kept when sent back masked', async () => {
     const created = await call('PUT', '/v1/admin/providers/acme', {
       type: 'simulator',
       weight: 2,
@@ -132,7 +133,7 @@ describe('admin API: providers and routes', () => {
       latencyMs: 5,
       apiSecret: MASK,
       authToken: MASK,
-      nested: { password: MASK, region: 'eu' },
+      nested: MASK,
       accessKeyId: MASK,
     });
     const listed = (await call('GET', '/v1/admin/providers')).body;
@@ -147,6 +148,7 @@ describe('admin API: providers and routes', () => {
       name: 'acme',
       type: 'simulator',
       weight: 3,
+      enabled: false,
       options: {
         latencyMs: 5,
         apiSecret: 'sekrit-1',
@@ -156,6 +158,146 @@ describe('admin API: providers and routes', () => {
       },
     });
     assert.equal(catalog.definition('acme')?.weight, 3, 'this process sees the change at once');
+  });
+
+  test('credentials in URL userinfo, query values, a body template and any header come back masked', async () => {
+    const options = {
+      url: 'https://acme:url-pass-1@sms.example.com:8443/v1/send?api_user=acme&api_pwd=query-pass-1&to={{to}}',
+      method: 'POST',
+      headers: { 'X-Api-Credential': 'header-cred-1', Cookie: 'session=cookie-1' },
+      body: '{"login":"acme","password":"body-pass-1","to":"{{to}}","text":"{{body}}"}',
+      bodyEncoding: 'json',
+      messageIdPath: 'id',
+    };
+    const created = await call('PUT', '/v1/admin/providers/leaky', { type: 'http', options });
+    assert.equal(created.statusCode, 201, created.body);
+    const listed = await call('GET', '/v1/admin/providers');
+    assert.ok(
+      !/url-pass|query-pass|header-cred|cookie-1|body-pass/.test(listed.body),
+      'no credential in the listing',
+    );
+    const view = listed
+      .json<{ providers: Array<{ name: string; definition: { options: Record<string, unknown> } }> }>()
+      .providers.find((p) => p.name === 'leaky')!;
+    assert.deepEqual(view.definition.options, {
+      url: `https://${MASK}:${MASK}@sms.example.com:8443/v1/send?api_user=${MASK}&api_pwd=${MASK}&to={{to}}`,
+      method: 'POST',
+      headers: { 'X-Api-Credential': MASK, Cookie: MASK },
+      body: MASK,
+      bodyEncoding: 'json',
+      messageIdPath: 'id',
+    });
+
+    // The listing sent back as read keeps every stored secret, position by position.
+    const replaced = await call('PUT', '/v1/admin/providers/leaky', {
+      type: 'http',
+      options: { ...view.definition.options, method: 'PUT' },
+    });
+    assert.equal(replaced.statusCode, 200, replaced.body);
+    const stored = (await store.listProviders()).find((p) => p.name === 'leaky')!;
+    assert.deepEqual(stored.definition.options, { ...options, method: 'PUT' });
+
+    // A masked query value whose stored neighbour at that position has another name is refused.
+    const moved = await call('PUT', '/v1/admin/providers/leaky', {
+      type: 'http',
+      options: {
+        ...view.definition.options,
+        url: `https://${MASK}:${MASK}@sms.example.com:8443/v1/send?api_pwd=${MASK}&api_user=${MASK}`,
+      },
+    });
+    assert.equal(moved.statusCode, 400, moved.body);
+    assert.equal(moved.json<{ errors: Array<{ field: string }> }>().errors[0]!.field, '/options/url');
+    assert.equal((await call('DELETE', '/v1/admin/providers/leaky')).statusCode, 204);
+  });
+
+  test('options nested deeper than 16 levels are refused with 400, not a stack overflow', async () => {
+    const depth = 2_500;
+    const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+    for (const stored of [false, true]) {
+      if (stored) {
+        assert.equal((await call('PUT', '/v1/admin/providers/deep', { type: 'simulator' })).statusCode, 201);
+      }
+      const response = await app.inject({
+        method: 'PUT',
+        url: '/v1/admin/providers/deep',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        payload: `{"type":"simulator","options":${deep}}`,
+      });
+      assert.equal(response.statusCode, 400, response.body);
+      assert.match(String(response.headers['content-type']), /application\/problem\+json/);
+      const problem = response.json<{ code: string; errors: Array<{ field: string }> }>();
+      assert.equal(problem.code, 'PIGEON_ERR_VALIDATION');
+      assert.equal(problem.errors[0]!.field, '/options');
+    }
+    const sixteen = JSON.parse(`${'{"a":'.repeat(16)}1${'}'.repeat(16)}`) as Record<string, unknown>;
+    const fine = await call('PUT', '/v1/admin/providers/deep', { type: 'simulator', options: sixteen });
+    assert.equal(fine.statusCode, 200, fine.body);
+    assert.equal((await call('DELETE', '/v1/admin/providers/deep')).statusCode, 204);
+  });
+
+  test('an admin body over 64 KiB is refused with 413 problem+json', async () => {
+    for (const [method, url] of [
+      ['PUT', '/v1/admin/providers/big'],
+      ['POST', '/v1/admin/routes'],
+    ] as const) {
+      const response = await call(method, url, { type: 'simulator', options: { pad: 'x'.repeat(70_000) } });
+      assert.equal(response.statusCode, 413, `${method} ${url}`);
+      assert.match(String(response.headers['content-type']), /application\/problem\+json/);
+      assert.equal(response.json<{ code: string }>().code, 'PIGEON_ERR_PAYLOAD_TOO_LARGE');
+    }
+    assert.equal(
+      (await store.listProviders()).find((p) => p.name === 'big'),
+      undefined,
+    );
+  });
+
+  test('a provider added through the API stays out of routing until a PUT enables it', async () => {
+    const plan = async () =>
+      (await call('POST', '/v1/admin/routes/simulate', { to: '+14155550123', class: 'transactional' })).json<{
+        order: string[];
+      }>().order;
+    const created = await call('PUT', '/v1/admin/providers/newcomer', { type: 'simulator', weight: 5 });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.equal(created.json<{ enabled: boolean }>().enabled, false);
+    assert.ok(!(await plan()).includes('newcomer'), 'a new provider carries no traffic');
+
+    const kept = await call('PUT', '/v1/admin/providers/newcomer', { type: 'simulator', weight: 6 });
+    assert.equal(kept.json<{ enabled: boolean }>().enabled, false, 'a replacement keeps the stored state');
+
+    const enabled = await call('PUT', '/v1/admin/providers/newcomer', { type: 'simulator', enabled: true });
+    assert.equal(enabled.statusCode, 200, enabled.body);
+    assert.equal(enabled.json<{ enabled: boolean }>().enabled, true);
+    assert.ok((await plan()).includes('newcomer'), 'enabled, it joins the default route');
+    const again = await call('PUT', '/v1/admin/providers/newcomer', { type: 'simulator', weight: 2 });
+    assert.equal(again.json<{ enabled: boolean }>().enabled, true, 'and stays enabled when replaced');
+    assert.equal((await call('DELETE', '/v1/admin/providers/newcomer')).statusCode, 204);
+  });
+
+  test('a sender id a provider or route would send from is checked like a message’s', async () => {
+    const provider = await call('PUT', '/v1/admin/providers/crlf', {
+      type: 'simulator',
+      senderId: 'Pig\r\neon',
+    });
+    assert.equal(provider.statusCode, 400);
+    assert.equal(provider.json<{ code: string }>().code, 'PIGEON_ERR_INVALID_SENDER');
+    const route = await call('POST', '/v1/admin/routes', {
+      tiers: [[{ provider: 'sim-a', weight: 1, senderId: '<b>X</b>' }]],
+    });
+    assert.equal(route.statusCode, 400);
+    const problem = route.json<{ code: string; errors: Array<{ field: string }> }>();
+    assert.equal(problem.code, 'PIGEON_ERR_INVALID_SENDER');
+    assert.equal(problem.errors[0]!.field, '/tiers/0/0/senderId');
+    const simulated = await call('POST', '/v1/admin/routes/simulate', {
+      to: '+447400123456',
+      class: 'otp',
+      from: 'A\u0000B',
+    });
+    assert.equal(simulated.json<{ code: string }>().code, 'PIGEON_ERR_INVALID_SENDER');
+    assert.equal(
+      (await store.listProviders()).find((p) => p.name === 'crlf'),
+      undefined,
+    );
+    assert.equal((await store.listRoutes()).length, 0);
   });
 
   test('a masked value with nothing stored behind it is refused', async () => {
@@ -316,7 +458,11 @@ describe('admin API: providers and routes', () => {
         ['dear', { GB: 0.05, '*': 0.06 }],
         ['backup', { '*': 0.01 }],
       ] as const) {
-        const r = await call('PUT', `/v1/admin/providers/${name}`, { type: 'simulator', prices });
+        const r = await call('PUT', `/v1/admin/providers/${name}`, {
+          type: 'simulator',
+          prices,
+          enabled: true,
+        });
         assert.equal(r.statusCode, 201, r.body);
       }
       const created = await call('POST', '/v1/admin/routes', {
@@ -400,7 +546,8 @@ describe('admin API: providers and routes', () => {
       ).json<{ routeId: string; country: string; order: string[]; explanation: string[] }>();
       assert.equal(result.routeId, 'default');
       assert.equal(result.country, 'US');
-      assert.deepEqual([...result.order].sort(), ['acme', 'backup', 'cheap', 'dear', 'sim-a', 'sim-b']);
+      // acme was added without `enabled: true`: disabled, it is not on the default route.
+      assert.deepEqual([...result.order].sort(), ['backup', 'cheap', 'dear', 'sim-a', 'sim-b']);
       assert.match(result.explanation[0]!, /^no route matched/);
     });
 

@@ -5,10 +5,12 @@ import { PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
 import { MESSAGE_CLASSES } from '../../../core/message.ts';
 import { requireE164 } from '../../../core/phone.ts';
+import { requireSenderId } from '../../../core/sender-id.ts';
 import { countSegments, MAX_SEGMENTS } from '../../../core/segments.ts';
 import type { ProviderRecord, RouteRecord } from '../../../core/store/kinds/routing.ts';
 import type { Store } from '../../../core/store/store.ts';
 import type { ProviderDeps } from '../../../providers/provider.ts';
+import { MASK, maskOptions, unmaskOptions } from '../../../providers/masking.ts';
 import { createAdapter, type ProviderDefinition } from '../../../providers/registry.ts';
 import { planRoute, type RouteSignals } from '../../../routing/plan.ts';
 import { checkProviderDefinition, ProviderDefinitionBody } from '../../../routing/provider-definition.ts';
@@ -35,12 +37,22 @@ export interface AdminRoutesDeps {
   random?: () => number;
 }
 
-/** Shown instead of a credential; sent back unchanged in a PUT, it keeps the stored value. */
-export const MASK = '••••';
-/** Option keys whose values are treated as credentials. */
-const CREDENTIAL_KEY = /secret|token|password|key|auth/i;
+/**
+ * Admin bodies are small definitions; the cap keeps a client from making the API parse megabytes
+ * of JSON. The depth cap protects every recursive walk over provider options (masking, building).
+ */
+export const ADMIN_BODY_LIMIT = 64 * 1024;
+export const MAX_OPTION_DEPTH = 16;
 
-const errorResponses = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 503: Problem };
+const errorResponses = {
+  400: Problem,
+  401: Problem,
+  403: Problem,
+  404: Problem,
+  409: Problem,
+  413: Problem,
+  503: Problem,
+};
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 const ProviderView = Type.Object({
@@ -49,7 +61,7 @@ const ProviderView = Type.Object({
   enabled: Type.Boolean(),
   updatedAt: Type.String({ format: 'date-time' }),
   definition: Type.Record(Type.String(), Type.Unknown(), {
-    description: `The definition as stored, credential-looking options shown as ${MASK}`,
+    description: `The definition as stored; every option not known to be harmless shown as ${MASK}: header values, body templates, URL userinfo and query values, credentials`,
   }),
 });
 
@@ -145,9 +157,10 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
   app.put(
     '/v1/admin/providers/:name',
     {
+      bodyLimit: ADMIN_BODY_LIMIT,
       schema: {
         summary: 'Create or replace a provider; the definition is built once to check it',
-        description: `An option sent as ${MASK} keeps the stored value, so a definition read with GET can be sent back.`,
+        description: `An option (or URL part) sent as ${MASK} keeps the stored value at that position, so a definition read with GET can be sent back. A new provider is disabled until a PUT sets \`enabled: true\`; a replacement without \`enabled\` keeps the stored state.`,
         tags: ['admin'],
         params: NameParams,
         body: ProviderDefinitionBody,
@@ -168,13 +181,15 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
       const stored = (await deps.store.listProviders()).find((p) => p.name === name);
       const { name: _name, options, ...rest } = request.body;
       const definition: ProviderDefinition = { name, ...rest };
+      // A new provider would join the default route at once; it carries traffic only once enabled.
+      definition.enabled = rest.enabled ?? stored?.enabled ?? false;
       if (options !== undefined) {
-        definition.options = unmask(options, stored?.definition.options, '/options') as Record<
-          string,
-          unknown
-        >;
+        checkNesting(options, MAX_OPTION_DEPTH, '/options');
+        definition.options = unmaskOptions(definition.type, options, stored?.definition.options);
       }
       checkProviderDefinition(definition);
+      // Sent as the message's sender when neither the message nor the route names one.
+      if (definition.senderId !== undefined) requireSenderId(definition.senderId, 'senderId');
       await tryBuild(definition, deps.providerDeps);
       await deps.store.putProvider(definition);
       await written();
@@ -229,6 +244,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
     const errors: Array<{ field: string; message: string }> = [];
     rule.tiers.forEach((tier, t) =>
       tier.forEach((entry, e) => {
+        if (entry.senderId !== undefined) requireSenderId(entry.senderId, `tiers/${t}/${e}/senderId`);
         if (!known.has(entry.provider)) {
           errors.push({
             field: `/tiers/${t}/${e}/provider`,
@@ -252,6 +268,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
   app.post(
     '/v1/admin/routes',
     {
+      bodyLimit: ADMIN_BODY_LIMIT,
       schema: {
         summary: 'Add a routing rule; the server assigns its id',
         tags: ['admin'],
@@ -270,6 +287,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
   app.put(
     '/v1/admin/routes/:id',
     {
+      bodyLimit: ADMIN_BODY_LIMIT,
       schema: {
         summary: 'Replace a routing rule',
         tags: ['admin'],
@@ -312,6 +330,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
   app.post(
     '/v1/admin/routes/simulate',
     {
+      bodyLimit: ADMIN_BODY_LIMIT,
       schema: {
         summary: 'Which providers a message would be offered to, in what order, and why',
         description:
@@ -329,6 +348,7 @@ export async function adminRoutes(fastify: FastifyInstance, deps: AdminRoutesDep
         });
       }
       const recipient = requireE164(body.to, 'to');
+      if (body.from !== undefined) requireSenderId(body.from, 'from');
       const segments = body.segments ?? (body.body === undefined ? 1 : countSegments(body.body).segments);
       const [providers, routes] = await Promise.all([deps.store.listProviders(), deps.store.listRoutes()]);
       const table = compileRouteTable(validRules(routes), validDefinitions(providers));
@@ -369,7 +389,7 @@ async function tryBuild(definition: ProviderDefinition, providerDeps: ProviderDe
 function providerView(record: ProviderRecord) {
   const definition = { ...record.definition };
   if (definition.options && typeof definition.options === 'object') {
-    definition.options = maskCredentials(definition.options);
+    definition.options = maskOptions(record.type, definition.options as Record<string, unknown>);
   }
   return {
     name: record.name,
@@ -395,40 +415,21 @@ function routeView(record: RouteRecord) {
   }
 }
 
-/** Replaces every value under a credential-looking key, at any depth, by MASK. */
-export function maskCredentials(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskCredentials);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, v]) => [
-        key,
-        CREDENTIAL_KEY.test(key) && v !== null && v !== '' ? MASK : maskCredentials(v),
-      ]),
-    );
-  }
-  return value;
-}
-
-/** Puts the stored value back wherever the client sent MASK; MASK with nothing stored is an error. */
-function unmask(incoming: unknown, stored: unknown, path: string): unknown {
-  if (incoming === MASK) {
-    if (stored === undefined || stored === MASK) {
-      throw new PigeonError('PIGEON_ERR_VALIDATION', `${path} is ${MASK} but no value is stored to keep`, {
-        errors: [{ field: path, message: 'send the real value' }],
+/**
+ * Refuses values nested deeper than `max` objects or arrays. Breadth first, without recursion:
+ * the point is to stop a body that would overflow the stack of the recursive walks after it.
+ */
+function checkNesting(value: unknown, max: number, path: string): void {
+  const isContainer = (v: unknown): v is object => typeof v === 'object' && v !== null;
+  let level = isContainer(value) ? [value] : [];
+  for (let depth = 1; level.length > 0; depth++) {
+    if (depth > max) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', `${path} is nested more than ${max} levels deep`, {
+        errors: [{ field: path, message: `at most ${max} levels of objects and arrays` }],
       });
     }
-    return stored;
+    level = level.flatMap((v) => Object.values(v).filter(isContainer));
   }
-  if (Array.isArray(incoming)) {
-    return incoming.map((v, i) => unmask(v, Array.isArray(stored) ? stored[i] : undefined, `${path}/${i}`));
-  }
-  if (incoming && typeof incoming === 'object') {
-    const storedObject = stored && typeof stored === 'object' ? (stored as Record<string, unknown>) : {};
-    return Object.fromEntries(
-      Object.entries(incoming).map(([key, v]) => [key, unmask(v, storedObject[key], `${path}/${key}`)]),
-    );
-  }
-  return incoming;
 }
 
 function storedRuleProviders(record: RouteRecord): string[] {

@@ -12,7 +12,11 @@ import { maskPhone } from '../../../core/phone.ts';
 import type { AttemptRecord, MessageEventRecord, MessageRecord } from '../../../core/store/kinds/messages.ts';
 import type { Store } from '../../../core/store/store.ts';
 import { buildMessageRequested } from '../../../core/message-request.ts';
+import { chooseSender, requireRegistered } from '../../../core/sender-choice.ts';
+import { requireSenderId } from '../../../core/sender-id.ts';
+import type { SenderRecord } from '../../../core/store/kinds/senders.ts';
 import type { MessagePublisher } from '../publisher.ts';
+import { SenderDirectory } from '../senders.ts';
 import type { TenantSigningSecrets } from '../webhooks.ts';
 import {
   AcceptedMessage,
@@ -34,6 +38,20 @@ export interface MessageRoutesDeps {
   signingSecrets: TenantSigningSecrets;
   /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS. */
   allowPrivateCallbackNetworks: boolean;
+  /** Each tenant's registered senders: who may send from what, and the default per country. Default: the store's shared one. */
+  senders?: SenderDirectory;
+}
+
+/** Sets the event's sender as the tenant's registry decides; throws PIGEON_ERR_SENDER_NOT_REGISTERED. */
+function applySender(event: MessageRequested, senders: readonly SenderRecord[]): void {
+  const from = chooseSender(senders, {
+    tenantId: event.tenantId,
+    to: event.to,
+    country: event.country,
+    from: event.from,
+  });
+  if (from === undefined) delete event.from;
+  else event.from = from;
 }
 
 const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
@@ -54,6 +72,8 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     labelNames: ['code'],
     registers: [deps.registry],
   });
+
+  const directory = deps.senders ?? SenderDirectory.for(deps.store);
 
   const requireSigningSecret = async (tenantId: string) => {
     if (!(await deps.signingSecrets.has(tenantId))) throw missingSecret();
@@ -82,6 +102,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         publishTimeoutMs: deps.publishTimeoutMs,
         allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
       });
+      applySender(event, await directory.senders(principal.tenantId));
       if (event.statusCallback !== undefined) await requireSigningSecret(principal.tenantId);
       const idempotencyKey = request.headers['idempotency-key'];
       let idemCacheKey: string | undefined;
@@ -144,6 +165,11 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       const now = Date.now();
       const batchId = newId(now);
       const events: MessageRequested[] = [];
+      const senders = await directory.senders(principal.tenantId);
+      // The batch's sender is every recipient's: a bad one refuses the request, not each item.
+      if (request.body.from !== undefined) {
+        requireRegistered(senders, requireSenderId(request.body.from, 'from').value);
+      }
       if (
         (request.body.statusCallback !== undefined ||
           request.body.messages.some((item) => item.statusCallback !== undefined)) &&
@@ -159,7 +185,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
             {
               to: item.to,
               body: item.body ?? request.body.body ?? '',
-              ...(request.body.from ? { from: request.body.from } : {}),
+              ...(request.body.from === undefined ? {} : { from: request.body.from }),
               ...(request.body.class ? { class: request.body.class } : {}),
               ...(request.body.ttlSeconds ? { ttlSeconds: request.body.ttlSeconds } : {}),
               ...(statusCallback === undefined ? {} : { statusCallback }),
@@ -174,6 +200,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
               allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
             },
           );
+          applySender(event, senders);
           events.push(event);
           return { index, id: event.messageId, status: 'queued' as const };
         } catch (err) {

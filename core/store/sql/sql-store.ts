@@ -26,6 +26,7 @@ import type {
   StorableRoute,
 } from '../kinds/routing.ts';
 import type { TenantRecord, TenantStatus } from '../kinds/tenants.ts';
+import type { SenderRecord } from '../kinds/senders.ts';
 import type { PageRecord, PageStatus, RosterRecord } from '../../oncall.ts';
 import { type ProviderRow } from '../rows.ts';
 import type { WebhookRow } from '../callback-rows.ts';
@@ -43,6 +44,7 @@ import { SqlReportStore } from './reports.ts';
 import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
 import { SqlTenantStore } from './tenants.ts';
+import { SqlSenderStore } from './senders.ts';
 
 /**
  * The Store over SQL, whatever the database: the repositories of each record kind over one
@@ -58,6 +60,7 @@ export abstract class SqlStore implements Store {
   private readonly callbacks: SqlCallbackStore;
   private readonly onCall: SqlOnCallStore;
   private readonly otpSettings: SqlOtpSettingsStore;
+  private readonly senders: SqlSenderStore;
   private readonly alerts: SqlAlertStore;
   private readonly tenants: SqlTenantStore;
 
@@ -75,6 +78,7 @@ export abstract class SqlStore implements Store {
     this.callbacks = new SqlCallbackStore(sql, dialect, secrets);
     this.onCall = new SqlOnCallStore(sql, dialect);
     this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
+    this.senders = new SqlSenderStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
   }
@@ -305,6 +309,18 @@ export abstract class SqlStore implements Store {
 
   putTenantOtpSettings(tenantId: string, settings: TenantOtpSettings): Promise<void> {
     return this.otpSettings.putTenantOtpSettings(tenantId, settings);
+  }
+
+  listSenders(tenantId: string): Promise<SenderRecord[]> {
+    return this.senders.listSenders(tenantId);
+  }
+
+  putSender(record: SenderRecord): Promise<void> {
+    return this.senders.putSender(record);
+  }
+
+  deleteSender(tenantId: string, sender: string): Promise<boolean> {
+    return this.senders.deleteSender(tenantId, sender);
   }
 
   listAlertRules(): Promise<AlertRuleRecord[]> {
