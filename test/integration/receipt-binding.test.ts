@@ -24,7 +24,7 @@ import type { ProviderAdapter } from '../../providers/provider.ts';
 import { signSimulatorReceipt, SimulatorProvider } from '../../providers/simulator.ts';
 import { createTwilio, TWILIO_REFERENCE_PARAM } from '../../providers/twilio.ts';
 import type { Dispatcher } from '../../supplier-bridge/src/dispatch/dispatcher.ts';
-import { signTwilio } from '../fakes/twilio-fake.ts';
+import { signTwilio, startTwilioFake, type TwilioFake } from '../fakes/twilio-fake.ts';
 import { fixedDispatcher } from '../support/fixed-dispatcher.ts';
 import { freePort } from '../support/ports.ts';
 import { testDeps } from '../support/provider-testing.ts';
@@ -41,6 +41,8 @@ describe('receipts bound to the provider that carried the message', () => {
   let cache: MemoryCache;
   let persister: PersisterHandle;
   let dispatcher: Dispatcher;
+  let twilioDispatcher: Dispatcher;
+  let twilioFake: TwilioFake;
   let sim: SimulatorProvider;
   let publicUrl: string;
   const apiRegistry = createRegistry('api');
@@ -62,12 +64,16 @@ describe('receipts bound to the provider that carried the message', () => {
       logger,
       faults: [{ fault: 'silent' }],
     });
+    twilioFake = await startTwilioFake({
+      accountSid: `AC${'0123456789abcdef'.repeat(2)}`,
+      authToken: AUTH_TOKEN,
+    });
     const twilio = createTwilio(
       'twilio-main',
       {
-        accountSid: `AC${'0123456789abcdef'.repeat(2)}`,
+        accountSid: twilioFake.accountSid,
         authToken: AUTH_TOKEN,
-        baseUrl: 'http://127.0.0.1:1',
+        baseUrl: twilioFake.url,
         from: '+15005550006',
       },
       testDeps(),
@@ -76,6 +82,17 @@ describe('receipts bound to the provider that carried the message', () => {
     publicUrl = `http://127.0.0.1:${port}`;
     dispatcher = fixedDispatcher(
       [{ adapter: sim, weight: 1, definition: { name: 'sim', type: 'simulator' } }],
+      { cache, logger, registry: createRegistry('supplier-bridge') },
+      { publicUrl },
+    );
+    twilioDispatcher = fixedDispatcher(
+      [
+        {
+          adapter: twilio,
+          weight: 1,
+          definition: { name: 'twilio-main', type: 'twilio', breaker: { timeoutMs: 500 } },
+        },
+      ],
       { cache, logger, registry: createRegistry('supplier-bridge') },
       { publicUrl },
     );
@@ -109,14 +126,16 @@ describe('receipts bound to the provider that carried the message', () => {
     await app.close();
     await persister.close();
     await dispatcher.close();
+    await twilioDispatcher.close();
+    await twilioFake.close();
     await sim.close();
     await bus.close();
     await store.close();
     await cache.close();
   });
 
-  /** Sends a message through the simulator as the bridge does, and waits until it is stored `submitted`. */
-  async function sentThroughSimulator(): Promise<{ message: MessageRequested; providerMessageId: string }> {
+  /** Hands a message to a provider as the bridge does, and waits until the outcome is stored. */
+  async function sentThrough(via: Dispatcher, status: string) {
     const now = Date.now();
     const message = buildMessageRequested(
       { to: '+14155550123', body: 'Your parcel is on its way' },
@@ -125,16 +144,23 @@ describe('receipts bound to the provider that carried the message', () => {
     await bus.publish(LANE_TOPICS[message.lane], [
       { key: message.messageId, value: JSON.stringify(message) },
     ]);
-    const { outcome } = await dispatcher.dispatch(message, {
+    const { outcome } = await via.dispatch(message, {
       kind: 'send',
       round: 0,
       appendedAt: now,
       exclude: [],
       attemptsSoFar: 0,
     });
-    assert.equal(outcome?.type, 'message.submitted', JSON.stringify(outcome));
+    assert.ok(outcome, 'the pass decided');
     await bus.publish(Topics.outcomes, [{ key: message.messageId, value: JSON.stringify(outcome) }]);
-    await waitForStatus(message.messageId, 'submitted');
+    await waitForStatus(message.messageId, status);
+    return { message, outcome };
+  }
+
+  /** Sends a message through the simulator, which takes it and never reports: stored `submitted`. */
+  async function sentThroughSimulator(): Promise<{ message: MessageRequested; providerMessageId: string }> {
+    const { message, outcome } = await sentThrough(dispatcher, 'submitted');
+    assert.equal(outcome.type, 'message.submitted');
     return { message, providerMessageId: outcome.providerMessageId };
   }
 
@@ -260,6 +286,25 @@ describe('receipts bound to the provider that carried the message', () => {
     assert.equal(receipt.type, 'receipt.received');
     assert.equal(receipt.provider, 'sim');
     assert.equal(receipt.tenantId, TENANT, 'the tenant comes from what the bridge recorded');
+    published.splice(0);
+  });
+
+  test('a Twilio receipt for a message Twilio took but never answered for matches by our reference', async () => {
+    await twilioFake.setFault({ kind: 'acceptThenHang' });
+    const { message, outcome } = await sentThrough(twilioDispatcher, 'unknown');
+    await twilioFake.setFault(undefined);
+    assert.equal(outcome.type, 'message.failed', 'the bridge never learnt the sid');
+    const sid = twilioFake.accepted.at(-1)!.sid;
+
+    // Posted to the StatusCallback the adapter gave Twilio, which carries pigeonRef.
+    const posted = await twilioFake.sendReceipt(sid, 'delivered');
+
+    assert.equal(posted.status, 200, posted.body);
+    await waitForStatus(message.messageId, 'delivered');
+    const receipt = (await store.listEvents(TENANT, message.messageId)).at(-1)!;
+    assert.equal(receipt.type, 'receipt.received');
+    assert.equal(receipt.provider, 'twilio-main');
+    assert.equal(receipt.providerMessageId, sid);
     published.splice(0);
   });
 });
