@@ -119,6 +119,17 @@ test('a message in three parts is delivered only when every part is, whatever th
   assert.equal(replay.events[0]?.status, 'delivered');
 });
 
+test('part receipts found by our reference still wait for every part', async () => {
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  await sentInParts(cache, ['a', 'b']);
+  // Only the reference leads to the message (as if the id markers were gone): it knows the parts.
+  for (const id of ['a', 'b']) await cache.del(Markers.providerMessage('p', id));
+  const first = await matchReceipts('p', [receipt('a', 'delivered', 'm1')], cache);
+  assert.deepEqual([first.events.length, first.pending], [0, 1]);
+  const second = await matchReceipts('p', [receipt('b', 'delivered', 'm1')], cache);
+  assert.equal(second.events[0]?.status, 'delivered');
+});
+
 test('one undelivered part makes the message undelivered at once', async () => {
   const cache = new MemoryCache({ sweepIntervalMs: 0 });
   await sentInParts(cache, ['a', 'b']);
