@@ -19,8 +19,17 @@ export const Markers = {
   partReceipt: (messageId: string, partId: string) => `receipt:part:${messageId}:${partId}`,
   /** Set by the API when it answered 503: such a message must never be sent. */
   abort: (messageId: string) => `api:abort:${messageId}`,
-  /** providerMessageId → message, so receipts without a client reference find their message. */
+  /**
+   * (provider, providerMessageId) → the message, written once the provider accepted it: receipts
+   * are matched by it, and only a receipt from that provider finds it.
+   */
   providerMessage: (provider: string, providerMessageId: string) => `pmid:${provider}:${providerMessageId}`,
+  /**
+   * (provider, our message id) → the message, written just before that provider is called: a
+   * receipt that echoes our id as its reference is believed only from a provider given the message
+   * (covering a receipt that beats the acceptance, or a send whose answer never came).
+   */
+  providerReference: (provider: string, messageId: string) => `pref:${provider}:${messageId}`,
   /** An Idempotency-Key already used by a tenant. */
   idempotency: (tenantId: string, key: string) => `api:idem:${tenantId}:${key}`,
 } as const;

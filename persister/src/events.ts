@@ -4,6 +4,7 @@ export const PersisterEvents = {
   databaseRecovered: 'persister.database_recovered',
   writeFailed: 'persister.write_failed',
   deadLetter: 'persister.dead_letter',
+  orphanReceiptDropped: 'persister.orphan_receipt_dropped',
   batchFlushed: 'persister.batch_flushed',
   purged: 'persister.purged',
   purgeFailed: 'persister.purge_failed',

@@ -14,7 +14,7 @@ import type {
   ReceiptStatus,
 } from '../../core/message.ts';
 import type { AttemptRecord, MessagePatch } from '../../core/store/kinds/messages.ts';
-import { foldEvents, mergePatches } from './fold.ts';
+import { foldEvents, isOrphanReceipt, mergePatches } from './fold.ts';
 
 const T0 = Date.parse('2030-06-01T12:00:00.000Z');
 const TENANT = 'tenant-1';
@@ -444,5 +444,16 @@ test('any subset, order, duplication and batching of a failover story folds to t
       );
     }),
     { numRuns: 1000 },
+  );
+});
+
+test('only a receipt event without a tenant is an orphan, which the persister never writes', () => {
+  const message = requested();
+  assert.equal(isOrphanReceipt(receipt(message)), false);
+  assert.equal(isOrphanReceipt({ ...receipt(message), tenantId: '' }), true);
+  assert.equal(
+    isOrphanReceipt({ ...submitted(message), tenantId: '' }),
+    false,
+    'only receipts come from outside',
   );
 });

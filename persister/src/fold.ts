@@ -8,6 +8,15 @@ import type {
 } from '../../core/store/kinds/messages.ts';
 
 /**
+ * A receipt event naming no tenant: the receipt matcher gives every receipt its message's tenant,
+ * so this is one it could not have matched (an older API's, or a forgery on the topic). Applying
+ * it would create a message row that belongs to nobody and call back about it.
+ */
+export function isOrphanReceipt(event: PigeonEvent): boolean {
+  return event.type === 'receipt.received' && !event.tenantId;
+}
+
+/**
  * Folds a batch of events into one patch per message, one history row per event and one attempt
  * row per provider call. Pure, so the persister's idempotence and order-independence can be
  * tested without a database.

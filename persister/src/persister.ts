@@ -10,7 +10,7 @@ import type { Store } from '../../core/store/store.ts';
 import { SEND_TOPICS, Topics } from '../../core/topics.ts';
 import { Batcher, type FlushPart } from './batcher.ts';
 import { PersisterEvents } from './events.ts';
-import { foldEvents } from './fold.ts';
+import { foldEvents, isOrphanReceipt } from './fold.ts';
 import { type RetentionHandle, startRetention } from './retention.ts';
 import { STORE_OUTAGE_BACKOFF } from './store-backoff.ts';
 
@@ -124,6 +124,11 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
     name: 'pigeon_persister_dead_letters_total',
     help: 'Events sent to the dead-letter topic',
     labelNames: ['reason'],
+    registers: [registry],
+  });
+  const orphanReceipts = new Counter({
+    name: 'pigeon_persister_orphan_receipts_total',
+    help: 'Receipt events without a tenant, dropped unwritten (the receipt matcher never publishes one)',
     registers: [registry],
   });
   const lag = new Gauge({
@@ -301,12 +306,24 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
       try {
         const items: Item[] = [];
         for (const record of batch.records) {
+          let event: PigeonEvent;
           try {
-            items.push({ event: decodeEvent(record.value), record });
+            event = decodeEvent(record.value);
           } catch (err) {
             if (!(err instanceof EventDecodeError)) throw err;
             await deadLetter(record, err.message, 'malformed');
+            continue;
           }
+          // A second line of defence behind the receipt matcher: no row that belongs to nobody.
+          if (isOrphanReceipt(event)) {
+            orphanReceipts.inc();
+            logger.warn(
+              { messageId: event.messageId, topic: record.topic, offset: record.offset },
+              PersisterEvents.orphanReceiptDropped,
+            );
+            continue;
+          }
+          items.push({ event, record });
         }
         await batcher.add(batch, items);
         lag.set(labels, batch.lag);

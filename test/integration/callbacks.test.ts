@@ -143,7 +143,7 @@ function lifeOf(tenant: string, statusCallback?: string, at = Date.now()) {
     cost: 0.0075,
     latencyMs: 20,
   };
-  // Receipts learn their tenant from a marker the bridge wrote; '' when that was lost.
+  // Receipts learn their tenant from the marker the bridge wrote; without one none is published.
   const delivered: ReceiptReceived = {
     ...eventBase(messageId, tenant, at + 900),
     type: 'receipt.received',
@@ -249,8 +249,8 @@ describe('status callbacks', () => {
     const ownEndpoint = await receiver('acme');
     await webhook(h, 'acme', hooks.url);
     const m = lifeOf('acme', `${ownEndpoint.url}/cb`);
-    // The receipt lost its tenant marker, and arrives before the persister saw the request.
-    await publish(h.bus, { ...m.delivered, tenantId: '' });
+    // The receipt arrives before the persister saw the request (its lane is backed up).
+    await publish(h.bus, m.delivered);
     await waitFor(async () => (await h.store.callbackBacklog()).pending === 1, 5_000, 'an unresolved row');
     await sleep(300);
     assert.equal(ownEndpoint.requests.length + hooks.requests.length, 0, 'not sent anywhere yet');
@@ -361,6 +361,25 @@ describe('status callbacks', () => {
     await sleep(200);
     assert.deepEqual([...hooks.events.keys()], [fresh.delivered.id]);
     assert.equal(await metric(h, 'pigeon_callbacks_enqueued_total', { destination: 'too_old' }), 1);
+  });
+
+  test('a receipt event without a tenant is never called back, nor stored', async () => {
+    const h = await harness();
+    const hooks = await receiver('acme');
+    await webhook(h, 'acme', hooks.url);
+    const m = lifeOf('acme');
+    const orphan: ReceiptReceived = { ...lifeOf('acme').delivered, tenantId: '' };
+    await requested(h, m.requested);
+    // Under the real receipt's key: one partition, so it is handled before the real one.
+    await h.bus.publish(Topics.receipts, [
+      { key: m.messageId, value: JSON.stringify(orphan) },
+      { key: m.messageId, value: JSON.stringify(m.delivered) },
+    ]);
+    await waitFor(() => hooks.events.size === 1, 5_000, 'the real receipt called back');
+    assert.deepEqual([...hooks.events.keys()], [m.delivered.id]);
+    assert.equal(await metric(h, 'pigeon_callbacks_enqueued_total', { destination: 'orphan_receipt' }), 1);
+    await waitFor(async () => (await metric(h, 'pigeon_persister_orphan_receipts_total')) === 1);
+    assert.equal(await h.store.getMessage('', orphan.messageId), undefined);
   });
 
   test("an endpoint that hangs or refuses holds up neither other tenants' callbacks nor the outbox", async () => {

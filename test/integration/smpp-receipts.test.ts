@@ -10,12 +10,12 @@ import { KafkaBus } from '../../core/bus/kafka-bus.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { newId } from '../../core/ids.ts';
 import { createLogger } from '../../core/logger.ts';
-import { MARKER_TTL_MS, Markers } from '../../core/markers.ts';
 import type { ReceiptReceived } from '../../core/message.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { Topics } from '../../core/topics.ts';
 import { SmppProvider } from '../../providers/smpp/adapter.ts';
 import { smppOptions } from '../../providers/smpp/options.ts';
+import { recordAcceptance, recordHandover } from '../../routing/receipt-matcher.ts';
 import { pushedReceiptForwarder } from '../../supplier-bridge/src/service.ts';
 import { FakeSmsc } from '../fakes/smsc-fake.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';
@@ -52,9 +52,8 @@ describe('SMPP receipts forwarded by the bridge', () => {
       AbortSignal.timeout(2000),
     );
     const owner = { messageId: newId(), tenantId: 'tenant-smpp' };
-    await cache.set(Markers.providerMessage('smsc', result.providerMessageId), JSON.stringify(owner), {
-      ttlMs: MARKER_TTL_MS,
-    });
+    await recordHandover(cache, 'smsc', owner);
+    await recordAcceptance(cache, 'smsc', owner, [result.providerMessageId]);
     return { owner, smscId: smsc.submits.at(-1)!.messageId! };
   }
 

@@ -37,9 +37,11 @@ export interface ReceiptRoutesDeps {
 
 /**
  * `POST /v1/receipts/:provider`: delivery receipts from providers. The adapter checks the
- * signature over the raw body and normalises the status; the receipt is matched to its message
- * (by client reference or by the provider's message id) and published. The provider gets its
- * 2xx only after the bus acknowledged, so a receipt is never lost: on failure it retries.
+ * signature over the raw body and normalises the status; the receipt is matched to a message that
+ * provider carried (by its message id, or by the client reference if the message was handed to
+ * it) and published. The provider gets its 2xx only after the bus acknowledged, so a receipt is
+ * never lost: on failure it retries. A valid signature proves only who sent the receipt, so one
+ * that matches nothing that provider carried is acknowledged, counted as unmatched and dropped.
  */
 export async function receiptRoutes(app: FastifyInstance, deps: ReceiptRoutesDeps) {
   const received = new Counter({

@@ -9,6 +9,7 @@ import type { CallbackDelivery, CallbackTarget, WebhookRecord } from '../../../c
 import type { Store } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
 import { STORE_OUTAGE_BACKOFF } from '../store-backoff.ts';
+import { isOrphanReceipt } from '../fold.ts';
 import { callbackFor } from './payload.ts';
 import { CallbackEvents } from '../events.ts';
 
@@ -48,7 +49,7 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
   const outageBackoff = exponentialBackoff({ ...options.retry }, STORE_OUTAGE_BACKOFF);
   const enqueued = new Counter({
     name: 'pigeon_callbacks_enqueued_total',
-    help: 'Status callbacks written to the outbox (destination resolved or unresolved yet), or not: too_old',
+    help: 'Status callbacks written to the outbox (destination resolved or unresolved yet), or not: too_old, orphan_receipt',
     labelNames: ['destination'],
     registers: [registry],
   });
@@ -66,6 +67,11 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
 
   const deliveriesFor = async (events: PigeonEvent[]): Promise<CallbackDelivery[]> => {
     const callbacks = events.flatMap((event) => {
+      // Nobody's message: the persister drops it unwritten, and nobody is called back about it.
+      if (isOrphanReceipt(event)) {
+        enqueued.inc({ destination: 'orphan_receipt' });
+        return [];
+      }
       const callback = callbackFor(event);
       return callback ? [{ event, callback }] : [];
     });

@@ -53,6 +53,30 @@ test('an accepted send records which message the provider message id belongs to'
   assert.deepEqual(JSON.parse(marker), { messageId: message.messageId, tenantId: 'tenant-1' });
 });
 
+test('every provider handed the message is recorded before its call, so its receipts may name the message', async (t) => {
+  const a = new FakeProvider('a', mayHaveSent);
+  const b = new FakeProvider('b', async (request) => {
+    // Already there when the provider could first post a receipt.
+    const owner = await h.cache.get(Markers.providerReference('b', request.messageId));
+    assert.deepEqual(JSON.parse(owner!), { messageId: request.messageId, tenantId: 'tenant-1' });
+    return { providerMessageId: 'pm-b' };
+  });
+  const c = new FakeProvider('c');
+  const h = setup(t, [a, b, c]);
+  const message = requested({ class: 'otp' });
+
+  assert.equal(asSubmitted(await dispatch(h, message)).provider, 'b');
+
+  // a may have sent it (its answer was lost): its receipt by reference is still believed.
+  const handedToA = await h.cache.get(Markers.providerReference('a', message.messageId));
+  assert.deepEqual(JSON.parse(handedToA!), { messageId: message.messageId, tenantId: 'tenant-1' });
+  assert.equal(
+    await h.cache.get(Markers.providerReference('c', message.messageId)),
+    undefined,
+    'c never got it',
+  );
+});
+
 test('a retryable definite non-send fails over to the next provider', async (t) => {
   const a = new FakeProvider('a', unavailable);
   const b = new FakeProvider('b');

@@ -1,12 +1,13 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Cache } from '../../../core/cache/cache.ts';
 import type { Logger } from '../../../core/logger.ts';
-import { MARKER_TTL_MS, Markers } from '../../../core/markers.ts';
+import { Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import { backoffDelay, isRetriable } from '../../../core/retry.ts';
 import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
 import type { RoutePlanner } from '../../../routing/planner.ts';
+import { recordAcceptance, recordHandover } from '../../../routing/receipt-matcher.ts';
 import type { ProviderGate } from '../provider-gate.ts';
 import { AdmissionControl } from './admission.ts';
 import { BreakerRegistry } from './breakers.ts';
@@ -274,7 +275,12 @@ export class Dispatcher {
       }
       if (!(await this.admission.admit(planned, message, pass))) continue;
       state.attempts++;
-      await claim.calling(planned.provider);
+      // Both before the call: a crash from here on may have left the provider with the message,
+      // and its receipt may arrive before (or instead of) its answer.
+      await Promise.all([
+        claim.calling(planned.provider),
+        recordHandover(this.options.cache, planned.provider, message),
+      ]);
       const requestedAt = this.now();
       const outcome = await this.calls.send(planned, message, body);
       if (!(outcome instanceof ProviderError)) {
@@ -375,19 +381,7 @@ export class Dispatcher {
   private async submitted(message: MessageRequested, accepted: Acceptance): Promise<PassResult> {
     const { result, provider, failover } = accepted;
     const parts = result.partIds && result.partIds.length > 0 ? result.partIds : [result.providerMessageId];
-    // Receipts come per part and often without our reference: every part id leads to the message.
-    const owner = JSON.stringify(
-      parts.length > 1
-        ? { messageId: message.messageId, tenantId: message.tenantId, partIds: parts }
-        : { messageId: message.messageId, tenantId: message.tenantId },
-    );
-    await Promise.all(
-      parts.map((id) =>
-        this.options.cache.set(Markers.providerMessage(provider, id), owner, {
-          ttlMs: MARKER_TTL_MS,
-        }),
-      ),
-    );
+    await recordAcceptance(this.options.cache, provider, message, parts);
     this.results.inc({ result: failover ? `submitted_${failover}` : 'submitted', class: message.class });
     const outcome: PassResult = { outcome: messageSubmitted(message, accepted, this.now()) };
     const timeoutMs = this.receiptTimeoutFor(message);
