@@ -38,6 +38,9 @@ const ListQuery = Type.Object(
     to: Type.Optional(
       Type.String({ minLength: 1, maxLength: 32, description: 'Recipient, E.164 (%2B for +)' }),
     ),
+    clientRef: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'Your reference, exactly as sent' }),
+    ),
     status: Type.Optional(Type.Enum(MESSAGE_STATUSES)),
     class: Type.Optional(Type.Enum(MESSAGE_CLASSES)),
     provider: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
@@ -141,6 +144,7 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
         // A `+` left unencoded in a query string arrives as a space; the number means the same.
         filter.recipient = requireE164(query.to.replace(/^ (?=\d)/, '+'), 'to').e164;
       }
+      if (query.clientRef !== undefined) filter.clientRef = query.clientRef;
       if (query.status !== undefined) filter.status = query.status;
       if (query.class !== undefined) filter.messageClass = query.class;
       if (query.provider !== undefined) filter.provider = query.provider;

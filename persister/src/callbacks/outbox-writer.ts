@@ -9,7 +9,7 @@ import type { CallbackDelivery, CallbackTarget, WebhookRecord } from '../../../c
 import type { Store } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
 import { STORE_OUTAGE_BACKOFF } from '../store-backoff.ts';
-import { callbackFor } from './payload.ts';
+import { callbackFor, withClientReference } from './payload.ts';
 import { CallbackEvents } from '../events.ts';
 
 /** Status events: what the bridge decided (outcomes) and what carriers reported (receipts). */
@@ -102,7 +102,7 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
         tenantId,
         messageId: event.messageId,
         url,
-        payload: JSON.stringify(callback),
+        payload: JSON.stringify(target?.requested ? withClientReference(callback, target) : callback),
         state: 'pending',
         attempts: 0,
         nextAttemptAt: at,
