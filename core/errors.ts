@@ -89,6 +89,11 @@ export const ErrorCatalogue = {
   PIGEON_ERR_STORE_UNAVAILABLE: { status: 503, title: 'Message store is unavailable', retriable: true },
   PIGEON_ERR_STORE_REJECTED: { status: 500, title: 'The database refused the data', retriable: false },
   PIGEON_ERR_CACHE_UNAVAILABLE: { status: 503, title: 'Cache is unavailable', retriable: true },
+  PIGEON_ERR_SHUTTING_DOWN: {
+    status: 503,
+    title: 'This instance is shutting down; another one takes the request',
+    retriable: true,
+  },
   PIGEON_ERR_RECEIPT_SIGNATURE: { status: 403, title: 'Receipt signature is invalid', retriable: false },
   PIGEON_ERR_UNKNOWN_PROVIDER: { status: 404, title: 'Unknown provider', retriable: false },
   PIGEON_ERR_CONFIG: { status: 500, title: 'Invalid configuration', retriable: false },

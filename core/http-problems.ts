@@ -98,8 +98,10 @@ export function rawProblemResponse(error: PigeonError): string {
  */
 export function problemServerOptions(
   onProblem: ProblemListener = () => undefined,
-): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler'> {
+): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler' | 'return503OnClosing'> {
   return {
+    // Fastify's own 503 while closing is plain JSON; answerWithProblems gives it as a problem.
+    return503OnClosing: false,
     frameworkErrors: (err, request, reply) => {
       const error = asPigeonError(err);
       onProblem(error);
@@ -125,6 +127,21 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as 
  * method (405 with `Allow`) as problem+json.
  */
 export function answerWithProblems(app: FastifyInstance, onProblem: ProblemListener = () => undefined): void {
+  // Requests that still arrive on open connections while the server closes (pipelined, or on a
+  // busy keep-alive connection) are refused at once, so a load balancer retries them elsewhere.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    void reply.header('connection', 'close');
+    done(new PigeonError('PIGEON_ERR_SHUTTING_DOWN'));
+  });
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = asPigeonError(err);
     onProblem(error);

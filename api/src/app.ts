@@ -83,7 +83,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     trustProxy: (_address: string, hop: number) => hop < (deps.trustProxyHops ?? 0),
     // Strict input: unknown fields and wrong types are errors, never silently dropped or coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    return503OnClosing: true,
   });
   registerProblemHandlers(app, countProblem);
 
