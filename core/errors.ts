@@ -36,6 +36,19 @@ export const ErrorCatalogue = {
     title: 'Content-Type must be application/json',
     retriable: false,
   },
+  PIGEON_ERR_MALFORMED_REQUEST: { status: 400, title: 'Request is not valid HTTP', retriable: false },
+  PIGEON_ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    title: 'Method not allowed on this resource',
+    retriable: false,
+  },
+  PIGEON_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request was not received in time', retriable: true },
+  PIGEON_ERR_URI_TOO_LONG: { status: 414, title: 'Request path is too long', retriable: false },
+  PIGEON_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    title: 'Request headers or query string are too large',
+    retriable: false,
+  },
   PIGEON_ERR_UNAUTHORIZED: { status: 401, title: 'Missing or invalid API key', retriable: false },
   PIGEON_ERR_FORBIDDEN: { status: 403, title: 'API key lacks the required scope', retriable: false },
   PIGEON_ERR_TENANT_SUSPENDED: {
@@ -91,6 +104,11 @@ export const ErrorCatalogue = {
   PIGEON_ERR_STORE_UNAVAILABLE: { status: 503, title: 'Message store is unavailable', retriable: true },
   PIGEON_ERR_STORE_REJECTED: { status: 500, title: 'The database refused the data', retriable: false },
   PIGEON_ERR_CACHE_UNAVAILABLE: { status: 503, title: 'Cache is unavailable', retriable: true },
+  PIGEON_ERR_SHUTTING_DOWN: {
+    status: 503,
+    title: 'This instance is shutting down; another one takes the request',
+    retriable: true,
+  },
   PIGEON_ERR_RECEIPT_SIGNATURE: { status: 403, title: 'Receipt signature is invalid', retriable: false },
   PIGEON_ERR_UNKNOWN_PROVIDER: { status: 404, title: 'Unknown provider', retriable: false },
   PIGEON_ERR_CONFIG: { status: 500, title: 'Invalid configuration', retriable: false },

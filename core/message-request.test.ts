@@ -125,3 +125,43 @@ test('a sender that is no alphanumeric id, E.164 number or short code is refused
   assert.equal(build({ from: '+447400123456' }).from, '+447400123456');
   assert.equal(build({ from: '72345' }).from, '72345');
 });
+
+test("the client's reference and labels ride the event as given", () => {
+  const event = build({ clientRef: 'order-4711', metadata: { userId: 'u-42', flow: 'checkout' } });
+
+  assert.equal(event.clientRef, 'order-4711');
+  assert.deepEqual(event.metadata, { userId: 'u-42', flow: 'checkout' });
+  assert.deepEqual(decodeEvent(JSON.stringify(event)), event);
+  const plain = build();
+  assert.equal('clientRef' in plain, false);
+  assert.equal('metadata' in plain, false);
+});
+
+test('a reference or labels over their limits are refused, naming the field', () => {
+  const refusals: Array<[Partial<MessageInput>, string]> = [
+    [{ clientRef: '' }, '/clientRef'],
+    [{ clientRef: 'x'.repeat(129) }, '/clientRef'],
+    [{ clientRef: 'order\n4711' }, '/clientRef'],
+    [{ clientRef: 'order\u00004711' }, '/clientRef'],
+    [{ metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }, '/metadata'],
+    [{ metadata: { note: 'x'.repeat(257) } }, '/metadata/note'],
+    [{ metadata: { '': 'empty key' } }, '/metadata/'],
+    [{ metadata: { count: 3 as unknown as string } }, '/metadata/count'],
+    [{ metadata: ['a'] as unknown as Record<string, string> }, '/metadata'],
+    // 16 keys of 200 characters: each within its limit, together over 2 KiB.
+    [
+      { metadata: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v'.repeat(200)])) },
+      '/metadata',
+    ],
+  ];
+  for (const [input, field] of refusals) {
+    assert.throws(
+      () => build(input),
+      (err: unknown) =>
+        isPigeonError(err) && err.code === 'PIGEON_ERR_VALIDATION' && err.errors?.[0]?.field === field,
+      JSON.stringify(input),
+    );
+  }
+  const full = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v'.repeat(100)]));
+  assert.deepEqual(build({ clientRef: 'ünïcode-ref ✓', metadata: full }).metadata, full, 'at the limits');
+});

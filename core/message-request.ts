@@ -1,4 +1,5 @@
 import { callbackUrlProblem } from './callback-url.ts';
+import { type Metadata, requireClientReference } from './client-reference.ts';
 import { PigeonError } from './errors.ts';
 import { eventBase } from './events.ts';
 import { laneFor, type MessageClass, type MessageRequested } from './message.ts';
@@ -13,6 +14,10 @@ export interface MessageInput {
   class?: MessageClass;
   ttlSeconds?: number;
   statusCallback?: string;
+  /** The client's own reference, stored, searchable and echoed in status callbacks. */
+  clientRef?: string;
+  /** A few labels of the client's, echoed in status callbacks. */
+  metadata?: Metadata;
 }
 
 /** How long a message may wait for a provider before it is failed as `expired`. */
@@ -65,6 +70,7 @@ export function buildMessageRequested(
       });
     }
   }
+  const reference = requireClientReference(input);
   const messageClass = input.class ?? 'transactional';
   const ttl = input.ttlSeconds ?? DEFAULT_TTL_SECONDS_BY_CLASS[messageClass];
   const event: MessageRequested = {
@@ -83,5 +89,7 @@ export function buildMessageRequested(
   if (recipient.country) event.country = recipient.country;
   if (context.batchId) event.batchId = context.batchId;
   if (input.statusCallback !== undefined) event.statusCallback = input.statusCallback;
+  if (reference.clientRef !== undefined) event.clientRef = reference.clientRef;
+  if (reference.metadata !== undefined) event.metadata = reference.metadata;
   return event;
 }

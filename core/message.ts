@@ -61,6 +61,10 @@ export const MessageRequested = Type.Object({
   provider: Type.Optional(Type.String({ minLength: 1 })),
   /** The customer's URL for this message's status callbacks; the tenant's webhook when absent. */
   statusCallback: Type.Optional(Type.String()),
+  /** The client's own reference (core/client-reference.ts), echoed in status callbacks. */
+  clientRef: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** The client's labels, string to string, echoed in status callbacks. */
+  metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
 });
 export type MessageRequested = Static<typeof MessageRequested>;
 

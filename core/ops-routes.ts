@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Readiness } from './health.ts';
+import { answerWithProblems, problemServerOptions } from './http-problems.ts';
 
 /** `/healthz`, `/readyz` and `/metrics`, the same on every service. */
 export function registerOpsRoutes(app: FastifyInstance, deps: { readiness: Readiness; registry: Registry }) {
@@ -16,4 +17,23 @@ export function registerOpsRoutes(app: FastifyInstance, deps: { readiness: Readi
     const body = await deps.registry.metrics();
     return reply.type(deps.registry.contentType).send(body);
   });
+}
+
+/**
+ * The HTTP server of a service that serves no API of its own: only the ops routes, with every
+ * error problem+json like the API's.
+ */
+export function buildOpsServer(deps: {
+  logger: FastifyBaseLogger;
+  readiness: Readiness;
+  registry: Registry;
+}): FastifyInstance {
+  const ops = Fastify({
+    ...problemServerOptions(),
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  answerWithProblems(ops);
+  registerOpsRoutes(ops, deps);
+  return ops;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -54,4 +54,37 @@ test('`pigeon reseal-secrets` seals rows written before the store had a key', as
   const row = db.prepare('SELECT definition FROM providers').get() as { definition: string };
   db.close();
   assert.match(row.definition, /^enc:v1:/);
+});
+
+test('embedded mode keeps pigeon.db and its -wal and -shm files readable by their owner alone', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pigeon-db-mode-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const store = createStore(loadConfig({ PIGEON_DATA_DIR: dataDir }));
+  t.after(() => store.close());
+  await store.migrate();
+  await store.putProvider({ name: 'tw', type: 'twilio', options: { authToken: 'secret-token' } });
+
+  for (const name of ['pigeon.db', 'pigeon.db-wal', 'pigeon.db-shm']) {
+    const file = join(dataDir, name);
+    assert.ok(existsSync(file), `${name} exists while the store is open`);
+    assert.equal(statSync(file).mode & 0o777, 0o600, name);
+  }
+});
+
+test('a database file an earlier version left world-readable is made owner-only on open', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pigeon-db-mode-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const path = join(dataDir, 'pigeon.db');
+  const old = new SqliteStore(path);
+  await old.migrate();
+  await old.close();
+  chmodSync(path, 0o644);
+  writeFileSync(`${path}-wal`, '', { mode: 0o644 });
+  chmodSync(`${path}-wal`, 0o644);
+
+  const store = new SqliteStore(path);
+  t.after(() => store.close());
+  await store.migrate();
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  assert.equal(statSync(`${path}-wal`).mode & 0o777, 0o600);
 });

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Bus } from './bus/bus.ts';
 import type { Cache } from './cache/cache.ts';
@@ -10,7 +10,7 @@ import { Readiness } from './health.ts';
 import { type HeartbeatDetail, startHeartbeat } from './heartbeat.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createRegistry } from './metrics.ts';
-import { registerOpsRoutes } from './ops-routes.ts';
+import { buildOpsServer } from './ops-routes.ts';
 import { Backoff, type ExponentialBackoff } from './retry.ts';
 import { createBus, createCache, createStore, topicSpecs } from './runtime.ts';
 import type { Store } from './store/store.ts';
@@ -117,11 +117,7 @@ export async function runService(
   const fastifyLogger: FastifyBaseLogger = logger;
   let ops: FastifyInstance | undefined;
   if (!service.servesHttp) {
-    ops = Fastify({
-      loggerInstance: fastifyLogger,
-      logController: new LogController({ disableRequestLogging: true }),
-    });
-    registerOpsRoutes(ops, { readiness: context.readiness, registry });
+    ops = buildOpsServer({ logger: fastifyLogger, readiness: context.readiness, registry });
     await ops.listen({ port: config.port, host: config.host });
   }
   // Every instance says it is alive; the monitor alerts on one that goes quiet without saying so.

@@ -6,13 +6,14 @@ import type { Bus } from '../../core/bus/bus.ts';
 import type { Cache } from '../../core/cache/cache.ts';
 import type { Readiness } from '../../core/health.ts';
 import type { Logger } from '../../core/logger.ts';
+import { problemServerOptions } from '../../core/http-problems.ts';
 import { registerOpsRoutes } from '../../core/ops-routes.ts';
 import type { Store } from '../../core/store/store.ts';
 import type { ProviderLookup } from './routes/receipts.ts';
 import { ApiKeyAuthenticator } from './api-keys.ts';
 import { authentication } from './auth.ts';
 import { CredentialChanges } from './credential-changes.ts';
-import { registerProblemHandlers } from './problem.ts';
+import { problemCounter, registerProblemHandlers } from './problem.ts';
 import { MessagePublisher } from './publisher.ts';
 import { type AdminRoutesDeps, adminRoutes } from './routes/admin.ts';
 import { historyRoutes } from './routes/history.ts';
@@ -82,7 +83,9 @@ export interface ApiDeps {
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   // Typed as Fastify's logger so the instance type is the plain FastifyInstance.
   const loggerInstance: FastifyBaseLogger = deps.logger;
+  const countProblem = problemCounter(deps.registry);
   const app = Fastify({
+    ...problemServerOptions(countProblem),
     loggerInstance,
     // One log line per request costs more than the request itself at 10k/s; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -90,9 +93,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     trustProxy: (_address: string, hop: number) => hop < (deps.trustProxyHops ?? 0),
     // Strict input: unknown fields and wrong types are errors, never silently dropped or coerced.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    return503OnClosing: true,
   });
-  registerProblemHandlers(app, deps.registry);
+  registerProblemHandlers(app, countProblem);
 
   await app.register(swagger, {
     openapi: {

@@ -6,7 +6,7 @@ import type { ApiKeyRecord } from '../../core/store/kinds/api-keys.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
 import { apiKeyRecord, generateApiKey } from './api-keys.ts';
 import { authentication } from './auth.ts';
-import { PROBLEM_CONTENT_TYPE, registerProblemHandlers } from './problem.ts';
+import { PROBLEM_CONTENT_TYPE, problemCounter, registerProblemHandlers } from './problem.ts';
 
 /** The real SQLite store, counting the key lookups that reach it past the authenticator's cache. */
 class CountingStore extends SqliteStore {
@@ -31,7 +31,7 @@ before(async () => {
   await store.putApiKey(apiKeyRecord(adminKey, 'tenant-a', ['admin'], 'ops'));
 
   app = Fastify();
-  registerProblemHandlers(app, new Registry());
+  registerProblemHandlers(app, problemCounter(new Registry()));
   await app.register(authentication, { store });
   // Two route plugins, each its own encapsulated context like the API's: the route-level form…
   await app.register(async (routes) => {

@@ -59,9 +59,9 @@ export function parseLimit(raw: string | undefined): number {
 
 /** A short digest of the filters, so a cursor cannot be replayed against other filters. */
 export function filterDigest(filter: MessageFilter): string {
-  const canonical = (['recipient', 'status', 'messageClass', 'provider', 'since', 'until'] as const).map(
-    (key) => filter[key] ?? null,
-  );
+  const canonical = (
+    ['recipient', 'status', 'messageClass', 'provider', 'since', 'until', 'clientRef'] as const
+  ).map((key) => filter[key] ?? null);
   return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 16);
 }
 

@@ -1,5 +1,12 @@
 import { Type } from 'typebox';
 import { MAX_CALLBACK_URL_LENGTH } from '../../core/callback-url.ts';
+import {
+  MAX_CLIENT_REF_LENGTH,
+  MAX_METADATA_BYTES,
+  MAX_METADATA_KEY_LENGTH,
+  MAX_METADATA_KEYS,
+  MAX_METADATA_VALUE_LENGTH,
+} from '../../core/client-reference.ts';
 import { MESSAGE_CLASSES, MESSAGE_STATUSES } from '../../core/message.ts';
 
 const MessageClassSchema = Type.Enum(MESSAGE_CLASSES, {
@@ -13,6 +20,26 @@ const StatusCallback = Type.String({
     "http(s) URL that receives this message's status changes, signed (Pigeon-Signature); " +
     "instead of the tenant's webhook. Needs the tenant's signing secret (PUT /v1/webhook).",
 });
+
+export const ClientRef = Type.String({
+  minLength: 1,
+  maxLength: MAX_CLIENT_REF_LENGTH,
+  description:
+    'Your own reference for the message (an order or user id): printable text, stored, returned, ' +
+    'searchable with GET /v1/messages?clientRef= and echoed in status callbacks',
+});
+
+export const Metadata = Type.Record(
+  Type.String({ minLength: 1, maxLength: MAX_METADATA_KEY_LENGTH }),
+  Type.String({ maxLength: MAX_METADATA_VALUE_LENGTH }),
+  {
+    maxProperties: MAX_METADATA_KEYS,
+    description:
+      `Your labels for the message: at most ${MAX_METADATA_KEYS} keys, string values of at most ` +
+      `${MAX_METADATA_VALUE_LENGTH} characters, ${MAX_METADATA_BYTES} bytes in all as JSON; ` +
+      'returned and echoed in status callbacks',
+  },
+);
 
 export const SendMessageBody = Type.Object(
   {
@@ -28,6 +55,8 @@ export const SendMessageBody = Type.Object(
       }),
     ),
     statusCallback: Type.Optional(StatusCallback),
+    clientRef: Type.Optional(ClientRef),
+    metadata: Type.Optional(Metadata),
   },
   { additionalProperties: false },
 );
@@ -47,6 +76,8 @@ export const BatchBody = Type.Object(
           to: Type.String({ minLength: 1, maxLength: 32 }),
           body: Type.Optional(Type.String({ maxLength: 1600 })),
           statusCallback: Type.Optional(StatusCallback),
+          clientRef: Type.Optional(ClientRef),
+          metadata: Type.Optional(Metadata),
         },
         { additionalProperties: false },
       ),
@@ -96,6 +127,8 @@ const MessageFields = {
   providerMessageId: Nullable(Type.String()),
   cost: Nullable(Type.Number()),
   errorCode: Nullable(Type.String()),
+  clientRef: Nullable(Type.String({ description: 'Your reference, as sent' })),
+  metadata: Nullable(Type.Record(Type.String(), Type.String(), { description: 'Your labels, as sent' })),
   queuedAt: Nullable(Type.String()),
   submittedAt: Nullable(Type.String()),
   finalAt: Nullable(Type.String()),

@@ -1,4 +1,5 @@
 import { callbackHost } from '../callback-url.ts';
+import { parseMetadataColumn } from '../client-reference.ts';
 import type { SecretSealer } from './secret-sealer.ts';
 import type { CallbackDelivery, CallbackState, CallbackTarget, WebhookRecord } from './kinds/callbacks.ts';
 
@@ -110,6 +111,8 @@ export interface CallbackTargetRow {
   tenant_id: string | null;
   status_callback: string | null;
   queued_at: number | string | null;
+  client_ref: string | null;
+  metadata: string | null;
 }
 
 export interface BacklogRow {
@@ -123,5 +126,7 @@ export function toCallbackTarget(row: CallbackTargetRow): CallbackTarget {
     tenantId: row.tenant_id ?? '',
     statusCallback: row.status_callback,
     requested: row.queued_at !== null,
+    clientRef: row.client_ref,
+    metadata: parseMetadataColumn(row.metadata),
   };
 }

@@ -1,3 +1,4 @@
+import { metadataColumn, parseMetadataColumn } from '../client-reference.ts';
 import type { Encoding, EventType, MessageClass, MessageStatus } from '../message.ts';
 import { STATUS_RANK } from '../status-machine.ts';
 import type { SecretSealer } from './secret-sealer.ts';
@@ -26,6 +27,8 @@ export const OVERWRITE_COLUMNS = [
   'cost',
   'error_code',
   'status_callback',
+  'client_ref',
+  'metadata',
 ] as const;
 /**
  * Overwrite columns where the larger value wins instead: a provider may bill more parts than the
@@ -190,6 +193,8 @@ export function patchValues(p: MessagePatch): unknown[] {
     p.cost ?? null,
     p.errorCode ?? null,
     p.statusCallback ?? null,
+    p.clientRef ?? null,
+    metadataColumn(p.metadata),
     p.status,
     STATUS_RANK[p.status],
     p.queuedAt ?? null,
@@ -294,6 +299,8 @@ export interface MessageRow {
   encoding: Encoding | null;
   country: string | null;
   batch_id: string | null;
+  client_ref: string | null;
+  metadata: string | null;
   status: MessageStatus;
   provider: string | null;
   provider_message_id: string | null;
@@ -393,6 +400,8 @@ export function toMessageRecord(row: MessageRow): MessageRecord {
     encoding: row.encoding ?? 'GSM-7',
     country: row.country,
     batchId: row.batch_id,
+    clientRef: row.client_ref,
+    metadata: parseMetadataColumn(row.metadata),
     status: row.status,
     provider: row.provider,
     providerMessageId: row.provider_message_id,

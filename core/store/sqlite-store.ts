@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PigeonError } from '../errors.ts';
 import { type MigrationConnection, runMigrations } from './migrator.ts';
@@ -124,6 +125,7 @@ export class SqliteStore extends SqlStore {
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     let db: Database | undefined;
     try {
+      ownerOnly(path);
       db = new BetterSqlite3(path, { timeout: busyTimeoutMs });
       // WAL lets readers run beside the writer; NORMAL skips the fsync per commit, which WAL makes
       // safe against corruption (a power cut may lose the last commits, never the file).
@@ -173,6 +175,20 @@ export class SqliteStore extends SqlStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * Makes the database file readable by its owner alone, like the key files beside it: it holds
+ * message bodies, numbers and API key hashes. SQLite gives the -wal and -shm files it creates the
+ * database file's mode, so creating the file 0600 before SQLite opens it covers all three; files
+ * an earlier version left 0644 are tightened.
+ */
+function ownerOnly(path: string): void {
+  if (path === '' || path === ':memory:' || path.startsWith('file:')) return;
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
   }
 }
 

@@ -62,6 +62,18 @@ function onlyPatch(events: readonly PigeonEvent[]): MessagePatch {
   return messages[0]!;
 }
 
+test("the request's client reference and labels fold into the patch; later events keep them", () => {
+  const message = requested({ clientRef: 'order-4711', metadata: { userId: 'u-42' } });
+  const patch = onlyPatch([receipt(message), message, submitted(message)]);
+
+  assert.equal(patch.clientRef, 'order-4711');
+  assert.deepEqual(patch.metadata, { userId: 'u-42' });
+  assert.equal(patch.status, 'delivered');
+  const without = onlyPatch([requested()]);
+  assert.equal('clientRef' in without, false, 'a request without one leaves the column alone');
+  assert.equal('metadata' in without, false);
+});
+
 test('a requested, submitted and delivered message folds to one delivered patch with every field', () => {
   const message = requested();
   const batch = foldEvents([message, submitted(message), receipt(message)]);

@@ -60,6 +60,8 @@ function patchFor(event: PigeonEvent): MessagePatch {
         batchId: event.batchId ?? null,
         queuedAt: at,
         ...(event.statusCallback ? { statusCallback: event.statusCallback } : {}),
+        ...(event.clientRef === undefined ? {} : { clientRef: event.clientRef }),
+        ...(event.metadata === undefined ? {} : { metadata: event.metadata }),
       });
       break;
     case 'message.submitted':

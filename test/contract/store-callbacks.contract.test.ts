@@ -48,6 +48,8 @@ interface Sent {
   segments?: number;
   cost?: number;
   statusCallback?: string;
+  clientRef?: string;
+  metadata?: Record<string, string>;
 }
 
 function patchFor(tenantId: string, id: string, m: Sent): MessagePatch {
@@ -70,6 +72,8 @@ function patchFor(tenantId: string, id: string, m: Sent): MessagePatch {
   if (m.provider !== undefined) patch.provider = m.provider;
   if (m.cost !== undefined) patch.cost = m.cost;
   if (m.statusCallback !== undefined) patch.statusCallback = m.statusCallback;
+  if (m.clientRef !== undefined) patch.clientRef = m.clientRef;
+  if (m.metadata !== undefined) patch.metadata = m.metadata;
   return patch;
 }
 
@@ -226,6 +230,38 @@ export function callbackStoreContract(name: string, makeTarget: () => Promise<St
         );
       });
 
+      test("filters by the client's reference, exactly, and returns it with the labels", async () => {
+        const tenant = freshTenant();
+        const [older, newer] = await send(store, tenant, [
+          { at: T0, clientRef: 'order-4711', metadata: { userId: 'u-42', flow: 'checkout' } },
+          { at: T0 + 1, clientRef: 'order-4711' },
+          { at: T0 + 2, clientRef: 'order-4711b' },
+          { at: T0 + 3, clientRef: 'ORDER-4711' },
+          { at: T0 + 4 },
+        ]);
+        await send(store, freshTenant(), [{ at: T0 + 5, clientRef: 'order-4711' }]);
+        const listed = await store.listMessages(tenant, { clientRef: 'order-4711' }, { limit: 10 });
+        assert.deepEqual(
+          listed.map((m) => m.id),
+          [newer, older],
+        );
+        assert.deepEqual(
+          listed.map((m) => [m.clientRef, m.metadata]),
+          [
+            ['order-4711', null],
+            ['order-4711', { userId: 'u-42', flow: 'checkout' }],
+          ],
+        );
+        const one = await store.getMessage(tenant, older!);
+        assert.equal(one?.clientRef, 'order-4711');
+        assert.deepEqual(one?.metadata, { userId: 'u-42', flow: 'checkout' });
+        const all = await store.listMessages(tenant, {}, { limit: 10 });
+        assert.deepEqual(
+          all.map((m) => m.clientRef),
+          [null, 'ORDER-4711', 'order-4711b', 'order-4711', 'order-4711'],
+        );
+      });
+
       test('a message whose request is not stored yet lists as transactional', async () => {
         const tenant = freshTenant();
         const id = idAt(T0 + 42);
@@ -369,7 +405,12 @@ export function callbackStoreContract(name: string, makeTarget: () => Promise<St
       test('callbackTargets tell the message’s own URL, and whether its request is stored yet', async () => {
         const tenant = freshTenant();
         const [own, plain] = await send(store, tenant, [
-          { at: T0, statusCallback: 'https://cb.example.com/m?id=1' },
+          {
+            at: T0,
+            statusCallback: 'https://cb.example.com/m?id=1',
+            clientRef: 'order-4711',
+            metadata: { userId: 'u-42' },
+          },
           { at: T0 + 1 },
         ]);
         const early = idAt(T0 + 2);
@@ -386,9 +427,25 @@ export function callbackStoreContract(name: string, makeTarget: () => Promise<St
               tenantId: tenant,
               statusCallback: 'https://cb.example.com/m?id=1',
               requested: true,
+              clientRef: 'order-4711',
+              metadata: { userId: 'u-42' },
             },
-            { messageId: plain!, tenantId: tenant, statusCallback: null, requested: true },
-            { messageId: early, tenantId: '', statusCallback: null, requested: false },
+            {
+              messageId: plain!,
+              tenantId: tenant,
+              statusCallback: null,
+              requested: true,
+              clientRef: null,
+              metadata: null,
+            },
+            {
+              messageId: early,
+              tenantId: '',
+              statusCallback: null,
+              requested: false,
+              clientRef: null,
+              metadata: null,
+            },
           ],
         );
         // A later event without the URL leaves it in place.
@@ -496,6 +553,7 @@ export function callbackStoreContract(name: string, makeTarget: () => Promise<St
             updatedAt: T0 + 1,
             tenantId: 'tenant-z',
             url: 'https://resolved.example.com/hook',
+            payload: '{"id":"resolved","clientRef":"order-4711"}',
             lastStatus: 503,
             lastError: 'x'.repeat(400),
           }),
@@ -521,6 +579,7 @@ export function callbackStoreContract(name: string, makeTarget: () => Promise<St
         });
         assert.equal(again?.tenantId, 'tenant-z');
         assert.equal(again?.url, 'https://resolved.example.com/hook');
+        assert.equal(again?.payload, '{"id":"resolved","clientRef":"order-4711"}');
         assert.equal(again?.attempts, 1);
         assert.equal(again?.lastStatus, 503);
         assert.equal(again?.lastError?.length, 255);

@@ -184,6 +184,8 @@ function messageContract(name: string, makeTarget: () => Promise<StoreTarget>): 
         encoding: 'GSM-7',
         country: 'GB',
         batchId: null,
+        clientRef: null,
+        metadata: null,
         status: 'delivered',
         provider: 'acme',
         providerMessageId: 'acme-42',
@@ -195,6 +197,20 @@ function messageContract(name: string, makeTarget: () => Promise<StoreTarget>): 
         updatedAt: T0 + 2000,
       };
       assert.deepEqual(await store.getMessage(m.tenantId, m.messageId), expected);
+    });
+
+    test("the client's reference and labels are stored with the request and survive later events", async () => {
+      const m = lifecycle();
+      const requested = {
+        ...m.requested,
+        patch: { ...m.requested.patch, clientRef: 'order-4711', metadata: { userId: 'u-42', note: 'ünï ✓' } },
+      };
+      // The receipt first: its patch carries neither, and must not blank what the request stores.
+      for (const s of [m.delivered, requested, m.submitted]) await store.writeBatch(batchOf(s));
+      const row = await store.getMessage(m.tenantId, m.messageId);
+      assert.equal(row?.clientRef, 'order-4711');
+      assert.deepEqual(row?.metadata, { userId: 'u-42', note: 'ünï ✓' });
+      assert.equal(row?.status, 'delivered');
     });
 
     test('a failure records its error code and final time', async () => {

@@ -69,6 +69,8 @@ test('a sent message is called back at every status change, signed, and shows in
     to: '+14155550124',
     body: 'hello',
     statusCallback: `${own.url}/orders/7`,
+    clientRef: 'order-7',
+    metadata: { userId: 'u-7' },
   });
   assert.equal(viaWebhook.status, 202);
   assert.equal(viaOwnUrl.status, 202);
@@ -86,6 +88,11 @@ test('a sent message is called back at every status change, signed, and shows in
   assert.deepEqual(statuses(own, viaOwnUrl.json.id).sort(), ['delivered', 'submitted']);
   assert.deepEqual(statuses(hooks, viaOwnUrl.json.id), [], 'the message URL replaces the webhook');
   assert.ok([...hooks.requests, ...own.requests].every((r) => r.verified));
+  for (const event of own.events.values()) {
+    assert.equal(event.clientRef, 'order-7', 'the client reference in every callback');
+    assert.deepEqual(event.metadata, { userId: 'u-7' });
+  }
+  assert.ok([...hooks.events.values()].every((e) => !('clientRef' in e) && !('metadata' in e)));
 
   // The persister stores the receipt on its own schedule: a callback may come first.
   let listed: Array<{ id: string; status: string }> = [];
@@ -99,6 +106,15 @@ test('a sent message is called back at every status change, signed, and shows in
       [viaOwnUrl.json.id, 'delivered'],
       [viaWebhook.json.id, 'delivered'],
     ],
+  );
+  const byRef = (await call('GET', '/v1/messages?clientRef=order-7')).json.messages as Array<{
+    id: string;
+    clientRef: string;
+    metadata: Record<string, string>;
+  }>;
+  assert.deepEqual(
+    byRef.map((m) => [m.id, m.clientRef, m.metadata]),
+    [[viaOwnUrl.json.id, 'order-7', { userId: 'u-7' }]],
   );
   const usage = await call('GET', '/v1/usage?groupBy=provider');
   const total = usage.json.total as { messages: number; segments: number };

@@ -262,6 +262,33 @@ describe('status callbacks', () => {
     assert.equal(ownEndpoint.events.get(m.delivered.id)?.status, 'delivered');
   });
 
+  test("the message's clientRef and metadata are echoed in its callbacks, also in one that overtook the request", async () => {
+    const h = await harness();
+    const hooks = await receiver('acme');
+    await webhook(h, 'acme', hooks.url);
+    const m = lifeOf('acme');
+    const early = lifeOf('acme');
+    await publish(h.bus, { ...early.delivered, tenantId: '' });
+    await waitFor(async () => (await h.store.callbackBacklog()).pending === 1, 5_000, 'an unresolved row');
+    await requested(h, { ...m.requested, clientRef: 'order-4711', metadata: { userId: 'u-42' } });
+    await requested(h, { ...early.requested, clientRef: 'order-4712', metadata: { flow: 'signup' } });
+    await publish(h.bus, m.submitted, m.delivered);
+    // The worker looks again for the early row's request 2 s after it last found none.
+    h.clock.now += 2_000;
+    await waitFor(() => hooks.events.size === 3, 5_000, 'three callbacks');
+
+    assert.ok(
+      hooks.requests.every((r) => r.verified),
+      'signed over the body with the reference',
+    );
+    for (const id of [m.submitted.id, m.delivered.id]) {
+      assert.equal(hooks.events.get(id)?.clientRef, 'order-4711');
+      assert.deepEqual(hooks.events.get(id)?.metadata, { userId: 'u-42' });
+    }
+    assert.equal(hooks.events.get(early.delivered.id)?.clientRef, 'order-4712');
+    assert.deepEqual(hooks.events.get(early.delivered.id)?.metadata, { flow: 'signup' });
+  });
+
   test('failed attempts are retried after 5, 10 and 20 s by the clock, with the same id and body', async () => {
     const clock = { now: Date.parse('2026-03-01T09:00:00Z') };
     const h = await harness({ clock });

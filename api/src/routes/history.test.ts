@@ -289,7 +289,7 @@ describe('GET /v1/messages and GET /v1/usage', () => {
         ['colour=blue', 'PIGEON_ERR_VALIDATION', '/colour'],
       ];
       for (const [query, code, field] of cases) {
-        const response = await get(`/v1/messages?${query}`, reader);
+        const response = await get(`/v1/messages?${query}`, piiReader);
         assert.equal(response.statusCode, 400, query);
         const problem = response.json<{ code: string; errors?: Array<{ field: string }> }>();
         assert.equal(problem.code, code, query);
@@ -298,6 +298,22 @@ describe('GET /v1/messages and GET /v1/usage', () => {
           `${query}: ${JSON.stringify(problem.errors)}`,
         );
       }
+    });
+
+    test('without pii:read the number filter is refused, so a masked number cannot be confirmed', async () => {
+      const { tenant, key: maskedKey } = await tenantKey(['messages:read']);
+      await send(tenant, [{ at: T0, to: '+14155550177' }]);
+      for (const to of ['%2B14155550177', '%2B14155550999', '12345']) {
+        const response = await get(`/v1/messages?to=${to}`, maskedKey);
+        assert.equal(response.statusCode, 403, to);
+        assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
+        const problem = response.json<{ code: string; detail: string }>();
+        assert.equal(problem.code, 'PIGEON_ERR_FORBIDDEN', to);
+        assert.match(problem.detail, /pii:read/);
+      }
+      const listed = (await get('/v1/messages', maskedKey)).json<Listing>();
+      assert.equal(listed.messages.length, 1, 'the listing itself still answers');
+      assert.notEqual(listed.messages[0]!.to, '+14155550177', 'masked');
     });
 
     test('listing needs messages:read and a key', async () => {

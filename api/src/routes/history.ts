@@ -36,7 +36,14 @@ const Instant = (what: string) =>
 const ListQuery = Type.Object(
   {
     to: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 32, description: 'Recipient, E.164 (%2B for +)' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 32,
+        description: 'Recipient, E.164 (%2B for +); needs the pii:read scope',
+      }),
+    ),
+    clientRef: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'Your reference, exactly as sent' }),
     ),
     status: Type.Optional(Type.Enum(MESSAGE_STATUSES)),
     class: Type.Optional(Type.Enum(MESSAGE_CLASSES)),
@@ -127,7 +134,9 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
         summary: "List the tenant's messages, newest first",
         description:
           'Filters combine; `since`/`until` bound the creation time. Numbers are masked unless the key ' +
-          'has the pii:read scope. Page with `nextCursor`, repeating the same filters.',
+          'has the pii:read scope, and the `to` filter needs that scope too (403 without it): an exact ' +
+          'match would otherwise confirm a guessed number the listing masks. Page with `nextCursor`, ' +
+          'repeating the same filters.',
         tags: ['messages'],
         querystring: ListQuery,
         response: { 200: MessageList, ...errorResponses },
@@ -137,10 +146,19 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
       const { principal } = request;
       const query = request.query;
       const filter: MessageFilter = {};
+      const showPii = seesPii(principal);
       if (query.to !== undefined) {
+        // Refused rather than answered: a match or a miss on an exact number would confirm a
+        // number the key is only ever shown masked.
+        if (!showPii) {
+          throw new PigeonError('PIGEON_ERR_FORBIDDEN', 'The "to" filter needs the "pii:read" scope', {
+            errors: [{ field: '/to', message: 'needs the pii:read scope' }],
+          });
+        }
         // A `+` left unencoded in a query string arrives as a space; the number means the same.
         filter.recipient = requireE164(query.to.replace(/^ (?=\d)/, '+'), 'to').e164;
       }
+      if (query.clientRef !== undefined) filter.clientRef = query.clientRef;
       if (query.status !== undefined) filter.status = query.status;
       if (query.class !== undefined) filter.messageClass = query.class;
       if (query.provider !== undefined) filter.provider = query.provider;
@@ -156,7 +174,6 @@ export async function historyRoutes(fastify: FastifyInstance, deps: HistoryRoute
         before === undefined ? { limit: limit + 1 } : { before, limit: limit + 1 },
       );
       const page = rows.slice(0, limit);
-      const showPii = seesPii(principal);
       return {
         messages: page.map((m) => messageSummary(m, showPii)),
         nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!.id, filter) : null,

@@ -189,6 +189,8 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
               ...(request.body.class ? { class: request.body.class } : {}),
               ...(request.body.ttlSeconds ? { ttlSeconds: request.body.ttlSeconds } : {}),
               ...(statusCallback === undefined ? {} : { statusCallback }),
+              ...(item.clientRef === undefined ? {} : { clientRef: item.clientRef }),
+              ...(item.metadata === undefined ? {} : { metadata: item.metadata }),
             },
             {
               tenantId: principal.tenantId,
@@ -277,6 +279,8 @@ export function messageFields(message: MessageRecord, showPii: boolean) {
     providerMessageId: message.providerMessageId,
     cost: message.cost,
     errorCode: message.errorCode,
+    clientRef: message.clientRef,
+    metadata: message.metadata,
     queuedAt: iso(message.queuedAt),
     submittedAt: iso(message.submittedAt),
     finalAt: iso(message.finalAt),

@@ -1,3 +1,5 @@
+import type { Metadata } from '../../client-reference.ts';
+
 // Status callbacks: tenants' webhooks and the outbox of deliveries (`callback_deliveries`).
 
 /** A tenant's webhook: where its messages' status changes go, and the key that signs them. */
@@ -19,6 +21,9 @@ export interface CallbackTarget {
   statusCallback: string | null;
   /** False while only outcomes or receipts were stored: the request, with its URL, is still to come. */
   requested: boolean;
+  /** The client's reference and labels from the request, echoed in every callback. */
+  clientRef: string | null;
+  metadata: Metadata | null;
 }
 
 /** `pending` deliveries are retried until delivered or given up (`failed`); `skipped` had no destination. */
@@ -54,6 +59,8 @@ export interface CallbackChange {
   /** Set once the destination is resolved. */
   tenantId?: string;
   url?: string;
+  /** The body with what only the stored request tells (the client's reference), set on resolution. */
+  payload?: string;
   lastStatus?: number | null;
   lastError?: string | null;
 }

@@ -1,3 +1,4 @@
+import type { Metadata } from '../../client-reference.ts';
 import type { Encoding, EventType, MessageClass, MessageStatus } from '../../message.ts';
 
 // Messages as the persister writes them (`messages`, `message_events`, `message_attempts`) and
@@ -16,6 +17,9 @@ export interface MessageRecord {
   encoding: Encoding;
   country: string | null;
   batchId: string | null;
+  /** The client's own reference and labels, from the request (core/client-reference.ts). */
+  clientRef: string | null;
+  metadata: Metadata | null;
   status: MessageStatus;
   provider: string | null;
   providerMessageId: string | null;
@@ -62,6 +66,8 @@ export interface MessagePatch {
   errorCode?: string;
   /** The message's own status callback URL (messages.status_callback), read by callbackTargets(). */
   statusCallback?: string;
+  clientRef?: string;
+  metadata?: Metadata;
   queuedAt?: number;
   submittedAt?: number;
   finalAt?: number;

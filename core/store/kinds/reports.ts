@@ -10,6 +10,8 @@ import type { MessageRecord } from './messages.ts';
  */
 export interface MessageFilter {
   recipient?: string;
+  /** The client's reference, exactly. */
+  clientRef?: string;
   status?: MessageStatus;
   messageClass?: MessageClass;
   provider?: string;

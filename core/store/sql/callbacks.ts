@@ -85,6 +85,10 @@ function updateCallbackStatement(
     sets.push('url = ?', 'host = ?');
     params.push(change.url, callbackHost(change.url));
   }
+  if (change.payload !== undefined) {
+    sets.push('payload = ?');
+    params.push(change.payload);
+  }
   if (change.lastStatus !== undefined) {
     sets.push('last_status = ?');
     params.push(change.lastStatus);
@@ -108,7 +112,7 @@ FROM callback_deliveries WHERE state = 'pending'`;
 
 function callbackTargetsQuery(ids: readonly string[]): { sql: string; params: unknown[] } {
   return {
-    sql: `SELECT id, tenant_id, status_callback, queued_at FROM messages WHERE id IN (${ids.map(() => '?').join(', ')})`,
+    sql: `SELECT id, tenant_id, status_callback, queued_at, client_ref, metadata FROM messages WHERE id IN (${ids.map(() => '?').join(', ')})`,
     params: [...ids],
   };
 }

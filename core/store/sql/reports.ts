@@ -58,6 +58,10 @@ function listingWhere(
     clauses.push('recipient = ?');
     params.push(filter.recipient);
   }
+  if (filter.clientRef !== undefined) {
+    clauses.push('client_ref = ?');
+    params.push(filter.clientRef);
+  }
   if (filter.status !== undefined) {
     clauses.push('status = ?');
     params.push(filter.status);

@@ -10,7 +10,7 @@ import type { Store } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
 import { STORE_OUTAGE_BACKOFF } from '../store-backoff.ts';
 import { isOrphanReceipt } from '../fold.ts';
-import { callbackFor } from './payload.ts';
+import { callbackFor, withClientReference } from './payload.ts';
 import { CallbackEvents } from '../events.ts';
 
 /** Status events: what the bridge decided (outcomes) and what carriers reported (receipts). */
@@ -108,7 +108,7 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
         tenantId,
         messageId: event.messageId,
         url,
-        payload: JSON.stringify(callback),
+        payload: JSON.stringify(target?.requested ? withClientReference(callback, target) : callback),
         state: 'pending',
         attempts: 0,
         nextAttemptAt: at,

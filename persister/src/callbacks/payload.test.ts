@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { eventBase } from '../../../core/events.ts';
 import type { MessageFailed, MessageSubmitted, ReceiptReceived } from '../../../core/message.ts';
-import { callbackFor } from './payload.ts';
+import { callbackFor, withClientReference } from './payload.ts';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const base = eventBase('01JN0000000000000000000001', 'tenant-a', T0);
@@ -103,4 +103,15 @@ test('a request makes no callback: its 202 already said queued', () => {
     }),
     undefined,
   );
+});
+
+test("the client's reference and labels are added from the stored request, and left out when it had none", () => {
+  const callback = callbackFor(submitted)!;
+  assert.deepEqual(withClientReference(callback, { clientRef: 'order-4711', metadata: { userId: 'u-42' } }), {
+    ...callback,
+    clientRef: 'order-4711',
+    metadata: { userId: 'u-42' },
+  });
+  assert.deepEqual(withClientReference(callback, { clientRef: null, metadata: null }), callback);
+  assert.equal('clientRef' in withClientReference(callback, { clientRef: null, metadata: null }), false);
 });

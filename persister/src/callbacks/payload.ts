@@ -1,3 +1,4 @@
+import type { Metadata } from '../../../core/client-reference.ts';
 import { type MessageStatus, type PigeonEvent, statusOf } from '../../../core/message.ts';
 import { isTerminal } from '../../../core/status-machine.ts';
 
@@ -25,6 +26,28 @@ export interface StatusCallback {
   errorCode?: string;
   /** The provider's own status in a delivery receipt, e.g. DELIVRD. */
   providerStatus?: string;
+  /** The client's reference and labels, as its request gave them. */
+  clientRef?: string;
+  metadata?: Metadata;
+}
+
+/** What the stored request says of the client's reference (a CallbackTarget has it). */
+export interface ClientReferenceOf {
+  clientRef: string | null;
+  metadata: Metadata | null;
+}
+
+/**
+ * The callback with the client's reference from its message's request. Status events do not
+ * carry it, so it is added where the request is known: when the outbox row is written, or when
+ * the worker resolves a row written before the request was stored.
+ */
+export function withClientReference(callback: StatusCallback, reference: ClientReferenceOf): StatusCallback {
+  return {
+    ...callback,
+    ...(reference.clientRef === null ? {} : { clientRef: reference.clientRef }),
+    ...(reference.metadata === null ? {} : { metadata: reference.metadata }),
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { CallbackChange, CallbackDelivery, WebhookRecord } from '../../../c
 import type { Store } from '../../../core/store/store.ts';
 import { CallbackHttp, type PostResult } from './http.ts';
 import { CALLBACK_RETRY, nextAttemptAt } from './retry.ts';
+import { type StatusCallback, withClientReference } from './payload.ts';
 import { SIGNATURE_HEADER, signatureHeader } from '../../../core/signature.ts';
 import { CallbackEvents } from '../events.ts';
 
@@ -292,8 +293,10 @@ export class CallbackWorker {
         this.count('skipped');
         continue;
       }
-      // Due at once: the next poll sends it under the host's limits like any other.
-      await this.store.updateCallback(d.id, token, { ...change, tenantId: target.tenantId, url });
+      // Due at once: the next poll sends it under the host's limits like any other. Written before
+      // the request was stored, its body lacks the client's reference until now.
+      const payload = JSON.stringify(withClientReference(JSON.parse(d.payload) as StatusCallback, target));
+      await this.store.updateCallback(d.id, token, { ...change, tenantId: target.tenantId, url, payload });
     }
   }
 
