@@ -29,7 +29,7 @@ trap cleanup EXIT
 log=$(mktemp)
 set +e
 node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
-  'lint/**/*.test.ts' 'core/**/*.test.ts' 'providers/**/*.test.ts' 'routing/**/*.test.ts' 'alerting/**/*.test.ts' 'api/**/*.test.ts' 'supplier-bridge/**/*.test.ts' 'persister/**/*.test.ts' \
+  'lint/**/*.test.ts' 'core/**/*.test.ts' 'providers/**/*.test.ts' 'routing/**/*.test.ts' 'alerting/**/*.test.ts' 'bin/**/*.test.ts' 'api/**/*.test.ts' 'supplier-bridge/**/*.test.ts' 'persister/**/*.test.ts' \
   'monitor/**/*.test.ts' 'test/**/*.test.ts' "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
