@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Registry } from 'prom-client';
 import type { Bus } from '../../core/bus/bus.ts';
 import type { Cache } from '../../core/cache/cache.ts';
+import { loadConfig } from '../../core/config.ts';
 import type { Readiness } from '../../core/health.ts';
 import type { Logger } from '../../core/logger.ts';
 import { registerOpsRoutes } from '../../core/ops-routes.ts';
@@ -20,9 +21,15 @@ import { messageRoutes } from './routes/messages.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
+import { tenantLimitsRoutes } from './routes/tenant-limits.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import type { DirectProvider } from '../../providers/direct-send.ts';
+import type { ProviderInfo } from '../../routing/table.ts';
+import { SendPolicy } from './send-policy/engine.ts';
+import { type SendPolicySettings, sendPolicySettings } from './send-policy/limits.ts';
+import { TenantSendLimitsCache } from './send-policy/tenant-limits.ts';
+import { TenantOtpSettingsCache } from './verify/tenant-settings.ts';
 import { OncallService } from './oncall/oncall.ts';
 import { Pager } from './oncall/pager.ts';
 import { alertRoutes } from './routes/alerts.ts';
@@ -66,6 +73,12 @@ export interface ApiDeps {
    * which numbers incidents go to ("ACK 4821"). Absent: replies are counted, acknowledge nothing.
    */
   inbound?: { pageTenant?: string; isIncidentRecipient?: (phone: string) => Promise<boolean> };
+  /**
+   * The send policy of every send path: its settings (default: the PIGEON_SEND_* defaults) and the
+   * route table's providers, whose per-country prices estimate spend (default: none, so every part
+   * costs PIGEON_SEND_PRICE_PER_PART).
+   */
+  sendPolicy?: { settings?: SendPolicySettings; providers?: () => Iterable<ProviderInfo> };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -108,6 +121,20 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs, seal);
   const signingSecrets = new TenantSigningSecrets(deps.store);
   const allowPrivateCallbackNetworks = deps.callbacks?.allowPrivateNetworks ?? false;
+  const otpSettings = TenantOtpSettingsCache.for(deps.store);
+  otpSettings.logger ??= deps.logger;
+  const tenantLimits = TenantSendLimitsCache.for(deps.store);
+  tenantLimits.logger ??= deps.logger;
+  const policy = new SendPolicy({
+    cache: deps.cache,
+    logger: deps.logger,
+    registry: deps.registry,
+    settings: deps.sendPolicy?.settings ?? sendPolicySettings(loadConfig({})),
+    tenantLimits,
+    otpSettings,
+    providers: deps.sendPolicy?.providers ?? (() => []),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   await app.register(messageRoutes, {
     publisher,
     store: deps.store,
@@ -116,6 +143,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     publishTimeoutMs: deps.publishTimeoutMs,
     signingSecrets,
     allowPrivateCallbackNetworks,
+    policy,
   });
   await app.register(historyRoutes, {
     store: deps.store,
@@ -139,6 +167,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     }),
   });
   await app.register(tenantSettingsRoutes, { store: deps.store });
+  await app.register(tenantLimitsRoutes, { store: deps.store, ...(deps.now ? { now: deps.now } : {}) });
   const oncall = new OncallService({
     store: deps.store,
     cache: deps.cache,

@@ -9,6 +9,7 @@ import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from './api-keys.ts';
 import { buildApi } from './app.ts';
 import { directProvidersFrom } from './oncall/direct-providers.ts';
+import { sendPolicySettings } from './send-policy/limits.ts';
 import {
   resolveVerificationKeys,
   type VerificationSettings,
@@ -91,6 +92,7 @@ export async function startApi(
       directProviders: directProvidersFrom(catalog, config.providersFile?.alerts?.oncall?.directProviders),
     },
     callbacks: { allowPrivateNetworks: config.callbacks.allowPrivateNetworks },
+    sendPolicy: { settings: sendPolicySettings(config), providers: () => catalog.table().providers.values() },
   });
   await app.listen({ port: config.port, host: config.host });
   return {

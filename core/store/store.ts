@@ -9,6 +9,7 @@ import type { OnCallStore } from './kinds/oncall.ts';
 import type { OtpSettingsStore } from './kinds/otp-settings.ts';
 import type { ReportStore } from './kinds/reports.ts';
 import type { RoutingStore } from './kinds/routing.ts';
+import type { SendLimitsStore } from './kinds/send-limits.ts';
 
 /**
  * Durable records: MySQL/TiDB in production, SQLite in embedded mode. One interface per record
@@ -26,6 +27,7 @@ export interface Store
     CallbackStore,
     OnCallStore,
     OtpSettingsStore,
+    SendLimitsStore,
     AlertStore {
   readonly kind: Dialect;
   /** Applies pending migrations (ordered SQL files); safe to call from several processes. */

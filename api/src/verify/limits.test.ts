@@ -9,7 +9,7 @@ import { createRegistry } from '../../../core/metrics.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { VerificationAudit } from './audit.ts';
 import { VerificationLimits } from './limits.ts';
-import { checkDestination } from './policy.ts';
+import { checkDestination } from '../send-policy/destination.ts';
 import { type VerificationSettings, verificationSettings } from './settings.ts';
 import { TenantOtpSettingsCache } from './tenant-settings.ts';
 

@@ -5,8 +5,11 @@ import { isPigeonError, PigeonError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { VerificationEvents } from '../../../core/verification.ts';
 import type { VerificationAudit } from './audit.ts';
-import { clientKey, MICROS, numberRange, utcDay } from './policy.ts';
-import { hitWindows, VerifyKeys } from './scripts.ts';
+import { numberRange } from '../send-policy/destination.ts';
+import { clientKey, MICROS, utcDay } from './policy.ts';
+import { SendKeys } from '../send-policy/plan.ts';
+import { admitSend } from '../send-policy/scripts.ts';
+import { VerifyKeys } from './scripts.ts';
 import type { VerificationSettings } from './settings.ts';
 import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from './tenant-settings.ts';
 
@@ -130,7 +133,8 @@ export class VerificationLimits {
     ];
     if (isNew) {
       windows.push([
-        VerifyKeys.window('burst', caller.tenantId, numberRange(e164)),
+        // The send policy's range counter: codes sent as otp messages count in the same burst.
+        SendKeys.range(caller.tenantId, numberRange(e164)),
         s.prefixBurst,
         1,
         s.prefixBlockMs,
@@ -223,13 +227,19 @@ export class VerificationLimits {
     country: string | undefined,
     windows: WindowSpec[],
   ): Promise<void> {
+    // The send policy's script, with no bucket (rate 0): the windows alone, all or nothing.
     const [refused, retryAfterMs, first] = await this.deps.cache.runScript(
-      hitWindows,
-      windows.map((w) => w[0]),
-      windows.flatMap(([, rate, by, penaltyMs]) => [by, rate.limit, rate.windowMs, penaltyMs]),
+      admitSend,
+      [VerifyKeys.window('bucket', caller.tenantId), ...windows.map((w) => w[0])],
+      [
+        this.deps.now(),
+        0,
+        0,
+        ...windows.flatMap(([, rate, by, penaltyMs]) => [by, rate.limit, rate.windowMs, penaltyMs]),
+      ],
     );
     if (refused === 0) return;
-    const [key, rate, , , code, what] = windows[refused - 1]!;
+    const [key, rate, , , code, what] = windows[refused - 2]!;
     const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
     this.block(caller, country, code);
     if (code === 'PIGEON_ERR_PUMPING_SUSPECTED' && first === 1) {

@@ -13,7 +13,8 @@ import type { VerificationAudit } from './audit.ts';
 import { codeMatches, DEFAULT_CODE_LENGTH, generateCode } from './code.ts';
 import type { Factors } from './factors.ts';
 import type { Caller, VerificationLimits } from './limits.ts';
-import { checkDestination, estimatedCostMicros, MAX_CHECKS } from './policy.ts';
+import { checkDestination } from '../send-policy/destination.ts';
+import { estimatedCostMicros, MAX_CHECKS } from './policy.ts';
 import {
   approveVerification,
   beginCheck,

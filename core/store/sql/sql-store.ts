@@ -17,6 +17,7 @@ import type {
   WriteBatch,
 } from '../kinds/messages.ts';
 import type { TenantOtpSettings } from '../kinds/otp-settings.ts';
+import type { TenantSendLimits } from '../kinds/send-limits.ts';
 import type { MessageFilter, MessagePage, UsageGroupBy, UsageRow } from '../kinds/reports.ts';
 import type {
   ProviderRecord,
@@ -39,6 +40,7 @@ import { SqlMessageStore } from './messages.ts';
 import { SqlOnCallStore } from './oncall.ts';
 import { SqlOtpSettingsStore } from './otp-settings.ts';
 import { SqlReportStore } from './reports.ts';
+import { SqlSendLimitsStore } from './send-limits.ts';
 import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
 
@@ -56,6 +58,7 @@ export abstract class SqlStore implements Store {
   private readonly callbacks: SqlCallbackStore;
   private readonly onCall: SqlOnCallStore;
   private readonly otpSettings: SqlOtpSettingsStore;
+  private readonly sendLimits: SqlSendLimitsStore;
   private readonly alerts: SqlAlertStore;
 
   protected constructor(
@@ -72,6 +75,7 @@ export abstract class SqlStore implements Store {
     this.callbacks = new SqlCallbackStore(sql, dialect, secrets);
     this.onCall = new SqlOnCallStore(sql, dialect);
     this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
+    this.sendLimits = new SqlSendLimitsStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
   }
 
@@ -280,6 +284,14 @@ export abstract class SqlStore implements Store {
 
   putTenantOtpSettings(tenantId: string, settings: TenantOtpSettings): Promise<void> {
     return this.otpSettings.putTenantOtpSettings(tenantId, settings);
+  }
+
+  getTenantSendLimits(tenantId: string): Promise<TenantSendLimits | undefined> {
+    return this.sendLimits.getTenantSendLimits(tenantId);
+  }
+
+  putTenantSendLimits(tenantId: string, limits: TenantSendLimits): Promise<void> {
+    return this.sendLimits.putTenantSendLimits(tenantId, limits);
   }
 
   listAlertRules(): Promise<AlertRuleRecord[]> {
