@@ -23,7 +23,7 @@ import {
   SendMessageBody,
 } from '../schemas.ts';
 import { seesPii } from '../api-keys.ts';
-import type { SendCandidate, SendPolicy } from '../send-policy/engine.ts';
+import type { Admission, SendCandidate, SendPolicy } from '../send-policy/engine.ts';
 
 export interface MessageRoutesDeps {
   publisher: MessagePublisher;
@@ -128,12 +128,14 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           }
         }
       }
+      let admission: Admission | undefined;
       try {
         // After the idempotency check: a replay was admitted the first time and counts once.
-        await deps.policy.admit(principal.tenantId, candidate(event));
+        admission = await deps.policy.admit(principal.tenantId, candidate(event));
         await deps.publisher.publish([event]);
       } catch (err) {
         if (idemCacheKey) await deps.cache.del(idemCacheKey).catch(() => undefined);
+        await admission?.release();
         throw err;
       }
       accepted.inc({ class: event.class, lane: event.lane });
@@ -195,11 +197,12 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       });
       // Each recipient passes the policy on its own, so a capped or refused number is reported in
       // its item and the rest go; the script runs concurrently for all of them, each atomic.
+      const admissions: Admission[] = [];
       const admitted = await Promise.all(
         built.map(async (event) => {
           if (isPigeonError(event)) return event;
           try {
-            await deps.policy.admit(principal.tenantId, candidate(event));
+            admissions.push(await deps.policy.admit(principal.tenantId, candidate(event)));
             return event;
           } catch (err) {
             // Without the cache nothing can be admitted: the request fails as a whole (503).
@@ -216,7 +219,12 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         events.push(outcome);
         return { index, id: outcome.messageId, status: 'queued' as const };
       });
-      if (events.length > 0) await deps.publisher.publish(events);
+      try {
+        if (events.length > 0) await deps.publisher.publish(events);
+      } catch (err) {
+        await Promise.all(admissions.map((a) => a.release()));
+        throw err;
+      }
       for (const e of events) accepted.inc({ class: e.class, lane: e.lane });
       return reply
         .code(202)

@@ -7,7 +7,7 @@ import type { ProviderInfo } from '../../../routing/table.ts';
 import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from '../verify/tenant-settings.ts';
 import { checkDestination, GUARDED_CLASSES } from './destination.ts';
 import { effectiveLimits, type SendPolicySettings } from './limits.ts';
-import { planAdmission, refusalOf, scriptInput } from './plan.ts';
+import { type AdmissionPlan, planAdmission, refusalOf, scriptInput } from './plan.ts';
 import { costMicros, pricePerPart } from './pricing.ts';
 import { admitSend } from './scripts.ts';
 import type { TenantSendLimitsCache } from './tenant-limits.ts';
@@ -52,6 +52,16 @@ export interface SendCandidate {
   country: string | undefined;
 }
 
+/** An admitted message's hold on the counters. */
+export interface Admission {
+  /**
+   * Gives back what the message counted in its windows (recipient caps, range, spend), for a
+   * message the bus did not take: a client retrying through an outage must not use up its caps on
+   * messages that were never sent. Best effort; the token stays spent, which paces such retries.
+   */
+  release(): Promise<void>;
+}
+
 /**
  * The send policy: one engine every send path passes before a message reaches the bus. The
  * decisions are pure (destination.ts, limits.ts, pricing.ts, plan.ts); this is the shell that
@@ -73,11 +83,19 @@ export class SendPolicy {
 
   /**
    * Admits one message or throws the PigeonError it is refused with. An admitted message has taken
-   * a token and counted in every window; the caller publishes it.
+   * a token and counted in every window; the caller publishes it, or releases the admission.
    */
-  async admit(tenantId: string, send: SendCandidate): Promise<void> {
+  async admit(tenantId: string, send: SendCandidate): Promise<Admission> {
     try {
-      await this.judge(tenantId, send);
+      const plan = await this.judge(tenantId, send);
+      const { cache } = this.deps;
+      return {
+        release: async () => {
+          await Promise.all(plan.windows.map((w) => cache.incrBy(w.key, -w.by, w.windowMs))).catch(
+            () => undefined,
+          );
+        },
+      };
     } catch (err) {
       if (isPigeonError(err)) {
         const reason = REFUSAL_REASONS[err.code];
@@ -87,7 +105,7 @@ export class SendPolicy {
     }
   }
 
-  private async judge(tenantId: string, send: SendCandidate): Promise<void> {
+  private async judge(tenantId: string, send: SendCandidate): Promise<AdmissionPlan> {
     const { settings } = this.deps;
     let country = send.country;
     if (GUARDED_CLASSES.has(send.messageClass)) {
@@ -121,7 +139,7 @@ export class SendPolicy {
     );
     const { keys, args } = scriptInput(plan, now);
     const refusal = refusalOf(plan, await this.deps.cache.runScript(admitSend, keys, args));
-    if (!refusal) return;
+    if (!refusal) return plan;
     if (refusal.window?.code === 'PIGEON_ERR_PUMPING_SUSPECTED' && refusal.first) {
       // Once per block, not per refused message: this is the line an operator gets paged on.
       this.deps.logger.warn(
