@@ -163,6 +163,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       logger: deps.logger,
       registry: deps.registry,
       settings: deps.verification ?? verificationsDisabled(deps.publishTimeoutMs),
+      sendPolicy: policy,
       ...(deps.now ? { now: deps.now } : {}),
     }),
   });

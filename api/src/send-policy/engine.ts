@@ -97,12 +97,52 @@ export class SendPolicy {
         },
       };
     } catch (err) {
-      if (isPigeonError(err)) {
-        const reason = REFUSAL_REASONS[err.code];
-        if (reason) this.refused.inc({ reason, class: send.messageClass });
-      }
+      if (isPigeonError(err)) this.countRefusal(err.code, send.messageClass);
       throw err;
     }
+  }
+
+  /**
+   * The tenant-wide part of the policy for a send that keeps its own per-number counters (a
+   * verification code): the tenant's bucket and its spend caps priced for the destination, for the
+   * caller to run in its own script call.
+   */
+  async tenantPlan(tenantId: string, send: SendCandidate, now: number): Promise<AdmissionPlan> {
+    return this.plan(tenantId, send, send.country, now, 'tenant');
+  }
+
+  /** Counts a refusal the caller's script call made on a tenant plan's key. */
+  countRefusal(code: ErrorCode, messageClass: MessageClass): void {
+    const reason = REFUSAL_REASONS[code];
+    if (reason) this.refused.inc({ reason, class: messageClass });
+  }
+
+  private async plan(
+    tenantId: string,
+    send: SendCandidate,
+    country: string | undefined,
+    now: number,
+    scope: 'message' | 'tenant',
+  ): Promise<AdmissionPlan> {
+    const { settings } = this.deps;
+    const limits = effectiveLimits(
+      settings.defaults,
+      await this.deps.tenantLimits.get(tenantId),
+      send.messageClass,
+    );
+    const price = pricePerPart(this.deps.providers(), country, settings.defaults.pricePerPart);
+    return planAdmission(
+      {
+        tenantId,
+        e164: send.to,
+        messageClass: send.messageClass,
+        costMicros: costMicros(send.segments, price),
+      },
+      limits,
+      settings,
+      now,
+      scope,
+    );
   }
 
   private async judge(tenantId: string, send: SendCandidate): Promise<AdmissionPlan> {
@@ -119,24 +159,8 @@ export class SendPolicy {
         : checkDestination(send.to, settings.allowedCountries);
       country = destination.country;
     }
-    const limits = effectiveLimits(
-      settings.defaults,
-      await this.deps.tenantLimits.get(tenantId),
-      send.messageClass,
-    );
-    const price = pricePerPart(this.deps.providers(), country, settings.defaults.pricePerPart);
     const now = this.now();
-    const plan = planAdmission(
-      {
-        tenantId,
-        e164: send.to,
-        messageClass: send.messageClass,
-        costMicros: costMicros(send.segments, price),
-      },
-      limits,
-      settings,
-      now,
-    );
+    const plan = await this.plan(tenantId, send, country, now, 'message');
     const { keys, args } = scriptInput(plan, now);
     const refusal = refusalOf(plan, await this.deps.cache.runScript(admitSend, keys, args));
     if (!refusal) return plan;

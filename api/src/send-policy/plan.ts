@@ -68,12 +68,16 @@ export function utcPeriods(now: number): {
   return { day, dayMsLeft: nextDay - now, month: day.slice(0, 7), monthMsLeft: nextMonth - now };
 }
 
-/** The bucket and counters one send must pass; a limit of 0 adds no counter. */
+/**
+ * The bucket and counters one send must pass; a limit of 0 adds no counter. Scope `tenant` leaves
+ * out the counters of the recipient and its range, for a caller that keeps its own (verifications).
+ */
 export function planAdmission(
   send: SendToAdmit,
   limits: SendLimits,
   pumping: PumpingDefence,
   now: number,
+  scope: 'message' | 'tenant' = 'message',
 ): AdmissionPlan {
   const { tenantId, e164 } = send;
   const windows: AdmitWindow[] = [];
@@ -90,9 +94,11 @@ export function planAdmission(
       });
     }
   };
-  recipientCap('hour', limits.perRecipientHour, HOUR_MS);
-  recipientCap('day', limits.perRecipientDay, DAY_MS);
-  if (send.messageClass === 'otp') {
+  if (scope === 'message') {
+    recipientCap('hour', limits.perRecipientHour, HOUR_MS);
+    recipientCap('day', limits.perRecipientDay, DAY_MS);
+  }
+  if (scope === 'message' && send.messageClass === 'otp') {
     const range = numberRange(e164);
     windows.push({
       key: SendKeys.range(tenantId, range),
