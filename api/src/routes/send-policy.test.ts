@@ -242,3 +242,47 @@ describe('send policy on the message endpoints', () => {
     assert.equal((await send('tenant-class', { to: '+14155550123' })).statusCode, 202);
   });
 });
+
+describe('send policy without its cache', () => {
+  test('fails closed: single and batch sends answer 503 PIGEON_ERR_CACHE_UNAVAILABLE', async () => {
+    const store = new SqliteStore(':memory:');
+    await store.migrate();
+    const key = generateApiKey();
+    await store.putApiKey(apiKeyRecord(key, 'tenant-a', ['messages:write'], 'app'));
+    const bus = new MemoryBus();
+    await bus.ensureTopics(topicSpecs(1));
+    const cache = new MemoryCache({ sweepIntervalMs: 0 });
+    const app = await buildApi({
+      logger: createLogger({ level: 'silent' }),
+      bus,
+      store,
+      cache,
+      registry: createRegistry('api'),
+      readiness: new Readiness(),
+      providers: new Map(),
+      publishTimeoutMs: 500,
+      simulatorEnabled: false,
+    });
+    await cache.close();
+    try {
+      const post = (url: string, payload: unknown) =>
+        app.inject({
+          method: 'POST',
+          url,
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          payload: JSON.stringify(payload),
+        });
+      for (const response of [
+        await post('/v1/messages', { to: '+14155550123', body: 'hello' }),
+        await post('/v1/messages/batch', { body: 'hello', messages: [{ to: '+14155550123' }] }),
+      ]) {
+        assert.equal(response.statusCode, 503, response.body);
+        assert.equal(response.json<{ code: string }>().code, 'PIGEON_ERR_CACHE_UNAVAILABLE');
+      }
+    } finally {
+      await app.close();
+      await bus.close();
+      await store.close();
+    }
+  });
+});
