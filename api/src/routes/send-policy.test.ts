@@ -122,6 +122,10 @@ describe('send policy on the message endpoints', () => {
     }
     const alert = await send('tenant-dest', { to: '+449098790879', class: 'alert' });
     assert.equal(alert.json<{ code: string }>().code, 'PIGEON_ERR_NUMBER_TYPE_REFUSED');
+    assert.match(
+      alert.json<{ detail: string }>().detail,
+      /premium rate number, which cannot receive alert messages/,
+    );
     assert.equal(await refusedCount('number_type', 'otp'), 2);
     assert.equal(await refusedCount('country', 'otp'), 1);
     assert.equal(await refusedCount('number_type', 'alert'), 1);

@@ -43,13 +43,15 @@ export function checkDestination(
   to: string,
   allowedCountries: ReadonlySet<string>,
   setting = "the gateway's PIGEON_OTP_ALLOWED_COUNTRIES setting",
+  /** What is being sent, for the refusal: one-time codes, or on-call alerts. */
+  what = 'one-time codes',
 ): Destination {
   const parsed = requirePhoneNumber(to, 'to');
   const country = parsed.country;
   if (country === undefined || !allowedCountries.has(country)) {
     throw new PigeonError(
       'PIGEON_ERR_COUNTRY_NOT_ALLOWED',
-      `One-time codes to ${country ?? `+${parsed.countryCallingCode} numbers of no single country`} are not enabled: ` +
+      `${what[0]!.toUpperCase()}${what.slice(1)} to ${country ?? `+${parsed.countryCallingCode} numbers of no single country`} are not enabled: ` +
         `${setting} lists ${[...allowedCountries].join(', ')}`,
       { errors: [{ field: '/to', message: `country ${country ?? 'unknown'} is not allowed` }] },
     );
@@ -59,7 +61,7 @@ export function checkDestination(
     const kind = type.toLowerCase().replaceAll('_', ' ');
     throw new PigeonError(
       'PIGEON_ERR_NUMBER_TYPE_REFUSED',
-      `${parsed.number.slice(0, 5)}… is a ${kind} number, which cannot receive one-time codes; ask for a mobile number`,
+      `${parsed.number.slice(0, 5)}… is a ${kind} number, which cannot receive ${what}; ask for a mobile number`,
       { errors: [{ field: '/to', message: `${kind} number` }] },
     );
   }

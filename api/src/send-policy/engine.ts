@@ -150,13 +150,15 @@ export class SendPolicy {
     let country = send.country;
     if (GUARDED_CLASSES.has(send.messageClass)) {
       const otp = await this.deps.otpSettings.get(tenantId);
+      const what = send.messageClass === 'alert' ? 'alert messages' : 'one-time codes';
       const destination = otp?.allowedCountries
         ? checkDestination(
             send.to,
             new Set(otp.allowedCountries),
             `this tenant's OTP country allowlist (${tenantOtpSettingsPath(tenantId)}; default PIGEON_OTP_ALLOWED_COUNTRIES)`,
+            what,
           )
-        : checkDestination(send.to, settings.allowedCountries);
+        : checkDestination(send.to, settings.allowedCountries, undefined, what);
       country = destination.country;
     }
     const now = this.now();
