@@ -25,7 +25,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
-import { envInt } from './support.ts';
+import { BENCH_SEND_POLICY, envInt } from './support.ts';
 
 // ---------------------------------------------------------------------------------------------
 // autocannon has no type declarations; this is the part of its API used here.
@@ -331,6 +331,7 @@ async function main(): Promise<void> {
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
       PIGEON_PUBLIC_URL: apiUrl,
+      ...BENCH_SEND_POLICY,
       PORT: String(apiPort),
       LOG_LEVEL: 'warn',
       PIGEON_API_WORKERS: String(envInt('BENCH_API_WORKERS', 1)),

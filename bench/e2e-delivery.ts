@@ -24,7 +24,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/suppor
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { type RunningGateway, startGateway } from '../test/support/processes.ts';
 import { sleep } from '../test/support/wait.ts';
-import { envInt } from './support.ts';
+import { BENCH_SEND_POLICY, envInt } from './support.ts';
 
 const API_KEY = 'pgn_bench_e2e_delivery_fixed_key_0001';
 /** Our messages' tenant, so rows from anyone else's records on the shared topics are told apart. */
@@ -101,6 +101,7 @@ async function main(): Promise<void> {
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
       PIGEON_TENANT: TENANT,
+      ...BENCH_SEND_POLICY,
       LOG_LEVEL: 'warn',
       ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` } : {}),
     });

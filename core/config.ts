@@ -66,8 +66,28 @@ export interface Config {
   /** API processes sharing the port (node:cluster); one per core on a dedicated node. */
   readonly apiWorkers: number;
   readonly otp: OtpConfig;
+  readonly send: SendConfig;
   readonly callbacks: CallbackConfig;
   readonly monitor: MonitorConfig;
+}
+
+/**
+ * The send policy's gateway-wide defaults (api/src/send-policy/), for every send path; a tenant's
+ * stored limits override them. 0 turns a limit off.
+ */
+export interface SendConfig {
+  /** Sends per second a tenant's token bucket refills at. */
+  readonly ratePerSecond: number;
+  /** How many sends the bucket holds: a tenant may go this far above the rate for a moment. */
+  readonly burst: number;
+  /** Messages to one recipient per tenant in an hour, and in a day. */
+  readonly perRecipientHour: number;
+  readonly perRecipientDay: number;
+  /** Estimated spend per tenant per UTC day and per UTC month. */
+  readonly dailySpendCap: number;
+  readonly monthlySpendCap: number;
+  /** Price of a part when no provider lists one for the destination country (nor `*`). */
+  readonly pricePerPart: number;
 }
 
 /** The monitor's health model, alerting and peak protection (monitor/src/). */
@@ -384,6 +404,23 @@ export function loadConfig(
       prefixBlockMs: r.int('PIGEON_OTP_PREFIX_BLOCK_SECONDS', 3600, 1, 7 * 86_400) * 1000,
       dailySpendCap: amount(r, 'PIGEON_OTP_DAILY_SPEND_CAP', r.string('PIGEON_OTP_DAILY_SPEND_CAP', '100')),
       pricePerPart: amount(r, 'PIGEON_OTP_PRICE_PER_PART', r.string('PIGEON_OTP_PRICE_PER_PART', '0.05')),
+    },
+    send: {
+      ratePerSecond: r.int('PIGEON_SEND_RATE_PER_SECOND', 500, 0, 1_000_000),
+      burst: r.int('PIGEON_SEND_BURST', 5000, 1, 10_000_000),
+      perRecipientHour: r.int('PIGEON_SEND_PER_RECIPIENT_HOUR', 10, 0, 1_000_000),
+      perRecipientDay: r.int('PIGEON_SEND_PER_RECIPIENT_DAY', 50, 0, 1_000_000),
+      dailySpendCap: amount(
+        r,
+        'PIGEON_SEND_DAILY_SPEND_CAP',
+        r.string('PIGEON_SEND_DAILY_SPEND_CAP', '1000'),
+      ),
+      monthlySpendCap: amount(
+        r,
+        'PIGEON_SEND_MONTHLY_SPEND_CAP',
+        r.string('PIGEON_SEND_MONTHLY_SPEND_CAP', '20000'),
+      ),
+      pricePerPart: amount(r, 'PIGEON_SEND_PRICE_PER_PART', r.string('PIGEON_SEND_PRICE_PER_PART', '0.05')),
     },
     callbacks: {
       enabled: r.bool('PIGEON_CALLBACKS', true),

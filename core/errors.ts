@@ -94,7 +94,12 @@ export const ErrorCatalogue = {
     title: 'Number range blocked: suspected SMS pumping',
     retriable: true,
   },
-  PIGEON_ERR_SPEND_CAP: { status: 429, title: 'Daily one-time-code spend cap reached', retriable: true },
+  PIGEON_ERR_RECIPIENT_CAP: {
+    status: 429,
+    title: 'Too many messages to this recipient',
+    retriable: true,
+  },
+  PIGEON_ERR_SPEND_CAP: { status: 429, title: 'Spend cap reached', retriable: true },
   PIGEON_ERR_BUS_UNAVAILABLE: { status: 503, title: 'Message bus is unavailable', retriable: true },
   PIGEON_ERR_PAGE_FAILED: {
     status: 503,

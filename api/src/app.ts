@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Registry } from 'prom-client';
 import type { Bus } from '../../core/bus/bus.ts';
 import type { Cache } from '../../core/cache/cache.ts';
+import { loadConfig } from '../../core/config.ts';
 import type { Readiness } from '../../core/health.ts';
 import type { Logger } from '../../core/logger.ts';
 import { problemServerOptions } from '../../core/http-problems.ts';
@@ -25,10 +26,16 @@ import { receiptRoutes } from './routes/receipts.ts';
 import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
 import { tenantKeyRoutes } from './routes/tenant-keys.ts';
+import { tenantLimitsRoutes } from './routes/tenant-limits.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import type { DirectProvider } from '../../providers/direct-send.ts';
+import type { ProviderInfo } from '../../routing/table.ts';
+import { SendPolicy } from './send-policy/engine.ts';
+import { type SendPolicySettings, sendPolicySettings } from './send-policy/limits.ts';
+import { TenantSendLimitsCache } from './send-policy/tenant-limits.ts';
+import { TenantOtpSettingsCache } from './verify/tenant-settings.ts';
 import { OncallService } from './oncall/oncall.ts';
 import { Pager } from './oncall/pager.ts';
 import { alertRoutes } from './routes/alerts.ts';
@@ -77,6 +84,12 @@ export interface ApiDeps {
    * (followCredentialChanges in credential-changes.ts); default: a new one.
    */
   authenticator?: ApiKeyAuthenticator;
+  /**
+   * The send policy of every send path: its settings (default: the PIGEON_SEND_* defaults) and the
+   * route table's providers, whose per-country prices estimate spend (default: none, so every part
+   * costs PIGEON_SEND_PRICE_PER_PART).
+   */
+  sendPolicy?: { settings?: SendPolicySettings; providers?: () => Iterable<ProviderInfo> };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -121,6 +134,20 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs, seal);
   const signingSecrets = new TenantSigningSecrets(deps.store);
   const allowPrivateCallbackNetworks = deps.callbacks?.allowPrivateNetworks ?? false;
+  const otpSettings = TenantOtpSettingsCache.for(deps.store);
+  otpSettings.logger ??= deps.logger;
+  const tenantLimits = TenantSendLimitsCache.for(deps.store);
+  tenantLimits.logger ??= deps.logger;
+  const policy = new SendPolicy({
+    cache: deps.cache,
+    logger: deps.logger,
+    registry: deps.registry,
+    settings: deps.sendPolicy?.settings ?? sendPolicySettings(loadConfig({})),
+    tenantLimits,
+    otpSettings,
+    providers: deps.sendPolicy?.providers ?? (() => []),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   await app.register(messageRoutes, {
     publisher,
     store: deps.store,
@@ -129,6 +156,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     publishTimeoutMs: deps.publishTimeoutMs,
     signingSecrets,
     allowPrivateCallbackNetworks,
+    policy,
   });
   await app.register(historyRoutes, {
     store: deps.store,
@@ -148,6 +176,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       logger: deps.logger,
       registry: deps.registry,
       settings: deps.verification ?? verificationsDisabled(deps.publishTimeoutMs),
+      sendPolicy: policy,
       ...(deps.now ? { now: deps.now } : {}),
     }),
   });
@@ -157,6 +186,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tenantRoutes, tenantAdmin);
   await app.register(tenantKeyRoutes, tenantAdmin);
   await app.register(senderAdminRoutes, { store: deps.store });
+  await app.register(tenantLimitsRoutes, { store: deps.store, ...(deps.now ? { now: deps.now } : {}) });
   const oncall = new OncallService({
     store: deps.store,
     cache: deps.cache,

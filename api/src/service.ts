@@ -10,6 +10,7 @@ import { ALL_SCOPES, ApiKeyAuthenticator, apiKeyRecord, generateApiKey } from '.
 import { buildApi } from './app.ts';
 import { followCredentialChanges } from './credential-changes.ts';
 import { directProvidersFrom } from './oncall/direct-providers.ts';
+import { sendPolicySettings } from './send-policy/limits.ts';
 import {
   resolveVerificationKeys,
   type VerificationSettings,
@@ -99,6 +100,7 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
     },
     callbacks: { allowPrivateNetworks: config.callbacks.allowPrivateNetworks },
     authenticator,
+    sendPolicy: { settings: sendPolicySettings(config), providers: () => catalog.table().providers.values() },
   });
   await app.listen({ port: config.port, host: config.host });
   return {

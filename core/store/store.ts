@@ -9,6 +9,7 @@ import type { OnCallStore } from './kinds/oncall.ts';
 import type { OtpSettingsStore } from './kinds/otp-settings.ts';
 import type { ReportStore } from './kinds/reports.ts';
 import type { RoutingStore } from './kinds/routing.ts';
+import type { SendLimitsStore } from './kinds/send-limits.ts';
 import type { SenderStore } from './kinds/senders.ts';
 import type { TenantStore } from './kinds/tenants.ts';
 
@@ -29,6 +30,7 @@ export interface Store
     OnCallStore,
     OtpSettingsStore,
     SenderStore,
+    SendLimitsStore,
     AlertStore,
     TenantStore {
   readonly kind: Dialect;

@@ -1,5 +1,5 @@
 /**
- * The Store contract for a tenant's API keys, TOTP factors and OTP settings, run against both
+ * The Store contract for a tenant's API keys, TOTP factors, OTP settings and send limits, run against both
  * implementations.
  */
 import assert from 'node:assert/strict';
@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { newId } from '../../core/ids.ts';
 import type { ApiKeyRecord } from '../../core/store/kinds/api-keys.ts';
 import type { TotpFactorRecord } from '../../core/store/kinds/factors.ts';
+import type { TenantSendLimits } from '../../core/store/kinds/send-limits.ts';
 import type { Store } from '../../core/store/store.ts';
 import { againstEveryStore, type StoreTarget } from '../support/store-targets.ts';
 
@@ -29,7 +30,7 @@ function apiKey(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 }
 
 function tenantContract(name: string, makeTarget: () => Promise<StoreTarget>): void {
-  describe(`${name} store contract: API keys, TOTP factors, OTP settings`, () => {
+  describe(`${name} store contract: API keys, TOTP factors, OTP settings, send limits`, () => {
     let target: StoreTarget;
     let store: Store;
 
@@ -142,6 +143,36 @@ function tenantContract(name: string, makeTarget: () => Promise<StoreTarget>): v
         updatedAt: T0 + 1,
       });
       assert.equal((await store.getTenantOtpSettings('otp-b'))?.dailySpendCap, 0);
+    });
+
+    test('tenant send limits round-trip, per class too, and a put replaces them', async () => {
+      assert.equal(await store.getTenantSendLimits('limits-a'), undefined);
+      const limits: TenantSendLimits = {
+        ratePerSecond: 50,
+        burst: 200,
+        perRecipientHour: null,
+        perRecipientDay: 20,
+        dailySpendCap: 12.345678,
+        monthlySpendCap: 0,
+        classes: { marketing: { perRecipientHour: 1, perRecipientDay: null } },
+        updatedAt: T0,
+      };
+      await store.putTenantSendLimits('limits-a', limits);
+      await store.putTenantSendLimits('limits-b', { ...limits, ratePerSecond: null, classes: {} });
+      assert.deepEqual(await store.getTenantSendLimits('limits-a'), limits);
+      const cleared: TenantSendLimits = {
+        ratePerSecond: null,
+        burst: null,
+        perRecipientHour: null,
+        perRecipientDay: null,
+        dailySpendCap: null,
+        monthlySpendCap: null,
+        classes: {},
+        updatedAt: T0 + 1,
+      };
+      await store.putTenantSendLimits('limits-a', cleared);
+      assert.deepEqual(await store.getTenantSendLimits('limits-a'), cleared);
+      assert.equal((await store.getTenantSendLimits('limits-b'))?.burst, 200);
     });
   });
 }

@@ -11,7 +11,6 @@ import {
   cancelVerification,
   claimTotpStep,
   createVerification,
-  hitWindows,
   readVerification,
   resendVerification,
   revertSend,
@@ -242,34 +241,6 @@ function verifyScriptsContract(name: string, create: () => Cache): void {
       assert.equal(await cache.get(s.index), undefined);
       assert.equal((await s.check(id))[0], 'canceled');
       assert.equal(await s.approve(id, s.t0, 'd1'), 0);
-    });
-
-    it('counts windows all or nothing, flags the first refusal once and applies a penalty', async () => {
-      const suffix = newId();
-      const [a, b] = [`otp:rl:test:a:${suffix}`, `otp:rl:test:b:${suffix}`];
-      const hit = (byA: number, byB: number) =>
-        cache.runScript(hitWindows, [a, b], [byA, 10, 60_000, 0, byB, 3, 60_000, 600_000]);
-      assert.deepEqual(await hit(4, 1), [0, 0, 0]);
-      assert.deepEqual(await hit(4, 2), [0, 0, 0]);
-      const [refused, retryMs, first] = await hit(1, 1);
-      assert.deepEqual([refused, first], [2, 1]);
-      assert.ok(retryMs > 590_000 && retryMs <= 600_000, `penalty ${retryMs}`);
-      assert.deepEqual((await hit(1, 1)).slice(0, 1).concat((await hit(1, 1))[2]), [2, 0]);
-      assert.equal(await cache.get(a), '8', 'refused hits spent nothing');
-      assert.equal(await cache.get(b), '4', 'marked as refused: limit + 1');
-      const [refusedA, retryA] = await cache.runScript(hitWindows, [a], [3, 10, 60_000, 0]);
-      assert.equal(refusedA, 1);
-      assert.ok(retryA > 0 && retryA <= 60_000);
-    });
-
-    it('starts a window at its first hit and lets a spend larger than the cap fail alone', async () => {
-      const key = `otp:rl:test:spend:${newId()}`;
-      assert.deepEqual(await cache.runScript(hitWindows, [key], [250, 1000, 150, 0]), [0, 0, 0]);
-      const [refused, retry, first] = await cache.runScript(hitWindows, [key], [800, 1000, 150, 0]);
-      assert.deepEqual([refused, first], [1, 1]);
-      assert.ok(retry > 0 && retry <= 150);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(await cache.runScript(hitWindows, [key], [800, 1000, 150, 0]), [0, 0, 0]);
     });
 
     it('claims each TOTP step once and never an older one', async () => {

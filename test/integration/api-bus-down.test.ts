@@ -21,6 +21,7 @@ import { Dispatcher } from '../../supplier-bridge/src/dispatch/dispatcher.ts';
 import { CacheProviderGate } from '../../supplier-bridge/src/provider-gate.ts';
 import { CatalogPlanner, fixedRouting } from '../../routing/planner.ts';
 import { sleep, waitFor } from '../support/wait.ts';
+import { SendKeys, utcPeriods } from '../../api/src/send-policy/plan.ts';
 
 const PUBLISH_TIMEOUT_MS = 800;
 
@@ -102,6 +103,23 @@ describe('API when Kafka is unreachable', () => {
     assert.equal((await send()).statusCode, 503);
     assert.equal((await send()).statusCode, 503, 'not replayed as accepted');
     assert.equal(await cache.get(Markers.idempotency('tenant-a', 'k1')), undefined);
+  });
+
+  test('a message the bus did not take gives back what it counted towards the caps', async () => {
+    const to = '+14155550188';
+    for (let i = 0; i < 2; i++) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/messages',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        payload: { to, body: 'hello' },
+      });
+      assert.equal(response.statusCode, 503);
+    }
+    assert.equal(await cache.get(SendKeys.recipient('hour', 'tenant-a', to)), '0');
+    assert.equal(await cache.get(SendKeys.recipient('day', 'tenant-a', to)), '0');
+    const { day } = utcPeriods(Date.now());
+    assert.equal(await cache.get(SendKeys.spend('tenant-a', day)), '0');
   });
 });
 

@@ -27,6 +27,7 @@ import {
   SendMessageBody,
 } from '../schemas.ts';
 import { seesPii } from '../api-keys.ts';
+import type { Admission, SendCandidate, SendPolicy } from '../send-policy/engine.ts';
 
 export interface MessageRoutesDeps {
   publisher: MessagePublisher;
@@ -38,6 +39,8 @@ export interface MessageRoutesDeps {
   signingSecrets: TenantSigningSecrets;
   /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS. */
   allowPrivateCallbackNetworks: boolean;
+  /** The limits every message passes before it is published. */
+  policy: SendPolicy;
   /** Each tenant's registered senders: who may send from what, and the default per country. Default: the store's shared one. */
   senders?: SenderDirectory;
 }
@@ -55,7 +58,16 @@ function applySender(event: MessageRequested, senders: readonly SenderRecord[]):
 }
 
 const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
-const errorResponses = { 400: Problem, 401: Problem, 403: Problem, 409: Problem, 413: Problem, 503: Problem };
+const errorResponses = {
+  400: Problem,
+  401: Problem,
+  403: Problem,
+  409: Problem,
+  413: Problem,
+  422: Problem,
+  429: Problem,
+  503: Problem,
+};
 
 /** `POST /v1/messages`, `POST /v1/messages/batch`, `GET /v1/messages/:id`. */
 export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoutesDeps) {
@@ -137,10 +149,14 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           }
         }
       }
+      let admission: Admission | undefined;
       try {
+        // After the idempotency check: a replay was admitted the first time and counts once.
+        admission = await deps.policy.admit(principal.tenantId, candidate(event));
         await deps.publisher.publish([event]);
       } catch (err) {
         if (idemCacheKey) await deps.cache.del(idemCacheKey).catch(() => undefined);
+        await admission?.release();
         throw err;
       }
       accepted.inc({ class: event.class, lane: event.lane });
@@ -178,7 +194,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       ) {
         throw missingSecret();
       }
-      const results = request.body.messages.map((item, index) => {
+      const built = request.body.messages.map((item) => {
         const statusCallback = item.statusCallback ?? request.body.statusCallback;
         try {
           const event = buildMessageRequested(
@@ -203,15 +219,42 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
             },
           );
           applySender(event, senders);
-          events.push(event);
-          return { index, id: event.messageId, status: 'queued' as const };
+          return event;
         } catch (err) {
           if (!isPigeonError(err)) throw err;
-          rejected.inc({ code: err.code });
-          return { index, status: 'rejected' as const, code: err.code, detail: err.message };
+          return err;
         }
       });
-      if (events.length > 0) await deps.publisher.publish(events);
+      // Each recipient passes the policy on its own, so a capped or refused number is reported in
+      // its item and the rest go; the script runs concurrently for all of them, each atomic.
+      const admissions: Admission[] = [];
+      const admitted = await Promise.all(
+        built.map(async (event) => {
+          if (isPigeonError(event)) return event;
+          try {
+            admissions.push(await deps.policy.admit(principal.tenantId, candidate(event)));
+            return event;
+          } catch (err) {
+            // Without the cache nothing can be admitted: the request fails as a whole (503).
+            if (!isPigeonError(err) || err.code === 'PIGEON_ERR_CACHE_UNAVAILABLE') throw err;
+            return err;
+          }
+        }),
+      );
+      const results = admitted.map((outcome, index) => {
+        if (isPigeonError(outcome)) {
+          rejected.inc({ code: outcome.code });
+          return { index, status: 'rejected' as const, code: outcome.code, detail: outcome.message };
+        }
+        events.push(outcome);
+        return { index, id: outcome.messageId, status: 'queued' as const };
+      });
+      try {
+        if (events.length > 0) await deps.publisher.publish(events);
+      } catch (err) {
+        await Promise.all(admissions.map((a) => a.release()));
+        throw err;
+      }
       for (const e of events) accepted.inc({ class: e.class, lane: e.lane });
       return reply
         .code(202)
@@ -255,6 +298,10 @@ function missingSecret(): PigeonError {
     'statusCallback needs the tenant signing secret: call PUT /v1/webhook once, then send again',
     { errors: [{ field: '/statusCallback', message: 'no signing secret for this tenant' }] },
   );
+}
+
+function candidate(event: MessageRequested): SendCandidate {
+  return { to: event.to, messageClass: event.class, segments: event.segments, country: event.country };
 }
 
 function view(id: string, event: MessageRequested) {

@@ -9,15 +9,18 @@ import { createRegistry } from '../../../core/metrics.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { VerificationAudit } from './audit.ts';
 import { VerificationLimits } from './limits.ts';
-import { checkDestination } from './policy.ts';
+import { checkDestination } from '../send-policy/destination.ts';
 import { type VerificationSettings, verificationSettings } from './settings.ts';
 import { TenantOtpSettingsCache } from './tenant-settings.ts';
+import { SendPolicy } from '../send-policy/engine.ts';
+import { sendPolicySettings } from '../send-policy/limits.ts';
+import { TenantSendLimitsCache } from '../send-policy/tenant-limits.ts';
 
 const NOW = Date.parse('2030-06-01T12:00:00.000Z');
 const CALLER = { tenantId: 'tenant-a', ip: '203.0.113.7' };
 const US = { e164: '+14155550123', country: 'US' };
 
-async function limits(overrides: Partial<VerificationSettings> = {}) {
+async function limits(overrides: Partial<VerificationSettings> = {}, withSendPolicy = false) {
   const store = new SqliteStore(':memory:');
   await store.migrate();
   const registry = createRegistry('api');
@@ -33,6 +36,16 @@ async function limits(overrides: Partial<VerificationSettings> = {}) {
   const cache = new MemoryCache({ now: () => NOW, sweepIntervalMs: 0 });
   const audit = new VerificationAudit({ bus: new MemoryBus(), logger, registry });
   const tenantSettings = new TenantOtpSettingsCache(store, () => NOW);
+  const sendPolicy = new SendPolicy({
+    cache,
+    logger,
+    registry,
+    settings: sendPolicySettings(loadConfig({})),
+    tenantLimits: new TenantSendLimitsCache(store, () => NOW),
+    otpSettings: tenantSettings,
+    providers: () => [],
+    now: () => NOW,
+  });
   const subject = new VerificationLimits({
     cache,
     logger,
@@ -41,6 +54,7 @@ async function limits(overrides: Partial<VerificationSettings> = {}) {
     tenantSettings,
     audit,
     now: () => NOW,
+    ...(withSendPolicy ? { sendPolicy } : {}),
   });
   return { subject, store, registry, tenantSettings };
 }
@@ -85,10 +99,13 @@ test('checks from one client address are refused once its window is full, and th
 test('spend given back for a send that did not happen can be spent again, up to the cap', async () => {
   const { subject } = await limits({ dailySpendCap: 1 });
   const policy = await subject.tenantPolicy('tenant-a');
-  const spendKey = await subject.hitSendLimits(CALLER, US, true, 600_000, NOW, policy);
-  assert.ok(spendKey);
-  await subject.giveBackSpend(spendKey, 600_000);
-  assert.equal(await subject.hitSendLimits(CALLER, US, false, 600_000, NOW, policy), spendKey);
+  const hold = await subject.hitSendLimits(CALLER, US, true, 600_000, NOW, policy);
+  assert.ok(hold.spendKey);
+  await subject.giveBackSpend(hold);
+  assert.equal(
+    (await subject.hitSendLimits(CALLER, US, false, 600_000, NOW, policy)).spendKey,
+    hold.spendKey,
+  );
   await assert.rejects(
     subject.hitSendLimits(CALLER, US, false, 600_000, NOW, policy),
     refusedWith('PIGEON_ERR_SPEND_CAP'),
@@ -108,4 +125,41 @@ test('a destination refused by policy is counted as a block; an invalid number i
     refusedWith('PIGEON_ERR_COUNTRY_NOT_ALLOWED', 0),
   );
   assert.match(await registry.metrics(), /pigeon_otp_blocked_total\{[^}]*reason="country"[^}]*\} 1/);
+});
+
+test("codes take the tenant's send-policy tokens and count in its message spend caps", async () => {
+  const { subject, store, registry } = await limits({ dailySpendCap: 0 }, true);
+  const unset = {
+    ratePerSecond: null,
+    burst: null,
+    perRecipientHour: null,
+    perRecipientDay: null,
+    dailySpendCap: null,
+    monthlySpendCap: null,
+    classes: {},
+    updatedAt: NOW,
+  };
+  await store.putTenantSendLimits('tenant-a', { ...unset, ratePerSecond: 1, burst: 2 });
+  await store.putTenantSendLimits('tenant-b', { ...unset, dailySpendCap: 0.1 });
+  const policy = await subject.tenantPolicy('tenant-a');
+  const to = (n: number) => ({ e164: `+1415555${String(1000 + n)}`, country: 'US' });
+  await subject.hitSendLimits(CALLER, to(1), true, 0, NOW, policy);
+  await subject.hitSendLimits(CALLER, to(2), true, 0, NOW, policy);
+  await assert.rejects(
+    subject.hitSendLimits(CALLER, to(3), true, 0, NOW, policy),
+    refusedWith('PIGEON_ERR_RATE_LIMITED'),
+  );
+  assert.match(await registry.metrics(), /pigeon_api_send_refused_total\{reason="rate",class="otp"[^}]*\} 1/);
+
+  // Two parts at the fallback 0.05 fit a cap of 0.1; one given back (its send did not happen) can
+  // be spent again, and the next is refused.
+  const b = { ...CALLER, tenantId: 'tenant-b' };
+  const hold = await subject.hitSendLimits(b, to(4), true, 0, NOW, policy);
+  await subject.hitSendLimits(b, to(5), true, 0, NOW, policy);
+  await subject.giveBackSpend(hold);
+  await subject.hitSendLimits(b, to(6), true, 0, NOW, policy);
+  await assert.rejects(
+    subject.hitSendLimits(b, to(7), true, 0, NOW, policy),
+    refusedWith('PIGEON_ERR_SPEND_CAP'),
+  );
 });

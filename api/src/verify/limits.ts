@@ -5,8 +5,18 @@ import { isPigeonError, PigeonError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { VerificationEvents } from '../../../core/verification.ts';
 import type { VerificationAudit } from './audit.ts';
-import { clientKey, MICROS, numberRange, utcDay } from './policy.ts';
-import { hitWindows, VerifyKeys } from './scripts.ts';
+import { numberRange } from '../send-policy/destination.ts';
+import { clientKey, MICROS, utcDay } from './policy.ts';
+import type { SendPolicy } from '../send-policy/engine.ts';
+import {
+  type AdmissionPlan,
+  type AdmitWindow,
+  refusalOf,
+  scriptInput,
+  SendKeys,
+} from '../send-policy/plan.ts';
+import { admitSend } from '../send-policy/scripts.ts';
+import { VerifyKeys } from './scripts.ts';
 import type { VerificationSettings } from './settings.ts';
 import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from './tenant-settings.ts';
 
@@ -40,6 +50,8 @@ export interface VerificationLimitsDeps {
   tenantSettings: TenantOtpSettingsCache;
   audit: VerificationAudit;
   now: () => number;
+  /** The send policy whose tenant bucket and spend caps codes count in too; absent: only the windows here. */
+  sendPolicy?: SendPolicy;
 }
 
 /**
@@ -90,17 +102,19 @@ export class VerificationLimits {
   }
 
   /**
-   * Velocity limits and the spend cap for one send, all or nothing. Returns the spend key when
-   * spend was counted, so a send that does not happen can give it back (giveBackSpend).
+   * Velocity limits and the spend cap for one send, all or nothing, together with the send policy's
+   * tenant-wide part (the tenant's token bucket and message spend caps) when there is one: a code
+   * counts in the tenant's sends like any message. Returns what was counted, so a send that does
+   * not happen can give it back (giveBackSpend).
    */
   async hitSendLimits(
     caller: Caller,
-    { e164, country }: { e164: string; country: string },
+    { e164, country, segments = 1 }: { e164: string; country: string; segments?: number },
     isNew: boolean,
     costMicros: number,
     now: number,
     { dailySpendCap, spendCapSetting }: TenantPolicy,
-  ): Promise<string | undefined> {
+  ): Promise<SendHold> {
     const s = this.deps.settings;
     const windows: WindowSpec[] = [
       [
@@ -130,7 +144,8 @@ export class VerificationLimits {
     ];
     if (isNew) {
       windows.push([
-        VerifyKeys.window('burst', caller.tenantId, numberRange(e164)),
+        // The send policy's range counter: codes sent as otp messages count in the same burst.
+        SendKeys.range(caller.tenantId, numberRange(e164)),
         s.prefixBurst,
         1,
         s.prefixBlockMs,
@@ -152,13 +167,22 @@ export class VerificationLimits {
         `estimated spend of this tenant today (${spendCapSetting})`,
       ]);
     }
-    await this.hitWindowsOrThrow(caller, country, windows);
-    return spendKey;
+    const shared = await this.deps.sendPolicy?.tenantPlan(
+      caller.tenantId,
+      { to: e164, messageClass: 'otp', segments, country },
+      now,
+    );
+    await this.hitWindowsOrThrow(caller, country, windows, shared);
+    return { spendKey, costMicros, shared: shared?.windows ?? [] };
   }
 
   /** Takes back the spend hitSendLimits counted for a send that did not happen; best effort. */
-  async giveBackSpend(spendKey: string | undefined, costMicros: number): Promise<void> {
-    if (spendKey) await this.deps.cache.incrBy(spendKey, -costMicros).catch(() => undefined);
+  async giveBackSpend({ spendKey, costMicros, shared }: SendHold): Promise<void> {
+    const { cache } = this.deps;
+    await Promise.all([
+      ...(spendKey ? [cache.incrBy(spendKey, -costMicros)] : []),
+      ...shared.map((w) => cache.incrBy(w.key, -w.by, w.windowMs)),
+    ]).catch(() => undefined);
   }
 
   /** Checks per client address and per tenant. */
@@ -218,18 +242,47 @@ export class VerificationLimits {
     });
   }
 
+  /**
+   * Runs the windows through the send policy's script, all or nothing, with the policy's tenant
+   * bucket and windows when given (else no bucket: rate 0).
+   */
   private async hitWindowsOrThrow(
     caller: Caller,
     country: string | undefined,
     windows: WindowSpec[],
+    shared?: AdmissionPlan,
   ): Promise<void> {
-    const [refused, retryAfterMs, first] = await this.deps.cache.runScript(
-      hitWindows,
-      windows.map((w) => w[0]),
-      windows.flatMap(([, rate, by, penaltyMs]) => [by, rate.limit, rate.windowMs, penaltyMs]),
+    const now = this.deps.now();
+    const tail = shared ? scriptInput(shared, now) : undefined;
+    const reply = await this.deps.cache.runScript(
+      admitSend,
+      [
+        shared?.bucket.key ?? VerifyKeys.window('bucket', caller.tenantId),
+        ...windows.map((w) => w[0]),
+        ...(tail?.keys.slice(1) ?? []),
+      ],
+      [
+        now,
+        shared?.bucket.ratePerSecond ?? 0,
+        shared?.bucket.burst ?? 0,
+        ...windows.flatMap(([, rate, by, penaltyMs]) => [by, rate.limit, rate.windowMs, penaltyMs]),
+        ...(tail?.args.slice(3) ?? []),
+      ],
     );
+    const [refused, retryAfterMs, first] = reply;
     if (refused === 0) return;
-    const [key, rate, , , code, what] = windows[refused - 1]!;
+    if (shared && (refused === 1 || refused > windows.length + 1)) {
+      // The tenant's bucket or a message spend cap: the policy's own refusal, counted as both.
+      const { error } = refusalOf(shared, [
+        refused === 1 ? 1 : refused - windows.length,
+        retryAfterMs,
+        first,
+      ])!;
+      this.block(caller, country, error.code);
+      this.deps.sendPolicy?.countRefusal(error.code, 'otp');
+      throw error;
+    }
+    const [key, rate, , , code, what] = windows[refused - 2]!;
     const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
     this.block(caller, country, code);
     if (code === 'PIGEON_ERR_PUMPING_SUSPECTED' && first === 1) {
@@ -247,6 +300,14 @@ export class VerificationLimits {
       { retryAfterSeconds },
     );
   }
+}
+
+/** What a verification send counted, to give back if the send does not happen. */
+export interface SendHold {
+  spendKey: string | undefined;
+  costMicros: number;
+  /** The send policy's tenant windows it counted in. */
+  shared: AdmitWindow[];
 }
 
 type WindowSpec = [

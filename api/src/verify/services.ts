@@ -4,6 +4,7 @@ import type { Cache } from '../../../core/cache/cache.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { Store } from '../../../core/store/store.ts';
 import type { MessagePublisher } from '../publisher.ts';
+import type { SendPolicy } from '../send-policy/engine.ts';
 import { VerificationAudit } from './audit.ts';
 import { Factors } from './factors.ts';
 import { VerificationLimits } from './limits.ts';
@@ -21,6 +22,8 @@ export interface VerificationDeps {
   settings: VerificationSettings;
   /** Per-tenant overrides of the allowlist and spend cap; default: the store's shared cache. */
   tenantSettings?: TenantOtpSettingsCache;
+  /** The send policy codes count in as messages do (tenant bucket, spend caps). */
+  sendPolicy?: SendPolicy;
   now?: () => number;
 }
 
@@ -37,7 +40,16 @@ export function verificationServices(deps: VerificationDeps): VerificationServic
   tenantSettings.logger ??= deps.logger;
   const { cache, store, logger, registry, settings } = deps;
   const audit = new VerificationAudit({ bus: deps.bus, logger, registry });
-  const limits = new VerificationLimits({ cache, logger, registry, settings, tenantSettings, audit, now });
+  const limits = new VerificationLimits({
+    cache,
+    logger,
+    registry,
+    settings,
+    tenantSettings,
+    audit,
+    now,
+    ...(deps.sendPolicy ? { sendPolicy: deps.sendPolicy } : {}),
+  });
   const factors = new Factors({ store, cache, logger, settings, limits, now });
   const verifications = new Verifications({
     cache,

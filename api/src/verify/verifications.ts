@@ -13,7 +13,8 @@ import type { VerificationAudit } from './audit.ts';
 import { codeMatches, DEFAULT_CODE_LENGTH, generateCode } from './code.ts';
 import type { Factors } from './factors.ts';
 import type { Caller, VerificationLimits } from './limits.ts';
-import { checkDestination, estimatedCostMicros, MAX_CHECKS } from './policy.ts';
+import { checkDestination } from '../send-policy/destination.ts';
+import { estimatedCostMicros, MAX_CHECKS } from './policy.ts';
 import {
   approveVerification,
   beginCheck,
@@ -151,9 +152,9 @@ export class Verifications {
       this.deps.factors.verifiedFor(caller.tenantId, destination.e164),
     ]);
     const costMicros = estimatedCostMicros(message.segments, settings.pricePerPart);
-    const spendKey = await limits.hitSendLimits(
+    const hold = await limits.hitSendLimits(
       caller,
-      destination,
+      { ...destination, segments: message.segments },
       existing === undefined,
       costMicros,
       now,
@@ -179,7 +180,7 @@ export class Verifications {
       if (isPigeonError(err) && err.code === 'PIGEON_ERR_SEND_LIMIT') {
         limits.block(caller, destination.country, err.code);
       }
-      await limits.giveBackSpend(spendKey, costMicros);
+      await limits.giveBackSpend(hold);
       throw err;
     }
 
@@ -191,7 +192,7 @@ export class Verifications {
         (undoErr: unknown) =>
           this.deps.logger.warn({ err: (undoErr as Error).message }, 'verification.undo_failed'),
       );
-      await limits.giveBackSpend(spendKey, costMicros);
+      await limits.giveBackSpend(hold);
       throw err;
     }
     this.sent.inc({ country: destination.country });

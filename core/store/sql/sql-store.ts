@@ -17,6 +17,7 @@ import type {
   WriteBatch,
 } from '../kinds/messages.ts';
 import type { TenantOtpSettings } from '../kinds/otp-settings.ts';
+import type { TenantSendLimits } from '../kinds/send-limits.ts';
 import type { MessageFilter, MessagePage, UsageGroupBy, UsageRow } from '../kinds/reports.ts';
 import type {
   ProviderRecord,
@@ -41,6 +42,7 @@ import { SqlMessageStore } from './messages.ts';
 import { SqlOnCallStore } from './oncall.ts';
 import { SqlOtpSettingsStore } from './otp-settings.ts';
 import { SqlReportStore } from './reports.ts';
+import { SqlSendLimitsStore } from './send-limits.ts';
 import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
 import { SqlTenantStore } from './tenants.ts';
@@ -61,6 +63,7 @@ export abstract class SqlStore implements Store {
   private readonly onCall: SqlOnCallStore;
   private readonly otpSettings: SqlOtpSettingsStore;
   private readonly senders: SqlSenderStore;
+  private readonly sendLimits: SqlSendLimitsStore;
   private readonly alerts: SqlAlertStore;
   private readonly tenants: SqlTenantStore;
 
@@ -79,6 +82,7 @@ export abstract class SqlStore implements Store {
     this.onCall = new SqlOnCallStore(sql, dialect);
     this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
     this.senders = new SqlSenderStore(sql, dialect);
+    this.sendLimits = new SqlSendLimitsStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
   }
@@ -321,6 +325,14 @@ export abstract class SqlStore implements Store {
 
   deleteSender(tenantId: string, sender: string): Promise<boolean> {
     return this.senders.deleteSender(tenantId, sender);
+  }
+
+  getTenantSendLimits(tenantId: string): Promise<TenantSendLimits | undefined> {
+    return this.sendLimits.getTenantSendLimits(tenantId);
+  }
+
+  putTenantSendLimits(tenantId: string, limits: TenantSendLimits): Promise<void> {
+    return this.sendLimits.putTenantSendLimits(tenantId, limits);
   }
 
   listAlertRules(): Promise<AlertRuleRecord[]> {

@@ -1,0 +1,191 @@
+import type { RateLimit } from '../../../core/config.ts';
+import { PigeonError } from '../../../core/errors.ts';
+import type { MessageClass } from '../../../core/message.ts';
+import { numberRange } from './destination.ts';
+import type { SendLimits } from './limits.ts';
+import { MICROS } from './pricing.ts';
+import type { AdmitReply } from './scripts.ts';
+
+/**
+ * What one send must pass in the cache, as data: the tenant's token bucket and the counters it
+ * adds to, with what each refusal says. Pure, so the engine (engine.ts) only runs the script.
+ */
+
+/** Cache keys of the send policy. The range key is the verifications' own: both count one burst. */
+export const SendKeys = {
+  bucket: (tenantId: string) => `send:bucket:${tenantId}`,
+  recipient: (period: 'hour' | 'day', tenantId: string, e164: string) =>
+    `send:to:${period}:${tenantId}:${e164}`,
+  spend: (tenantId: string, period: string) => `send:spend:${tenantId}:${period}`,
+  range: (tenantId: string, range: string) => `otp:rl:burst:${tenantId}:${range}`,
+} as const;
+
+export type WindowCode = 'PIGEON_ERR_RECIPIENT_CAP' | 'PIGEON_ERR_PUMPING_SUSPECTED' | 'PIGEON_ERR_SPEND_CAP';
+
+export interface AdmitWindow {
+  key: string;
+  by: number;
+  limit: number;
+  windowMs: number;
+  /** How long the key stays refused after its first refusal; 0: until the window ends. */
+  penaltyMs: number;
+  code: WindowCode;
+  /** The refusal's detail, before "; retry in N s". */
+  refusal: string;
+}
+
+export interface AdmissionPlan {
+  bucket: { key: string; ratePerSecond: number; burst: number };
+  windows: AdmitWindow[];
+}
+
+export interface SendToAdmit {
+  tenantId: string;
+  e164: string;
+  messageClass: MessageClass;
+  costMicros: number;
+}
+
+export interface PumpingDefence {
+  prefixBurst: RateLimit;
+  prefixBlockMs: number;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/** The UTC day and month of an instant (`2026-01-31`, `2026-01`) and the milliseconds left in each. */
+export function utcPeriods(now: number): {
+  day: string;
+  dayMsLeft: number;
+  month: string;
+  monthMsLeft: number;
+} {
+  const date = new Date(now);
+  const day = date.toISOString().slice(0, 10);
+  const nextDay = Date.parse(`${day}T00:00:00.000Z`) + DAY_MS;
+  const nextMonth = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+  return { day, dayMsLeft: nextDay - now, month: day.slice(0, 7), monthMsLeft: nextMonth - now };
+}
+
+/**
+ * The bucket and counters one send must pass; a limit of 0 adds no counter. Scope `tenant` leaves
+ * out the counters of the recipient and its range, for a caller that keeps its own (verifications).
+ */
+export function planAdmission(
+  send: SendToAdmit,
+  limits: SendLimits,
+  pumping: PumpingDefence,
+  now: number,
+  scope: 'message' | 'tenant' = 'message',
+): AdmissionPlan {
+  const { tenantId, e164 } = send;
+  const windows: AdmitWindow[] = [];
+  const recipientCap = (period: 'hour' | 'day', limit: number, windowMs: number) => {
+    if (limit > 0) {
+      windows.push({
+        key: SendKeys.recipient(period, tenantId, e164),
+        by: 1,
+        limit,
+        windowMs,
+        penaltyMs: 0,
+        code: 'PIGEON_ERR_RECIPIENT_CAP',
+        refusal: `Too many messages to this number: at most ${limit} per ${period} (PIGEON_SEND_PER_RECIPIENT_${period.toUpperCase()}, or this tenant's limits)`,
+      });
+    }
+  };
+  if (scope === 'message') {
+    recipientCap('hour', limits.perRecipientHour, HOUR_MS);
+    recipientCap('day', limits.perRecipientDay, DAY_MS);
+  }
+  if (scope === 'message' && send.messageClass === 'otp') {
+    const range = numberRange(e164);
+    windows.push({
+      key: SendKeys.range(tenantId, range),
+      by: 1,
+      limit: pumping.prefixBurst.limit,
+      windowMs: pumping.prefixBurst.windowMs,
+      penaltyMs: pumping.prefixBlockMs,
+      code: 'PIGEON_ERR_PUMPING_SUSPECTED',
+      refusal: `Refused: too many one-time codes to the number range ${range}… (PIGEON_OTP_PREFIX_BURST)`,
+    });
+  }
+  const periods = utcPeriods(now);
+  const spendCap = (period: string, cap: number, windowMs: number, what: string, setting: string) => {
+    if (cap > 0) {
+      windows.push({
+        key: SendKeys.spend(tenantId, period),
+        by: send.costMicros,
+        // A calendar period, not a sliding window: the key is made to end when the period does.
+        limit: Math.round(cap * MICROS),
+        windowMs,
+        penaltyMs: 0,
+        code: 'PIGEON_ERR_SPEND_CAP',
+        refusal: `Estimated spend of this tenant ${what} would pass its cap of ${cap} (${setting}, or this tenant's limits)`,
+      });
+    }
+  };
+  spendCap(periods.day, limits.dailySpendCap, periods.dayMsLeft, 'today', 'PIGEON_SEND_DAILY_SPEND_CAP');
+  spendCap(
+    periods.month,
+    limits.monthlySpendCap,
+    periods.monthMsLeft,
+    'this month',
+    'PIGEON_SEND_MONTHLY_SPEND_CAP',
+  );
+  return {
+    bucket: { key: SendKeys.bucket(tenantId), ratePerSecond: limits.ratePerSecond, burst: limits.burst },
+    windows,
+  };
+}
+
+/** The plan as the admit script's KEYS and ARGV. */
+export function scriptInput(plan: AdmissionPlan, now: number): { keys: string[]; args: number[] } {
+  return {
+    keys: [plan.bucket.key, ...plan.windows.map((w) => w.key)],
+    args: [
+      now,
+      plan.bucket.ratePerSecond,
+      plan.bucket.burst,
+      ...plan.windows.flatMap((w) => [w.by, w.limit, w.windowMs, w.penaltyMs]),
+    ],
+  };
+}
+
+export interface Refusal {
+  error: PigeonError;
+  /** The window that refused; undefined for the bucket. */
+  window: AdmitWindow | undefined;
+  /** This refusal is the first of its window (alert once, not per request). */
+  first: boolean;
+}
+
+/** What the script's reply means: undefined when admitted, else the error to answer with. */
+export function refusalOf(
+  plan: AdmissionPlan,
+  [refused, retryAfterMs, first]: AdmitReply,
+): Refusal | undefined {
+  if (refused === 0) return undefined;
+  const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  if (refused === 1) {
+    const { ratePerSecond, burst } = plan.bucket;
+    return {
+      error: new PigeonError(
+        'PIGEON_ERR_RATE_LIMITED',
+        `Too many sends from this tenant: at most ${ratePerSecond} a second with bursts of ${burst} ` +
+          `(PIGEON_SEND_RATE_PER_SECOND, PIGEON_SEND_BURST, or this tenant's limits); retry in ${retryAfterSeconds} s`,
+        { retryAfterSeconds },
+      ),
+      window: undefined,
+      first: false,
+    };
+  }
+  const window = plan.windows[refused - 2]!;
+  return {
+    error: new PigeonError(window.code, `${window.refusal}; retry in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    }),
+    window,
+    first: first === 1,
+  };
+}

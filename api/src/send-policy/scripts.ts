@@ -1,0 +1,118 @@
+import type { CacheScript, ScriptRedis } from '../../../core/cache/cache.ts';
+
+/**
+ * The send policy's one atomic operation, written once for Redis (Lua) and once for the memory
+ * cache, side by side. test/contract/send-policy-script.contract.test.ts runs it against both.
+ */
+
+/** [index of the refusing key from 1, or 0; ms until it may pass; 1 when this is its first refusal]. */
+export type AdmitReply = [number, number, number];
+
+/** Bucket state is kept in thousandths of a token: integers, so Lua and JavaScript agree exactly. */
+export const MILLI = 1000;
+
+/**
+ * Admits one send against a token bucket and any number of fixed-window counters, all or
+ * nothing: either the bucket gives a token and every counter takes its increment, or nothing
+ * changes and the reply names the first key that refused — so a refused send spends no budget
+ * anywhere, and fifty concurrent sends against a cap of five admit exactly five.
+ *
+ * The bucket (KEYS[1], a hash of `tokens` in thousandths and `updated`) refills at `rate` tokens a
+ * second up to `burst`; rate 0 means no bucket, and KEYS[1] is then not touched. A window starts at
+ * its key's first hit. Its first refusal marks the key (its count goes to limit + 1) so callers can
+ * alert once per window, and a key with a penalty stays refused for that long from its first
+ * refusal (blocking a number range after a burst).
+ * KEYS bucket, then the counters. ARGV now (ms), rate (tokens per second, an integer), burst, then
+ * per counter: increment, limit, window ms, penalty ms (0 = none).
+ */
+export const admitSend: CacheScript<AdmitReply> = {
+  name: 'send_admit',
+  lua: `
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens = burst * ${MILLI}
+if rate > 0 then
+  local stored = redis.call('HGET', KEYS[1], 'tokens')
+  if stored then
+    local elapsed = math.max(0, now - tonumber(redis.call('HGET', KEYS[1], 'updated')))
+    tokens = math.min(tokens, tonumber(stored) + elapsed * rate)
+  end
+  if tokens < ${MILLI} then return {1, math.ceil((${MILLI} - tokens) / rate), 0} end
+end
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local base = 3 + (i - 2) * 4
+  local by = tonumber(ARGV[base + 1])
+  local limit = tonumber(ARGV[base + 2])
+  local current = tonumber(redis.call('GET', key) or '0')
+  if current + by > limit then
+    local first = 0
+    if current <= limit then
+      redis.call('INCRBY', key, limit + 1 - current)
+      first = 1
+      if tonumber(ARGV[base + 4]) > 0 then redis.call('PEXPIRE', key, ARGV[base + 4]) end
+    end
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then
+      redis.call('PEXPIRE', key, ARGV[base + 3])
+      ttl = tonumber(ARGV[base + 3])
+    end
+    return {i, ttl, first}
+  end
+end
+for i = 2, #KEYS do
+  local base = 3 + (i - 2) * 4
+  redis.call('INCRBY', KEYS[i], ARGV[base + 1])
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[base + 3]) end
+end
+if rate > 0 then
+  redis.call('HSET', KEYS[1], 'tokens', tokens - ${MILLI}, 'updated', now)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+end
+return {0, 0, 0}`,
+  memory(r: ScriptRedis, keys, a): AdmitReply {
+    const [now, rate, burst] = [num(a[0]), num(a[1]), num(a[2])];
+    let tokens = burst * MILLI;
+    const bucket = keys[0]!;
+    if (rate > 0) {
+      const stored = r.hget(bucket, 'tokens');
+      if (stored !== null) {
+        const elapsed = Math.max(0, now - num(r.hget(bucket, 'updated')));
+        tokens = Math.min(tokens, num(stored) + elapsed * rate);
+      }
+      if (tokens < MILLI) return [1, Math.ceil((MILLI - tokens) / rate), 0];
+    }
+    for (let i = 1; i < keys.length; i++) {
+      const key = keys[i]!;
+      const base = 3 + (i - 1) * 4;
+      const by = num(a[base]);
+      const limit = num(a[base + 1]);
+      const current = num(r.get(key) ?? '0');
+      if (current + by > limit) {
+        let first = 0;
+        if (current <= limit) {
+          r.incrBy(key, limit + 1 - current);
+          first = 1;
+          if (num(a[base + 3]) > 0) r.pexpire(key, num(a[base + 3]));
+        }
+        let ttl = r.pttl(key);
+        if (ttl < 0) {
+          r.pexpire(key, num(a[base + 2]));
+          ttl = num(a[base + 2]);
+        }
+        return [i + 1, ttl, first];
+      }
+    }
+    for (let i = 1; i < keys.length; i++) {
+      const base = 3 + (i - 1) * 4;
+      r.incrBy(keys[i]!, num(a[base]));
+      if (r.pttl(keys[i]!) < 0) r.pexpire(keys[i]!, num(a[base + 2]));
+    }
+    if (rate > 0) {
+      r.hset(bucket, { tokens: tokens - MILLI, updated: now });
+      r.pexpire(bucket, Math.ceil((burst * 1000) / rate) + 1000);
+    }
+    return [0, 0, 0];
+  },
+};
+
+const num = (value: string | null | undefined): number => Number(value ?? Number.NaN);

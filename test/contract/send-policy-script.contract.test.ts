@@ -1,0 +1,134 @@
+/**
+ * The send policy's atomic admission (api/src/send-policy/scripts.ts) against Redis and the memory
+ * cache: the Lua and its JavaScript twin must give the same replies and leave the same state, and
+ * admit exactly as many concurrent sends as the limits allow.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { admitSend } from '../../api/src/send-policy/scripts.ts';
+import type { Cache } from '../../core/cache/cache.ts';
+import { MemoryCache } from '../../core/cache/memory-cache.ts';
+import { RedisCache } from '../../core/cache/redis-cache.ts';
+import { newId } from '../../core/ids.ts';
+import { TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
+
+function sendPolicyScriptContract(name: string, create: () => Cache): void {
+  describe(`send policy script: ${name}`, () => {
+    let cache: Cache;
+
+    before(() => {
+      cache = create();
+    });
+    after(async () => {
+      await cache.close();
+    });
+
+    /** Admits against a bucket of `rate`/s and `burst`, and windows of [by, limit, windowMs, penaltyMs]. */
+    const admit = (bucket: string, now: number, rate: number, burst: number, windows: [string, number[]][]) =>
+      cache.runScript(
+        admitSend,
+        [bucket, ...windows.map(([key]) => key)],
+        [now, rate, burst, ...windows.flatMap(([, args]) => args)],
+      );
+
+    it('admits exactly five of fifty concurrent sends against a cap of five', async () => {
+      const suffix = newId();
+      const now = Date.now();
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          admit(`send:bucket:${suffix}`, now, 1000, 1000, [[`send:to:hour:${suffix}`, [1, 5, 3_600_000, 0]]]),
+        ),
+      );
+      assert.equal(replies.filter(([refused]) => refused === 0).length, 5);
+      assert.equal(replies.filter(([refused, , first]) => refused === 2 && first === 1).length, 1);
+      assert.equal(await cache.get(`send:to:hour:${suffix}`), '6', 'five sends, then marked refused');
+    });
+
+    it('gives a bucket of five exactly five of fifty concurrent sends, and a token back per 1/rate', async () => {
+      const bucket = `send:bucket:${newId()}`;
+      const now = Date.now();
+      const replies = await Promise.all(Array.from({ length: 50 }, () => admit(bucket, now, 2, 5, [])));
+      assert.equal(replies.filter(([refused]) => refused === 0).length, 5);
+      const refusal = replies.find(([refused]) => refused === 1)!;
+      assert.deepEqual(refusal, [1, 500, 0], 'one token at 2/s comes back in 500 ms');
+      assert.deepEqual(await admit(bucket, now + 499, 2, 5, []), [1, 1, 0]);
+      assert.deepEqual(await admit(bucket, now + 500, 2, 5, []), [0, 0, 0]);
+      assert.deepEqual(await admit(bucket, now + 500, 2, 5, []), [1, 500, 0]);
+      // A long pause refills no more than the burst.
+      const later = await Promise.all(
+        Array.from({ length: 8 }, () => admit(bucket, now + 3_600_000, 2, 5, [])),
+      );
+      assert.equal(later.filter(([refused]) => refused === 0).length, 5);
+    });
+
+    it('spends no token and counts nowhere when a window refuses', async () => {
+      const suffix = newId();
+      const bucket = `send:bucket:${suffix}`;
+      const [day, spend] = [`send:to:day:${suffix}`, `send:spend:${suffix}`];
+      const now = Date.now();
+      assert.deepEqual(
+        await admit(bucket, now, 1, 2, [
+          [day, [1, 5, 60_000, 0]],
+          [spend, [600, 1000, 60_000, 0]],
+        ]),
+        [0, 0, 0],
+      );
+      const [refused, retryMs, first] = await admit(bucket, now, 1, 2, [
+        [day, [1, 5, 60_000, 0]],
+        [spend, [600, 1000, 60_000, 0]],
+      ]);
+      assert.deepEqual([refused, first], [3, 1]);
+      assert.ok(retryMs > 0 && retryMs <= 60_000, `retry ${retryMs}`);
+      assert.equal(await cache.get(day), '1', 'the refused send did not count');
+      assert.equal(await cache.get(spend), '1001', 'marked as refused: limit + 1');
+      assert.deepEqual(await admit(bucket, now, 1, 2, []), [0, 0, 0], 'the token is still there');
+      assert.equal((await admit(bucket, now, 1, 2, []))[0], 1);
+    });
+
+    it('with rate 0 has no bucket and leaves its key alone', async () => {
+      const suffix = newId();
+      const bucket = `send:bucket:${suffix}`;
+      for (let i = 0; i < 20; i++) assert.deepEqual(await admit(bucket, Date.now(), 0, 0, []), [0, 0, 0]);
+      assert.equal(await cache.get(bucket), undefined);
+    });
+
+    it('counts windows all or nothing, flags the first refusal once and applies a penalty', async () => {
+      const suffix = newId();
+      const bucket = `otp:rl:bucket:${suffix}`;
+      const [a, b] = [`otp:rl:test:a:${suffix}`, `otp:rl:test:b:${suffix}`];
+      const hit = (byA: number, byB: number) =>
+        admit(bucket, Date.now(), 0, 0, [
+          [a, [byA, 10, 60_000, 0]],
+          [b, [byB, 3, 60_000, 600_000]],
+        ]);
+      assert.deepEqual(await hit(4, 1), [0, 0, 0]);
+      assert.deepEqual(await hit(4, 2), [0, 0, 0]);
+      const [refused, retryMs, first] = await hit(1, 1);
+      assert.deepEqual([refused, first], [3, 1]);
+      assert.ok(retryMs > 590_000 && retryMs <= 600_000, `penalty ${retryMs}`);
+      assert.deepEqual((await hit(1, 1)).slice(0, 1).concat((await hit(1, 1))[2]), [3, 0]);
+      assert.equal(await cache.get(a), '8', 'refused hits spent nothing');
+      assert.equal(await cache.get(b), '4', 'marked as refused: limit + 1');
+      const [refusedA, retryA] = await admit(bucket, Date.now(), 0, 0, [[a, [3, 10, 60_000, 0]]]);
+      assert.equal(refusedA, 2);
+      assert.ok(retryA > 0 && retryA <= 60_000);
+    });
+
+    it('starts a window at its first hit and lets a spend larger than the cap fail alone', async () => {
+      const bucket = `otp:rl:bucket:${newId()}`;
+      const key = `otp:rl:test:spend:${newId()}`;
+      assert.deepEqual(await admit(bucket, Date.now(), 0, 0, [[key, [250, 1000, 150, 0]]]), [0, 0, 0]);
+      const [refused, retry, first] = await admit(bucket, Date.now(), 0, 0, [[key, [800, 1000, 150, 0]]]);
+      assert.deepEqual([refused, first], [2, 1]);
+      assert.ok(retry > 0 && retry <= 150);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(await admit(bucket, Date.now(), 0, 0, [[key, [800, 1000, 150, 0]]]), [0, 0, 0]);
+    });
+  });
+}
+
+sendPolicyScriptContract('MemoryCache', () => new MemoryCache());
+sendPolicyScriptContract(
+  'RedisCache',
+  () => new RedisCache(TEST_REDIS_URL, { keyPrefix: `pigeon-test:send-policy:${uniqueSuffix()}:` }),
+);
