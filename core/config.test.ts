@@ -92,7 +92,7 @@ test('one-time codes: bad keys, countries, limits and amounts are named', () => 
         PIGEON_BODY_KEY: Buffer.alloc(16).toString('base64'),
         PIGEON_OTP_ALLOWED_COUNTRIES: 'US,XX,Germany',
         PIGEON_OTP_SENDS_PER_PHONE: '10 per hour',
-        PIGEON_OTP_PRICE_PER_PART: '-1',
+        PIGEON_OTP_DAILY_SPEND_CAP: '-1',
       }),
     (err: unknown) => {
       assert.ok(err instanceof PigeonError);
@@ -101,7 +101,7 @@ test('one-time codes: bad keys, countries, limits and amounts are named', () => 
         'PIGEON_BODY_KEY',
         'PIGEON_OTP_ALLOWED_COUNTRIES: .*XX, GERMANY',
         'PIGEON_OTP_SENDS_PER_PHONE',
-        'PIGEON_OTP_PRICE_PER_PART',
+        'PIGEON_OTP_DAILY_SPEND_CAP',
       ])
         assert.match(err.message, new RegExp(name));
       return true;

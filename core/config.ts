@@ -170,9 +170,11 @@ export interface OtpConfig {
   readonly prefixBurst: RateLimit;
   /** How long a range that burst stays blocked. */
   readonly prefixBlockMs: number;
-  /** Estimated OTP spend per tenant per UTC day (price per part × parts); 0 = no cap. */
+  /**
+   * Estimated OTP spend per tenant per UTC day (parts × the send policy's price for the destination
+   * country: the route table's, else `send.pricePerPart`); 0 = no cap.
+   */
   readonly dailySpendCap: number;
-  readonly pricePerPart: number;
 }
 
 /** Default PIGEON_OTP_ALLOWED_COUNTRIES: low-fraud destinations plus the template locales' markets. */
@@ -403,7 +405,6 @@ export function loadConfig(
       prefixBurst: rate(r, 'PIGEON_OTP_PREFIX_BURST', r.string('PIGEON_OTP_PREFIX_BURST', '10/10m')),
       prefixBlockMs: r.int('PIGEON_OTP_PREFIX_BLOCK_SECONDS', 3600, 1, 7 * 86_400) * 1000,
       dailySpendCap: amount(r, 'PIGEON_OTP_DAILY_SPEND_CAP', r.string('PIGEON_OTP_DAILY_SPEND_CAP', '100')),
-      pricePerPart: amount(r, 'PIGEON_OTP_PRICE_PER_PART', r.string('PIGEON_OTP_PRICE_PER_PART', '0.05')),
     },
     send: {
       ratePerSecond: r.int('PIGEON_SEND_RATE_PER_SECOND', 500, 0, 1_000_000),

@@ -28,7 +28,7 @@ const Countries = Type.Union(
 );
 const SpendCap = Type.Union([Type.Number({ minimum: 0, maximum: 1_000_000_000 }), Type.Null()], {
   description:
-    'Estimated OTP spend per UTC day (parts × PIGEON_OTP_PRICE_PER_PART), 0 = no cap; null: PIGEON_OTP_DAILY_SPEND_CAP',
+    'Estimated OTP spend per UTC day (parts × the route table price for the country, else PIGEON_SEND_PRICE_PER_PART), 0 = no cap; null: PIGEON_OTP_DAILY_SPEND_CAP',
 });
 
 const SettingsBody = Type.Object(

@@ -24,6 +24,7 @@ import { Topics } from '../../../core/topics.ts';
 import { decodeVerificationEvent, type VerificationEvent } from '../../../core/verification.ts';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
+import type { ProviderInfo } from '../../../routing/table.ts';
 import { type VerificationSettings, verificationSettings } from '../verify/settings.ts';
 import { VerifyLogEvents } from '../verify/limits.ts';
 
@@ -63,7 +64,7 @@ after(async () => {
 
 async function harness(
   overrides: Partial<VerificationSettings> = {},
-  options: { trustProxyHops?: number } = {},
+  options: { trustProxyHops?: number; providers?: ProviderInfo[] } = {},
 ): Promise<Harness> {
   const clock = { now: T0 };
   const bus = new FlakyBus();
@@ -99,6 +100,7 @@ async function harness(
     trustProxyHops: options.trustProxyHops ?? 0,
     verification: settings,
     now: () => clock.now,
+    ...(options.providers ? { sendPolicy: { providers: () => options.providers! } } : {}),
   });
   const messages: MessageRequested[] = [];
   const audit: VerificationEvent[] = [];
@@ -500,7 +502,8 @@ describe('abuse limits', () => {
   });
 
   test('the daily spend cap stops sends until UTC midnight', async () => {
-    const h = await harness({ dailySpendCap: 0.1, pricePerPart: 0.04 });
+    // No route table: every part at the fallback PIGEON_SEND_PRICE_PER_PART, 0.05.
+    const h = await harness({ dailySpendCap: 0.1 });
     await start(h, freshNumber());
     await start(h, freshNumber());
     const capped = await h.post('/v1/verifications', { to: freshNumber(), channel: 'sms' });
@@ -508,6 +511,28 @@ describe('abuse limits', () => {
     assert.equal(capped.json<{ code: string }>().code, 'PIGEON_ERR_SPEND_CAP');
     const midnight = Date.parse(new Date(T0).toISOString().slice(0, 10)) + 86_400_000;
     assert.equal(capped.headers['retry-after'], String(Math.ceil((midnight - T0) / 1000)));
+  });
+
+  test("a code's spend counts at the route table's price for its country, else at the fallback", async () => {
+    const provider = (name: string, prices: Record<string, number>): ProviderInfo => ({
+      name,
+      weight: 1,
+      enabled: true,
+      senderId: undefined,
+      prices: new Map(Object.entries(prices)),
+    });
+    // GB is priced 0.04 and 0.07: a code there counts at the dearer; US, which no provider prices,
+    // at the fallback 0.05. 0.07 + 0.05 does not fit 0.1 (at a flat 0.05 it would).
+    const h = await harness(
+      { dailySpendCap: 0.1 },
+      { providers: [provider('cheap', { GB: 0.04 }), provider('dear', { GB: 0.07, FR: 0.02 })] },
+    );
+    await start(h, '+447400123456');
+    const capped = await h.post('/v1/verifications', { to: freshNumber(), channel: 'sms' });
+    assert.equal(capped.statusCode, 429, capped.body);
+    const problem = capped.json<{ code: string; detail: string }>();
+    assert.equal(problem.code, 'PIGEON_ERR_SPEND_CAP');
+    assert.match(problem.detail, /PIGEON_OTP_DAILY_SPEND_CAP 0\.1\)/);
   });
 });
 
@@ -556,7 +581,7 @@ describe('per-tenant OTP settings', () => {
   });
 
   test("a tenant's daily spend cap replaces the gateway's, up or down, for that tenant only", async () => {
-    const h = await harness({ dailySpendCap: 0.05, pricePerPart: 0.04 });
+    const h = await harness({ dailySpendCap: 0.05 });
     const { asB, putSettings } = await tenants(h);
     await putSettings('tenant-a', { allowedCountries: null, dailySpendCap: 0.1 });
 

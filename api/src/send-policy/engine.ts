@@ -8,7 +8,7 @@ import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from '../verify/te
 import { checkDestination, GUARDED_CLASSES } from './destination.ts';
 import { effectiveLimits, type SendPolicySettings } from './limits.ts';
 import { type AdmissionPlan, planAdmission, refusalOf, scriptInput } from './plan.ts';
-import { costMicros, pricePerPart } from './pricing.ts';
+import { estimateCostMicros } from './pricing.ts';
 import { admitSend } from './scripts.ts';
 import type { TenantSendLimitsCache } from './tenant-limits.ts';
 
@@ -103,12 +103,26 @@ export class SendPolicy {
   }
 
   /**
-   * The tenant-wide part of the policy for a send that keeps its own per-number counters (a
-   * verification code): the tenant's bucket and its spend caps priced for the destination, for the
-   * caller to run in its own script call.
+   * The estimated cost of a send in millionths: its parts at the price the route table's enabled
+   * providers list for its country, else PIGEON_SEND_PRICE_PER_PART. Verification codes are priced
+   * here too, for their own daily cap as for the tenant's.
    */
-  async tenantPlan(tenantId: string, send: SendCandidate, now: number): Promise<AdmissionPlan> {
-    return this.plan(tenantId, send, send.country, now, 'tenant');
+  costMicros(send: Pick<SendCandidate, 'segments' | 'country'>): number {
+    return estimateCostMicros(
+      this.deps.providers(),
+      send.country,
+      send.segments,
+      this.deps.settings.defaults.pricePerPart,
+    );
+  }
+
+  /**
+   * The tenant-wide part of the policy for a send that keeps its own per-number counters (a
+   * verification code): the tenant's bucket and its spend caps at the send's cost (costMicros),
+   * for the caller to run in its own script call.
+   */
+  async tenantPlan(tenantId: string, send: SendCandidate, cost: number, now: number): Promise<AdmissionPlan> {
+    return this.plan(tenantId, send, cost, now, 'tenant');
   }
 
   /** Counts a refusal the caller's script call made on a tenant plan's key. */
@@ -120,7 +134,7 @@ export class SendPolicy {
   private async plan(
     tenantId: string,
     send: SendCandidate,
-    country: string | undefined,
+    cost: number,
     now: number,
     scope: 'message' | 'tenant',
   ): Promise<AdmissionPlan> {
@@ -130,14 +144,8 @@ export class SendPolicy {
       await this.deps.tenantLimits.get(tenantId),
       send.messageClass,
     );
-    const price = pricePerPart(this.deps.providers(), country, settings.defaults.pricePerPart);
     return planAdmission(
-      {
-        tenantId,
-        e164: send.to,
-        messageClass: send.messageClass,
-        costMicros: costMicros(send.segments, price),
-      },
+      { tenantId, e164: send.to, messageClass: send.messageClass, costMicros: cost },
       limits,
       settings,
       now,
@@ -162,7 +170,7 @@ export class SendPolicy {
       country = destination.country;
     }
     const now = this.now();
-    const plan = await this.plan(tenantId, send, country, now, 'message');
+    const plan = await this.plan(tenantId, send, this.costMicros({ ...send, country }), now, 'message');
     const { keys, args } = scriptInput(plan, now);
     const refusal = refusalOf(plan, await this.deps.cache.runScript(admitSend, keys, args));
     if (!refusal) return plan;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProviderInfo } from '../../../routing/table.ts';
-import { costMicros, pricePerPart } from './pricing.ts';
+import { costMicros, estimateCostMicros, pricePerPart } from './pricing.ts';
 
 const provider = (name: string, prices: Record<string, number>, enabled = true): ProviderInfo => ({
   name,
@@ -31,4 +31,11 @@ test('the fallback price applies when no enabled provider prices the country', (
 test('costs are whole millionths of parts × price', () => {
   assert.equal(costMicros(3, 0.1), 300_000);
   assert.equal(costMicros(1, 0.0000004), 0);
+});
+
+test("a send's estimate is its parts at its country's price, else at the fallback", () => {
+  const providers = [provider('a', { GB: 0.04 }), provider('b', { GB: 0.07 })];
+  assert.equal(estimateCostMicros(providers, 'GB', 2, 0.05), 140_000);
+  assert.equal(estimateCostMicros(providers, 'US', 2, 0.05), 100_000);
+  assert.equal(estimateCostMicros([], 'GB', 1, 0.0475), 47_500);
 });

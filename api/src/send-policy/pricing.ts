@@ -28,3 +28,16 @@ export function pricePerPart(
 export function costMicros(segments: number, pricePerPart: number): number {
   return Math.round(segments * pricePerPart * MICROS);
 }
+
+/**
+ * The estimated cost in millionths of `segments` parts to `country`, each at pricePerPart: the one
+ * price model every spend cap counts in, the messages' and the verification codes' alike.
+ */
+export function estimateCostMicros(
+  providers: Iterable<ProviderInfo>,
+  country: string | undefined,
+  segments: number,
+  fallback: number,
+): number {
+  return costMicros(segments, pricePerPart(providers, country, fallback));
+}

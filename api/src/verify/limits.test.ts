@@ -15,12 +15,17 @@ import { TenantOtpSettingsCache } from './tenant-settings.ts';
 import { SendPolicy } from '../send-policy/engine.ts';
 import { sendPolicySettings } from '../send-policy/limits.ts';
 import { TenantSendLimitsCache } from '../send-policy/tenant-limits.ts';
+import type { ProviderInfo } from '../../../routing/table.ts';
 
 const NOW = Date.parse('2030-06-01T12:00:00.000Z');
 const CALLER = { tenantId: 'tenant-a', ip: '203.0.113.7' };
 const US = { e164: '+14155550123', country: 'US' };
 
-async function limits(overrides: Partial<VerificationSettings> = {}, withSendPolicy = false) {
+async function limits(
+  overrides: Partial<VerificationSettings> = {},
+  withSendPolicy = false,
+  providers: ProviderInfo[] = [],
+) {
   const store = new SqliteStore(':memory:');
   await store.migrate();
   const registry = createRegistry('api');
@@ -43,7 +48,7 @@ async function limits(overrides: Partial<VerificationSettings> = {}, withSendPol
     settings: sendPolicySettings(loadConfig({})),
     tenantLimits: new TenantSendLimitsCache(store, () => NOW),
     otpSettings: tenantSettings,
-    providers: () => [],
+    providers: () => providers,
     now: () => NOW,
   });
   const subject = new VerificationLimits({
@@ -99,16 +104,51 @@ test('checks from one client address are refused once its window is full, and th
 test('spend given back for a send that did not happen can be spent again, up to the cap', async () => {
   const { subject } = await limits({ dailySpendCap: 1 });
   const policy = await subject.tenantPolicy('tenant-a');
-  const hold = await subject.hitSendLimits(CALLER, US, true, 600_000, NOW, policy);
+  // No send policy, so no route table: 12 parts at the fallback PIGEON_SEND_PRICE_PER_PART 0.05.
+  const twelveParts = { ...US, segments: 12 };
+  const hold = await subject.hitSendLimits(CALLER, twelveParts, true, NOW, policy);
   assert.ok(hold.spendKey);
+  assert.equal(hold.costMicros, 600_000);
   await subject.giveBackSpend(hold);
   assert.equal(
-    (await subject.hitSendLimits(CALLER, US, false, 600_000, NOW, policy)).spendKey,
+    (await subject.hitSendLimits(CALLER, twelveParts, false, NOW, policy)).spendKey,
     hold.spendKey,
   );
   await assert.rejects(
-    subject.hitSendLimits(CALLER, US, false, 600_000, NOW, policy),
+    subject.hitSendLimits(CALLER, twelveParts, false, NOW, policy),
     refusedWith('PIGEON_ERR_SPEND_CAP'),
+  );
+});
+
+test("a code's OTP spend counts at the route table's price for its country, else at the fallback", async () => {
+  const provider = (name: string, prices: Record<string, number>, enabled = true): ProviderInfo => ({
+    name,
+    weight: 1,
+    enabled,
+    senderId: undefined,
+    prices: new Map(Object.entries(prices)),
+  });
+  const { subject } = await limits({ dailySpendCap: 0.32 }, true, [
+    provider('cheap', { GB: 0.04 }),
+    provider('dear', { GB: 0.07, FR: 0.02 }),
+    provider('off', { GB: 9, US: 9 }, false),
+  ]);
+  const policy = await subject.tenantPolicy('tenant-a');
+  const gb = (n: number, segments = 1) => ({
+    e164: `+4474001${String(10_000 + n)}`,
+    country: 'GB',
+    segments,
+  });
+  // The dearest enabled provider's price for GB; US, which no enabled provider prices, at 0.05.
+  assert.equal((await subject.hitSendLimits(CALLER, gb(1), true, NOW, policy)).costMicros, 70_000);
+  assert.equal((await subject.hitSendLimits(CALLER, US, true, NOW, policy)).costMicros, 50_000);
+  assert.equal((await subject.hitSendLimits(CALLER, gb(2, 2), true, NOW, policy)).costMicros, 140_000);
+  // 0.26 of 0.32 spent: one more GB code does not fit (at a flat 0.05 it would).
+  await assert.rejects(
+    subject.hitSendLimits(CALLER, gb(3), true, NOW, policy),
+    (err: unknown) =>
+      refusedWith('PIGEON_ERR_SPEND_CAP')(err) &&
+      /PIGEON_OTP_DAILY_SPEND_CAP 0\.32/.test((err as Error).message),
   );
 });
 
@@ -143,10 +183,10 @@ test("codes take the tenant's send-policy tokens and count in its message spend 
   await store.putTenantSendLimits('tenant-b', { ...unset, dailySpendCap: 0.1 });
   const policy = await subject.tenantPolicy('tenant-a');
   const to = (n: number) => ({ e164: `+1415555${String(1000 + n)}`, country: 'US' });
-  await subject.hitSendLimits(CALLER, to(1), true, 0, NOW, policy);
-  await subject.hitSendLimits(CALLER, to(2), true, 0, NOW, policy);
+  await subject.hitSendLimits(CALLER, to(1), true, NOW, policy);
+  await subject.hitSendLimits(CALLER, to(2), true, NOW, policy);
   await assert.rejects(
-    subject.hitSendLimits(CALLER, to(3), true, 0, NOW, policy),
+    subject.hitSendLimits(CALLER, to(3), true, NOW, policy),
     refusedWith('PIGEON_ERR_RATE_LIMITED'),
   );
   assert.match(await registry.metrics(), /pigeon_api_send_refused_total\{reason="rate",class="otp"[^}]*\} 1/);
@@ -154,12 +194,12 @@ test("codes take the tenant's send-policy tokens and count in its message spend 
   // Two parts at the fallback 0.05 fit a cap of 0.1; one given back (its send did not happen) can
   // be spent again, and the next is refused.
   const b = { ...CALLER, tenantId: 'tenant-b' };
-  const hold = await subject.hitSendLimits(b, to(4), true, 0, NOW, policy);
-  await subject.hitSendLimits(b, to(5), true, 0, NOW, policy);
+  const hold = await subject.hitSendLimits(b, to(4), true, NOW, policy);
+  await subject.hitSendLimits(b, to(5), true, NOW, policy);
   await subject.giveBackSpend(hold);
-  await subject.hitSendLimits(b, to(6), true, 0, NOW, policy);
+  await subject.hitSendLimits(b, to(6), true, NOW, policy);
   await assert.rejects(
-    subject.hitSendLimits(b, to(7), true, 0, NOW, policy),
+    subject.hitSendLimits(b, to(7), true, NOW, policy),
     refusedWith('PIGEON_ERR_SPEND_CAP'),
   );
 });

@@ -1,13 +1,13 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Cache } from '../../../core/cache/cache.ts';
-import type { RateLimit } from '../../../core/config.ts';
+import { loadConfig, type RateLimit } from '../../../core/config.ts';
 import { isPigeonError, PigeonError } from '../../../core/errors.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { VerificationEvents } from '../../../core/verification.ts';
 import type { VerificationAudit } from './audit.ts';
 import { numberRange } from '../send-policy/destination.ts';
-import { clientKey, MICROS, utcDay } from './policy.ts';
-import type { SendPolicy } from '../send-policy/engine.ts';
+import { clientKey, utcDay } from './policy.ts';
+import type { SendCandidate, SendPolicy } from '../send-policy/engine.ts';
 import {
   type AdmissionPlan,
   type AdmitWindow,
@@ -15,6 +15,7 @@ import {
   scriptInput,
   SendKeys,
 } from '../send-policy/plan.ts';
+import { estimateCostMicros, MICROS } from '../send-policy/pricing.ts';
 import { admitSend } from '../send-policy/scripts.ts';
 import { VerifyKeys } from './scripts.ts';
 import type { VerificationSettings } from './settings.ts';
@@ -50,7 +51,11 @@ export interface VerificationLimitsDeps {
   tenantSettings: TenantOtpSettingsCache;
   audit: VerificationAudit;
   now: () => number;
-  /** The send policy whose tenant bucket and spend caps codes count in too; absent: only the windows here. */
+  /**
+   * The send policy whose tenant bucket and spend caps codes count in too, and whose price (the
+   * route table's, per country) the OTP spend cap counts in. Absent: only the windows here, and
+   * every part at the default PIGEON_SEND_PRICE_PER_PART, as with no route table.
+   */
   sendPolicy?: SendPolicy;
 }
 
@@ -60,8 +65,16 @@ export interface VerificationLimitsDeps {
  */
 export class VerificationLimits {
   private readonly blocked: Counter<'reason'>;
+  /** A code's estimated cost in millionths: the send policy's price model, the one of every send. */
+  private readonly costMicros: (send: Pick<SendCandidate, 'segments' | 'country'>) => number;
 
   constructor(private readonly deps: VerificationLimitsDeps) {
+    const { sendPolicy } = deps;
+    if (sendPolicy) this.costMicros = (send) => sendPolicy.costMicros(send);
+    else {
+      const fallback = loadConfig({}).send.pricePerPart;
+      this.costMicros = (send) => estimateCostMicros([], send.country, send.segments, fallback);
+    }
     this.blocked = new Counter({
       name: 'pigeon_otp_blocked_total',
       help: 'Verification requests refused by policy (country, number type, velocity, pumping, spend)',
@@ -104,18 +117,18 @@ export class VerificationLimits {
   /**
    * Velocity limits and the spend cap for one send, all or nothing, together with the send policy's
    * tenant-wide part (the tenant's token bucket and message spend caps) when there is one: a code
-   * counts in the tenant's sends like any message. Returns what was counted, so a send that does
-   * not happen can give it back (giveBackSpend).
+   * counts in the tenant's sends like any message, at the price any message to its country has.
+   * Returns what was counted, so a send that does not happen can give it back (giveBackSpend).
    */
   async hitSendLimits(
     caller: Caller,
     { e164, country, segments = 1 }: { e164: string; country: string; segments?: number },
     isNew: boolean,
-    costMicros: number,
     now: number,
     { dailySpendCap, spendCapSetting }: TenantPolicy,
   ): Promise<SendHold> {
     const s = this.deps.settings;
+    const costMicros = this.costMicros({ segments, country });
     const windows: WindowSpec[] = [
       [
         VerifyKeys.window('send-phone', caller.tenantId, e164),
@@ -170,6 +183,7 @@ export class VerificationLimits {
     const shared = await this.deps.sendPolicy?.tenantPlan(
       caller.tenantId,
       { to: e164, messageClass: 'otp', segments, country },
+      costMicros,
       now,
     );
     await this.hitWindowsOrThrow(caller, country, windows, shared);

@@ -1,10 +1,10 @@
 import { isIPv6 } from 'node:net';
 
 /**
- * OTP policy as pure functions: where codes may go, how often, and what that may cost.
+ * OTP policy as pure functions: how often codes may go, and the day their spend cap counts in.
  * Verifications (verifications.ts) and their limits (limits.ts) apply it with counters in the cache.
- * Where codes may go (country and number type) is the send policy's, shared with every send path:
- * ../send-policy/destination.ts.
+ * Where codes may go (country and number type) and what one costs are the send policy's, shared
+ * with every send path: ../send-policy/destination.ts and ../send-policy/pricing.ts.
  */
 
 /** Sends a verification may make: the first and up to four re-sends. */
@@ -45,13 +45,6 @@ export function nextSendAt(sendCount: number, lastSentAt: number, now: number): 
   if (sendCount >= MAX_SENDS) return 'limit';
   const due = lastSentAt + RESEND_INTERVALS_MS[sendCount]!;
   return now >= due ? undefined : due;
-}
-
-/** Spend counters hold millionths of the currency unit: integers, so INCRBY can add them. */
-export const MICROS = 1_000_000;
-
-export function estimatedCostMicros(segments: number, pricePerPart: number): number {
-  return Math.round(segments * pricePerPart * MICROS);
 }
 
 /** The UTC day of an instant, `2026-01-31`, and the milliseconds left in it. */

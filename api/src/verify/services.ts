@@ -22,7 +22,7 @@ export interface VerificationDeps {
   settings: VerificationSettings;
   /** Per-tenant overrides of the allowlist and spend cap; default: the store's shared cache. */
   tenantSettings?: TenantOtpSettingsCache;
-  /** The send policy codes count in as messages do (tenant bucket, spend caps). */
+  /** The send policy codes count in as messages do (tenant bucket, spend caps), at its per-country price. */
   sendPolicy?: SendPolicy;
   now?: () => number;
 }

@@ -19,8 +19,8 @@ export interface VerificationSettings {
   checksPerTenant: RateLimit;
   prefixBurst: RateLimit;
   prefixBlockMs: number;
+  /** PIGEON_OTP_DAILY_SPEND_CAP, counted at the send policy's per-country price (limits.ts). */
   dailySpendCap: number;
-  pricePerPart: number;
   publishTimeoutMs: number;
 }
 
@@ -72,7 +72,6 @@ export function verificationSettings(
     prefixBurst: otp.prefixBurst,
     prefixBlockMs: otp.prefixBlockMs,
     dailySpendCap: otp.dailySpendCap,
-    pricePerPart: otp.pricePerPart,
     publishTimeoutMs: config.publishTimeoutMs,
   };
 }

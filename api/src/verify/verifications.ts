@@ -14,7 +14,7 @@ import { codeMatches, DEFAULT_CODE_LENGTH, generateCode } from './code.ts';
 import type { Factors } from './factors.ts';
 import type { Caller, VerificationLimits } from './limits.ts';
 import { checkDestination } from '../send-policy/destination.ts';
-import { estimatedCostMicros, MAX_CHECKS } from './policy.ts';
+import { MAX_CHECKS } from './policy.ts';
 import {
   approveVerification,
   beginCheck,
@@ -151,12 +151,10 @@ export class Verifications {
       this.deps.cache.get(index),
       this.deps.factors.verifiedFor(caller.tenantId, destination.e164),
     ]);
-    const costMicros = estimatedCostMicros(message.segments, settings.pricePerPart);
     const hold = await limits.hitSendLimits(
       caller,
       { ...destination, segments: message.segments },
       existing === undefined,
-      costMicros,
       now,
       policy,
     );
