@@ -3,7 +3,7 @@
  * retention, run against both implementations.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { eventBase } from '../../core/events.ts';
 import { idFloor, newId } from '../../core/ids.ts';
@@ -11,7 +11,7 @@ import type { MessageFailed, MessageSubmitted, PigeonEvent, ReceiptReceived } fr
 import type { AttemptRecord } from '../../core/store/kinds/messages.ts';
 import type { Store } from '../../core/store/store.ts';
 import { foldEvents } from '../../persister/src/fold.ts';
-import { againstEveryStore, type StoreTarget } from '../support/store-targets.ts';
+import { againstEveryStore, migratedStore, type StoreTarget } from '../support/store-targets.ts';
 
 const T0 = 1_767_225_600_000;
 
@@ -99,19 +99,9 @@ function failoverEvents(tenantId = 'tenant-a', messageId = newId()): PigeonEvent
 
 function attemptContract(name: string, makeTarget: () => Promise<StoreTarget>): void {
   describe(`${name} store contract: attempts and retention`, () => {
-    let target: StoreTarget;
     let store: Store;
 
-    before(async () => {
-      target = await makeTarget();
-      store = target.open();
-      await store.migrate();
-    });
-
-    after(async () => {
-      await store?.close();
-      await target?.dispose();
-    });
+    migratedStore(makeTarget, (opened) => ({ store } = opened));
 
     const attemptOf = (overrides: Partial<AttemptRecord> = {}): AttemptRecord => ({
       messageId: newId(),

@@ -5,23 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { idFloor, newId } from '../../core/ids.ts';
 import type { MessageClass, MessageStatus } from '../../core/message.ts';
-import { MysqlStore } from '../../core/store/mysql-store.ts';
-import { SqliteStore } from '../../core/store/sqlite-store.ts';
 import type { CallbackDelivery } from '../../core/store/kinds/callbacks.ts';
 import type { MessagePatch, MessageRecord } from '../../core/store/kinds/messages.ts';
 import type { Store } from '../../core/store/store.ts';
-import { createTestDatabase } from '../support/mysql.ts';
-
-interface StoreTarget {
-  open(): Store;
-  dispose(): Promise<void>;
-}
+import { againstEveryStore, migratedStore, type StoreTarget } from '../support/store-targets.ts';
 
 /** 2026-01-01T00:00:00Z. */
 const T0 = 1_767_225_600_000;
@@ -129,16 +119,7 @@ export function callbackStoreContract(name: string, makeTarget: () => Promise<St
     let target: StoreTarget;
     let store: Store;
 
-    before(async () => {
-      target = await makeTarget();
-      store = target.open();
-      await store.migrate();
-    });
-
-    after(async () => {
-      await store?.close();
-      await target?.dispose();
-    });
+    migratedStore(makeTarget, (opened) => ({ store, target } = opened));
 
     describe('listMessages', () => {
       test('lists newest first, and pages by the last id cover every message exactly once', async () => {
@@ -664,19 +645,4 @@ export function callbackStoreContract(name: string, makeTarget: () => Promise<St
   });
 }
 
-callbackStoreContract('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pigeon-store-'));
-  const file = join(dir, 'pigeon.db');
-  return {
-    open: () => new SqliteStore(file),
-    dispose: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-});
-
-callbackStoreContract('mysql', async () => {
-  const db = await createTestDatabase();
-  return {
-    open: () => new MysqlStore(db.url, { connectionLimit: 4 }),
-    dispose: () => db.drop(),
-  };
-});
+againstEveryStore(callbackStoreContract);

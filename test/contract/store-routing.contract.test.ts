@@ -3,26 +3,17 @@
  * both implementations.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { newId } from '../../core/ids.ts';
 import type { Store } from '../../core/store/store.ts';
-import { againstEveryStore, type StoreTarget } from '../support/store-targets.ts';
+import { againstEveryStore, migratedStore, type StoreTarget } from '../support/store-targets.ts';
 
 function routingContract(name: string, makeTarget: () => Promise<StoreTarget>): void {
   describe(`${name} store contract: routing`, () => {
     let target: StoreTarget;
     let store: Store;
 
-    before(async () => {
-      target = await makeTarget();
-      store = target.open();
-      await store.migrate();
-    });
-
-    after(async () => {
-      await store?.close();
-      await target?.dispose();
-    });
+    migratedStore(makeTarget, (opened) => ({ store, target } = opened));
 
     test('a provider definition round-trips with its credentials and nested options intact', async () => {
       const definition = {

@@ -1,9 +1,9 @@
 /** The Store contract for the per-tenant sender registry, run against both implementations. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { SenderRecord } from '../../core/store/kinds/senders.ts';
 import type { Store } from '../../core/store/store.ts';
-import { againstEveryStore, type StoreTarget } from '../support/store-targets.ts';
+import { againstEveryStore, migratedStore, type StoreTarget } from '../support/store-targets.ts';
 
 const T0 = 1_767_225_600_000;
 
@@ -22,19 +22,9 @@ function sender(overrides: Partial<SenderRecord> = {}): SenderRecord {
 
 function senderContract(name: string, makeTarget: () => Promise<StoreTarget>): void {
   describe(`${name} store contract: sender registry`, () => {
-    let target: StoreTarget;
     let store: Store;
 
-    before(async () => {
-      target = await makeTarget();
-      store = target.open();
-      await store.migrate();
-    });
-
-    after(async () => {
-      await store?.close();
-      await target?.dispose();
-    });
+    migratedStore(makeTarget, (opened) => ({ store } = opened));
 
     test('a tenant’s senders round-trip, ordered by sender, and no other tenant sees them', async () => {
       const records = [

@@ -4,12 +4,12 @@
  * implementations.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { newId } from '../../core/ids.ts';
 import type { ApiKeyRecord } from '../../core/store/kinds/api-keys.ts';
 import type { TenantRecord } from '../../core/store/kinds/tenants.ts';
 import type { Store } from '../../core/store/store.ts';
-import { againstEveryStore, type StoreTarget } from '../support/store-targets.ts';
+import { againstEveryStore, migratedStore, type StoreTarget } from '../support/store-targets.ts';
 
 const T0 = 1_767_225_600_000;
 const DAY = 86_400_000;
@@ -37,22 +37,12 @@ function apiKey(tenantId: string, overrides: Partial<ApiKeyRecord> = {}): ApiKey
 
 function lifecycleContract(name: string, makeTarget: () => Promise<StoreTarget>): void {
   describe(`${name} store contract: tenants and the API key lifecycle`, () => {
-    let target: StoreTarget;
     let store: Store;
     // Tenant ids unique to this run, so the listing tests see only their own.
     const run = newId().slice(-6).toLowerCase();
     const id = (suffix: string) => `${run}-${suffix}`;
 
-    before(async () => {
-      target = await makeTarget();
-      store = target.open();
-      await store.migrate();
-    });
-
-    after(async () => {
-      await store?.close();
-      await target?.dispose();
-    });
+    migratedStore(makeTarget, (opened) => ({ store } = opened));
 
     test('a tenant round-trips by id; an unknown id reads as undefined', async () => {
       const acme = tenant(id('acme'));

@@ -3,13 +3,13 @@
  * implementations.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { newId } from '../../core/ids.ts';
 import type { ApiKeyRecord } from '../../core/store/kinds/api-keys.ts';
 import type { TotpFactorRecord } from '../../core/store/kinds/factors.ts';
 import type { TenantSendLimits } from '../../core/store/kinds/send-limits.ts';
 import type { Store } from '../../core/store/store.ts';
-import { againstEveryStore, type StoreTarget } from '../support/store-targets.ts';
+import { againstEveryStore, migratedStore, type StoreTarget } from '../support/store-targets.ts';
 
 const T0 = 1_767_225_600_000;
 
@@ -31,19 +31,9 @@ function apiKey(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 
 function tenantContract(name: string, makeTarget: () => Promise<StoreTarget>): void {
   describe(`${name} store contract: API keys, TOTP factors, OTP settings, send limits`, () => {
-    let target: StoreTarget;
     let store: Store;
 
-    before(async () => {
-      target = await makeTarget();
-      store = target.open();
-      await store.migrate();
-    });
-
-    after(async () => {
-      await store?.close();
-      await target?.dispose();
-    });
+    migratedStore(makeTarget, (opened) => ({ store } = opened));
 
     test('an api key round-trips by its hash', async () => {
       const key = apiKey();

@@ -4,7 +4,7 @@
  * own store-*.contract.test.ts.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isPigeonError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
@@ -15,7 +15,7 @@ import type {
   WriteBatch,
 } from '../../core/store/kinds/messages.ts';
 import type { Store } from '../../core/store/store.ts';
-import { againstEveryStore, type StoreTarget } from '../support/store-targets.ts';
+import { againstEveryStore, migratedStore, type StoreTarget } from '../support/store-targets.ts';
 
 const T0 = 1_767_225_600_000;
 
@@ -121,19 +121,9 @@ function batchOf(...steps: Step[]): WriteBatch {
 
 function messageContract(name: string, makeTarget: () => Promise<StoreTarget>): void {
   describe(`${name} store contract`, () => {
-    let target: StoreTarget;
     let store: Store;
 
-    before(async () => {
-      target = await makeTarget();
-      store = target.open();
-      await store.migrate();
-    });
-
-    after(async () => {
-      await store?.close();
-      await target?.dispose();
-    });
+    migratedStore(makeTarget, (opened) => ({ store } = opened));
 
     test('migrating an up-to-date database again changes nothing', async () => {
       const m = lifecycle();

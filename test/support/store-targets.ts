@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,5 +35,33 @@ export function againstEveryStore(contract: StoreContract): void {
       open: () => new MysqlStore(db.url, { connectionLimit: 4 }),
       dispose: () => db.drop(),
     };
+  });
+}
+
+/** A suite's store over a fresh target, opened and migrated, and the target it is over. */
+export interface MigratedStore {
+  store: Store;
+  target: StoreTarget;
+}
+
+/**
+ * Registers the suite's `before` and `after` hooks: a fresh target and a migrated store over it
+ * before the tests, handed to `use`; the store closed and the target disposed of after them.
+ */
+export function migratedStore(
+  makeTarget: () => Promise<StoreTarget>,
+  use: (opened: MigratedStore) => void,
+): void {
+  let target: StoreTarget | undefined;
+  let store: Store | undefined;
+  before(async () => {
+    target = await makeTarget();
+    store = target.open();
+    await store.migrate();
+    use({ store, target });
+  });
+  after(async () => {
+    await store?.close();
+    await target?.dispose();
   });
 }
