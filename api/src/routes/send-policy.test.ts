@@ -4,19 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
 import { loadConfig } from '../../../core/config.ts';
-import { Readiness } from '../../../core/health.ts';
-import { createLogger } from '../../../core/logger.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
-import { topicSpecs } from '../../../core/runtime.ts';
+import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { ProviderInfo } from '../../../routing/table.ts';
+import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
 import { sendPolicySettings } from '../send-policy/limits.ts';
 
 /** GB parts cost ten times the rest, at the dearer of two providers; a disabled one is dearer still. */
@@ -36,11 +29,10 @@ const PROVIDERS: ProviderInfo[] = [
 ];
 
 describe('send policy on the message endpoints', () => {
-  let app: FastifyInstance;
   let store: SqliteStore;
-  let bus: MemoryBus;
-  let cache: MemoryCache;
   let registry: Registry;
+  let api: TestApi;
+  let call: TestApi['call'];
   const adminKey = generateApiKey();
   const keys = new Map<string, string>();
 
@@ -55,49 +47,15 @@ describe('send policy on the message endpoints', () => {
   };
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(adminKey, 'ops', ['admin'], 'ops'));
-    bus = new MemoryBus();
-    await bus.ensureTopics(topicSpecs(1));
-    cache = new MemoryCache({ sweepIntervalMs: 0 });
-    registry = createRegistry('api');
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus,
-      store,
-      cache,
-      registry,
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 500,
-      simulatorEnabled: false,
-      sendPolicy: { settings: sendPolicySettings(loadConfig({})), providers: () => PROVIDERS },
+    api = await startTestApi({
+      keys: [{ key: adminKey, tenant: 'ops', scopes: ['admin'], label: 'ops' }],
+      deps: { sendPolicy: { settings: sendPolicySettings(loadConfig({})), providers: () => PROVIDERS } },
     });
+    ({ store, registry, call } = api);
   });
 
-  after(async () => {
-    await app.close();
-    await bus.close();
-    await cache.close();
-    await store.close();
-  });
+  after(() => api.close());
 
-  const call = async (
-    method: 'GET' | 'PUT' | 'POST',
-    url: string,
-    key: string | undefined,
-    payload?: unknown,
-  ) =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        ...(key ? { authorization: `Bearer ${key}` } : {}),
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-    });
   const send = async (tenantId: string, body: Record<string, unknown>) =>
     call('POST', '/v1/messages', await keyOf(tenantId), { body: 'hello', ...body });
   const refusedCount = async (reason: string, messageClass: string) => {
@@ -249,23 +207,9 @@ describe('send policy on the message endpoints', () => {
 
 describe('send policy without its cache', () => {
   test('fails closed: single and batch sends answer 503 PIGEON_ERR_CACHE_UNAVAILABLE', async () => {
-    const store = new SqliteStore(':memory:');
-    await store.migrate();
     const key = generateApiKey();
-    await store.putApiKey(apiKeyRecord(key, 'tenant-a', ['messages:write'], 'app'));
-    const bus = new MemoryBus();
-    await bus.ensureTopics(topicSpecs(1));
-    const cache = new MemoryCache({ sweepIntervalMs: 0 });
-    const app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus,
-      store,
-      cache,
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 500,
-      simulatorEnabled: false,
+    const { app, cache, close } = await startTestApi({
+      keys: [{ key, tenant: 'tenant-a', scopes: ['messages:write'], label: 'app' }],
     });
     await cache.close();
     try {
@@ -284,9 +228,7 @@ describe('send policy without its cache', () => {
         assert.equal(response.json<{ code: string }>().code, 'PIGEON_ERR_CACHE_UNAVAILABLE');
       }
     } finally {
-      await app.close();
-      await bus.close();
-      await store.close();
+      await close();
     }
   });
 });

@@ -1,63 +1,30 @@
 /** `/v1/admin/tenants/:tenantId/otp-settings` over buildApi, SQLite and the in-process bus and cache. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
-import { Readiness } from '../../../core/health.ts';
-import { createLogger } from '../../../core/logger.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
-import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
+import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
+import { generateApiKey } from '../api-keys.ts';
 
 const URL_B = '/v1/admin/tenants/tenant-b/otp-settings';
 
 describe('tenant OTP settings admin routes', () => {
-  let app: FastifyInstance;
   let store: SqliteStore;
-  let bus: MemoryBus;
-  let cache: MemoryCache;
+  let api: TestApi;
+  let call: TestApi['call'];
   const adminKey = generateApiKey();
   const senderKey = generateApiKey();
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(adminKey, 'tenant-a', ['admin'], 'ops'));
-    await store.putApiKey(apiKeyRecord(senderKey, 'tenant-a', ['messages:write', 'messages:read'], 'app'));
-    bus = new MemoryBus();
-    cache = new MemoryCache({ sweepIntervalMs: 0 });
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus,
-      store,
-      cache,
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 500,
-      simulatorEnabled: false,
+    api = await startTestApi({
+      keys: [
+        { key: adminKey, tenant: 'tenant-a', scopes: ['admin'], label: 'ops' },
+        { key: senderKey, tenant: 'tenant-a', scopes: ['messages:write', 'messages:read'], label: 'app' },
+      ],
     });
+    ({ store, call } = api);
   });
 
-  after(async () => {
-    await app.close();
-    await bus.close();
-    await cache.close();
-    await store.close();
-  });
-
-  const call = (method: 'GET' | 'PUT', url: string, key: string | undefined, payload?: unknown) =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        ...(key ? { authorization: `Bearer ${key}` } : {}),
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-    });
+  after(() => api.close());
 
   test('needs a key with the admin scope', async () => {
     assert.equal((await call('GET', URL_B, undefined)).statusCode, 401);
