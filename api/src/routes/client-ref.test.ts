@@ -6,19 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import type { Subscription } from '../../../core/bus/bus.ts';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
-import { Readiness } from '../../../core/health.ts';
-import { createLogger } from '../../../core/logger.ts';
 import type { MessageRequested } from '../../../core/message.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { topicSpecs } from '../../../core/runtime.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { SEND_TOPICS } from '../../../core/topics.ts';
-import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
+import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
+import { generateApiKey } from '../api-keys.ts';
 import { waitFor } from '../../../test/support/wait.ts';
 
 interface Listed {
@@ -28,22 +21,23 @@ interface Listed {
 }
 
 describe('clientRef and metadata', () => {
-  let app: FastifyInstance;
   let store: SqliteStore;
-  let bus: MemoryBus;
   let lanes: Subscription;
+  let api: TestApi;
   const published = new Map<string, MessageRequested>();
   const key = generateApiKey();
   const reader = generateApiKey();
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(key, 'tenant-a', ['messages:write', 'messages:read'], 'test'));
-    await store.putApiKey(apiKeyRecord(reader, 'tenant-a', ['messages:read'], 'dashboard'));
-    bus = new MemoryBus();
-    await bus.ensureTopics(topicSpecs(1));
-    lanes = await bus.subscribe({
+    api = await startTestApi({
+      keys: [
+        { key, tenant: 'tenant-a', scopes: ['messages:write', 'messages:read'], label: 'test' },
+        { key: reader, tenant: 'tenant-a', scopes: ['messages:read'], label: 'dashboard' },
+      ],
+      deps: { publishTimeoutMs: 1000 },
+    });
+    ({ store } = api);
+    lanes = await api.bus.subscribe({
       groupId: 'bridge',
       topics: SEND_TOPICS,
       handler: async (batch) => {
@@ -53,35 +47,15 @@ describe('clientRef and metadata', () => {
         }
       },
     });
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus,
-      store,
-      cache: new MemoryCache(),
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 1000,
-      simulatorEnabled: false,
-    });
   });
 
   after(async () => {
     await lanes.close();
-    await app.close();
-    await bus.close();
-    await store.close();
+    await api.close();
   });
 
-  const post = (url: string, payload: unknown) =>
-    app.inject({
-      method: 'POST',
-      url,
-      headers: { authorization: `Bearer ${key}` },
-      payload: payload as object,
-    });
-  const get = (url: string, as = key) =>
-    app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${as}` } });
+  const post = (url: string, payload: unknown) => api.call('POST', url, key, payload);
+  const get = (url: string, as = key) => api.call('GET', url, as);
 
   /** Stores the request as the persister folds it: the row the API reads back. */
   async function stored(event: MessageRequested): Promise<void> {

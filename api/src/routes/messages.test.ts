@@ -4,75 +4,45 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import type { Subscription } from '../../../core/bus/bus.ts';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
-import { Readiness } from '../../../core/health.ts';
-import { createLogger } from '../../../core/logger.ts';
 import type { MessageRequested } from '../../../core/message.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { topicSpecs } from '../../../core/runtime.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { SEND_TOPICS } from '../../../core/topics.ts';
-import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
+import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
+import { generateApiKey } from '../api-keys.ts';
 
 describe('messages: sender ids', () => {
-  let app: FastifyInstance;
-  let store: SqliteStore;
-  let bus: MemoryBus;
   let lanes: Subscription;
+  let api: TestApi;
+  let call: TestApi['call'];
   const published: MessageRequested[] = [];
   const key = generateApiKey();
   const adminKey = generateApiKey();
   const registeredKey = generateApiKey();
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(key, 'tenant-s', ['messages:write', 'messages:read'], 'test'));
-    await store.putApiKey(apiKeyRecord(adminKey, 'operator', ['admin'], 'ops'));
-    await store.putApiKey(apiKeyRecord(registeredKey, 'tenant-r', ['messages:write'], 'shop'));
-    bus = new MemoryBus();
-    await bus.ensureTopics(topicSpecs(1));
-    lanes = await bus.subscribe({
+    api = await startTestApi({
+      keys: [
+        { key, tenant: 'tenant-s', scopes: ['messages:write', 'messages:read'], label: 'test' },
+        { key: adminKey, tenant: 'operator', scopes: ['admin'], label: 'ops' },
+        { key: registeredKey, tenant: 'tenant-r', scopes: ['messages:write'], label: 'shop' },
+      ],
+      deps: { publishTimeoutMs: 1000 },
+    });
+    ({ call } = api);
+    lanes = await api.bus.subscribe({
       groupId: 'bridge',
       topics: SEND_TOPICS,
       handler: async (batch) => {
         for (const r of batch.records) published.push(JSON.parse(r.value) as MessageRequested);
       },
     });
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus,
-      store,
-      cache: new MemoryCache(),
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 1000,
-      simulatorEnabled: false,
-    });
   });
 
   after(async () => {
     await lanes.close();
-    await app.close();
-    await bus.close();
-    await store.close();
+    await api.close();
   });
 
-  const call = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, k: string, payload?: unknown) =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        authorization: `Bearer ${k}`,
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-    });
   const post = (url: string, payload: unknown, k = key) => call('POST', url, k, payload);
 
   async function publishedFor(id: string): Promise<MessageRequested> {
