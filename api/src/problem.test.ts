@@ -7,14 +7,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { MemoryBus } from '../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../core/cache/memory-cache.ts';
-import { Readiness } from '../../core/health.ts';
-import { createLogger } from '../../core/logger.ts';
-import { createRegistry } from '../../core/metrics.ts';
-import { SqliteStore } from '../../core/store/sqlite-store.ts';
-import { apiKeyRecord, generateApiKey } from './api-keys.ts';
-import { buildApi } from './app.ts';
+import { startTestApi, type TestApi } from '../../test/support/api-harness.ts';
+import { generateApiKey } from './api-keys.ts';
 
 interface RawResponse {
   status: number;
@@ -61,33 +55,21 @@ function rawRequest(port: number, request: string): Promise<RawResponse> {
 
 describe('every error the HTTP layer answers is problem+json with its code', () => {
   let app: FastifyInstance;
-  let store: SqliteStore;
+  let api: TestApi;
   let port: number;
   const key = generateApiKey();
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(key, 'tenant-a', ['messages:write', 'messages:read'], 'test'));
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus: new MemoryBus(),
-      store,
-      cache: new MemoryCache(),
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 1000,
-      simulatorEnabled: false,
+    api = await startTestApi({
+      keys: [{ key, tenant: 'tenant-a', scopes: ['messages:write', 'messages:read'], label: 'test' }],
+      deps: { publishTimeoutMs: 1000 },
     });
+    ({ app } = api);
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as { port: number }).port;
   });
 
-  after(async () => {
-    await app.close();
-    await store.close();
-  });
+  after(() => api.close());
 
   const request = (method: string, path: string, headers: Record<string, string> = {}, body = '') =>
     [
