@@ -14,6 +14,7 @@ import { createLogger } from '../../../core/logger.ts';
 import { createRegistry } from '../../../core/metrics.ts';
 import { topicSpecs } from '../../../core/runtime.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
 import { sleep, waitFor } from '../../../test/support/wait.ts';
 import { ApiKeyAuthenticator, apiKeyRecord, generateApiKey, hashApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
@@ -339,49 +340,21 @@ describe('tenants and API keys an operator runs', () => {
 
 describe('tenants and API keys while the bus is down', () => {
   let store: SqliteStore;
-  let bus: MemoryBus;
-  let cache: MemoryCache;
-  let app: FastifyInstance;
+  let api: TestApi;
+  let call: TestApi['call'];
   const adminKey = generateApiKey();
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(adminKey, 'operator', ['admin'], 'ops'));
+    api = await startTestApi({
+      keys: [{ key: adminKey, tenant: 'operator', scopes: ['admin'], label: 'ops' }],
+      deps: { publishTimeoutMs: 200 },
+    });
+    ({ store, call } = api);
     await store.createTenant({ id: 'acme', name: 'Acme', status: 'active', createdAt: 1, updatedAt: 1 });
-    bus = new MemoryBus();
-    await bus.ensureTopics(topicSpecs(1));
-    cache = new MemoryCache({ sweepIntervalMs: 0 });
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus,
-      store,
-      cache,
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 200,
-      simulatorEnabled: false,
-    });
-    await bus.close();
+    await api.bus.close();
   });
 
-  after(async () => {
-    await app.close();
-    await cache.close();
-    await store.close();
-  });
-
-  const call = (method: 'GET' | 'POST' | 'DELETE', url: string, key: string, payload?: unknown) =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-    });
+  after(() => api.close());
 
   test('a rotation still answers its new key, which is the only place it is shown', async () => {
     const created = await call('POST', '/v1/admin/tenants/acme/keys', adminKey, {
