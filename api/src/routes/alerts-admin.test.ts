@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { FastifyInstance, InjectOptions } from 'fastify';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
-import { Readiness } from '../../../core/health.ts';
+import type { FastifyInstance } from 'fastify';
 import { newId } from '../../../core/ids.ts';
-import { createLogger } from '../../../core/logger.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { IncidentRecord } from '../../../core/store/kinds/alerts.ts';
 import type { AlertingSetup } from '../../../alerting/config.ts';
 import { defaultRules } from '../../../alerting/default-rules.ts';
-import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
+import { startTestApi, type TestApi, type TestMethod } from '../../../test/support/api-harness.ts';
+import { generateApiKey } from '../api-keys.ts';
 import { ackCodeOf, alertAdminRoutes } from './alerts-admin.ts';
 
 const T0 = 1_767_225_600_000;
@@ -20,6 +15,7 @@ const T0 = 1_767_225_600_000;
 describe('alerting API: rules, silences, incidents', () => {
   let app: FastifyInstance;
   let store: SqliteStore;
+  let api: TestApi;
   const clock = { now: T0 };
   const adminKey = generateApiKey();
   const oncallKey = generateApiKey();
@@ -36,22 +32,15 @@ describe('alerting API: rules, silences, incidents', () => {
   };
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(adminKey, 'tenant-a', ['admin'], 'ops'));
-    await store.putApiKey(apiKeyRecord(oncallKey, 'tenant-a', ['alerts:write'], 'pager'));
-    await store.putApiKey(apiKeyRecord(senderKey, 'tenant-a', ['messages:write'], 'app'));
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus: new MemoryBus(),
-      store,
-      cache: new MemoryCache(),
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 1000,
-      simulatorEnabled: false,
+    api = await startTestApi({
+      keys: [
+        { key: adminKey, tenant: 'tenant-a', scopes: ['admin'], label: 'ops' },
+        { key: oncallKey, tenant: 'tenant-a', scopes: ['alerts:write'], label: 'pager' },
+        { key: senderKey, tenant: 'tenant-a', scopes: ['messages:write'], label: 'app' },
+      ],
+      deps: { publishTimeoutMs: 1000 },
     });
+    ({ app, store } = api);
     await app.register(alertAdminRoutes, {
       store,
       setup,
@@ -59,21 +48,10 @@ describe('alerting API: rules, silences, incidents', () => {
     });
   });
 
-  after(async () => {
-    await app.close();
-    await store.close();
-  });
+  after(() => api.close());
 
-  const call = (method: InjectOptions['method'], url: string, payload?: unknown, key = adminKey) =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-    });
+  const call = (method: TestMethod, url: string, payload?: unknown, key = adminKey) =>
+    api.call(method, url, key, payload);
 
   test('rules and silences need the admin scope; incidents alerts:write', async () => {
     assert.equal((await call('GET', '/v1/alerts/rules', undefined, senderKey)).statusCode, 403);

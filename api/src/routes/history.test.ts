@@ -6,17 +6,12 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
-import { Readiness } from '../../../core/health.ts';
 import { idFloor } from '../../../core/ids.ts';
-import { createLogger } from '../../../core/logger.ts';
 import type { MessageClass, MessageStatus } from '../../../core/message.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { MessagePatch } from '../../../core/store/kinds/messages.ts';
+import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
 
 /** 2026-01-01T00:00:00Z. */
 const T0 = 1_767_225_600_000;
@@ -57,6 +52,7 @@ interface Listing {
 describe('GET /v1/messages and GET /v1/usage', () => {
   let app: FastifyInstance;
   let store: SqliteStore;
+  let api: TestApi;
   const reader = generateApiKey();
   const piiReader = generateApiKey();
   const writerOnly = generateApiKey();
@@ -64,30 +60,19 @@ describe('GET /v1/messages and GET /v1/usage', () => {
   let tenants = 0;
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    await store.putApiKey(apiKeyRecord(reader, 'tenant-a', ['messages:read'], 'dashboard'));
-    await store.putApiKey(apiKeyRecord(piiReader, 'tenant-a', ['messages:read', 'pii:read'], 'support'));
-    await store.putApiKey(apiKeyRecord(writerOnly, 'tenant-a', ['messages:write'], 'sender'));
-    await store.putApiKey(apiKeyRecord(otherTenant, 'tenant-b', ['messages:read', 'pii:read'], 'them'));
-    app = await buildApi({
-      logger: createLogger({ level: 'silent' }),
-      bus: new MemoryBus(),
-      store,
-      cache: new MemoryCache(),
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 1000,
-      simulatorEnabled: false,
-      now: () => T0 + 10 * DAY,
+    api = await startTestApi({
+      keys: [
+        { key: reader, tenant: 'tenant-a', scopes: ['messages:read'], label: 'dashboard' },
+        { key: piiReader, tenant: 'tenant-a', scopes: ['messages:read', 'pii:read'], label: 'support' },
+        { key: writerOnly, tenant: 'tenant-a', scopes: ['messages:write'], label: 'sender' },
+        { key: otherTenant, tenant: 'tenant-b', scopes: ['messages:read', 'pii:read'], label: 'them' },
+      ],
+      deps: { publishTimeoutMs: 1000, now: () => T0 + 10 * DAY },
     });
+    ({ app, store } = api);
   });
 
-  after(async () => {
-    await app.close();
-    await store.close();
-  });
+  after(() => api.close());
 
   /** Each test gets a tenant of its own behind a fresh key with the scopes given. */
   async function tenantKey(scopes = ['messages:read', 'pii:read']): Promise<{ tenant: string; key: string }> {
@@ -122,7 +107,7 @@ describe('GET /v1/messages and GET /v1/usage', () => {
   }
 
   const get = (url: string, key: string, headers: Record<string, string> = {}) =>
-    app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${key}`, ...headers } });
+    api.call('GET', url, key, undefined, headers);
 
   const problemCode = (r: LightMyRequestResponse) => r.json<{ code: string }>().code;
 
