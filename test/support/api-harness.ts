@@ -50,7 +50,9 @@ export interface TestApi {
     payload?: unknown,
     headers?: Record<string, string>,
   ) => Promise<LightMyRequestResponse>;
-  /** Closes the app, the bus, the cache and the store. */
+  /** Builds another app over the same store, bus and cache, as a second api process; closed with the rest. */
+  another: (deps?: Partial<ApiDeps>) => Promise<FastifyInstance>;
+  /** Closes the apps, the bus, the cache and the store. */
   close: () => Promise<void>;
 }
 
@@ -65,18 +67,21 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
   if (!options.bus) await bus.ensureTopics(topicSpecs(1));
   const cache = options.cache ?? new MemoryCache({ sweepIntervalMs: 0 });
   const registry = options.deps?.registry ?? createRegistry('api');
-  const app = await buildApi({
-    logger: createLogger({ level: 'silent' }),
-    bus,
-    store,
-    cache,
-    registry,
-    readiness: new Readiness(),
-    providers: new Map(),
-    publishTimeoutMs: 500,
-    simulatorEnabled: false,
-    ...options.deps,
-  });
+  const build = (deps?: Partial<ApiDeps>) =>
+    buildApi({
+      logger: createLogger({ level: 'silent' }),
+      bus,
+      store,
+      cache,
+      registry: createRegistry('api'),
+      readiness: new Readiness(),
+      providers: new Map(),
+      publishTimeoutMs: 500,
+      simulatorEnabled: false,
+      ...deps,
+    });
+  const app = await build({ ...options.deps, registry });
+  const others: FastifyInstance[] = [];
   return {
     app,
     store,
@@ -94,8 +99,14 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
         },
         ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
       }),
+    another: async (deps) => {
+      const other = await build({ ...options.deps, registry: createRegistry('api'), ...deps });
+      others.push(other);
+      return other;
+    },
     close: async () => {
       await app.close();
+      for (const other of others) await other.close();
       await bus.close();
       await cache.close();
       await store.close();

@@ -6,17 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Subscription } from '../../../core/bus/bus.ts';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
-import { Readiness } from '../../../core/health.ts';
-import { createLogger } from '../../../core/logger.ts';
 import type { MessageRequested } from '../../../core/message.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { topicSpecs } from '../../../core/runtime.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { SEND_TOPICS } from '../../../core/topics.ts';
+import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
 
 interface WebhookView {
   url: string | null;
@@ -30,48 +24,27 @@ describe('webhook and statusCallback', () => {
   let app: FastifyInstance;
   let devApp: FastifyInstance;
   let store: SqliteStore;
-  let bus: MemoryBus;
+  let api: TestApi;
   let lanes: Subscription;
   const published: MessageRequested[] = [];
   let tenants = 0;
 
   before(async () => {
-    store = new SqliteStore(':memory:');
-    await store.migrate();
-    bus = new MemoryBus();
-    await bus.ensureTopics(topicSpecs(1));
-    lanes = await bus.subscribe({
+    api = await startTestApi({ deps: { publishTimeoutMs: 1000 } });
+    ({ app, store } = api);
+    lanes = await api.bus.subscribe({
       groupId: 'bridge',
       topics: SEND_TOPICS,
       handler: async (batch) => {
         for (const r of batch.records) published.push(JSON.parse(r.value) as MessageRequested);
       },
     });
-    const deps = {
-      logger: createLogger({ level: 'silent' }),
-      bus,
-      store,
-      cache: new MemoryCache(),
-      registry: createRegistry('api'),
-      readiness: new Readiness(),
-      providers: new Map(),
-      publishTimeoutMs: 1000,
-      simulatorEnabled: false,
-    };
-    app = await buildApi(deps);
-    devApp = await buildApi({
-      ...deps,
-      registry: createRegistry('api'),
-      callbacks: { allowPrivateNetworks: true },
-    });
+    devApp = await api.another({ callbacks: { allowPrivateNetworks: true } });
   });
 
   after(async () => {
     await lanes.close();
-    await app.close();
-    await devApp.close();
-    await bus.close();
-    await store.close();
+    await api.close();
   });
 
   async function key(scopes = ['messages:write', 'messages:read']): Promise<{ tenant: string; key: string }> {
