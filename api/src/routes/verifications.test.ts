@@ -12,19 +12,17 @@ import { MemoryBus } from '../../../core/bus/memory-bus.ts';
 import type { BusRecord, Subscription } from '../../../core/bus/bus.ts';
 import { MemoryCache } from '../../../core/cache/memory-cache.ts';
 import { loadConfig } from '../../../core/config.ts';
-import { Readiness } from '../../../core/health.ts';
 import { newId } from '../../../core/ids.ts';
 import { createLogger } from '../../../core/logger.ts';
 import type { MessageRequested } from '../../../core/message.ts';
-import { createRegistry } from '../../../core/metrics.ts';
 import { topicSpecs } from '../../../core/runtime.ts';
 import { openBody } from '../../../core/sealed-body.ts';
-import { SqliteStore } from '../../../core/store/sqlite-store.ts';
+import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { Topics } from '../../../core/topics.ts';
 import { decodeVerificationEvent, type VerificationEvent } from '../../../core/verification.ts';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
 import type { ProviderInfo } from '../../../routing/table.ts';
+import { startTestApi } from '../../../test/support/api-harness.ts';
 import { type VerificationSettings, verificationSettings } from '../verify/settings.ts';
 import { VerifyLogEvents } from '../verify/limits.ts';
 
@@ -69,11 +67,7 @@ async function harness(
   const clock = { now: T0 };
   const bus = new FlakyBus();
   await bus.ensureTopics(topicSpecs(1));
-  const cache = new MemoryCache({ now: () => clock.now, sweepIntervalMs: 0 });
-  const store = new SqliteStore(':memory:');
-  await store.migrate();
   const key = generateApiKey();
-  await store.putApiKey(apiKeyRecord(key, 'tenant-a', ALL_SCOPES, 'test'));
   const logLines: string[] = [];
   const logger = createLogger({
     level: 'debug',
@@ -87,21 +81,19 @@ async function harness(
     ),
     ...overrides,
   };
-  const app = await buildApi({
-    logger,
+  const api = await startTestApi({
+    keys: [{ key, tenant: 'tenant-a', scopes: ALL_SCOPES, label: 'test' }],
     bus,
-    store,
-    cache,
-    registry: createRegistry('api'),
-    readiness: new Readiness(),
-    providers: new Map(),
-    publishTimeoutMs: 500,
-    simulatorEnabled: false,
-    trustProxyHops: options.trustProxyHops ?? 0,
-    verification: settings,
-    now: () => clock.now,
-    ...(options.providers ? { sendPolicy: { providers: () => options.providers! } } : {}),
+    cache: new MemoryCache({ now: () => clock.now, sweepIntervalMs: 0 }),
+    deps: {
+      logger,
+      trustProxyHops: options.trustProxyHops ?? 0,
+      verification: settings,
+      now: () => clock.now,
+      ...(options.providers ? { sendPolicy: { providers: () => options.providers! } } : {}),
+    },
   });
+  const { app, store } = api;
   const messages: MessageRequested[] = [];
   const audit: VerificationEvent[] = [];
   const subscriptions: Subscription[] = [
@@ -131,14 +123,8 @@ async function harness(
     bus,
     store,
     settings,
-    post: (url, payload, headers = {}) =>
-      app.inject({
-        method: 'POST',
-        url,
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
-        payload: JSON.stringify(payload),
-      }),
-    get: (url) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${key}` } }),
+    post: (url, payload, headers = {}) => api.call('POST', url, key, payload, headers),
+    get: (url) => api.call('GET', url, key),
     async codeFor(to, bodyKey) {
       const from = seen.get(to) ?? 0;
       const deadline = Date.now() + 2000;
@@ -155,10 +141,7 @@ async function harness(
     },
     close: async () => {
       for (const s of subscriptions) await s.close();
-      await app.close();
-      await bus.close();
-      await store.close();
-      await cache.close();
+      await api.close();
     },
   };
   harnesses.push(h);
