@@ -7,17 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Subscription } from '../../../core/bus/bus.ts';
-import { MemoryBus } from '../../../core/bus/memory-bus.ts';
-import { MemoryCache } from '../../../core/cache/memory-cache.ts';
-import { Readiness } from '../../../core/health.ts';
 import { createLogger } from '../../../core/logger.ts';
-import { createRegistry } from '../../../core/metrics.ts';
-import { topicSpecs } from '../../../core/runtime.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
 import { sleep, waitFor } from '../../../test/support/wait.ts';
-import { ApiKeyAuthenticator, apiKeyRecord, generateApiKey, hashApiKey } from '../api-keys.ts';
-import { buildApi } from '../app.ts';
+import { ApiKeyAuthenticator, generateApiKey, hashApiKey } from '../api-keys.ts';
 import { followCredentialChanges } from '../credential-changes.ts';
 
 interface KeyAnswer {
@@ -34,8 +28,7 @@ interface KeyAnswer {
 describe('tenants and API keys an operator runs', () => {
   const logger = createLogger({ level: 'silent' });
   let store: SqliteStore;
-  let bus: MemoryBus;
-  let cache: MemoryCache;
+  let api: TestApi;
   let apps: FastifyInstance[] = [];
   let feeds: Subscription[] = [];
   const adminKey = generateApiKey();
@@ -44,40 +37,26 @@ describe('tenants and API keys an operator runs', () => {
   before(async () => {
     store = new SqliteStore(':memory:');
     await store.migrate();
-    await store.putApiKey(apiKeyRecord(adminKey, 'operator', ['admin'], 'ops'));
-    // A key of a tenant that was never created: keeps working as it did before tenants existed.
-    await store.putApiKey(apiKeyRecord(legacyKey, 'legacy', ['messages:read'], 'old app'));
-    bus = new MemoryBus();
-    await bus.ensureTopics(topicSpecs(1));
-    cache = new MemoryCache({ sweepIntervalMs: 0 });
-    for (const name of ['api-a', 'api-b']) {
-      const authenticator = new ApiKeyAuthenticator(store);
-      feeds.push(await followCredentialChanges(bus, authenticator, logger, name));
-      apps.push(
-        await buildApi({
-          logger,
-          bus,
-          store,
-          cache,
-          registry: createRegistry('api'),
-          readiness: new Readiness(),
-          providers: new Map(),
-          publishTimeoutMs: 500,
-          simulatorEnabled: false,
-          authenticator,
-        }),
-      );
-    }
+    const [authA, authB] = [new ApiKeyAuthenticator(store), new ApiKeyAuthenticator(store)];
+    api = await startTestApi({
+      store,
+      keys: [
+        { key: adminKey, tenant: 'operator', scopes: ['admin'], label: 'ops' },
+        // A key of a tenant that was never created: keeps working as it did before tenants existed.
+        { key: legacyKey, tenant: 'legacy', scopes: ['messages:read'], label: 'old app' },
+      ],
+      deps: { logger, authenticator: authA },
+    });
+    feeds.push(await followCredentialChanges(api.bus, authA, logger, 'api-a'));
+    feeds.push(await followCredentialChanges(api.bus, authB, logger, 'api-b'));
+    apps = [api.app, await api.another({ authenticator: authB })];
   });
 
   after(async () => {
-    for (const app of apps) await app.close();
     for (const feed of feeds) await feed.close();
     apps = [];
     feeds = [];
-    await bus.close();
-    await cache.close();
-    await store.close();
+    await api.close();
   });
 
   const call = (
