@@ -56,6 +56,21 @@ export interface TestApi {
   close: () => Promise<void>;
 }
 
+/** A `call` on any app: the key as a Bearer token, the payload as JSON. */
+export function callOn(app: FastifyInstance): TestApi['call'] {
+  return (method, url, key, payload, headers) =>
+    app.inject({
+      method,
+      url,
+      headers: {
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+    });
+}
+
 /** Starts an api for a test: migrates the store, stores the keys, builds the app. */
 export async function startTestApi(options: TestApiOptions = {}): Promise<TestApi> {
   const store = options.store ?? new SqliteStore(':memory:');
@@ -88,17 +103,7 @@ export async function startTestApi(options: TestApiOptions = {}): Promise<TestAp
     bus,
     cache,
     registry,
-    call: (method, url, key, payload, headers) =>
-      app.inject({
-        method,
-        url,
-        headers: {
-          ...(key ? { authorization: `Bearer ${key}` } : {}),
-          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-      }),
+    call: callOn(app),
     another: async (deps) => {
       const other = await build({ ...options.deps, registry: createRegistry('api'), ...deps });
       others.push(other);

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Subscription } from '../../../core/bus/bus.ts';
 import { createLogger } from '../../../core/logger.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
-import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
+import { callOn, startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
 import { sleep, waitFor } from '../../../test/support/wait.ts';
 import { ApiKeyAuthenticator, generateApiKey, hashApiKey } from '../api-keys.ts';
 import { followCredentialChanges } from '../credential-changes.ts';
@@ -65,16 +65,7 @@ describe('tenants and API keys an operator runs', () => {
     url: string,
     key: string | undefined,
     payload?: unknown,
-  ) =>
-    app.inject({
-      method,
-      url,
-      headers: {
-        ...(key ? { authorization: `Bearer ${key}` } : {}),
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-    });
+  ) => callOn(app)(method, url, key, payload);
   const a = () => apps[0]!;
   const b = () => apps[1]!;
   /** A call a tenant's key makes: list its messages (messages:read). */

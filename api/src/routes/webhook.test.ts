@@ -9,7 +9,7 @@ import type { Subscription } from '../../../core/bus/bus.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import type { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import { SEND_TOPICS } from '../../../core/topics.ts';
-import { startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
+import { callOn, startTestApi, type TestApi } from '../../../test/support/api-harness.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 
 interface WebhookView {
@@ -60,16 +60,7 @@ describe('webhook and statusCallback', () => {
     k: string,
     payload?: unknown,
     on = app,
-  ) =>
-    on.inject({
-      method,
-      url,
-      headers: {
-        authorization: `Bearer ${k}`,
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-    });
+  ) => callOn(on)(method, url, k, payload);
   const problem = (r: LightMyRequestResponse) =>
     r.json<{ code: string; errors?: Array<{ field: string }> }>();
 
