@@ -72,6 +72,20 @@ describe('MysqlStore when the database is down', () => {
     }
   });
 
+  test('nothing listening: tenants, keys, send limits and senders reject as unavailable', async () => {
+    const store = new MysqlStore('mysql://root@127.0.0.1:1/test');
+    try {
+      await assert.rejects(store.getTenant('tenant-a'), isUnavailable);
+      await assert.rejects(store.setTenantStatus('tenant-a', 'suspended', T0), isUnavailable);
+      await assert.rejects(store.listApiKeys('tenant-a'), isUnavailable);
+      await assert.rejects(store.revokeApiKey('tenant-a', newId(), T0), isUnavailable);
+      await assert.rejects(store.getTenantSendLimits('tenant-a'), isUnavailable);
+      await assert.rejects(store.listSenders('tenant-a'), isUnavailable);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('nothing listening: ping resolves false', async () => {
     const store = new MysqlStore('mysql://root@127.0.0.1:1/test');
     try {
