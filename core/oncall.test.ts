@@ -155,6 +155,11 @@ describe('daylight saving time', () => {
 });
 
 describe('localToInstant', () => {
+  test('midnight in Sydney the night before the clocks go back is still on summer time', () => {
+    // Clocks go back at 03:00 on 6 April 2025; midnight that day is 13:00 UTC (UTC+11), not 14:00.
+    assert.equal(localToInstant(dayNumber('2025-04-06'), 0, 'Australia/Sydney'), at('2025-04-05T13:00:00Z'));
+  });
+
   test('is exact where the local time exists once', () => {
     assert.equal(localToInstant(dayNumber('2026-07-01'), 9 * 60, 'Asia/Kolkata'), at('2026-07-01T03:30:00Z'));
     assert.equal(

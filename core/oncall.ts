@@ -217,8 +217,10 @@ export function localToInstant(day: number, minute: number, timezone: string): n
     const floored = at - (((at % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
     return localKey(localOf(floored, timezone)) * MINUTE_MS - floored;
   };
+  // Offsets reach ±14 h, so the zone's offsets before and after a change near this wall time are
+  // sampled a day either side: ±6 h read both on the same side of a change for Sydney's midnight.
   const candidates = [
-    ...new Set([wall - offsetAt(wall - 6 * 3_600_000), wall - offsetAt(wall + 6 * 3_600_000)]),
+    ...new Set([wall - offsetAt(wall - DAY_MS), wall - offsetAt(wall), wall - offsetAt(wall + DAY_MS)]),
   ];
   const exact = candidates.filter((c) => localKey(localOf(c, timezone)) === target);
   if (exact.length > 0) return Math.min(...exact);
