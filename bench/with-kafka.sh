@@ -9,4 +9,6 @@ export KAFKA_PORT="${BENCH_KAFKA_PORT:-29092}" KAFKA_CONTROLLER_PORT="${BENCH_KA
 bash test/kafka/kafka.sh stop >/dev/null 2>&1 || true
 bash test/kafka/kafka.sh start >&2
 trap 'bash test/kafka/kafka.sh stop >/dev/null 2>&1 || true' EXIT
+# one broker: one copy of each topic
+export PIGEON_KAFKA_REPLICATION_FACTOR=1 PIGEON_KAFKA_MIN_INSYNC_REPLICAS=1
 TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" node --import tsx "$@"

@@ -28,6 +28,23 @@ test('distributed settings are parsed', () => {
   assert.equal(config.kafka?.partitions, 12);
 });
 
+test('topics get three copies and min.insync.replicas 2 unless told otherwise', () => {
+  const brokers = { KAFKA_BROKERS: '127.0.0.1:9092' };
+  const production = loadConfig(brokers).kafka;
+  assert.deepEqual([production?.replicationFactor, production?.minInsyncReplicas], [3, 2]);
+  const single = loadConfig({ ...brokers, PIGEON_KAFKA_REPLICATION_FACTOR: '1' }).kafka;
+  assert.deepEqual(
+    [single?.replicationFactor, single?.minInsyncReplicas],
+    [1, 1],
+    'min ISR follows a smaller factor',
+  );
+  assert.throws(
+    () =>
+      loadConfig({ ...brokers, PIGEON_KAFKA_REPLICATION_FACTOR: '2', PIGEON_KAFKA_MIN_INSYNC_REPLICAS: '3' }),
+    /PIGEON_KAFKA_MIN_INSYNC_REPLICAS: 3 is more than the replication factor 2/,
+  );
+});
+
 test('every bad variable is named in one error', () => {
   assert.throws(
     () =>

@@ -29,6 +29,13 @@ export interface Config {
         readonly partitions: number;
         /** Consumer groups are `<prefix>-bridge`, `<prefix>-persister`, `<prefix>-monitor`. */
         readonly groupPrefix: string;
+        /**
+         * Copies of every topic Pigeon creates, and how many must have a record before a publish
+         * is acknowledged (acks=all). 3 and 2 by default: one broker may die without losing an
+         * accepted message or refusing new ones. A single development broker needs 1 and 1.
+         */
+        readonly replicationFactor: number;
+        readonly minInsyncReplicas: number;
       }
     | undefined;
   readonly mysqlUrl: string | undefined;
@@ -348,6 +355,7 @@ export function loadConfig(
           clientId: r.string('KAFKA_CLIENT_ID', 'pigeon'),
           partitions: r.int('KAFKA_PARTITIONS', 6, 1, 1024),
           groupPrefix: r.string('KAFKA_GROUP_PREFIX', 'pigeon'),
+          ...replication(r),
         }
       : undefined,
     mysqlUrl: r.url('MYSQL_URL', ['mysql:']),
@@ -456,6 +464,18 @@ export function loadConfig(
  */
 const PUBLISHED_SIMULATOR_SECRET = 'pigeon-simulator-secret';
 const MIN_SIMULATOR_SECRET_LENGTH = 16;
+
+/** PIGEON_KAFKA_REPLICATION_FACTOR / PIGEON_KAFKA_MIN_INSYNC_REPLICAS: production's 3 and 2. */
+function replication(r: EnvReader): { replicationFactor: number; minInsyncReplicas: number } {
+  const replicationFactor = r.int('PIGEON_KAFKA_REPLICATION_FACTOR', 3, 1, 16);
+  const minInsyncReplicas = r.int('PIGEON_KAFKA_MIN_INSYNC_REPLICAS', Math.min(2, replicationFactor), 1, 16);
+  if (minInsyncReplicas > replicationFactor) {
+    r.problems.push(
+      `PIGEON_KAFKA_MIN_INSYNC_REPLICAS: ${minInsyncReplicas} is more than the replication factor ${replicationFactor}; no publish could ever be acknowledged`,
+    );
+  }
+  return { replicationFactor, minInsyncReplicas };
+}
 
 function simulator(r: EnvReader, mode: DeploymentMode): Config['simulator'] {
   const enabled = r.bool('PIGEON_SIMULATOR', mode === 'embedded');

@@ -21,6 +21,8 @@ export function createBus(config: Config, logger: Logger): Bus {
   return new KafkaBus({
     brokers: config.kafka.brokers,
     clientId: config.kafka.clientId,
+    replicationFactor: config.kafka.replicationFactor,
+    minInsyncReplicas: config.kafka.minInsyncReplicas,
     logger: logger.child({ component: 'kafka' }),
   });
 }

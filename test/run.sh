@@ -23,6 +23,9 @@ if [[ -z "${TEST_KAFKA_BROKERS:-}" ]]; then
   started_kafka=1
   export TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 fi
+# One broker holds one copy of each topic; the replicated cluster's tests set their own.
+export PIGEON_KAFKA_REPLICATION_FACTOR="${PIGEON_KAFKA_REPLICATION_FACTOR:-1}"
+export PIGEON_KAFKA_MIN_INSYNC_REPLICAS="${PIGEON_KAFKA_MIN_INSYNC_REPLICAS:-1}"
 cleanup() { if [[ $started_kafka == 1 ]]; then bash test/kafka/kafka.sh stop || true; fi; }
 trap cleanup EXIT
 

@@ -38,6 +38,12 @@ export interface KafkaBusOptions {
   pingTimeoutMs?: number;
   /** How long close() waits for queued publishes before rejecting them (default 10 s). */
   closeTimeoutMs?: number;
+  /**
+   * Copies of each topic ensureTopics creates, and its min.insync.replicas (which, with acks=all,
+   * is how many copies a publish waits for). Absent: the broker's defaults.
+   */
+  replicationFactor?: number;
+  minInsyncReplicas?: number;
 }
 
 interface PendingPublish {
@@ -73,6 +79,13 @@ function kafkaLogCreator(logger: BusLogger) {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Whether kafkajs' error, or one of an aggregate's (createTopics reports per topic), is of `type`. */
+function hasErrorType(err: unknown, type: string): boolean {
+  const { type: own, errors } = err as { type?: unknown; errors?: unknown };
+  if (own === type) return true;
+  return Array.isArray(errors) && errors.some((inner) => hasErrorType(inner, type));
 }
 
 /** Resolves with the promise, or rejects after `ms`; the promise keeps running either way. */
@@ -116,6 +129,8 @@ export class KafkaBus implements Bus {
   readonly #sendRetries: number;
   readonly #pingTimeoutMs: number;
   readonly #closeTimeoutMs: number;
+  readonly #replicationFactor: number | undefined;
+  readonly #minInsyncReplicas: number | undefined;
   readonly #queue: PendingPublish[] = [];
   readonly #subscriptions = new Set<KafkaSubscription>();
   #flushScheduled = false;
@@ -134,6 +149,8 @@ export class KafkaBus implements Bus {
     this.#sendRetries = options.sendRetries ?? 5;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 1500;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+    this.#replicationFactor = options.replicationFactor;
+    this.#minInsyncReplicas = options.minInsyncReplicas;
     const common = {
       brokers: [...options.brokers],
       clientId: options.clientId ?? 'pigeon',
@@ -156,8 +173,9 @@ export class KafkaBus implements Bus {
     });
   }
 
-  async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
-    if (topics.length === 0) return;
+  async ensureTopics(requested: readonly TopicSpec[]): Promise<void> {
+    if (requested.length === 0) return;
+    const topics = requested.map((spec) => this.#withReplication(spec));
     const admin = this.#kafka.admin();
     try {
       await admin.connect();
@@ -170,6 +188,9 @@ export class KafkaBus implements Bus {
             topics: topics.map((spec) => ({
               topic: spec.name,
               numPartitions: spec.partitions,
+              ...(this.#replicationFactor === undefined
+                ? {}
+                : { replicationFactor: this.#replicationFactor }),
               configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
             })),
           });
@@ -181,12 +202,26 @@ export class KafkaBus implements Bus {
       }
       await this.#alignConfigs(admin, topics);
     } catch (err) {
+      if (hasErrorType(err, 'INVALID_REPLICATION_FACTOR')) {
+        // More copies asked for than the cluster has brokers: waiting will not fix it.
+        throw new PigeonError(
+          'PIGEON_ERR_CONFIG',
+          `PIGEON_KAFKA_REPLICATION_FACTOR ${this.#replicationFactor} is more than the Kafka brokers available`,
+          { cause: err },
+        );
+      }
       throw new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', `Could not ensure topics: ${errorMessage(err)}`, {
         cause: err,
       });
     } finally {
       await admin.disconnect().catch(() => {});
     }
+  }
+
+  /** The topic's own config, plus min.insync.replicas when this bus sets one. */
+  #withReplication(spec: TopicSpec): TopicSpec {
+    if (this.#minInsyncReplicas === undefined) return spec;
+    return { ...spec, config: { 'min.insync.replicas': String(this.#minInsyncReplicas), ...spec.config } };
   }
 
   /**
