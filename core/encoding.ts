@@ -147,7 +147,8 @@ export function replaceLookAlikes(text: string): { text: string; replacements: R
 }
 
 function gsm7Report(text: string, replaced: Replacement[]): EncodingReport {
-  const counted = packSeptets(text, GSM7_DEFAULT, GSM7_EXTENSION, 0);
+  // Only called for text already found to be GSM-7.
+  const counted = packSeptets(text, GSM7_DEFAULT, GSM7_EXTENSION, 0)!;
   return { text, encoding: 'GSM-7', ...counted, replaced, forcedUcs2: [] };
 }
 
