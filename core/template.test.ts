@@ -6,6 +6,7 @@ import {
   chooseVariant,
   DEFAULT_OPT_OUT_PHRASES,
   hasOptOut,
+  messageText,
   placeholders,
   renderTemplate,
 } from './template.ts';
@@ -183,5 +184,54 @@ describe('renderTemplate', () => {
     const values = Object.create({ order: '1' }) as Record<string, string>;
     values.name = 'Ana';
     assert.equal(refusal(() => renderTemplate(shipped, values)).code, 'PIGEON_ERR_TEMPLATE_VARIABLES');
+  });
+});
+
+describe('messageText', () => {
+  const record = {
+    tenantId: 't',
+    id: 'tpl',
+    name: 'shipped',
+    messageClass: 'transactional' as const,
+    createdAt: 0,
+    updatedAt: 0,
+    ...shipped,
+  };
+
+  test('a body is the text as given, with the request’s class', () => {
+    assert.deepEqual(messageText({ body: 'Hi', class: 'otp' }, undefined), {
+      body: 'Hi',
+      messageClass: 'otp',
+    });
+  });
+
+  test('a template is rendered in the asked locale, with the template’s class', () => {
+    assert.deepEqual(
+      messageText({ template: 'tpl', variables: { name: 'Li', order: 7 }, locale: 'zh' }, record),
+      { body: 'Li，您的订单7已发货。', messageClass: 'transactional', locale: 'zh-CN' },
+    );
+  });
+
+  test('refuses both or neither of body and template, and template fields without a template', () => {
+    const codes = [
+      () => messageText({}, undefined),
+      () => messageText({ body: 'x', template: 'tpl' }, record),
+      () => messageText({ body: 'x', variables: {} }, undefined),
+      () => messageText({ body: 'x', locale: 'en' }, undefined),
+    ].map((fn) => refusal(fn).code);
+    assert.deepEqual(codes, Array(4).fill('PIGEON_ERR_VALIDATION'));
+  });
+
+  test('an unknown template and a class other than the template’s are refused', () => {
+    assert.equal(
+      refusal(() => messageText({ template: 'nope' }, undefined)).code,
+      'PIGEON_ERR_UNKNOWN_TEMPLATE',
+    );
+    assert.equal(
+      refusal(() =>
+        messageText({ template: 'tpl', variables: { name: 'a', order: 1 }, class: 'marketing' }, record),
+      ).code,
+      'PIGEON_ERR_VALIDATION',
+    );
   });
 });

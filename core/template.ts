@@ -1,4 +1,5 @@
 import { PigeonError } from './errors.ts';
+import type { MessageClass } from './message.ts';
 import type { TemplateRecord, TemplateVariant } from './store/kinds/templates.ts';
 
 /** `{{name}}`, spaces inside the braces allowed: a letter or `_`, then letters, digits and `_`. */
@@ -154,4 +155,57 @@ export function renderTemplate(
   // A function replacement, so a `$&` in a value is text, not a pattern.
   const body = variant.body.replace(PLACEHOLDER, (_all, name: string) => String(values[name]));
   return { body, locale: variant.locale };
+}
+
+/** What a message request says its text is: a body, or a template with its variables. */
+export interface TextChoice {
+  body?: string | undefined;
+  template?: string | undefined;
+  variables?: TemplateValues | undefined;
+  locale?: string | undefined;
+  class?: MessageClass | undefined;
+}
+
+/**
+ * A message's text and class from its request: the body as given, or the named template (already
+ * loaded, the tenant's) rendered. A message sent by template has the template's class, so a
+ * marketing template cannot go out as transactional.
+ */
+export function messageText(
+  choice: TextChoice,
+  template: TemplateRecord | undefined,
+): { body: string; messageClass: MessageClass | undefined; locale?: string } {
+  if (choice.template === undefined) {
+    if (choice.variables !== undefined || choice.locale !== undefined) {
+      const field = choice.variables !== undefined ? '/variables' : '/locale';
+      throw new PigeonError('PIGEON_ERR_VALIDATION', `"${field.slice(1)}" goes with "template"`, {
+        errors: [{ field, message: 'only with "template"' }],
+      });
+    }
+    if (choice.body === undefined) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', 'Send a "body" or a "template"', {
+        errors: [{ field: '/body', message: 'required without "template"' }],
+      });
+    }
+    return { body: choice.body, messageClass: choice.class };
+  }
+  if (choice.body !== undefined) {
+    throw new PigeonError('PIGEON_ERR_VALIDATION', 'Send a "body" or a "template", not both', {
+      errors: [{ field: '/body', message: 'not with "template"' }],
+    });
+  }
+  if (!template) {
+    throw new PigeonError('PIGEON_ERR_UNKNOWN_TEMPLATE', `No template ${choice.template} for this tenant`, {
+      errors: [{ field: '/template', message: 'unknown' }],
+    });
+  }
+  if (choice.class !== undefined && choice.class !== template.messageClass) {
+    throw new PigeonError(
+      'PIGEON_ERR_VALIDATION',
+      `"class" is ${choice.class}, but template ${template.id} is ${template.messageClass}`,
+      { errors: [{ field: '/class', message: `the template's class is ${template.messageClass}` }] },
+    );
+  }
+  const rendered = renderTemplate(template, choice.variables ?? {}, choice.locale);
+  return { body: rendered.body, messageClass: template.messageClass, locale: rendered.locale };
 }
