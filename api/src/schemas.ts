@@ -69,10 +69,9 @@ const SmartEncoding = Type.Boolean({
 export const EncodingFields = {
   encoding: Type.String({ description: 'GSM-7 or UCS-2' }),
   segments: Type.Integer({ description: 'SMS parts the text is sent in' }),
-  replaced: Type.Array(
-    Type.Object({ from: Type.String(), to: Type.String(), count: Type.Integer() }),
-    { description: 'Look-alike characters replaced by GSM-7 ones, in order of first occurrence' },
-  ),
+  replaced: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), count: Type.Integer() }), {
+    description: 'Look-alike characters replaced by GSM-7 ones, in order of first occurrence',
+  }),
   forcedUcs2: Type.Array(Type.String(), {
     description: 'The characters outside GSM-7 (none replaceable) that make the text UCS-2',
   }),
