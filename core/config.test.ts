@@ -204,3 +204,11 @@ test('the simulator turned on outside embedded mode needs a secret of its own', 
     );
   }
 });
+
+test('the opt-out phrases of marketing templates default to the built-in list and take a comma list', () => {
+  assert.deepEqual(loadConfig({}).templates.optOutPhrases, ['STOP', 'STOPALL', 'UNSUBSCRIBE', '退订']);
+  assert.deepEqual(
+    loadConfig({ PIGEON_TEMPLATE_OPT_OUT_PHRASES: ' Reply NO , 回复TD退订,, ' }).templates.optOutPhrases,
+    ['Reply NO', '回复TD退订'],
+  );
+});

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { PigeonError } from './errors.ts';
 import { decodeKey } from './keys.ts';
+import { DEFAULT_OPT_OUT_PHRASES } from './template.ts';
 import { isSupportedCountry } from 'libphonenumber-js/max';
 
 /**
@@ -75,6 +76,8 @@ export interface Config {
   readonly otp: OtpConfig;
   readonly send: SendConfig;
   readonly callbacks: CallbackConfig;
+  /** Message templates: what counts as a marketing template's opt-out instruction (PIGEON_TEMPLATE_OPT_OUT_PHRASES). */
+  readonly templates: { readonly optOutPhrases: readonly string[] };
   readonly monitor: MonitorConfig;
 }
 
@@ -431,6 +434,9 @@ export function loadConfig(
       ),
       pricePerPart: amount(r, 'PIGEON_SEND_PRICE_PER_PART', r.string('PIGEON_SEND_PRICE_PER_PART', '0.05')),
     },
+    templates: {
+      optOutPhrases: optOutPhrases(r.string('PIGEON_TEMPLATE_OPT_OUT_PHRASES')),
+    },
     callbacks: {
       enabled: r.bool('PIGEON_CALLBACKS', true),
       allowPrivateNetworks: r.bool('PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS', false),
@@ -572,4 +578,13 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** A comma list of phrases, trimmed, empties dropped; unset or empty: the default list. */
+function optOutPhrases(raw: string | undefined): readonly string[] {
+  const phrases = (raw ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  return phrases.length > 0 ? phrases : DEFAULT_OPT_OUT_PHRASES;
 }

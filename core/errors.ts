@@ -30,6 +30,21 @@ export const ErrorCatalogue = {
   },
   PIGEON_ERR_EMPTY_BODY: { status: 400, title: 'Message body is empty', retriable: false },
   PIGEON_ERR_BODY_TOO_LONG: { status: 400, title: 'Message body is too long', retriable: false },
+  PIGEON_ERR_UNKNOWN_TEMPLATE: {
+    status: 422,
+    title: 'The message names a template the tenant does not have',
+    retriable: false,
+  },
+  PIGEON_ERR_TEMPLATE_VARIABLES: {
+    status: 422,
+    title: 'Template variables are missing or not in the template',
+    retriable: false,
+  },
+  PIGEON_ERR_TEMPLATE_OPT_OUT_MISSING: {
+    status: 422,
+    title: 'A marketing template must carry an opt-out instruction',
+    retriable: false,
+  },
   PIGEON_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request payload is too large', retriable: false },
   PIGEON_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,

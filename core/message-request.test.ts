@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPigeonError } from './errors.ts';
 import { decodeEvent } from './events.ts';
-import { buildMessageRequested, DEFAULT_TTL_SECONDS_BY_CLASS, type MessageInput } from './message-request.ts';
+import {
+  buildMessage,
+  buildMessageRequested,
+  DEFAULT_TTL_SECONDS_BY_CLASS,
+  type MessageInput,
+} from './message-request.ts';
 
 const NOW = Date.parse('2030-06-01T12:00:00.000Z');
 const PUBLISH_TIMEOUT_MS = 2_500;
@@ -164,4 +169,27 @@ test('a reference or labels over their limits are refused, naming the field', ()
   }
   const full = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v'.repeat(100)]));
   assert.deepEqual(build({ clientRef: 'ünïcode-ref ✓', metadata: full }).metadata, full, 'at the limits');
+});
+
+test('with smart encoding allowed, the event carries the replaced text and its GSM-7 count', () => {
+  const body = `Your table for 4 is booked — see you at 8 o’clock. ${'x'.repeat(80)}`;
+  const plain = buildMessage({ to: '+14155550123', body }, context);
+  assert.equal(plain.event.body, body);
+  assert.deepEqual([plain.event.encoding, plain.event.segments], ['UCS-2', 2]);
+  assert.deepEqual(plain.encoding.forcedUcs2, ['—', '’']);
+
+  const smart = buildMessage({ to: '+14155550123', body }, { ...context, smartEncoding: true });
+  assert.equal(smart.event.body, body.replace('—', '-').replace('’', "'"));
+  assert.deepEqual([smart.event.encoding, smart.event.segments], ['GSM-7', 1]);
+  assert.deepEqual(
+    smart.encoding.replaced.map((r) => `${r.from}→${r.to}`),
+    ['—→-', "’→'"],
+  );
+});
+
+test('a body of invisible characters is empty once they are replaced', () => {
+  assert.throws(
+    () => buildMessage({ to: '+14155550123', body: '\u200b\u00a0' }, { ...context, smartEncoding: true }),
+    (err: unknown) => isPigeonError(err) && err.code === 'PIGEON_ERR_EMPTY_BODY',
+  );
 });

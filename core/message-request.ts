@@ -5,7 +5,8 @@ import { eventBase } from './events.ts';
 import { laneFor, type MessageClass, type MessageRequested } from './message.ts';
 import { requireE164 } from './phone.ts';
 import { requireSenderId } from './sender-id.ts';
-import { countSegments, MAX_SEGMENTS } from './segments.ts';
+import { type EncodingReport, encodeText } from './encoding.ts';
+import { MAX_SEGMENTS } from './segments.ts';
 
 export interface MessageInput {
   to: string;
@@ -28,31 +29,48 @@ export const DEFAULT_TTL_SECONDS_BY_CLASS: Record<MessageClass, number> = {
   marketing: 86_400,
 };
 
+/** What building a message gives: its event, and how its text is encoded and why. */
+export interface BuiltMessage {
+  event: MessageRequested;
+  encoding: EncodingReport;
+}
+
+/** What a message is built in: tenant, id, clock, deadline and the tenant's encoding choices. */
+export interface MessageContext {
+  tenantId: string;
+  messageId: string;
+  now: number;
+  publishTimeoutMs: number;
+  fromBatch?: boolean;
+  batchId?: string;
+  /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS: callback URLs may name private addresses. */
+  allowPrivateCallbackNetworks?: boolean;
+  /** Replace look-alike characters by their GSM-7 equivalents when that makes the text GSM-7. */
+  smartEncoding?: boolean;
+}
+
 /**
  * Validates one message and builds its `message.requested` event. Pure: the clock and the
  * publish deadline are passed in. Throws PigeonError with a stable code for each kind of bad input.
  */
-export function buildMessageRequested(
-  input: MessageInput,
-  context: {
-    tenantId: string;
-    messageId: string;
-    now: number;
-    publishTimeoutMs: number;
-    fromBatch?: boolean;
-    batchId?: string;
-    /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS: callback URLs may name private addresses. */
-    allowPrivateCallbackNetworks?: boolean;
-  },
-): MessageRequested {
+export function buildMessageRequested(input: MessageInput, context: MessageContext): MessageRequested {
+  return buildMessage(input, context).event;
+}
+
+/**
+ * buildMessageRequested, with the encoding report: the event's body is the text as it goes to the
+ * provider (look-alikes replaced when the context allows it).
+ */
+export function buildMessage(input: MessageInput, context: MessageContext): BuiltMessage {
   const recipient = requireE164(input.to, 'to');
   const sender = input.from === undefined ? undefined : requireSenderId(input.from, 'from');
-  if (input.body.trim().length === 0) {
+  const info = encodeText(input.body, { smartEncoding: context.smartEncoding ?? false });
+  // The text that goes out: a body of zero-width characters is empty once they are replaced.
+  if (info.text.trim().length === 0) {
     throw new PigeonError('PIGEON_ERR_EMPTY_BODY', '"body" must contain text', {
       errors: [{ field: '/body', message: 'empty' }],
     });
   }
-  const info = countSegments(input.body);
   if (info.segments > MAX_SEGMENTS) {
     throw new PigeonError(
       'PIGEON_ERR_BODY_TOO_LONG',
@@ -77,7 +95,7 @@ export function buildMessageRequested(
     ...eventBase(context.messageId, context.tenantId, context.now),
     type: 'message.requested',
     to: recipient.e164,
-    body: input.body,
+    body: info.text,
     class: messageClass,
     lane: laneFor(messageClass, context.fromBatch),
     segments: info.segments,
@@ -91,5 +109,5 @@ export function buildMessageRequested(
   if (input.statusCallback !== undefined) event.statusCallback = input.statusCallback;
   if (reference.clientRef !== undefined) event.clientRef = reference.clientRef;
   if (reference.metadata !== undefined) event.metadata = reference.metadata;
-  return event;
+  return { event, encoding: info };
 }

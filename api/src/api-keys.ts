@@ -9,12 +9,16 @@ export const API_KEY_PREFIX = 'pgn_';
 /**
  * `alerts:write`: post alerts for on-call paging and acknowledge pages (give Alertmanager its own key).
  * `simulator`: the `/simulator/*` routes of a test deployment (outbox, faults, replies).
+ * `templates:read` / `templates:write`: list and preview, or create, replace and delete, message
+ * templates (`/v1/templates`); sending by template needs only `messages:write`.
  */
 export const ALL_SCOPES = [
   'messages:write',
   'messages:read',
   'pii:read',
   'alerts:write',
+  'templates:read',
+  'templates:write',
   'simulator',
   'admin',
 ] as const;

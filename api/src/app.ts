@@ -29,6 +29,7 @@ import { tenantKeyRoutes } from './routes/tenant-keys.ts';
 import { tenantLimitsRoutes } from './routes/tenant-limits.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { tenantRoutes } from './routes/tenants.ts';
+import { templateRoutes } from './routes/templates.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import type { DirectProvider } from '../../providers/direct-send.ts';
 import type { ProviderInfo } from '../../routing/table.ts';
@@ -90,6 +91,13 @@ export interface ApiDeps {
    * costs PIGEON_SEND_PRICE_PER_PART).
    */
   sendPolicy?: { settings?: SendPolicySettings; providers?: () => Iterable<ProviderInfo> };
+  /**
+   * Whether a tenant lets look-alike characters be replaced by GSM-7 ones (core/encoding.ts), read
+   * on every accept: answer from memory. Default: no tenant does; a request's `smartEncoding` decides.
+   */
+  smartEncoding?: (tenantId: string) => Promise<boolean> | boolean;
+  /** Message templates (/v1/templates): the opt-out phrases a marketing template must carry one of. */
+  templates?: { optOutPhrases?: readonly string[] };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -138,14 +146,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   otpSettings.logger ??= deps.logger;
   const tenantLimits = TenantSendLimitsCache.for(deps.store);
   tenantLimits.logger ??= deps.logger;
+  const policySettings = deps.sendPolicy?.settings ?? sendPolicySettings(loadConfig({}));
+  const pricedProviders = deps.sendPolicy?.providers ?? (() => []);
   const policy = new SendPolicy({
     cache: deps.cache,
     logger: deps.logger,
     registry: deps.registry,
-    settings: deps.sendPolicy?.settings ?? sendPolicySettings(loadConfig({})),
+    settings: policySettings,
     tenantLimits,
     otpSettings,
-    providers: deps.sendPolicy?.providers ?? (() => []),
+    providers: pricedProviders,
     ...(deps.now ? { now: deps.now } : {}),
   });
   await app.register(messageRoutes, {
@@ -157,6 +167,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     signingSecrets,
     allowPrivateCallbackNetworks,
     policy,
+    ...(deps.smartEncoding ? { smartEncoding: deps.smartEncoding } : {}),
+  });
+  await app.register(templateRoutes, {
+    store: deps.store,
+    providers: pricedProviders,
+    fallbackPricePerPart: policySettings.defaults.pricePerPart,
+    ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
+    ...(deps.smartEncoding ? { smartEncoding: deps.smartEncoding } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
   });
   await app.register(historyRoutes, {
     store: deps.store,

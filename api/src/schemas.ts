@@ -41,10 +41,52 @@ export const Metadata = Type.Record(
   },
 );
 
+/** A template's variables as a message or preview gives them. */
+export const TemplateVariables = Type.Record(
+  Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }),
+  Type.Union([Type.String({ maxLength: 1600 }), Type.Number()]),
+  { maxProperties: 64, description: 'A value for each {{name}} of the template, and nothing else' },
+);
+
+export const TemplateId = Type.String({
+  pattern: '^[0-9A-HJKMNP-TV-Z]{26}$',
+  description: 'A template of the tenant (POST /v1/templates), instead of "body"',
+});
+
+export const Locale = Type.String({
+  pattern: '^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$',
+  maxLength: 35,
+  description:
+    "BCP 47 locale of the template variant: the exact one, else its language's, else the template's default",
+});
+
+const SmartEncoding = Type.Boolean({
+  description:
+    "Replace look-alike characters (curly quotes, dashes, special spaces, …) by GSM-7 ones when that keeps the text GSM-7; default: the tenant's setting",
+});
+
+/** What the accept answer and the template preview say of a text's encoding. */
+export const EncodingFields = {
+  encoding: Type.String({ description: 'GSM-7 or UCS-2' }),
+  segments: Type.Integer({ description: 'SMS parts the text is sent in' }),
+  replaced: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), count: Type.Integer() }), {
+    description: 'Look-alike characters replaced by GSM-7 ones, in order of first occurrence',
+  }),
+  forcedUcs2: Type.Array(Type.String(), {
+    description: 'The characters outside GSM-7 (none replaceable) that make the text UCS-2',
+  }),
+};
+
 export const SendMessageBody = Type.Object(
   {
     to: Type.String({ minLength: 1, maxLength: 32, description: 'Recipient in E.164, e.g. +14155550123' }),
-    body: Type.String({ maxLength: 1600, description: 'Text; at most 10 SMS parts' }),
+    body: Type.Optional(
+      Type.String({ maxLength: 1600, description: 'Text; at most 10 SMS parts. Or "template".' }),
+    ),
+    template: Type.Optional(TemplateId),
+    variables: Type.Optional(TemplateVariables),
+    locale: Type.Optional(Locale),
+    smartEncoding: Type.Optional(SmartEncoding),
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: 'Sender id or number' })),
     class: Type.Optional(MessageClassSchema),
     ttlSeconds: Type.Optional(
@@ -64,8 +106,7 @@ export const SendMessageBody = Type.Object(
 export const AcceptedMessage = Type.Object({
   id: Type.String(),
   status: Type.Literal('queued'),
-  segments: Type.Integer(),
-  encoding: Type.String(),
+  ...EncodingFields,
 });
 
 export const BatchBody = Type.Object(
@@ -75,6 +116,7 @@ export const BatchBody = Type.Object(
         {
           to: Type.String({ minLength: 1, maxLength: 32 }),
           body: Type.Optional(Type.String({ maxLength: 1600 })),
+          variables: Type.Optional(TemplateVariables),
           statusCallback: Type.Optional(StatusCallback),
           clientRef: Type.Optional(ClientRef),
           metadata: Type.Optional(Metadata),
@@ -86,6 +128,10 @@ export const BatchBody = Type.Object(
     body: Type.Optional(
       Type.String({ maxLength: 1600, description: 'Text for every recipient without its own' }),
     ),
+    template: Type.Optional(TemplateId),
+    variables: Type.Optional(TemplateVariables),
+    locale: Type.Optional(Locale),
+    smartEncoding: Type.Optional(SmartEncoding),
     from: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
     class: Type.Optional(MessageClassSchema),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 259_200 })),
@@ -103,6 +149,10 @@ export const BatchResult = Type.Object({
       index: Type.Integer(),
       id: Type.Optional(Type.String()),
       status: Type.Enum(['queued', 'rejected']),
+      encoding: Type.Optional(EncodingFields.encoding),
+      segments: Type.Optional(EncodingFields.segments),
+      replaced: Type.Optional(EncodingFields.replaced),
+      forcedUcs2: Type.Optional(EncodingFields.forcedUcs2),
       code: Type.Optional(Type.String()),
       detail: Type.Optional(Type.String()),
     }),

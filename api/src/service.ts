@@ -101,6 +101,7 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
     callbacks: { allowPrivateNetworks: config.callbacks.allowPrivateNetworks },
     authenticator,
     sendPolicy: { settings: sendPolicySettings(config), providers: () => catalog.table().providers.values() },
+    templates: { optOutPhrases: config.templates.optOutPhrases },
   });
   await app.listen({ port: config.port, host: config.host });
   return {

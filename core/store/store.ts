@@ -11,6 +11,7 @@ import type { ReportStore } from './kinds/reports.ts';
 import type { RoutingStore } from './kinds/routing.ts';
 import type { SendLimitsStore } from './kinds/send-limits.ts';
 import type { SenderStore } from './kinds/senders.ts';
+import type { TemplateStore } from './kinds/templates.ts';
 import type { TenantStore } from './kinds/tenants.ts';
 
 /**
@@ -30,6 +31,7 @@ export interface Store
     OnCallStore,
     OtpSettingsStore,
     SenderStore,
+    TemplateStore,
     SendLimitsStore,
     AlertStore,
     TenantStore {

@@ -11,7 +11,10 @@ import type { MessageRequested } from '../../../core/message.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import type { AttemptRecord, MessageEventRecord, MessageRecord } from '../../../core/store/kinds/messages.ts';
 import type { Store } from '../../../core/store/store.ts';
-import { buildMessageRequested } from '../../../core/message-request.ts';
+import { buildMessage, type BuiltMessage } from '../../../core/message-request.ts';
+import type { EncodingReport } from '../../../core/encoding.ts';
+import type { TemplateRecord, TemplateStore } from '../../../core/store/kinds/templates.ts';
+import { messageText } from '../../../core/template.ts';
 import { chooseSender, requireRegistered } from '../../../core/sender-choice.ts';
 import { requireSenderId } from '../../../core/sender-id.ts';
 import type { SenderRecord } from '../../../core/store/kinds/senders.ts';
@@ -43,6 +46,22 @@ export interface MessageRoutesDeps {
   policy: SendPolicy;
   /** Each tenant's registered senders: who may send from what, and the default per country. Default: the store's shared one. */
   senders?: SenderDirectory;
+  /**
+   * Whether the tenant lets look-alike characters be replaced by GSM-7 ones (a request's
+   * `smartEncoding` overrides it). Called on the accept path: answer from memory. Default: never.
+   */
+  smartEncoding?: (tenantId: string) => Promise<boolean> | boolean;
+  /** Where a message's named template is read. Default: the store. */
+  templates?: TemplateStore;
+}
+
+/** The tenant's template a request names, or undefined when it names none (or one the tenant lacks). */
+async function namedTemplate(
+  templates: TemplateStore,
+  tenantId: string,
+  id: string | undefined,
+): Promise<TemplateRecord | undefined> {
+  return id === undefined ? undefined : templates.getTemplate(tenantId, id);
 }
 
 /** Sets the event's sender as the tenant's registry decides; throws PIGEON_ERR_SENDER_NOT_REGISTERED. */
@@ -86,6 +105,14 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
   });
 
   const directory = deps.senders ?? SenderDirectory.for(deps.store);
+  const templates = deps.templates ?? deps.store;
+  const tenantSmartEncoding = deps.smartEncoding ?? (() => false);
+  /** The request's override, else the tenant's setting; no call when the request decides. */
+  const smartEncodingFor = async (tenantId: string, override: boolean | undefined): Promise<boolean> => {
+    if (override !== undefined) return override;
+    const allowed = tenantSmartEncoding(tenantId);
+    return typeof allowed === 'boolean' ? allowed : await allowed;
+  };
 
   const requireSigningSecret = async (tenantId: string) => {
     if (!(await deps.signingSecrets.has(tenantId))) throw missingSecret();
@@ -107,13 +134,27 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     async (request, reply) => {
       const { principal } = request;
       const now = Date.now();
-      const event = buildMessageRequested(request.body, {
-        tenantId: principal.tenantId,
-        messageId: newId(now),
-        now,
-        publishTimeoutMs: deps.publishTimeoutMs,
-        allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
-      });
+      const { template: templateId, variables, locale, smartEncoding, ...rest } = request.body;
+      const text = messageText(
+        { body: rest.body, template: templateId, variables, locale, class: rest.class },
+        await namedTemplate(templates, principal.tenantId, templateId),
+      );
+      const built = buildMessage(
+        {
+          ...rest,
+          body: text.body,
+          ...(text.messageClass === undefined ? {} : { class: text.messageClass }),
+        },
+        {
+          tenantId: principal.tenantId,
+          messageId: newId(now),
+          now,
+          publishTimeoutMs: deps.publishTimeoutMs,
+          allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
+          smartEncoding: await smartEncodingFor(principal.tenantId, smartEncoding),
+        },
+      );
+      const { event } = built;
       applySender(event, await directory.senders(principal.tenantId));
       if (event.statusCallback !== undefined) await requireSigningSecret(principal.tenantId);
       const idempotencyKey = request.headers['idempotency-key'];
@@ -145,7 +186,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           }
           if (previous) {
             reply.header('idempotent-replayed', 'true');
-            return reply.code(202).send(view(previous.id, event));
+            return reply.code(202).send(view(previous.id, built));
           }
         }
       }
@@ -160,7 +201,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         throw err;
       }
       accepted.inc({ class: event.class, lane: event.lane });
-      return reply.code(202).send(view(event.messageId, event));
+      return reply.code(202).send(view(event.messageId, built));
     },
   );
 
@@ -194,15 +235,36 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       ) {
         throw missingSecret();
       }
+      const template = await namedTemplate(templates, principal.tenantId, request.body.template);
+      if (request.body.template !== undefined && (!template || request.body.body !== undefined)) {
+        // Throws: an unknown template, or a template beside a body, refuses every recipient alike.
+        messageText({ template: request.body.template, body: request.body.body }, template);
+      }
+      const smartEncoding = await smartEncodingFor(principal.tenantId, request.body.smartEncoding);
+      const encodings = new Map<string, EncodingReport>();
       const built = request.body.messages.map((item) => {
         const statusCallback = item.statusCallback ?? request.body.statusCallback;
         try {
-          const event = buildMessageRequested(
+          const text = messageText(
+            {
+              body: item.body ?? (template ? undefined : (request.body.body ?? '')),
+              template: request.body.template,
+              variables:
+                item.variables === undefined && request.body.variables === undefined
+                  ? undefined
+                  : { ...request.body.variables, ...item.variables },
+              locale: request.body.locale,
+              class: request.body.class,
+            },
+            template,
+          );
+          const messageClass = text.messageClass ?? request.body.class;
+          const { event, encoding } = buildMessage(
             {
               to: item.to,
-              body: item.body ?? request.body.body ?? '',
+              body: text.body,
               ...(request.body.from === undefined ? {} : { from: request.body.from }),
-              ...(request.body.class ? { class: request.body.class } : {}),
+              ...(messageClass ? { class: messageClass } : {}),
               ...(request.body.ttlSeconds ? { ttlSeconds: request.body.ttlSeconds } : {}),
               ...(statusCallback === undefined ? {} : { statusCallback }),
               ...(item.clientRef === undefined ? {} : { clientRef: item.clientRef }),
@@ -216,9 +278,11 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
               fromBatch: true,
               batchId,
               allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
+              smartEncoding,
             },
           );
           applySender(event, senders);
+          encodings.set(event.messageId, encoding);
           return event;
         } catch (err) {
           if (!isPigeonError(err)) throw err;
@@ -247,7 +311,12 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           return { index, status: 'rejected' as const, code: outcome.code, detail: outcome.message };
         }
         events.push(outcome);
-        return { index, id: outcome.messageId, status: 'queued' as const };
+        return {
+          index,
+          id: outcome.messageId,
+          status: 'queued' as const,
+          ...encodingFields(encodings.get(outcome.messageId)!),
+        };
       });
       try {
         if (events.length > 0) await deps.publisher.publish(events);
@@ -304,8 +373,17 @@ function candidate(event: MessageRequested): SendCandidate {
   return { to: event.to, messageClass: event.class, segments: event.segments, country: event.country };
 }
 
-function view(id: string, event: MessageRequested) {
-  return { id, status: 'queued' as const, segments: event.segments, encoding: event.encoding };
+function encodingFields(encoding: EncodingReport) {
+  return {
+    encoding: encoding.encoding,
+    segments: encoding.segments,
+    replaced: encoding.replaced,
+    forcedUcs2: encoding.forcedUcs2,
+  };
+}
+
+function view(id: string, built: BuiltMessage) {
+  return { id, status: 'queued' as const, ...encodingFields(built.encoding) };
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -28,6 +28,7 @@ import type {
 } from '../kinds/routing.ts';
 import type { TenantRecord, TenantStatus } from '../kinds/tenants.ts';
 import type { SenderRecord } from '../kinds/senders.ts';
+import type { TemplateRecord } from '../kinds/templates.ts';
 import type { PageRecord, PageStatus, RosterRecord } from '../../oncall.ts';
 import { type ProviderRow } from '../rows.ts';
 import type { WebhookRow } from '../callback-rows.ts';
@@ -47,6 +48,7 @@ import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
 import { SqlTenantStore } from './tenants.ts';
 import { SqlSenderStore } from './senders.ts';
+import { SqlTemplateStore } from './templates.ts';
 
 /**
  * The Store over SQL, whatever the database: the repositories of each record kind over one
@@ -63,6 +65,7 @@ export abstract class SqlStore implements Store {
   private readonly onCall: SqlOnCallStore;
   private readonly otpSettings: SqlOtpSettingsStore;
   private readonly senders: SqlSenderStore;
+  private readonly templates: SqlTemplateStore;
   private readonly sendLimits: SqlSendLimitsStore;
   private readonly alerts: SqlAlertStore;
   private readonly tenants: SqlTenantStore;
@@ -82,6 +85,7 @@ export abstract class SqlStore implements Store {
     this.onCall = new SqlOnCallStore(sql, dialect);
     this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
     this.senders = new SqlSenderStore(sql, dialect);
+    this.templates = new SqlTemplateStore(sql, dialect);
     this.sendLimits = new SqlSendLimitsStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
@@ -325,6 +329,22 @@ export abstract class SqlStore implements Store {
 
   deleteSender(tenantId: string, sender: string): Promise<boolean> {
     return this.senders.deleteSender(tenantId, sender);
+  }
+
+  listTemplates(tenantId: string): Promise<TemplateRecord[]> {
+    return this.templates.listTemplates(tenantId);
+  }
+
+  getTemplate(tenantId: string, id: string): Promise<TemplateRecord | undefined> {
+    return this.templates.getTemplate(tenantId, id);
+  }
+
+  putTemplate(record: TemplateRecord): Promise<void> {
+    return this.templates.putTemplate(record);
+  }
+
+  deleteTemplate(tenantId: string, id: string): Promise<boolean> {
+    return this.templates.deleteTemplate(tenantId, id);
   }
 
   getTenantSendLimits(tenantId: string): Promise<TenantSendLimits | undefined> {
