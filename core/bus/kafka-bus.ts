@@ -12,7 +12,7 @@ import { PigeonError } from '../errors.ts';
 import { backoffDelay, type ExponentialBackoff, isRetriable, type ScheduleBackoff } from '../retry.ts';
 import type { Bus, BusRecord, SubscribeOptions, Subscription, TopicSpec } from './bus.ts';
 import { redeliveryBackoff } from './bus.ts';
-import { KafkaSubscription } from './kafka-subscription.ts';
+import { type ConsumerSettings, KafkaSubscription } from './kafka-subscription.ts';
 
 /** The subset of a pino logger the bus writes to. */
 export interface BusLogger {
@@ -26,8 +26,16 @@ export interface KafkaBusOptions {
   brokers: readonly string[];
   clientId?: string;
   logger?: BusLogger;
-  /** Partitions whose batches are handled at the same time, per subscription (default 3). */
-  partitionsConsumedConcurrently?: number;
+  /**
+   * Group membership of the consumers: a member silent for `sessionTimeoutMs` (default 10 s) is
+   * dropped and its partitions go to the survivors; heartbeats every `heartbeatIntervalMs`
+   * (default 3 s); a rebalance waits `rebalanceTimeoutMs` (default 30 s) for members to rejoin.
+   */
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /** Longest a handled offset waits before it is committed with the others (default 200 ms). */
+  commitIntervalMs?: number;
   /** Limits of one produce request; more queued records go in the next one (5,000 / 900 kB). */
   maxBatchRecords?: number;
   maxBatchBytes?: number;
@@ -108,7 +116,7 @@ export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
   readonly logger: BusLogger;
   readonly redeliveryBackoff: ExponentialBackoff;
-  readonly partitionsConsumedConcurrently: number;
+  readonly consumerSettings: ConsumerSettings;
   readonly #kafka: Kafka;
   readonly #pingKafka: Kafka;
   readonly #maxBatchRecords: number;
@@ -127,7 +135,12 @@ export class KafkaBus implements Bus {
   constructor(options: KafkaBusOptions) {
     this.logger = options.logger ?? SILENT;
     this.redeliveryBackoff = redeliveryBackoff(options.retryBackoffMs);
-    this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 3;
+    this.consumerSettings = Object.freeze({
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3_000,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 30_000,
+      commitIntervalMs: options.commitIntervalMs ?? 200,
+    });
     this.#maxBatchRecords = options.maxBatchRecords ?? 5000;
     // Under the broker's default message.max.bytes (1 MiB), which caps one partition's batch.
     this.#maxBatchBytes = options.maxBatchBytes ?? 900_000;

@@ -328,7 +328,8 @@ class MemorySubscription implements Subscription {
       position += deferral ? deferral.processed : records.length;
       committed.set(partition, position);
       this.#bus.trim(log, topic, partition);
-      if (deferral && deferral.processed < records.length) await this.#sleep(deferral.retryAt - Date.now());
+      if (deferral && deferral.processed < records.length)
+        await this.#sleep(Math.max(0, deferral.retryAt - Date.now()));
     }
   }
 
