@@ -17,6 +17,7 @@
  * Ends with one JSON line: {"bench":"hol","ours":<OTP p99 ms, hanging provider>,
  * "baseline":<OTP p99 ms, no hanging provider>,"ratio":ours/baseline}.
  */
+import { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { KafkaBus } from '../core/bus/kafka-bus.ts';
 import { RedisCache } from '../core/cache/redis-cache.ts';
@@ -40,13 +41,42 @@ import { envInt } from './support.ts';
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
 
+/**
+ * Requests the bridge's Kafka clients send, by API (Fetch, Produce, OffsetCommit, …): what the
+ * broker pays for per delivered message. Counted from kafkajs' request events of the clients
+ * whose id is `bench-hol` (the bridge's bus; the producers and the observer have ids of their own).
+ */
+const bridgeRequests = new Map<string, number>();
+function countBridgeRequests(): void {
+  const tally = (event: { payload: { apiName: string; clientId: string } }) => {
+    if (event.payload.clientId !== 'bench-hol') return;
+    bridgeRequests.set(event.payload.apiName, (bridgeRequests.get(event.payload.apiName) ?? 0) + 1);
+  };
+  const { consumer, producer } = Kafka.prototype;
+  Kafka.prototype.consumer = function (this: Kafka, ...args: Parameters<Kafka['consumer']>) {
+    const created = consumer.apply(this, args);
+    created.on(created.events.REQUEST, tally);
+    return created;
+  };
+  Kafka.prototype.producer = function (this: Kafka, ...args: Parameters<Kafka['producer']>) {
+    const created = producer.apply(this, args);
+    created.on(created.events.REQUEST, tally);
+    return created;
+  };
+}
+
 interface PhaseResult {
   otps: number;
   otp_p50_ms: number;
   otp_p99_ms: number;
+  /** The accept part of it: until the OTP's publish was acknowledged (acks=all). */
+  otp_publish_p99_ms: number;
   bulk_drained: number;
   bulk_per_second: number;
   hung_sends: number;
+  /** The bridge's Kafka requests per message handled (bulk and OTP), and their count by API. */
+  bridge_requests_per_message: number;
+  bridge_requests: Record<string, number>;
 }
 
 /** The adapter, except that every `every`-th bulk send never answers: the send timeout ends it. */
@@ -80,7 +110,7 @@ function percentile(sorted: number[], share: number): number {
  */
 async function phase(
   bus: KafkaBus,
-  producers: { bulk: KafkaBus; otp: KafkaBus },
+  producers: { bulk: KafkaBus; otp: KafkaBus; observer: KafkaBus },
   cache: RedisCache,
   options: { bulk: number; otpRate: number; sendTimeoutMs: number; maxSeconds: number; hang: boolean },
 ): Promise<PhaseResult> {
@@ -122,10 +152,11 @@ async function phase(
 
   const otpSentAt = new Map<string, number>();
   const otpLatencies: number[] = [];
+  const publishLatencies: number[] = [];
   const bulkSeen = new Set<string>();
   let firstBulkAt = 0;
   let lastBulkAt = 0;
-  const observer = await bus.subscribe({
+  const observer = await producers.observer.subscribe({
     groupId: `bench-hol-observer-${uniqueSuffix()}`,
     topics: [Topics.outcomes],
     fromBeginning: false,
@@ -151,6 +182,7 @@ async function phase(
       }
     },
   });
+  const requestsBefore = new Map(bridgeRequests);
   const bridge = await startBridge({
     bus,
     dispatcher,
@@ -190,8 +222,10 @@ async function phase(
         false,
       );
       otps++;
-      otpSentAt.set(otp.messageId, Date.now());
+      const sentAt = Date.now();
+      otpSentAt.set(otp.messageId, sentAt);
       await producers.otp.publish(LANE_TOPICS.high, [{ key: otp.to, value: JSON.stringify(otp) }]);
+      publishLatencies.push(Date.now() - sentAt);
       await sleep(interval);
     }
   })();
@@ -210,19 +244,32 @@ async function phase(
   for (const sentAt of otpSentAt.values()) otpLatencies.push(end - sentAt);
 
   await bridge.close();
+  const requests: Record<string, number> = {};
+  for (const [api, count] of bridgeRequests) {
+    const during = count - (requestsBefore.get(api) ?? 0);
+    if (during > 0) requests[api] = during;
+  }
   await observer.close();
   await dispatcher.close();
   for (const p of providers) await p.adapter.close?.();
 
   otpLatencies.sort((a, b) => a - b);
+  publishLatencies.sort((a, b) => a - b);
   const drainSeconds = Math.max(0.001, (lastBulkAt - firstBulkAt) / 1000);
   return {
     otps: otpLatencies.length,
     otp_p50_ms: round(percentile(otpLatencies, 0.5)),
     otp_p99_ms: round(percentile(otpLatencies, 0.99)),
+    otp_publish_p99_ms: round(percentile(publishLatencies, 0.99)),
     bulk_drained: bulkSeen.size,
     bulk_per_second: round(bulkSeen.size / drainSeconds),
     hung_sends: hung.count,
+    bridge_requests_per_message: round(
+      Object.values(requests).reduce((sum, count) => sum + count, 0) /
+        Math.max(1, bulkSeen.size + otpLatencies.length),
+      2,
+    ),
+    bridge_requests: requests,
   };
 }
 
@@ -235,8 +282,13 @@ async function main(): Promise<void> {
   };
   const newBus = (clientId: string) =>
     new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId, logger: createLogger({ level: 'warn' }) });
+  countBridgeRequests();
   const bus = newBus('bench-hol');
-  const producers = { bulk: newBus('bench-hol-bulk'), otp: newBus('bench-hol-otp') };
+  const producers = {
+    bulk: newBus('bench-hol-bulk'),
+    otp: newBus('bench-hol-otp'),
+    observer: newBus('bench-hol-observer'),
+  };
   const cache = new RedisCache(TEST_REDIS_URL);
   try {
     await bus.ensureTopics(topicSpecs(6));
@@ -255,7 +307,7 @@ async function main(): Promise<void> {
       })}\n`,
     );
   } finally {
-    await Promise.all([bus.close(), producers.bulk.close(), producers.otp.close()]);
+    await Promise.all([bus.close(), ...Object.values(producers).map((p) => p.close())]);
     await cache.close();
   }
 }
