@@ -52,7 +52,8 @@ function countBridgeRequests(): void {
     if (event.payload.clientId !== 'bench-hol') return;
     bridgeRequests.set(event.payload.apiName, (bridgeRequests.get(event.payload.apiName) ?? 0) + 1);
   };
-  const { consumer, producer } = Kafka.prototype;
+  const consumer = Object.getOwnPropertyDescriptor(Kafka.prototype, 'consumer')!.value as Kafka['consumer'];
+  const producer = Object.getOwnPropertyDescriptor(Kafka.prototype, 'producer')!.value as Kafka['producer'];
   Kafka.prototype.consumer = function (this: Kafka, ...args: Parameters<Kafka['consumer']>) {
     const created = consumer.apply(this, args);
     created.on(created.events.REQUEST, tally);

@@ -244,22 +244,38 @@ export class KafkaBus implements Bus {
       return Promise.reject(new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The bus is closed'));
     }
     if (records.length === 0) return Promise.resolve();
-    let bytes = 0;
-    const messages: Message[] = records.map((record) => {
+    // A publish larger than one produce request may carry goes in several, in order (one request
+    // is in flight at a time); it resolves once all were acknowledged and rejects if any was not.
+    const parts: Array<{ messages: Message[]; bytes: number }> = [];
+    let part = { messages: [] as Message[], bytes: 0 };
+    for (const record of records) {
       // Bytes, not characters: message bodies in Cyrillic or Arabic take two or three per character.
       // The 70 covers the record's framing.
-      bytes += Buffer.byteLength(record.key) + Buffer.byteLength(record.value) + 70;
+      let bytes = Buffer.byteLength(record.key) + Buffer.byteLength(record.value) + 70;
       if (record.headers) {
         for (const [name, value] of Object.entries(record.headers)) {
           bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
         }
       }
-      return { key: record.key, value: record.value, headers: record.headers };
-    });
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ topic, messages, bytes, resolve, reject });
-      this.#scheduleFlush();
-    });
+      if (
+        part.messages.length > 0 &&
+        (part.messages.length >= this.#maxBatchRecords || part.bytes + bytes > this.#maxBatchBytes)
+      ) {
+        parts.push(part);
+        part = { messages: [], bytes: 0 };
+      }
+      part.messages.push({ key: record.key, value: record.value, headers: record.headers });
+      part.bytes += bytes;
+    }
+    parts.push(part);
+    const sent = parts.map(
+      ({ messages, bytes }) =>
+        new Promise<void>((resolve, reject) => {
+          this.#queue.push({ topic, messages, bytes, resolve, reject });
+        }),
+    );
+    this.#scheduleFlush();
+    return Promise.all(sent).then(() => undefined);
   }
 
   #scheduleFlush(): void {

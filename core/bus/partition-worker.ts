@@ -46,8 +46,12 @@ export interface PartitionWorkerOptions {
 export class PartitionWorker {
   readonly #options: PartitionWorkerOptions;
   readonly #backoff: Backoff;
-  /** Batches waiting behind the running one, merged as they come (contiguous offsets). */
-  #waiting: FetchedBatch | null = null;
+  /**
+   * Batches waiting behind the running one, each handed over as fetched: merging them would let
+   * a handler's output (the bridge publishes a record per record handled) outgrow what one
+   * produce request may carry.
+   */
+  #waiting: FetchedBatch[] = [];
   /** Offset the next fetched record must have; earlier ones were handed over already. */
   #expected: bigint | null = null;
   /** Counts resets: work begun before one is not carried on after it. */
@@ -83,8 +87,7 @@ export class PartitionWorker {
     const last = records[records.length - 1];
     if (!last) return;
     this.#expected = BigInt(last.offset) + 1n;
-    const fresh = { records, lag: batch.lag };
-    this.#waiting = this.#waiting ? merge(this.#waiting, fresh) : fresh;
+    this.#waiting.push({ records, lag: batch.lag });
     if (this.#running) this.#setFetching(false);
     else this.#running = this.#run().finally(() => (this.#running = null));
   }
@@ -95,7 +98,7 @@ export class PartitionWorker {
    * finishes and reports as usual. Resolves once nothing runs.
    */
   reset(): Promise<void> {
-    this.#waiting = null;
+    this.#waiting = [];
     this.#expected = null;
     this.#epoch++;
     this.#pausedFetching = false;
@@ -130,19 +133,17 @@ export class PartitionWorker {
   }
 
   async #run(): Promise<void> {
-    while (this.#waiting && !this.#stale) {
-      const batch = this.#waiting;
+    for (;;) {
+      const batch = this.#waiting.shift();
+      if (!batch || this.#stale) return;
       const epoch = this.#epoch;
-      this.#waiting = null;
-      this.#setFetching(true);
+      if (this.#waiting.length === 0) this.#setFetching(true);
       const rest = await this.#handle(batch, epoch);
       if (!rest || this.#stale) continue;
-      // A deferred rest comes back first once due, together with whatever was fetched meanwhile.
-      const { records, retryAt } = rest;
-      await this.#wait(retryAt - Date.now());
+      // A deferred rest comes back first once due, before whatever was fetched meanwhile.
+      await this.#wait(rest.retryAt - Date.now());
       if (this.#stale || this.#epoch !== epoch) continue;
-      const held = { records, lag: batch.lag };
-      this.#waiting = this.#waiting ? merge(held, this.#waiting) : held;
+      this.#waiting.unshift({ records: rest.records, lag: batch.lag });
     }
   }
 
@@ -210,8 +211,4 @@ export class PartitionWorker {
     });
     this.#wake = null;
   }
-}
-
-function merge(first: FetchedBatch, second: FetchedBatch): FetchedBatch {
-  return { records: [...first.records, ...second.records], lag: second.lag };
 }

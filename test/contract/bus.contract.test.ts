@@ -339,6 +339,20 @@ function busContract(name: string, createBus: () => Bus): void {
       assert.deepEqual(values, expected, 'exactly the unfinished partition, from the unfinished record on');
     });
 
+    test('one publish larger than a produce request may carry resolves and arrives whole, in order', async () => {
+      const topic = await newTopic('large');
+      // 3 MB under one key: more than one request and more than the broker takes in one batch.
+      const body = 'x'.repeat(1_000);
+      const sent = Array.from({ length: 3_000 }, (_, i) => ({ key: 'one', value: `${i}:${body}` }));
+      await bus.publish(topic, sent);
+      const { records } = await collect(topic);
+      await waitFor(() => records.length >= sent.length, WAIT_MS, 'every record consumed');
+      assert.deepEqual(
+        records.map((record) => Number(record.value.split(':')[0])),
+        sent.map((_, i) => i),
+      );
+    });
+
     test('2,000 concurrent publishes all resolve and all arrive', async (t) => {
       const topic = await newTopic('burst');
       const started = performance.now();
