@@ -70,6 +70,8 @@ interface PhaseResult {
   otps: number;
   otp_p50_ms: number;
   otp_p99_ms: number;
+  /** OTPs with no `message.submitted` by the phase's end (counted in the percentiles at that end). */
+  otp_unsubmitted: number;
   /** The accept part of it: until the OTP's publish was acknowledged (acks=all). */
   otp_publish_p99_ms: number;
   bulk_drained: number;
@@ -242,6 +244,7 @@ async function phase(
   // OTPs still in flight get their chance; one never submitted counts at the phase's end.
   await waitFor(() => otpSentAt.size === 0, 5_000, 'last OTPs').catch(() => {});
   const end = Date.now();
+  const unsubmitted = otpSentAt.size;
   for (const sentAt of otpSentAt.values()) otpLatencies.push(end - sentAt);
 
   await bridge.close();
@@ -261,6 +264,7 @@ async function phase(
     otps: otpLatencies.length,
     otp_p50_ms: round(percentile(otpLatencies, 0.5)),
     otp_p99_ms: round(percentile(otpLatencies, 0.99)),
+    otp_unsubmitted: unsubmitted,
     otp_publish_p99_ms: round(percentile(publishLatencies, 0.99)),
     bulk_drained: bulkSeen.size,
     bulk_per_second: round(bulkSeen.size / drainSeconds),

@@ -22,6 +22,9 @@ export function createBus(config: Config, logger: Logger): Bus {
     brokers: config.kafka.brokers,
     clientId: config.kafka.clientId,
     logger: logger.child({ component: 'kafka' }),
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+    rebalanceTimeoutMs: config.kafka.rebalanceTimeoutMs,
   });
 }
 

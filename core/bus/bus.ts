@@ -80,7 +80,7 @@ export interface SubscribeOptions {
   concurrentPartitions?: number;
   /**
    * How the broker answers fetches (Kafka): 'immediate' as soon as one record is there, for the
-   * OTP lane; 'batched' (default) once 64 KiB are there or 50 ms passed, which costs the broker
+   * OTP lane; 'batched' (default) once 64 KiB are there or 200 ms passed, which costs the broker
    * far fewer requests under load.
    */
   fetch?: 'immediate' | 'batched';

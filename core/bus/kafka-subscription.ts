@@ -24,13 +24,15 @@ export interface SubscriptionHost {
 }
 
 /**
- * Fetch shapes. A fetch the broker answers at the first record costs it one request per record
- * or two under light load; one it may hold until 64 KiB are there (or 50 ms passed) carries
- * hundreds. Only the OTP lane cannot afford the wait.
+ * Fetch shapes. A fetch the broker answers at the first record costs it a request per record or
+ * two under light load; one it may hold until 64 KiB are there carries hundreds. Only the OTP lane
+ * cannot afford the wait. `maxWaitTimeInMs` bounds an idle long-poll, and also how long a
+ * partition resumed after back-pressure waits to be in the next fetch: 100 ms for OTPs, 200 ms
+ * (at most that much added latency at light load) for everything else.
  */
 const FETCH = {
   immediate: { minBytes: 1, maxWaitTimeInMs: 100 },
-  batched: { minBytes: 64 * 1024, maxWaitTimeInMs: 50 },
+  batched: { minBytes: 64 * 1024, maxWaitTimeInMs: 200 },
 } as const;
 
 function headerValue(value: IHeaders[string]): string | undefined {
