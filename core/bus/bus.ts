@@ -89,6 +89,11 @@ export interface SubscribeOptions {
 export interface Subscription {
   pause(topics: readonly string[]): void;
   resume(topics: readonly string[]): void;
+  /**
+   * True while the subscription is in its consumer group and fetching (Kafka: joined, not
+   * rebalancing or crashed, a fetch answered within the last 30 s); what `/readyz` reports.
+   */
+  consuming(): boolean;
   /** Stops fetching, lets the in-flight batch finish (and commit), leaves the group. */
   close(): Promise<void>;
 }

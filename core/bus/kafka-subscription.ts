@@ -35,6 +35,12 @@ const FETCH = {
   batched: { minBytes: 64 * 1024, maxWaitTimeInMs: 200 },
 } as const;
 
+/**
+ * A consumer that has not finished a fetch for this long is not consuming: kafkajs answers an idle
+ * fetch within its max wait (≤ 200 ms) and keeps retrying a failing one until it crashes.
+ */
+const FETCH_SILENCE_MS = 30_000;
+
 function headerValue(value: IHeaders[string]): string | undefined {
   if (value === undefined) return undefined;
   // Kafka allows repeated header keys; like lastHeader() in the Java client, the last one wins.
@@ -96,7 +102,10 @@ export class KafkaSubscription implements Subscription {
   readonly #commits: OffsetCommits;
   readonly #acquire: (() => Promise<() => void>) | undefined;
   #consumer: Consumer | null = null;
-  #consuming = false;
+  /** In the group: joined and not rebalancing, crashed or stopped since. */
+  #joined = false;
+  /** When kafkajs last finished a fetch (one that found nothing counts). */
+  #fetchedAt = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | null = null;
 
@@ -121,9 +130,8 @@ export class KafkaSubscription implements Subscription {
     });
   }
 
-  /** True while the consumer is in its group with partitions to fetch, not crashed or rejoining. */
-  get consuming(): boolean {
-    return this.#consuming && !this.#closing;
+  consuming(): boolean {
+    return this.#joined && !this.#closing && Date.now() - this.#fetchedAt < FETCH_SILENCE_MS;
   }
 
   /** Resolves once the consumer has joined its group and been given partitions. */
@@ -140,21 +148,24 @@ export class KafkaSubscription implements Subscription {
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (this.#consumer !== consumer) return;
-      this.#consuming = true;
+      this.#joined = true;
       this.#rejoined(payload.memberAssignment);
     });
     // Handled offsets are committed before the rejoin when the broker still takes them.
     consumer.on(consumer.events.REBALANCING, () => {
-      this.#consuming = false;
+      this.#joined = false;
       void this.#commits.flush();
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      this.#consuming = false;
+      this.#joined = false;
       // kafkajs restarts a crashed consumer itself, except after errors it deems non-retriable.
       if (!payload.restart && !this.#closing) this.#scheduleRestart(consumer, payload.error);
     });
+    consumer.on(consumer.events.FETCH, () => {
+      this.#fetchedAt = Date.now();
+    });
     consumer.on(consumer.events.STOP, () => {
-      this.#consuming = false;
+      this.#joined = false;
     });
     await consumer.connect();
     await consumer.subscribe({

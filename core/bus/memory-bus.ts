@@ -253,6 +253,10 @@ class MemorySubscription implements Subscription {
     this.#signal.notify();
   }
 
+  consuming(): boolean {
+    return !this.#closed;
+  }
+
   pause(topics: readonly string[]): void {
     for (const topic of topics) this.#paused.add(topic);
   }

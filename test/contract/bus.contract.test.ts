@@ -171,6 +171,16 @@ function busContract(name: string, createBus: () => Bus): void {
       if (bus.kind === 'memory') assert.equal(values.length, 50);
     });
 
+    test('a subscription says it is consuming once it has joined and fetched, and not after close', async () => {
+      const topic = await newTopic('consuming');
+      await bus.publish(topic, [{ key: 'k', value: 'v' }]);
+      const { subscription, records } = await collect(topic);
+      await waitFor(() => records.length === 1, WAIT_MS, 'the record consumed');
+      await waitFor(() => subscription.consuming(), WAIT_MS, 'consuming');
+      await subscription.close();
+      assert.equal(subscription.consuming(), false);
+    });
+
     test('pause stops delivery of a topic and resume restarts it', async () => {
       const topic = await newTopic('pause');
       await bus.publish(topic, [{ key: 'warmup', value: 'w' }]);
