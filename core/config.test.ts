@@ -59,6 +59,38 @@ test('every bad variable is named in one error', () => {
   );
 });
 
+test('consumer group timings default to a ten-second takeover and are checked against each other', () => {
+  const defaults = loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafka!;
+  assert.deepEqual(
+    [defaults.sessionTimeoutMs, defaults.heartbeatIntervalMs, defaults.rebalanceTimeoutMs],
+    [10_000, 3_000, 30_000],
+  );
+  const set = loadConfig({
+    KAFKA_BROKERS: '127.0.0.1:9092',
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+    KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+    KAFKA_REBALANCE_TIMEOUT_MS: '15000',
+  }).kafka!;
+  assert.deepEqual(
+    [set.sessionTimeoutMs, set.heartbeatIntervalMs, set.rebalanceTimeoutMs],
+    [6_000, 1_000, 15_000],
+  );
+  assert.throws(
+    () =>
+      loadConfig({
+        KAFKA_BROKERS: '127.0.0.1:9092',
+        KAFKA_SESSION_TIMEOUT_MS: '2000',
+        KAFKA_HEARTBEAT_INTERVAL_MS: '5000',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof PigeonError);
+      assert.match(err.message, /KAFKA_SESSION_TIMEOUT_MS/);
+      assert.match(err.message, /KAFKA_HEARTBEAT_INTERVAL_MS/);
+      return true;
+    },
+  );
+});
+
 test('a short bootstrap API key is refused', () => {
   assert.throws(() => loadConfig({ PIGEON_API_KEY: 'short' }), /PIGEON_API_KEY/);
 });

@@ -37,6 +37,11 @@ export interface Config {
          */
         readonly replicationFactor: number;
         readonly minInsyncReplicas: number;
+        /** A consumer silent this long is dropped from its group; its partitions go to the others. */
+        readonly sessionTimeoutMs: number;
+        readonly heartbeatIntervalMs: number;
+        /** How long a rebalance waits for the members to rejoin. */
+        readonly rebalanceTimeoutMs: number;
       }
     | undefined;
   readonly mysqlUrl: string | undefined;
@@ -322,6 +327,16 @@ export function loadConfig(
   if (brokers?.some((b) => !/^[\w.-]+:\d{1,5}$/.test(b))) {
     r.problems.push(`KAFKA_BROKERS: expected comma-separated host:port pairs, got "${brokersRaw}"`);
   }
+  // The broker refuses sessions outside group.min/max.session.timeout.ms (6 s – 30 min by
+  // default); kafkajs wants heartbeats well inside the session.
+  const sessionTimeoutMs = r.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 1_800_000);
+  const heartbeatIntervalMs = r.int('KAFKA_HEARTBEAT_INTERVAL_MS', 3_000, 100, 600_000);
+  if (heartbeatIntervalMs * 3 > sessionTimeoutMs) {
+    r.problems.push(
+      `KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS (${sessionTimeoutMs}), got ${heartbeatIntervalMs}`,
+    );
+  }
+  const rebalanceTimeoutMs = r.int('KAFKA_REBALANCE_TIMEOUT_MS', 30_000, 1_000, 1_800_000);
 
   const configPath = r.string('PIGEON_CONFIG');
   let providersFile: ProvidersFile | undefined;
@@ -359,6 +374,9 @@ export function loadConfig(
           partitions: r.int('KAFKA_PARTITIONS', 6, 1, 1024),
           groupPrefix: r.string('KAFKA_GROUP_PREFIX', 'pigeon'),
           ...replication(r),
+          sessionTimeoutMs,
+          heartbeatIntervalMs,
+          rebalanceTimeoutMs,
         }
       : undefined,
     mysqlUrl: r.url('MYSQL_URL', ['mysql:']),

@@ -24,6 +24,9 @@ export function createBus(config: Config, logger: Logger): Bus {
     replicationFactor: config.kafka.replicationFactor,
     minInsyncReplicas: config.kafka.minInsyncReplicas,
     logger: logger.child({ component: 'kafka' }),
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+    rebalanceTimeoutMs: config.kafka.rebalanceTimeoutMs,
   });
 }
 

@@ -12,7 +12,7 @@ import { PigeonError } from '../errors.ts';
 import { backoffDelay, type ExponentialBackoff, isRetriable, type ScheduleBackoff } from '../retry.ts';
 import type { Bus, BusRecord, SubscribeOptions, Subscription, TopicSpec } from './bus.ts';
 import { redeliveryBackoff } from './bus.ts';
-import { KafkaSubscription } from './kafka-subscription.ts';
+import { type ConsumerSettings, KafkaSubscription } from './kafka-subscription.ts';
 
 /** The subset of a pino logger the bus writes to. */
 export interface BusLogger {
@@ -26,8 +26,16 @@ export interface KafkaBusOptions {
   brokers: readonly string[];
   clientId?: string;
   logger?: BusLogger;
-  /** Partitions whose batches are handled at the same time, per subscription (default 3). */
-  partitionsConsumedConcurrently?: number;
+  /**
+   * Group membership of the consumers: a member silent for `sessionTimeoutMs` (default 10 s) is
+   * dropped and its partitions go to the survivors; heartbeats every `heartbeatIntervalMs`
+   * (default 3 s); a rebalance waits `rebalanceTimeoutMs` (default 30 s) for members to rejoin.
+   */
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /** Longest a handled offset waits before it is committed with the others (default 200 ms). */
+  commitIntervalMs?: number;
   /** Limits of one produce request; more queued records go in the next one (5,000 / 900 kB). */
   maxBatchRecords?: number;
   maxBatchBytes?: number;
@@ -121,7 +129,7 @@ export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
   readonly logger: BusLogger;
   readonly redeliveryBackoff: ExponentialBackoff;
-  readonly partitionsConsumedConcurrently: number;
+  readonly consumerSettings: ConsumerSettings;
   readonly #kafka: Kafka;
   readonly #pingKafka: Kafka;
   readonly #maxBatchRecords: number;
@@ -142,7 +150,12 @@ export class KafkaBus implements Bus {
   constructor(options: KafkaBusOptions) {
     this.logger = options.logger ?? SILENT;
     this.redeliveryBackoff = redeliveryBackoff(options.retryBackoffMs);
-    this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 3;
+    this.consumerSettings = Object.freeze({
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3_000,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 30_000,
+      commitIntervalMs: options.commitIntervalMs ?? 200,
+    });
     this.#maxBatchRecords = options.maxBatchRecords ?? 5000;
     // Under the broker's default message.max.bytes (1 MiB), which caps one partition's batch.
     this.#maxBatchBytes = options.maxBatchBytes ?? 900_000;
@@ -266,22 +279,38 @@ export class KafkaBus implements Bus {
       return Promise.reject(new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The bus is closed'));
     }
     if (records.length === 0) return Promise.resolve();
-    let bytes = 0;
-    const messages: Message[] = records.map((record) => {
+    // A publish larger than one produce request may carry goes in several, in order (one request
+    // is in flight at a time); it resolves once all were acknowledged and rejects if any was not.
+    const parts: Array<{ messages: Message[]; bytes: number }> = [];
+    let part = { messages: [] as Message[], bytes: 0 };
+    for (const record of records) {
       // Bytes, not characters: message bodies in Cyrillic or Arabic take two or three per character.
       // The 70 covers the record's framing.
-      bytes += Buffer.byteLength(record.key) + Buffer.byteLength(record.value) + 70;
+      let bytes = Buffer.byteLength(record.key) + Buffer.byteLength(record.value) + 70;
       if (record.headers) {
         for (const [name, value] of Object.entries(record.headers)) {
           bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
         }
       }
-      return { key: record.key, value: record.value, headers: record.headers };
-    });
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ topic, messages, bytes, resolve, reject });
-      this.#scheduleFlush();
-    });
+      if (
+        part.messages.length > 0 &&
+        (part.messages.length >= this.#maxBatchRecords || part.bytes + bytes > this.#maxBatchBytes)
+      ) {
+        parts.push(part);
+        part = { messages: [], bytes: 0 };
+      }
+      part.messages.push({ key: record.key, value: record.value, headers: record.headers });
+      part.bytes += bytes;
+    }
+    parts.push(part);
+    const sent = parts.map(
+      ({ messages, bytes }) =>
+        new Promise<void>((resolve, reject) => {
+          this.#queue.push({ topic, messages, bytes, resolve, reject });
+        }),
+    );
+    this.#scheduleFlush();
+    return Promise.all(sent).then(() => undefined);
   }
 
   #scheduleFlush(): void {

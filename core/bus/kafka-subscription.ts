@@ -1,14 +1,45 @@
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
-import { Backoff, type ExponentialBackoff } from '../retry.ts';
-import type { BatchDeferral, ConsumedBatch, ConsumedRecord, SubscribeOptions, Subscription } from './bus.ts';
+import type { ExponentialBackoff } from '../retry.ts';
+import type { ConsumedRecord, SubscribeOptions, Subscription } from './bus.ts';
 import type { BusLogger } from './kafka-bus.ts';
+import { OffsetCommits } from './offset-commits.ts';
+import { PartitionWorker } from './partition-worker.ts';
+
+/** How a consumer fetches and keeps its group membership. */
+export interface ConsumerSettings {
+  /** A member silent this long is dropped and its partitions go to the others. */
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** How long a rebalance waits for every member to rejoin. */
+  rebalanceTimeoutMs: number;
+  /** Longest a handled offset waits before it is committed. */
+  commitIntervalMs: number;
+}
 
 /** What a subscription takes from the bus that made it. */
 export interface SubscriptionHost {
   readonly logger: BusLogger;
   readonly redeliveryBackoff: ExponentialBackoff;
-  readonly partitionsConsumedConcurrently: number;
+  readonly consumerSettings: ConsumerSettings;
 }
+
+/**
+ * Fetch shapes. A fetch the broker answers at the first record costs it a request per record or
+ * two under light load; one it may hold until 64 KiB are there carries hundreds. Only the OTP lane
+ * cannot afford the wait. `maxWaitTimeInMs` bounds an idle long-poll, and also how long a
+ * partition resumed after back-pressure waits to be in the next fetch: 100 ms for OTPs, 200 ms
+ * (at most that much added latency at light load) for everything else.
+ */
+const FETCH = {
+  immediate: { minBytes: 1, maxWaitTimeInMs: 100 },
+  batched: { minBytes: 64 * 1024, maxWaitTimeInMs: 200 },
+} as const;
+
+/**
+ * A consumer that has not finished a fetch for this long is not consuming: kafkajs answers an idle
+ * fetch within its max wait (≤ 200 ms) and keeps retrying a failing one until it crashes.
+ */
+const FETCH_SILENCE_MS = 30_000;
 
 function headerValue(value: IHeaders[string]): string | undefined {
   if (value === undefined) return undefined;
@@ -34,22 +65,47 @@ function toConsumed(topic: string, partition: number, message: KafkaMessage): Co
   };
 }
 
+/** A counting semaphore: at most `slots` holders at once, the rest wait in line. */
+function slots(count: number): () => Promise<() => void> {
+  let free = count;
+  const waiting: Array<() => void> = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+  return async () => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    return release;
+  };
+}
+
 /**
- * One consumer group's subscription: a kafkajs consumer that hands each batch to the handler,
- * redelivers a failed batch with backoff, pauses partitions whose next record is not due yet,
- * and restarts the consumer when it crashes.
+ * One consumer group's subscription. The kafkajs fetch loop only hands each batch to the worker
+ * of its topic-partition (core/bus/partition-worker.ts) and fetches on, so one partition's slow
+ * handler does not hold back the others that share its broker: kafkajs fetches from a broker
+ * again only once every batch of its previous fetch was handled. A worker with a batch waiting
+ * has its partition paused until it takes the batch up. Handled offsets are committed together
+ * per interval (core/bus/offset-commits.ts). The consumer is recreated when it crashes for good.
  */
 export class KafkaSubscription implements Subscription {
   readonly #bus: SubscriptionHost;
   readonly #kafka: Kafka;
   readonly #options: SubscribeOptions;
   readonly #onClosed: () => void;
+  /** Topics paused by the caller. */
   readonly #paused = new Set<string>();
-  /** Redelivery backoff per topic-partition that is failing. */
-  readonly #backoff = new Map<string, Backoff>();
-  /** Resume timers of partitions whose next record is not due yet. */
-  readonly #deferred = new Map<string, NodeJS.Timeout>();
+  /** Partitions not fetched now: a batch waits in their worker, or a rejoin waits for their commit. */
+  readonly #held = new Map<string, Set<number>>();
+  readonly #workers = new Map<string, PartitionWorker>();
+  readonly #commits: OffsetCommits;
+  readonly #acquire: (() => Promise<() => void>) | undefined;
   #consumer: Consumer | null = null;
+  /** In the group: joined and not rebalancing, crashed or stopped since. */
+  #joined = false;
+  /** When kafkajs last finished a fetch (one that found nothing counts). */
+  #fetchedAt = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | null = null;
 
@@ -58,23 +114,58 @@ export class KafkaSubscription implements Subscription {
     this.#kafka = kafka;
     this.#options = options;
     this.#onClosed = onClosed;
+    this.#acquire =
+      options.concurrentPartitions !== undefined
+        ? slots(Math.max(1, options.concurrentPartitions))
+        : undefined;
+    this.#commits = new OffsetCommits({
+      intervalMs: bus.consumerSettings.commitIntervalMs,
+      groupId: options.groupId,
+      logger: bus.logger,
+      commit: async (offsets) => {
+        const consumer = this.#consumer;
+        if (!consumer) throw new Error('no consumer to commit with');
+        await consumer.commitOffsets(offsets);
+      },
+    });
+  }
+
+  consuming(): boolean {
+    return this.#joined && !this.#closing && Date.now() - this.#fetchedAt < FETCH_SILENCE_MS;
   }
 
   /** Resolves once the consumer has joined its group and been given partitions. */
   async start(): Promise<void> {
+    const settings = this.#bus.consumerSettings;
     const consumer = this.#kafka.consumer({
       groupId: this.#options.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
-      maxWaitTimeInMs: 100,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      rebalanceTimeout: settings.rebalanceTimeoutMs,
+      ...FETCH[this.#options.fetch ?? 'batched'],
       allowAutoTopicCreation: false,
     });
     this.#consumer = consumer;
-    // A rejoin builds a new internal consumer group, which forgets paused topics.
-    consumer.on(consumer.events.GROUP_JOIN, () => this.#applyPause());
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (this.#consumer !== consumer) return;
+      this.#joined = true;
+      this.#rejoined(payload.memberAssignment);
+    });
+    // Handled offsets are committed before the rejoin when the broker still takes them.
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.#joined = false;
+      void this.#commits.flush();
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.#joined = false;
       // kafkajs restarts a crashed consumer itself, except after errors it deems non-retriable.
       if (!payload.restart && !this.#closing) this.#scheduleRestart(consumer, payload.error);
+    });
+    consumer.on(consumer.events.FETCH, () => {
+      this.#fetchedAt = Date.now();
+    });
+    consumer.on(consumer.events.STOP, () => {
+      this.#joined = false;
     });
     await consumer.connect();
     await consumer.subscribe({
@@ -84,9 +175,9 @@ export class KafkaSubscription implements Subscription {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently:
-        this.#options.concurrentPartitions ?? this.#bus.partitionsConsumedConcurrently,
-      eachBatch: (payload) => this.#eachBatch(payload),
+      // Handing a batch over takes microseconds; the workers give the concurrency.
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (payload) => this.#eachBatch(payload),
     });
   }
 
@@ -106,129 +197,139 @@ export class KafkaSubscription implements Subscription {
     }, 5000);
   }
 
-  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+  #eachBatch(payload: EachBatchPayload): void {
     const { batch } = payload;
-    const heartbeat = () => payload.heartbeat();
-    const stale = () => !payload.isRunning() || payload.isStale();
     const { topic, partition } = batch;
     const last = batch.messages[batch.messages.length - 1];
-    if (!last) return;
-    const consumed: ConsumedBatch = {
+    if (!last || this.#closing) return;
+    const key = `${topic}:${partition}`;
+    let worker = this.#workers.get(key);
+    if (!worker) {
+      worker = this.#newWorker(topic, partition, () => payload.heartbeat());
+      this.#workers.set(key, worker);
+    }
+    // Moves kafkajs' fetch position past the batch, which is now the worker's. Nothing is
+    // committed by this: commits carry only what the worker reports handled.
+    payload.resolveOffset(last.offset);
+    worker.push({
+      records: batch.messages.map((message) => toConsumed(topic, partition, message)),
+      lag: Number(batch.offsetLag()),
+    });
+  }
+
+  #newWorker(topic: string, partition: number, heartbeat: () => Promise<void>): PartitionWorker {
+    return new PartitionWorker({
       topic,
       partition,
-      records: batch.messages.map((message) => toConsumed(topic, partition, message)),
-      heartbeat,
-      isStale: stale,
-      lag: Number(batch.offsetLag()),
-    };
-    const key = `${topic}:${partition}`;
-    let deferral: BatchDeferral | void;
-    try {
-      deferral = await this.#options.handler(consumed);
-    } catch (err) {
-      let backoff = this.#backoff.get(key);
-      if (!backoff) {
-        backoff = new Backoff(this.#bus.redeliveryBackoff);
-        this.#backoff.set(key, backoff);
-      }
-      const wait = backoff.next();
-      this.#bus.logger.warn(
-        {
-          err,
-          topic,
-          partition,
-          offset: batch.firstOffset(),
-          groupId: this.#options.groupId,
-          retryInMs: wait,
-        },
-        'bus handler failed; redelivering the batch',
-      );
-      // Returning without resolving makes kafkajs fetch from the same offset again. Throwing
-      // instead would go through its crash/restart path, which rejoins the group and gives up
-      // for good on errors it considers non-retriable (TypeError, or anything with retriable=false).
-      await this.#sleep(wait, heartbeat, stale);
-      return;
+      groupId: this.#options.groupId,
+      handler: this.#options.handler,
+      redeliveryBackoff: this.#bus.redeliveryBackoff,
+      logger: this.#bus.logger,
+      acquire: this.#acquire,
+      onHandled: (offset) => this.#commits.record(topic, partition, offset),
+      setFetching: (fetching) => this.#hold(topic, partition, !fetching),
+      // kafkajs' own fetch loop heartbeats too; a heartbeat refused during a rebalance is no
+      // reason to fail the handler (the batch's staleness says what it needs to know).
+      heartbeat: () => heartbeat().catch(() => {}),
+    });
+  }
+
+  #hold(topic: string, partition: number, held: boolean): void {
+    let partitions = this.#held.get(topic);
+    if (held) {
+      if (!partitions) this.#held.set(topic, (partitions = new Set()));
+      partitions.add(partition);
+    } else {
+      partitions?.delete(partition);
     }
-    this.#backoff.delete(key);
-    const done = deferral ? batch.messages[deferral.processed - 1] : last;
-    if (done) {
-      payload.resolveOffset(done.offset);
-      await payload.commitOffsetsIfNecessary({
-        topics: [{ topic, partitions: [{ partition, offset: (BigInt(done.offset) + 1n).toString() }] }],
-      });
-    }
-    if (deferral && deferral.processed < batch.messages.length)
-      this.#deferPartition(topic, partition, deferral.retryAt);
+    this.#applyFetchState(topic);
   }
 
   /**
-   * Pauses one partition until `retryAt`. kafkajs fetches a paused-then-resumed partition again
-   * from the first unresolved offset, so the records not yet due come back then.
+   * Tells kafkajs which partitions of a topic to fetch. The whole state is set each time: kafkajs
+   * drops a topic-wide pause when a single partition is paused.
    */
-  #deferPartition(topic: string, partition: number, retryAt: number): void {
-    const key = `${topic}:${partition}`;
-    clearTimeout(this.#deferred.get(key));
+  #applyFetchState(topic: string): void {
+    const consumer = this.#consumer;
+    if (!consumer) return;
     try {
-      this.#consumer?.pause([{ topic, partitions: [partition] }]);
+      if (this.#paused.has(topic)) {
+        consumer.pause([{ topic }]);
+        return;
+      }
+      consumer.resume([{ topic }]);
+      const held = this.#held.get(topic);
+      if (held && held.size > 0) consumer.pause([{ topic, partitions: [...held] }]);
     } catch (err) {
-      this.#bus.logger.warn({ err, topic, partition }, 'could not pause a kafka partition');
+      // Between a crash and the consumer's restart kafkajs has no group to pause in ("Consumer
+      // group was not initialized"); the state is applied again when the group is joined.
+      this.#bus.logger.debug({ err, topic, groupId: this.#options.groupId }, 'kafka fetch state not applied');
     }
-    const timer = setTimeout(
-      () => {
-        this.#deferred.delete(key);
-        if (this.#paused.has(topic) || this.#closing) return;
-        try {
-          this.#consumer?.resume([{ topic, partitions: [partition] }]);
-        } catch (err) {
-          this.#bus.logger.warn({ err, topic, partition }, 'could not resume a kafka partition');
-        }
-      },
-      Math.max(0, retryAt - Date.now()),
+  }
+
+  /**
+   * A (re)join starts every partition's fetch at its last commit. Partitions no longer ours are
+   * revoked from their workers; those still ours wait, not fetched, until their running handler
+   * finished and its offset is committed, so no record handled here is fetched again.
+   */
+  #rejoined(assignment: Record<string, number[]>): void {
+    const assigned = new Set(
+      Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
     );
-    timer.unref();
-    this.#deferred.set(key, timer);
-  }
-
-  /** Waits without losing group membership; returns early when the batch goes stale. */
-  async #sleep(ms: number, heartbeat: () => Promise<void>, stale: () => boolean): Promise<void> {
-    const until = Date.now() + ms;
-    while (!stale()) {
-      const left = until - Date.now();
-      if (left <= 0) return;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 50)));
-      await heartbeat();
+    this.#held.clear();
+    for (const [key, worker] of this.#workers) {
+      const at = key.lastIndexOf(':');
+      const topic = key.slice(0, at);
+      const partition = Number(key.slice(at + 1));
+      if (!assigned.has(key)) {
+        this.#workers.delete(key);
+        this.#commits.forget(topic, partition);
+        void worker.revoke();
+        continue;
+      }
+      if (!worker.busy && !this.#commits.has(topic, partition)) {
+        void worker.reset();
+        continue;
+      }
+      let held = this.#held.get(topic);
+      if (!held) this.#held.set(topic, (held = new Set()));
+      held.add(partition);
+      void worker
+        .reset()
+        .then(() => this.#commits.flush())
+        .then(() => {
+          if (this.#workers.get(key) === worker) this.#hold(topic, partition, false);
+        });
     }
-  }
-
-  #applyPause(): void {
-    if (this.#paused.size === 0 || !this.#consumer) return;
-    try {
-      this.#consumer.pause([...this.#paused].map((topic) => ({ topic })));
-    } catch (err) {
-      this.#bus.logger.warn({ err }, 'could not pause kafka topics');
-    }
+    for (const topic of new Set([...this.#options.topics, ...this.#held.keys()]))
+      this.#applyFetchState(topic);
   }
 
   pause(topics: readonly string[]): void {
-    for (const topic of topics) this.#paused.add(topic);
-    this.#applyPause();
+    for (const topic of topics) {
+      this.#paused.add(topic);
+      this.#applyFetchState(topic);
+    }
   }
 
   resume(topics: readonly string[]): void {
-    for (const topic of topics) this.#paused.delete(topic);
-    try {
-      this.#consumer?.resume(topics.map((topic) => ({ topic })));
-    } catch (err) {
-      this.#bus.logger.warn({ err }, 'could not resume kafka topics');
+    for (const topic of topics) {
+      this.#paused.delete(topic);
+      this.#applyFetchState(topic);
     }
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearTimeout(this.#restartTimer);
-      for (const timer of this.#deferred.values()) clearTimeout(timer);
       try {
-        // Waits for the in-flight batch (and its commit), then leaves the group.
+        // Stop fetching, let running handlers finish (they see isStale), commit what they did,
+        // then leave the group: a commit after leaving would be refused.
+        for (const topic of this.#options.topics) this.#paused.add(topic);
+        for (const topic of this.#options.topics) this.#applyFetchState(topic);
+        await Promise.all([...this.#workers.values()].map((worker) => worker.close()));
+        await this.#commits.flush();
+        this.#commits.stop();
         await this.#consumer?.disconnect();
       } finally {
         this.#onClosed();

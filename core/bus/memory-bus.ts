@@ -253,6 +253,10 @@ class MemorySubscription implements Subscription {
     this.#signal.notify();
   }
 
+  consuming(): boolean {
+    return !this.#closed;
+  }
+
   pause(topics: readonly string[]): void {
     for (const topic of topics) this.#paused.add(topic);
   }
@@ -328,7 +332,8 @@ class MemorySubscription implements Subscription {
       position += deferral ? deferral.processed : records.length;
       committed.set(partition, position);
       this.#bus.trim(log, topic, partition);
-      if (deferral && deferral.processed < records.length) await this.#sleep(deferral.retryAt - Date.now());
+      if (deferral && deferral.processed < records.length)
+        await this.#sleep(Math.max(0, deferral.retryAt - Date.now()));
     }
   }
 

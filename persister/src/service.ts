@@ -25,6 +25,8 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
     },
   });
   context.readiness.add('database_writes', () => persister.isDatabaseUp());
+  // Connected is not enough: a consumer crashed or stuck out of its group writes nothing.
+  context.readiness.add('consuming', () => persister.subscription.consuming());
   // Status callbacks to customers (persister/src/callbacks/): their own consumer group and outbox.
   const callbacks = config.callbacks.enabled
     ? await startCallbacks({

@@ -39,6 +39,8 @@ export interface BridgeOptions {
 }
 
 export interface RunningBridge {
+  /** True while every lane and delay consumer is in its group and fetching. */
+  consuming(): boolean;
   close(): Promise<void>;
 }
 
@@ -46,8 +48,6 @@ const LOWER_LANES: readonly Lane[] = ['normal', 'bulk'];
 /** How long a high-lane partition's report of a backlog holds the lower lanes without a newer one. */
 export const HIGH_LAG_REPORT_TTL_MS = 30_000;
 const HIGH_LAG_RECHECK_MS = 1_000;
-/** More than any one bridge owns of a lane (kafkajs caps it at the partitions assigned). */
-const CONCURRENT_PARTITIONS = 64;
 
 /**
  * The supplier bridge's consumers. Each lane has its own consumer, so a bulk backlog never sits
@@ -163,8 +163,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     const subscription = await bus.subscribe({
       groupId: `${group}.${lane}`,
       topics: [LANE_TOPICS[lane]],
-      // A batch waits for its slowest provider call; one stuck partition must not hold the others.
-      concurrentPartitions: CONCURRENT_PARTITIONS,
+      // An OTP must not wait for the broker to fill a fetch; bulk and normal traffic can.
+      fetch: lane === 'high' ? 'immediate' : 'batched',
       fromBeginning: options.fromBeginning ?? true,
       handler: async (batch) => {
         if (lane !== 'high') return dispatchAll(batch, batch.records, firstPass);
@@ -182,7 +182,6 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   delaySubscriptions.push(
     await bus.subscribe({
       groupId: `${group}.delay`,
-      concurrentPartitions: CONCURRENT_PARTITIONS,
       fromBeginning: options.fromBeginning ?? true,
       topics: DELAY_TOPICS.map((t) => t.name),
       handler: async (batch): Promise<void | BatchDeferral> => {
@@ -214,6 +213,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   recheck.unref();
 
   return {
+    consuming: () => [...subscriptions.values(), ...delaySubscriptions].every((s) => s.consuming()),
     close: async () => {
       clearInterval(recheck);
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));

@@ -171,6 +171,16 @@ function busContract(name: string, createBus: () => Bus): void {
       if (bus.kind === 'memory') assert.equal(values.length, 50);
     });
 
+    test('a subscription says it is consuming once it has joined and fetched, and not after close', async () => {
+      const topic = await newTopic('consuming');
+      await bus.publish(topic, [{ key: 'k', value: 'v' }]);
+      const { subscription, records } = await collect(topic);
+      await waitFor(() => records.length === 1, WAIT_MS, 'the record consumed');
+      await waitFor(() => subscription.consuming(), WAIT_MS, 'consuming');
+      await subscription.close();
+      assert.equal(subscription.consuming(), false);
+    });
+
     test('pause stops delivery of a topic and resume restarts it', async () => {
       const topic = await newTopic('pause');
       await bus.publish(topic, [{ key: 'warmup', value: 'w' }]);
@@ -229,6 +239,128 @@ function busContract(name: string, createBus: () => Bus): void {
         assert.ok(late.at >= publishedAt + 1500, 'a deferred record is not handled before it is due');
       }
       assert.ok(lags.every((lag) => lag >= 0));
+    });
+
+    /**
+     * Which partition each key lands on, learnt by publishing one `probe` record per key and
+     * reading them back with a group of its own (the partitioners differ between the buses).
+     */
+    async function partitionsOf(topic: string, keys: readonly string[]): Promise<Map<string, number>> {
+      await bus.publish(
+        topic,
+        keys.map((key) => ({ key, value: 'probe' })),
+      );
+      const probes = await collect(topic);
+      await waitFor(() => probes.records.length >= keys.length, WAIT_MS, 'probes consumed');
+      await probes.subscription.close();
+      return new Map(probes.records.map((record) => [record.key, record.partition]));
+    }
+
+    test("a handler still waiting on one partition does not hold back another partition's records", async () => {
+      const topic = await newTopic('apart');
+      const keys = Array.from({ length: 24 }, (_, i) => `k${i}`);
+      const partitionOf = await partitionsOf(topic, keys);
+      const slow = partitionOf.get('k0')!;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let hanging = false;
+      const handled: ConsumedRecord[] = [];
+      const subscription = await bus.subscribe({
+        groupId: `contract-${uniqueSuffix()}`,
+        topics: [topic],
+        handler: async (batch) => {
+          for (const record of batch.records) {
+            if (record.value === 'hang') {
+              hanging = true;
+              // A provider that answers only at its timeout.
+              await released;
+            }
+            if (record.value !== 'probe') handled.push(record);
+          }
+        },
+      });
+      open.push(subscription);
+      await bus.publish(topic, [{ key: 'k0', value: 'hang' }]);
+      await waitFor(() => hanging, WAIT_MS, 'the slow handler started');
+      await bus.publish(
+        topic,
+        keys.map((key) => ({ key, value: `after-${key}` })),
+      );
+      const elsewhere = keys.filter((key) => partitionOf.get(key) !== slow);
+      assert.ok(elsewhere.length > 0, 'some keys land on other partitions');
+      await waitFor(
+        () => elsewhere.every((key) => handled.some((record) => record.value === `after-${key}`)),
+        WAIT_MS,
+        'records of the other partitions handled while one partition hangs',
+      );
+      assert.ok(
+        handled.every((record) => record.partition !== slow),
+        'nothing behind the hanging record on its own partition is handled before it',
+      );
+      release();
+      await waitFor(() => handled.length === keys.length + 1, WAIT_MS, 'the slow partition catches up');
+      const onSlow = handled.filter((record) => record.partition === slow).map((record) => record.value);
+      assert.equal(onSlow[0], 'hang', 'the slow partition keeps its order');
+    });
+
+    test('a record whose handler never finished comes back to the next member; handled ones do not', async () => {
+      const topic = await newTopic('unfinished');
+      const groupId = `contract-unfinished-${uniqueSuffix()}`;
+      const keys = Array.from({ length: 24 }, (_, i) => `k${i}`);
+      const partitionOf = await partitionsOf(topic, keys);
+      const stuckPartition = partitionOf.get('k0')!;
+      await bus.publish(topic, [
+        { key: 'k0', value: 'stuck' },
+        ...keys.map((key) => ({ key, value: `first-${key}` })),
+      ]);
+      let stuckStarted = false;
+      const one = await collect(topic, {
+        groupId,
+        handle: async (batch) => {
+          if (!batch.records.some((record) => record.value === 'stuck')) return;
+          stuckStarted = true;
+          // The member goes away before this handler finishes: it gives up when told it is stale.
+          await waitFor(() => batch.isStale(), WAIT_MS, 'the batch going stale');
+          throw new Error('abandoned while leaving');
+        },
+      });
+      const elsewhere = keys.filter((key) => partitionOf.get(key) !== stuckPartition);
+      await waitFor(
+        () =>
+          stuckStarted &&
+          elsewhere.every((key) => one.records.some((record) => record.value === `first-${key}`)),
+        WAIT_MS,
+        'other partitions handled while one handler is stuck',
+      );
+      await one.subscription.close();
+      assert.ok(
+        one.records.every((record) => record.partition !== stuckPartition),
+        'nothing of the stuck partition was handled',
+      );
+
+      const two = await collect(topic, { groupId });
+      const expected = [
+        'stuck',
+        ...keys.filter((key) => partitionOf.get(key) === stuckPartition).map((key) => `first-${key}`),
+      ];
+      await waitFor(() => two.records.length >= expected.length, WAIT_MS, 'the unfinished records again');
+      await sleep(300);
+      const values = two.records.filter((record) => record.value !== 'probe').map((record) => record.value);
+      assert.deepEqual(values, expected, 'exactly the unfinished partition, from the unfinished record on');
+    });
+
+    test('one publish larger than a produce request may carry resolves and arrives whole, in order', async () => {
+      const topic = await newTopic('large');
+      // 3 MB under one key: more than one request and more than the broker takes in one batch.
+      const body = 'x'.repeat(1_000);
+      const sent = Array.from({ length: 3_000 }, (_, i) => ({ key: 'one', value: `${i}:${body}` }));
+      await bus.publish(topic, sent);
+      const { records } = await collect(topic);
+      await waitFor(() => records.length >= sent.length, WAIT_MS, 'every record consumed');
+      assert.deepEqual(
+        records.map((record) => Number(record.value.split(':')[0])),
+        sent.map((_, i) => i),
+      );
     });
 
     test('2,000 concurrent publishes all resolve and all arrive', async (t) => {
