@@ -57,7 +57,8 @@ export class Baselines {
   private readonly slowTauMs: number;
   private readonly warmWeight: number;
   private readonly minIntervalMs: number;
-  private readonly forgetAfterMs: number;
+  /** A series not observed for this long is forgotten (and its stored row deleted). */
+  readonly forgetAfterMs: number;
   private readonly averages = new Map<string, Average>();
 
   constructor(options: BaselineOptions = {}) {
@@ -133,15 +134,16 @@ export class Baselines {
   }
 
   /**
-   * Continues from series another monitor kept: one this process knows better (observed later)
-   * keeps its own; one past `forgetAfterMs` is not taken. Returns how many were taken.
+   * Continues from series another monitor kept. The weight says how much a baseline has seen: a
+   * series this process has seen more of keeps its own, one it has just started (or never seen)
+   * takes the kept one. One past `forgetAfterMs` is not taken. Returns how many were taken.
    */
   restore(states: readonly BaselineState[], now: number): number {
     let taken = 0;
     for (const state of states) {
       if (!(state.weight > 0) || !Number.isFinite(state.sum) || state.at < now - this.forgetAfterMs) continue;
       const held = this.averages.get(state.key);
-      if (held && held.weight > 0 && held.at >= state.at) continue;
+      if (held && held.weight >= state.weight) continue;
       this.averages.set(state.key, { sum: state.sum, weight: Math.min(1, state.weight), at: state.at });
       taken++;
     }

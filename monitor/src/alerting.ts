@@ -55,6 +55,8 @@ export interface AlertingOptions {
   url?: string | undefined;
   now?: () => number;
   random?: () => number;
+  /** Runs first when this replica becomes the acting one (the monitor reloads kept baselines). */
+  onTakeOver?: (() => Promise<void>) | undefined;
 }
 
 /** The traffic's rates as the health model reads them, per provider and country (and class, for the floors). */
@@ -204,6 +206,7 @@ export class Alerting {
    */
   private async takeOver(): Promise<void> {
     const { options } = this;
+    await options.onTakeOver?.();
     for (const v of options.board?.snapshot() ?? []) {
       options.health.seed(v.provider, v.country, v.health, Date.parse(v.occurredAt));
     }
