@@ -75,6 +75,8 @@ export interface FloorStanding {
   country: string;
   signal: HealthSignal;
   below: boolean;
+  /** The window that showed it. */
+  windowMs: number;
   at: number;
 }
 
@@ -175,12 +177,17 @@ export class HealthModel {
       for (const key of keys) {
         const labels = splitKey(key);
         const degradedBefore = this.states.get(key)?.degraded.has(signal) ?? false;
+        const standingKey = `${key}\u0000${signal}`;
+        const previous = this.floorStandings.get(standingKey);
+        // Below the floor is only lifted by evidence as recent as what showed it: a provider marked
+        // dead gets little traffic, and a longer window still holds its deliveries from before.
+        const longest = previous?.below ? previous.windowMs : Number.POSITIVE_INFINITY;
         let floor: (FloorVerdict & { windowMs: number }) | undefined;
         for (const { windowMs, samples } of byWindow) {
           const sample = samples.get(key);
           if (!sample) continue;
           if (signal === 'delivered_rate' && sample.trials > 0) carrying.add(key);
-          if (floor || !this.floorWindowsMs[signal].includes(windowMs)) continue;
+          if (floor || windowMs > longest || !this.floorWindowsMs[signal].includes(windowMs)) continue;
           const verdict = this.judgeFloor(signal, sample);
           if (verdict?.eligible) floor = { ...verdict, windowMs };
         }
@@ -213,13 +220,18 @@ export class HealthModel {
           }
           this.baselines.observe(bKey, rate, now, judgement?.degraded ?? (floor?.below || degradedBefore));
         }
-        const standingKey = `${key}\u0000${signal}`;
         if (warm) {
           // A baseline, even one saying the signal means nothing here, speaks instead of the floor.
           this.floorStandings.delete(standingKey);
           covered.add(key);
         } else if (floor) {
-          this.floorStandings.set(standingKey, { ...labels, signal, below: floor.below, at: now });
+          this.floorStandings.set(standingKey, {
+            ...labels,
+            signal,
+            below: floor.below,
+            windowMs: floor.windowMs,
+            at: now,
+          });
           covered.add(key);
           judgement = {
             signal,
@@ -229,6 +241,8 @@ export class HealthModel {
             windowMs: floor.windowMs,
             degraded: floor.below,
           };
+        } else if (previous) {
+          covered.add(key); // the last floor verdict holds, as health does, until evidence or staleness
         }
         if (!judgement) continue;
         const list = judgements.get(key);
