@@ -40,7 +40,6 @@ const base = `http://127.0.0.1:${port}`;
 const headers = { authorization: `Bearer ${gateway.api.apiKey!}`, 'content-type': 'application/json' };
 
 const start = Date.now();
-let faultAt: number | undefined;
 /** Submissions per 30 s bucket since the start, per provider. */
 const buckets: Array<Record<string, number>> = [];
 await gateway.context.bus().subscribe({
@@ -95,10 +94,9 @@ const fault = await fetch(`${base}/simulator/providers/sim-b/fault`, {
   body: JSON.stringify({ fault: 'silent' }),
 });
 if (fault.status !== 200) throw new Error(`setting the fault answered ${fault.status}`);
-faultAt = Date.now();
+const faultAt = Date.now();
 console.log(`sim-b silent at ${Math.round((faultAt - start) / 1000)} s`);
 let firstAlert: number | undefined;
-let blindWarnings = 0;
 while (Date.now() - faultAt < FAULT_MS) {
   await sleep(1_000);
   if (firstAlert === undefined) {
@@ -110,7 +108,7 @@ clearInterval(pump);
 await sleep(1_000);
 
 const fired = await alerts();
-blindWarnings = (await store.listIncidents({ limit: 100 })).filter((i) => i.ruleId === 'monitor-blind').length;
+const blindWarnings = (await store.listIncidents({ limit: 100 })).filter((i) => i.ruleId === 'monitor-blind').length;
 console.log('readyz monitor detail at the end', JSON.stringify(await readiness()));
 console.log(`sent ${sent}, refused ${refused}`, JSON.stringify(Object.fromEntries(refusals)));
 console.log('30 s bucket from start (s) | sim-b share | submissions');
@@ -122,7 +120,7 @@ buckets.forEach((bucket, i) => {
   console.log(`${String(i * 30).padStart(5)} | ${share.toFixed(2)} | ${total}`);
   // A bucket that started at or after the fault, ending `(i + 1) * 30` s after the start.
   if (detectedS === undefined && i > faultBucket && total > 0 && share < 0.15) {
-    detectedS = ((i + 1) * BUCKET_MS - (faultAt! - start)) / 1000;
+    detectedS = ((i + 1) * BUCKET_MS - (faultAt - start)) / 1000;
   }
 });
 console.log(

@@ -45,7 +45,7 @@ const GOOD = `good-${suffix}`;
 const DEAD = `dead-${suffix}`;
 /** Long enough that judging a drop sooner can only come from a kept baseline. */
 const WARMUP_MS = 20_000;
-const logger = createLogger({ level: (process.env.DEBUG_LEVEL as 'info') ?? 'silent' });
+const logger = createLogger({ level: 'silent' });
 const bus = new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId: 'monitor-memory-test', logger });
 const board = new HealthBoard();
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
