@@ -490,16 +490,17 @@ export function loadConfig(
 function monitorFloors(r: EnvReader): MonitorFloors {
   const maxRate = r.int('PIGEON_MONITOR_FLOOR_PERCENT', 5, 0, 50) / 100;
   const floor = (name: string, fallback: number) => ({
-    minSamples: r.int(`PIGEON_MONITOR_FLOOR_MIN_${name}`, fallback, 0, 1_000_000),
+    minSamples: r.int(name, fallback, 0, 1_000_000),
     maxRate,
   });
+  const transactional = floor('PIGEON_MONITOR_FLOOR_MIN_TRANSACTIONAL', 20);
   return {
     delivered: {
-      default: floor('TRANSACTIONAL', 20),
-      transactional: floor('TRANSACTIONAL', 20),
-      alert: floor('ALERT', 10),
-      otp: floor('OTP', 10),
-      marketing: floor('MARKETING', 50),
+      default: transactional,
+      transactional,
+      alert: floor('PIGEON_MONITOR_FLOOR_MIN_ALERT', 10),
+      otp: floor('PIGEON_MONITOR_FLOOR_MIN_OTP', 10),
+      marketing: floor('PIGEON_MONITOR_FLOOR_MIN_MARKETING', 50),
     },
     conversion: {
       minSamples: r.int('PIGEON_MONITOR_CONVERSION_FLOOR_MIN', 20, 0, 1_000_000),
