@@ -26,6 +26,7 @@ import { topicSpecs } from '../../core/runtime.ts';
 import { MysqlStore } from '../../core/store/mysql-store.ts';
 import { Topics } from '../../core/topics.ts';
 import { HealthModel } from '../../monitor/src/health-model.ts';
+import { LEADER_KEY } from '../../monitor/src/leader.ts';
 import { type RunningMonitor, startMonitor } from '../../monitor/src/monitor.ts';
 import { Traffic } from '../../monitor/src/traffic.ts';
 import { followProviderHealth } from '../../routing/health-feed.ts';
@@ -55,6 +56,9 @@ let pump: NodeJS.Timeout;
 const caches: RedisCache[] = [];
 /** Share of GOOD's messages that get a delivered receipt. */
 let goodDelivers = 1;
+/** A third provider, for the replicas test: its share of messages delivered (0 before it starts). */
+const LATE = `late-${suffix}`;
+let lateDelivers: number | undefined;
 
 function models() {
   const baselines = new Baselines({ warmupMs: WARMUP_MS, minIntervalMs: 1_000 });
@@ -110,7 +114,7 @@ async function monitorInstance(name: string, notifier: Notifier, m = models()) {
     models: m,
     accept: (record) => {
       const provider = (JSON.parse(record.value) as { provider?: unknown }).provider;
-      return provider === GOOD || provider === DEAD;
+      return provider === GOOD || provider === DEAD || provider === LATE;
     },
     groupId: `monitor-memory-${name}-${suffix}`,
     instance: name,
@@ -128,7 +132,7 @@ before(async () => {
   pump = setInterval(() => {
     const outcomes: Array<{ key: string; value: string }> = [];
     const receipts: Array<{ key: string; value: string }> = [];
-    for (const provider of [GOOD, DEAD]) {
+    for (const provider of lateDelivers === undefined ? [GOOD, DEAD] : [GOOD, DEAD, LATE]) {
       for (let i = 0; i < 2; i++) {
         const messageId = newId();
         const submitted: MessageSubmitted = {
@@ -144,7 +148,8 @@ before(async () => {
           class: 'transactional',
         };
         outcomes.push({ key: messageId, value: JSON.stringify(submitted) });
-        if (provider === GOOD && Math.random() < goodDelivers) {
+        const delivers = provider === GOOD ? goodDelivers : provider === LATE ? lateDelivers! : 0;
+        if (Math.random() < delivers) {
           const receipt: ReceiptReceived = {
             ...eventBase(messageId, 'tenant'),
             type: 'receipt.received',
@@ -180,10 +185,17 @@ const goodKey = baselineKey('delivered_rate', { provider: GOOD, country: 'GB' },
 test('a fresh monitor calls a provider that never delivered anything dead, by its floor, with one alert', async () => {
   ({ monitor: first, models: firstModels } = await monitorInstance('first', firstNotifier));
   const started = Date.now();
-  await waitFor(() => board.snapshot().some((v) => v.provider === DEAD && v.health === 0), 30_000, 'DEAD at 0');
+  await waitFor(
+    () => board.snapshot().some((v) => v.provider === DEAD && v.health === 0),
+    30_000,
+    'DEAD at 0',
+  );
   const tookMs = Date.now() - started;
   assert.ok(tookMs < WARMUP_MS, `judged after ${tookMs} ms, inside the warm-up: no baseline did it`);
-  assert.match(board.snapshot().find((v) => v.provider === DEAD)!.reason, /against the floor, no baseline yet/);
+  assert.match(
+    board.snapshot().find((v) => v.provider === DEAD)!.reason,
+    /against the floor, no baseline yet/,
+  );
   await waitFor(() => firstNotifier.sent.some((n) => n.kind === 'firing'), 15_000, 'the floor alert');
   assert.equal(board.health(GOOD, 'GB'), 1);
   const firing = firstNotifier.sent.filter((n) => n.kind === 'firing');
@@ -195,7 +207,11 @@ test('a fresh monitor calls a provider that never delivered anything dead, by it
 
 test('a new monitor instance continues from the stored baselines: it judges a drop without warming up', async () => {
   // The first monitor learns GOOD's normal, keeps it in MariaDB, and stops.
-  await waitFor(() => firstModels.baselines.get(goodKey) !== undefined, WARMUP_MS + 20_000, 'a warm baseline');
+  await waitFor(
+    () => firstModels.baselines.get(goodKey) !== undefined,
+    WARMUP_MS + 20_000,
+    'a warm baseline',
+  );
   assert.ok(first!.alerting.isLeader);
   await first!.close();
   const stored = (await store.listBaselines()).find((b) => b.key === goodKey);
@@ -216,7 +232,10 @@ test('a new monitor instance continues from the stored baselines: it judges a dr
     assert.ok(tookMs < WARMUP_MS, `alerted after ${tookMs} ms, inside its own warm-up`);
     assert.equal(secondNotifier.sent.find((n) => n.labels.provider === GOOD)!.ruleId, 'delivered-rate-drop');
     await waitFor(() => board.health(GOOD, 'GB') < 0.6, 10_000, 'GOOD degraded on provider.health');
-    assert.match(board.snapshot().find((v) => v.provider === GOOD)!.reason, /against a baseline of (9\d|100) %/);
+    assert.match(
+      board.snapshot().find((v) => v.provider === GOOD)!.reason,
+      /against a baseline of (9\d|100) %/,
+    );
     // The floor incident the first monitor opened was taken over, not raised again.
     assert.equal(
       secondNotifier.sent.filter((n) => n.kind === 'firing' && n.labels.provider === DEAD).length,
@@ -225,5 +244,60 @@ test('a new monitor instance continues from the stored baselines: it judges a dr
   } finally {
     goodDelivers = 1;
     await second.close();
+  }
+});
+
+test('replicas: the leader dies mid-run and a replica started after it had learnt takes over, judging at once', async () => {
+  const lateKey = baselineKey('delivered_rate', { provider: LATE, country: 'GB' }, 10_000);
+  lateDelivers = 1;
+  const leaderNotifier = new RecordingNotifier();
+  const { monitor: leader, models: leaderModels } = await monitorInstance('leader', leaderNotifier);
+  const replicaNotifier = new RecordingNotifier();
+  let replica: RunningMonitor | undefined;
+  try {
+    await waitFor(() => leaderModels.baselines.get(lateKey) !== undefined, WARMUP_MS + 20_000, 'warm');
+    await waitFor(
+      async () => (await store.listBaselines()).some((b) => b.key === lateKey),
+      5_000,
+      'the leader’s snapshot',
+    );
+    // A replica joins (a rolling deploy): it reads what the leader kept, and stands by.
+    let replicaModels: ReturnType<typeof models>;
+    ({ monitor: replica, models: replicaModels } = await monitorInstance('replica', replicaNotifier));
+    const joined = Date.now();
+    assert.ok(replicaModels.baselines.get(lateKey)! > 0.9, 'warm from the leader’s snapshot');
+    await replica.tick();
+    assert.equal(replica.alerting.isLeader, false);
+
+    // The leader dies holding its lease: stopped, with the lease left to run out as a killed
+    // process leaves it.
+    await leader.close();
+    const lease = new RedisCache(TEST_REDIS_URL, { keyPrefix: `monitor-memory-${suffix}:` });
+    caches.push(lease);
+    await lease.set(LEADER_KEY, 'leader', { ttlMs: 5_000 });
+    lateDelivers = 0.2;
+
+    await waitFor(
+      () => replicaNotifier.sent.some((n) => n.kind === 'firing' && n.labels.provider === LATE),
+      WARMUP_MS,
+      'the replica alerting on LATE’s drop',
+    );
+    const tookMs = Date.now() - joined;
+    assert.ok(replica.alerting.isLeader);
+    assert.ok(tookMs < WARMUP_MS, `alerted ${tookMs} ms after joining, inside its own warm-up`);
+    assert.deepEqual(
+      replicaNotifier.sent.filter((n) => n.kind === 'firing').map((n) => [n.ruleId, n.labels.provider]),
+      [['delivered-rate-drop', LATE]],
+      'one alert, and none repeated for the incidents it took over',
+    );
+    assert.equal(
+      leaderNotifier.sent.filter((n) => n.labels.provider === LATE).length,
+      0,
+      'the dead leader said nothing about it',
+    );
+  } finally {
+    lateDelivers = undefined;
+    await leader.close().catch(() => undefined);
+    await replica?.close();
   }
 });
