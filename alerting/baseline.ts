@@ -28,6 +28,18 @@ interface Average {
   at: number;
 }
 
+/**
+ * A baseline as it is kept between monitor processes (core/store/kinds/baselines.ts): the
+ * corrected average is `sum / weight`, `weight` says how much has been seen (warm at 1 − e^(−warm-up/τ)).
+ */
+export interface BaselineState {
+  key: string;
+  sum: number;
+  weight: number;
+  /** When the series was last observed. */
+  at: number;
+}
+
 /** A baseline's key: the metric, the series' labels in a fixed order and the window, if any. */
 export function baselineKey(
   metric: string,
@@ -45,7 +57,8 @@ export class Baselines {
   private readonly slowTauMs: number;
   private readonly warmWeight: number;
   private readonly minIntervalMs: number;
-  private readonly forgetAfterMs: number;
+  /** A series not observed for this long is forgotten (and its stored row deleted). */
+  readonly forgetAfterMs: number;
   private readonly averages = new Map<string, Average>();
 
   constructor(options: BaselineOptions = {}) {
@@ -60,6 +73,13 @@ export class Baselines {
   observe(key: string, value: number, at: number, slow = false): void {
     if (!Number.isFinite(value)) return;
     const avg = this.averages.get(key);
+    if (avg === undefined && slow) {
+      // An abnormal value is never where a normal starts (a provider dead from the first minute
+      // would otherwise teach its baseline that 0 % is usual): an empty average marks the series
+      // as seen, so that another observer of the same key within the interval does not start it.
+      this.averages.set(key, { sum: 0, weight: 0, at });
+      return;
+    }
     if (avg === undefined) {
       const weight = 1 - Math.exp(-this.minIntervalMs / this.tauMs);
       this.averages.set(key, { sum: weight * value, weight, at });
@@ -68,6 +88,12 @@ export class Baselines {
     const dt = at - avg.at;
     if (dt < this.minIntervalMs) return;
     avg.at = at;
+    if (avg.weight === 0) {
+      if (slow) return;
+      avg.sum = (1 - Math.exp(-this.minIntervalMs / this.tauMs)) * value;
+      avg.weight = 1 - Math.exp(-this.minIntervalMs / this.tauMs);
+      return;
+    }
     if (slow) {
       // Moves the corrected average itself: folding into sum and weight would let the start-up
       // correction amplify the abnormal values as much as normal ones.
@@ -85,6 +111,55 @@ export class Baselines {
     const avg = this.averages.get(key);
     if (!avg || avg.weight < this.warmWeight) return undefined;
     return avg.sum / avg.weight;
+  }
+
+  /**
+   * Starts a series from a prior (a configured or yesterday's rate) as if it had just finished
+   * its warm-up there: usable at once, and outweighed by an hour of what the series really does.
+   * A series already known keeps what it knows.
+   */
+  seed(key: string, value: number, at: number): boolean {
+    if (!Number.isFinite(value) || (this.averages.get(key)?.weight ?? 0) > 0) return false;
+    this.averages.set(key, { sum: this.warmWeight * value, weight: this.warmWeight, at });
+    return true;
+  }
+
+  /** Every series as it stands, to be kept for the next monitor (monitor/src/baseline-memory.ts). */
+  snapshot(): BaselineState[] {
+    const states: BaselineState[] = [];
+    for (const [key, avg] of this.averages) {
+      if (avg.weight > 0) states.push({ key, sum: avg.sum, weight: avg.weight, at: avg.at });
+    }
+    return states;
+  }
+
+  /**
+   * Continues from series another monitor kept. The weight says how much a baseline has seen: a
+   * series this process has seen more of keeps its own, one it has just started (or never seen)
+   * takes the kept one. One past `forgetAfterMs` is not taken. Returns how many were taken.
+   */
+  restore(states: readonly BaselineState[], now: number): number {
+    let taken = 0;
+    for (const state of states) {
+      if (!(state.weight > 0) || !Number.isFinite(state.sum) || state.at < now - this.forgetAfterMs) continue;
+      const held = this.averages.get(state.key);
+      if (held && held.weight >= state.weight) continue;
+      this.averages.set(state.key, { sum: state.sum, weight: Math.min(1, state.weight), at: state.at });
+      taken++;
+    }
+    return taken;
+  }
+
+  /** Whether the series has a usable baseline. */
+  isWarm(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Series seen but not yet trusted (a gauge and /readyz say how blind the monitor still is). */
+  get warming(): number {
+    let count = 0;
+    for (const avg of this.averages.values()) if (avg.weight < this.warmWeight) count++;
+    return count;
   }
 
   prune(now: number): void {

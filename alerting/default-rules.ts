@@ -30,6 +30,24 @@ export function defaultRules(options: { receiptBacklog?: number } = {}): AlertRu
       severity: 'critical',
     },
     {
+      id: 'below-floor',
+      description:
+        'A provider accepts messages to a country but delivers none (or no code sent through it is typed back), judged before any baseline has warmed up',
+      metric: 'below_floor',
+      above: 0.5,
+      clearFor: '1m',
+      severity: 'critical',
+    },
+    {
+      id: 'monitor-blind',
+      description:
+        'Traffic to a provider and country that the monitor cannot judge: no baseline yet, no prior, too little for a floor',
+      metric: 'blind_seconds',
+      above: 300,
+      clearFor: '1m',
+      severity: 'warning',
+    },
+    {
       id: 'submit-success-low',
       description: 'A provider refuses or fails many submissions',
       metric: 'submit_success_rate',

@@ -10,6 +10,8 @@ const METRIC_WORDS: Record<MetricName, { what: string; unit: 'ratio' | 'seconds'
   receipt_lag_p95_seconds: { what: 'p95 receipt lag', unit: 'seconds' },
   otp_conversion_rate: { what: 'OTP conversion', unit: 'ratio' },
   provider_health: { what: 'Health', unit: 'ratio' },
+  below_floor: { what: 'Delivering nothing (1: below the floor)', unit: 'count' },
+  blind_seconds: { what: 'Time without a baseline or floor', unit: 'seconds' },
   breaker_state: { what: 'Breaker state', unit: 'count' },
   consumer_lag: { what: 'Consumer lag', unit: 'count' },
   heartbeat_age_seconds: { what: 'Time since the last heartbeat', unit: 'seconds' },

@@ -68,6 +68,18 @@ export const METRICS = {
     windowed: false,
     help: 'the health the monitor publishes (1 healthy, 0 dead)',
   },
+  below_floor: {
+    labels: ['provider', 'country', 'signal'],
+    by: ['provider', 'country'],
+    windowed: false,
+    help: '1 where a provider delivers (signal delivered_rate) or converts (otp_conversion_rate) at or near nothing, judged by the absolute floors before any baseline exists; 0 where a floor judges it fine',
+  },
+  blind_seconds: {
+    labels: ['provider', 'country'],
+    by: ['provider', 'country'],
+    windowed: false,
+    help: 'how long a provider and country carrying traffic has had neither a usable baseline nor enough traffic for a floor',
+  },
   breaker_state: {
     labels: ['provider', 'country'],
     by: ['provider', 'country'],

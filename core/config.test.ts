@@ -168,15 +168,40 @@ test('the monitor settings have defaults and are checked like the rest', () => {
     minSamples: 20,
     recoveryPerMinute: 0.1,
     alertsUrl: undefined,
+    floors: {
+      delivered: {
+        default: { minSamples: 20, maxRate: 0.05 },
+        transactional: { minSamples: 20, maxRate: 0.05 },
+        alert: { minSamples: 10, maxRate: 0.05 },
+        otp: { minSamples: 10, maxRate: 0.05 },
+        marketing: { minSamples: 50, maxRate: 0.05 },
+      },
+      conversion: { minSamples: 20, maxRate: 0.02 },
+    },
+    baselineSnapshotMs: 30_000,
+    priorsFromMessages: true,
   });
   const tuned = loadConfig({
     PIGEON_MONITOR_DEGRADED_PERCENT: '50',
     PIGEON_MONITOR_BULK_RECEIPT_SAMPLE_PERCENT: '25',
     PIGEON_ALERTS_URL: 'https://grafana.example.com/d/pigeon',
+    PIGEON_MONITOR_FLOOR_MIN_OTP: '5',
+    PIGEON_MONITOR_FLOOR_MIN_MARKETING: '0',
+    PIGEON_MONITOR_FLOOR_PERCENT: '2',
+    PIGEON_MONITOR_BASELINE_SNAPSHOT_SECONDS: '60',
   }).monitor;
   assert.deepEqual(
     [tuned.degradedRatio, tuned.bulkReceiptSample, tuned.alertsUrl],
     [0.5, 0.25, 'https://grafana.example.com/d/pigeon'],
+  );
+  assert.deepEqual(
+    [tuned.floors.delivered.otp, tuned.floors.delivered.marketing, tuned.baselineSnapshotMs],
+    [{ minSamples: 5, maxRate: 0.02 }, { minSamples: 0, maxRate: 0.02 }, 60_000],
+  );
+  // More often than every 30 s would write each series' row faster than the issue allows.
+  assert.throws(
+    () => loadConfig({ PIGEON_MONITOR_BASELINE_SNAPSHOT_SECONDS: '10' }),
+    /PIGEON_MONITOR_BASELINE_SNAPSHOT_SECONDS/,
   );
   assert.throws(
     () => loadConfig({ PIGEON_MONITOR_DEGRADED_PERCENT: '100', PIGEON_ALERTS_URL: 'ftp://x' }),

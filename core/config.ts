@@ -123,6 +123,24 @@ export interface MonitorConfig {
   readonly recoveryPerMinute: number;
   /** Dashboard or runbook link put in every notification. */
   readonly alertsUrl: string | undefined;
+  /** Absolute floors judged before any baseline exists (monitor/src/floors.ts). */
+  readonly floors: MonitorFloors;
+  /** How often the acting monitor writes its baselines to the store (at least 30 s). */
+  readonly baselineSnapshotMs: number;
+  /** Whether a monitor seeds baselines from the delivered rates of the last day's messages. */
+  readonly priorsFromMessages: boolean;
+}
+
+/** A floor: with at least `minSamples` trials (0: off), a rate at or below `maxRate` is broken. */
+export interface MonitorFloor {
+  readonly minSamples: number;
+  readonly maxRate: number;
+}
+
+/** Delivered-rate floors per message class (`default` for any other), and the OTP conversion one. */
+export interface MonitorFloors {
+  readonly delivered: Readonly<Record<string, MonitorFloor>> & { readonly default: MonitorFloor };
+  readonly conversion: MonitorFloor;
 }
 
 /** Status callbacks to customers: delivered by the persister (persister/src/callbacks/). */
@@ -198,7 +216,17 @@ export const DEFAULT_OTP_COUNTRIES =
 
 /** The optional `PIGEON_CONFIG` JSON file: providers and routes. */
 export interface ProvidersFile {
-  providers?: Array<{ name: string; type: string; weight?: number; options?: Record<string, unknown> }>;
+  providers?: Array<{
+    name: string;
+    type: string;
+    weight?: number;
+    options?: Record<string, unknown>;
+    /**
+     * The monitor's prior for this provider's delivered rate (0..1), overall or per ISO country
+     * (`*` for the rest): its baselines start there instead of warming up (docs/operations.md).
+     */
+    expectedDeliveredRate?: number | Record<string, number>;
+  }>;
   /**
    * Routing rules (routing/rules.ts `RouteRule`), each with a stable `id`.
    * Providers and routes are copied into the store when absent there; the admin API owns them after.
@@ -473,6 +501,9 @@ export function loadConfig(
       minSamples: r.int('PIGEON_MONITOR_MIN_SAMPLES', 20, 1, 1_000_000),
       recoveryPerMinute: r.int('PIGEON_MONITOR_RECOVERY_PERCENT_PER_MINUTE', 10, 1, 100) / 100,
       alertsUrl: r.url('PIGEON_ALERTS_URL', ['http:', 'https:']),
+      floors: monitorFloors(r),
+      baselineSnapshotMs: r.int('PIGEON_MONITOR_BASELINE_SNAPSHOT_SECONDS', 30, 30, 3600) * 1000,
+      priorsFromMessages: r.bool('PIGEON_MONITOR_PRIORS_FROM_MESSAGES', true),
     },
   };
 
@@ -480,6 +511,34 @@ export function loadConfig(
     throw new PigeonError('PIGEON_ERR_CONFIG', `Invalid configuration:\n  - ${r.problems.join('\n  - ')}`);
   }
   return deepFreeze(config);
+}
+
+/**
+ * The floors' defaults catch "accepts but delivers nothing" within two minutes at a few messages a
+ * second: 20 due messages at ≤ 5 % delivered is far outside what chance does to any working route
+ * (a 50 % route shows ≤ 1 of 20 with probability 2e-5). OTP needs fewer (10): it is small and
+ * urgent; marketing more (50): carriers filter and delay it.
+ */
+function monitorFloors(r: EnvReader): MonitorFloors {
+  const maxRate = r.int('PIGEON_MONITOR_FLOOR_PERCENT', 5, 0, 50) / 100;
+  const floor = (name: string, fallback: number) => ({
+    minSamples: r.int(name, fallback, 0, 1_000_000),
+    maxRate,
+  });
+  const transactional = floor('PIGEON_MONITOR_FLOOR_MIN_TRANSACTIONAL', 20);
+  return {
+    delivered: {
+      default: transactional,
+      transactional,
+      alert: floor('PIGEON_MONITOR_FLOOR_MIN_ALERT', 10),
+      otp: floor('PIGEON_MONITOR_FLOOR_MIN_OTP', 10),
+      marketing: floor('PIGEON_MONITOR_FLOOR_MIN_MARKETING', 50),
+    },
+    conversion: {
+      minSamples: r.int('PIGEON_MONITOR_CONVERSION_FLOOR_MIN', 20, 0, 1_000_000),
+      maxRate: r.int('PIGEON_MONITOR_CONVERSION_FLOOR_PERCENT', 2, 0, 50) / 100,
+    },
+  };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Dialect } from './migrator.ts';
 import type { ResealCounts } from './secret-sealer.ts';
 import type { AlertStore } from './kinds/alerts.ts';
 import type { ApiKeyStore } from './kinds/api-keys.ts';
+import type { BaselineStore } from './kinds/baselines.ts';
 import type { CallbackStore } from './kinds/callbacks.ts';
 import type { FactorStore } from './kinds/factors.ts';
 import type { MessageStore } from './kinds/messages.ts';
@@ -34,6 +35,7 @@ export interface Store
     TemplateStore,
     SendLimitsStore,
     AlertStore,
+    BaselineStore,
     TenantStore {
   readonly kind: Dialect;
   /** Applies pending migrations (ordered SQL files); safe to call from several processes. */

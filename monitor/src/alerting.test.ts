@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Registry } from 'prom-client';
 import type { ConsumedRecord } from '../../core/bus/bus.ts';
+import { loadConfig } from '../../core/config.ts';
 import { eventBase } from '../../core/events.ts';
 import { newId } from '../../core/ids.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
@@ -53,7 +54,7 @@ async function brain(
   const registry = new Registry();
   const traffic = new Traffic({ receiptGraceMs: 30_000, now });
   const baselines = new Baselines();
-  const health = new HealthModel({ baselines });
+  const health = new HealthModel({ baselines, floors: loadConfig({}).monitor.floors });
   const liveness = new Liveness({ now });
   const sampler = new ReceiptSampler();
   const observer = new Observer(
@@ -75,7 +76,7 @@ async function brain(
   const alerting = new Alerting({
     setup,
     notifier,
-    metrics: new MonitorMetrics({ traffic, health, liveness, sampler, lag: () => [] }),
+    metrics: new MonitorMetrics({ traffic, health, liveness, sampler, lag: () => [], now }),
     traffic,
     health,
     baselines,

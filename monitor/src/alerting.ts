@@ -14,7 +14,8 @@ import type { AlertStore } from '../../core/store/kinds/alerts.ts';
 import type { AlertingSetup } from '../../alerting/config.ts';
 import type { Baselines } from '../../alerting/baseline.ts';
 import type { Canary } from './canary.ts';
-import type { HealthModel, RateSource } from './health-model.ts';
+import type { ClassCounts } from './floors.ts';
+import type { HealthModel, RateSample, RateSource } from './health-model.ts';
 import type { Incident } from '../../alerting/incident.ts';
 import { IncidentEngine } from '../../alerting/incident-engine.ts';
 import type { Notifier } from '../../alerting/notifier.ts';
@@ -54,21 +55,44 @@ export interface AlertingOptions {
   url?: string | undefined;
   now?: () => number;
   random?: () => number;
+  /** Runs first when this replica becomes the acting one (the monitor reloads kept baselines). */
+  onTakeOver?: (() => Promise<void>) | undefined;
 }
 
-/** The traffic's rates as the health model reads them, per provider and country. */
+/** The traffic's rates as the health model reads them, per provider and country (and class, for the floors). */
 export function rateSource(traffic: Traffic): RateSource {
-  return (signal, windowMs) =>
-    traffic
-      .series(windowMs, ['provider', 'country'], signal === 'otp_conversion_rate' ? { class: 'otp' } : {})
-      .map(({ labels, stats }) => ({
-        provider: labels.provider!,
-        country: labels.country!,
-        successes: signal === 'delivered_rate' ? stats.delivered : stats.otpApproved,
-        trials: signal === 'delivered_rate' ? stats.matured : stats.otpSent,
-      }))
+  return (signal, windowMs) => {
+    const delivered = signal === 'delivered_rate';
+    const samples = new Map<string, RateSample & { classes: Record<string, ClassCounts> }>();
+    const series = traffic.series(
+      windowMs,
+      ['provider', 'country', 'class'],
+      delivered ? {} : { class: 'otp' },
+    );
+    for (const { labels, stats } of series) {
       // provider.health speaks of ISO countries: messages whose country is unknown judge nothing.
-      .filter((s) => s.trials > 0 && /^[A-Z]{2}$/.test(s.country));
+      if (!/^[A-Z]{2}$/.test(labels.country!)) continue;
+      const successes = delivered ? stats.delivered : stats.otpApproved;
+      const trials = delivered ? stats.matured : stats.otpSent;
+      if (trials <= 0) continue;
+      const key = `${labels.provider}\u0000${labels.country}`;
+      let sample = samples.get(key);
+      if (!sample) {
+        sample = {
+          provider: labels.provider!,
+          country: labels.country!,
+          successes: 0,
+          trials: 0,
+          classes: {},
+        };
+        samples.set(key, sample);
+      }
+      sample.successes += successes;
+      sample.trials += trials;
+      sample.classes[labels.class!] = { successes, trials };
+    }
+    return [...samples.values()];
+  };
 }
 
 export class Alerting {
@@ -182,6 +206,7 @@ export class Alerting {
    */
   private async takeOver(): Promise<void> {
     const { options } = this;
+    await options.onTakeOver?.();
     for (const v of options.board?.snapshot() ?? []) {
       options.health.seed(v.provider, v.country, v.health, Date.parse(v.occurredAt));
     }

@@ -12,11 +12,17 @@
  *   against 96 % gives 0.43.
  * - Health falls at once and recovers by at most `recoveryPerMinute`, so traffic comes back in
  *   steps and a provider that fails again under full load is caught before all of it is there.
+ * - Before a baseline has warmed up, absolute floors judge (floors.ts): a provider × country with
+ *   enough submissions past the receipt grace and a delivered rate at or near zero, or OTP
+ *   conversion at zero with enough codes sent, is unhealthy at once. A prior (a configured or
+ *   yesterday's rate, `prior`) lets the baseline judge from the first minute too.
  * - Without enough samples nothing is decided and the last health holds (a degraded provider
  *   gets little traffic, so little evidence); after `staleMs` without any, the model stops
  *   repeating its verdict and the bridges' HealthBoard lets it expire back to healthy.
  */
 import { type Baselines, baselineKey, wilsonUpper } from '../../alerting/baseline.ts';
+import type { MonitorFloors } from '../../core/config.ts';
+import { type ClassCounts, type FloorVerdict, judgeConversionFloor, judgeDeliveredFloor } from './floors.ts';
 
 export const HEALTH_SIGNALS = ['delivered_rate', 'otp_conversion_rate'] as const;
 export type HealthSignal = (typeof HEALTH_SIGNALS)[number];
@@ -27,6 +33,8 @@ export interface RateSample {
   country: string;
   successes: number;
   trials: number;
+  /** The same counts per message class, for the floors (absent: all of one unknown class). */
+  classes?: Readonly<Record<string, ClassCounts>>;
 }
 
 /** Where the model reads its samples (monitor/src/traffic.ts in the monitor). */
@@ -53,12 +61,30 @@ export interface HealthModelOptions {
   /** How often a health below 1 is repeated, well inside the HealthBoard's TTL. */
   refreshMs?: number;
   staleMs?: number;
+  /** Floors judged while a series has no baseline; absent: none. */
+  floors?: MonitorFloors | undefined;
+  /** Windows floors are judged on, shortest first: the shortest holding enough samples speaks. */
+  floorWindowsMs?: Readonly<Record<HealthSignal, readonly number[]>>;
+  /** A rate to start a signal's baseline from where it has none (configured or yesterday's). */
+  prior?: ((signal: HealthSignal, provider: string, country: string) => number | undefined) | undefined;
+}
+
+/** A provider × country's standing against a floor, while no baseline judges it. */
+export interface FloorStanding {
+  provider: string;
+  country: string;
+  signal: HealthSignal;
+  below: boolean;
+  /** The window that showed it. */
+  windowMs: number;
+  at: number;
 }
 
 interface Judgement {
   signal: HealthSignal;
   rate: number;
-  baseline: number;
+  /** Undefined: judged by a floor. */
+  baseline: number | undefined;
   trials: number;
   windowMs: number;
   degraded: boolean;
@@ -86,7 +112,13 @@ export class HealthModel {
   private readonly publishDelta: number;
   private readonly refreshMs: number;
   private readonly staleMs: number;
+  private readonly floors: MonitorFloors | undefined;
+  private readonly floorWindowsMs: Readonly<Record<HealthSignal, readonly number[]>>;
+  private readonly prior: HealthModelOptions['prior'];
   private readonly states = new Map<string, ProviderCountry>();
+  private readonly floorStandings = new Map<string, FloorStanding>();
+  /** Provider × country carrying traffic that neither a baseline nor a floor judges: since when. */
+  private readonly blindSince = new Map<string, { provider: string; country: string; since: number }>();
 
   constructor(options: HealthModelOptions) {
     this.baselines = options.baselines;
@@ -98,6 +130,9 @@ export class HealthModel {
     this.publishDelta = options.publishDelta ?? 0.05;
     this.refreshMs = options.refreshMs ?? 60_000;
     this.staleMs = options.staleMs ?? 30 * 60_000;
+    this.floors = options.floors;
+    this.floorWindowsMs = options.floorWindowsMs ?? DEFAULT_FLOOR_WINDOWS;
+    this.prior = options.prior;
   }
 
   /**
@@ -130,24 +165,48 @@ export class HealthModel {
   /** One evaluation: judges every provider and country with samples; returns the verdicts to publish. */
   update(source: RateSource, now: number): HealthVerdict[] {
     const judgements = new Map<string, Judgement[]>();
+    const carrying = new Set<string>();
+    const covered = new Set<string>();
     for (const signal of HEALTH_SIGNALS) {
-      const byWindow = this.windowsMs[signal].map((w) => ({
-        windowMs: w,
-        samples: index(source(signal, w)),
-      }));
+      const windows = [...new Set([...this.windowsMs[signal], ...this.floorWindowsMs[signal]])].sort(
+        (a, b) => a - b,
+      );
+      const byWindow = windows.map((w) => ({ windowMs: w, samples: index(source(signal, w)) }));
       const keys = new Set<string>();
       for (const { samples } of byWindow) for (const key of samples.keys()) keys.add(key);
       for (const key of keys) {
         const labels = splitKey(key);
         const degradedBefore = this.states.get(key)?.degraded.has(signal) ?? false;
-        let judgement: Judgement | undefined;
+        const standingKey = `${key}\u0000${signal}`;
+        const previous = this.floorStandings.get(standingKey);
+        // Below the floor is only lifted by evidence as recent as what showed it: a provider marked
+        // dead gets little traffic, and a longer window still holds its deliveries from before.
+        const longest = previous?.below ? previous.windowMs : Number.POSITIVE_INFINITY;
+        let floor: (FloorVerdict & { windowMs: number }) | undefined;
         for (const { windowMs, samples } of byWindow) {
+          const sample = samples.get(key);
+          if (!sample) continue;
+          if (signal === 'delivered_rate' && sample.trials > 0) carrying.add(key);
+          if (floor || windowMs > longest || !this.floorWindowsMs[signal].includes(windowMs)) continue;
+          const verdict = this.judgeFloor(signal, sample);
+          if (verdict?.eligible) floor = { ...verdict, windowMs };
+        }
+        let judgement: Judgement | undefined;
+        let warm = false;
+        for (const { windowMs, samples } of byWindow) {
+          if (!this.windowsMs[signal].includes(windowMs)) continue;
           const sample = samples.get(key);
           if (!sample || sample.trials < this.minSamples) continue;
           const bKey = baselineKey(signal, labels, windowMs);
           // Judged against the baseline as it was before this observation, which it then moves
           // (slowly while degraded).
-          const baseline = this.baselines.get(bKey);
+          let baseline = this.baselines.get(bKey);
+          if (baseline === undefined) {
+            const prior = this.prior?.(signal, labels.provider, labels.country);
+            if (prior !== undefined && this.baselines.seed(bKey, prior, now))
+              baseline = this.baselines.get(bKey);
+          }
+          if (baseline !== undefined) warm = true;
           const rate = sample.successes / sample.trials;
           if (!judgement && baseline !== undefined && baseline >= this.minBaseline) {
             judgement = {
@@ -159,7 +218,31 @@ export class HealthModel {
               degraded: wilsonUpper(sample.successes, sample.trials) < this.degradedRatio * baseline,
             };
           }
-          this.baselines.observe(bKey, rate, now, judgement?.degraded ?? degradedBefore);
+          this.baselines.observe(bKey, rate, now, judgement?.degraded ?? (floor?.below || degradedBefore));
+        }
+        if (warm) {
+          // A baseline, even one saying the signal means nothing here, speaks instead of the floor.
+          this.floorStandings.delete(standingKey);
+          covered.add(key);
+        } else if (floor) {
+          this.floorStandings.set(standingKey, {
+            ...labels,
+            signal,
+            below: floor.below,
+            windowMs: floor.windowMs,
+            at: now,
+          });
+          covered.add(key);
+          judgement = {
+            signal,
+            rate: floor.trials > 0 ? floor.successes / floor.trials : 0,
+            baseline: undefined,
+            trials: floor.trials,
+            windowMs: floor.windowMs,
+            degraded: floor.below,
+          };
+        } else if (previous) {
+          covered.add(key); // the last floor verdict holds, as health does, until evidence or staleness
         }
         if (!judgement) continue;
         const list = judgements.get(key);
@@ -167,6 +250,7 @@ export class HealthModel {
         else judgements.set(key, [judgement]);
       }
     }
+    this.trackBlindness(carrying, covered, now);
 
     for (const [key, list] of judgements) {
       let state = this.states.get(key);
@@ -228,6 +312,42 @@ export class HealthModel {
     }));
   }
 
+  /** Where floors judge a provider × country (no baseline yet), and whether it is below. */
+  floorStandingsNow(now: number): FloorStanding[] {
+    for (const [key, standing] of this.floorStandings) {
+      if (now - standing.at > this.staleMs) this.floorStandings.delete(key);
+    }
+    return [...this.floorStandings.values()];
+  }
+
+  /** Provider × country carrying traffic that neither a baseline nor a floor can judge, and for how long. */
+  blind(now: number): Array<{ provider: string; country: string; seconds: number }> {
+    return [...this.blindSince.values()].map((b) => ({
+      provider: b.provider,
+      country: b.country,
+      seconds: Math.max(0, now - b.since) / 1000,
+    }));
+  }
+
+  private judgeFloor(signal: HealthSignal, sample: RateSample): FloorVerdict | undefined {
+    if (!this.floors) return undefined;
+    if (signal === 'otp_conversion_rate') return judgeConversionFloor(this.floors, sample);
+    return judgeDeliveredFloor(
+      this.floors,
+      sample.classes ?? { unknown: { successes: sample.successes, trials: sample.trials } },
+    );
+  }
+
+  private trackBlindness(carrying: ReadonlySet<string>, covered: ReadonlySet<string>, now: number): void {
+    for (const key of this.blindSince.keys()) {
+      if (!carrying.has(key) || covered.has(key)) this.blindSince.delete(key);
+    }
+    for (const key of carrying) {
+      if (!covered.has(key) && !this.blindSince.has(key))
+        this.blindSince.set(key, { ...splitKey(key), since: now });
+    }
+  }
+
   private shouldPublish(state: ProviderCountry, now: number): boolean {
     const last = state.published;
     if (last === undefined) return state.health < 1;
@@ -241,13 +361,27 @@ const DEFAULT_WINDOWS: Record<HealthSignal, readonly number[]> = {
   otp_conversion_rate: [300_000, 900_000],
 };
 
+/**
+ * Floors look at 30 s of due messages first: "delivers nothing" needs the whole window silent,
+ * so the shorter it is the sooner a provider that just stopped is caught; the longer windows
+ * serve routes with little traffic.
+ */
+const DEFAULT_FLOOR_WINDOWS: Record<HealthSignal, readonly number[]> = {
+  delivered_rate: [30_000, 60_000, 300_000, 900_000],
+  otp_conversion_rate: [300_000, 900_000],
+};
+
 function targetOf(j: Judgement): number {
-  return j.degraded ? Math.min(1, Math.max(0, j.rate / j.baseline)) : 1;
+  if (!j.degraded) return 1;
+  return j.baseline === undefined ? Math.min(1, j.rate) : Math.min(1, Math.max(0, j.rate / j.baseline));
 }
 
 function describe(j: Judgement, health: number, target: number): string {
   const pct = (x: number) => `${Math.round(x * 100)} %`;
-  const what = `${j.signal === 'delivered_rate' ? 'delivered rate' : 'OTP conversion'} ${pct(j.rate)} against a baseline of ${pct(j.baseline)} (${j.windowMs / 60_000} min, ${j.trials} messages)`;
+  const signal = j.signal === 'delivered_rate' ? 'delivered rate' : 'OTP conversion';
+  const against =
+    j.baseline === undefined ? 'the floor, no baseline yet' : `a baseline of ${pct(j.baseline)}`;
+  const what = `${signal} ${pct(j.rate)} against ${against} (${j.windowMs / 60_000} min, ${j.trials} messages)`;
   if (j.degraded) return `degraded: ${what}`;
   return health < target ? `recovering: ${what}` : `healthy: ${what}`;
 }

@@ -18,6 +18,7 @@ export interface MetricParts {
   canary?: Canary | undefined;
   /** The latest consumer lag reading. */
   lag: () => readonly GroupLag[];
+  now?: () => number;
 }
 
 type Row = { labels: Record<string, string>; value: number; samples?: number };
@@ -59,6 +60,29 @@ export class MonitorMetrics implements MetricSource {
           match,
           Math.min,
         );
+      case 'below_floor': {
+        const at = (this.parts.now ?? Date.now)();
+        return group(
+          health.floorStandingsNow(at).map((f) => ({
+            labels: { provider: f.provider, country: f.country, signal: f.signal },
+            value: f.below ? 1 : 0,
+          })),
+          by,
+          match,
+          Math.max,
+        );
+      }
+      case 'blind_seconds': {
+        const at = (this.parts.now ?? Date.now)();
+        return group(
+          health
+            .blind(at)
+            .map((b) => ({ labels: { provider: b.provider, country: b.country }, value: b.seconds })),
+          by,
+          match,
+          Math.max,
+        );
+      }
       case 'breaker_state':
         return group(
           liveness

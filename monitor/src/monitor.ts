@@ -12,6 +12,8 @@ import { followProviderHealth } from '../../routing/health-feed.ts';
 import type { AlertingSetup } from '../../alerting/config.ts';
 import { Alerting, type AlertingStore } from './alerting.ts';
 import { Baselines } from '../../alerting/baseline.ts';
+import type { BaselineStore } from '../../core/store/kinds/baselines.ts';
+import { BaselineMemory, type BaselineMemoryStore } from './baseline-memory.ts';
 import { Canary } from './canary.ts';
 import { HealthModel } from './health-model.ts';
 import { Leadership } from './leader.ts';
@@ -20,6 +22,7 @@ import { MonitorMetrics } from './metric-source.ts';
 import type { Notifier } from '../../alerting/notifier.ts';
 import { Observer } from './observer.ts';
 import { OtpConversion } from './otp-conversion.ts';
+import { type Prior, priorRange, priorsFrom, type ProviderExpectation } from './priors.ts';
 import { ReceiptSampler } from './sampling.ts';
 import { Traffic } from './traffic.ts';
 
@@ -34,6 +37,13 @@ export interface MonitorOptions {
   notifier: Notifier;
   /** Where incidents, rules and silences live; without it incidents are kept in memory only. */
   store?: AlertingStore | undefined;
+  /**
+   * Where baselines are kept between monitor processes and yesterday's delivered rates are read
+   * (monitor/src/baseline-memory.ts, priors.ts); without it baselines live in memory only.
+   */
+  baselineStore?: (BaselineMemoryStore & Pick<BaselineStore, 'deliveryTotals'>) | undefined;
+  /** PIGEON_CONFIG's providers, for their `expectedDeliveredRate` priors. */
+  providers?: readonly ProviderExpectation[] | undefined;
   /** For the leader lease among replicas; without it this monitor always acts. */
   cache?: Cache | undefined;
   lagReader?: LagReader | undefined;
@@ -52,7 +62,18 @@ export interface RunningMonitor {
   alerting: Alerting;
   /** Runs one tick now (tests drive time with it). */
   tick(): Promise<void>;
+  /** How much the monitor cannot judge yet, for /readyz. */
+  blindness(): MonitorBlindness;
   close(): Promise<void>;
+}
+
+export interface MonitorBlindness {
+  /** Baseline series seen but not yet trusted. */
+  warmingBaselines: number;
+  /** Provider × country judged by a floor alone (no baseline yet). */
+  judgedByFloor: number;
+  /** Provider × country carrying traffic that nothing judges yet, and for how long. */
+  blind: Array<{ provider: string; country: string; seconds: number }>;
 }
 
 /**
@@ -69,6 +90,16 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
 
   const traffic = options.models?.traffic ?? new Traffic({ receiptGraceMs: settings.receiptGraceMs, now });
   const baselines = options.models?.baselines ?? new Baselines();
+  const memory = options.baselineStore
+    ? new BaselineMemory({
+        baselines,
+        store: options.baselineStore,
+        logger,
+        snapshotMs: settings.baselineSnapshotMs,
+        now,
+      })
+    : undefined;
+  await memory?.load();
   const health =
     options.models?.health ??
     new HealthModel({
@@ -76,6 +107,8 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       degradedRatio: settings.degradedRatio,
       minSamples: settings.minSamples,
       recoveryPerMinute: settings.recoveryPerMinute,
+      floors: settings.floors,
+      prior: await readPriors(options, logger, now()),
     });
   const liveness = new Liveness({ now });
   const sampler = new ReceiptSampler({
@@ -106,7 +139,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
   const alerting = new Alerting({
     setup,
     notifier: options.notifier,
-    metrics: new MonitorMetrics({ traffic, health, liveness, sampler, canary, lag: () => lag }),
+    metrics: new MonitorMetrics({ traffic, health, liveness, sampler, canary, lag: () => lag, now }),
     traffic,
     health,
     baselines,
@@ -118,6 +151,10 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     logger,
     url: settings.alertsUrl,
     now,
+    // A standby that started after the last leader's snapshot takes what it knows less of.
+    onTakeOver: async () => {
+      await memory?.load();
+    },
     publishHealth: async (verdicts) => {
       await bus.publish(
         Topics.providerHealth,
@@ -127,6 +164,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     },
   });
   modelMetrics(registry, traffic, health, () => lag);
+  blindnessMetrics(registry, baselines, health, now);
 
   const accept = options.accept;
   const read = async (batch: ConsumedBatch) =>
@@ -171,6 +209,7 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
       try {
         await readLag();
         await alerting.tick();
+        if (alerting.isLeader) await memory?.snapshot();
       } catch (err) {
         logger.error({ err }, 'monitor.tick_failed');
       } finally {
@@ -190,9 +229,16 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
     observer,
     alerting,
     tick,
+    blindness: () => ({
+      warmingBaselines: baselines.warming,
+      judgedByFloor: new Set(health.floorStandingsNow(now()).map((f) => `${f.provider}/${f.country}`)).size,
+      blind: health.blind(now()),
+    }),
     close: async () => {
       clearInterval(timer);
       await running;
+      // The next monitor continues from here, not from up to 30 s ago.
+      if (alerting.isLeader) await memory?.snapshot(true);
       await alerting.standDown();
       await leadership?.release();
       await Promise.allSettled(subscriptions.map((s) => s.close()));
@@ -285,6 +331,48 @@ function modelMetrics(
     collect() {
       this.reset();
       for (const l of lag()) this.set({ group: l.group, topic: l.topic }, l.lag);
+    },
+  });
+}
+
+/** Priors for the health model's baselines; reading yesterday's rates failing only loses those. */
+async function readPriors(options: MonitorOptions, logger: Logger, at: number): Promise<Prior | undefined> {
+  const providers = options.providers ?? [];
+  let totals: Awaited<ReturnType<BaselineStore['deliveryTotals']>> = [];
+  if (options.baselineStore && options.settings.priorsFromMessages) {
+    try {
+      totals = await options.baselineStore.deliveryTotals(priorRange(at));
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'monitor.priors_read_failed');
+    }
+  }
+  if (totals.length === 0 && !providers.some((p) => p.expectedDeliveredRate !== undefined)) return undefined;
+  return priorsFrom(providers, totals);
+}
+
+/** How blind the monitor still is: baselines warming up, and traffic that nothing judges. */
+function blindnessMetrics(
+  registry: Registry,
+  baselines: Baselines,
+  health: HealthModel,
+  now: () => number,
+): void {
+  new Gauge({
+    name: 'pigeon_monitor_baselines_warming',
+    help: 'Baseline series seen but still warming up (not yet used to judge)',
+    registers: [registry],
+    collect() {
+      this.set(baselines.warming);
+    },
+  });
+  new Gauge({
+    name: 'pigeon_monitor_blind_seconds',
+    help: 'How long a provider and country carrying traffic has had neither a usable baseline nor enough traffic for a floor',
+    labelNames: ['provider', 'country'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const b of health.blind(now())) this.set({ provider: b.provider, country: b.country }, b.seconds);
     },
   });
 }

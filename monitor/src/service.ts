@@ -39,10 +39,14 @@ export async function startMonitorService(context: ServiceContext): Promise<Runn
     setup,
     notifier,
     store,
+    baselineStore: store,
+    providers: config.providersFile?.providers,
     cache,
     lagReader,
     groupId: context.groupId('monitor'),
   });
+  // Ready or not does not depend on it: a monitor warming up still watches and alerts on floors.
+  context.readiness.describe('monitor', () => ({ ...monitor.blindness() }));
   return {
     close: async () => {
       await monitor.close();

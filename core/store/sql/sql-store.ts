@@ -1,6 +1,7 @@
 import type { Dialect } from '../migrator.ts';
 import type { AlertRuleRecord, IncidentRecord, SilenceRecord } from '../kinds/alerts.ts';
 import type { ApiKeyRecord } from '../kinds/api-keys.ts';
+import type { BaselineRecord, DeliveryTotals } from '../kinds/baselines.ts';
 import type {
   CallbackBacklog,
   CallbackChange,
@@ -36,6 +37,7 @@ import type { ResealCounts, SecretSealer } from '../secret-sealer.ts';
 import type { Store } from '../store.ts';
 import { SqlAlertStore } from './alerts.ts';
 import { SqlApiKeyStore } from './api-keys.ts';
+import { SqlBaselineStore } from './baselines.ts';
 import { SqlCallbackStore } from './callbacks.ts';
 import type { SqlDialect } from './dialect.ts';
 import { SqlFactorStore } from './factors.ts';
@@ -68,6 +70,7 @@ export abstract class SqlStore implements Store {
   private readonly templates: SqlTemplateStore;
   private readonly sendLimits: SqlSendLimitsStore;
   private readonly alerts: SqlAlertStore;
+  private readonly baselines: SqlBaselineStore;
   private readonly tenants: SqlTenantStore;
 
   protected constructor(
@@ -88,6 +91,7 @@ export abstract class SqlStore implements Store {
     this.templates = new SqlTemplateStore(sql, dialect);
     this.sendLimits = new SqlSendLimitsStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
+    this.baselines = new SqlBaselineStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
   }
 
@@ -114,6 +118,22 @@ export abstract class SqlStore implements Store {
   }
 
   // ---- Each record kind's methods, from its repository ----
+
+  listBaselines(): Promise<BaselineRecord[]> {
+    return this.baselines.listBaselines();
+  }
+
+  putBaselines(records: readonly BaselineRecord[]): Promise<void> {
+    return this.baselines.putBaselines(records);
+  }
+
+  deleteBaselines(observedBefore: number): Promise<number> {
+    return this.baselines.deleteBaselines(observedBefore);
+  }
+
+  deliveryTotals(range: { since: number; until: number }): Promise<DeliveryTotals[]> {
+    return this.baselines.deliveryTotals(range);
+  }
 
   writeBatch(batch: WriteBatch): Promise<void> {
     return this.messages.writeBatch(batch);
