@@ -84,10 +84,10 @@ export class RedisCache implements Cache {
       // ioredis keeps a timer this long after disconnect() even when the socket is already gone,
       // which would hold the process open after close().
       disconnectTimeout: 500,
-      // Commands issued in one turn of the event loop go out as one write: under load a hundred
-      // concurrent requests' scripts cost one syscall, not a hundred (a tenth of an accept
-      // request's CPU went to socket writes). A lone command waits one setImmediate at most.
-      enableAutoPipelining: true,
+      // Not enableAutoPipelining, though it cuts the socket writes that cost a tenth of an accept
+      // request's CPU: under overload (commands timing out) ioredis 5.11's auto-pipeline resolved a
+      // batch with fewer replies than callbacks and threw `results[i] is not iterable` from a
+      // nextTick, killing the process (seen in bench:bridge, docs/performance.md).
       retryStrategy: (attempt) => backoffDelay(attempt, reconnect),
     });
     const onError = options.onError;
