@@ -102,7 +102,10 @@ export class RedisCache implements Cache {
     this.#client.on('ready', stopQueueing).on('reconnecting', stopQueueing);
   }
 
-  /** The raw client, for Lua scripts and commands the Cache interface does not cover. */
+  /**
+   * The raw client, for commands the Cache interface does not cover. Scripts go through runScript:
+   * one given to `defineCommand` here could be missing from an auto-pipeline already open.
+   */
   get redis(): Redis {
     return this.#client;
   }
