@@ -45,3 +45,15 @@ test('a masked number keeps its head and last two digits only', () => {
   assert.equal(maskPhone('+14155550123'), '+1415*****23');
   assert.equal(maskPhone('+12345'), '******');
 });
+
+test('a number parsed again answers as the first time, valid or not', () => {
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual(parseE164('+14155550123'), { e164: '+14155550123', country: 'US' });
+    assert.equal(requirePhoneNumber('+447400123456', 'from').getType(), 'MOBILE');
+    assert.equal(parseE164('+10005550123'), undefined);
+    assert.throws(
+      () => requireE164('+10005550123', 'to'),
+      (err: unknown) => isPigeonError(err),
+    );
+  }
+});

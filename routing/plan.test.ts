@@ -431,3 +431,40 @@ test('planning stays cheap on the hot path', () => {
   const perPlanUs = ((performance.now() - started) / 50_000) * 1000;
   assert.ok(perPlanUs < 50, `${perPlanUs.toFixed(2)} µs per plan`);
 });
+
+test('a plan made without its explanation tries the same providers in the same order', () => {
+  const t = table(
+    [
+      {
+        strategy: 'least_cost',
+        tiers: [
+          [
+            { provider: 'cheap', weight: 1 },
+            { provider: 'pricey', weight: 2 },
+            { provider: 'weak', weight: 3 },
+          ],
+          [
+            { provider: 'spare', weight: 1 },
+            { provider: 'dead', weight: 1 },
+          ],
+        ],
+      },
+    ],
+    [
+      { name: 'cheap', type: 'simulator', prices: { GB: 0.01 } },
+      { name: 'pricey', type: 'simulator', prices: { GB: 0.05 } },
+      { name: 'weak', type: 'simulator', prices: { GB: 0.001 } },
+      { name: 'spare', type: 'simulator' },
+      { name: 'dead', type: 'simulator' },
+    ],
+  );
+  const signals = health({ weak: 0.2, dead: 0 });
+  for (let seed = 1; seed <= 200; seed++) {
+    const explained = planRoute(t, uk, signals, seeded(seed));
+    const silent = planRoute(t, uk, signals, seeded(seed), { explain: false });
+    assert.deepEqual(silent.order, explained.order, `seed ${seed}`);
+    assert.deepEqual(silent.candidates, explained.candidates, `seed ${seed}`);
+    assert.ok(explained.explanation.length > 1);
+    assert.deepEqual(silent.explanation, []);
+  }
+});

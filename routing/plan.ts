@@ -1,5 +1,5 @@
 import type { MessageClass } from '../core/message.ts';
-import { orderCandidates } from './weighted-order.ts';
+import { drawOrder } from './weighted-order.ts';
 import type { CompiledEntry, CompiledRoute, RouteKey, RouteTable } from './table.ts';
 import type { RouteStrategy } from './rules.ts';
 
@@ -41,7 +41,16 @@ export interface RoutePlan {
   order: string[];
   /** Candidates in the order tried, then the excluded ones. */
   candidates: RouteCandidate[];
+  /** Why, step by step; empty when planned with `explain: false`. */
   explanation: string[];
+}
+
+export interface PlanOptions {
+  /**
+   * Whether to say why (default true). The dispatcher plans every message and never reads the
+   * explanation; building its strings took most of a decision's time.
+   */
+  explain?: boolean;
 }
 
 /**
@@ -74,9 +83,11 @@ export function planRoute(
   request: RouteRequest,
   signals: RouteSignals = {},
   random: () => number = Math.random,
+  { explain = true }: PlanOptions = {},
 ): RoutePlan {
   const route = table.match(request);
-  const explanation = [route.reason];
+  // `explanation?.push(…)` skips building the argument too when not explaining.
+  const explanation = explain ? [route.reason] : undefined;
   const tiers: Live[][] = Array.from({ length: route.tierCount }, () => []);
   const lastResort: Live[] = [];
   const excluded: RouteCandidate[] = [];
@@ -84,7 +95,7 @@ export function planRoute(
   for (const entry of route.entries) {
     if (entry.excluded !== undefined) {
       excluded.push(excludedCandidate(entry, request));
-      explanation.push(`${entry.provider} excluded: ${entry.excluded}`);
+      explanation?.push(`${entry.provider} excluded: ${entry.excluded}`);
       continue;
     }
     const live = liveCandidate(entry, request, signals);
@@ -106,12 +117,12 @@ export function planRoute(
         a.candidate.tier - b.candidate.tier ||
         b.candidate.weight - a.candidate.weight,
     );
-    explanation.push(`last resort, after every other provider: ${lastResort.map(whyLastResort).join(', ')}`);
+    explanation?.push(`last resort, after every other provider: ${lastResort.map(whyLastResort).join(', ')}`);
     const probe = pickProbe(table, request, lastResort, random);
     if (probe) {
       lastResort.splice(lastResort.indexOf(probe), 1);
       order.unshift(probe);
-      explanation.push(
+      explanation?.push(
         `probe: ${probe.candidate.provider} has health 0 and a closed breaker; tried first so that a recovery shows (${table.probeRatio} of ${request.messageClass} messages)`,
       );
     }
@@ -119,13 +130,13 @@ export function planRoute(
   }
 
   const names = order.map((l) => l.candidate.provider);
-  explanation.push(names.length > 0 ? `order: ${names.join(' → ')}` : 'no provider to try');
+  explanation?.push(names.length > 0 ? `order: ${names.join(' → ')}` : 'no provider to try');
   const result: RoutePlan = {
     routeId: route.id,
     strategy: route.strategy,
     order: names,
     candidates: [...order.map((l) => l.candidate), ...excluded],
-    explanation,
+    explanation: explanation ?? [],
   };
   if (route.name !== undefined) result.routeName = route.name;
   return result;
@@ -177,10 +188,12 @@ function orderTier(
   tier: Live[],
   t: number,
   random: () => number,
-  explanation: string[],
+  explanation: string[] | undefined,
 ): Live[] {
   if (route.strategy === 'weighted') {
-    explanation.push(`tier ${t}, weighted draw over weight × health: ${tier.map(describeWeight).join(', ')}`);
+    explanation?.push(
+      `tier ${t}, weighted draw over weight × health: ${tier.map(describeWeight).join(', ')}`,
+    );
     return byWeightedDraw(tier, random);
   }
   const floor = route.qualityFloor;
@@ -196,22 +209,25 @@ function orderTier(
     i = j;
   }
   ordered.push(...byWeightedDraw(below, random));
-  const parts = [
+  explanation?.push(`tier ${t}, least cost: ${describeLeastCost(floor, above, below)}`);
+  return ordered;
+}
+
+function describeLeastCost(floor: number, above: Live[], below: Live[]): string {
+  return [
     above.length > 0 ? `cheapest first among health ≥ ${floor}: ${above.map(describeCost).join(', ')}` : '',
     below.length > 0 ? `then below the floor by weighted draw: ${below.map(describeWeight).join(', ')}` : '',
-  ].filter(Boolean);
-  explanation.push(`tier ${t}, least cost: ${parts.join('; ')}`);
-  return ordered;
+  ]
+    .filter(Boolean)
+    .join('; ');
 }
 
 function byWeightedDraw(live: Live[], random: () => number): Live[] {
   if (live.length <= 1) return live;
-  const byName = new Map(live.map((l) => [l.candidate.provider, l]));
-  return orderCandidates(
-    live.map((l) => ({ name: l.candidate.provider, weight: l.candidate.effectiveWeight })),
-    random,
-  ).map((name) => byName.get(name)!);
+  return drawOrder(live, effectiveWeightOf, random);
 }
+
+const effectiveWeightOf = (l: Live) => l.candidate.effectiveWeight;
 
 function pickProbe(table: RouteTable, request: RouteRequest, lastResort: Live[], random: () => number) {
   if (table.probeRatio <= 0 || !PROBE_CLASSES.has(request.messageClass)) return undefined;

@@ -44,6 +44,9 @@ export class CatalogPlanner implements RoutePlanner {
     private readonly random: () => number = Math.random,
   ) {}
 
+  private readonly healthOf = (provider: string, country: string | undefined): number =>
+    this.health.health(provider, country);
+
   plan(message: MessageRequested, signals: Required<Pick<RouteSignals, 'breakerOpen'>>): PlannedProvider[] {
     if (message.provider !== undefined) return this.pinned(message.provider);
     const routePlan = planRoute(
@@ -56,16 +59,18 @@ export class CatalogPlanner implements RoutePlanner {
         segments: message.segments,
         from: message.from,
       },
-      { health: (p, c) => this.health.health(p, c), breakerOpen: (p, c) => signals.breakerOpen(p, c) },
+      { health: this.healthOf, breakerOpen: signals.breakerOpen },
       this.random,
+      // Every message is planned; nobody reads why.
+      { explain: false },
     );
-    const byName = new Map(routePlan.candidates.map((c) => [c.provider, c]));
     const planned: PlannedProvider[] = [];
     for (const name of routePlan.order) {
       const adapter = this.source.get(name);
       const definition = this.source.definition(name);
       if (!adapter || !definition) continue;
-      const candidate = byName.get(name);
+      // A handful of candidates: a scan beats building a map per message.
+      const candidate = routePlan.candidates.find((c) => c.provider === name);
       planned.push({
         provider: name,
         adapter,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { orderCandidates } from './weighted-order.ts';
+import { drawOrder, orderCandidates } from './weighted-order.ts';
 
 test('every candidate appears exactly once', () => {
   const order = orderCandidates([
@@ -30,4 +30,29 @@ test('first choice follows the weights', () => {
     firsts[first]++;
   }
   assert.ok(Math.abs(firsts.b / 10_000 - 0.75) < 0.03, `b share ${firsts.b / 10_000}`);
+});
+
+test('drawOrder orders any items as orderCandidates orders their names, draw for draw', () => {
+  const items = [
+    { id: 'a', w: 0.3 },
+    { id: 'b', w: 0 },
+    { id: 'c', w: 2.7 },
+    { id: 'd', w: 1 },
+  ];
+  for (let seed = 1; seed <= 500; seed++) {
+    const draws = (s: number) => {
+      let state = s;
+      return () => {
+        state = (state * 1103515245 + 12345) % 2 ** 31;
+        return state / 2 ** 31;
+      };
+    };
+    const names = orderCandidates(
+      items.map((i) => ({ name: i.id, weight: i.w })),
+      draws(seed),
+    );
+    const ordered = drawOrder(items, (i) => i.w, draws(seed)).map((i) => i.id);
+    assert.deepEqual(ordered, names, `seed ${seed}`);
+    assert.equal(ordered.at(-1), 'b');
+  }
 });

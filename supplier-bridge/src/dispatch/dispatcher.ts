@@ -71,6 +71,9 @@ interface Walk {
   refusals: Refusal[];
 }
 
+/** The first pass over a message: the only one the API's accept deadline and abort marker apply to. */
+const isFirstSend = (pass: Pass) => pass.kind === 'send' && pass.round === 0;
+
 const isUrgent = (message: MessageRequested) => message.class === 'otp' || message.class === 'alert';
 
 /**
@@ -134,8 +137,14 @@ export class Dispatcher {
     // Claimed first, and every result stored under the claim, so a replayed batch republishes
     // the very same records (same event ids) whatever the pass decided.
     let result: PassResult;
-    if (await claim.claim()) {
-      result = await this.decide(message, pass, claim);
+    // A first send also needs the API's abort marker: read alongside the claim, the two share one
+    // round trip (and one write, pipelined) instead of waiting on each other.
+    const [claimed, aborted] = await Promise.all([
+      claim.claim(),
+      isFirstSend(pass) ? this.abortMarked(message) : false,
+    ]);
+    if (claimed) {
+      result = await this.decide(message, pass, claim, undefined, aborted);
     } else {
       const previous = await claim.storedResult();
       if (previous !== undefined) return previous;
@@ -202,9 +211,11 @@ export class Dispatcher {
     pass: Pass,
     claim: PassClaim,
     recovery?: { failover: string; ambiguousLeft: number },
+    /** Whether the abort marker was found, when already read with the claim. */
+    aborted?: boolean,
   ): Promise<PassResult> {
     const { cache } = this.options;
-    if (pass.kind === 'send' && pass.round === 0) {
+    if (isFirstSend(pass)) {
       if (pass.appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
         return this.failed(message, {
           status: 'rejected',
@@ -213,7 +224,7 @@ export class Dispatcher {
           reason: 'appended after the API gave up',
         });
       }
-      if ((await cache.get(Markers.abort(message.messageId))) !== undefined) {
+      if (aborted ?? (await this.abortMarked(message))) {
         return this.failed(message, {
           status: 'rejected',
           errorClass: 'accept_timeout',
@@ -242,6 +253,11 @@ export class Dispatcher {
       );
     }
     return this.walk(message, pass, claim, recovery);
+  }
+
+  /** Whether the API answered 503 for this message and marked it so (see MessagePublisher). */
+  private async abortMarked(message: MessageRequested): Promise<boolean> {
+    return (await this.options.cache.get(Markers.abort(message.messageId))) !== undefined;
   }
 
   /** Tries the planned providers in order; see the class comment for the rules. */
