@@ -10,6 +10,7 @@ import type { OtpSettingsStore } from './kinds/otp-settings.ts';
 import type { ReportStore } from './kinds/reports.ts';
 import type { RoutingStore } from './kinds/routing.ts';
 import type { SendLimitsStore } from './kinds/send-limits.ts';
+import type { MessagingPolicyStore } from './kinds/messaging-policy.ts';
 import type { SenderStore } from './kinds/senders.ts';
 import type { TenantStore } from './kinds/tenants.ts';
 
@@ -31,6 +32,7 @@ export interface Store
     OtpSettingsStore,
     SenderStore,
     SendLimitsStore,
+    MessagingPolicyStore,
     AlertStore,
     TenantStore {
   readonly kind: Dialect;

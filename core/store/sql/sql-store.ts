@@ -18,6 +18,7 @@ import type {
 } from '../kinds/messages.ts';
 import type { TenantOtpSettings } from '../kinds/otp-settings.ts';
 import type { TenantSendLimits } from '../kinds/send-limits.ts';
+import type { TenantMessagingPolicy } from '../kinds/messaging-policy.ts';
 import type { MessageFilter, MessagePage, UsageGroupBy, UsageRow } from '../kinds/reports.ts';
 import type {
   ProviderRecord,
@@ -43,6 +44,7 @@ import { SqlOnCallStore } from './oncall.ts';
 import { SqlOtpSettingsStore } from './otp-settings.ts';
 import { SqlReportStore } from './reports.ts';
 import { SqlSendLimitsStore } from './send-limits.ts';
+import { SqlMessagingPolicyStore } from './messaging-policy.ts';
 import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
 import { SqlTenantStore } from './tenants.ts';
@@ -64,6 +66,7 @@ export abstract class SqlStore implements Store {
   private readonly otpSettings: SqlOtpSettingsStore;
   private readonly senders: SqlSenderStore;
   private readonly sendLimits: SqlSendLimitsStore;
+  private readonly messagingPolicy: SqlMessagingPolicyStore;
   private readonly alerts: SqlAlertStore;
   private readonly tenants: SqlTenantStore;
 
@@ -83,6 +86,7 @@ export abstract class SqlStore implements Store {
     this.otpSettings = new SqlOtpSettingsStore(sql, dialect);
     this.senders = new SqlSenderStore(sql, dialect);
     this.sendLimits = new SqlSendLimitsStore(sql, dialect);
+    this.messagingPolicy = new SqlMessagingPolicyStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
   }
@@ -333,6 +337,14 @@ export abstract class SqlStore implements Store {
 
   putTenantSendLimits(tenantId: string, limits: TenantSendLimits): Promise<void> {
     return this.sendLimits.putTenantSendLimits(tenantId, limits);
+  }
+
+  getTenantMessagingPolicy(tenantId: string): Promise<TenantMessagingPolicy | undefined> {
+    return this.messagingPolicy.getTenantMessagingPolicy(tenantId);
+  }
+
+  putTenantMessagingPolicy(tenantId: string, policy: TenantMessagingPolicy): Promise<void> {
+    return this.messagingPolicy.putTenantMessagingPolicy(tenantId, policy);
   }
 
   listAlertRules(): Promise<AlertRuleRecord[]> {
