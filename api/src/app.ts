@@ -27,6 +27,8 @@ import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
 import { tenantKeyRoutes } from './routes/tenant-keys.ts';
 import { tenantLimitsRoutes } from './routes/tenant-limits.ts';
+import { messagingPolicyRoutes } from './routes/messaging-policy.ts';
+import { TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { verificationRoutes } from './routes/verifications.ts';
@@ -138,6 +140,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   otpSettings.logger ??= deps.logger;
   const tenantLimits = TenantSendLimitsCache.for(deps.store);
   tenantLimits.logger ??= deps.logger;
+  const messagingPolicy = TenantMessagingPolicyCache.for(deps.store);
+  messagingPolicy.logger ??= deps.logger;
   const policy = new SendPolicy({
     cache: deps.cache,
     logger: deps.logger,
@@ -145,6 +149,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     settings: deps.sendPolicy?.settings ?? sendPolicySettings(loadConfig({})),
     tenantLimits,
     otpSettings,
+    messagingPolicy,
     providers: deps.sendPolicy?.providers ?? (() => []),
     ...(deps.now ? { now: deps.now } : {}),
   });
@@ -187,6 +192,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tenantKeyRoutes, tenantAdmin);
   await app.register(senderAdminRoutes, { store: deps.store });
   await app.register(tenantLimitsRoutes, { store: deps.store, ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(messagingPolicyRoutes, { store: deps.store, ...(deps.now ? { now: deps.now } : {}) });
   const oncall = new OncallService({
     store: deps.store,
     cache: deps.cache,

@@ -66,6 +66,12 @@ export const AcceptedMessage = Type.Object({
   status: Type.Literal('queued'),
   segments: Type.Integer(),
   encoding: Type.String(),
+  duplicate: Type.Optional(
+    Type.Boolean({
+      description:
+        "true: the same message went to this number within the tenant's dedup window; `id` is that message's and nothing new was sent",
+    }),
+  ),
 });
 
 export const BatchBody = Type.Object(
@@ -105,6 +111,9 @@ export const BatchResult = Type.Object({
       status: Type.Enum(['queued', 'rejected']),
       code: Type.Optional(Type.String()),
       detail: Type.Optional(Type.String()),
+      duplicate: Type.Optional(
+        Type.Boolean({ description: 'true: `id` is the earlier identical message; this item was not sent' }),
+      ),
     }),
   ),
 });
@@ -144,6 +153,13 @@ export const MessageSummary = Type.Object({
 /** One message with its history and provider calls (GET /v1/messages/{id}). */
 export const MessageView = Type.Object({
   ...MessageFields,
+  notBefore: Nullable(
+    Type.String({
+      format: 'date-time',
+      description:
+        "A queued marketing message held for the recipient's quiet hours: when it is released; null otherwise",
+    }),
+  ),
   history: Type.Array(
     Type.Object({
       status: Type.String(),
