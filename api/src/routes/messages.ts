@@ -124,6 +124,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       if (event.statusCallback !== undefined) await requireSigningSecret(principal.tenantId);
       const idempotencyKey = request.headers['idempotency-key'];
       let idemCacheKey: string | undefined;
+      let requestFingerprint: string | undefined;
       if (idempotencyKey !== undefined) {
         if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
           throw new PigeonError(
@@ -133,6 +134,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         }
         idemCacheKey = Markers.idempotency(principal.tenantId, idempotencyKey);
         const fingerprint = createHash('sha256').update(JSON.stringify(request.body)).digest('base64url');
+        requestFingerprint = fingerprint;
         const claimed = await deps.cache.set(
           idemCacheKey,
           JSON.stringify({ id: event.messageId, fingerprint }),
@@ -170,9 +172,10 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         duplicates.inc({ class: event.class });
         // A replay of this key must name the message that was sent, not the one that was not.
         if (idemCacheKey) {
-          const fingerprint = createHash('sha256').update(JSON.stringify(request.body)).digest('base64url');
           await deps.cache
-            .set(idemCacheKey, JSON.stringify({ id: duplicateOf, fingerprint }), { ttlMs: MARKER_TTL_MS })
+            .set(idemCacheKey, JSON.stringify({ id: duplicateOf, fingerprint: requestFingerprint }), {
+              ttlMs: MARKER_TTL_MS,
+            })
             .catch(() => undefined);
         }
         return reply.code(202).send({ ...view(duplicateOf, event), duplicate: true });
