@@ -247,7 +247,8 @@ export class Dispatcher {
       );
     }
     const quietHours = this.options.quietHours;
-    if (quietHours && (pass.kind === 'send' || pass.kind === 'held')) {
+    // Every pass that would send: a retry round that falls in the window waits for its end too.
+    if (quietHours) {
       const hold = await quietHours.holdFor(message, this.now());
       if (hold) return this.hold(message, pass, hold);
       if (pass.kind === 'held') quietHours.released();
@@ -269,7 +270,7 @@ export class Dispatcher {
         kind: 'held',
         round: pass.kind === 'held' ? pass.round + 1 : 1,
         dueAt,
-        exclude: [],
+        exclude: [...pass.exclude],
         attempts: pass.attemptsSoFar,
         holdUntil: hold.until,
       }),

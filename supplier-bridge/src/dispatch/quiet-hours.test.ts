@@ -78,6 +78,34 @@ test('a marketing message at 22:00 is held through the night and sent at 08:00 l
   assert.equal(await counted(h.registry, 'released'), 1);
 });
 
+test('a retry round that falls in the window is held too, and sent at its end', async (t) => {
+  const provider = new FakeProvider('a');
+  const h = quietSetup(t, provider);
+  const message = requested({ class: 'marketing', body: 'Retry me' }, SATURDAY_NIGHT - 60_000);
+
+  const retry = await h.dispatcher.dispatch(message, {
+    kind: 'retry',
+    round: 1,
+    refusedRounds: 1,
+    appendedAt: SATURDAY_NIGHT,
+    exclude: [],
+    attemptsSoFar: 1,
+  });
+
+  assert.equal(retry.followUp?.record.headers?.['pigeon-pass'], 'held');
+  assert.equal(retry.held?.notBefore, new Date(SUNDAY_MORNING).toISOString());
+  assert.equal(provider.calls, 0);
+  h.clock.now = SUNDAY_MORNING;
+  const released = await h.dispatcher.dispatch(
+    message,
+    passFromHeaders(
+      { ...retry.followUp!.record.headers, 'pigeon-due': String(SUNDAY_MORNING) },
+      SATURDAY_NIGHT,
+    )!,
+  );
+  assert.equal(asSubmitted(released.outcome).attempt, 2);
+});
+
 test('transactional, otp and alert messages go at once in the quiet window', async (t) => {
   const provider = new FakeProvider('a');
   const h = quietSetup(t, provider);
