@@ -99,7 +99,7 @@ test('a retry round that falls in the window is held too, and sent at its end', 
   const released = await h.dispatcher.dispatch(
     message,
     passFromHeaders(
-      { ...retry.followUp!.record.headers, 'pigeon-due': String(SUNDAY_MORNING) },
+      { ...retry.followUp.record.headers, 'pigeon-due': String(SUNDAY_MORNING) },
       SATURDAY_NIGHT,
     )!,
   );
