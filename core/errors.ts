@@ -115,6 +115,11 @@ export const ErrorCatalogue = {
     retriable: true,
   },
   PIGEON_ERR_SPEND_CAP: { status: 429, title: 'Spend cap reached', retriable: true },
+  PIGEON_ERR_FREQUENCY_CAPPED: {
+    status: 429,
+    title: 'Marketing frequency cap reached for this recipient',
+    retriable: true,
+  },
   PIGEON_ERR_BUS_UNAVAILABLE: { status: 503, title: 'Message bus is unavailable', retriable: true },
   PIGEON_ERR_PAGE_FAILED: {
     status: 503,

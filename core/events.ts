@@ -3,6 +3,7 @@ import { newId } from './ids.ts';
 import {
   AttemptFailed,
   MessageFailed,
+  MessageHeld,
   MessageRequested,
   MessageSubmitted,
   type PigeonEvent,
@@ -15,6 +16,7 @@ const validators = {
   'message.submitted': Compile(MessageSubmitted),
   'message.failed': Compile(MessageFailed),
   'attempt.failed': Compile(AttemptFailed),
+  'message.held': Compile(MessageHeld),
   'receipt.received': Compile(ReceiptReceived),
 } as const;
 

@@ -127,6 +127,21 @@ export const AttemptFailed = Type.Object({
 });
 export type AttemptFailed = Static<typeof AttemptFailed>;
 
+/**
+ * A marketing message held for its recipient's quiet hours (core/quiet-hours.ts): it stays queued
+ * and goes to the providers at `notBefore`. Reported once per hold, not per delay-topic hop.
+ */
+export const MessageHeld = Type.Object({
+  ...EventBase,
+  type: Type.Literal('message.held'),
+  reason: Type.Literal('quiet_hours'),
+  notBefore: Type.String({ format: 'date-time' }),
+  /** The recipient's time zone the window was judged in. */
+  timeZone: Type.String(),
+  class: Type.Optional(Type.Enum(MESSAGE_CLASSES)),
+});
+export type MessageHeld = Static<typeof MessageHeld>;
+
 export const RECEIPT_STATUSES = ['delivered', 'undelivered', 'expired', 'rejected', 'unknown'] as const;
 export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
 
@@ -148,7 +163,7 @@ export function isOutcome(event: { type: string }): event is OutcomeEvent {
   return event.type === 'message.submitted' || event.type === 'message.failed';
 }
 export type PigeonEvent =
-  MessageRequested | MessageSubmitted | MessageFailed | AttemptFailed | ReceiptReceived;
+  MessageRequested | MessageSubmitted | MessageFailed | AttemptFailed | MessageHeld | ReceiptReceived;
 export type EventType = PigeonEvent['type'];
 
 /** Status a given event moves a message to. */
@@ -162,6 +177,7 @@ export function statusOf(event: PigeonEvent): MessageStatus {
       return event.status;
     // The message goes on: the lowest rank, which never moves a stored status.
     case 'attempt.failed':
+    case 'message.held':
       return 'queued';
     case 'receipt.received':
       return event.status === 'rejected' ? 'failed' : event.status;

@@ -166,14 +166,16 @@ export function isTimeZone(timezone: string): boolean {
   }
 }
 
-interface Local {
+/** A local date and time of day in some zone. */
+export interface Local {
   /** Days since 1970-01-01 of the local date. */
   day: number;
   /** Minutes since local midnight. */
   minute: number;
 }
 
-function localOf(at: number, timezone: string): Local {
+/** The local date and time of day in `timezone` at the instant `at`. */
+export function localOf(at: number, timezone: string): Local {
   const parts: Record<string, number> = {};
   for (const part of formatter(timezone).formatToParts(at)) {
     if (part.type !== 'literal') parts[part.type] = Number(part.value);
@@ -199,7 +201,7 @@ export function dayNumber(date: string): number {
 }
 
 /** 0 = Monday … 6 = Sunday; 1970-01-01 was a Thursday. */
-const weekdayOf = (day: number) => (((day + 3) % 7) + 7) % 7;
+export const weekdayOf = (day: number) => (((day + 3) % 7) + 7) % 7;
 
 const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 

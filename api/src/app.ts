@@ -27,6 +27,8 @@ import { inboundRoutes } from './routes/inbound.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
 import { tenantKeyRoutes } from './routes/tenant-keys.ts';
 import { tenantLimitsRoutes } from './routes/tenant-limits.ts';
+import { messagingPolicyRoutes } from './routes/messaging-policy.ts';
+import { TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { templateRoutes } from './routes/templates.ts';
@@ -93,7 +95,8 @@ export interface ApiDeps {
   sendPolicy?: { settings?: SendPolicySettings; providers?: () => Iterable<ProviderInfo> };
   /**
    * Whether a tenant lets look-alike characters be replaced by GSM-7 ones (core/encoding.ts), read
-   * on every accept: answer from memory. Default: no tenant does; a request's `smartEncoding` decides.
+   * on every accept: answer from memory. Default: the tenant's messaging policy (`smartEncoding`,
+   * read through its 5-second cache); a request's `smartEncoding` overrides either.
    */
   smartEncoding?: (tenantId: string) => Promise<boolean> | boolean;
   /** Message templates (/v1/templates): the opt-out phrases a marketing template must carry one of. */
@@ -148,6 +151,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   tenantLimits.logger ??= deps.logger;
   const policySettings = deps.sendPolicy?.settings ?? sendPolicySettings(loadConfig({}));
   const pricedProviders = deps.sendPolicy?.providers ?? (() => []);
+  const messagingPolicy = TenantMessagingPolicyCache.for(deps.store);
+  messagingPolicy.logger ??= deps.logger;
+  const smartEncoding =
+    deps.smartEncoding ??
+    (async (tenantId: string) => (await messagingPolicy.get(tenantId))?.smartEncoding ?? false);
   const policy = new SendPolicy({
     cache: deps.cache,
     logger: deps.logger,
@@ -155,6 +163,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     settings: policySettings,
     tenantLimits,
     otpSettings,
+    messagingPolicy,
     providers: pricedProviders,
     ...(deps.now ? { now: deps.now } : {}),
   });
@@ -167,14 +176,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     signingSecrets,
     allowPrivateCallbackNetworks,
     policy,
-    ...(deps.smartEncoding ? { smartEncoding: deps.smartEncoding } : {}),
+    smartEncoding,
   });
   await app.register(templateRoutes, {
     store: deps.store,
     providers: pricedProviders,
     fallbackPricePerPart: policySettings.defaults.pricePerPart,
     ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
-    ...(deps.smartEncoding ? { smartEncoding: deps.smartEncoding } : {}),
+    smartEncoding,
     ...(deps.now ? { now: deps.now } : {}),
   });
   await app.register(historyRoutes, {
@@ -206,6 +215,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tenantKeyRoutes, tenantAdmin);
   await app.register(senderAdminRoutes, { store: deps.store });
   await app.register(tenantLimitsRoutes, { store: deps.store, ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(messagingPolicyRoutes, { store: deps.store, ...(deps.now ? { now: deps.now } : {}) });
   const oncall = new OncallService({
     store: deps.store,
     cache: deps.cache,

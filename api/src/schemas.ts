@@ -107,6 +107,12 @@ export const AcceptedMessage = Type.Object({
   id: Type.String(),
   status: Type.Literal('queued'),
   ...EncodingFields,
+  duplicate: Type.Optional(
+    Type.Boolean({
+      description:
+        "true: the same message went to this number within the tenant's dedup window; `id` is that message's and nothing new was sent",
+    }),
+  ),
 });
 
 export const BatchBody = Type.Object(
@@ -155,6 +161,9 @@ export const BatchResult = Type.Object({
       forcedUcs2: Type.Optional(EncodingFields.forcedUcs2),
       code: Type.Optional(Type.String()),
       detail: Type.Optional(Type.String()),
+      duplicate: Type.Optional(
+        Type.Boolean({ description: 'true: `id` is the earlier identical message; this item was not sent' }),
+      ),
     }),
   ),
 });
@@ -194,6 +203,13 @@ export const MessageSummary = Type.Object({
 /** One message with its history and provider calls (GET /v1/messages/{id}). */
 export const MessageView = Type.Object({
   ...MessageFields,
+  notBefore: Nullable(
+    Type.String({
+      format: 'date-time',
+      description:
+        "A queued marketing message held for the recipient's quiet hours: when it is released; null otherwise",
+    }),
+  ),
   history: Type.Array(
     Type.Object({
       status: Type.String(),

@@ -11,6 +11,7 @@ import type { OtpSettingsStore } from './kinds/otp-settings.ts';
 import type { ReportStore } from './kinds/reports.ts';
 import type { RoutingStore } from './kinds/routing.ts';
 import type { SendLimitsStore } from './kinds/send-limits.ts';
+import type { MessagingPolicyStore } from './kinds/messaging-policy.ts';
 import type { SenderStore } from './kinds/senders.ts';
 import type { TemplateStore } from './kinds/templates.ts';
 import type { TenantStore } from './kinds/tenants.ts';
@@ -34,6 +35,7 @@ export interface Store
     SenderStore,
     TemplateStore,
     SendLimitsStore,
+    MessagingPolicyStore,
     AlertStore,
     BaselineStore,
     TenantStore {

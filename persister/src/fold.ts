@@ -83,8 +83,9 @@ function patchFor(event: PigeonEvent): MessagePatch {
       }
       break;
     case 'attempt.failed':
-      // Only an attempt row and a history row: the message's status and provider pair are the
-      // pass outcome's to set.
+    case 'message.held':
+      // Only a history row (and an attempt row for a call): the message's status and provider
+      // pair are the pass outcome's to set.
       break;
     case 'receipt.received':
       patch.provider = event.provider;
@@ -266,6 +267,9 @@ function historyRow(event: PigeonEvent): MessageEventRecord {
       provider = event.provider;
       providerMessageId = event.providerMessageId;
       detail = { providerStatus: event.providerStatus, doneAt: event.doneAt ?? null };
+      break;
+    case 'message.held':
+      detail = { reason: event.reason, notBefore: event.notBefore, timeZone: event.timeZone };
       break;
   }
   return {

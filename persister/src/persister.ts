@@ -24,6 +24,12 @@ export interface PersisterOptions {
   registry: Registry;
   /** Consumer group (default `pigeon-persister`). */
   groupId?: string;
+  /**
+   * Where a group with no committed offsets starts (default true: a new deployment writes the
+   * backlog). A test's throwaway group starts at the end, so it does not write every earlier test's
+   * events into its fresh database.
+   */
+  fromBeginning?: boolean;
   /** Topics to record (default PERSISTER_TOPICS) and where refused records go (default sms.dlq). */
   topics?: readonly string[];
   dlqTopic?: string;
@@ -298,6 +304,7 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
   const subscribed = await bus.subscribe({
     groupId: options.groupId ?? PERSISTER_GROUP,
     topics,
+    fromBeginning: options.fromBeginning ?? true,
     concurrentPartitions: options.concurrentPartitions ?? 32,
     handler: async (batch) => {
       const labels = { topic: batch.topic, partition: String(batch.partition) };

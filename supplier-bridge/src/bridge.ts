@@ -101,6 +101,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         add(Topics.outcomes, { key: attempt.messageId, value: JSON.stringify(attempt) });
       if (result.outcome)
         add(Topics.outcomes, { key: result.outcome.messageId, value: JSON.stringify(result.outcome) });
+      if (result.held)
+        add(Topics.outcomes, { key: result.held.messageId, value: JSON.stringify(result.held) });
       if (result.followUp) add(result.followUp.topic, result.followUp.record);
       if (result.dlq) add(Topics.dlq, result.dlq);
     }

@@ -16,6 +16,8 @@ import { matchReceipts } from '../../routing/receipt-matcher.ts';
 import { CatalogPlanner } from '../../routing/planner.ts';
 import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
 import { BridgeEvents } from './events.ts';
+import { TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
+import { QuietHoursGate } from './dispatch/quiet-hours.ts';
 
 export async function startSupplierBridge(context: ServiceContext): Promise<RunningService> {
   const { config, logger, registry } = context;
@@ -31,6 +33,8 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
   await catalog.start();
   const health = new HealthBoard();
   const healthFeed = await followProviderHealth(bus, health, logger, context.groupId('bridge'));
+  const messagingPolicy = TenantMessagingPolicyCache.for(store);
+  messagingPolicy.logger = logger;
   const bodyKey = config.otp.bodyKey ? keyBytes(config.otp.bodyKey, { exactBytes: 32 }) : undefined;
   const dispatcher = new Dispatcher({
     planner: new CatalogPlanner(catalog, health),
@@ -44,6 +48,7 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
     breaker: { timeoutMs: config.bridge.sendTimeoutMs },
     receiptTimeoutMs: config.bridge.receiptTimeoutMs,
     maxRounds: config.bridge.maxRounds,
+    quietHours: new QuietHoursGate(messagingPolicy, registry),
   });
   const bridge = await startBridge({
     bus,

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { admitSend } from '../../api/src/send-policy/scripts.ts';
+import { admitSend, DUPLICATE } from '../../api/src/send-policy/scripts.ts';
+import { duplicateOf, planAdmission, refusalOf, scriptInput } from '../../api/src/send-policy/plan.ts';
+import { localPeriods } from '../../core/local-periods.ts';
 import type { Cache } from '../../core/cache/cache.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
@@ -123,6 +125,119 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
       assert.ok(retry > 0 && retry <= 150);
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(await admit(bucket, Date.now(), 0, 0, [[key, [800, 1000, 150, 0]]]), [0, 0, 0]);
+    });
+
+    /** Admits with a dedup claim last: the key, the id to claim it with and its ttl. */
+    const admitOnce = (
+      bucket: string,
+      now: number,
+      windows: [string, number[]][],
+      dedup: [string, string, number],
+    ) =>
+      cache.runScript(
+        admitSend,
+        [bucket, ...windows.map(([key]) => key), dedup[0]],
+        [now, 1000, 1000, ...windows.flatMap(([, args]) => args), dedup[1], dedup[2]],
+      );
+
+    it('admits one of twenty identical sends at once and answers the rest with its id', async () => {
+      const suffix = newId();
+      const dedupKey = `send:dedup:${suffix}:fp`;
+      const counter = `send:to:day:${suffix}`;
+      const ids = Array.from({ length: 20 }, () => newId());
+      const replies = await Promise.all(
+        ids.map((id) =>
+          admitOnce(
+            `send:bucket:${suffix}`,
+            Date.now(),
+            [[counter, [1, 100, 60_000, 0]]],
+            [dedupKey, id, 600_000],
+          ),
+        ),
+      );
+      const admitted = replies.flatMap((reply, i) => (reply[0] === 0 ? [ids[i]] : []));
+      assert.equal(admitted.length, 1);
+      const duplicates = replies.filter(([refused]) => refused === DUPLICATE);
+      assert.equal(duplicates.length, 19);
+      for (const reply of duplicates) {
+        assert.equal(duplicateOf(reply), admitted[0]);
+        assert.ok(reply[1] > 590_000 && reply[1] <= 600_000, `claim ttl ${reply[1]}`);
+      }
+      assert.equal(await cache.get(counter), '1', 'duplicates count nowhere');
+      assert.equal(await cache.get(dedupKey), admitted[0]);
+    });
+
+    it('claims nothing for a send another limit refuses, and frees the claim when it ends', async () => {
+      const suffix = newId();
+      const dedupKey = `send:dedup:${suffix}:fp`;
+      const counter = `send:to:day:${suffix}`;
+      const full = await admitOnce(
+        `send:bucket:${suffix}`,
+        Date.now(),
+        [[counter, [1, 0, 60_000, 0]]],
+        [dedupKey, 'A', 100],
+      );
+      assert.equal(full[0], 2);
+      assert.equal(await cache.get(dedupKey), undefined, 'a refused send is no first message');
+      assert.deepEqual(
+        await admitOnce(`send:bucket:${suffix}`, Date.now(), [], [dedupKey, 'B', 100]),
+        [0, 0, 0],
+      );
+      assert.equal(
+        duplicateOf(await admitOnce(`send:bucket:${suffix}`, Date.now(), [], [dedupKey, 'C', 100])),
+        'B',
+      );
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(
+        await admitOnce(`send:bucket:${suffix}`, Date.now(), [], [dedupKey, 'D', 100]),
+        [0, 0, 0],
+      );
+    });
+
+    it('holds a marketing frequency cap of three a day when eight sends to one number arrive at once', async () => {
+      const tenantId = `t-${newId()}`;
+      const now = Date.now();
+      const periods = localPeriods('America/Los_Angeles', now);
+      const limits = {
+        ratePerSecond: 0,
+        burst: 1,
+        perRecipientHour: 0,
+        perRecipientDay: 0,
+        dailySpendCap: 0,
+        monthlySpendCap: 0,
+      };
+      const pumping = { prefixBurst: { limit: 10, windowMs: 60_000 }, prefixBlockMs: 0 };
+      const plans = Array.from({ length: 8 }, () =>
+        planAdmission(
+          {
+            tenantId,
+            e164: '+14155550123',
+            messageClass: 'marketing',
+            costMicros: 0,
+            marketingCaps: { perDay: 3, perWeek: 10, periods },
+          },
+          limits,
+          pumping,
+          now,
+        ),
+      );
+      const replies = await Promise.all(
+        plans.map((plan) => {
+          const { keys, args } = scriptInput(plan, now);
+          return cache.runScript(admitSend, keys, args);
+        }),
+      );
+      assert.equal(replies.filter(([refused]) => refused === 0).length, 3);
+      const refusals = replies.flatMap((reply, i) => refusalOf(plans[i]!, reply) ?? []);
+      assert.equal(refusals.length, 5);
+      for (const { error } of refusals) {
+        assert.equal(error.code, 'PIGEON_ERR_FREQUENCY_CAPPED');
+        // Retry-After points at the recipient's next midnight.
+        const retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
+        assert.ok(Math.abs(now + retryAfterMs - periods.dayEndsAt) <= 1000, `retry after ${retryAfterMs}`);
+      }
+      const weekKey = plans[0]!.windows.find((w) => w.key.startsWith('send:mkt:week:'))!.key;
+      assert.equal(await cache.get(weekKey), '3', 'the refused five did not count in the week');
     });
   });
 }

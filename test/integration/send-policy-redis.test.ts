@@ -84,12 +84,14 @@ describe('send policy on Redis', () => {
     await store.close();
   });
 
+  // Each send its own text: identical ones within the dedup window would be one message.
+  let sent = 0;
   const send = (tenantId: string, to: string) =>
     app.inject({
       method: 'POST',
       url: '/v1/messages',
       headers: { authorization: `Bearer ${keys.get(tenantId)!}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ to, body: 'hello' }),
+      payload: JSON.stringify({ to, body: `hello ${++sent}` }),
     });
 
   test('fifty concurrent sends to one number against a cap of five: exactly five reach the bus', async () => {

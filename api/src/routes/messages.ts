@@ -97,6 +97,12 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
     labelNames: ['class', 'lane'],
     registers: [deps.registry],
   });
+  const duplicates = new Counter({
+    name: 'pigeon_api_messages_deduplicated_total',
+    help: "Sends answered with an earlier identical message's id (the tenant's dedup window), by class",
+    labelNames: ['class'],
+    registers: [deps.registry],
+  });
   const rejected = new Counter({
     name: 'pigeon_api_batch_items_rejected_total',
     help: 'Recipients of a batch refused, by error code (whole requests refused: pigeon_api_problems_total)',
@@ -159,6 +165,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       if (event.statusCallback !== undefined) await requireSigningSecret(principal.tenantId);
       const idempotencyKey = request.headers['idempotency-key'];
       let idemCacheKey: string | undefined;
+      let requestFingerprint: string | undefined;
       if (idempotencyKey !== undefined) {
         if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
           throw new PigeonError(
@@ -168,6 +175,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         }
         idemCacheKey = Markers.idempotency(principal.tenantId, idempotencyKey);
         const fingerprint = createHash('sha256').update(JSON.stringify(request.body)).digest('base64url');
+        requestFingerprint = fingerprint;
         const claimed = await deps.cache.set(
           idemCacheKey,
           JSON.stringify({ id: event.messageId, fingerprint }),
@@ -194,11 +202,24 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       try {
         // After the idempotency check: a replay was admitted the first time and counts once.
         admission = await deps.policy.admit(principal.tenantId, candidate(event));
-        await deps.publisher.publish([event]);
+        if (admission.duplicateOf === undefined) await deps.publisher.publish([event]);
       } catch (err) {
         if (idemCacheKey) await deps.cache.del(idemCacheKey).catch(() => undefined);
         await admission?.release();
         throw err;
+      }
+      const { duplicateOf } = admission;
+      if (duplicateOf !== undefined) {
+        duplicates.inc({ class: event.class });
+        // A replay of this key must name the message that was sent, not the one that was not.
+        if (idemCacheKey) {
+          await deps.cache
+            .set(idemCacheKey, JSON.stringify({ id: duplicateOf, fingerprint: requestFingerprint }), {
+              ttlMs: MARKER_TTL_MS,
+            })
+            .catch(() => undefined);
+        }
+        return reply.code(202).send({ ...view(duplicateOf, built), duplicate: true });
       }
       accepted.inc({ class: event.class, lane: event.lane });
       return reply.code(202).send(view(event.messageId, built));
@@ -292,11 +313,14 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       // Each recipient passes the policy on its own, so a capped or refused number is reported in
       // its item and the rest go; the script runs concurrently for all of them, each atomic.
       const admissions: Admission[] = [];
+      const duplicateOf = new Map<MessageRequested, string>();
       const admitted = await Promise.all(
         built.map(async (event) => {
           if (isPigeonError(event)) return event;
           try {
-            admissions.push(await deps.policy.admit(principal.tenantId, candidate(event)));
+            const admission = await deps.policy.admit(principal.tenantId, candidate(event));
+            if (admission.duplicateOf !== undefined) duplicateOf.set(event, admission.duplicateOf);
+            else admissions.push(admission);
             return event;
           } catch (err) {
             // Without the cache nothing can be admitted: the request fails as a whole (503).
@@ -309,6 +333,11 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         if (isPigeonError(outcome)) {
           rejected.inc({ code: outcome.code });
           return { index, status: 'rejected' as const, code: outcome.code, detail: outcome.message };
+        }
+        const first = duplicateOf.get(outcome);
+        if (first !== undefined) {
+          duplicates.inc({ class: outcome.class });
+          return { index, id: first, status: 'queued' as const, duplicate: true };
         }
         events.push(outcome);
         return {
@@ -325,9 +354,12 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         throw err;
       }
       for (const e of events) accepted.inc({ class: e.class, lane: e.lane });
-      return reply
-        .code(202)
-        .send({ batchId, accepted: events.length, rejected: results.length - events.length, results });
+      return reply.code(202).send({
+        batchId,
+        accepted: events.length + duplicateOf.size,
+        rejected: results.length - events.length - duplicateOf.size,
+        results,
+      });
     },
   );
 
@@ -370,7 +402,15 @@ function missingSecret(): PigeonError {
 }
 
 function candidate(event: MessageRequested): SendCandidate {
-  return { to: event.to, messageClass: event.class, segments: event.segments, country: event.country };
+  return {
+    to: event.to,
+    messageClass: event.class,
+    segments: event.segments,
+    country: event.country,
+    messageId: event.messageId,
+    from: event.from,
+    body: event.body,
+  };
 }
 
 function encodingFields(encoding: EncodingReport) {
@@ -412,6 +452,18 @@ export function messageFields(message: MessageRecord, showPii: boolean) {
   };
 }
 
+/** When a queued message held for quiet hours is released: its latest hold's, else null. */
+function heldUntil(message: MessageRecord, events: MessageEventRecord[]): string | null {
+  if (message.status !== 'queued') return null;
+  let latest: MessageEventRecord | undefined;
+  for (const e of events) {
+    if (e.type === 'message.held' && (!latest || e.occurredAt >= latest.occurredAt)) latest = e;
+  }
+  if (!latest?.detail) return null;
+  const { notBefore } = JSON.parse(latest.detail) as { notBefore?: string };
+  return notBefore ?? null;
+}
+
 export function messageView(
   message: MessageRecord,
   events: MessageEventRecord[],
@@ -420,6 +472,7 @@ export function messageView(
 ) {
   return {
     ...messageFields(message, showPii),
+    notBefore: heldUntil(message, events),
     history: events.map((e) => ({
       status: e.status,
       type: e.type,

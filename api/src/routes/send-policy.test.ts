@@ -56,8 +56,10 @@ describe('send policy on the message endpoints', () => {
 
   after(() => api.close());
 
+  // Each send its own body: identical ones within the dedup window would be one message.
+  let sent = 0;
   const send = async (tenantId: string, body: Record<string, unknown>) =>
-    call('POST', '/v1/messages', await keyOf(tenantId), { body: 'hello', ...body });
+    call('POST', '/v1/messages', await keyOf(tenantId), { body: `hello ${++sent}`, ...body });
   const refusedCount = async (reason: string, messageClass: string) => {
     const metric = (await registry.getMetricsAsJSON()).find(
       (m) => m.name === 'pigeon_api_send_refused_total',
@@ -92,7 +94,7 @@ describe('send policy on the message endpoints', () => {
     assert.equal((await send('tenant-dest', { to: '+447400123456', class: 'otp' })).statusCode, 202);
   });
 
-  test('twelve identical sends to one number: the hourly cap refuses the last two with 429 and Retry-After', async () => {
+  test('twelve sends to one number: the hourly cap refuses the last two with 429 and Retry-After', async () => {
     const responses = [];
     for (let i = 0; i < 12; i++) responses.push(await send('tenant-twelve', { to: '+14155550123' }));
     assert.deepEqual(

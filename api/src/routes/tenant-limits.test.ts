@@ -95,12 +95,14 @@ describe('tenant send limits admin routes', () => {
     };
     assert.deepEqual(put.json(), expected);
     assert.deepEqual((await call('GET', URL_B, adminKey)).json(), expected);
+    // Each body its own, or the second send would be the first's duplicate, not a capped one.
+    let sent = 0;
     const sendAs = () =>
       app.inject({
         method: 'POST',
         url: '/v1/messages',
         headers: { authorization: `Bearer ${senderKey}`, 'content-type': 'application/json' },
-        payload: JSON.stringify({ to: '+14155550123', body: 'hello' }),
+        payload: JSON.stringify({ to: '+14155550123', body: `hello ${++sent}` }),
       });
     assert.equal((await sendAs()).statusCode, 202);
     const capped = await sendAs();

@@ -7,10 +7,24 @@ import type { ProviderInfo } from '../../../routing/table.ts';
 import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from '../verify/tenant-settings.ts';
 import { checkDestination, GUARDED_CLASSES } from './destination.ts';
 import { effectiveLimits, type SendPolicySettings } from './limits.ts';
-import { type AdmissionPlan, planAdmission, refusalOf, scriptInput } from './plan.ts';
+import {
+  type AdmissionPlan,
+  type DedupClaim,
+  duplicateOf,
+  type MarketingCaps,
+  planAdmission,
+  refusalOf,
+  SendKeys,
+  scriptInput,
+} from './plan.ts';
 import { estimateCostMicros } from './pricing.ts';
 import { admitSend } from './scripts.ts';
 import type { TenantSendLimitsCache } from './tenant-limits.ts';
+import { dedupWindowMs, type TenantMessagingPolicyCache } from '../../../core/messaging-policy.ts';
+import { localPeriods } from '../../../core/local-periods.ts';
+import { recipientTimeZone } from '../../../core/recipient-zone.ts';
+import type { TenantMessagingPolicy } from '../../../core/store/kinds/messaging-policy.ts';
+import { dedupFingerprint, DEDUPLICATED_CLASSES } from './dedup.ts';
 
 /** Log event names of the send policy; the pumping alert and its runbook use the same words. */
 export const SendPolicyEvents = {
@@ -26,6 +40,7 @@ const REFUSAL_REASONS: Partial<Record<ErrorCode, string>> = {
   PIGEON_ERR_NUMBER_TYPE_REFUSED: 'number_type',
   PIGEON_ERR_PUMPING_SUSPECTED: 'pumping',
   PIGEON_ERR_SPEND_CAP: 'spend_cap',
+  PIGEON_ERR_FREQUENCY_CAPPED: 'frequency_cap',
 };
 
 export interface SendPolicyDeps {
@@ -37,6 +52,8 @@ export interface SendPolicyDeps {
   tenantLimits: TenantSendLimitsCache;
   /** The tenants' OTP allowlists, which otp and alert messages are held to as codes are. */
   otpSettings: TenantOtpSettingsCache;
+  /** The tenants' messaging policies (marketing caps, dedup window); absent: every tenant on the defaults. */
+  messagingPolicy?: TenantMessagingPolicyCache;
   /** The providers of the route table, whose per-country prices the spend estimate uses. */
   providers: () => Iterable<ProviderInfo>;
   now?: () => number;
@@ -50,10 +67,19 @@ export interface SendCandidate {
   segments: number;
   /** The recipient's country, when its number has one. */
   country: string | undefined;
+  /** What dedup compares (dedup.ts); without a message id the send is not deduplicated. */
+  messageId?: string;
+  from?: string | undefined;
+  body?: string;
 }
 
 /** An admitted message's hold on the counters. */
 export interface Admission {
+  /**
+   * Set when the send duplicates one admitted within the tenant's dedup window: that message's
+   * id. Nothing was counted and nothing is to be published.
+   */
+  duplicateOf?: string;
   /**
    * Gives back what the message counted in its windows (recipient caps, range, spend), for a
    * message the bus did not take: a client retrying through an outage must not use up its caps on
@@ -75,7 +101,7 @@ export class SendPolicy {
     this.now = deps.now ?? Date.now;
     this.refused = new Counter({
       name: 'pigeon_api_send_refused_total',
-      help: 'Messages refused by the send policy, by reason (rate, recipient_cap, country, number_type, pumping, spend_cap) and class',
+      help: 'Messages refused by the send policy, by reason (rate, recipient_cap, country, number_type, pumping, spend_cap, frequency_cap) and class',
       labelNames: ['reason', 'class'],
       registers: [deps.registry],
     });
@@ -87,13 +113,16 @@ export class SendPolicy {
    */
   async admit(tenantId: string, send: SendCandidate): Promise<Admission> {
     try {
-      const plan = await this.judge(tenantId, send);
+      const { plan, duplicateOf } = await this.judge(tenantId, send);
+      if (duplicateOf !== undefined) return { duplicateOf, release: async () => undefined };
       const { cache } = this.deps;
       return {
         release: async () => {
-          await Promise.all(plan.windows.map((w) => cache.incrBy(w.key, -w.by, w.windowMs))).catch(
-            () => undefined,
-          );
+          await Promise.all([
+            ...plan.windows.map((w) => cache.incrBy(w.key, -w.by, w.windowMs)),
+            // A message that was never sent must not answer the next identical send with its id.
+            ...(plan.dedup ? [cache.del(plan.dedup.key)] : []),
+          ]).catch(() => undefined);
         },
       };
     } catch (err) {
@@ -137,6 +166,7 @@ export class SendPolicy {
     cost: number,
     now: number,
     scope: 'message' | 'tenant',
+    extra: { marketingCaps?: MarketingCaps; dedup?: DedupClaim } = {},
   ): Promise<AdmissionPlan> {
     const { settings } = this.deps;
     const limits = effectiveLimits(
@@ -145,7 +175,7 @@ export class SendPolicy {
       send.messageClass,
     );
     return planAdmission(
-      { tenantId, e164: send.to, messageClass: send.messageClass, costMicros: cost },
+      { tenantId, e164: send.to, messageClass: send.messageClass, costMicros: cost, ...extra },
       limits,
       settings,
       now,
@@ -153,7 +183,41 @@ export class SendPolicy {
     );
   }
 
-  private async judge(tenantId: string, send: SendCandidate): Promise<AdmissionPlan> {
+  /** The tenant messaging policy's part of a send: its marketing caps and its dedup claim. */
+  private async messagingExtras(
+    tenantId: string,
+    send: SendCandidate,
+    now: number,
+  ): Promise<{ marketingCaps?: MarketingCaps; dedup?: DedupClaim }> {
+    const capped = send.messageClass === 'marketing';
+    const deduplicated = DEDUPLICATED_CLASSES.has(send.messageClass) && send.messageId !== undefined;
+    if (!capped && !deduplicated) return {};
+    const policy: TenantMessagingPolicy | undefined = await this.deps.messagingPolicy?.get(tenantId);
+    const extra: { marketingCaps?: MarketingCaps; dedup?: DedupClaim } = {};
+    const perDay = policy?.marketingPerDay ?? 0;
+    const perWeek = policy?.marketingPerWeek ?? 0;
+    if (capped && (perDay > 0 || perWeek > 0)) {
+      // A number with no zone of its own (non-geographic) counts in UTC days.
+      const zone = recipientTimeZone(send.to) ?? 'UTC';
+      extra.marketingCaps = { perDay, perWeek, periods: localPeriods(zone, now) };
+    }
+    const windowMs = dedupWindowMs(policy);
+    if (deduplicated && windowMs > 0) {
+      const fingerprint = dedupFingerprint(this.deps.settings.dedupKey, {
+        to: send.to,
+        from: send.from,
+        messageClass: send.messageClass,
+        body: send.body ?? '',
+      });
+      extra.dedup = { key: SendKeys.dedup(tenantId, fingerprint), messageId: send.messageId!, windowMs };
+    }
+    return extra;
+  }
+
+  private async judge(
+    tenantId: string,
+    send: SendCandidate,
+  ): Promise<{ plan: AdmissionPlan; duplicateOf?: string }> {
     const { settings } = this.deps;
     let country = send.country;
     if (GUARDED_CLASSES.has(send.messageClass)) {
@@ -170,10 +234,21 @@ export class SendPolicy {
       country = destination.country;
     }
     const now = this.now();
-    const plan = await this.plan(tenantId, send, this.costMicros({ ...send, country }), now, 'message');
+    const extra = await this.messagingExtras(tenantId, send, now);
+    const plan = await this.plan(
+      tenantId,
+      send,
+      this.costMicros({ ...send, country }),
+      now,
+      'message',
+      extra,
+    );
     const { keys, args } = scriptInput(plan, now);
-    const refusal = refusalOf(plan, await this.deps.cache.runScript(admitSend, keys, args));
-    if (!refusal) return plan;
+    const reply = await this.deps.cache.runScript(admitSend, keys, args);
+    const duplicate = duplicateOf(reply);
+    if (duplicate !== undefined) return { plan, duplicateOf: duplicate };
+    const refusal = refusalOf(plan, reply);
+    if (!refusal) return { plan };
     if (refusal.window?.code === 'PIGEON_ERR_PUMPING_SUSPECTED' && refusal.first) {
       // Once per block, not per refused message: this is the line an operator gets paged on.
       this.deps.logger.warn(

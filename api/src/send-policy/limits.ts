@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Config, RateLimit, SendConfig } from '../../../core/config.ts';
 import type { MessageClass } from '../../../core/message.ts';
 import type { TenantSendLimits } from '../../../core/store/kinds/send-limits.ts';
@@ -20,6 +21,12 @@ export interface SendPolicySettings {
   /** PIGEON_OTP_PREFIX_BURST and PIGEON_OTP_PREFIX_BLOCK_SECONDS: the pumping defence for otp sends. */
   prefixBurst: RateLimit;
   prefixBlockMs: number;
+  /**
+   * The key of the dedup fingerprints (dedup.ts): PIGEON_OTP_KEY, else PIGEON_SECRETS_KEY, so every
+   * api process of a deployment computes the same one. Without either, a random key per process:
+   * duplicates are then caught only when they reach the same process (always, in embedded mode).
+   */
+  dedupKey: string;
 }
 
 /** The limits of one tenant and class: each field the class's, else the tenant's, else the gateway's. */
@@ -46,5 +53,6 @@ export function sendPolicySettings(config: Config): SendPolicySettings {
     allowedCountries: new Set(config.otp.allowedCountries),
     prefixBurst: config.otp.prefixBurst,
     prefixBlockMs: config.otp.prefixBlockMs,
+    dedupKey: config.otp.key ?? config.secretsKey ?? randomBytes(32).toString('base64'),
   };
 }

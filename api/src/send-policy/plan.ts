@@ -4,7 +4,8 @@ import type { MessageClass } from '../../../core/message.ts';
 import { numberRange } from './destination.ts';
 import type { SendLimits } from './limits.ts';
 import { MICROS } from './pricing.ts';
-import type { AdmitReply } from './scripts.ts';
+import type { LocalPeriods } from '../../../core/local-periods.ts';
+import { type AdmitReply, DUPLICATE } from './scripts.ts';
 
 /**
  * What one send must pass in the cache, as data: the tenant's token bucket and the counters it
@@ -18,9 +19,18 @@ export const SendKeys = {
     `send:to:${period}:${tenantId}:${e164}`,
   spend: (tenantId: string, period: string) => `send:spend:${tenantId}:${period}`,
   range: (tenantId: string, range: string) => `otp:rl:burst:${tenantId}:${range}`,
+  /** A marketing cap's local day (`2026-03-29`) or week (its Monday): the key ends with its period. */
+  marketing: (period: 'day' | 'week', tenantId: string, e164: string, start: string) =>
+    `send:mkt:${period}:${tenantId}:${e164}:${start}`,
+  /** The fingerprint is a keyed hash (dedup.ts): neither body nor number is kept in clear. */
+  dedup: (tenantId: string, fingerprint: string) => `send:dedup:${tenantId}:${fingerprint}`,
 } as const;
 
-export type WindowCode = 'PIGEON_ERR_RECIPIENT_CAP' | 'PIGEON_ERR_PUMPING_SUSPECTED' | 'PIGEON_ERR_SPEND_CAP';
+export type WindowCode =
+  | 'PIGEON_ERR_RECIPIENT_CAP'
+  | 'PIGEON_ERR_PUMPING_SUSPECTED'
+  | 'PIGEON_ERR_SPEND_CAP'
+  | 'PIGEON_ERR_FREQUENCY_CAPPED';
 
 export interface AdmitWindow {
   key: string;
@@ -34,9 +44,26 @@ export interface AdmitWindow {
   refusal: string;
 }
 
+/** The claim that makes a send the one of its duplicates that goes out. */
+export interface DedupClaim {
+  key: string;
+  /** The message id a duplicate is answered with. */
+  messageId: string;
+  windowMs: number;
+}
+
 export interface AdmissionPlan {
   bucket: { key: string; ratePerSecond: number; burst: number };
   windows: AdmitWindow[];
+  dedup?: DedupClaim;
+}
+
+/** A tenant's marketing caps per recipient, in the recipient's local day and week; 0: none. */
+export interface MarketingCaps {
+  perDay: number;
+  perWeek: number;
+  /** The recipient's local periods at the time of the send (core/local-periods.ts). */
+  periods: LocalPeriods;
 }
 
 export interface SendToAdmit {
@@ -44,6 +71,9 @@ export interface SendToAdmit {
   e164: string;
   messageClass: MessageClass;
   costMicros: number;
+  /** Marketing messages only: the tenant's frequency caps. */
+  marketingCaps?: MarketingCaps;
+  dedup?: DedupClaim;
 }
 
 export interface PumpingDefence {
@@ -98,6 +128,25 @@ export function planAdmission(
     recipientCap('hour', limits.perRecipientHour, HOUR_MS);
     recipientCap('day', limits.perRecipientDay, DAY_MS);
   }
+  const caps = send.marketingCaps;
+  if (scope === 'message' && send.messageClass === 'marketing' && caps) {
+    const marketingCap = (period: 'day' | 'week', limit: number, start: string, endsAt: number) => {
+      if (limit > 0) {
+        windows.push({
+          key: SendKeys.marketing(period, tenantId, e164, start),
+          by: 1,
+          limit,
+          // The key names its period and ends with it: the recipient's next midnight or Monday.
+          windowMs: Math.max(1, endsAt - now),
+          penaltyMs: 0,
+          code: 'PIGEON_ERR_FREQUENCY_CAPPED',
+          refusal: `This number already had ${limit} marketing message${limit === 1 ? '' : 's'} this ${period} (its local ${period}; this tenant's messaging policy)`,
+        });
+      }
+    };
+    marketingCap('day', caps.perDay, caps.periods.day, caps.periods.dayEndsAt);
+    marketingCap('week', caps.perWeek, caps.periods.week, caps.periods.weekEndsAt);
+  }
   if (scope === 'message' && send.messageClass === 'otp') {
     const range = numberRange(e164);
     windows.push({
@@ -136,20 +185,31 @@ export function planAdmission(
   return {
     bucket: { key: SendKeys.bucket(tenantId), ratePerSecond: limits.ratePerSecond, burst: limits.burst },
     windows,
+    ...(scope === 'message' && send.dedup ? { dedup: send.dedup } : {}),
   };
 }
 
 /** The plan as the admit script's KEYS and ARGV. */
-export function scriptInput(plan: AdmissionPlan, now: number): { keys: string[]; args: number[] } {
+export function scriptInput(
+  plan: AdmissionPlan,
+  now: number,
+): { keys: string[]; args: Array<number | string> } {
+  const { dedup } = plan;
   return {
-    keys: [plan.bucket.key, ...plan.windows.map((w) => w.key)],
+    keys: [plan.bucket.key, ...plan.windows.map((w) => w.key), ...(dedup ? [dedup.key] : [])],
     args: [
       now,
       plan.bucket.ratePerSecond,
       plan.bucket.burst,
       ...plan.windows.flatMap((w) => [w.by, w.limit, w.windowMs, w.penaltyMs]),
+      ...(dedup ? [dedup.messageId, dedup.windowMs] : []),
     ],
   };
+}
+
+/** The first message's id when the reply says this send duplicates it. */
+export function duplicateOf(reply: AdmitReply): string | undefined {
+  return reply[0] === DUPLICATE ? reply[3] : undefined;
 }
 
 export interface Refusal {
@@ -165,7 +225,7 @@ export function refusalOf(
   plan: AdmissionPlan,
   [refused, retryAfterMs, first]: AdmitReply,
 ): Refusal | undefined {
-  if (refused === 0) return undefined;
+  if (refused === 0 || refused === DUPLICATE) return undefined;
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   if (refused === 1) {
     const { ratePerSecond, burst } = plan.bucket;

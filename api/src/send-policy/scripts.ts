@@ -5,8 +5,14 @@ import type { CacheScript, ScriptRedis } from '../../../core/cache/cache.ts';
  * cache, side by side. test/contract/send-policy-script.contract.test.ts runs it against both.
  */
 
-/** [index of the refusing key from 1, or 0; ms until it may pass; 1 when this is its first refusal]. */
-export type AdmitReply = [number, number, number];
+/**
+ * [index of the refusing key from 1, or 0; ms until it may pass; 1 when this is its first refusal],
+ * or for a duplicate [DUPLICATE, ms its claim has left, 0, the first message's id].
+ */
+export type AdmitReply = [number, number, number] | [number, number, number, string];
+
+/** The first element of the reply to a send the dedup claim names as a duplicate. */
+export const DUPLICATE = -1;
 
 /** Bucket state is kept in thousandths of a token: integers, so Lua and JavaScript agree exactly. */
 export const MILLI = 1000;
@@ -24,11 +30,23 @@ export const MILLI = 1000;
  * refusal (blocking a number range after a burst).
  * KEYS bucket, then the counters. ARGV now (ms), rate (tokens per second, an integer), burst, then
  * per counter: increment, limit, window ms, penalty ms (0 = none).
+ *
+ * An optional dedup claim comes last: one more key, and two more args (the message id it is
+ * claimed with, its ttl in ms). It is judged first: a key already claimed answers DUPLICATE with
+ * the first message's id and nothing else is touched; an admitted send claims it. The claim and the
+ * counters are one step, so of twenty identical sends at once exactly one is admitted.
  */
 export const admitSend: CacheScript<AdmitReply> = {
   name: 'send_admit',
   lua: `
 local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local counters = math.floor((#ARGV - 3) / 4)
+local dedup = nil
+if #KEYS > counters + 1 then
+  dedup = KEYS[#KEYS]
+  local first = redis.call('GET', dedup)
+  if first then return {${DUPLICATE}, redis.call('PTTL', dedup), 0, first} end
+end
 local tokens = burst * ${MILLI}
 if rate > 0 then
   local stored = redis.call('HGET', KEYS[1], 'tokens')
@@ -38,7 +56,7 @@ if rate > 0 then
   end
   if tokens < ${MILLI} then return {1, math.ceil((${MILLI} - tokens) / rate), 0} end
 end
-for i = 2, #KEYS do
+for i = 2, counters + 1 do
   local key = KEYS[i]
   local base = 3 + (i - 2) * 4
   local by = tonumber(ARGV[base + 1])
@@ -59,7 +77,7 @@ for i = 2, #KEYS do
     return {i, ttl, first}
   end
 end
-for i = 2, #KEYS do
+for i = 2, counters + 1 do
   local base = 3 + (i - 2) * 4
   redis.call('INCRBY', KEYS[i], ARGV[base + 1])
   if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[base + 3]) end
@@ -68,9 +86,16 @@ if rate > 0 then
   redis.call('HSET', KEYS[1], 'tokens', tokens - ${MILLI}, 'updated', now)
   redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 end
+if dedup then redis.call('SET', dedup, ARGV[#ARGV - 1], 'PX', ARGV[#ARGV]) end
 return {0, 0, 0}`,
   memory(r: ScriptRedis, keys, a): AdmitReply {
     const [now, rate, burst] = [num(a[0]), num(a[1]), num(a[2])];
+    const counters = Math.floor((a.length - 3) / 4);
+    const dedup = keys.length > counters + 1 ? keys.at(-1)! : undefined;
+    if (dedup !== undefined) {
+      const first = r.get(dedup);
+      if (first !== null) return [DUPLICATE, r.pttl(dedup), 0, first];
+    }
     let tokens = burst * MILLI;
     const bucket = keys[0]!;
     if (rate > 0) {
@@ -81,7 +106,7 @@ return {0, 0, 0}`,
       }
       if (tokens < MILLI) return [1, Math.ceil((MILLI - tokens) / rate), 0];
     }
-    for (let i = 1; i < keys.length; i++) {
+    for (let i = 1; i <= counters; i++) {
       const key = keys[i]!;
       const base = 3 + (i - 1) * 4;
       const by = num(a[base]);
@@ -102,7 +127,7 @@ return {0, 0, 0}`,
         return [i + 1, ttl, first];
       }
     }
-    for (let i = 1; i < keys.length; i++) {
+    for (let i = 1; i <= counters; i++) {
       const base = 3 + (i - 1) * 4;
       r.incrBy(keys[i]!, num(a[base]));
       if (r.pttl(keys[i]!) < 0) r.pexpire(keys[i]!, num(a[base + 2]));
@@ -111,6 +136,7 @@ return {0, 0, 0}`,
       r.hset(bucket, { tokens: tokens - MILLI, updated: now });
       r.pexpire(bucket, Math.ceil((burst * 1000) / rate) + 1000);
     }
+    if (dedup !== undefined) r.set(dedup, a.at(-2)!, { px: num(a.at(-1)) });
     return [0, 0, 0];
   },
 };

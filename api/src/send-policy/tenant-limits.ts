@@ -1,6 +1,6 @@
 import type { TenantSendLimits } from '../../../core/store/kinds/send-limits.ts';
 import type { Store } from '../../../core/store/store.ts';
-import { TenantCache } from '../tenant-cache.ts';
+import { TenantCache } from '../../../core/tenant-cache.ts';
 
 /**
  * How long an api process reuses a tenant's send limits before reading them again: a PUT through

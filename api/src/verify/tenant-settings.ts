@@ -1,6 +1,6 @@
 import type { TenantOtpSettings } from '../../../core/store/kinds/otp-settings.ts';
 import type { Store } from '../../../core/store/store.ts';
-import { TenantCache } from '../tenant-cache.ts';
+import { TenantCache } from '../../../core/tenant-cache.ts';
 
 /**
  * How long an api process reuses a tenant's OTP settings before reading them again. The cost of

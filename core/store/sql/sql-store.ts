@@ -19,6 +19,7 @@ import type {
 } from '../kinds/messages.ts';
 import type { TenantOtpSettings } from '../kinds/otp-settings.ts';
 import type { TenantSendLimits } from '../kinds/send-limits.ts';
+import type { TenantMessagingPolicy } from '../kinds/messaging-policy.ts';
 import type { MessageFilter, MessagePage, UsageGroupBy, UsageRow } from '../kinds/reports.ts';
 import type {
   ProviderRecord,
@@ -46,6 +47,7 @@ import { SqlOnCallStore } from './oncall.ts';
 import { SqlOtpSettingsStore } from './otp-settings.ts';
 import { SqlReportStore } from './reports.ts';
 import { SqlSendLimitsStore } from './send-limits.ts';
+import { SqlMessagingPolicyStore } from './messaging-policy.ts';
 import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
 import { SqlTenantStore } from './tenants.ts';
@@ -69,6 +71,7 @@ export abstract class SqlStore implements Store {
   private readonly senders: SqlSenderStore;
   private readonly templates: SqlTemplateStore;
   private readonly sendLimits: SqlSendLimitsStore;
+  private readonly messagingPolicy: SqlMessagingPolicyStore;
   private readonly alerts: SqlAlertStore;
   private readonly baselines: SqlBaselineStore;
   private readonly tenants: SqlTenantStore;
@@ -90,6 +93,7 @@ export abstract class SqlStore implements Store {
     this.senders = new SqlSenderStore(sql, dialect);
     this.templates = new SqlTemplateStore(sql, dialect);
     this.sendLimits = new SqlSendLimitsStore(sql, dialect);
+    this.messagingPolicy = new SqlMessagingPolicyStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
     this.baselines = new SqlBaselineStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
@@ -373,6 +377,14 @@ export abstract class SqlStore implements Store {
 
   putTenantSendLimits(tenantId: string, limits: TenantSendLimits): Promise<void> {
     return this.sendLimits.putTenantSendLimits(tenantId, limits);
+  }
+
+  getTenantMessagingPolicy(tenantId: string): Promise<TenantMessagingPolicy | undefined> {
+    return this.messagingPolicy.getTenantMessagingPolicy(tenantId);
+  }
+
+  putTenantMessagingPolicy(tenantId: string, policy: TenantMessagingPolicy): Promise<void> {
+    return this.messagingPolicy.putTenantMessagingPolicy(tenantId, policy);
   }
 
   listAlertRules(): Promise<AlertRuleRecord[]> {

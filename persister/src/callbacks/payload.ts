@@ -59,8 +59,10 @@ export function callbackFor(event: PigeonEvent): StatusCallback | undefined {
   const base = { id: event.id, messageId: event.messageId, occurredAt: event.occurredAt };
   switch (event.type) {
     // A refused call the message went on from is not a status change the customer sees.
+    // Held for quiet hours: still queued, as the customer was told.
     case 'message.requested':
     case 'attempt.failed':
+    case 'message.held':
       return undefined;
     case 'message.submitted':
       if (event.failover !== undefined) return undefined;

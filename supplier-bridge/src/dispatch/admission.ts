@@ -55,7 +55,8 @@ export class AdmissionControl {
       await sleep(admission.retryInMs);
       waited += admission.retryInMs;
     }
-    if (pass.kind === 'send' && pass.round === 0) {
+    // A message released from quiet hours is on its first send, not a retry.
+    if ((pass.kind === 'send' && pass.round === 0) || pass.kind === 'held') {
       this.options.budget.recordFirstAttempt(planned.provider);
     } else if (!this.options.budget.tryRetry(planned.provider)) {
       this.skips.inc({ provider: planned.provider, reason: 'retry_budget' });

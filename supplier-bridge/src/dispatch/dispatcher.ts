@@ -26,6 +26,9 @@ import { followUpRecord, type NextPass } from './pass-headers.ts';
 import { ProviderCalls } from './provider-call.ts';
 import { DEFAULT_MAX_ROUNDS, nextRound, RetryBudget, ROUND_BACKOFF } from './retry-rounds.ts';
 import { BridgeEvents } from '../events.ts';
+import type { QuietHold, QuietHoursGate } from './quiet-hours.ts';
+import { eventBase } from '../../../core/events.ts';
+import { DELAY_TOPICS } from '../../../core/topics.ts';
 
 export interface DispatcherOptions {
   planner: RoutePlanner;
@@ -47,6 +50,8 @@ export interface DispatcherOptions {
   /** Longest a send waits for a provider's rate limit before trying the next provider. */
   maxGateWaitMs?: number;
   retryBudget?: RetryBudget;
+  /** Holds marketing messages through their recipients' quiet hours; absent: nothing is held. */
+  quietHours?: QuietHoursGate;
   random?: () => number;
   now?: () => number;
 }
@@ -252,12 +257,52 @@ export class Dispatcher {
         { attempt: pass.attemptsSoFar },
       );
     }
+    const quietHours = this.options.quietHours;
+    // Every pass that would send: a retry round that falls in the window waits for its end too.
+    if (quietHours) {
+      const hold = await quietHours.holdFor(message, this.now());
+      if (hold) return this.hold(message, pass, hold);
+      if (pass.kind === 'held') quietHours.released();
+    }
     return this.walk(message, pass, claim, recovery);
   }
 
   /** Whether the API answered 503 for this message and marked it so (see MessagePublisher). */
   private async abortMarked(message: MessageRequested): Promise<boolean> {
     return (await this.options.cache.get(Markers.abort(message.messageId))) !== undefined;
+  }
+
+  /**
+   * Sends the message round the delay topics until its quiet window ends: one hop of at most the
+   * longest delay topic at a time, each pass judging the window again (the tenant may have changed
+   * it). A hop never runs past expiry, so a message whose ttl ends in the window expires on time.
+   */
+  private hold(message: MessageRequested, pass: Pass, hold: QuietHold): PassResult {
+    const now = this.now();
+    const longestHop = DELAY_TOPICS.at(-1)!.delayMs;
+    const dueAt = Math.min(hold.until, now + longestHop, Date.parse(message.expiresAt));
+    const result: PassResult = {
+      followUp: this.followUp(message, {
+        kind: 'held',
+        round: pass.kind === 'held' ? pass.round + 1 : 1,
+        dueAt,
+        exclude: [...pass.exclude],
+        attempts: pass.attemptsSoFar,
+        holdUntil: hold.until,
+      }),
+    };
+    if (pass.kind !== 'held') this.options.quietHours?.held();
+    if (pass.kind !== 'held' || pass.holdUntil !== hold.until) {
+      result.held = {
+        ...eventBase(message.messageId, message.tenantId, now),
+        type: 'message.held',
+        reason: 'quiet_hours',
+        notBefore: new Date(hold.until).toISOString(),
+        timeZone: hold.timeZone,
+        class: message.class,
+      };
+    }
+    return result;
   }
 
   /** Tries the planned providers in order; see the class comment for the rules. */

@@ -11,6 +11,7 @@ export const PASS_HEADERS = {
   exclude: 'pigeon-exclude',
   attempts: 'pigeon-attempts',
   refusedRounds: 'pigeon-refused-rounds',
+  holdUntil: 'pigeon-hold-until',
 } as const;
 
 /** The pass a follow-up record asks for, and when it is due. */
@@ -21,6 +22,8 @@ export interface NextPass {
   dueAt: number;
   exclude: string[];
   attempts: number;
+  /** A held pass: the end of its quiet window, which may lie past `dueAt` (hops are an hour at most). */
+  holdUntil?: number;
 }
 
 /** The delay-topic record that brings `message` back for its next pass. */
@@ -43,6 +46,7 @@ export function followUpRecord(
         ...(next.refusedRounds === undefined
           ? {}
           : { [PASS_HEADERS.refusedRounds]: String(next.refusedRounds) }),
+        ...(next.holdUntil === undefined ? {} : { [PASS_HEADERS.holdUntil]: String(next.holdUntil) }),
       },
     },
   };
@@ -54,11 +58,13 @@ export function passFromHeaders(
   appendedAt: number,
 ): (Pass & { dueAt: number }) | undefined {
   const kind = headers?.[PASS_HEADERS.kind];
-  if (kind !== 'retry' && kind !== 'receipt-check') return undefined;
+  if (kind !== 'retry' && kind !== 'receipt-check' && kind !== 'held') return undefined;
   const exclude = headers?.[PASS_HEADERS.exclude];
   const round = Number(headers?.[PASS_HEADERS.round] ?? 1);
   const refusedRounds = headers?.[PASS_HEADERS.refusedRounds];
+  const holdUntil = headers?.[PASS_HEADERS.holdUntil];
   return {
+    ...(holdUntil === undefined ? {} : { holdUntil: Number(holdUntil) }),
     kind,
     round,
     refusedRounds: refusedRounds === undefined ? round : Number(refusedRounds),

@@ -1,12 +1,13 @@
 import type { BusRecord } from '../../../core/bus/bus.ts';
-import type { AttemptFailed, OutcomeEvent } from '../../../core/message.ts';
+import type { AttemptFailed, MessageHeld, OutcomeEvent } from '../../../core/message.ts';
 
 /**
  * Which pass over a message this is. `send`: its first delivery from a lane. `retry`: a later
  * round after every provider refused without sending. `receipt-check`: an OTP or alert submitted
- * earlier whose delivered receipt may be overdue.
+ * earlier whose delivered receipt may be overdue. `held`: a marketing message held for quiet hours,
+ * back after one delay-topic hop (an hour at most), either to be held again or to be sent.
  */
-export type PassKind = 'send' | 'retry' | 'receipt-check';
+export type PassKind = 'send' | 'retry' | 'receipt-check' | 'held';
 
 export interface Pass {
   kind: PassKind;
@@ -24,6 +25,8 @@ export interface Pass {
    * Absent on a first send (0) and on records written before it existed (then `round`).
    */
   refusedRounds?: number;
+  /** A held pass: the end of the quiet window it was held for, to tell whether the hold moved. */
+  holdUntil?: number;
 }
 
 /** Everything one pass decides; stored whole so a replay republishes exactly the same records. */
@@ -34,6 +37,8 @@ export interface PassResult {
   /** A record for a delay topic: the next retry round or a receipt check. */
   followUp?: { topic: string; record: BusRecord };
   dlq?: BusRecord;
+  /** The message was held for quiet hours (reported once per hold); published with the outcomes. */
+  held?: MessageHeld;
   /** The pass cannot run yet (another bridge may still be on it): ask again at this time. */
   notBefore?: number;
 }

@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/logger.ts';
+import type { Logger } from './logger.ts';
 
 /** Past this many cached tenants a cache starts over, so tenant churn cannot grow it unbounded. */
 const MAX_ENTRIES = 10_000;
