@@ -108,7 +108,9 @@ clearInterval(pump);
 await sleep(1_000);
 
 const fired = await alerts();
-const blindWarnings = (await store.listIncidents({ limit: 100 })).filter((i) => i.ruleId === 'monitor-blind').length;
+const blindWarnings = (await store.listIncidents({ limit: 100 })).filter(
+  (i) => i.ruleId === 'monitor-blind',
+).length;
 console.log('readyz monitor detail at the end', JSON.stringify(await readiness()));
 console.log(`sent ${sent}, refused ${refused}`, JSON.stringify(Object.fromEntries(refusals)));
 console.log('30 s bucket from start (s) | sim-b share | submissions');

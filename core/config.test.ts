@@ -114,6 +114,30 @@ test('PIGEON_CONFIG credentials come from the environment through {"$env": NAME}
   );
 });
 
+test('a provider’s expectedDeliveredRate is a rate, or rates by country, checked at start', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pigeon-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'providers.json');
+  const write = (expectedDeliveredRate: unknown) =>
+    writeFileSync(
+      file,
+      JSON.stringify({ providers: [{ name: 'tw', type: 'twilio', expectedDeliveredRate }] }),
+    );
+  write({ IN: 0.7, '*': 0.95 });
+  assert.deepEqual(loadConfig({ PIGEON_CONFIG: file }).providersFile?.providers?.[0]?.expectedDeliveredRate, {
+    IN: 0.7,
+    '*': 0.95,
+  });
+  for (const bad of [1.5, '0.9', { india: 0.7 }, { IN: -1 }]) {
+    write(bad);
+    assert.throws(
+      () => loadConfig({ PIGEON_CONFIG: file }),
+      /providers\[0\]\.expectedDeliveredRate: a rate from 0 to 1/,
+      JSON.stringify(bad),
+    );
+  }
+});
+
 test('one-time codes: the default allowlist holds the core markets and limits parse as count/duration', () => {
   const { otp } = loadConfig({});
   for (const country of ['US', 'CA', 'GB', 'CN', 'DE', 'FR'])

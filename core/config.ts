@@ -379,6 +379,13 @@ export function loadConfig(
     } catch (err) {
       r.problems.push(`PIGEON_CONFIG: cannot read JSON from "${configPath}": ${(err as Error).message}`);
     }
+    (providersFile?.providers ?? []).forEach((p, i) => {
+      if (p.expectedDeliveredRate !== undefined && !isExpectedRate(p.expectedDeliveredRate)) {
+        r.problems.push(
+          `PIGEON_CONFIG providers[${i}].expectedDeliveredRate: a rate from 0 to 1, or rates by ISO country and "*"`,
+        );
+      }
+    });
   }
 
   const apiKey = r.string('PIGEON_API_KEY');
@@ -511,6 +518,14 @@ export function loadConfig(
     throw new PigeonError('PIGEON_ERR_CONFIG', `Invalid configuration:\n  - ${r.problems.join('\n  - ')}`);
   }
   return deepFreeze(config);
+}
+
+/** A monitor prior: a rate from 0 to 1, or such rates by ISO country and `*`. */
+function isExpectedRate(value: unknown): boolean {
+  const rate = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
+  if (rate(value)) return true;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return Object.entries(value).every(([country, v]) => /^([A-Z]{2}|\*)$/.test(country) && rate(v));
 }
 
 /**

@@ -179,17 +179,12 @@ export class HealthModel {
         const degradedBefore = this.states.get(key)?.degraded.has(signal) ?? false;
         const standingKey = `${key}\u0000${signal}`;
         const previous = this.floorStandings.get(standingKey);
-        // Below the floor is only lifted by evidence as recent as what showed it: a provider marked
-        // dead gets little traffic, and a longer window still holds its deliveries from before.
-        const longest = previous?.below ? previous.windowMs : Number.POSITIVE_INFINITY;
-        let floor: (FloorVerdict & { windowMs: number }) | undefined;
-        for (const { windowMs, samples } of byWindow) {
-          const sample = samples.get(key);
-          if (!sample) continue;
-          if (signal === 'delivered_rate' && sample.trials > 0) carrying.add(key);
-          if (floor || windowMs > longest || !this.floorWindowsMs[signal].includes(windowMs)) continue;
-          const verdict = this.judgeFloor(signal, sample);
-          if (verdict?.eligible) floor = { ...verdict, windowMs };
+        const floor = this.floorOver(signal, key, byWindow, previous);
+        if (
+          signal === 'delivered_rate' &&
+          byWindow.some(({ samples }) => (samples.get(key)?.trials ?? 0) > 0)
+        ) {
+          carrying.add(key);
         }
         let judgement: Judgement | undefined;
         let warm = false;
@@ -327,6 +322,27 @@ export class HealthModel {
       country: b.country,
       seconds: Math.max(0, now - b.since) / 1000,
     }));
+  }
+
+  /**
+   * The floor's verdict from the shortest floor window with enough samples. Below the floor is
+   * only lifted by evidence as recent as what showed it: a provider marked dead gets little
+   * traffic, and a longer window still holds its deliveries from before.
+   */
+  private floorOver(
+    signal: HealthSignal,
+    key: string,
+    byWindow: ReadonlyArray<{ windowMs: number; samples: ReadonlyMap<string, RateSample> }>,
+    previous: FloorStanding | undefined,
+  ): (FloorVerdict & { windowMs: number }) | undefined {
+    const longest = previous?.below ? previous.windowMs : Number.POSITIVE_INFINITY;
+    for (const { windowMs, samples } of byWindow) {
+      const sample = samples.get(key);
+      if (!sample || windowMs > longest || !this.floorWindowsMs[signal].includes(windowMs)) continue;
+      const verdict = this.judgeFloor(signal, sample);
+      if (verdict?.eligible) return { ...verdict, windowMs };
+    }
+    return undefined;
   }
 
   private judgeFloor(signal: HealthSignal, sample: RateSample): FloorVerdict | undefined {

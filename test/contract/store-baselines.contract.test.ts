@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { newId } from '../../core/ids.ts';
+import { idFloor, newId } from '../../core/ids.ts';
 import type { BaselineRecord } from '../../core/store/kinds/baselines.ts';
 import type { MessagePatch } from '../../core/store/kinds/messages.ts';
 import type { Store } from '../../core/store/store.ts';
@@ -23,9 +23,13 @@ function baseline(overrides: Partial<BaselineRecord> = {}): BaselineRecord {
   };
 }
 
+/** An id made at `ms` (newId never goes back in time: it is monotonic within a process). */
+const idAt = (ms: number) => idFloor(ms).slice(0, 10) + newId().slice(10);
+
+/** A message accepted at `submittedAt` (its id carries that time) or just before T0. */
 function message(overrides: Partial<MessagePatch>): MessagePatch {
   return {
-    id: newId(),
+    id: idAt(overrides.submittedAt ?? T0 - 10),
     status: 'submitted',
     updatedAt: T0,
     tenantId: 'tenant-a',
@@ -92,7 +96,7 @@ function baselineContract(name: string, makeTarget: () => Promise<StoreTarget>):
       assert.ok(left.every((b) => b.observedAt >= T0 - 10_000_000 + 1_000));
     });
 
-    test('delivery totals count messages submitted in the range per provider and country', async () => {
+    test('delivery totals count messages accepted in the range per provider and country', async () => {
       const day = 86_400_000;
       const messages = [
         ...Array.from({ length: 8 }, () => message({ status: 'delivered', submittedAt: T0 - day + 5 })),

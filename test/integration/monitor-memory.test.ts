@@ -256,11 +256,17 @@ test('replicas: the leader dies mid-run and a replica started after it had learn
   let replica: RunningMonitor | undefined;
   try {
     await waitFor(() => leaderModels.baselines.get(lateKey) !== undefined, WARMUP_MS + 20_000, 'warm');
-    await waitFor(
-      async () => (await store.listBaselines()).some((b) => b.key === lateKey),
-      5_000,
-      'the leader’s snapshot',
-    );
+    // A snapshot written once it was warm (an earlier one may hold it still warming up).
+    const storedWarm = async () => {
+      const kept = new Baselines({ warmupMs: WARMUP_MS, minIntervalMs: 1_000 });
+      const rows = await store.listBaselines();
+      kept.restore(
+        rows.map((r) => ({ key: r.key, sum: r.sum, weight: r.weight, at: r.observedAt })),
+        Date.now(),
+      );
+      return kept.get(lateKey) !== undefined;
+    };
+    await waitFor(storedWarm, 5_000, 'the leader’s snapshot of a warm baseline');
     // A replica joins (a rolling deploy): it reads what the leader kept, and stands by.
     let replicaModels: ReturnType<typeof models>;
     ({ monitor: replica, models: replicaModels } = await monitorInstance('replica', replicaNotifier));

@@ -29,8 +29,9 @@ export interface BaselineStore {
   /** Deletes baselines last observed before `observedBefore` (series the monitor forgot); returns how many. */
   deleteBaselines(observedBefore: number): Promise<number>;
   /**
-   * Per provider × country, messages submitted in [since, until) and how many of them are now
-   * delivered: yesterday's delivered rate, a prior for a monitor without baselines.
+   * Per provider × country, messages accepted in [since, until) and handed to a provider, and how
+   * many of them are now delivered: yesterday's delivered rate, a prior for a monitor without
+   * baselines.
    */
   deliveryTotals(range: { since: number; until: number }): Promise<DeliveryTotals[]>;
 }

@@ -1,3 +1,4 @@
+import { idFloor } from '../../ids.ts';
 import type { BaselineRecord, BaselineStore, DeliveryTotals } from '../kinds/baselines.ts';
 import { insertInto } from '../rows.ts';
 import { insertGroups, oneRowOnce, type SqlDialect } from './dialect.ts';
@@ -21,13 +22,14 @@ interface TotalsRow {
 }
 
 /**
- * Totals over messages handed to a provider in the range, whatever their later status. A scan of
- * a day of `messages`, done once when a monitor starts.
+ * Totals over messages accepted in the range and handed to a provider, whatever their later
+ * status. The range is over ids (ULIDs carry their creation time), so it reads a day of the
+ * primary key rather than scanning the table; done once when a monitor starts.
  */
 const DELIVERY_TOTALS = `SELECT provider, country, COUNT(*) AS submitted,
   SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END) AS delivered
 FROM messages
-WHERE submitted_at >= ? AND submitted_at < ? AND provider IS NOT NULL AND country IS NOT NULL
+WHERE id >= ? AND id < ? AND provider IS NOT NULL AND country IS NOT NULL
 GROUP BY provider, country`;
 
 /** `monitor_baselines`, and the delivery totals of `messages` the monitor's priors come from. */
@@ -79,7 +81,10 @@ export class SqlBaselineStore implements BaselineStore {
   }
 
   async deliveryTotals(range: { since: number; until: number }): Promise<DeliveryTotals[]> {
-    const rows = await this.sql.query<TotalsRow>(DELIVERY_TOTALS, [range.since, range.until]);
+    const rows = await this.sql.query<TotalsRow>(DELIVERY_TOTALS, [
+      idFloor(range.since),
+      idFloor(range.until),
+    ]);
     return rows.map((row) => ({
       provider: row.provider,
       country: row.country,
