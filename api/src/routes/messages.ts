@@ -337,7 +337,13 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         const first = duplicateOf.get(outcome);
         if (first !== undefined) {
           duplicates.inc({ class: outcome.class });
-          return { index, id: first, status: 'queued' as const, duplicate: true };
+          return {
+            index,
+            id: first,
+            status: 'queued' as const,
+            ...encodingFields(encodings.get(outcome.messageId)!),
+            duplicate: true,
+          };
         }
         events.push(outcome);
         return {

@@ -98,7 +98,15 @@ describe('messaging policy', () => {
     // Whitespace differences are the same message.
     const again = await send('tenant-dup', { body: 'Your  order shipped ' });
     assert.equal(again.statusCode, 202);
-    assert.deepEqual(again.json(), { id, status: 'queued', segments: 1, encoding: 'GSM-7', duplicate: true });
+    assert.deepEqual(again.json(), {
+      id,
+      status: 'queued',
+      segments: 1,
+      encoding: 'GSM-7',
+      replaced: [],
+      forcedUcs2: [],
+      duplicate: true,
+    });
     // Another number, another body or another tenant is another message.
     for (const other of [
       await send('tenant-dup', { body: 'Your order shipped', to: '+14155550124' }),
