@@ -7,14 +7,18 @@
 # (test/image.test.ts): keep the two in step when a step changes here.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
+# Extra `npm ci` flags: `--offline` builds from an npm cache mounted at /root/.npm, where the
+# registry is out of reach (test/image/buildah-local.sh).
+ARG NPM_CI_FLAGS=""
 
 # --- build: compile TypeScript to dist/ with every dependency, dev ones included.
 FROM ${NODE_IMAGE} AS build
+ARG NPM_CI_FLAGS
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Install scripts are skipped on purpose: better-sqlite3 loads its bundled prebuilt binary, and
 # nothing else needs one, so no compiler or network access beyond the registry is required.
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund $NPM_CI_FLAGS
 # The whole context as .dockerignore filters it: unit tests beside the code import test/support,
 # and tsconfig.json type-checks them with the services.
 COPY . .
@@ -22,9 +26,10 @@ RUN npm run build && rm -rf dist/test dist/bench dist/lint && find dist -name '*
 
 # --- deps: production dependencies only, from the same lockfile.
 FROM ${NODE_IMAGE} AS deps
+ARG NPM_CI_FLAGS
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund $NPM_CI_FLAGS
 
 # --- runtime: node, production node_modules and the compiled services, nothing else.
 FROM ${NODE_IMAGE} AS runtime
