@@ -11,7 +11,7 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 # registry is out of reach (test/image/buildah-local.sh).
 ARG NPM_CI_FLAGS=""
 
-# --- build: compile TypeScript to dist/ with every dependency, dev ones included.
+# --- build: compile the services to dist/ with every dependency, dev ones included.
 FROM ${NODE_IMAGE} AS build
 ARG NPM_CI_FLAGS
 WORKDIR /src
@@ -19,10 +19,10 @@ COPY package.json package-lock.json ./
 # Install scripts are skipped on purpose: better-sqlite3 loads its bundled prebuilt binary, and
 # nothing else needs one, so no compiler or network access beyond the registry is required.
 RUN npm ci --ignore-scripts --no-audit --no-fund $NPM_CI_FLAGS
-# The whole context as .dockerignore filters it: unit tests beside the code import test/support,
-# and tsconfig.json type-checks them with the services.
+# The context as .dockerignore filters it; `build:image` compiles the services without their
+# tests (tsconfig.image.json) and copies the migrations beside them.
 COPY . .
-RUN npm run build && rm -rf dist/test dist/bench dist/lint && find dist -name '*.test.js*' -delete
+RUN npm run build:image
 
 # --- deps: production dependencies only, from the same lockfile.
 FROM ${NODE_IMAGE} AS deps

@@ -20,6 +20,38 @@ import { type RunningGateway, startGateway } from './support/processes.ts';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SERVICES = ['api', 'supplier-bridge', 'persister', 'monitor'];
 
+/** The `RUN` instructions of each stage of the Dockerfile, by stage name. */
+function dockerfileRuns(): Map<string, string[]> {
+  const stages = new Map<string, string[]>();
+  let stage = '';
+  for (const line of readFileSync(join(root, 'Dockerfile'), 'utf8').replaceAll('\\\n', ' ').split('\n')) {
+    const from = /^FROM \S+ AS (\S+)/.exec(line);
+    if (from) stages.set((stage = from[1]!), []);
+    else if (line.startsWith('RUN ')) stages.get(stage)?.push(line.slice(4).trim());
+  }
+  return stages;
+}
+
+test('the Dockerfile builds, installs production dependencies only and runs as a non-root user', () => {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+  const runs = dockerfileRuns();
+  assert.deepEqual([...runs.keys()], ['build', 'deps', 'runtime']);
+  assert.deepEqual(runs.get('build')!.slice(-1), ['npm run build:image']);
+  assert.ok(runs.get('deps')!.some((r) => /^npm ci --omit=dev\b/.test(r)));
+  assert.ok(!runs.get('runtime')!.some((r) => r.includes('npm ')), 'the runtime stage installs nothing');
+  assert.match(dockerfile, /^USER node$/m);
+  assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/bin\/cli\.js"\]$/m);
+  assert.match(dockerfile, /^HEALTHCHECK [^]*?\/healthz/m);
+  // stage.sh performs the same steps: the same build, the same install, the same context.
+  const stage = readFileSync(join(root, 'test/image/stage.sh'), 'utf8');
+  assert.match(stage, /npm run build:image/);
+  const [install] = runs.get('deps')!;
+  const flags = install!.split(' ').filter((word) => word.startsWith('--'));
+  const staged = /npm ci (--omit=dev[^)]*)/.exec(stage)?.[1] ?? '';
+  for (const flag of flags) assert.ok(staged.includes(flag), `stage.sh installs with ${flag}`);
+  assert.match(stage, /--exclude-from=<\(.*\.dockerignore/, 'stage.sh filters by .dockerignore');
+});
+
 describe('the container image, staged', () => {
   let stage: string;
   let app: string;

@@ -24,15 +24,16 @@ done
 rm -rf "$stage/build" "$stage/app"
 mkdir -p "$stage/build" "$stage/app"
 
-# --- build stage: the Dockerfile's `COPY . .`, then `npm run build` less the compiled tests. Its `npm ci` (all
+# --- build stage: the Dockerfile's `COPY . .`, then `npm run build:image`. Its `npm ci` (all
 # dependencies, same lockfile) is the repository's own node_modules, linked rather than
 # installed again.
 cd "$repo"
-# The build context as .dockerignore filters it (its simple patterns read the same to tar).
-tar -c --exclude-from=<(grep -v '^#' .dockerignore) . | tar -x -C "$stage/build"
+# The build context as .dockerignore filters it. Its patterns are relative to the context's root,
+# as tar's are when anchored to ./ (`k8s` must not exclude test/k8s).
+tar -c --anchored --no-wildcards-match-slash \
+  --exclude-from=<(grep -v -e '^#' -e '^$' .dockerignore | sed 's#^#./#') . | tar -x -C "$stage/build"
 ln -s "$(readlink -f "$repo/node_modules")" "$stage/build/node_modules"
-(cd "$stage/build" && npm run build --silent &&
-  rm -rf dist/test dist/bench dist/lint && find dist -name '*.test.js*' -delete)
+(cd "$stage/build" && npm run build:image --silent)
 
 # --- deps stage: production dependencies only, from the lockfile. The npm cache serves what it
 # has; the registry the rest.
