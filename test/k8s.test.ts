@@ -6,15 +6,23 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../core/config.ts';
+import { topicSpecs } from '../core/runtime.ts';
+import { ALL_TOPICS, SEND_TOPICS } from '../core/topics.ts';
+import { renderKustomization } from './k8s/kustomize.ts';
+import { schemaErrors } from './k8s/schemas.ts';
 
 /**
- * Static checks of the Kubernetes manifests in k8s/: they parse, reference what exists, probe
- * the right ports and only set variables that core/config.ts reads. When kubectl is installed,
- * the kustomization is also built with `kubectl kustomize`.
+ * Static checks of the Kubernetes manifests in k8s/: the base parses, references what exists,
+ * probes the right ports and only sets variables that core/config.ts reads; the dev and prod
+ * overlays render (test/k8s/kustomize.ts, the same objects as `kubectl kustomize`) into
+ * manifests that each validate against their Kubernetes or CRD schema (test/k8s/schemas/), and
+ * prod has the Kafka, topics, autoscaling, policies and monitoring a production deployment needs.
  */
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const k8sDir = join(root, 'k8s');
+const baseDir = join(k8sDir, 'base');
+const OVERLAYS = ['dev', 'prod'] as const;
 
 const SERVICE_PORTS: Record<string, number> = {
   api: 3000,
@@ -31,22 +39,26 @@ interface Doc {
 }
 
 function yamlFiles(): string[] {
-  return readdirSync(k8sDir)
+  return readdirSync(baseDir)
     .filter((name) => /\.ya?ml$/.test(name))
     .sort();
 }
 
+/** The base's files and the example Secrets beside it, as written (not rendered). */
 function loadDocs(): Doc[] {
   const docs: Doc[] = [];
-  for (const file of yamlFiles()) {
-    for (const document of parseAllDocuments(readFileSync(join(k8sDir, file), 'utf8'))) {
+  for (const file of [
+    ...yamlFiles().map((name) => join(baseDir, name)),
+    join(k8sDir, 'secret.example.yaml'),
+  ]) {
+    for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
       assert.deepEqual(
         document.errors.map((e) => e.message),
         [],
         `${file}: YAML errors`,
       );
       const manifest = document.toJS() as Manifest | null;
-      if (manifest !== null) docs.push({ file, manifest });
+      if (manifest !== null) docs.push({ file: file.slice(k8sDir.length + 1), manifest });
     }
   }
   return docs;
@@ -72,20 +84,21 @@ function selects(selector: Manifest | undefined, labels: Record<string, string>)
   return entries.length > 0 && entries.every(([key, value]) => labels[key] === value);
 }
 
-test('the k8s manifests parse, fit together and only set variables core/config.ts reads', () => {
+test('the k8s base parses, fits together and only sets variables core/config.ts reads', () => {
   const files = yamlFiles();
   for (const expected of [
     'kustomization.yaml',
     'namespace.yaml',
     'config.yaml',
-    'secret.example.yaml',
     'api.yaml',
     'supplier-bridge.yaml',
     'persister.yaml',
     'monitor.yaml',
+    'network-policies.yaml',
   ]) {
-    assert.ok(files.includes(expected), `k8s/${expected} exists`);
+    assert.ok(files.includes(expected), `k8s/base/${expected} exists`);
   }
+  assert.ok(existsSync(join(k8sDir, 'secret.example.yaml')), 'k8s/secret.example.yaml exists');
 
   const docs = loadDocs();
   for (const { file, manifest } of docs) {
@@ -101,9 +114,9 @@ test('the k8s manifests parse, fit together and only set variables core/config.t
   const resources: string[] = kustomization.manifest.resources;
   assert.ok(Array.isArray(resources) && resources.length > 0, 'kustomization resources');
   for (const resource of resources) {
-    assert.ok(existsSync(join(k8sDir, resource)), `kustomization resource ${resource} exists`);
+    assert.ok(existsSync(join(baseDir, resource)), `kustomization resource ${resource} exists`);
   }
-  assert.ok(!resources.includes('secret.example.yaml'), 'the example Secret is not applied');
+  assert.ok(!resources.some((r) => r.includes('secret.example')), 'the example Secret is not applied');
 
   const variables = configVariables();
   assert.ok(variables.has('PORT') && variables.has('KAFKA_BROKERS'), 'variables found in core/config.ts');
@@ -270,24 +283,337 @@ test('the k8s manifests parse, fit together and only set variables core/config.t
   // The example API key is too short on purpose: applying the example as-is must not start an api.
   const exampleKey = secrets.get('pigeon-secrets')?.stringData?.PIGEON_API_KEY;
   assert.throws(() => loadConfig({ PIGEON_API_KEY: exampleKey }), /PIGEON_API_KEY/);
+});
 
-  // Build the kustomization too when kubectl is installed (no kubectl: the checks above stand alone).
-  const kubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' });
-  if (kubectl.status === 0) {
-    const built = spawnSync('kubectl', ['kustomize', k8sDir], { encoding: 'utf8' });
-    assert.equal(built.status, 0, `kubectl kustomize k8s/ failed:\n${built.stderr}`);
-    assert.doesNotMatch(built.stderr, /warning/i, 'kubectl kustomize k8s/ warns');
-    const rendered = parseAllDocuments(built.stdout).map((d) => d.toJS() as Manifest);
-    const kinds = rendered.map((m) => `${m.kind}/${m.metadata.name}`);
-    for (const name of Object.keys(SERVICE_PORTS)) {
-      assert.ok(kinds.includes(`Deployment/${name}`), `rendered Deployment/${name}`);
+const rendered = new Map(
+  OVERLAYS.map((overlay) => [overlay, renderKustomization(join(k8sDir, 'overlays', overlay))]),
+);
+
+function renderedOf(overlay: (typeof OVERLAYS)[number], kind: string): Manifest[] {
+  return rendered.get(overlay)!.filter((m) => m.kind === kind);
+}
+
+function named(manifests: Manifest[], name: string): Manifest {
+  const found = manifests.find((m) => m.metadata.name === name);
+  assert.ok(found, `${name} is rendered`);
+  return found;
+}
+
+test('every manifest the dev and prod overlays render validates against its Kubernetes or CRD schema', () => {
+  for (const [overlay, manifests] of rendered) {
+    assert.ok(manifests.length > 0, `${overlay} renders`);
+    for (const manifest of manifests) {
+      assert.deepEqual(schemaErrors(manifest), [], `${overlay}: ${manifest.kind} ${manifest.metadata.name}`);
     }
-    for (const manifest of rendered) {
-      if (manifest.kind !== 'Namespace') assert.equal(manifest.metadata.namespace, 'pigeon');
-      assert.equal(manifest.metadata.labels?.['app.kubernetes.io/part-of'], 'pigeon');
-      if (manifest.kind === 'Deployment') {
-        assert.equal(manifest.spec.template.metadata.labels['app.kubernetes.io/part-of'], 'pigeon');
+  }
+  for (const { file, manifest } of loadDocs().filter((d) => d.file === 'secret.example.yaml')) {
+    assert.deepEqual(schemaErrors(manifest), [], `${file}: ${manifest.metadata.name}`);
+  }
+});
+
+test('the schema check rejects an unknown field, a wrong type and a value a CRD does not allow', () => {
+  const prod = rendered.get('prod')!;
+  const deployment = structuredClone(named(renderedOf('prod', 'Deployment'), 'api'));
+  deployment.spec.template.spec.containers[0].livenesProbe =
+    deployment.spec.template.spec.containers[0].livenessProbe;
+  deployment.spec.template.spec.terminationGracePeriodSeconds = '30';
+  const errors = schemaErrors(deployment).join('\n');
+  assert.match(errors, /livenesProbe/);
+  assert.match(errors, /terminationGracePeriodSeconds must be integer/);
+
+  const topic = structuredClone(prod.find((m) => m.kind === 'KafkaTopic')!);
+  topic.spec.replica = 3;
+  assert.match(schemaErrors(topic).join('\n'), /additionalProperty":"replica"/);
+  const kafka = structuredClone(prod.find((m) => m.kind === 'Kafka')!);
+  kafka.spec.kafka.listeners[0].type = 'plaintext';
+  assert.match(
+    schemaErrors(kafka).join('\n'),
+    /listeners\/0\/type must be equal to one of the allowed values/,
+  );
+  const scaled = structuredClone(prod.find((m) => m.kind === 'ScaledObject')!);
+  scaled.metadata.labelz = {};
+  assert.match(schemaErrors(scaled).join('\n'), /^\/metadata must NOT have additional properties/m);
+  assert.deepEqual(schemaErrors({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } }), [
+    'no schema for example.com/v1 Widget in test/k8s/schemas/',
+  ]);
+});
+
+test('test/k8s/kustomize.ts renders the same objects as kubectl kustomize, where kubectl is installed', () => {
+  const kubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' });
+  // CI needs no kubectl; the renderer is held to kubectl's output wherever a developer has one.
+  if (kubectl.status !== 0) return;
+  const key = (m: Manifest) => `${m.kind} ${m.metadata.namespace ?? ''}/${m.metadata.name}`;
+  for (const dir of ['base', 'kafka', 'monitoring', ...OVERLAYS.map((o) => `overlays/${o}`)]) {
+    const built = spawnSync('kubectl', ['kustomize', join(k8sDir, dir)], { encoding: 'utf8' });
+    assert.equal(built.status, 0, `kubectl kustomize k8s/${dir} failed:\n${built.stderr}`);
+    assert.doesNotMatch(built.stderr, /warning/i, `kubectl kustomize k8s/${dir} warns`);
+    const theirs = parseAllDocuments(built.stdout).map((d) => d.toJS() as Manifest);
+    const ours = renderKustomization(join(k8sDir, dir));
+    assert.deepEqual(
+      new Map(ours.map((m) => [key(m), m])),
+      new Map(theirs.map((m) => [key(m), m])),
+      `k8s/${dir}`,
+    );
+  }
+});
+
+test('every object is labelled part-of pigeon and lives in the pigeon or kafka namespace', () => {
+  for (const [overlay, manifests] of rendered) {
+    for (const manifest of manifests) {
+      const where = `${overlay}: ${manifest.kind} ${manifest.metadata.name}`;
+      assert.equal(manifest.metadata.labels?.['app.kubernetes.io/part-of'], 'pigeon', where);
+      if (manifest.kind !== 'Namespace')
+        assert.ok(['pigeon', 'kafka'].includes(manifest.metadata.namespace), where);
+    }
+    for (const deployment of renderedOf(overlay, 'Deployment')) {
+      assert.equal(deployment.spec.template.metadata.labels['app.kubernetes.io/part-of'], 'pigeon');
+    }
+  }
+});
+
+test('prod runs a KRaft Kafka of 3 brokers and 3 controllers spread over zones', () => {
+  const [kafka, ...others] = renderedOf('prod', 'Kafka');
+  assert.ok(kafka && others.length === 0, 'one Kafka');
+  assert.equal(kafka.metadata.name, 'pigeon');
+  const config = renderedOf('prod', 'ConfigMap').find((m) => m.metadata.name === 'pigeon-config')!.data;
+  const plain = kafka.spec.kafka.listeners.find((l: Manifest) => l.tls === false);
+  assert.equal(
+    config.KAFKA_BROKERS,
+    `${kafka.metadata.name}-kafka-bootstrap.${kafka.metadata.namespace}.svc:${plain.port}`,
+  );
+  assert.equal(kafka.spec.kafka.config['min.insync.replicas'], 2);
+  assert.equal(kafka.spec.kafka.config['default.replication.factor'], 3);
+  assert.equal(kafka.spec.kafka.config['unclean.leader.election.enable'], false);
+  assert.equal(kafka.spec.kafka.rack.topologyKey, 'topology.kubernetes.io/zone');
+  assert.ok(kafka.spec.entityOperator.topicOperator, 'the topic operator reconciles the KafkaTopics');
+
+  const pools = renderedOf('prod', 'KafkaNodePool');
+  for (const pool of pools) assert.equal(pool.metadata.labels['strimzi.io/cluster'], kafka.metadata.name);
+  const replicasWith = (role: string) =>
+    pools.filter((p) => p.spec.roles.includes(role)).reduce((sum, p) => sum + p.spec.replicas, 0);
+  assert.equal(replicasWith('broker'), 3, 'three brokers');
+  assert.equal(replicasWith('controller'), 3, 'a quorum of three controllers');
+  for (const pool of pools) {
+    const [spread] = pool.spec.template.pod.topologySpreadConstraints;
+    assert.equal(
+      spread.topologyKey,
+      'topology.kubernetes.io/zone',
+      `${pool.metadata.name} spreads over zones`,
+    );
+    assert.equal(spread.whenUnsatisfiable, 'DoNotSchedule', `${pool.metadata.name}: zones are a hard rule`);
+    assert.equal(spread.labelSelector.matchLabels['strimzi.io/pool-name'], pool.metadata.name);
+  }
+});
+
+test('prod has a KafkaTopic for every topic of core/topics.ts: its config, 3 replicas, min ISR 2, a retention', () => {
+  const config = renderedOf('prod', 'ConfigMap').find((m) => m.metadata.name === 'pigeon-config')!.data;
+  const partitions = Number(config.KAFKA_PARTITIONS);
+  const topics = renderedOf('prod', 'KafkaTopic');
+  assert.deepEqual(topics.map((t) => t.spec.topicName).sort(), [...ALL_TOPICS].sort());
+  for (const spec of topicSpecs(partitions)) {
+    const topic = topics.find((t) => t.spec.topicName === spec.name)!;
+    const where = `KafkaTopic ${spec.name}`;
+    assert.equal(topic.metadata.namespace, 'kafka', where);
+    assert.equal(topic.metadata.labels['strimzi.io/cluster'], 'pigeon', where);
+    assert.equal(topic.spec.partitions, spec.partitions, `${where}: KAFKA_PARTITIONS partitions`);
+    assert.equal(topic.spec.replicas, 3, where);
+    assert.equal(topic.spec.config['min.insync.replicas'], 2, where);
+    for (const [key, value] of Object.entries(spec.config ?? {})) {
+      assert.equal(String(topic.spec.config[key]), value, `${where}: ${key} as the services create it`);
+    }
+    const compactedOnly = topic.spec.config['cleanup.policy'] === 'compact';
+    assert.ok(compactedOnly || topic.spec.config['retention.ms'] > 0, `${where}: a retention`);
+  }
+  // A send waits in its lane at most as long as the longest delay topic holds it, and far less
+  // than the lane keeps it.
+  for (const lane of SEND_TOPICS) {
+    assert.ok(topics.find((t) => t.spec.topicName === lane)!.spec.config['retention.ms'] >= 7 * 86_400_000);
+  }
+});
+
+test('prod scales the bridge and the persister on consumer lag with KEDA, and the api on CPU', () => {
+  const config = renderedOf('prod', 'ConfigMap').find((m) => m.metadata.name === 'pigeon-config')!.data;
+  const groupPrefix = loadConfig(config).kafka?.groupPrefix ?? 'pigeon';
+  const partitions = Number(config.KAFKA_PARTITIONS);
+  const scaled = renderedOf('prod', 'ScaledObject');
+  const groups: Record<string, string> = {
+    'supplier-bridge': `${groupPrefix}-bridge`,
+    persister: `${groupPrefix}-persister`,
+  };
+  assert.deepEqual(scaled.map((s) => s.spec.scaleTargetRef.name).sort(), Object.keys(groups).sort());
+  for (const object of scaled) {
+    const target: string = object.spec.scaleTargetRef.name;
+    assert.ok(object.spec.minReplicaCount >= 2, `${target}: one replica may die without a pause`);
+    assert.ok(object.spec.maxReplicaCount <= partitions, `${target}: no more consumers than partitions`);
+    assert.ok(object.spec.triggers.length > 0);
+    for (const trigger of object.spec.triggers) {
+      assert.equal(trigger.type, 'kafka');
+      assert.equal(
+        trigger.metadata.bootstrapServers,
+        config.KAFKA_BROKERS,
+        `${target}: the brokers the services use`,
+      );
+      assert.equal(trigger.metadata.consumerGroup, groups[target], `${target}: its own consumer group`);
+      if (trigger.metadata.topic)
+        assert.ok(ALL_TOPICS.includes(trigger.metadata.topic), trigger.metadata.topic);
+    }
+  }
+  const bridgeTopics = named(scaled, 'supplier-bridge').spec.triggers.map((t: Manifest) => t.metadata.topic);
+  assert.deepEqual(bridgeTopics.sort(), [...SEND_TOPICS].sort(), 'the bridge scales on every lane');
+
+  const [hpa] = renderedOf('prod', 'HorizontalPodAutoscaler');
+  assert.equal(hpa?.spec.scaleTargetRef.name, 'api');
+  // Autoscalers own these counts: a replicas field would reset them on every apply.
+  for (const name of ['api', 'supplier-bridge', 'persister']) {
+    assert.equal(
+      named(renderedOf('prod', 'Deployment'), name).spec.replicas,
+      undefined,
+      `${name}: no replicas`,
+    );
+  }
+  assert.equal(
+    named(renderedOf('prod', 'Deployment'), 'monitor').spec.replicas,
+    2,
+    'a monitor and a warm standby',
+  );
+});
+
+test('prod pods spread over zones as a hard rule, have a disruption budget and drain within their grace', () => {
+  // Every service drains within the delay close-with-grace is given (core/service-host.ts).
+  const host = readFileSync(join(root, 'core', 'service-host.ts'), 'utf8');
+  const drainMs = Number(/closeWithGrace\(\{ delay: ([\d_]+)/.exec(host)?.[1]?.replaceAll('_', ''));
+  assert.ok(drainMs > 0, 'the drain delay is found');
+  const budgets = renderedOf('prod', 'PodDisruptionBudget');
+  for (const deployment of renderedOf('prod', 'Deployment')) {
+    const name: string = deployment.metadata.name;
+    const pod = deployment.spec.template.spec;
+    const zone = pod.topologySpreadConstraints.find(
+      (c: Manifest) => c.topologyKey === 'topology.kubernetes.io/zone',
+    );
+    assert.equal(zone?.whenUnsatisfiable, 'DoNotSchedule', `${name}: zone spread`);
+    assert.ok(
+      budgets.some((b) => selects(b.spec.selector, deployment.spec.template.metadata.labels)),
+      `${name}: a PodDisruptionBudget`,
+    );
+    const preStop = Number(pod.containers[0].lifecycle?.preStop?.exec?.command?.[1] ?? 0);
+    assert.ok(
+      pod.terminationGracePeriodSeconds * 1000 >= preStop * 1000 + drainMs,
+      `${name}: ${pod.terminationGracePeriodSeconds} s covers the preStop pause and the drain`,
+    );
+  }
+});
+
+test('no overlay inlines a Secret; every Secret a pod reads is one secret.example.yaml describes', () => {
+  const examples = new Set(
+    loadDocs()
+      .filter((d) => d.file === 'secret.example.yaml')
+      .map((d) => d.manifest.metadata.name as string),
+  );
+  const secretKeys = new Set(
+    loadDocs()
+      .filter((d) => d.file === 'secret.example.yaml')
+      .flatMap((d) => Object.keys(d.manifest.stringData ?? {})),
+  );
+  for (const [overlay, manifests] of rendered) {
+    assert.deepEqual(renderedOf(overlay, 'Secret'), [], `${overlay} renders no Secret`);
+    for (const configMap of renderedOf(overlay, 'ConfigMap')) {
+      for (const key of Object.keys(configMap.data ?? {})) {
+        assert.ok(
+          !secretKeys.has(key),
+          `${overlay}: ConfigMap ${configMap.metadata.name} holds the secret ${key}`,
+        );
       }
     }
+    for (const deployment of manifests.filter((m) => m.kind === 'Deployment')) {
+      const pod = deployment.spec.template.spec;
+      const referenced = [
+        ...pod.containers.flatMap((c: Manifest) => (c.envFrom ?? []).map((e: Manifest) => e.secretRef?.name)),
+        ...(pod.volumes ?? []).map((v: Manifest) => v.secret?.secretName),
+      ].filter(Boolean);
+      for (const name of referenced)
+        assert.ok(examples.has(name), `${deployment.metadata.name}: Secret ${name}`);
+      for (const variable of pod.containers.flatMap((c: Manifest) => c.env ?? [])) {
+        assert.ok(!secretKeys.has(variable.name), `${deployment.metadata.name}: ${variable.name} inlined`);
+      }
+    }
+  }
+});
+
+test('network policies deny by default and let through DNS, the infrastructure, the api port and scrapes', () => {
+  for (const overlay of OVERLAYS) {
+    const policies = renderedOf(overlay, 'NetworkPolicy');
+    const deny = named(policies, 'default-deny');
+    assert.deepEqual(deny.spec.podSelector, {}, 'selects every pod');
+    assert.deepEqual(deny.spec.policyTypes.sort(), ['Egress', 'Ingress']);
+    assert.equal(deny.spec.ingress, undefined);
+    assert.equal(deny.spec.egress, undefined);
+
+    const config = renderedOf(overlay, 'ConfigMap').find((m) => m.metadata.name === 'pigeon-config')!.data;
+    const kafkaPort = Number(config.KAFKA_BROKERS.split(',')[0].split(':').at(-1));
+    const redisPort = Number(new URL(config.REDIS_URL).port || 6379);
+    const egressPorts = new Set(
+      named(policies, 'allow-infrastructure').spec.egress.flatMap((rule: Manifest) =>
+        rule.ports.map((p: Manifest) => p.port),
+      ),
+    );
+    for (const port of [kafkaPort, redisPort])
+      assert.ok(egressPorts.has(port), `${overlay}: egress to ${port}`);
+    const dns = named(policies, 'allow-dns').spec.egress[0].ports.map(
+      (p: Manifest) => `${p.protocol}/${p.port}`,
+    );
+    assert.deepEqual(dns.sort(), ['TCP/53', 'UDP/53']);
+
+    // Each service's port is open to the scraper, and the api's to its clients.
+    const scraped = new Set(
+      named(policies, 'allow-metrics-scrape').spec.ingress[0].ports.map((p: Manifest) => p.port),
+    );
+    for (const [service, port] of Object.entries(SERVICE_PORTS))
+      assert.ok(scraped.has(port), `${service} scraped`);
+    const apiIngress = named(policies, 'allow-api-ingress');
+    assert.equal(apiIngress.spec.podSelector.matchLabels['app.kubernetes.io/name'], 'api');
+    assert.deepEqual(apiIngress.spec.ingress[0].ports, [{ protocol: 'TCP', port: SERVICE_PORTS.api }]);
+  }
+});
+
+test('the prod ServiceMonitor scrapes /metrics of every service, and the alert rules ship with it', () => {
+  const [monitor] = renderedOf('prod', 'ServiceMonitor');
+  assert.ok(monitor, 'a ServiceMonitor');
+  const [rules] = renderedOf('prod', 'PrometheusRule');
+  assert.ok(rules, 'the PrometheusRule');
+  assert.equal(monitor.metadata.labels.release, rules.metadata.labels.release, 'one operator selects both');
+  const [endpoint] = monitor.spec.endpoints;
+  assert.equal(endpoint.path, '/metrics');
+  for (const name of Object.keys(SERVICE_PORTS)) {
+    const service = named(renderedOf('prod', 'Service'), name);
+    const labels: Record<string, string> = service.metadata.labels;
+    const matches = monitor.spec.selector.matchExpressions.every(
+      (e: Manifest) => e.operator === 'In' && e.values.includes(labels[e.key]),
+    );
+    assert.ok(matches, `the ServiceMonitor selects Service ${name}`);
+    assert.ok(monitor.spec.namespaceSelector.matchNames.includes(service.metadata.namespace));
+    assert.ok(
+      service.spec.ports.some((p: Manifest) => p.name === endpoint.port),
+      `Service ${name} has the ${endpoint.port} port`,
+    );
+  }
+});
+
+test('dev runs one replica of each service from the locally built image, with no operator kinds', () => {
+  for (const deployment of renderedOf('dev', 'Deployment')) {
+    assert.equal(deployment.spec.replicas, 1, deployment.metadata.name);
+    assert.equal(deployment.spec.template.spec.containers[0].image, 'pigeon:dev');
+  }
+  const kinds = new Set(rendered.get('dev')!.map((m) => m.kind));
+  for (const kind of ['Kafka', 'KafkaTopic', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule']) {
+    assert.ok(!kinds.has(kind), `dev needs no operator for ${kind}`);
+  }
+  assert.doesNotThrow(() =>
+    loadConfig(renderedOf('dev', 'ConfigMap').find((m) => m.metadata.name === 'pigeon-config')!.data),
+  );
+  for (const deployment of renderedOf('prod', 'Deployment')) {
+    assert.match(
+      deployment.spec.template.spec.containers[0].image,
+      /^ghcr\.io\/pigeon-sms\/pigeon:\d+\.\d+\.\d+$/,
+    );
   }
 });

@@ -1,6 +1,6 @@
 /**
  * The observability deliverables against the code: k8s/grafana-dashboard.json and
- * k8s/prometheus-rules.yaml parse and are well-formed, and every metric their expressions name is
+ * k8s/monitoring/prometheus-rules.yaml parse and are well-formed, and every metric their expressions name is
  * one the services export. The exported names are collected from the source — every prom-client
  * constructor (`new Counter({ name: 'pigeon_…' })`, Gauge, Histogram, Summary) in the services'
  * code — plus Node's default metrics as createRegistry() registers them, so a metric added,
@@ -294,7 +294,9 @@ test('the Grafana dashboard is valid and every expression uses metrics the code 
 });
 
 test('the PrometheusRule is valid and every expression uses metrics the code exports', async () => {
-  const documents = parseAllDocuments(readFileSync(join(root, 'k8s', 'prometheus-rules.yaml'), 'utf8'));
+  const documents = parseAllDocuments(
+    readFileSync(join(root, 'k8s', 'monitoring', 'prometheus-rules.yaml'), 'utf8'),
+  );
   assert.equal(documents.length, 1);
   assert.deepEqual(
     documents[0]!.errors.map((e) => e.message),

@@ -11,9 +11,23 @@ export interface ServiceProcess {
   kill(): void;
 }
 
-/** Starts `pigeon <service>` from the source tree as a separate process. */
-export function startServiceProcess(service: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/cli.ts', service], {
+/** How a service process is launched: node's arguments before the service name, and where. */
+export interface Launch {
+  cwd?: string;
+  entry: string[];
+}
+
+/** From the source tree, through tsx. */
+export const FROM_SOURCE: Launch = { entry: ['--import', 'tsx', 'bin/cli.ts'] };
+
+/** Starts `pigeon <service>` (from the source tree unless `launch` says otherwise) as a separate process. */
+export function startServiceProcess(
+  service: string,
+  env: Record<string, string>,
+  launch: Launch = FROM_SOURCE,
+): ServiceProcess {
+  const child = spawn(process.execPath, [...launch.entry, service], {
+    cwd: launch.cwd,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -73,7 +87,10 @@ export interface RunningGateway {
  * The four services as separate processes sharing `env` (Kafka, MySQL, Redis, API key…), each on
  * a free port; resolves once every one answers /readyz.
  */
-export async function startGateway(env: Record<string, string>): Promise<RunningGateway> {
+export async function startGateway(
+  env: Record<string, string>,
+  launch: Launch = FROM_SOURCE,
+): Promise<RunningGateway> {
   const apiPort = await freePort();
   const apiBase = `http://127.0.0.1:${apiPort}`;
   const common = { PIGEON_PUBLIC_URL: apiBase, ...env };
@@ -81,7 +98,7 @@ export async function startGateway(env: Record<string, string>): Promise<Running
   const ready: Promise<void>[] = [];
   for (const name of ['persister', 'supplier-bridge', 'monitor', 'api']) {
     const port = name === 'api' ? apiPort : await freePort();
-    const service = startServiceProcess(name, { ...common, PORT: String(port) });
+    const service = startServiceProcess(name, { ...common, PORT: String(port) }, launch);
     services.push(service);
     ready.push(waitForReady(`http://127.0.0.1:${port}/readyz`, service, 90_000));
   }
