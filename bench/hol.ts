@@ -11,6 +11,11 @@
  *
  *   TEST_KAFKA_BROKERS=127.0.0.1:9092 node --import tsx bench/hol.ts
  *   BENCH_MESSAGES=20000 node --import tsx bench/hol.ts      # a quick run
+ *   bash bench/with-kafka.sh bench/hol.ts                    # on a broker of its own
+ *
+ * The backlog stays on the shared lane topics: on a broker that tests share, a test whose new
+ * consumer group reads the lanes from their beginning (bridge-crash) then has it to chew through
+ * first. Prefer a broker of its own there.
  *
  * Knobs: BENCH_MESSAGES (bulk backlog, 100,000), BENCH_OTP_RATE (OTPs per second, 20),
  * BENCH_SEND_TIMEOUT_MS (2,000), BENCH_PHASE_SECONDS (longest a phase runs, 45).

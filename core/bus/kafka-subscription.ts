@@ -36,6 +36,14 @@ const FETCH = {
 } as const;
 
 /**
+ * Most bytes one fetch brings per partition (kafkajs' default is 1 MiB). Every partition has a
+ * batch running and one waiting, so this bounds the work a stop waits for and the memory held:
+ * at 1 MiB a persister catching up on 30 partitions had 30 MiB of writes to finish at SIGTERM.
+ * A record larger than this still comes, alone.
+ */
+const MAX_BYTES_PER_PARTITION = 256 * 1024;
+
+/**
  * A consumer that has not finished a fetch for this long is not consuming: kafkajs answers an idle
  * fetch within its max wait (≤ 200 ms) and keeps retrying a failing one until it crashes.
  */
@@ -143,6 +151,7 @@ export class KafkaSubscription implements Subscription {
       heartbeatInterval: settings.heartbeatIntervalMs,
       rebalanceTimeout: settings.rebalanceTimeoutMs,
       ...FETCH[this.#options.fetch ?? 'batched'],
+      maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
       allowAutoTopicCreation: false,
     });
     this.#consumer = consumer;
