@@ -250,3 +250,46 @@ describe('/v1/templates', () => {
     assert.deepEqual(preview.forcedUcs2, ['ş', 'ı']);
   });
 });
+
+describe('/v1/templates with the database down', () => {
+  let api: TestApi;
+  const key = generateApiKey();
+
+  before(async () => {
+    api = await startTestApi({
+      keys: [{ key, tenant: 'tenant-d', scopes: ['templates:read', 'templates:write', 'messages:write'] }],
+    });
+    // One call while the database answers, so the key is in the authenticator's cache.
+    assert.equal((await api.call('GET', '/v1/templates', key)).statusCode, 200);
+    await api.store.close();
+  });
+
+  after(() => api.close());
+
+  test('every template call, and a message by template, answers 503 problem+json', async () => {
+    const id = '01JT0000000000000000000001';
+    const calls: Array<[Parameters<TestApi['call']>[0], string, unknown?]> = [
+      [
+        'POST',
+        '/v1/templates',
+        { name: 'n', class: 'transactional', variants: [{ locale: 'en', body: 'Hi' }] },
+      ],
+      ['GET', '/v1/templates'],
+      ['GET', `/v1/templates/${id}`],
+      [
+        'PUT',
+        `/v1/templates/${id}`,
+        { name: 'n', class: 'transactional', variants: [{ locale: 'en', body: 'Hi' }] },
+      ],
+      ['DELETE', `/v1/templates/${id}`],
+      ['POST', `/v1/templates/${id}/preview`, {}],
+      ['POST', '/v1/messages', { to: '+14155550123', template: id }],
+    ];
+    for (const [method, url, payload] of calls) {
+      const res = await api.call(method, url, key, payload);
+      assert.equal(res.statusCode, 503, `${method} ${url}: ${res.body}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(res.json<{ code: string }>().code, 'PIGEON_ERR_STORE_UNAVAILABLE', `${method} ${url}`);
+    }
+  });
+});
