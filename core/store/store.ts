@@ -12,6 +12,8 @@ import type { RoutingStore } from './kinds/routing.ts';
 import type { SendLimitsStore } from './kinds/send-limits.ts';
 import type { SenderStore } from './kinds/senders.ts';
 import type { TenantStore } from './kinds/tenants.ts';
+import type { SuppressionStore } from './kinds/suppressions.ts';
+import type { InboundStore } from './kinds/inbound.ts';
 
 /**
  * Durable records: MySQL/TiDB in production, SQLite in embedded mode. One interface per record
@@ -32,7 +34,9 @@ export interface Store
     SenderStore,
     SendLimitsStore,
     AlertStore,
-    TenantStore {
+    TenantStore,
+    SuppressionStore,
+    InboundStore {
   readonly kind: Dialect;
   /** Applies pending migrations (ordered SQL files); safe to call from several processes. */
   migrate(): Promise<void>;

@@ -47,6 +47,11 @@ import { SqlRoutingStore } from './routing.ts';
 import type { SqlRunner } from './runner.ts';
 import { SqlTenantStore } from './tenants.ts';
 import { SqlSenderStore } from './senders.ts';
+import { SqlSuppressionStore } from './suppressions.ts';
+import { SqlInboundStore } from './inbound.ts';
+import type { SuppressionPosition, SuppressionRecord } from '../kinds/suppressions.ts';
+import type { InboundRecord } from '../kinds/inbound.ts';
+import type { OptOutSettings } from '../../opt-out.ts';
 
 /**
  * The Store over SQL, whatever the database: the repositories of each record kind over one
@@ -66,6 +71,8 @@ export abstract class SqlStore implements Store {
   private readonly sendLimits: SqlSendLimitsStore;
   private readonly alerts: SqlAlertStore;
   private readonly tenants: SqlTenantStore;
+  private readonly suppressions: SqlSuppressionStore;
+  private readonly inbound: SqlInboundStore;
 
   protected constructor(
     private readonly sql: SqlRunner,
@@ -85,6 +92,8 @@ export abstract class SqlStore implements Store {
     this.sendLimits = new SqlSendLimitsStore(sql, dialect);
     this.alerts = new SqlAlertStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
+    this.suppressions = new SqlSuppressionStore(sql, dialect);
+    this.inbound = new SqlInboundStore(sql);
   }
 
   abstract migrate(): Promise<void>;
@@ -325,6 +334,49 @@ export abstract class SqlStore implements Store {
 
   deleteSender(tenantId: string, sender: string): Promise<boolean> {
     return this.senders.deleteSender(tenantId, sender);
+  }
+
+  putSuppressions(records: readonly SuppressionRecord[]): Promise<void> {
+    return this.suppressions.putSuppressions(records);
+  }
+
+  deleteSuppressions(tenantId: string, phone: string, sender?: string): Promise<number> {
+    return this.suppressions.deleteSuppressions(tenantId, phone, sender);
+  }
+
+  suppressionScopes(tenantId: string, phone: string): Promise<string[]> {
+    return this.suppressions.suppressionScopes(tenantId, phone);
+  }
+
+  listSuppressions(
+    tenantId: string,
+    options: { limit: number; after?: SuppressionPosition },
+  ): Promise<SuppressionRecord[]> {
+    return this.suppressions.listSuppressions(tenantId, options);
+  }
+
+  getOptOutSettings(tenantId: string): Promise<OptOutSettings | undefined> {
+    return this.suppressions.getOptOutSettings(tenantId);
+  }
+
+  putOptOutSettings(tenantId: string, settings: OptOutSettings, updatedAt: number): Promise<void> {
+    return this.suppressions.putOptOutSettings(tenantId, settings, updatedAt);
+  }
+
+  insertInbound(record: InboundRecord): Promise<boolean> {
+    return this.inbound.insertInbound(record);
+  }
+
+  listInbound(tenantId: string, options: { limit: number; before?: string }): Promise<InboundRecord[]> {
+    return this.inbound.listInbound(tenantId, options);
+  }
+
+  tenantOfSender(sender: string): Promise<string | undefined> {
+    return this.inbound.tenantOfSender(sender);
+  }
+
+  lastMessageTo(tenantId: string, recipient: string, sender: string): Promise<string | undefined> {
+    return this.inbound.lastMessageTo(tenantId, recipient, sender);
   }
 
   getTenantSendLimits(tenantId: string): Promise<TenantSendLimits | undefined> {
