@@ -135,7 +135,7 @@ export async function inboundRoutes(app: FastifyInstance, deps: InboundRoutesDep
         if (outcome.replyError !== undefined) {
           const err = outcome.replyError;
           log.warn(
-            { provider, from: maskPhone(sms.from), err: err instanceof Error ? err.message : String(err) },
+            { provider, from: maskPhone(sms.from), err: err instanceof Error ? err.message : 'unknown' },
             'inbound.reply_failed',
           );
         }
