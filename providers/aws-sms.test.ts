@@ -312,6 +312,7 @@ describe('aws two-way SMS (inbound)', () => {
         to: '+12125550101',
         body: 'STOP',
         providerMessageId: 'cae173d2-66b9-564c-8309-21f858e9fb84',
+        answersProviderMessageId: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
       },
     ]);
   });

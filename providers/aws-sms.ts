@@ -127,7 +127,13 @@ export class AwsSmsProvider implements ProviderAdapter {
     } catch (cause) {
       throw new PigeonError('PIGEON_ERR_MALFORMED_JSON', 'two-way SMS message is not JSON', { cause });
     }
-    const { originationNumber, destinationNumber, messageBody, inboundMessageId } = message;
+    const {
+      originationNumber,
+      destinationNumber,
+      messageBody,
+      inboundMessageId,
+      previousPublishedMessageId,
+    } = message;
     if (
       typeof originationNumber !== 'string' ||
       typeof destinationNumber !== 'string' ||
@@ -138,14 +144,17 @@ export class AwsSmsProvider implements ProviderAdapter {
         'two-way SMS needs originationNumber, destinationNumber and inboundMessageId',
       );
     }
-    return [
-      {
-        from: originationNumber,
-        to: destinationNumber,
-        body: typeof messageBody === 'string' ? messageBody : '',
-        providerMessageId: inboundMessageId,
-      },
-    ];
+    const sms: InboundSms = {
+      from: originationNumber,
+      to: destinationNumber,
+      body: typeof messageBody === 'string' ? messageBody : '',
+      providerMessageId: inboundMessageId,
+    };
+    // The id AWS gave the message this answers: the receiver finds ours by it.
+    if (typeof previousPublishedMessageId === 'string' && previousPublishedMessageId !== '') {
+      sms.answersProviderMessageId = previousPublishedMessageId;
+    }
+    return [sms];
   }
 
   /**

@@ -120,8 +120,8 @@ export interface InboundSms {
    * the whole message, `index` counts from 1.
    */
   part?: { reference: string; index: number; total: number };
-  /** Our message this answers, when the provider says (an echoed client reference). */
-  inReplyTo?: string;
+  /** The provider's id of the message this answers, when the provider says (AWS two-way SMS). */
+  answersProviderMessageId?: string;
 }
 
 /** What the receipt webhook answers the provider, for providers that expect a particular body. */

@@ -1,5 +1,6 @@
 import type { Cache } from '../../../core/cache/cache.ts';
 import { newId } from '../../../core/ids.ts';
+import { Markers } from '../../../core/markers.ts';
 import {
   ALL_SENDERS,
   DEFAULT_OPT_OUT_SETTINGS,
@@ -76,7 +77,7 @@ export class InboundReceiver {
       body: sms.body,
       parts,
       keyword: action ?? null,
-      inReplyTo: sms.inReplyTo ?? (await store.lastMessageTo(tenantId, sms.from, sms.to)) ?? null,
+      inReplyTo: (await this.answered(provider, tenantId, sms)) ?? null,
       receivedAt: now,
     };
     if (!(await store.insertInbound(record))) return { result: 'duplicate' };
@@ -92,6 +93,22 @@ export class InboundReceiver {
       }
     }
     return { result: 'stored', record, action };
+  }
+
+  /**
+   * The message this SMS answers: the one the provider names (by its own id, which the bridge
+   * recorded on acceptance), else the newest the tenant sent that number from that sender.
+   */
+  private async answered(provider: string, tenantId: string, sms: InboundSms): Promise<string | undefined> {
+    if (sms.answersProviderMessageId !== undefined) {
+      const owner = await this.deps.cache.get(
+        Markers.providerMessage(provider, sms.answersProviderMessageId),
+      );
+      const named =
+        owner === undefined ? undefined : (JSON.parse(owner) as { messageId?: string; tenantId?: string });
+      if (named?.messageId && named.tenantId === tenantId) return named.messageId;
+    }
+    return this.deps.store.lastMessageTo(tenantId, sms.from, sms.to);
   }
 
   private async applyKeyword(
