@@ -25,6 +25,7 @@ export const MESSAGE_STATUSES = [
   'expired',
   'rejected',
   'unknown',
+  'skipped',
 ] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
@@ -90,8 +91,11 @@ export type MessageSubmitted = Static<typeof MessageSubmitted>;
 export const MessageFailed = Type.Object({
   ...EventBase,
   type: Type.Literal('message.failed'),
-  /** `unknown`: the provider may have taken it (ambiguous) and it is not sent again; a receipt may still come. */
-  status: Type.Enum(['failed', 'expired', 'rejected', 'unknown']),
+  /**
+   * `unknown`: the provider may have taken it (ambiguous) and it is not sent again; a receipt may
+   * still come. `skipped`: deliberately not sent (errorClass names why, e.g. `opted_out`).
+   */
+  status: Type.Enum(['failed', 'expired', 'rejected', 'unknown', 'skipped']),
   provider: Type.Optional(Type.String()),
   attempt: Type.Integer({ minimum: 0 }),
   errorClass: Type.String(),

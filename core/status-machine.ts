@@ -13,6 +13,8 @@ export const STATUS_RANK: Readonly<Record<MessageStatus, number>> = Object.freez
   expired: 40,
   undelivered: 45,
   rejected: 50,
+  // Decided by the bridge before any provider call: nothing can follow it but a replay.
+  skipped: 52,
   failed: 55,
   delivered: 60,
 });
@@ -23,6 +25,7 @@ export const TERMINAL_STATUSES: ReadonlySet<MessageStatus> = new Set([
   'failed',
   'expired',
   'rejected',
+  'skipped',
 ]);
 
 /** The status that results from applying `next` to a message currently at `current`. */

@@ -292,3 +292,41 @@ describe('configuration', () => {
     });
   });
 });
+
+describe('aws two-way SMS (inbound)', () => {
+  /** The inbound message AWS's two-way SMS guide shows, published to the number's SNS topic. */
+  const twoWay = {
+    originationNumber: '+14255550182',
+    destinationNumber: '+12125550101',
+    messageKeyword: 'JOIN',
+    messageBody: 'STOP',
+    inboundMessageId: 'cae173d2-66b9-564c-8309-21f858e9fb84',
+    previousPublishedMessageId: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  };
+
+  test('a signed SNS notification of an inbound SMS is normalised', async () => {
+    const envelope = fake.notification(JSON.stringify(twoWay));
+    assert.deepEqual(await awsSms().parseInbound!(inbound(JSON.stringify(envelope))), [
+      {
+        from: '+14255550182',
+        to: '+12125550101',
+        body: 'STOP',
+        providerMessageId: 'cae173d2-66b9-564c-8309-21f858e9fb84',
+        answersProviderMessageId: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      },
+    ]);
+  });
+
+  test('a tampered or unsigned notification is refused', async () => {
+    const envelope = fake.notification(JSON.stringify(twoWay));
+    await assertReceiptRefused(
+      awsSms().parseInbound!(
+        inbound(
+          JSON.stringify({ ...envelope, Message: JSON.stringify({ ...twoWay, messageBody: 'START' }) }),
+        ),
+      ),
+    );
+    const { Signature: _signature, ...unsigned } = envelope;
+    await assertReceiptRefused(awsSms().parseInbound!(inbound(JSON.stringify(unsigned))));
+  });
+});

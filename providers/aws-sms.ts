@@ -10,10 +10,17 @@ import {
   requireString,
   transportError,
 } from './http.ts';
-import { DEFAULT_SNS_CERTIFICATE_HOST, parseSnsEnvelope, type SnsTrust, SnsVerifier } from './aws-sns.ts';
+import {
+  DEFAULT_SNS_CERTIFICATE_HOST,
+  parseSnsEnvelope,
+  type SnsEnvelope,
+  type SnsTrust,
+  SnsVerifier,
+} from './aws-sns.ts';
 import {
   type ErrorClass,
   type InboundHttpRequest,
+  type InboundSms,
   type ParsedReceipt,
   type ProviderAdapter,
   ProviderError,
@@ -102,6 +109,59 @@ export class AwsSmsProvider implements ProviderAdapter {
   }
 
   async parseReceipt(request: InboundHttpRequest): Promise<ParsedReceipt[]> {
+    const envelope = await this.notification(request);
+    return envelope ? parseSmsEvent(envelope.Message) : [];
+  }
+
+  /**
+   * Two-way SMS: AWS publishes each inbound message to the phone number's SNS topic as JSON
+   * (`originationNumber`, `destinationNumber`, `messageBody`, `inboundMessageId`), in the same
+   * signed SNS envelope as events. AWS joins long messages itself.
+   */
+  async parseInbound(request: InboundHttpRequest): Promise<InboundSms[]> {
+    const envelope = await this.notification(request);
+    if (!envelope) return [];
+    let message: Record<string, unknown>;
+    try {
+      message = JSON.parse(envelope.Message) as Record<string, unknown>;
+    } catch (cause) {
+      throw new PigeonError('PIGEON_ERR_MALFORMED_JSON', 'two-way SMS message is not JSON', { cause });
+    }
+    const {
+      originationNumber,
+      destinationNumber,
+      messageBody,
+      inboundMessageId,
+      previousPublishedMessageId,
+    } = message;
+    if (
+      typeof originationNumber !== 'string' ||
+      typeof destinationNumber !== 'string' ||
+      typeof inboundMessageId !== 'string'
+    ) {
+      throw new PigeonError(
+        'PIGEON_ERR_VALIDATION',
+        'two-way SMS needs originationNumber, destinationNumber and inboundMessageId',
+      );
+    }
+    const sms: InboundSms = {
+      from: originationNumber,
+      to: destinationNumber,
+      body: typeof messageBody === 'string' ? messageBody : '',
+      providerMessageId: inboundMessageId,
+    };
+    // The id AWS gave the message this answers: the receiver finds ours by it.
+    if (typeof previousPublishedMessageId === 'string' && previousPublishedMessageId !== '') {
+      sms.answersProviderMessageId = previousPublishedMessageId;
+    }
+    return [sms];
+  }
+
+  /**
+   * The verified SNS envelope of a notification; undefined for SNS housekeeping (a subscription
+   * confirmed here, an unsubscription logged). PIGEON_ERR_RECEIPT_SIGNATURE when it does not verify.
+   */
+  private async notification(request: InboundHttpRequest): Promise<SnsEnvelope | undefined> {
     const envelope = parseSnsEnvelope(request.rawBody);
     if (this.settings.topicArn !== undefined && envelope.TopicArn !== this.settings.topicArn) {
       throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'SNS message from an unexpected topic');
@@ -114,15 +174,15 @@ export class AwsSmsProvider implements ProviderAdapter {
           { provider: this.name, topicArn: envelope.TopicArn },
           ProviderEvents.snsSubscriptionConfirmed,
         );
-        return [];
+        return undefined;
       case 'UnsubscribeConfirmation':
         this.logger.warn(
           { provider: this.name, topicArn: envelope.TopicArn },
           ProviderEvents.snsUnsubscribed,
         );
-        return [];
+        return undefined;
       default:
-        return parseSmsEvent(envelope.Message);
+        return envelope;
     }
   }
 

@@ -114,6 +114,14 @@ export interface InboundSms {
   body: string;
   providerMessageId: string;
   receivedAt?: string;
+  /**
+   * One part of a longer SMS the provider did not join (UDH concatenation, Vonage's concat-*):
+   * the gateway joins the parts once all have come. `reference` is the sender's handset's id for
+   * the whole message, `index` counts from 1.
+   */
+  part?: { reference: string; index: number; total: number };
+  /** The provider's id of the message this answers, when the provider says (AWS two-way SMS). */
+  answersProviderMessageId?: string;
 }
 
 /** What the receipt webhook answers the provider, for providers that expect a particular body. */

@@ -362,13 +362,20 @@ export class SimulatorProvider implements ProviderAdapter {
 
   async parseInbound(request: InboundHttpRequest): Promise<InboundSms[]> {
     this.verifySignature(request);
-    let payload: { id?: unknown; from?: unknown; to?: unknown; text?: unknown; receivedAt?: unknown };
+    let payload: {
+      id?: unknown;
+      from?: unknown;
+      to?: unknown;
+      text?: unknown;
+      receivedAt?: unknown;
+      part?: { reference?: unknown; index?: unknown; total?: unknown };
+    };
     try {
       payload = JSON.parse(request.rawBody) as typeof payload;
     } catch (cause) {
       throw new PigeonError('PIGEON_ERR_MALFORMED_JSON', 'inbound body is not JSON', { cause });
     }
-    const { id, from, to, text, receivedAt } = payload;
+    const { id, from, to, text, receivedAt, part } = payload;
     if (
       typeof id !== 'string' ||
       typeof from !== 'string' ||
@@ -379,6 +386,15 @@ export class SimulatorProvider implements ProviderAdapter {
     }
     const sms: InboundSms = { from, to, body: text, providerMessageId: id };
     if (typeof receivedAt === 'string') sms.receivedAt = receivedAt;
+    // One part of a long SMS, as a handset's UDH would number it: the gateway joins them.
+    if (
+      part &&
+      typeof part.reference === 'string' &&
+      Number.isInteger(part.index) &&
+      Number.isInteger(part.total)
+    ) {
+      sms.part = { reference: part.reference, index: Number(part.index), total: Number(part.total) };
+    }
     return [sms];
   }
 

@@ -67,4 +67,31 @@ describe('twilio inbound SMS', () => {
       (err: unknown) => err instanceof PigeonError && err.code === 'PIGEON_ERR_VALIDATION',
     );
   });
+
+  test("the official vector of Twilio's SDK verifies: a signed call webhook passes the check and is refused only as no SMS", async () => {
+    const official = createTwilio(
+      'twilio-main',
+      { accountSid: ACCOUNT_SID, authToken: '12345', baseUrl: 'http://127.0.0.1:1', from: '+15005550006' },
+      testDeps(),
+    );
+    const params = {
+      CallSid: 'CA1234567890ABCDE',
+      Caller: '+14158675309',
+      Digits: '1234',
+      From: '+14158675309',
+      To: '+18005551212',
+    };
+    const request = (signature: string): InboundHttpRequest => ({
+      method: 'POST',
+      url: '/myapp.php?foo=1&bar=2',
+      fullUrl: 'https://mycompany.com/myapp.php?foo=1&bar=2',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+      rawBody: new URLSearchParams(params).toString(),
+    });
+    await assert.rejects(
+      official.parseInbound!(request('RSOYDt4T1cUTdK1PDd93/VVr8B8=')),
+      (err: unknown) => err instanceof PigeonError && err.code === 'PIGEON_ERR_VALIDATION',
+    );
+    await assert.rejects(official.parseInbound!(request('RSOYDt4T1cUTdK1PDd93/VVr8B9=')), signatureRefused);
+  });
 });

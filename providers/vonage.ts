@@ -16,6 +16,7 @@ import {
   type ErrorClass,
   header,
   type InboundHttpRequest,
+  type InboundSms,
   type ParsedReceipt,
   type ProviderAdapter,
   ProviderError,
@@ -264,24 +265,7 @@ export class VonageProvider implements ProviderAdapter {
   }
 
   async parseReceipt(request: InboundHttpRequest): Promise<ParsedReceipt[]> {
-    const secret = this.settings.signatureSecret;
-    if (!secret) {
-      throw new PigeonError(
-        'PIGEON_ERR_RECEIPT_SIGNATURE',
-        'signatureSecret is not configured: receipts refused',
-      );
-    }
-    const params = receiptParams(request);
-    if (!params.sig || !params.timestamp) {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'receipt is not signed');
-    }
-    const timestamp = Number(params.timestamp) * 1000;
-    if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > VONAGE_SIGNATURE_TOLERANCE_MS) {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'receipt timestamp is too far from now');
-    }
-    if (!validVonageSignature(params, secret, this.settings.signatureMethod)) {
-      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'Vonage signature does not match');
-    }
+    const params = this.verifiedParams(request, 'receipt');
     const messageId = params.messageId;
     const status = params.status;
     if (!messageId || !status) {
@@ -304,6 +288,64 @@ export class VonageProvider implements ProviderAdapter {
     if (doneAt) receipt.doneAt = doneAt;
     return [receipt];
   }
+
+  /**
+   * Vonage's inbound-SMS webhook, signed like receipts: `msisdn` (the sender) and `to` (our
+   * number) without the '+', `text`, `messageId`, and for one part of a long SMS `concat=true`
+   * with `concat-ref`, `concat-part` and `concat-total` (Vonage does not join parts itself).
+   */
+  async parseInbound(request: InboundHttpRequest): Promise<InboundSms[]> {
+    const params = this.verifiedParams(request, 'inbound message');
+    const { msisdn, to, messageId } = params;
+    if (!msisdn || !to || !messageId) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', 'inbound message needs msisdn, to and messageId');
+    }
+    const sms: InboundSms = {
+      from: asE164(msisdn),
+      to: asE164(to),
+      body: params.text ?? '',
+      providerMessageId: messageId,
+    };
+    const total = Number(params['concat-total']);
+    const index = Number(params['concat-part']);
+    if (
+      params.concat === 'true' &&
+      params['concat-ref'] &&
+      Number.isInteger(total) &&
+      Number.isInteger(index)
+    ) {
+      sms.part = { reference: params['concat-ref'], index, total };
+    }
+    return [sms];
+  }
+
+  /** The webhook's parameters once its `sig` and `timestamp` hold; PIGEON_ERR_RECEIPT_SIGNATURE else. */
+  private verifiedParams(request: InboundHttpRequest, what: string): Record<string, string> {
+    const secret = this.settings.signatureSecret;
+    if (!secret) {
+      throw new PigeonError(
+        'PIGEON_ERR_RECEIPT_SIGNATURE',
+        `signatureSecret is not configured: ${what}s refused`,
+      );
+    }
+    const params = receiptParams(request);
+    if (!params.sig || !params.timestamp) {
+      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', `${what} is not signed`);
+    }
+    const timestamp = Number(params.timestamp) * 1000;
+    if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > VONAGE_SIGNATURE_TOLERANCE_MS) {
+      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', `${what} timestamp is too far from now`);
+    }
+    if (!validVonageSignature(params, secret, this.settings.signatureMethod)) {
+      throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'Vonage signature does not match');
+    }
+    return params;
+  }
+}
+
+/** Vonage writes numbers without the '+'; an alphanumeric or short code stays as it is. */
+function asE164(value: string): string {
+  return /^\d{8,15}$/.test(value) ? `+${value}` : value;
 }
 
 /** A part's status code; Vonage sends it as a string, its SDK fixtures sometimes as a number. */

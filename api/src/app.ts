@@ -24,6 +24,12 @@ import { messageRoutes } from './routes/messages.ts';
 import { senderAdminRoutes } from './routes/senders-admin.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { inboundRoutes } from './routes/inbound.ts';
+import { inboundMessageRoutes } from './routes/inbound-messages.ts';
+import { optOutAdminRoutes } from './routes/opt-out-admin.ts';
+import { suppressionRoutes } from './routes/suppressions.ts';
+import { InboundReceiver } from './inbound/receiver.ts';
+import { policedReply } from './inbound/auto-reply.ts';
+import { SuppressionList } from '../../core/suppression-cache.ts';
 import { simulatorRoutes } from './routes/simulator.ts';
 import { tenantKeyRoutes } from './routes/tenant-keys.ts';
 import { tenantLimitsRoutes } from './routes/tenant-limits.ts';
@@ -263,10 +269,28 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     registry: deps.registry,
     publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
   });
+  // Opt-out and two-way messaging: the list (store first, then the cache the bridge reads), the
+  // tenant-facing routes, and the receiver behind the providers' inbound webhooks.
+  const suppressions = new SuppressionList(deps.store, deps.cache);
+  await app.register(suppressionRoutes, {
+    store: deps.store,
+    suppressions,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await app.register(inboundMessageRoutes, { store: deps.store });
+  await app.register(optOutAdminRoutes, { store: deps.store, ...(deps.now ? { now: deps.now } : {}) });
+  const receiver = new InboundReceiver({
+    store: deps.store,
+    cache: deps.cache,
+    suppressions,
+    reply: policedReply({ policy, publisher, publishTimeoutMs: deps.publishTimeoutMs }),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   await app.register(inboundRoutes, {
     providers: deps.providers,
     store: deps.store,
     oncall,
+    receiver,
     registry: deps.registry,
     publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
     ...deps.inbound,

@@ -15,6 +15,8 @@ import type { MessagingPolicyStore } from './kinds/messaging-policy.ts';
 import type { SenderStore } from './kinds/senders.ts';
 import type { TemplateStore } from './kinds/templates.ts';
 import type { TenantStore } from './kinds/tenants.ts';
+import type { SuppressionStore } from './kinds/suppressions.ts';
+import type { InboundStore } from './kinds/inbound.ts';
 
 /**
  * Durable records: MySQL/TiDB in production, SQLite in embedded mode. One interface per record
@@ -38,7 +40,9 @@ export interface Store
     MessagingPolicyStore,
     AlertStore,
     BaselineStore,
-    TenantStore {
+    TenantStore,
+    SuppressionStore,
+    InboundStore {
   readonly kind: Dialect;
   /** Applies pending migrations (ordered SQL files); safe to call from several processes. */
   migrate(): Promise<void>;

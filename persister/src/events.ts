@@ -8,6 +8,7 @@ export const PersisterEvents = {
   batchFlushed: 'persister.batch_flushed',
   purged: 'persister.purged',
   purgeFailed: 'persister.purge_failed',
+  afterWriteFailed: 'persister.after_write_failed',
 } as const;
 
 /** Log event names of status-callback delivery. */

@@ -212,7 +212,7 @@ function attemptRow(event: PigeonEvent): AttemptRecord | undefined {
     }
     case 'message.failed':
       // A failure no provider was asked about (expired, refused before sending) is no attempt.
-      if (!event.provider || event.attempt < 1) return undefined;
+      if (!event.provider || event.attempt < 1 || event.status === 'skipped') return undefined;
       return refusal(event.provider, event.attempt, event, event.status, {
         requestedAt: event.requestedAt === undefined ? null : Date.parse(event.requestedAt),
         respondedAt: Date.parse(event.occurredAt),

@@ -44,6 +44,11 @@ export interface PersisterOptions {
   retry?: { initialMs?: number; maxMs?: number };
   /** Time-based retention; off unless `days` > 0. */
   retention?: { days: number; intervalMs?: number; batchRows?: number };
+  /**
+   * Runs after a batch is written and before its offsets commit (provider opt-outs go onto the
+   * suppression list here). Best effort: a failure is logged and the batch still commits.
+   */
+  afterWrite?: (events: readonly PigeonEvent[]) => Promise<void>;
 }
 
 export interface PersisterHandle {
@@ -236,6 +241,13 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
       try {
         await store.writeBatch(batch);
         markUp();
+        if (options.afterWrite) {
+          await options
+            .afterWrite(items.map((i) => i.event))
+            .catch((err: unknown) =>
+              logger.warn({ err: (err as Error).message }, PersisterEvents.afterWriteFailed),
+            );
+        }
         return;
       } catch (err) {
         // The database refused the data itself: writing it again cannot help.

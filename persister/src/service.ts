@@ -1,12 +1,16 @@
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
 import { startCallbacks } from './callbacks/callbacks.ts';
+import { SuppressionList } from '../../core/suppression-cache.ts';
 import { PERSISTER_TOPICS, startPersister } from './persister.ts';
+import { providerOptOuts, suppressProviderOptOuts } from './provider-opt-outs.ts';
 
 export async function startPersisterService(context: ServiceContext): Promise<RunningService> {
   const { config } = context;
   await context.store().migrate();
   await context.ensureTopics();
   const settings = config.persister;
+  // Opened on the first provider opt-out, so a persister that never sees one needs no cache.
+  let suppressions: SuppressionList | undefined;
   const persister = await startPersister({
     bus: context.bus(),
     store: context.store(),
@@ -22,6 +26,12 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
       days: settings.retentionDays,
       intervalMs: settings.purgeIntervalMs,
       batchRows: settings.purgeBatchRows,
+    },
+    afterWrite: async (events) => {
+      const refusals = providerOptOuts(events);
+      if (refusals.length === 0) return;
+      suppressions ??= new SuppressionList(context.store(), context.cache());
+      await suppressProviderOptOuts(refusals, context.store(), suppressions);
     },
   });
   context.readiness.add('database_writes', () => persister.isDatabaseUp());

@@ -4,6 +4,7 @@ import { PigeonError } from '../../../core/errors.ts';
 import { maskPhone } from '../../../core/phone.ts';
 import type { Store } from '../../../core/store/store.ts';
 import type { InboundSms } from '../../../providers/provider.ts';
+import type { InboundReceiver } from '../inbound/receiver.ts';
 import type { OncallService } from '../oncall/oncall.ts';
 import { acknowledgeIncident } from './alerts-admin.ts';
 import { type ProviderLookup, providerRequest } from './receipts.ts';
@@ -19,6 +20,8 @@ export interface InboundRoutesDeps {
   pageTenant?: string;
   /** Whether a number is one incidents are sent to (an SMS alert channel's); absent: none is. */
   isIncidentRecipient?: (phone: string) => Promise<boolean>;
+  /** Stores, applies keywords, forwards and answers SMS sent to tenants' senders. */
+  receiver?: InboundReceiver;
   now?: () => number;
 }
 
@@ -31,7 +34,22 @@ const notFound = (err: unknown): undefined => {
   throw err;
 };
 
-export type InboundResult = 'acknowledged' | 'unmatched' | 'ignored';
+/**
+ * `acknowledged` / `unmatched`: an ACK reply; `ignored`: sent to a number no tenant registered;
+ * `partial`: a part, the rest to come; `duplicate`: a provider's retry; `stored`: a tenant's
+ * inbound SMS; `stop`, `stop_all`, `start`, `help`: one that was a keyword.
+ */
+export type InboundResult =
+  | 'acknowledged'
+  | 'unmatched'
+  | 'ignored'
+  | 'partial'
+  | 'duplicate'
+  | 'stored'
+  | 'stop'
+  | 'stop_all'
+  | 'start'
+  | 'help';
 
 /**
  * Numbers incident notifications go to: the `to` of every SMS alert channel, and every member of
@@ -66,7 +84,7 @@ export async function inboundRoutes(app: FastifyInstance, deps: InboundRoutesDep
   const now = deps.now ?? Date.now;
   const received = new Counter({
     name: 'pigeon_api_inbound_sms_total',
-    help: 'Inbound SMS received, by provider and result (acknowledged, unmatched ACK, ignored)',
+    help: 'Inbound SMS received, by provider and result (acknowledged, unmatched, ignored, partial, duplicate, stored, or the keyword)',
     labelNames: ['provider', 'result'],
     registers: [deps.registry],
   });
@@ -99,10 +117,42 @@ export async function inboundRoutes(app: FastifyInstance, deps: InboundRoutesDep
     return false;
   };
 
+  /** A tenant's SMS: stored, keyword applied, forwarded, answered; `ignored` when no tenant owns the number. */
+  const receive = async (
+    provider: string,
+    sms: InboundSms,
+    log: FastifyRequest['log'],
+  ): Promise<InboundResult> => {
+    if (!deps.receiver) return 'ignored';
+    const outcome = await deps.receiver.receive(provider, sms);
+    switch (outcome.result) {
+      case 'unowned':
+        return 'ignored';
+      case 'partial':
+      case 'duplicate':
+        return outcome.result;
+      case 'stored':
+        if (outcome.replyError !== undefined) {
+          const err = outcome.replyError;
+          log.warn(
+            { provider, from: maskPhone(sms.from), err: err instanceof Error ? err.message : 'unknown' },
+            'inbound.reply_failed',
+          );
+        }
+        return outcome.action ?? 'stored';
+    }
+  };
+
   const handle = async (provider: string, sms: InboundSms, log: FastifyRequest['log']) => {
     const code = ACK_REPLY.exec(sms.body)?.[1];
-    const result: InboundResult =
-      code === undefined ? 'ignored' : (await acknowledge(code, sms.from)) ? 'acknowledged' : 'unmatched';
+    let result: InboundResult;
+    if (code !== undefined && (await acknowledge(code, sms.from))) {
+      result = 'acknowledged';
+    } else {
+      result = await receive(provider, sms, log);
+      // An ACK that acknowledged nothing, sent to a number no tenant owns.
+      if (code !== undefined && result === 'ignored') result = 'unmatched';
+    }
     received.inc({ provider, result });
     log.info(
       { provider, from: maskPhone(sms.from), providerMessageId: sms.providerMessageId, result },

@@ -53,6 +53,11 @@ import type { SqlRunner } from './runner.ts';
 import { SqlTenantStore } from './tenants.ts';
 import { SqlSenderStore } from './senders.ts';
 import { SqlTemplateStore } from './templates.ts';
+import { SqlSuppressionStore } from './suppressions.ts';
+import { SqlInboundStore } from './inbound.ts';
+import type { SuppressionPosition, SuppressionRecord } from '../kinds/suppressions.ts';
+import type { InboundRecord } from '../kinds/inbound.ts';
+import type { OptOutSettings } from '../../opt-out.ts';
 
 /**
  * The Store over SQL, whatever the database: the repositories of each record kind over one
@@ -75,6 +80,8 @@ export abstract class SqlStore implements Store {
   private readonly alerts: SqlAlertStore;
   private readonly baselines: SqlBaselineStore;
   private readonly tenants: SqlTenantStore;
+  private readonly suppressions: SqlSuppressionStore;
+  private readonly inbound: SqlInboundStore;
 
   protected constructor(
     private readonly sql: SqlRunner,
@@ -97,6 +104,8 @@ export abstract class SqlStore implements Store {
     this.alerts = new SqlAlertStore(sql, dialect);
     this.baselines = new SqlBaselineStore(sql, dialect);
     this.tenants = new SqlTenantStore(sql);
+    this.suppressions = new SqlSuppressionStore(sql, dialect);
+    this.inbound = new SqlInboundStore(sql);
   }
 
   abstract migrate(): Promise<void>;
@@ -369,6 +378,49 @@ export abstract class SqlStore implements Store {
 
   deleteTemplate(tenantId: string, id: string): Promise<boolean> {
     return this.templates.deleteTemplate(tenantId, id);
+  }
+
+  putSuppressions(records: readonly SuppressionRecord[]): Promise<void> {
+    return this.suppressions.putSuppressions(records);
+  }
+
+  deleteSuppressions(tenantId: string, phone: string, sender?: string): Promise<number> {
+    return this.suppressions.deleteSuppressions(tenantId, phone, sender);
+  }
+
+  suppressionScopes(tenantId: string, phone: string): Promise<string[]> {
+    return this.suppressions.suppressionScopes(tenantId, phone);
+  }
+
+  listSuppressions(
+    tenantId: string,
+    options: { limit: number; after?: SuppressionPosition },
+  ): Promise<SuppressionRecord[]> {
+    return this.suppressions.listSuppressions(tenantId, options);
+  }
+
+  getOptOutSettings(tenantId: string): Promise<OptOutSettings | undefined> {
+    return this.suppressions.getOptOutSettings(tenantId);
+  }
+
+  putOptOutSettings(tenantId: string, settings: OptOutSettings, updatedAt: number): Promise<void> {
+    return this.suppressions.putOptOutSettings(tenantId, settings, updatedAt);
+  }
+
+  insertInbound(record: InboundRecord): Promise<boolean> {
+    return this.inbound.insertInbound(record);
+  }
+
+  listInbound(tenantId: string, options: { limit: number; before?: string }): Promise<InboundRecord[]> {
+    return this.inbound.listInbound(tenantId, options);
+  }
+
+  tenantOfSender(sender: string): Promise<string | undefined> {
+    return this.inbound.tenantOfSender(sender);
+  }
+
+  lastMessageTo(tenantId: string, recipient: string, sender: string): Promise<string | undefined> {
+    return this.inbound.lastMessageTo(tenantId, recipient, sender);
   }
 
   getTenantSendLimits(tenantId: string): Promise<TenantSendLimits | undefined> {

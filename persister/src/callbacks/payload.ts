@@ -6,7 +6,7 @@ import { isTerminal } from '../../../core/status-machine.ts';
  * The JSON body of a status callback. `id` is the status event's id: the same on every retry
  * and replay, so receivers dedupe by it. Callbacks may arrive out of order (outcomes and receipts
  * travel separately, and retries reorder them): receivers keep the status that ranks highest in
- * queued < submitted < unknown < expired < undelivered < rejected < failed < delivered.
+ * queued < submitted < unknown < expired < undelivered < rejected < skipped < failed < delivered.
  */
 export interface StatusCallback {
   id: string;

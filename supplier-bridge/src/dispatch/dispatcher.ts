@@ -4,6 +4,7 @@ import type { Logger } from '../../../core/logger.ts';
 import { Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import { backoffDelay, isRetriable } from '../../../core/retry.ts';
+import { isSuppressed } from '../../../core/suppression-cache.ts';
 import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
 import type { RoutePlanner } from '../../../routing/planner.ts';
@@ -54,6 +55,11 @@ export interface DispatcherOptions {
   quietHours?: QuietHoursGate;
   random?: () => number;
   now?: () => number;
+  /**
+   * Whether the recipient opted out of this message (core/suppression-cache.ts); one cache GET by
+   * default. A seam, so a bridge that pipelines its per-message reads can answer from its batch.
+   */
+  suppressed?: (message: MessageRequested) => Promise<boolean>;
 }
 
 /**
@@ -92,6 +98,8 @@ export class Dispatcher {
   private readonly breakers: BreakerRegistry;
   private readonly calls: ProviderCalls;
   private readonly results: Counter<'result' | 'class'>;
+  private readonly skipped: Counter<'reason' | 'class'>;
+  private readonly suppressed: (message: MessageRequested) => Promise<boolean>;
   private readonly admission: AdmissionControl;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -115,6 +123,13 @@ export class Dispatcher {
       budget: options.retryBudget ?? new RetryBudget({ now: this.now }),
       registry: r,
       maxGateWaitMs: options.maxGateWaitMs ?? 1_000,
+    });
+    this.suppressed = options.suppressed ?? ((message) => isSuppressed(options.cache, message));
+    this.skipped = new Counter({
+      name: 'pigeon_bridge_skipped_total',
+      help: 'Messages ended `skipped` before any provider was called, by reason (opted_out) and class',
+      labelNames: ['reason', 'class'],
+      registers: [r],
     });
     this.results = new Counter({
       name: 'pigeon_bridge_messages_total',
@@ -253,6 +268,21 @@ export class Dispatcher {
           errorClass: 'expired',
           errorCode: 'EXPIRED',
           reason: 'expired before it could be sent',
+        },
+        { attempt: pass.attemptsSoFar },
+      );
+    }
+    // Checked on every pass that may call a provider, retry rounds included, so a message queued
+    // or waiting for a round when the STOP arrived is not sent either.
+    if (await this.suppressed(message)) {
+      this.skipped.inc({ reason: 'opted_out', class: message.class });
+      return this.failed(
+        message,
+        {
+          status: 'skipped',
+          errorClass: 'opted_out',
+          errorCode: 'OPTED_OUT',
+          reason: 'the recipient opted out of this sender or of all the tenant’s messages',
         },
         { attempt: pass.attemptsSoFar },
       );
