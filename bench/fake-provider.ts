@@ -18,6 +18,8 @@ import { FAKE_SIGNATURE_HEADER } from './support.ts';
 
 const secret = process.env.FAKE_PROVIDER_SECRET ?? '';
 const receiptDelayMs = Number(process.env.BENCH_RECEIPT_DELAY_MS ?? 200);
+/** Receipts off, for benches with no receipt route (the bridge bench). */
+const receiptsOff = process.env.FAKE_PROVIDER_RECEIPTS === 'off';
 /**
  * Receipts in flight at once: a real provider posts from a bounded pool too, and an unbounded one
  * would open a connection per receipt under load.
@@ -100,7 +102,7 @@ const server = createServer((req, res) => {
     const id = `FP${process.pid}-${++sequence}`;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(`{"id":"${id}"}`);
-    if (request.callback) {
+    if (request.callback && !receiptsOff) {
       const receipt = JSON.stringify({ id, ref: request.ref, status: 'DELIVERED' });
       const url = request.callback;
       setTimeout(() => {

@@ -93,12 +93,17 @@ export interface FakeProvider extends BenchChild {
   stats(): Promise<{ sends: number; receipts: number; receiptRefusals: number; receiptFailures: number }>;
 }
 
-export async function startFakeProvider(receiptDelayMs: number): Promise<FakeProvider> {
+export async function startFakeProvider(receiptDelayMs: number, receipts = true): Promise<FakeProvider> {
   const secret = randomBytes(24).toString('hex');
   const { child, match } = await spawnScript(
     'fake provider',
     ['bench/fake-provider.ts'],
-    { PORT: '0', FAKE_PROVIDER_SECRET: secret, BENCH_RECEIPT_DELAY_MS: String(receiptDelayMs) },
+    {
+      PORT: '0',
+      FAKE_PROVIDER_SECRET: secret,
+      BENCH_RECEIPT_DELAY_MS: String(receiptDelayMs),
+      FAKE_PROVIDER_RECEIPTS: receipts ? 'on' : 'off',
+    },
     /listening (\d+)/,
   );
   const url = `http://127.0.0.1:${match[1]}`;
@@ -243,7 +248,12 @@ export async function startBarePipeline(options: BareOptions): Promise<Pipeline>
  * (a developer's, with other runs' records on the same fixed topic names) that would make the
  * bench drain everyone's history. On a fresh broker of the bench's own there is nothing to skip.
  */
-async function startGroupsAtTopicEnds(groupPrefix: string): Promise<void> {
+/** The consumer groups of a supplier bridge whose group is `group`: one per lane and the delay one. */
+export function bridgeGroups(group: string): string[] {
+  return ['high', 'normal', 'bulk', 'delay'].map((lane) => `${group}.${lane}`);
+}
+
+export async function startGroupsAtTopicEnds(groups: readonly string[]): Promise<void> {
   const kafka = new Kafka({
     brokers: TEST_KAFKA_BROKERS,
     clientId: 'bench-offsets',
@@ -264,8 +274,6 @@ async function startGroupsAtTopicEnds(groupPrefix: string): Promise<void> {
   );
   await admin.disconnect();
   if (topics.length === 0) return;
-  const lanes = ['high', 'normal', 'bulk', 'delay'].map((lane) => `${groupPrefix}-bridge.${lane}`);
-  const groups = [...lanes, `${groupPrefix}-persister`, `${groupPrefix}-persister-callbacks`];
   // One member per group joins, commits the ends of every topic, and leaves (admin.setOffsets
   // would join once per topic, seconds each).
   await Promise.all(
@@ -302,6 +310,17 @@ export interface PigeonOptions {
 const PIGEON_API_KEY = 'pgn_bench_e2e_delivery_fixed_key_0001';
 const PROVIDER_NAME = 'bench-http';
 
+/** The `http` provider options that send to the fake provider (its request and answer format). */
+export function fakeProviderOptions(provider: FakeProvider): Record<string, unknown> {
+  return {
+    url: `${provider.url}/send`,
+    method: 'POST',
+    body: '{"to":"{{to}}","text":"{{body}}","ref":"{{messageId}}","callback":"{{callbackUrl}}"}',
+    bodyEncoding: 'json',
+    messageIdPath: 'id',
+  };
+}
+
 /** The `http` provider definition that sends to the fake provider and takes its signed receipts. */
 function providerConfig(provider: FakeProvider): unknown {
   return {
@@ -311,11 +330,7 @@ function providerConfig(provider: FakeProvider): unknown {
         type: 'http',
         weight: 1,
         options: {
-          url: `${provider.url}/send`,
-          method: 'POST',
-          body: '{"to":"{{to}}","text":"{{body}}","ref":"{{messageId}}","callback":"{{callbackUrl}}"}',
-          bodyEncoding: 'json',
-          messageIdPath: 'id',
+          ...fakeProviderOptions(provider),
           receipt: {
             signatureHeader: FAKE_SIGNATURE_HEADER,
             signatureSecret: provider.secret,
@@ -338,7 +353,11 @@ function providerConfig(provider: FakeProvider): unknown {
 export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
   const tenant = `bench-${uniqueSuffix()}`;
   const groupPrefix = `bench-${uniqueSuffix()}`;
-  await startGroupsAtTopicEnds(groupPrefix);
+  await startGroupsAtTopicEnds([
+    ...bridgeGroups(`${groupPrefix}-bridge`),
+    `${groupPrefix}-persister`,
+    `${groupPrefix}-persister-callbacks`,
+  ]);
   const db = await createTestDatabase();
   const configDir = mkdtempSync(join(tmpdir(), 'pigeon-bench-'));
   const configPath = join(configDir, 'pigeon.json');
