@@ -130,6 +130,7 @@ function row(cells: Array<string | number>): string {
  */
 const CHECK_SCRIPT = `
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('PEXPIRE', KEYS[1], 600000)
 return {attempts, redis.call('HGET', KEYS[1], 'digest')}`;
 
 /** The check baseline's server, run as a child process: a bare Fastify route and one EVALSHA. */
