@@ -28,7 +28,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
-import { benchSize, envInt } from './support.ts';
+import { BENCH_SEND_POLICY, benchSize, envInt } from './support.ts';
 
 // autocannon has no type declarations; this is the part of its API used here.
 interface CannonRequest {
@@ -213,6 +213,7 @@ async function main(): Promise<void> {
       PIGEON_OTP_CHECKS_PER_TENANT: NO_LIMIT,
       PIGEON_OTP_PREFIX_BURST: NO_LIMIT,
       PIGEON_OTP_DAILY_SPEND_CAP: '0',
+      ...BENCH_SEND_POLICY,
       PIGEON_PUBLIC_URL: url,
       PORT: String(port),
       LOG_LEVEL: 'warn',

@@ -62,7 +62,9 @@ async function main(): Promise<void> {
   } finally {
     await provider.stop();
   }
-  const lines = [`Scale-out — ${opts.total} messages after ${opts.warmup} of warm-up, ${opts.concurrency} in flight`];
+  const lines = [
+    `Scale-out — ${opts.total} messages after ${opts.warmup} of warm-up, ${opts.concurrency} in flight`,
+  ];
   for (const { layout, figures } of results) {
     lines.push(
       '',
