@@ -10,7 +10,7 @@
  *   BENCH_ONLY=e2e-delivery,bridge …   # a subset, by file name
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -58,8 +58,18 @@ async function versions(): Promise<Record<string, string>> {
   const port = Number(TEST_KAFKA_BROKERS[0]?.split(':').pop());
   const broker = pidListeningOn(port);
   if (broker) {
-    const cmdline = readFileSync(`/proc/${broker}/cmdline`, 'utf8');
-    found.kafka = /kafka_[\d.]+-([\w.-]+?)\.jar/.exec(cmdline)?.[1] ?? 'unknown';
+    // The classpath names the jars, or directories of them (`libs/*`).
+    const words = readFileSync(`/proc/${broker}/cmdline`, 'utf8').split(/[\0:]/);
+    const jars = words.flatMap((word) => {
+      if (!word.endsWith('/*')) return [word];
+      try {
+        return readdirSync(word.slice(0, -2));
+      } catch {
+        return [];
+      }
+    });
+    found.kafka =
+      jars.map((jar) => /kafka_[\d.]+-([\w.-]+?)\.jar$/.exec(jar)?.[1]).find(Boolean) ?? 'unknown';
   } else found.kafka = 'unknown (broker not on this machine)';
   try {
     const conn = await mysql.createConnection({ uri: TEST_MYSQL_URL });

@@ -55,6 +55,9 @@ async function main(): Promise<void> {
         const figures = await measureDelivery(pigeon, provider, opts);
         results.push({ layout, figures });
         if (!figures.exactly_once) failed = true;
+      } catch (err) {
+        for (const p of pigeon.processes) log(`--- ${p.name} output:\n${p.output().slice(-4000)}`);
+        throw err;
       } finally {
         if ((await pigeon.stop()).failed) failed = true;
       }
