@@ -3,11 +3,14 @@
  * acks=all and an idempotent producer, MariaDB, Redis) against a bare Fastify 5 route with the same
  * body schema and ajv options that answers 202 at once. Both run as child processes with their own
  * event loop; autocannon drives them from this process over loopback with the same settings.
+ * Then a fixed-rate run on the API: BENCH_FIXED_RATE (5,000) requests per second offered over the
+ * same connections (autocannon `overallRate`), where latency, not throughput, is the figure.
  *
  *   npm run bench:api-accept
  *   BENCH_DURATION=30 BENCH_CONNECTIONS=256 npm run bench:api-accept
  *   BENCH_API_WORKERS=2 npm run bench:api-accept            # both servers as 2 cluster workers
  *   BENCH_CPU_PROF=.cache/prof npm run bench:api-accept     # --cpu-prof for the API child
+ *   BENCH_FIXED_RATE=5000 …   # the fixed-rate run's offered load (autocannon overallRate), after the max run
  *
  * Ends with one JSON line: {"bench":"api-accept","ours":{…},"baseline":{…},"ratio":ours/baseline rps}.
  *
@@ -25,7 +28,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
-import { BENCH_SEND_POLICY, envInt } from './support.ts';
+import { BENCH_SEND_POLICY, benchSize, envInt } from './support.ts';
 
 // ---------------------------------------------------------------------------------------------
 // autocannon has no type declarations; this is the part of its API used here.
@@ -40,6 +43,8 @@ interface CannonRequest {
 interface CannonOptions {
   url: string;
   connections: number;
+  /** Requests per second offered over all connections (a fixed-rate run), when set. */
+  overallRate?: number;
   pipelining: number;
   duration: number;
   timeout: number;
@@ -242,11 +247,13 @@ async function load(
   pid: number | undefined,
   connections: number,
   seconds: number,
+  overallRate?: number,
 ): Promise<Measured> {
   let next = 0;
   const options = (duration: number): CannonOptions => ({
     url,
     connections,
+    ...(overallRate ? { overallRate } : {}),
     pipelining: 1,
     duration,
     timeout: 10,
@@ -263,7 +270,7 @@ async function load(
     ],
   });
   const idleBusy = await idleCheck(url);
-  await autocannon(options(envInt('BENCH_WARMUP', 3)));
+  await autocannon(options(envInt('BENCH_WARMUP', benchSize(3, 1))));
   const broker = brokerPid();
   const before = sampleCpu(pid, broker);
   const result = await autocannon(options(seconds));
@@ -303,7 +310,8 @@ function row(cells: Array<string | number>): string {
 }
 
 async function main(): Promise<void> {
-  const seconds = envInt('BENCH_DURATION', 15);
+  const seconds = envInt('BENCH_DURATION', benchSize(15, 4));
+  const fixedRate = envInt('BENCH_FIXED_RATE', 5000);
   const connections = envInt('BENCH_CONNECTIONS', 100);
 
   let db: TestDatabase | undefined;
@@ -311,6 +319,7 @@ async function main(): Promise<void> {
   let baselineChild: ChildProcess | undefined;
   let baseline: Measured;
   let ours: Measured;
+  let fixed: Measured;
   try {
     const baselinePort = await freePort();
     baselineChild = await startBaseline(baselinePort);
@@ -341,6 +350,10 @@ async function main(): Promise<void> {
     await checkAccepts(apiUrl);
     process.stderr.write(`ours: API over Kafka (acks=all), ${connections} connections, ${seconds} s…\n`);
     ours = await load(apiUrl, api.child.pid, connections, seconds);
+    process.stderr.write(
+      `ours: fixed rate, ${fixedRate} req/s offered, ${connections} connections, ${seconds} s…\n`,
+    );
+    fixed = await load(apiUrl, api.child.pid, connections, seconds, fixedRate);
   } finally {
     if (baselineChild) await stopChild(baselineChild);
     if (api) {
@@ -372,7 +385,16 @@ async function main(): Promise<void> {
       ours.figures.errors,
       ours.figures.server_cpu_pct,
     ]),
-    `statuses: baseline ${JSON.stringify(baseline.statuses)}, ours ${JSON.stringify(ours.statuses)}`,
+    row([
+      `${fixedRate}/s`,
+      fixed.figures.rps,
+      fixed.figures.p50_ms,
+      fixed.figures.p99_ms,
+      fixed.figures.errors,
+      fixed.figures.server_cpu_pct,
+    ]),
+    `statuses: baseline ${JSON.stringify(baseline.statuses)}, ours ${JSON.stringify(ours.statuses)}, ` +
+      `fixed rate ${JSON.stringify(fixed.statuses)}`,
     `machine CPU busy: baseline run ${baseline.machineCpu} %, ours ${ours.machineCpu} % ` +
       `(before: ${baseline.idleBusy} %, ${ours.idleBusy} %)` +
       (ours.brokerCpu >= 0 ? `; Kafka broker during ours: ${ours.brokerCpu} % of a core` : ''),
@@ -383,7 +405,12 @@ async function main(): Promise<void> {
   const ratio =
     baseline.figures.rps > 0 ? Math.round((ours.figures.rps / baseline.figures.rps) * 1000) / 1000 : 0;
   process.stdout.write(
-    `${JSON.stringify({ bench: 'api-accept', ours: ours.figures, baseline: baseline.figures, ratio })}\n`,
+    `${JSON.stringify({
+      bench: 'api-accept',
+      ours: { ...ours.figures, fixed_rate: { offered_rps: fixedRate, ...fixed.figures } },
+      baseline: baseline.figures,
+      ratio,
+    })}\n`,
   );
 }
 

@@ -1,10 +1,13 @@
 /**
  * Supplier bridge throughput: one bridge instance (dispatcher + lane consumers, real Kafka and
- * Redis) draining a pre-filled lane through two simulator providers, at zero provider latency and
- * at 50 ms (where concurrency, not CPU, sets the pace), plus the cost of one routing decision.
+ * Redis) draining a pre-filled lane through two `http` providers that call the bench's fake
+ * provider process (`bench/fake-provider.ts`, answering at once), then through two simulators at
+ * 50 ms (where concurrency, not CPU, sets the pace), plus the cost of one routing decision.
  *
- * The baseline, measured in the same run: the same bus consumer draining the same number of
- * records with a handler that only decodes them — the ceiling the bridge's own work sits under.
+ * The baseline, measured in the same run: a bare consumer — the same bus consumer, the same
+ * number of records — that decodes each record and makes the same provider HTTP call (the same
+ * `http` adapter to the same fake provider) at the same concurrency per batch, with no Redis, no
+ * routing and no outcome records. The ratio is ours at 0 ms over it.
  *
  *   bash bench/with-kafka.sh bench/bridge.ts
  *   BENCH_MESSAGES=20000 BENCH_BRIDGE_CONCURRENCY=256 bash bench/with-kafka.sh bench/bridge.ts
@@ -22,15 +25,25 @@ import { createLogger } from '../core/logger.ts';
 import { isOutcome, type MessageRequested, type OutcomeEvent } from '../core/message.ts';
 import { topicSpecs } from '../core/runtime.ts';
 import { LANE_TOPICS, Topics } from '../core/topics.ts';
+import type { ProviderAdapter } from '../providers/provider.ts';
+import { type ConfiguredProvider, createAdapter } from '../providers/registry.ts';
 import { createSimulator } from '../providers/simulator.ts';
-import type { ConfiguredProvider } from '../providers/registry.ts';
+import { mapLimit } from '../core/concurrency.ts';
 import { startBridge } from '../supplier-bridge/src/bridge.ts';
 import { CatalogPlanner, fixedRouting } from '../routing/planner.ts';
 import { fixedDispatcher } from '../test/support/fixed-dispatcher.ts';
-import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
+import { TEST_KAFKA_BROKERS, TEST_MYSQL_URL, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
 import { SIMULATOR_ENV } from '../test/support/simulator-env.ts';
 import { waitFor } from '../test/support/wait.ts';
-import { envInt } from './support.ts';
+import { CpuMeter, formatCpuTable, infrastructurePids } from './cpu.ts';
+import {
+  bridgeGroups,
+  type FakeProvider,
+  fakeProviderOptions,
+  startFakeProvider,
+  startGroupsAtTopicEnds,
+} from './pipelines.ts';
+import { benchSize, envInt } from './support.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -56,14 +69,37 @@ async function fill(bus: KafkaBus, topic: string, events: MessageRequested[]): P
 }
 
 /** A fresh set of topics per run (prefix-free names are fixed, so a fresh broker is expected). */
-async function drainBaseline(bus: KafkaBus, topic: string, count: number): Promise<number> {
+async function drainBaseline(
+  bus: KafkaBus,
+  topic: string,
+  count: number,
+  concurrency: number,
+  adapter: ProviderAdapter,
+): Promise<number> {
   let seen = 0;
   const started = performance.now();
   const subscription = await bus.subscribe({
     groupId: `bench-baseline-${uniqueSuffix()}`,
     topics: [topic],
     handler: async (batch) => {
-      for (const record of batch.records) decodeEvent(record.value);
+      await mapLimit(batch.records, concurrency, async (record) => {
+        const event = decodeEvent(record.value) as MessageRequested;
+        await adapter.send(
+          {
+            messageId: event.messageId,
+            tenantId: event.tenantId,
+            to: event.to,
+            from: event.from,
+            body: event.body,
+            segments: event.segments,
+            messageClass: event.class,
+            country: event.country,
+            expiresAt: event.expiresAt,
+            callbackUrl: BASELINE_CALLBACK,
+          },
+          AbortSignal.timeout(10_000),
+        );
+      });
       seen += batch.records.length;
     },
   });
@@ -73,17 +109,24 @@ async function drainBaseline(bus: KafkaBus, topic: string, count: number): Promi
   return count / seconds;
 }
 
-async function runBridge(
-  bus: KafkaBus,
-  cache: RedisCache,
-  latencyMs: number,
-  count: number,
-  concurrency: number,
-): Promise<{ rps: number; p50_ms: number; p99_ms: number }> {
-  const logger = createLogger({ level: 'warn' });
-  const registry = new Registry();
+/** What the bare consumer passes as the receipt URL: the fake provider posts no receipts here. */
+const BASELINE_CALLBACK = 'http://127.0.0.1:9/v1/receipts/http-a';
+
+/** Two `http` providers calling the fake provider, as a deployment of a generic aggregator would. */
+function httpProviders(provider: FakeProvider, cache: RedisCache): ConfiguredProvider[] {
   const config = loadConfig(SIMULATOR_ENV);
-  const providers: ConfiguredProvider[] = ['sim-a', 'sim-b'].map((name) => ({
+  const logger = createLogger({ level: 'warn' });
+  return ['http-a', 'http-b'].map((name) => {
+    const definition = { name, type: 'http', options: fakeProviderOptions(provider) };
+    return { definition, weight: 1, adapter: createAdapter(definition, { config, cache, logger }) };
+  });
+}
+
+/** Two simulators answering after `latencyMs`, inside the bridge's process. */
+function simulators(cache: RedisCache, latencyMs: number): ConfiguredProvider[] {
+  const config = loadConfig(SIMULATOR_ENV);
+  const logger = createLogger({ level: 'warn' });
+  return ['sim-a', 'sim-b'].map((name) => ({
     definition: { name, type: 'simulator' },
     weight: 1,
     adapter: createSimulator(
@@ -93,8 +136,22 @@ async function runBridge(
       { config, cache, logger },
     ),
   }));
+}
+
+async function runBridge(
+  bus: KafkaBus,
+  cache: RedisCache,
+  providers: ConfiguredProvider[],
+  count: number,
+  concurrency: number,
+): Promise<{ rps: number; p50_ms: number; p99_ms: number }> {
+  const logger = createLogger({ level: 'warn' });
+  const registry = new Registry();
   const dispatcher = fixedDispatcher(providers, { cache, logger, registry });
   const tenant = `bench-${uniqueSuffix()}`;
+  const groupId = `bench-bridge-${uniqueSuffix()}`;
+  // A new group would start from the beginning: on a shared broker, everyone's history.
+  await startGroupsAtTopicEnds(bridgeGroups(groupId));
   await fill(bus, LANE_TOPICS.normal, messages(count, tenant));
   const latencies: number[] = [];
   const observer = await bus.subscribe({
@@ -116,7 +173,7 @@ async function runBridge(
     logger,
     registry,
     concurrency,
-    groupId: `bench-bridge-${uniqueSuffix()}`,
+    groupId,
   });
   await waitFor(() => latencies.length >= count, 600_000, `${count} outcomes`);
   const seconds = (performance.now() - started) / 1000;
@@ -155,41 +212,75 @@ function routingDecisionMicros(): number {
 }
 
 async function main(): Promise<void> {
-  const count = envInt('BENCH_MESSAGES', 10_000);
+  const count = envInt('BENCH_MESSAGES', benchSize(10_000, 2000));
   const concurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
   const logger = createLogger({ level: 'warn' });
   const bus = new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId: 'bench-bridge', logger });
   const cache = new RedisCache(TEST_REDIS_URL);
+  const provider = await startFakeProvider(0, false);
   try {
     await bus.ensureTopics(topicSpecs(6));
+    const meter = () =>
+      new CpuMeter({
+        'bench (bridge)': process.pid,
+        'fake provider': provider.pid,
+        ...infrastructurePids({
+          kafkaBroker: TEST_KAFKA_BROKERS[0],
+          mysqlUrl: TEST_MYSQL_URL,
+          redisUrl: TEST_REDIS_URL,
+        }),
+      });
     const baselineTopic = `bench.baseline.${uniqueSuffix()}`;
     await bus.ensureTopics([{ name: baselineTopic, partitions: 6 }]);
     await fill(bus, baselineTopic, messages(count, 'baseline'));
-    log(`baseline: draining ${count} records with a decode-only handler…`);
-    const baselineRps = await drainBaseline(bus, baselineTopic, count);
+    log(`baseline: a bare consumer making the provider call, ${count} records, ${concurrency} per batch…`);
+    const baselineCpu = meter();
+    baselineCpu.start();
+    const baselineRps = await drainBaseline(
+      bus,
+      baselineTopic,
+      count,
+      concurrency,
+      httpProviders(provider, cache)[0]!.adapter,
+    );
+    const baselineRows = baselineCpu.stop(count);
 
-    log(`ours: ${count} messages through one bridge, providers at 0 ms…`);
-    const zero = await runBridge(bus, cache, 0, count, concurrency);
-    log(`ours: ${count} messages through one bridge, providers at 50 ms…`);
-    const slow = await runBridge(bus, cache, 50, count, concurrency);
+    log(`ours: ${count} messages through one bridge, http providers to the fake provider at 0 ms…`);
+    const oursCpu = meter();
+    oursCpu.start();
+    const zero = await runBridge(bus, cache, httpProviders(provider, cache), count, concurrency);
+    const oursRows = oursCpu.stop(count);
+    log(`ours: ${count} messages through one bridge, simulators at 50 ms…`);
+    const slow = await runBridge(bus, cache, simulators(cache, 50), count, concurrency);
     const routingUs = routingDecisionMicros();
+    process.stdout.write(
+      `${formatCpuTable('CPU per message — bare consumer', baselineRows)}\n\n` +
+        `${formatCpuTable('CPU per message — bridge', oursRows)}\n\n`,
+    );
 
     const ours = {
       messages: count,
       concurrency,
       rps_latency_0ms: zero.rps,
       provider_p99_ms_latency_0ms: zero.p99_ms,
+      cpu_us_per_msg: Object.fromEntries(oursRows.map((r) => [r.process, r.us_per_msg])),
       rps_latency_50ms: slow.rps,
       provider_p50_ms_latency_50ms: slow.p50_ms,
       routing_decision_us: routingUs,
     };
-    const baseline = { messages: count, consume_decode_rps: round(baselineRps) };
+    const baseline = {
+      messages: count,
+      concurrency,
+      bare_consumer_provider_call_rps: round(baselineRps),
+      cpu_us_per_msg: Object.fromEntries(baselineRows.map((r) => [r.process, r.us_per_msg])),
+    };
     process.stdout.write(
       `${JSON.stringify({ bench: 'bridge', ours, baseline, ratio: round(zero.rps / baselineRps, 3) })}\n`,
     );
   } finally {
     await bus.close();
     await cache.close();
+    await provider.stop();
   }
 }
 

@@ -2,26 +2,33 @@
  * Verification throughput and latency: `POST /v1/verifications` (a new verification per request:
  * policy checks, velocity windows, the create script in Redis, a sealed OTP published to Kafka with
  * acks=all) and `POST /v1/verifications/:id/check` (check windows, the check script, HMAC and a
- * constant-time comparison), on the real API in distributed mode (Kafka, MariaDB, Redis). The
- * baseline is `POST /v1/messages` on the same API process in the same run: the plain accept path
- * that a verification builds on.
+ * constant-time comparison), on the real API in distributed mode (Kafka, MariaDB, Redis).
+ * Baselines, same run, same autocannon settings:
+ * - for create, `POST /v1/messages` on the same API process: the plain accept path that a
+ *   verification builds on (goal: create ≥ 0.6×);
+ * - for check, a bare Fastify route in a process of its own that runs one Redis `EVALSHA` (a
+ *   script reading and counting an attempt on a hash, as a check must) and answers (goal ≥ 0.5×).
  *
  *   npm run bench:otp
  *   BENCH_DURATION=30 BENCH_CONNECTIONS=64 npm run bench:otp
  *   BENCH_CPU_PROF=.cache/prof npm run bench:otp           # --cpu-prof for the API child
  *
- * Ends with one JSON line: {"bench":"otp","ours":{"create":{…},"check":{…}},"baseline":{…},"ratio":create/baseline rps}.
+ * Ends with one JSON line: {"bench":"otp","ours":{"create":{…},"check":{…},"check_ratio":…},
+ * "baseline":{"messages":{…},"evalsha":{…}},"ratio":create/messages rps}.
  * Velocity limits and the spend cap are lifted for the run (one client address, one tenant).
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
+import Fastify from 'fastify';
+import { Redis } from 'ioredis';
 import { resolve } from 'node:path';
 import { parseE164 } from '../core/phone.ts';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
-import { BENCH_SEND_POLICY, envInt } from './support.ts';
+import { BENCH_SEND_POLICY, benchSize, envInt } from './support.ts';
 
 // autocannon has no type declarations; this is the part of its API used here.
 interface CannonRequest {
@@ -117,11 +124,65 @@ function row(cells: Array<string | number>): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(10) : String(c).padStart(9))).join(' ');
 }
 
+/**
+ * One attempt counted on a verification's hash and its stored digest read back: the least a check
+ * can do in Redis, in one round trip.
+ */
+const CHECK_SCRIPT = `
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('PEXPIRE', KEYS[1], 600000)
+return {attempts, redis.call('HGET', KEYS[1], 'digest')}`;
+
+/** The check baseline's server, run as a child process: a bare Fastify route and one EVALSHA. */
+async function serveEvalshaBaseline(): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  const sha = (await redis.script('LOAD', CHECK_SCRIPT)) as string;
+  const prefix = `bench:otp:evalsha:${randomBytes(4).toString('hex')}:`;
+  const app = Fastify({ logger: false });
+  app.post<{ Params: { id: string }; Body: { code: string } }>(
+    '/v1/verifications/:id/check',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['code'],
+          properties: { code: { type: 'string', minLength: 4, maxLength: 10 } },
+        },
+      },
+    },
+    async (request) => {
+      const [attempts] = (await redis.evalsha(sha, 1, prefix + request.params.id)) as [number, unknown];
+      return { id: request.params.id, status: 'pending', valid: false, attempts };
+    },
+  );
+  await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    void app
+      .close()
+      .then(() => redis.quit())
+      .then(() => process.exit(0));
+  });
+}
+
+function startEvalshaBaseline(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/otp.ts', '--evalsha-server'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolveReady, reject) => {
+    child.once('exit', (code) => reject(new Error(`evalsha baseline exited with ${code}`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) resolveReady(child);
+    });
+  });
+}
+
 async function main(): Promise<void> {
-  const seconds = envInt('BENCH_DURATION', 15);
-  const warmup = envInt('BENCH_WARMUP', 3);
+  const seconds = envInt('BENCH_DURATION', benchSize(15, 4));
+  const warmup = envInt('BENCH_WARMUP', benchSize(3, 1));
   const connections = envInt('BENCH_CONNECTIONS', 64);
-  const pool = numbers(envInt('BENCH_NUMBERS', 400_000));
+  const pool = numbers(envInt('BENCH_NUMBERS', benchSize(400_000, 100_000)));
   let next = 0;
   const ids: string[] = [];
 
@@ -130,6 +191,8 @@ async function main(): Promise<void> {
   let baseline: Awaited<ReturnType<typeof load>>;
   let create: Awaited<ReturnType<typeof load>>;
   let check: Awaited<ReturnType<typeof load>>;
+  let evalsha: Awaited<ReturnType<typeof load>>;
+  let evalshaChild: ChildProcess | undefined;
   try {
     db = await createTestDatabase();
     const port = await freePort();
@@ -212,7 +275,21 @@ async function main(): Promise<void> {
     );
     await load(url, connections, warmup, checkOne);
     check = await load(url, connections, seconds, checkOne);
+
+    const evalshaPort = await freePort();
+    evalshaChild = await startEvalshaBaseline(evalshaPort);
+    const evalshaUrl = `http://127.0.0.1:${evalshaPort}`;
+    process.stderr.write(
+      `baseline: bare Fastify route with one EVALSHA, ${connections} connections, ${seconds} s…\n`,
+    );
+    await load(evalshaUrl, connections, warmup, checkOne);
+    evalsha = await load(evalshaUrl, connections, seconds, checkOne);
   } finally {
+    if (evalshaChild && evalshaChild.exitCode === null) {
+      const exited = new Promise((resolveExit) => evalshaChild?.once('exit', resolveExit));
+      evalshaChild.kill('SIGTERM');
+      await exited;
+    }
     if (api) {
       const code = await api.stop();
       if (code !== 0) process.stderr.write(`api exited with ${code}\n--- api output ---\n${api.output()}\n`);
@@ -241,15 +318,28 @@ async function main(): Promise<void> {
         create.figures.errors,
       ]),
       row(['check', check.figures.rps, check.figures.p50_ms, check.figures.p99_ms, check.figures.errors]),
+      row([
+        'evalsha',
+        evalsha.figures.rps,
+        evalsha.figures.p50_ms,
+        evalsha.figures.p99_ms,
+        evalsha.figures.errors,
+      ]),
       `statuses: messages ${JSON.stringify(baseline.statuses)}, create ${JSON.stringify(create.statuses)}, check ${JSON.stringify(check.statuses)}`,
       '',
     ].join('\n'),
   );
-  const ratio =
-    baseline.figures.rps > 0 ? Math.round((create.figures.rps / baseline.figures.rps) * 1000) / 1000 : 0;
+  const ratioOf = (a: Figures, b: Figures) => (b.rps > 0 ? Math.round((a.rps / b.rps) * 1000) / 1000 : 0);
+  const ratio = ratioOf(create.figures, baseline.figures);
+  const ours = {
+    create: create.figures,
+    check: check.figures,
+    check_ratio: ratioOf(check.figures, evalsha.figures),
+  };
   process.stdout.write(
-    `${JSON.stringify({ bench: 'otp', ours: { create: create.figures, check: check.figures }, baseline: baseline.figures, ratio })}\n`,
+    `${JSON.stringify({ bench: 'otp', ours, baseline: { messages: baseline.figures, evalsha: evalsha.figures }, ratio })}\n`,
   );
 }
 
-await main();
+if (process.argv[2] === '--evalsha-server') await serveEvalshaBaseline();
+else await main();

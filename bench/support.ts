@@ -21,3 +21,22 @@ export const BENCH_SEND_POLICY = {
   PIGEON_SEND_DAILY_SPEND_CAP: '1000000000',
   PIGEON_SEND_MONTHLY_SPEND_CAP: '1000000000',
 } as const;
+
+/** The header the bench's fake provider signs its receipts in: hex HMAC-SHA256 of the body. */
+export const FAKE_SIGNATURE_HEADER = 'x-fake-signature';
+
+/** The bare pipeline's table; `deliveries` above 1 is a duplicate, which the exactly-once check sees. */
+export const BARE_TABLE_SQL = `CREATE TABLE bare_messages (
+  id VARCHAR(32) PRIMARY KEY,
+  provider_message_id VARCHAR(64) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  deliveries INT NOT NULL DEFAULT 1
+)`;
+
+/** BENCH_QUICK=1 runs every bench small, to check that the benches work rather than to measure. */
+export const BENCH_QUICK = process.env.BENCH_QUICK === '1';
+
+/** A size knob's default: the full one, or the small one in quick mode. */
+export function benchSize(full: number, quick: number): number {
+  return BENCH_QUICK ? quick : full;
+}

@@ -1,0 +1,117 @@
+/**
+ * Memory soak: Pigeon's four services (as in `bench/e2e-delivery.ts`, through the fake provider)
+ * carrying a steady load at half of the path's max throughput for BENCH_SOAK_SECONDS (300). Each
+ * service's RSS (with its children) is read after the first minute (or the first third of a
+ * shorter run) and at the end; the goal is the end within ±10 % of the first reading.
+ *
+ * The max is measured first with a short burst (as e2e measures delivered/s), or taken from
+ * BENCH_SOAK_MAX_RPS. Since the services run in sequence on one path, half of the path's
+ * delivered/s is half of the slowest service's throughput.
+ *
+ *   node --import tsx bench/soak.ts
+ *   BENCH_SOAK_SECONDS=60 BENCH_SOAK_MAX_RPS=800 node --import tsx bench/soak.ts
+ *
+ * Ends with one JSON line: {"bench":"soak","ours":{rss at the end},"baseline":{rss after the
+ * first minute},"ratio":the largest end/first ratio}.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { processTree, rssMiB } from './cpu.ts';
+import {
+  log,
+  measureDelivery,
+  postMessages,
+  round,
+  startFakeProvider,
+  startPigeon,
+  waitDelivered,
+} from './pipelines.ts';
+import { benchSize, envInt } from './support.ts';
+
+async function main(): Promise<void> {
+  const seconds = envInt('BENCH_SOAK_SECONDS', benchSize(300, 40));
+  const firstReadingAt = Math.min(60, Math.floor(seconds / 3));
+  const provider = await startFakeProvider(envInt('BENCH_RECEIPT_DELAY_MS', 200));
+  const pigeon = await startPigeon({
+    provider,
+    partitions: envInt('BENCH_PARTITIONS', 6),
+    concurrency: envInt('BENCH_BRIDGE_CONCURRENCY', 64),
+  });
+  let failed = false;
+  try {
+    let maxRps = Number(process.env.BENCH_SOAK_MAX_RPS ?? 0);
+    if (!(maxRps > 0)) {
+      log('soak: measuring the max delivered/s first…');
+      const burst = await measureDelivery(pigeon, provider, {
+        warmup: benchSize(1000, 200),
+        total: benchSize(5000, 1000),
+        concurrency: 200,
+        stallSeconds: 60,
+      });
+      maxRps = burst.delivered_per_s;
+    }
+    const rate = Math.max(1, Math.floor(maxRps / 2));
+    const total = rate * seconds;
+    const before = await pigeon.delivered();
+    const rss = () =>
+      Object.fromEntries(
+        pigeon.processes.map((p) => [p.name, p.pid === undefined ? -1 : rssMiB(processTree(p.pid))]),
+      );
+    log(`soak: ${rate} messages/s offered (half of ${maxRps}) for ${seconds} s…`);
+    let first: Record<string, number> = {};
+    const reading = sleep(firstReadingAt * 1000).then(() => {
+      first = rss();
+      log(`soak: RSS after ${firstReadingAt} s ${JSON.stringify(first)}`);
+    });
+    const load = await postMessages(pigeon, {
+      first: 10_000_000,
+      total,
+      concurrency: 200,
+      ratePerSecond: rate,
+    });
+    await reading;
+    const end = rss();
+    const delivered = await waitDelivered(pigeon, before + load.ids.length, 60);
+    const { exactlyOnce } = await pigeon.verify(load.ids);
+    if (!delivered || !exactlyOnce) failed = true;
+    const rows = Object.keys(end).map((name) => {
+      const change = first[name]! > 0 ? end[name]! / first[name]! : 0;
+      return { name, first: first[name]!, end: end[name]!, change, within: Math.abs(change - 1) <= 0.1 };
+    });
+    process.stdout.write(
+      [
+        `Soak — ${rate}/s offered for ${seconds} s (${load.ids.length} accepted, ${load.refused} refused, ` +
+          `${load.errors} failed; achieved ${round(load.ids.length / load.seconds)}/s), exactly once ${exactlyOnce}`,
+        `  ${'service'.padEnd(18)} ${`RSS ${firstReadingAt} s`.padStart(10)} ${'RSS end'.padStart(10)} ${'change'.padStart(8)}  ±10 %`,
+        ...rows.map(
+          (r) =>
+            `  ${r.name.padEnd(18)} ${String(r.first).padStart(10)} ${String(r.end).padStart(10)} ` +
+            `${`${round((r.change - 1) * 100, 1)} %`.padStart(8)}  ${r.within ? 'yes' : 'NO'}`,
+        ),
+        '',
+      ].join('\n'),
+    );
+    const worst = rows.reduce((w, r) => (Math.abs(r.change - 1) > Math.abs(w - 1) ? r.change : w), 1);
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'soak',
+        ours: {
+          rate,
+          seconds,
+          accepted: load.ids.length,
+          errors: load.refused + load.errors,
+          exactly_once: exactlyOnce,
+          rss_end_mib: end,
+          all_within_10pct: rows.every((r) => r.within),
+        },
+        baseline: { max_delivered_per_s: maxRps, rss_first_mib: first, first_reading_s: firstReadingAt },
+        ratio: round(worst, 3),
+      })}\n`,
+    );
+  } finally {
+    if ((await pigeon.stop()).failed) failed = true;
+    await provider.stop();
+    if (failed) process.exitCode = 1;
+  }
+}
+
+await main();
