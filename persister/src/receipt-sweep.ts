@@ -16,6 +16,8 @@ export interface ReceiptSweepOptions {
   registry: Registry;
   /** Per class, how long a submitted message waits for its receipt; 0 = forever. */
   deadlines: Readonly<Record<MessageClass, number>>;
+  /** Where the deadline events go (default sms.outcomes, which the persister folds). */
+  topic?: string;
   /** Time between sweeps (default 5 min); the first comes after a random part of it. */
   intervalMs?: number | undefined;
   /** Messages per query and per publish (default 500). */
@@ -78,7 +80,7 @@ export function startReceiptSweep(options: ReceiptSweepOptions): ReceiptSweepHan
         if (overdue.length === 0) break;
         const events = overdue.map((message) => receiptDeadlineEvent(message, cutoff.deadlineMs, at));
         await bus.publish(
-          Topics.outcomes,
+          options.topic ?? Topics.outcomes,
           events.map((event) => ({ key: event.messageId, value: JSON.stringify(event) })),
         );
         ended.inc({ class: cutoff.messageClass }, overdue.length);
