@@ -293,3 +293,39 @@ test('the opt-out phrases of marketing templates default to the built-in list an
     ['Reply NO', '回复TD退订'],
   );
 });
+
+test('receipt deadlines default to 72 h for every class; one setting moves all, a class may differ', () => {
+  const hours = (h: number) => h * 3_600_000;
+  assert.deepEqual(loadConfig({}).persister.receiptDeadlineMs, {
+    transactional: hours(72),
+    marketing: hours(72),
+    otp: hours(72),
+    alert: hours(72),
+  });
+  const config = loadConfig({
+    PIGEON_RECEIPT_DEADLINE_HOURS: '48',
+    PIGEON_RECEIPT_DEADLINE_OTP_HOURS: '2',
+    PIGEON_RECEIPT_DEADLINE_MARKETING_HOURS: '0',
+  });
+  assert.deepEqual(config.persister.receiptDeadlineMs, {
+    transactional: hours(48),
+    marketing: 0,
+    otp: hours(2),
+    alert: hours(48),
+  });
+  assert.throws(
+    () => loadConfig({ PIGEON_RECEIPT_DEADLINE_ALERT_HOURS: '-1', PIGEON_RECEIPT_SWEEP_BATCH: '0' }),
+    (err: unknown) =>
+      err instanceof PigeonError &&
+      err.message.includes('PIGEON_RECEIPT_DEADLINE_ALERT_HOURS') &&
+      err.message.includes('PIGEON_RECEIPT_SWEEP_BATCH'),
+  );
+});
+
+test('the Redis key prefix is empty unless set, and refuses braces and spaces', () => {
+  assert.equal(loadConfig({}).redisKeyPrefix, '');
+  assert.equal(loadConfig({ PIGEON_REDIS_KEY_PREFIX: 'pigeon-eu:' }).redisKeyPrefix, 'pigeon-eu:');
+  for (const prefix of ['{pigeon}:', 'pigeon eu:', 'x'.repeat(65)]) {
+    assert.throws(() => loadConfig({ PIGEON_REDIS_KEY_PREFIX: prefix }), /PIGEON_REDIS_KEY_PREFIX/);
+  }
+});

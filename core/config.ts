@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { PigeonError } from './errors.ts';
+import { MESSAGE_CLASSES, type MessageClass } from './message.ts';
 import { decodeKey } from './keys.ts';
 import { DEFAULT_OPT_OUT_PHRASES } from './template.ts';
 import { isSupportedCountry } from 'libphonenumber-js/max';
@@ -54,6 +55,8 @@ export interface Config {
   /** The key before the last rotation, still accepted for reading. */
   readonly secretsKeyPrevious: string | undefined;
   readonly redisUrl: string | undefined;
+  /** Prepended to every Redis key, so deployments sharing one Redis never see each other's keys. */
+  readonly redisKeyPrefix: string;
   readonly publishTimeoutMs: number;
   /**
    * Simulated providers and the `/simulator/*` routes: on by default in embedded mode only. Without
@@ -176,6 +179,14 @@ export interface PersisterConfig {
   readonly purgeIntervalMs: number;
   /** Rows per table per delete statement of a purge. */
   readonly purgeBatchRows: number;
+  /**
+   * How long a `submitted` message waits for its receipt, per class, before it ends `unknown`
+   * (reason `receipt_deadline`); 0 waits forever. A late receipt still upgrades it.
+   */
+  readonly receiptDeadlineMs: Readonly<Record<MessageClass, number>>;
+  readonly receiptSweepIntervalMs: number;
+  /** Messages per class turned `unknown` per sweep round. */
+  readonly receiptSweepBatch: number;
 }
 
 /** At most `limit` in any fixed window of `windowMs`, the window starting at its first hit. */
@@ -421,6 +432,7 @@ export function loadConfig(
       exactBytes: 32,
     }),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: redisKeyPrefix(r),
     publishTimeoutMs: r.int('PIGEON_PUBLISH_TIMEOUT_MS', 2000, 100, 60_000),
     simulator: simulator(r, mode),
     providersFile,
@@ -441,6 +453,9 @@ export function loadConfig(
       retentionDays: r.int('PIGEON_RETENTION_DAYS', 90, 0, 36_500),
       purgeIntervalMs: r.int('PIGEON_PURGE_INTERVAL_SECONDS', 600, 1, 86_400) * 1000,
       purgeBatchRows: r.int('PIGEON_PURGE_BATCH_ROWS', 1000, 1, 100_000),
+      receiptDeadlineMs: receiptDeadlines(r),
+      receiptSweepIntervalMs: r.int('PIGEON_RECEIPT_SWEEP_INTERVAL_SECONDS', 300, 1, 86_400) * 1000,
+      receiptSweepBatch: r.int('PIGEON_RECEIPT_SWEEP_BATCH', 500, 1, 100_000),
     },
     trustProxyHops: r.int('PIGEON_TRUST_PROXY_HOPS', 0, 0, 10),
     apiWorkers: r.int('PIGEON_API_WORKERS', 1, 1, 64),
@@ -564,6 +579,37 @@ const PUBLISHED_SIMULATOR_SECRET = 'pigeon-simulator-secret';
 const MIN_SIMULATOR_SECRET_LENGTH = 16;
 
 /** PIGEON_KAFKA_REPLICATION_FACTOR / PIGEON_KAFKA_MIN_INSYNC_REPLICAS: production's 3 and 2. */
+/** A year: longer than any provider keeps a receipt pending. */
+const MAX_RECEIPT_DEADLINE_HOURS = 8_760;
+
+/**
+ * PIGEON_RECEIPT_DEADLINE_HOURS for every class (72 h by default, a common DLR validity), with
+ * PIGEON_RECEIPT_DEADLINE_<CLASS>_HOURS overriding it for one class.
+ */
+function receiptDeadlines(r: EnvReader): Record<MessageClass, number> {
+  const all = r.int('PIGEON_RECEIPT_DEADLINE_HOURS', 72, 0, MAX_RECEIPT_DEADLINE_HOURS);
+  const hours = (messageClass: MessageClass) =>
+    r.int(`PIGEON_RECEIPT_DEADLINE_${messageClass.toUpperCase()}_HOURS`, all, 0, MAX_RECEIPT_DEADLINE_HOURS) *
+    3_600_000;
+  return Object.fromEntries(MESSAGE_CLASSES.map((c) => [c, hours(c)])) as Record<MessageClass, number>;
+}
+
+/**
+ * Empty by default, so an existing deployment keeps its keys. No braces: a prefix with a hash tag
+ * would put every key of the deployment in one Redis Cluster slot, and one with a lone brace
+ * would break the tags the scripts' keys share.
+ */
+function redisKeyPrefix(r: EnvReader): string {
+  const prefix = r.string('PIGEON_REDIS_KEY_PREFIX', '');
+  if (!/^[A-Za-z0-9:._-]{0,64}$/.test(prefix)) {
+    r.problems.push(
+      `PIGEON_REDIS_KEY_PREFIX: expected at most 64 letters, digits or ":._-", got "${prefix}"`,
+    );
+    return '';
+  }
+  return prefix;
+}
+
 function replication(r: EnvReader): { replicationFactor: number; minInsyncReplicas: number } {
   const replicationFactor = r.int('PIGEON_KAFKA_REPLICATION_FACTOR', 3, 1, 16);
   const minInsyncReplicas = r.int('PIGEON_KAFKA_MIN_INSYNC_REPLICAS', Math.min(2, replicationFactor), 1, 16);

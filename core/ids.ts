@@ -42,6 +42,16 @@ export function newId(now = Date.now()): string {
   return encodeTime(lastTime) + encodeRandom(lastRandom);
 }
 
+/**
+ * The id of millisecond `ms` whose random part is the first 10 bytes of `seed`: the same inputs
+ * give the same id, so an event that several processes may each make once (a receipt deadline)
+ * is one event wherever it is deduplicated by id.
+ */
+export function idOf(ms: number, seed: Uint8Array): string {
+  if (seed.length < 10) throw new RangeError('idOf needs 10 bytes of seed');
+  return encodeTime(Math.max(0, Math.min(ms, MAX_TIME))) + encodeRandom(seed.subarray(0, 10));
+}
+
 /** The largest time a ULID can encode (48 bits). */
 const MAX_TIME = 2 ** 48 - 1;
 

@@ -55,9 +55,11 @@ function secretSealer(config: Config, fallback: (() => Buffer) | undefined): Sec
   });
 }
 
-/** Redis when REDIS_URL is set, else an in-process map. */
+/** Redis when REDIS_URL is set (every key under PIGEON_REDIS_KEY_PREFIX), else an in-process map. */
 export function createCache(config: Config): Cache {
-  return config.redisUrl ? new RedisCache(config.redisUrl) : new MemoryCache();
+  return config.redisUrl
+    ? new RedisCache(config.redisUrl, { keyPrefix: config.redisKeyPrefix })
+    : new MemoryCache();
 }
 
 /**

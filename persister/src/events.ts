@@ -8,6 +8,8 @@ export const PersisterEvents = {
   batchFlushed: 'persister.batch_flushed',
   purged: 'persister.purged',
   purgeFailed: 'persister.purge_failed',
+  receiptDeadlinePassed: 'persister.receipt_deadline_passed',
+  receiptSweepFailed: 'persister.receipt_sweep_failed',
   afterWriteFailed: 'persister.after_write_failed',
 } as const;
 

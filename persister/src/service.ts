@@ -2,6 +2,7 @@ import type { RunningService, ServiceContext } from '../../core/service-host.ts'
 import { startCallbacks } from './callbacks/callbacks.ts';
 import { SuppressionList } from '../../core/suppression-cache.ts';
 import { PERSISTER_TOPICS, startPersister } from './persister.ts';
+import { startReceiptSweep } from './receipt-sweep.ts';
 import { providerOptOuts, suppressProviderOptOuts } from './provider-opt-outs.ts';
 
 export async function startPersisterService(context: ServiceContext): Promise<RunningService> {
@@ -34,6 +35,17 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
       await suppressProviderOptOuts(refusals, context.store(), suppressions);
     },
   });
+  // Messages whose receipt never came end `unknown` (persister/src/receipt-sweep.ts).
+  const receiptSweep = startReceiptSweep({
+    store: context.store(),
+    bus: context.bus(),
+    logger: context.logger,
+    registry: context.registry,
+    deadlines: settings.receiptDeadlineMs,
+    intervalMs: settings.receiptSweepIntervalMs,
+    batchRows: settings.receiptSweepBatch,
+    isDatabaseUp: () => persister.isDatabaseUp(),
+  });
   context.readiness.add('database_writes', () => persister.isDatabaseUp());
   // Connected is not enough: a consumer crashed or stuck out of its group writes nothing.
   context.readiness.add('consuming', () => persister.subscription.consuming());
@@ -51,6 +63,7 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
   return {
     close: async () => {
       await callbacks?.close();
+      await receiptSweep.close();
       await persister.close();
     },
   };

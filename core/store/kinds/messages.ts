@@ -133,6 +133,22 @@ export interface PurgeCounts {
   attempts: number;
 }
 
+/** A `submitted` message past its receipt deadline, as the receipt sweep needs it. */
+export interface OverdueReceipt {
+  id: string;
+  tenantId: string;
+  messageClass: MessageClass;
+  submittedAt: number;
+  /** The attempt its provider pair came from; 0 when none was recorded. */
+  attempt: number;
+}
+
+/** Where a page of overdue messages starts: after this (submittedAt, id), in that order. */
+export interface OverdueCursor {
+  submittedAt: number;
+  id: string;
+}
+
 export interface MessageStore {
   /** Applies all patches and inserts all events in one transaction; idempotent under replay. */
   writeBatch(batch: WriteBatch): Promise<void>;
@@ -147,4 +163,15 @@ export interface MessageStore {
    * so this is a primary-key range). Call again until every count is below `limit`.
    */
   purgeMessages(before: number, limit: number): Promise<PurgeCounts>;
+  /**
+   * Receipt deadline: at most `limit` messages of `messageClass` still `submitted` whose
+   * submission was before `submittedBefore` (ms), oldest first, after `cursor` when given. A range
+   * of idx_messages_receipt_deadline, so its cost does not grow with the messages that are fine.
+   */
+  overdueReceipts(query: {
+    messageClass: MessageClass;
+    submittedBefore: number;
+    limit: number;
+    cursor?: OverdueCursor | undefined;
+  }): Promise<OverdueReceipt[]>;
 }

@@ -1,9 +1,12 @@
 import { idFloor } from '../../ids.ts';
+import type { MessageClass } from '../../message.ts';
 import type {
   AttemptRecord,
   MessageEventRecord,
   MessageRecord,
   MessageStore,
+  OverdueCursor,
+  OverdueReceipt,
   PurgeCounts,
   WriteBatch,
 } from '../kinds/messages.ts';
@@ -118,5 +121,39 @@ export class SqlMessageStore implements MessageStore {
     const attempts = await purge('message_attempts', 'message_id');
     const messages = await purge('messages', 'id');
     return { messages, events, attempts };
+  }
+
+  async overdueReceipts(query: {
+    messageClass: MessageClass;
+    submittedBefore: number;
+    limit: number;
+    cursor?: OverdueCursor | undefined;
+  }): Promise<OverdueReceipt[]> {
+    const { cursor } = query;
+    // Row-value comparison written out: MySQL does not use an index range for (a, b) > (?, ?).
+    const after = cursor ? ' AND (submitted_at > ? OR (submitted_at = ? AND id > ?))' : '';
+    const rows = await this.sql.query<{
+      id: string;
+      tenant_id: string | null;
+      submitted_at: number | string;
+      attempt: number | null;
+    }>(
+      `SELECT id, tenant_id, submitted_at, attempt FROM messages
+       WHERE status = 'submitted' AND message_class = ? AND submitted_at < ?${after}
+       ORDER BY submitted_at, id LIMIT ?`,
+      [
+        query.messageClass,
+        query.submittedBefore,
+        ...(cursor ? [cursor.submittedAt, cursor.submittedAt, cursor.id] : []),
+        query.limit,
+      ],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      tenantId: row.tenant_id ?? '',
+      messageClass: query.messageClass,
+      submittedAt: Number(row.submitted_at),
+      attempt: row.attempt ?? 0,
+    }));
   }
 }

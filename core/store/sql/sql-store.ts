@@ -14,6 +14,8 @@ import type {
   AttemptRecord,
   MessageEventRecord,
   MessageRecord,
+  MessageStore,
+  OverdueReceipt,
   PurgeCounts,
   WriteBatch,
 } from '../kinds/messages.ts';
@@ -166,6 +168,10 @@ export abstract class SqlStore implements Store {
 
   purgeMessages(before: number, limit: number): Promise<PurgeCounts> {
     return this.messages.purgeMessages(before, limit);
+  }
+
+  overdueReceipts(query: Parameters<MessageStore['overdueReceipts']>[0]): Promise<OverdueReceipt[]> {
+    return this.messages.overdueReceipts(query);
   }
 
   listMessages(tenantId: string, filter: MessageFilter, page: MessagePage): Promise<MessageRecord[]> {

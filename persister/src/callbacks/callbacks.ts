@@ -13,6 +13,8 @@ export interface CallbacksOptions {
   registry: Registry;
   /** The outbox writer's consumer group, its own so its position is independent of the persister's. */
   groupId: string;
+  /** The status topics (default CALLBACK_TOPICS); tests give their own. */
+  topics?: readonly string[];
   settings: CallbackWorkerSettings;
   now?: () => number;
   random?: () => number;
@@ -62,6 +64,7 @@ export async function startCallbacks(options: CallbacksOptions): Promise<Callbac
     logger,
     registry,
     groupId: options.groupId,
+    ...(options.topics ? { topics: options.topics } : {}),
     maxAgeMs: settings.maxAgeMs,
     ...(options.now ? { now: options.now } : {}),
   });

@@ -22,6 +22,8 @@ export interface OutboxWriterOptions {
   logger: Logger;
   registry: Registry;
   groupId: string;
+  /** The status topics (default CALLBACK_TOPICS). */
+  topics?: readonly string[];
   /** Status changes older than this when read are not called back (PIGEON_CALLBACK_MAX_AGE_HOURS). */
   maxAgeMs: number;
   now?: () => number;
@@ -148,5 +150,9 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
     }
   };
 
-  return bus.subscribe({ groupId: options.groupId, topics: CALLBACK_TOPICS, handler: handle });
+  return bus.subscribe({
+    groupId: options.groupId,
+    topics: options.topics ?? CALLBACK_TOPICS,
+    handler: handle,
+  });
 }

@@ -1,6 +1,7 @@
 import type { Metadata } from '../../../core/client-reference.ts';
 import { type MessageStatus, type PigeonEvent, statusOf } from '../../../core/message.ts';
 import { isTerminal } from '../../../core/status-machine.ts';
+import { RECEIPT_DEADLINE } from '../receipt-deadline.ts';
 
 /**
  * The JSON body of a status callback. `id` is the status event's id: the same on every retry
@@ -81,7 +82,8 @@ export function callbackFor(event: PigeonEvent): StatusCallback | undefined {
         ...base,
         type: `message.${event.status}`,
         status: event.status,
-        final: isTerminal(event.status),
+        // Past its receipt deadline nothing more is expected, though a late receipt may still come.
+        final: isTerminal(event.status) || event.errorClass === RECEIPT_DEADLINE,
         ...(event.provider === undefined ? {} : { provider: event.provider }),
         errorCode: event.errorCode,
       };
