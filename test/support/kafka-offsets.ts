@@ -7,6 +7,7 @@ export function gatewayGroups(prefix: string): string[] {
     ...['high', 'normal', 'bulk', 'delay'].map((lane) => `${prefix}-bridge.${lane}`),
     `${prefix}-persister`,
     `${prefix}-persister-callbacks`,
+    `${prefix}-api.inbound`,
   ];
 }
 

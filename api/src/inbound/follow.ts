@@ -1,4 +1,5 @@
 import type { Bus, Subscription } from '../../../core/bus/bus.ts';
+import { PigeonError } from '../../../core/errors.ts';
 import { EventDecodeError } from '../../../core/events.ts';
 import type { Logger } from '../../../core/logger.ts';
 import { Topics } from '../../../core/topics.ts';
@@ -33,7 +34,14 @@ export function followInboundSms(
           logger.warn({ offset: record.offset, reason: err.message }, 'inbound.bad_record');
           continue;
         }
-        await intake.handle(decoded.provider, decoded.sms, logger);
+        try {
+          await intake.handle(decoded.provider, decoded.sms, logger);
+        } catch (err) {
+          // Trying again cannot change a permanent refusal, and it would hold back every SMS
+          // behind it in the partition; anything else (the database away) is retried.
+          if (!(err instanceof PigeonError) || err.retriable) throw err;
+          logger.warn({ offset: record.offset, code: err.code }, 'inbound.refused_record');
+        }
       }
     },
   });
