@@ -18,6 +18,11 @@ export const Topics = {
    * process drops its cached copy within a second. A signal, not a record: kept an hour.
    */
   credentialChanges: 'api.credential-changes',
+  /**
+   * Inbound SMS that arrived over a provider's own connection (SMPP deliver_sm) in the bridge,
+   * for the api to store, apply and forward; keyed by the sender so a message's parts stay in order.
+   */
+  inbound: 'sms.inbound',
 } as const;
 
 export const LANE_TOPICS: Record<Lane, string> = {

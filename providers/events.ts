@@ -21,4 +21,6 @@ export const SmppEvents = {
   enquireLinkTimeout: 'smpp.enquire_link_timeout',
   receiptUnparsed: 'smpp.receipt_unparsed',
   receiptListenerFailed: 'smpp.receipt_listener_failed',
+  inboundUnparsed: 'smpp.inbound_unparsed',
+  inboundListenerFailed: 'smpp.inbound_listener_failed',
 } as const;

@@ -35,6 +35,7 @@ describe('provider option masking', () => {
         statusPath: 's',
         statusMap: {},
       },
+      inbound: { fromPath: 'from', toPath: 'to', textPath: 'text', idPath: 'id', note: 'k=1' },
     });
     assert.deepEqual(masked, {
       url: 'https://h.example/send',
@@ -43,6 +44,7 @@ describe('provider option masking', () => {
       body: M,
       bodyEncoding: 'json',
       receipt: { signatureHeader: 'X-Sig', signatureSecret: M, idPath: 'id', statusPath: 's', statusMap: {} },
+      inbound: { fromPath: 'from', toPath: 'to', textPath: 'text', idPath: 'id', note: M },
     });
   });
 

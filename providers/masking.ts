@@ -81,6 +81,18 @@ const SHAPES: Readonly<Record<string, OptionShape>> = {
       doneAtPath: P,
       statusMap: P,
     },
+    // Where an MO webhook's fields are: paths, never credentials (its secret is the receipt's).
+    inbound: {
+      itemsPath: P,
+      fromPath: P,
+      toPath: P,
+      textPath: P,
+      idPath: P,
+      receivedAtPath: P,
+      partReferencePath: P,
+      partIndexPath: P,
+      partTotalPath: P,
+    },
   },
 };
 

@@ -157,6 +157,11 @@ export interface ProviderAdapter {
    * provider to deliver it again later.
    */
   onReceipt?(listener: (receipt: ParsedReceipt) => Promise<void> | void): void;
+  /**
+   * For providers that push inbound SMS over their own connection (SMPP deliver_sm from a
+   * handset). Acknowledged to the provider, as receipts are, once the listener's promise resolves.
+   */
+  onInbound?(listener: (sms: InboundSms) => Promise<void> | void): void;
   /** Opens long-lived connections (SMPP bind); HTTP adapters need none. */
   start?(): Promise<void>;
   close?(): Promise<void>;

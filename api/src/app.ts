@@ -24,6 +24,8 @@ import { messageRoutes } from './routes/messages.ts';
 import { senderAdminRoutes } from './routes/senders-admin.ts';
 import { receiptRoutes } from './routes/receipts.ts';
 import { inboundRoutes } from './routes/inbound.ts';
+import { followInboundSms } from './inbound/follow.ts';
+import { inboundIntake } from './inbound/intake.ts';
 import { inboundMessageRoutes } from './routes/inbound-messages.ts';
 import { optOutAdminRoutes } from './routes/opt-out-admin.ts';
 import { suppressionRoutes } from './routes/suppressions.ts';
@@ -87,7 +89,15 @@ export interface ApiDeps {
    * SMS replies (/v1/inbound/:provider): the tenant whose pages "ACK <page id>" acknowledges, and
    * which numbers incidents go to ("ACK 4821"). Absent: replies are counted, acknowledge nothing.
    */
-  inbound?: { pageTenant?: string; isIncidentRecipient?: (phone: string) => Promise<boolean> };
+  inbound?: {
+    pageTenant?: string;
+    isIncidentRecipient?: (phone: string) => Promise<boolean>;
+    /**
+     * The consumer group, shared by every api process, that takes the inbound SMS the bridges
+     * publish from SMPP links (`sms.inbound`); absent: not consumed here.
+     */
+    busGroupId?: string;
+  };
   /**
    * The key cache, when the caller keeps it in step with the other api processes
    * (followCredentialChanges in credential-changes.ts); default: a new one.
@@ -286,16 +296,24 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     reply: policedReply({ policy, publisher, publishTimeoutMs: deps.publishTimeoutMs }),
     ...(deps.now ? { now: deps.now } : {}),
   });
-  await app.register(inboundRoutes, {
-    providers: deps.providers,
+  const { busGroupId, ...acknowledging } = deps.inbound ?? {};
+  const intake = inboundIntake({
     store: deps.store,
     oncall,
     receiver,
     registry: deps.registry,
-    publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
-    ...deps.inbound,
+    ...acknowledging,
     ...(deps.now ? { now: deps.now } : {}),
   });
+  await app.register(inboundRoutes, {
+    providers: deps.providers,
+    intake,
+    publicUrl: deps.publicUrl ?? 'http://127.0.0.1',
+  });
+  if (busGroupId !== undefined) {
+    const inboundFeed = await followInboundSms(deps.bus, intake, deps.logger, busGroupId);
+    app.addHook('onClose', async () => inboundFeed.close());
+  }
   if (deps.simulatorEnabled) {
     await app.register(simulatorRoutes, {
       cache: deps.cache,

@@ -16,7 +16,7 @@ import {
   type VerificationSettings,
   verificationSettings,
 } from './verify/settings.ts';
-import { smsAlertRecipients } from './routes/inbound.ts';
+import { smsAlertRecipients } from './inbound/intake.ts';
 
 export interface ApiService extends RunningService {
   app: FastifyInstance;
@@ -89,6 +89,7 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
         context.store(),
         config.bootstrapTenant,
       ),
+      busGroupId: `${context.groupId('api')}.inbound`,
     },
     publicUrl: config.publicUrl,
     publishTimeoutMs: config.publishTimeoutMs,

@@ -4,6 +4,7 @@ import { classifyHttpStatus, fetchText, parseJson, parseRetryAfter } from '../ht
 import {
   header,
   type InboundHttpRequest,
+  type InboundSms,
   type ParsedReceipt,
   type ProviderAdapter,
   ProviderError,
@@ -14,6 +15,7 @@ import {
 import {
   type GenericHttpSettings,
   genericHttpSettings,
+  type InboundSettings,
   OUTCOMES,
   type OutcomeMatcher,
   type ReceiptSettings,
@@ -175,6 +177,27 @@ export class GenericHttpProvider implements ProviderAdapter {
     return parsed;
   }
 
+  /** An inbound SMS webhook: signed as receipts are, its fields where `inbound` says. */
+  async parseInbound(request: InboundHttpRequest): Promise<InboundSms[]> {
+    const { receipt, inbound } = this.settings;
+    if (!receipt || !inbound) {
+      throw new PigeonError(
+        'PIGEON_ERR_RECEIPT_SIGNATURE',
+        'no inbound mapping is configured for this provider',
+      );
+    }
+    this.verifySignature(receipt, request);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(request.rawBody);
+    } catch (cause) {
+      throw new PigeonError('PIGEON_ERR_MALFORMED_JSON', 'inbound body is not JSON', { cause });
+    }
+    const items = inbound.itemsPath ? valueAtPath(payload, inbound.itemsPath) : payload;
+    const list = Array.isArray(items) ? (items as unknown[]) : [items];
+    return list.map((item, i) => inboundSms(inbound, item, i));
+  }
+
   private verifySignature(receipt: ReceiptSettings, request: InboundHttpRequest): void {
     const signature = header(request, receipt.signatureHeader);
     if (!signature?.startsWith(receipt.signaturePrefix)) {
@@ -196,6 +219,54 @@ export class GenericHttpProvider implements ProviderAdapter {
       throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'receipt signature does not match');
     }
   }
+}
+
+/** A string or number at `path`, as text; undefined when absent or empty. */
+function textAt(item: unknown, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const value = valueAtPath(item, path);
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function inboundSms(inbound: InboundSettings, item: unknown, i: number): InboundSms {
+  const required = (path: string, what: string): string => {
+    const value = textAt(item, path);
+    if (value === undefined)
+      throw new PigeonError('PIGEON_ERR_VALIDATION', `inbound SMS ${i}: no ${what} at "${path}"`);
+    return value;
+  };
+  const body = valueAtPath(item, inbound.textPath);
+  if (typeof body !== 'string') {
+    throw new PigeonError('PIGEON_ERR_VALIDATION', `inbound SMS ${i}: no text at "${inbound.textPath}"`);
+  }
+  const sms: InboundSms = {
+    from: e164(required(inbound.fromPath, 'sender')),
+    to: e164(required(inbound.toPath, 'recipient')),
+    body,
+    providerMessageId: required(inbound.idPath, 'id'),
+  };
+  const receivedAt = textAt(item, inbound.receivedAtPath);
+  if (receivedAt !== undefined) {
+    const at = new Date(/^\d+$/.test(receivedAt) ? timestampMs(receivedAt) : receivedAt);
+    if (!Number.isNaN(at.getTime())) sms.receivedAt = at.toISOString();
+  }
+  const reference = textAt(item, inbound.partReferencePath);
+  const index = Number(textAt(item, inbound.partIndexPath));
+  const total = Number(textAt(item, inbound.partTotalPath));
+  if (reference !== undefined && Number.isInteger(index) && Number.isInteger(total) && total > 1) {
+    if (index < 1 || index > total) {
+      throw new PigeonError('PIGEON_ERR_VALIDATION', `inbound SMS ${i}: part ${index} of ${total}`);
+    }
+    sms.part = { reference, index, total };
+  }
+  return sms;
+}
+
+/** Aggregators often drop the + of international numbers: digits long enough to be one get it. */
+function e164(address: string): string {
+  const trimmed = address.trim();
+  return /^[1-9]\d{7,14}$/.test(trimmed) ? `+${trimmed}` : trimmed;
 }
 
 function fail(error: ProviderError): never {

@@ -41,6 +41,23 @@ export interface ReceiptSettings {
   statusMap: ReadonlyMap<string, ReceiptStatus>;
 }
 
+/**
+ * Where an inbound (MO) SMS webhook's fields are, as dot paths into its JSON body. Signed as the
+ * receipts are: the `receipt` signature settings cover both webhooks.
+ */
+export interface InboundSettings {
+  itemsPath: string | undefined;
+  fromPath: string;
+  toPath: string;
+  textPath: string;
+  idPath: string;
+  receivedAtPath: string | undefined;
+  /** A part of a longer SMS the provider did not join: its reference, index (from 1) and total. */
+  partReferencePath: string | undefined;
+  partIndexPath: string | undefined;
+  partTotalPath: string | undefined;
+}
+
 export interface GenericHttpSettings {
   url: Template;
   method: (typeof METHODS)[number];
@@ -51,6 +68,7 @@ export interface GenericHttpSettings {
   errorCodePath: string | undefined;
   matchers: Partial<Record<Outcome, OutcomeMatcher>>;
   receipt: ReceiptSettings | undefined;
+  inbound: InboundSettings | undefined;
 }
 
 const TOP_KEYS = [
@@ -62,6 +80,7 @@ const TOP_KEYS = [
   'messageIdPath',
   'errorCodePath',
   'receipt',
+  'inbound',
   ...OUTCOMES,
 ];
 const MATCHER_KEYS = ['status', 'bodyContains', 'jsonPath', 'equals'];
@@ -77,6 +96,17 @@ const RECEIPT_KEYS = [
   'statusPath',
   'doneAtPath',
   'statusMap',
+];
+const INBOUND_KEYS = [
+  'itemsPath',
+  'fromPath',
+  'toPath',
+  'textPath',
+  'idPath',
+  'receivedAtPath',
+  'partReferencePath',
+  'partIndexPath',
+  'partTotalPath',
 ];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const JSON_PATH = /^[^.]+(\.[^.]+)*$/;
@@ -219,6 +249,31 @@ class OptionReader {
       statusMap,
     };
   }
+
+  inbound(value: unknown, receipt: ReceiptSettings | undefined): InboundSettings | undefined {
+    if (value === undefined) return undefined;
+    const raw = this.object(value, 'inbound', INBOUND_KEYS);
+    // One signature scheme per provider: an unsigned inbound webhook would let anyone opt
+    // numbers out or in.
+    if (!receipt) this.fail('inbound', 'needs "receipt", whose signature settings sign inbound SMS too');
+    const parts = [raw.partReferencePath, raw.partIndexPath, raw.partTotalPath].filter(
+      (p) => p !== undefined,
+    );
+    if (parts.length !== 0 && parts.length !== 3) {
+      this.fail('inbound', 'needs all of partReferencePath, partIndexPath and partTotalPath, or none');
+    }
+    return {
+      itemsPath: this.path(raw.itemsPath, 'inbound.itemsPath', true),
+      fromPath: this.path(raw.fromPath, 'inbound.fromPath'),
+      toPath: this.path(raw.toPath, 'inbound.toPath'),
+      textPath: this.path(raw.textPath, 'inbound.textPath'),
+      idPath: this.path(raw.idPath, 'inbound.idPath'),
+      receivedAtPath: this.path(raw.receivedAtPath, 'inbound.receivedAtPath', true),
+      partReferencePath: this.path(raw.partReferencePath, 'inbound.partReferencePath', true),
+      partIndexPath: this.path(raw.partIndexPath, 'inbound.partIndexPath', true),
+      partTotalPath: this.path(raw.partTotalPath, 'inbound.partTotalPath', true),
+    };
+  }
 }
 
 /** Validates the whole option object once, at construction; throws PIGEON_ERR_CONFIG naming the path. */
@@ -253,6 +308,7 @@ export function genericHttpSettings(provider: string, options: Record<string, un
     const matcher = r.matcher(options[outcome], outcome);
     if (matcher) matchers[outcome] = matcher;
   }
+  const receipt = r.receipt(options.receipt);
   return {
     url,
     method,
@@ -262,7 +318,8 @@ export function genericHttpSettings(provider: string, options: Record<string, un
     messageIdPath: r.path(options.messageIdPath, 'messageIdPath', true),
     errorCodePath: r.path(options.errorCodePath, 'errorCodePath', true),
     matchers,
-    receipt: r.receipt(options.receipt),
+    receipt,
+    inbound: r.inbound(options.inbound, receipt),
   };
 }
 

@@ -5,7 +5,7 @@ import { createLogger } from '../../core/logger.ts';
 import { FakeSmsc } from '../../test/fakes/smsc-fake.ts';
 import { providerError, sendRequest } from '../../test/support/provider-testing.ts';
 import { sleep, waitFor } from '../../test/support/wait.ts';
-import type { ParsedReceipt, SendRequest } from '../provider.ts';
+import type { InboundSms, ParsedReceipt, SendRequest } from '../provider.ts';
 import { SmppProvider } from './adapter.ts';
 import { smppOptions } from './options.ts';
 
@@ -330,6 +330,73 @@ describe('SMPP adapter against a local SMSC', () => {
         adapter.parseReceipt({ method: 'POST', url: '/', fullUrl: 'http://x/', headers: {}, rawBody: '' }),
         (err: unknown) => err instanceof PigeonError && err.code === 'PIGEON_ERR_NOT_FOUND',
       );
+    });
+  });
+
+  describe('mobile-originated SMS', () => {
+    async function listening() {
+      const adapter = await bound();
+      const inbound: InboundSms[] = [];
+      const receipts: ParsedReceipt[] = [];
+      adapter.onInbound((sms) => {
+        inbound.push(sms);
+      });
+      adapter.onReceipt((r) => {
+        receipts.push(r);
+      });
+      return { adapter, inbound, receipts };
+    }
+
+    test('an MO deliver_sm is acknowledged and emitted as an inbound SMS, not as a receipt', async () => {
+      const { inbound, receipts } = await listening();
+      const ack = await smsc.sendMobileOriginated({ short_message: 'STOP' });
+      assert.equal(ack.command, 'deliver_sm_resp');
+      assert.equal(ack.command_status, 0);
+      assert.equal(inbound.length, 1, 'emitted before the acknowledgement');
+      const [sms] = inbound;
+      assert.equal(sms?.from, '+447700900123');
+      assert.equal(sms?.to, '+447700900999');
+      assert.equal(sms?.body, 'STOP');
+      assert.match(sms?.providerMessageId ?? '', /^smpp-[0-9A-Z]{26}$/);
+      assert.equal(receipts.length, 0);
+    });
+
+    test('each MO gets an id of its own, so two identical replies are two messages', async () => {
+      const { inbound } = await listening();
+      await smsc.sendMobileOriginated({ short_message: 'YES' });
+      await smsc.sendMobileOriginated({ short_message: 'YES' });
+      assert.equal(new Set(inbound.map((s) => s.providerMessageId)).size, 2);
+    });
+
+    test('UCS-2 parts with a UDH come out as parts of one message, header stripped', async () => {
+      const { inbound } = await listening();
+      const ucs2 = (text: string) => Buffer.from(text, 'utf16le').swap16();
+      for (const [seq, text] of [
+        [1, '退'],
+        [2, '订'],
+      ] as const) {
+        await smsc.sendMobileOriginated({
+          esm_class: 0x40,
+          data_coding: 8,
+          short_message: Buffer.concat([Buffer.from([5, 0x00, 3, 0x2a, 2, seq]), ucs2(text)]),
+        });
+      }
+      assert.deepEqual(
+        inbound.map((s) => [s.body, s.part]),
+        [
+          ['退', { reference: '42', index: 1, total: 2 }],
+          ['订', { reference: '42', index: 2, total: 2 }],
+        ],
+      );
+    });
+
+    test('an MO the listener could not take is refused for redelivery (ESME_RX_T_APPN)', async () => {
+      const adapter = await bound();
+      adapter.onInbound(() => {
+        throw new Error('kafka is away');
+      });
+      const refused = await smsc.sendMobileOriginated({ short_message: 'STOP' });
+      assert.equal(refused.command_status, 0x64);
     });
   });
 });

@@ -1,8 +1,10 @@
 import type smpp from 'smpp';
 import { PigeonError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
+import { newId } from '../../core/ids.ts';
 import type {
   InboundHttpRequest,
+  InboundSms,
   ParsedReceipt,
   ProviderAdapter,
   ProviderFactory,
@@ -14,6 +16,7 @@ import { encodeMessage, ESM_CLASS_UDHI, sourceAddress } from './encoding.ts';
 import { SmppEvents } from '../events.ts';
 import { type Link, LinkKeeper, type SmppLinkState } from './link.ts';
 import { type SmppOptions, smppOptions } from './options.ts';
+import { inboundFromDeliverSm, isMobileOriginated } from './mobile-originated.ts';
 import { normaliseId, receiptFromDeliverSm } from './receipt-text.ts';
 import { classifySubmitStatus, ESME_ROK, ESME_RX_T_APPN } from './status.ts';
 
@@ -27,6 +30,7 @@ export class SmppProvider implements ProviderAdapter {
   readonly type = 'smpp';
   private readonly keeper: LinkKeeper;
   private readonly listeners: Array<(receipt: ParsedReceipt) => Promise<void> | void> = [];
+  private readonly inboundListeners: Array<(sms: InboundSms) => Promise<void> | void> = [];
   private reference = Math.floor(Math.random() * 256);
 
   constructor(
@@ -58,6 +62,10 @@ export class SmppProvider implements ProviderAdapter {
 
   onReceipt(listener: (receipt: ParsedReceipt) => Promise<void> | void): void {
     this.listeners.push(listener);
+  }
+
+  onInbound(listener: (sms: InboundSms) => Promise<void> | void): void {
+    this.inboundListeners.push(listener);
   }
 
   async parseReceipt(_request: InboundHttpRequest): Promise<ParsedReceipt[]> {
@@ -174,9 +182,13 @@ export class SmppProvider implements ProviderAdapter {
    * the HTTP webhook).
    */
   private onDeliverSm(link: Link, pdu: smpp.PDU): void {
+    if (isMobileOriginated(pdu)) {
+      this.onMobileOriginated(link, pdu);
+      return;
+    }
     const esmClass = typeof pdu.esm_class === 'number' ? pdu.esm_class : 0;
-    // Bits 5..2 are the message type; 0001 is an SMSC delivery receipt. Anything else (a mobile
-    // originated message, an intermediate notification) is acknowledged and ignored.
+    // Bits 5..2 are the message type; 0001 is an SMSC delivery receipt. Anything else (an
+    // intermediate notification, a manual acknowledgement) is acknowledged and ignored.
     const receipt = (esmClass & 0x3c) === 0x04 ? receiptFromDeliverSm(pdu) : null;
     if (receipt === undefined) this.logger.warn({ provider: this.name }, SmppEvents.receiptUnparsed);
     if (!receipt) {
@@ -191,6 +203,29 @@ export class SmppProvider implements ProviderAdapter {
       () => link.session.send(pdu.response()),
       (err: unknown) => {
         this.logger.error({ provider: this.name, err }, SmppEvents.receiptListenerFailed);
+        link.session.send(pdu.response({ command_status: ESME_RX_T_APPN }));
+      },
+    );
+  }
+
+  /**
+   * An SMS from a handset. Its id is assigned here, once: the SMSC names none, and the same id
+   * travelling with it is what lets the api recognise a redelivered record. Acknowledged when
+   * every listener has it (the bridge: published to Kafka), refused for redelivery otherwise.
+   */
+  private onMobileOriginated(link: Link, pdu: smpp.PDU): void {
+    const sms = inboundFromDeliverSm(pdu, `smpp-${newId()}`, new Date());
+    if (!sms || this.inboundListeners.length === 0) {
+      if (!sms) this.logger.warn({ provider: this.name }, SmppEvents.inboundUnparsed);
+      // Nobody here takes inbound SMS (an api-side adapter) or it is unreadable: redelivering
+      // it would not change that.
+      link.session.send(pdu.response());
+      return;
+    }
+    void Promise.all(this.inboundListeners.map(async (listener) => listener(sms))).then(
+      () => link.session.send(pdu.response()),
+      (err: unknown) => {
+        this.logger.error({ provider: this.name, err }, SmppEvents.inboundListenerFailed);
         link.session.send(pdu.response({ command_status: ESME_RX_T_APPN }));
       },
     );

@@ -14,6 +14,7 @@ declare module 'smpp' {
       [field: string]: unknown;
       isResponse(): boolean;
       response(options?: Record<string, unknown>): PDU;
+      toBuffer(): Buffer;
     }
 
     type PduCallback = (pdu: PDU) => void;
@@ -53,6 +54,8 @@ declare module 'smpp' {
 
     interface PduConstructor {
       new (command: string, options?: Record<string, unknown>): PDU;
+      /** Decodes one whole PDU from the wire; false when the buffer holds less than one. */
+      fromBuffer(buffer: Buffer): PDU | false;
     }
   }
 

@@ -5,6 +5,7 @@ export const BridgeEvents = {
   poisonMessage: 'bridge.poison_message',
   delayRecordWithoutPass: 'bridge.delay_record_without_pass',
   pushedReceiptFailed: 'bridge.pushed_receipt_failed',
+  pushedInboundFailed: 'bridge.pushed_inbound_failed',
   recoveringCrashedPass: 'bridge.recovering_crashed_pass',
   sendFailed: 'bridge.send_failed',
   breakerOpen: 'breaker.open',

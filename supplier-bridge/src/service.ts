@@ -12,6 +12,7 @@ import { startBridge } from './bridge.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { followProviderHealth } from '../../routing/health-feed.ts';
 import { CacheProviderGate } from './provider-gate.ts';
+import { encodeInboundRecord } from '../../providers/inbound-record.ts';
 import { matchReceipts } from '../../routing/receipt-matcher.ts';
 import { CatalogPlanner } from '../../routing/planner.ts';
 import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
@@ -29,7 +30,15 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
   const providerDeps = { config, cache, logger };
   await seedRouting(store, providerDeps);
   const forwardReceipts = pushedReceiptForwarder(bus, cache, logger, registry);
-  const catalog = new RoutingCatalog({ store, providerDeps, onAdapter: forwardReceipts });
+  const forwardInbound = pushedInboundForwarder(bus, logger, registry);
+  const catalog = new RoutingCatalog({
+    store,
+    providerDeps,
+    onAdapter: (adapter) => {
+      forwardReceipts(adapter);
+      forwardInbound(adapter);
+    },
+  });
   await catalog.start();
   const health = new HealthBoard();
   const healthFeed = await followProviderHealth(bus, health, logger, context.groupId('bridge'));
@@ -104,6 +113,32 @@ export function pushedReceiptForwarder(
       } catch (err) {
         pushed.inc({ provider: adapter.name, result: 'failed' });
         logger.error({ err, provider: adapter.name }, BridgeEvents.pushedReceiptFailed);
+        throw err;
+      }
+    });
+  };
+}
+
+/**
+ * Inbound SMS over a provider's own link (SMPP deliver_sm from a handset) go to the api over
+ * `sms.inbound`: the bridge holds the link, the api handles inbound. The adapter acknowledges the
+ * SMS to the provider only once it is on the topic, so none is lost between the two.
+ */
+export function pushedInboundForwarder(bus: Bus, logger: Logger, registry: ServiceContext['registry']) {
+  const pushed = new Counter({
+    name: 'pigeon_bridge_pushed_inbound_total',
+    help: 'Inbound SMS that arrived over a provider connection (SMPP deliver_sm), by result',
+    labelNames: ['provider', 'result'],
+    registers: [registry],
+  });
+  return (adapter: ProviderAdapter) => {
+    adapter.onInbound?.(async (sms) => {
+      try {
+        await bus.publish(Topics.inbound, [encodeInboundRecord(adapter.name, sms)]);
+        pushed.inc({ provider: adapter.name, result: 'published' });
+      } catch (err) {
+        pushed.inc({ provider: adapter.name, result: 'failed' });
+        logger.error({ err, provider: adapter.name }, BridgeEvents.pushedInboundFailed);
         throw err;
       }
     });

@@ -1,10 +1,42 @@
+import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Exchange, type FakeHttp, startFakeHttp } from './fake-http.ts';
 
 /**
  * A small aggregator's HTTP API: records every request and answers with whatever the test
- * scripts — a status and body, no answer at all, or a reset connection.
+ * scripts — a status and body, no answer at all, or a reset connection. It also posts webhooks
+ * (an SMS a handset sent) signed the way the generic provider's `receipt` settings describe.
  */
+
+/** How the aggregator signs its webhooks: HMAC-SHA256 hex of the body, or of `${timestamp}.${body}`. */
+export interface WebhookSigning {
+  secret: string;
+  header: string;
+  prefix?: string;
+  timestampHeader?: string;
+  /** Unix seconds; default now. */
+  timestamp?: number;
+}
+
+/** Posts a JSON webhook to `url`, signed; resolves with the status and body the gateway answered. */
+export async function postSignedWebhook(
+  url: string,
+  payload: unknown,
+  signing: WebhookSigning,
+): Promise<{ status: number; body: string }> {
+  const body = JSON.stringify(payload);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  let signed = body;
+  if (signing.timestampHeader) {
+    const timestamp = String(signing.timestamp ?? Math.floor(Date.now() / 1000));
+    headers[signing.timestampHeader] = timestamp;
+    signed = `${timestamp}.${body}`;
+  }
+  headers[signing.header] =
+    `${signing.prefix ?? ''}${createHmac('sha256', signing.secret).update(signed).digest('hex')}`;
+  const response = await fetch(url, { method: 'POST', headers, body });
+  return { status: response.status, body: await response.text() };
+}
 
 export interface RecordedHttpRequest {
   method: string;

@@ -4,7 +4,7 @@ import smpp from 'smpp';
 /**
  * A local SMSC speaking real SMPP 3.4 (the `smpp` package's own server), for adapter tests: it
  * checks bind credentials, records every submit_sm, answers with message ids or a scripted fault,
- * and sends deliver_sm receipts.
+ * and sends deliver_sm receipts and mobile-originated SMS.
  */
 
 export type SmscFault =
@@ -165,6 +165,29 @@ export class FakeSmsc {
     }
     return new Promise((resolve, reject) => {
       if (!session.deliver_sm(fields, resolve)) reject(new Error('session not writable'));
+    });
+  }
+
+  /**
+   * Sends a mobile-originated deliver_sm (esm_class without the receipt bits), as a handset's SMS
+   * reaches the ESME; `fields` override the defaults (a UK handset to a UK long number, GSM-7).
+   * Resolves with the ESME's deliver_sm_resp.
+   */
+  sendMobileOriginated(fields: Record<string, unknown>): Promise<smpp.PDU> {
+    const session = this.anyBound();
+    const pdu = {
+      source_addr: '447700900123',
+      source_addr_ton: 1,
+      source_addr_npi: 1,
+      destination_addr: '447700900999',
+      dest_addr_ton: 1,
+      dest_addr_npi: 1,
+      esm_class: 0,
+      data_coding: 0,
+      ...fields,
+    };
+    return new Promise((resolve, reject) => {
+      if (!session.deliver_sm(pdu, resolve)) reject(new Error('session not writable'));
     });
   }
 

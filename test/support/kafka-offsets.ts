@@ -7,6 +7,7 @@ export function gatewayGroups(prefix: string): string[] {
     ...['high', 'normal', 'bulk', 'delay'].map((lane) => `${prefix}-bridge.${lane}`),
     `${prefix}-persister`,
     `${prefix}-persister-callbacks`,
+    `${prefix}-api.inbound`,
   ];
 }
 
@@ -14,20 +15,26 @@ export function gatewayGroups(prefix: string): string[] {
  * Commits every partition of the gateway's topics at its current end for these groups, as if
  * they had read everything already. The development broker is shared: other suites have left
  * millions of records in these topics, and a new group would otherwise work through all of them
- * before it reached this run's first message.
+ * before it reached this run's first message. `only`: these topics instead of the gateway's.
  */
-export async function startGroupsAtEnd(brokers: readonly string[], groups: readonly string[]): Promise<void> {
+export async function startGroupsAtEnd(
+  brokers: readonly string[],
+  groups: readonly string[],
+  only?: readonly string[],
+): Promise<void> {
   const kafka = new Kafka({ brokers: [...brokers], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const topics = [
-      ...Object.values(LANE_TOPICS),
-      Topics.outcomes,
-      Topics.receipts,
-      ...DELAY_TOPICS.map((t) => t.name),
-    ].filter((t) => existing.has(t));
+    const topics = (
+      only ?? [
+        ...Object.values(LANE_TOPICS),
+        Topics.outcomes,
+        Topics.receipts,
+        ...DELAY_TOPICS.map((t) => t.name),
+      ]
+    ).filter((t) => existing.has(t));
     for (const topic of topics) {
       const ends = await admin.fetchTopicOffsets(topic);
       const partitions = ends.map((p) => ({ partition: p.partition, offset: p.high }));

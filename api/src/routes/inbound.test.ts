@@ -18,7 +18,7 @@ import { testDeps } from '../../../test/support/provider-testing.ts';
 import { freePort } from '../../../test/support/ports.ts';
 import { apiKeyRecord, generateApiKey } from '../api-keys.ts';
 import { buildApi } from '../app.ts';
-import { smsAlertRecipients } from './inbound.ts';
+import { smsAlertRecipients } from '../inbound/intake.ts';
 
 const ONCALL = '+447400123456';
 const PAGED = '+447400111222';
