@@ -24,10 +24,12 @@ export async function startGroupsAtEnd(
 ): Promise<void> {
   const kafka = new Kafka({ brokers: [...brokers], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
+  let ends: { topic: string; partition: number; offset: string }[] = [];
+  let topics: string[] = [];
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const topics = (
+    topics = (
       only ?? [
         ...Object.values(LANE_TOPICS),
         Topics.outcomes,
@@ -36,11 +38,34 @@ export async function startGroupsAtEnd(
       ]
     ).filter((t) => existing.has(t));
     for (const topic of topics) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      const partitions = ends.map((p) => ({ partition: p.partition, offset: p.high }));
-      for (const groupId of groups) await admin.setOffsets({ groupId, topic, partitions });
+      const offsets = await admin.fetchTopicOffsets(topic);
+      ends = ends.concat(offsets.map((p) => ({ topic, partition: p.partition, offset: p.high })));
     }
   } finally {
     await admin.disconnect();
+  }
+  if (topics.length === 0) return;
+  // One join per group, every topic at once, the groups side by side: admin.setOffsets joins the
+  // group once per topic and waits for a fetch each time, which costs seconds a call.
+  await Promise.all(groups.map((groupId) => commitAtEnd(kafka, groupId, topics, ends)));
+}
+
+/** Joins `groupId` alone, commits `ends` for it, and leaves. */
+async function commitAtEnd(
+  kafka: Kafka,
+  groupId: string,
+  topics: readonly string[],
+  ends: { topic: string; partition: number; offset: string }[],
+): Promise<void> {
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  await consumer.connect();
+  try {
+    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+    await consumer.subscribe({ topics: [...topics], fromBeginning: false });
+    await consumer.run({ autoCommit: false, eachBatch: async () => {} });
+    await joined;
+    await consumer.commitOffsets(ends);
+  } finally {
+    await consumer.disconnect();
   }
 }
