@@ -7,6 +7,7 @@ import type { OverdueCursor } from '../../core/store/kinds/messages.ts';
 import type { Store } from '../../core/store/store.ts';
 import { Topics } from '../../core/topics.ts';
 import { PersisterEvents } from './events.ts';
+import { type PeriodicJob, startPeriodic } from './periodic.ts';
 import { overdueCutoffs, receiptDeadlineEvent } from './receipt-deadline.ts';
 
 export interface ReceiptSweepOptions {
@@ -29,11 +30,8 @@ export interface ReceiptSweepOptions {
   now?: () => number;
 }
 
-export interface ReceiptSweepHandle {
-  /** One whole sweep now; resolves with the number of messages it ended. */
-  runOnce(): Promise<number>;
-  close(): Promise<void>;
-}
+/** `runOnce`: one whole sweep now; resolves with the number of messages it ended. */
+export type ReceiptSweepHandle = PeriodicJob<number>;
 
 /**
  * Ends the messages whose receipt never came: every overdue `submitted` message becomes a
@@ -60,17 +58,13 @@ export function startReceiptSweep(options: ReceiptSweepOptions): ReceiptSweepHan
     labelNames: ['class'],
     registers: [options.registry],
   });
-  let closed = false;
-  let running: Promise<number> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-
-  const sweep = async (): Promise<number> => {
+  const sweep = async (isClosed: () => boolean): Promise<number> => {
     const at = now();
     let total = 0;
     for (const cutoff of overdueCutoffs(options.deadlines, at)) {
       let cursor: OverdueCursor | undefined;
       let count = 0;
-      while (!closed && (options.isDatabaseUp?.() ?? true)) {
+      while (!isClosed() && (options.isDatabaseUp?.() ?? true)) {
         const overdue = await store.overdueReceipts({
           messageClass: cutoff.messageClass,
           submittedBefore: cutoff.submittedBefore,
@@ -101,36 +95,5 @@ export function startReceiptSweep(options: ReceiptSweepOptions): ReceiptSweepHan
     return total;
   };
 
-  const runOnce = (): Promise<number> => {
-    running ??= sweep().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = (delayMs: number) => {
-    if (closed) return;
-    timer = setTimeout(() => {
-      runOnce()
-        .catch((err: unknown) => {
-          logger.warn(
-            { err: err instanceof Error ? err.message : String(err) },
-            PersisterEvents.receiptSweepFailed,
-          );
-        })
-        .finally(() => schedule(intervalMs));
-    }, delayMs);
-    timer.unref();
-  };
-  // Persisters started together would otherwise all sweep at the same moment.
-  schedule(Math.random() * intervalMs);
-
-  return {
-    runOnce,
-    close: async () => {
-      closed = true;
-      clearTimeout(timer);
-      await running?.catch(() => undefined);
-    },
-  };
+  return startPeriodic(sweep, { intervalMs, logger, failedEvent: PersisterEvents.receiptSweepFailed });
 }

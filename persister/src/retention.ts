@@ -4,6 +4,7 @@ import type { Logger } from '../../core/logger.ts';
 import type { PurgeCounts } from '../../core/store/kinds/messages.ts';
 import type { Store } from '../../core/store/store.ts';
 import { PersisterEvents } from './events.ts';
+import { type PeriodicJob, startPeriodic } from './periodic.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -24,11 +25,8 @@ export interface RetentionOptions {
   now?: () => number;
 }
 
-export interface RetentionHandle {
-  /** One whole purge now: deletes in rounds until nothing older than the retention is left. */
-  runOnce(): Promise<PurgeCounts>;
-  close(): Promise<void>;
-}
+/** `runOnce`: one whole purge now: deletes in rounds until nothing older than the retention is left. */
+export type RetentionHandle = PeriodicJob<PurgeCounts>;
 
 /**
  * Deletes expired messages in small batches on an interval. Several persisters may run it at
@@ -47,14 +45,10 @@ export function startRetention(options: RetentionOptions): RetentionHandle {
     labelNames: ['table'],
     registers: [options.registry],
   });
-  let closed = false;
-  let running: Promise<PurgeCounts> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-
-  const purge = async (): Promise<PurgeCounts> => {
+  const purge = async (isClosed: () => boolean): Promise<PurgeCounts> => {
     const before = now() - options.days * DAY_MS;
     const total: PurgeCounts = { messages: 0, events: 0, attempts: 0 };
-    while (!closed && (options.isDatabaseUp?.() ?? true)) {
+    while (!isClosed() && (options.isDatabaseUp?.() ?? true)) {
       const round = await store.purgeMessages(before, batchRows);
       total.messages += round.messages;
       total.events += round.events;
@@ -71,33 +65,5 @@ export function startRetention(options: RetentionOptions): RetentionHandle {
     return total;
   };
 
-  const runOnce = (): Promise<PurgeCounts> => {
-    running ??= purge().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = (delayMs: number) => {
-    if (closed) return;
-    timer = setTimeout(() => {
-      runOnce()
-        .catch((err: unknown) => {
-          logger.warn({ err: err instanceof Error ? err.message : String(err) }, PersisterEvents.purgeFailed);
-        })
-        .finally(() => schedule(intervalMs));
-    }, delayMs);
-    timer.unref();
-  };
-  // Instances started together would otherwise all purge at the same moment.
-  schedule(Math.random() * intervalMs);
-
-  return {
-    runOnce,
-    close: async () => {
-      closed = true;
-      clearTimeout(timer);
-      await running?.catch(() => undefined);
-    },
-  };
+  return startPeriodic(purge, { intervalMs, logger, failedEvent: PersisterEvents.purgeFailed });
 }
