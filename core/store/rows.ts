@@ -174,6 +174,27 @@ export function insertInto(table: string, columns: readonly string[], rows = 1):
 VALUES ${Array.from({ length: rows }, () => row).join(', ')}`;
 }
 
+/**
+ * One row keyed by `key`, written whole: inserted, or every other column replaced on a duplicate.
+ * For per-tenant settings rows, where a PUT states the whole record.
+ */
+export function replaceRow(
+  dialect: Pick<SqlDialect, 'incoming' | 'upsert'>,
+  table: string,
+  columns: readonly string[],
+  key: readonly string[],
+): string {
+  const assignments = columns
+    .filter((c) => !key.includes(c))
+    .map((c) => `${c} = ${dialect.incoming(c)}`)
+    .join(',\n');
+  return `${insertInto(table, columns)} ${dialect.upsert(key, assignments)}`;
+}
+
+/** A nullable numeric column: MySQL hands DECIMAL and BIGINT back as strings. */
+export const numberOrNull = (value: number | string | null): number | null =>
+  value === null ? null : Number(value);
+
 /** A patch's values in MESSAGE_COLUMNS order, NULL for every field it does not carry. */
 export function patchValues(p: MessagePatch): unknown[] {
   return [

@@ -1,4 +1,5 @@
 import type { MessagingPolicyStore, QuietHours, TenantMessagingPolicy } from '../kinds/messaging-policy.ts';
+import { numberOrNull, replaceRow } from '../rows.ts';
 import type { SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
 
@@ -23,9 +24,6 @@ const COLUMNS = [
   'updated_at',
 ] as const;
 
-const numberOrNull = (value: number | string | null): number | null =>
-  value === null ? null : Number(value);
-
 /** `tenant_messaging_policy`: a tenant's quiet hours, marketing caps, dedup window and encoding choice. */
 export class SqlMessagingPolicyStore implements MessagingPolicyStore {
   private readonly upsertPolicy: string;
@@ -34,11 +32,7 @@ export class SqlMessagingPolicyStore implements MessagingPolicyStore {
     private readonly sql: SqlRunner,
     dialect: SqlDialect,
   ) {
-    const assignments = COLUMNS.slice(1)
-      .map((c) => `${c} = ${dialect.incoming(c)}`)
-      .join(',\n');
-    this.upsertPolicy = `INSERT INTO tenant_messaging_policy (${COLUMNS.join(', ')})
-VALUES (${COLUMNS.map(() => '?').join(', ')}) ${dialect.upsert(['tenant_id'], assignments)}`;
+    this.upsertPolicy = replaceRow(dialect, 'tenant_messaging_policy', COLUMNS, ['tenant_id']);
   }
 
   async getTenantMessagingPolicy(tenantId: string): Promise<TenantMessagingPolicy | undefined> {

@@ -1,5 +1,6 @@
 import type { MessageClass } from '../../message.ts';
 import type { RecipientCaps, SendLimitsStore, TenantSendLimits } from '../kinds/send-limits.ts';
+import { numberOrNull, replaceRow } from '../rows.ts';
 import type { SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
 
@@ -30,9 +31,6 @@ const COLUMNS = [
 
 const SELECT_TENANT_SEND_LIMITS = 'SELECT * FROM tenant_send_limits WHERE tenant_id = ?';
 
-const numberOrNull = (value: number | string | null): number | null =>
-  value === null ? null : Number(value);
-
 /** `tenant_send_limits`: a tenant's overrides of the gateway-wide send policy. */
 export class SqlSendLimitsStore implements SendLimitsStore {
   private readonly upsertLimits: string;
@@ -41,11 +39,7 @@ export class SqlSendLimitsStore implements SendLimitsStore {
     private readonly sql: SqlRunner,
     dialect: SqlDialect,
   ) {
-    const assignments = COLUMNS.slice(1)
-      .map((c) => `${c} = ${dialect.incoming(c)}`)
-      .join(',\n');
-    this.upsertLimits = `INSERT INTO tenant_send_limits (${COLUMNS.join(', ')})
-VALUES (${COLUMNS.map(() => '?').join(', ')}) ${dialect.upsert(['tenant_id'], assignments)}`;
+    this.upsertLimits = replaceRow(dialect, 'tenant_send_limits', COLUMNS, ['tenant_id']);
   }
 
   async getTenantSendLimits(tenantId: string): Promise<TenantSendLimits | undefined> {
