@@ -121,7 +121,18 @@ describe('bus on a 3-broker cluster (replication 3, min.insync.replicas 2)', { t
         if (i === 1_000) await cluster('kill', String(victim));
       }
       await Promise.all(publishes);
-      assert.ok(acknowledged.size > 2_000, `most publishes acknowledged, got ${acknowledged.size}`);
+      // Publishes in flight while the leader died may be refused (the api answers those 503);
+      // once another broker leads, every publish is acknowledged again.
+      await waitFor(
+        async () => (await partitions(topic))[0]!.leader !== victim,
+        30_000,
+        'a new partition leader',
+      );
+      for (let i = 3_000; i < 3_200; i++) {
+        const key = `m-${i}`;
+        await bus.publish(topic, [{ key, value: key }]);
+        acknowledged.add(key);
+      }
 
       const stored = await readAll(bus, topic, acknowledged.size);
       const counts = new Map<string, number>();
@@ -132,7 +143,6 @@ describe('bus on a 3-broker cluster (replication 3, min.insync.replicas 2)', { t
       assert.deepEqual(lost, [], 'no acknowledged record lost');
       assert.deepEqual(duplicated, [], 'the idempotent producer wrote nothing twice');
       assert.deepEqual(unexplained, []);
-      assert.notEqual((await partitions(topic))[0]!.leader, victim, 'another broker leads now');
     } finally {
       await bus.close();
       if (victim) await cluster('resume', String(victim));

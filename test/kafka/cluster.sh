@@ -34,6 +34,10 @@ BASE_PORT="${KAFKA_CLUSTER_PORT:-39092}"
 HEAP="${KAFKA_CLUSTER_HEAP:--Xmx384m -Xms96m}"
 export PIGEON_KAFKA_LIBS="${PIGEON_KAFKA_LIBS:-$REPO_ROOT/.cache/kafka/libs}"
 NODES=(1 2 3)
+# A dead broker is fenced, and its partitions get new leaders, after 3 s without a heartbeat
+# rather than the default 9 s: the fault tests measure Pigeon's recovery, not a slow default.
+FAILOVER_PROPS='broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500'
 
 client_port() { echo $((BASE_PORT + 10 * ($1 - 1))); }
 controller_port() { echo $(($(client_port "$1") + 1)); }
@@ -59,6 +63,8 @@ node() {
   PIGEON_KAFKA_HOME="$HOME_DIR/node$n" KAFKA_NODE_ID="$n" KAFKA_QUORUM_VOTERS="$(voters)" \
     KAFKA_PORT="$(client_port "$n")" KAFKA_CONTROLLER_PORT="$(controller_port "$n")" \
     KAFKA_REPLICATION=3 KAFKA_MIN_ISR=2 KAFKA_HEAP_OPTS="$HEAP" KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}" \
+    KAFKA_EXTRA_PROPS="$FAILOVER_PROPS${KAFKA_EXTRA_PROPS:+
+$KAFKA_EXTRA_PROPS}" \
     bash "$SCRIPT_DIR/kafka.sh" "$@"
 }
 
