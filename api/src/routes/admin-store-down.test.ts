@@ -25,9 +25,17 @@ const calls: Array<[TestMethod, string, unknown?]> = [
   ['PUT', '/v1/admin/tenants/tenant-b/limits', { ratePerSecond: 10 }],
   ['GET', '/v1/admin/senders?tenantId=tenant-a'],
   ['PUT', '/v1/admin/senders/ACME', { tenantId: 'tenant-a' }],
+  ['GET', '/v1/admin/tenants/tenant-b/messaging-policy'],
+  ['PUT', '/v1/admin/tenants/tenant-b/messaging-policy', { smartEncoding: true }],
+  ['GET', '/v1/admin/opt-out'],
+  ['GET', '/v1/suppressions'],
+  ['POST', '/v1/suppressions', { phone: '+14155550100' }],
+  ['DELETE', '/v1/suppressions/+14155550100'],
+  ['POST', '/v1/suppressions/import', ['+14155550101']],
+  ['GET', '/v1/inbound'],
 ];
 
-test('with the database down, every tenant, key, limit and sender admin call answers 503 problem+json', async () => {
+test('with the database down, every tenant, key, limit, sender, messaging-policy, opt-out, suppression and inbound call answers 503 problem+json', async () => {
   for (const [method, url, payload] of calls) {
     const res = await api.call(method, url, adminKey, payload);
     assert.equal(res.statusCode, 503, `${method} ${url}: ${res.body}`);
