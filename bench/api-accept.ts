@@ -18,7 +18,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import Fastify from 'fastify';
@@ -29,6 +28,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts'
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
 import { BENCH_SEND_POLICY, benchSize, envInt } from './support.ts';
+import { cpuSeconds, machineTicks, pidByCommand, processTree } from './cpu.ts';
 
 // ---------------------------------------------------------------------------------------------
 // autocannon has no type declarations; this is the part of its API used here.
@@ -94,7 +94,16 @@ async function serveBaseline(): Promise<void> {
     '/v1/messages',
     { bodyLimit: 16 * 1024, schema: { body: SendMessageBody, response: { 202: AcceptedMessage } } },
     async (_request, reply) =>
-      reply.code(202).send({ id: newId(), status: 'queued', segments: 1, encoding: 'GSM-7' }),
+      reply
+        .code(202)
+        .send({
+          id: newId(),
+          status: 'queued',
+          segments: 1,
+          encoding: 'GSM-7',
+          replaced: [],
+          forcedUcs2: [],
+        }),
   );
   await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
   if (cluster.isWorker) process.send?.('ready');
@@ -129,54 +138,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // CPU accounting from /proc (Linux), to tell a CPU-bound server from one waiting on the bus.
 
-const TICKS_PER_SECOND = 100;
-
-function statFields(pid: number | string): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU ticks of a process and its children (cluster workers). */
-function processTicks(pid: number | undefined): number {
-  if (!pid) return 0;
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const fields = statFields(entry);
-    if (!fields || (Number(entry) !== pid && Number(fields[1]) !== pid)) continue;
-    ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
-  }
-  return ticks;
-}
-
-function machineTicks(): { busy: number; total: number } {
-  try {
-    const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-    const numbers = values.map(Number);
-    const total = numbers.reduce((a, b) => a + b, 0);
-    return { busy: total - (numbers[3] ?? 0) - (numbers[4] ?? 0), total };
-  } catch {
-    return { busy: 0, total: 0 };
-  }
-}
+/** CPU seconds of a process and its children (cluster workers); 0 without a pid. */
+const processSeconds = (pid: number | undefined): number => (pid ? cpuSeconds(processTree(pid)) : 0);
 
 /** The local Kafka broker's pid, when it runs on this machine. */
-function brokerPid(): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('java') && cmdline.includes('kafka.Kafka')) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
+const brokerPid = () =>
+  pidByCommand((cmdline) => cmdline.includes('java') && cmdline.includes('kafka.Kafka'));
 
 /** How busy the machine is with other work right before a measurement, in %. */
 async function idleCheck(label: string): Promise<number> {
@@ -198,8 +165,8 @@ interface CpuSample {
 
 function sampleCpu(serverPid: number | undefined, broker: number | undefined): CpuSample {
   return {
-    server: processTicks(serverPid),
-    broker: processTicks(broker),
+    server: processSeconds(serverPid),
+    broker: processSeconds(broker),
     machine: machineTicks(),
     at: performance.now(),
   };
@@ -208,7 +175,7 @@ function sampleCpu(serverPid: number | undefined, broker: number | undefined): C
 /** CPU use between two samples, in % of one core (server, broker) and % of the machine. */
 function cpuBetween(a: CpuSample, b: CpuSample) {
   const seconds = (b.at - a.at) / 1000;
-  const pct = (ticks: number) => Math.round((ticks / TICKS_PER_SECOND / seconds) * 100);
+  const pct = (cpu: number) => Math.round((cpu / seconds) * 100);
   const total = b.machine.total - a.machine.total;
   return {
     server: pct(b.server - a.server),
