@@ -94,16 +94,14 @@ async function serveBaseline(): Promise<void> {
     '/v1/messages',
     { bodyLimit: 16 * 1024, schema: { body: SendMessageBody, response: { 202: AcceptedMessage } } },
     async (_request, reply) =>
-      reply
-        .code(202)
-        .send({
-          id: newId(),
-          status: 'queued',
-          segments: 1,
-          encoding: 'GSM-7',
-          replaced: [],
-          forcedUcs2: [],
-        }),
+      reply.code(202).send({
+        id: newId(),
+        status: 'queued',
+        segments: 1,
+        encoding: 'GSM-7',
+        replaced: [],
+        forcedUcs2: [],
+      }),
   );
   await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
   if (cluster.isWorker) process.send?.('ready');

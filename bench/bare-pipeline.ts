@@ -108,7 +108,9 @@ async function accept(env: RoleEnv): Promise<void> {
         request.body.to,
         JSON.stringify({ id, to: request.body.to, body: request.body.body }),
       );
-      return reply.code(202).send({ id, status: 'queued', segments: 1, encoding: 'GSM-7' });
+      return reply
+        .code(202)
+        .send({ id, status: 'queued', segments: 1, encoding: 'GSM-7', replaced: [], forcedUcs2: [] });
     },
   );
   app.post<{ Body: { id: string; ref: string; status: string } }>('/receipts', async (request, reply) => {
