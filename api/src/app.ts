@@ -9,6 +9,7 @@ import type { Readiness } from '../../core/health.ts';
 import type { Logger } from '../../core/logger.ts';
 import { problemServerOptions } from '../../core/http-problems.ts';
 import { registerOpsRoutes } from '../../core/ops-routes.ts';
+import { lazyRequestLoggers } from '../../core/request-logger.ts';
 import type { Store } from '../../core/store/store.ts';
 import type { ProviderLookup } from './routes/receipts.ts';
 import { ApiKeyAuthenticator } from './api-keys.ts';
@@ -129,6 +130,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance,
     // One log line per request costs more than the request itself at 10k/s; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
+    // Each request's child logger is made only when the request logs (a 2xx logs nothing).
+    childLoggerFactory: lazyRequestLoggers,
     // X-Forwarded-For is believed for exactly the configured number of proxy hops.
     trustProxy: (_address: string, hop: number) => hop < (deps.trustProxyHops ?? 0),
     // Strict input: unknown fields and wrong types are errors, never silently dropped or coerced.
