@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { dedupFingerprint, normaliseBody } from './dedup.ts';
 
 const KEY = 'k'.repeat(32);
@@ -31,4 +33,42 @@ test('another number, sender, class, case or key makes another fingerprint', () 
   ];
   assert.equal(new Set([fp, ...others]).size, 6);
   assert.doesNotMatch(fp, /4155550123|Sale/);
+});
+
+test('the plain-ASCII shortcut gives what the full normalisation gives, for any text', () => {
+  const full = (body: string) => body.normalize('NFC').replace(/\s+/gu, ' ').trim();
+  const pieces = fc.constantFrom(
+    'a',
+    'Z',
+    '9',
+    '%',
+    ' ',
+    '  ',
+    '\t',
+    '\n',
+    'e\u0301',
+    '\u00e9',
+    '\u00a0',
+    '~',
+    '',
+  );
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.array(pieces).map((p) => p.join('')),
+      ),
+      (body) => {
+        assert.equal(normaliseBody(body), full(body));
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+test('the fingerprint is HMAC-SHA-256 of the identity under the key, as before keys were imported once', () => {
+  const identity = [base.to, base.from, base.messageClass, base.body].join('\0');
+  assert.equal(dedupFingerprint(KEY, base), createHmac('sha256', KEY).update(identity).digest('base64url'));
+  const bytes = new TextEncoder().encode(KEY);
+  assert.equal(dedupFingerprint(bytes, base), dedupFingerprint(KEY, base));
 });

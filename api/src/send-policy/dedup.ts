@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { MessageClass } from '../../../core/message.ts';
 
 /**
@@ -21,8 +21,27 @@ export interface DedupIdentity {
   body: string;
 }
 
+/** Printable ASCII with single spaces, no space at either end: already its own normal form. */
+const NORMAL_ASCII = /^[!-~]+(?: [!-~]+)*$/;
+
 export function normaliseBody(body: string): string {
+  // Most bodies are plain ASCII, where NFC changes nothing: skip the normalisation's copies.
+  if (NORMAL_ASCII.test(body)) return body;
   return body.normalize('NFC').replace(/\s+/gu, ' ').trim();
+}
+
+/** Each key imported once: importing a raw key on every HMAC cost as much as the hash. */
+const importedKeys = new Map<string | Uint8Array, KeyObject>();
+
+function keyObject(key: string | Uint8Array): KeyObject {
+  let imported = importedKeys.get(key);
+  if (imported === undefined) {
+    imported = createSecretKey(typeof key === 'string' ? Buffer.from(key, 'utf8') : key);
+    // The gateway has one dedup key; a bound keeps a caller passing fresh buffers from growing it.
+    if (importedKeys.size >= 16) importedKeys.clear();
+    importedKeys.set(key, imported);
+  }
+  return imported;
 }
 
 /**
@@ -30,7 +49,7 @@ export function normaliseBody(body: string): string {
  * holds neither the body nor the number, and nobody without the key can test a guess against it.
  */
 export function dedupFingerprint(key: string | Uint8Array, identity: DedupIdentity): string {
-  return createHmac('sha256', key)
+  return createHmac('sha256', keyObject(key))
     .update(
       // NUL cannot occur in a number, sender or class, so no two identities give the same input.
       [identity.to, identity.from ?? '', identity.messageClass, normaliseBody(identity.body)].join('\0'),

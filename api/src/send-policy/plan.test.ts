@@ -82,3 +82,17 @@ test('UTC periods end at midnight and at the first of the next month', () => {
     monthMsLeft: 3_600_000,
   });
 });
+
+test('UTC periods stay right from one instant to the next, across a midnight and back', () => {
+  const before = Date.parse('2027-01-31T23:59:59.999Z');
+  for (const now of [before, before + 1, before, before + 1 + 86_400_000, before - 86_400_000]) {
+    const date = new Date(now);
+    const day = date.toISOString().slice(0, 10);
+    assert.deepEqual(utcPeriods(now), {
+      day,
+      dayMsLeft: Date.parse(`${day}T00:00:00.000Z`) + 86_400_000 - now,
+      month: day.slice(0, 7),
+      monthMsLeft: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1) - now,
+    });
+  }
+});

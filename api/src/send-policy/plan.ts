@@ -84,6 +84,17 @@ export interface PumpingDefence {
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
+interface UtcDay {
+  start: number;
+  end: number;
+  day: string;
+  month: string;
+  monthEnd: number;
+}
+
+/** The last day utcPeriods met: every send of a day shares it, so the date strings are made once a day. */
+let lastDay: UtcDay | undefined;
+
 /** The UTC day and month of an instant (`2026-01-31`, `2026-01`) and the milliseconds left in each. */
 export function utcPeriods(now: number): {
   day: string;
@@ -91,11 +102,92 @@ export function utcPeriods(now: number): {
   month: string;
   monthMsLeft: number;
 } {
-  const date = new Date(now);
-  const day = date.toISOString().slice(0, 10);
-  const nextDay = Date.parse(`${day}T00:00:00.000Z`) + DAY_MS;
-  const nextMonth = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
-  return { day, dayMsLeft: nextDay - now, month: day.slice(0, 7), monthMsLeft: nextMonth - now };
+  let known = lastDay;
+  if (known === undefined || now < known.start || now >= known.end) {
+    const date = new Date(now);
+    const day = date.toISOString().slice(0, 10);
+    const start = Date.parse(`${day}T00:00:00.000Z`);
+    known = {
+      start,
+      end: start + DAY_MS,
+      day,
+      month: day.slice(0, 7),
+      monthEnd: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
+    };
+    lastDay = known;
+  }
+  return {
+    day: known.day,
+    dayMsLeft: known.end - now,
+    month: known.month,
+    monthMsLeft: known.monthEnd - now,
+  };
+}
+
+// The windows' builders are plain functions, not closures made per call: planAdmission runs for
+// every message accepted.
+
+function recipientCap(
+  windows: AdmitWindow[],
+  send: SendToAdmit,
+  period: 'hour' | 'day',
+  limit: number,
+  windowMs: number,
+): void {
+  if (limit <= 0) return;
+  windows.push({
+    key: SendKeys.recipient(period, send.tenantId, send.e164),
+    by: 1,
+    limit,
+    windowMs,
+    penaltyMs: 0,
+    code: 'PIGEON_ERR_RECIPIENT_CAP',
+    refusal: `Too many messages to this number: at most ${limit} per ${period} (PIGEON_SEND_PER_RECIPIENT_${period.toUpperCase()}, or this tenant's limits)`,
+  });
+}
+
+function marketingCap(
+  windows: AdmitWindow[],
+  send: SendToAdmit,
+  now: number,
+  period: 'day' | 'week',
+  limit: number,
+  start: string,
+  endsAt: number,
+): void {
+  if (limit <= 0) return;
+  windows.push({
+    key: SendKeys.marketing(period, send.tenantId, send.e164, start),
+    by: 1,
+    limit,
+    // The key names its period and ends with it: the recipient's next midnight or Monday.
+    windowMs: Math.max(1, endsAt - now),
+    penaltyMs: 0,
+    code: 'PIGEON_ERR_FREQUENCY_CAPPED',
+    refusal: `This number already had ${limit} marketing message${limit === 1 ? '' : 's'} this ${period} (its local ${period}; this tenant's messaging policy)`,
+  });
+}
+
+function spendCap(
+  windows: AdmitWindow[],
+  send: SendToAdmit,
+  period: string,
+  cap: number,
+  windowMs: number,
+  what: string,
+  setting: string,
+): void {
+  if (cap <= 0) return;
+  windows.push({
+    key: SendKeys.spend(send.tenantId, period),
+    by: send.costMicros,
+    // A calendar period, not a sliding window: the key is made to end when the period does.
+    limit: Math.round(cap * MICROS),
+    windowMs,
+    penaltyMs: 0,
+    code: 'PIGEON_ERR_SPEND_CAP',
+    refusal: `Estimated spend of this tenant ${what} would pass its cap of ${cap} (${setting}, or this tenant's limits)`,
+  });
 }
 
 /**
@@ -111,41 +203,14 @@ export function planAdmission(
 ): AdmissionPlan {
   const { tenantId, e164 } = send;
   const windows: AdmitWindow[] = [];
-  const recipientCap = (period: 'hour' | 'day', limit: number, windowMs: number) => {
-    if (limit > 0) {
-      windows.push({
-        key: SendKeys.recipient(period, tenantId, e164),
-        by: 1,
-        limit,
-        windowMs,
-        penaltyMs: 0,
-        code: 'PIGEON_ERR_RECIPIENT_CAP',
-        refusal: `Too many messages to this number: at most ${limit} per ${period} (PIGEON_SEND_PER_RECIPIENT_${period.toUpperCase()}, or this tenant's limits)`,
-      });
-    }
-  };
   if (scope === 'message') {
-    recipientCap('hour', limits.perRecipientHour, HOUR_MS);
-    recipientCap('day', limits.perRecipientDay, DAY_MS);
+    recipientCap(windows, send, 'hour', limits.perRecipientHour, HOUR_MS);
+    recipientCap(windows, send, 'day', limits.perRecipientDay, DAY_MS);
   }
   const caps = send.marketingCaps;
   if (scope === 'message' && send.messageClass === 'marketing' && caps) {
-    const marketingCap = (period: 'day' | 'week', limit: number, start: string, endsAt: number) => {
-      if (limit > 0) {
-        windows.push({
-          key: SendKeys.marketing(period, tenantId, e164, start),
-          by: 1,
-          limit,
-          // The key names its period and ends with it: the recipient's next midnight or Monday.
-          windowMs: Math.max(1, endsAt - now),
-          penaltyMs: 0,
-          code: 'PIGEON_ERR_FREQUENCY_CAPPED',
-          refusal: `This number already had ${limit} marketing message${limit === 1 ? '' : 's'} this ${period} (its local ${period}; this tenant's messaging policy)`,
-        });
-      }
-    };
-    marketingCap('day', caps.perDay, caps.periods.day, caps.periods.dayEndsAt);
-    marketingCap('week', caps.perWeek, caps.periods.week, caps.periods.weekEndsAt);
+    marketingCap(windows, send, now, 'day', caps.perDay, caps.periods.day, caps.periods.dayEndsAt);
+    marketingCap(windows, send, now, 'week', caps.perWeek, caps.periods.week, caps.periods.weekEndsAt);
   }
   if (scope === 'message' && send.messageClass === 'otp') {
     const range = numberRange(e164);
@@ -160,22 +225,18 @@ export function planAdmission(
     });
   }
   const periods = utcPeriods(now);
-  const spendCap = (period: string, cap: number, windowMs: number, what: string, setting: string) => {
-    if (cap > 0) {
-      windows.push({
-        key: SendKeys.spend(tenantId, period),
-        by: send.costMicros,
-        // A calendar period, not a sliding window: the key is made to end when the period does.
-        limit: Math.round(cap * MICROS),
-        windowMs,
-        penaltyMs: 0,
-        code: 'PIGEON_ERR_SPEND_CAP',
-        refusal: `Estimated spend of this tenant ${what} would pass its cap of ${cap} (${setting}, or this tenant's limits)`,
-      });
-    }
-  };
-  spendCap(periods.day, limits.dailySpendCap, periods.dayMsLeft, 'today', 'PIGEON_SEND_DAILY_SPEND_CAP');
   spendCap(
+    windows,
+    send,
+    periods.day,
+    limits.dailySpendCap,
+    periods.dayMsLeft,
+    'today',
+    'PIGEON_SEND_DAILY_SPEND_CAP',
+  );
+  spendCap(
+    windows,
+    send,
     periods.month,
     limits.monthlySpendCap,
     periods.monthMsLeft,
