@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  admitAndCreate,
   approveVerification,
   beginCheck,
   cancelVerification,
@@ -110,6 +111,50 @@ function verifyScriptsContract(name: string, create: () => Cache): void {
       const replacement = newId();
       assert.deepEqual(await s.createOne(replacement, { replace: id }), ['created', '']);
       assert.equal(await cache.get(s.index), replacement);
+    });
+
+    it('creates within the send limits in one step: a refusal creates nothing, another pending one counts nothing', async () => {
+      const s = subject();
+      const window = `otp:rl:send-phone:${TENANT}:${s.to}:${newId()}`;
+      const createArgs = (id: string) => [
+        id,
+        '',
+        s.t0 + TTL,
+        s.t0 + TTL + 3_600_000,
+        TENANT,
+        s.to,
+        'US',
+        'en',
+        'd1',
+        s.t0,
+        `m-${id}`,
+        '',
+        '',
+      ];
+      // No bucket (rate 0) and one window of two sends a minute, as a verification's limits come.
+      const createWithin = (id: string) =>
+        cache.runScript(
+          admitAndCreate,
+          [`otp:rl:bucket:${TENANT}`, window, s.record(id), s.index],
+          [s.t0, 0, 0, 1, 2, 60_000, 0, ...createArgs(id)],
+        );
+      const first = newId();
+      assert.deepEqual(await createWithin(first), ['created', '']);
+      assert.equal(await cache.get(s.index), first);
+      assert.equal((await s.read(first)).status, 'pending');
+      assert.equal(await cache.get(window), '1');
+      const second = newId();
+      assert.deepEqual(await createWithin(second), ['exists', first]);
+      assert.equal(await cache.get(window), '1', 'nothing counted for a number with a pending verification');
+      assert.deepEqual(await s.read(second), {});
+      await cache.del(s.index);
+      assert.deepEqual(await createWithin(second), ['created', '']);
+      await cache.del(s.index);
+      const refused = await createWithin(newId());
+      assert.equal(refused[0], 'refused');
+      assert.equal(refused[1], 2, 'the window, the second key, refused');
+      assert.ok(Number(refused[2]) > 0 && Number(refused[2]) <= 60_000);
+      assert.equal(await cache.get(s.index), undefined, 'nothing created on a refusal');
     });
 
     it('re-sends on the growing schedule, five sends at most, reporting what it replaced', async () => {

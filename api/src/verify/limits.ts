@@ -16,7 +16,7 @@ import {
   SendKeys,
 } from '../send-policy/plan.ts';
 import { estimateCostMicros, MICROS } from '../send-policy/pricing.ts';
-import { admitSend } from '../send-policy/scripts.ts';
+import { type AdmitReply, admitSend } from '../send-policy/scripts.ts';
 import { VerifyKeys } from './scripts.ts';
 import type { VerificationSettings } from './settings.ts';
 import { type TenantOtpSettingsCache, tenantOtpSettingsPath } from './tenant-settings.ts';
@@ -122,11 +122,27 @@ export class VerificationLimits {
    */
   async hitSendLimits(
     caller: Caller,
+    destination: { e164: string; country: string; segments?: number },
+    isNew: boolean,
+    now: number,
+    policy: TenantPolicy,
+  ): Promise<SendHold> {
+    const limits = await this.sendLimits(caller, destination, isNew, now, policy);
+    limits.settle(await this.deps.cache.runScript(admitSend, limits.keys, limits.args));
+    return limits.hold;
+  }
+
+  /**
+   * hitSendLimits as one admitSend call not yet made: its KEYS and ARGV, for a caller that runs
+   * them inside a script of its own (a new verification's create), and `settle` for its reply.
+   */
+  async sendLimits(
+    caller: Caller,
     { e164, country, segments = 1 }: { e164: string; country: string; segments?: number },
     isNew: boolean,
     now: number,
     { dailySpendCap, spendCapSetting }: TenantPolicy,
-  ): Promise<SendHold> {
+  ): Promise<SendLimitsCall> {
     const s = this.deps.settings;
     const costMicros = this.costMicros({ segments, country });
     const windows: WindowSpec[] = [
@@ -186,8 +202,10 @@ export class VerificationLimits {
       costMicros,
       now,
     );
-    await this.hitWindowsOrThrow(caller, country, windows, shared);
-    return { spendKey, costMicros, shared: shared?.windows ?? [] };
+    return {
+      ...this.windowsCall(caller, country, windows, shared),
+      hold: { spendKey, costMicros, shared: shared?.windows ?? [] },
+    };
   }
 
   /** Takes back the spend hitSendLimits counted for a send that did not happen; best effort. */
@@ -266,24 +284,46 @@ export class VerificationLimits {
     windows: WindowSpec[],
     shared?: AdmissionPlan,
   ): Promise<void> {
+    const call = this.windowsCall(caller, country, windows, shared);
+    call.settle(await this.deps.cache.runScript(admitSend, call.keys, call.args));
+  }
+
+  /** The windows (and the policy's tenant plan) as admitSend's KEYS and ARGV, and its reply's meaning. */
+  private windowsCall(
+    caller: Caller,
+    country: string | undefined,
+    windows: WindowSpec[],
+    shared?: AdmissionPlan,
+  ): Omit<SendLimitsCall, 'hold'> {
     const now = this.deps.now();
     const tail = shared ? scriptInput(shared, now) : undefined;
-    const reply = await this.deps.cache.runScript(
-      admitSend,
-      [
+    return {
+      keys: [
         shared?.bucket.key ?? VerifyKeys.window('bucket', caller.tenantId),
         ...windows.map((w) => w[0]),
         ...(tail?.keys.slice(1) ?? []),
       ],
-      [
+      args: [
         now,
         shared?.bucket.ratePerSecond ?? 0,
         shared?.bucket.burst ?? 0,
         ...windows.flatMap(([, rate, by, penaltyMs]) => [by, rate.limit, rate.windowMs, penaltyMs]),
         ...(tail?.args.slice(3) ?? []),
       ],
-    );
-    const [refused, retryAfterMs, first] = reply;
+      settle: (reply) => {
+        this.settle(caller, country, windows, shared, reply);
+      },
+    };
+  }
+
+  /** Returns when the reply admitted the send; else records the refusal and throws it. */
+  private settle(
+    caller: Caller,
+    country: string | undefined,
+    windows: WindowSpec[],
+    shared: AdmissionPlan | undefined,
+    [refused, retryAfterMs, first]: AdmitReply,
+  ): void {
     if (refused === 0) return;
     if (shared && (refused === 1 || refused > windows.length + 1)) {
       // The tenant's bucket or a message spend cap: the policy's own refusal, counted as both.
@@ -314,6 +354,16 @@ export class VerificationLimits {
       { retryAfterSeconds },
     );
   }
+}
+
+/** One admitSend call for a send's limits, not yet made. */
+export interface SendLimitsCall {
+  keys: string[];
+  args: Array<string | number>;
+  /** What the send counts once admitted, to give back if it does not happen (giveBackSpend). */
+  hold: SendHold;
+  /** Returns when the script's reply admitted the send; else records the refusal and throws it. */
+  settle(reply: AdmitReply): void;
 }
 
 /** What a verification send counted, to give back if the send does not happen. */

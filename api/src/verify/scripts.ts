@@ -16,6 +16,7 @@
  *   factorId totp             the number's verified TOTP factor, its secret sealed, or ''
  */
 import type { CacheScript, ScriptRedis } from '../../../core/cache/cache.ts';
+import { admitSend } from '../send-policy/scripts.ts';
 
 export const VerifyKeys = {
   record: (id: string) => `otp:v:${id}`,
@@ -72,6 +73,51 @@ return {'created', ''}`,
     });
     r.pexpireAt(record!, num(a[3]));
     return ['created', ''];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+
+/** The create script's ARGV count; admitAndCreate finds where its two parts meet by it. */
+const CREATE_ARGS = 13;
+
+export type AdmitAndCreateReply = ['created', ''] | ['exists', string] | ['refused', number, number, number];
+
+/**
+ * A new verification's send limits and its creation in one step, so a create waits on one round
+ * trip instead of two: the number's index is read first (another pending verification: ['exists',
+ * its id], nothing counted, and the caller re-sends that one through its own limits); then the
+ * send policy's admitSend runs over its part of the keys and arguments (a refusal: ['refused', and
+ * admitSend's reply], nothing created); then createVerification, which answers ['created', ''].
+ * KEYS admitSend's keys (no dedup claim), then record, index. ARGV admitSend's, then the create
+ * script's thirteen.
+ */
+export const admitAndCreate: CacheScript<AdmitAndCreateReply> = {
+  name: 'verify_admit_create',
+  lua: `
+local function admit(KEYS, ARGV)
+${admitSend.lua}
+end
+local function create(KEYS, ARGV)
+${createVerification.lua}
+end
+local admitKeys, admitArgs, createArgs = {}, {}, {}
+for i = 1, #KEYS - 2 do admitKeys[i] = KEYS[i] end
+for i = 1, #ARGV - ${CREATE_ARGS} do admitArgs[i] = ARGV[i] end
+for i = #ARGV - ${CREATE_ARGS - 1}, #ARGV do createArgs[#createArgs + 1] = ARGV[i] end
+local current = redis.call('GET', KEYS[#KEYS])
+if current and current ~= createArgs[2] then return {'exists', current} end
+local admitted = admit(admitKeys, admitArgs)
+if admitted[1] ~= 0 then return {'refused', admitted[1], admitted[2], admitted[3]} end
+return create({KEYS[#KEYS - 1], KEYS[#KEYS]}, createArgs)`,
+  memory(r: ScriptRedis, keys, a): AdmitAndCreateReply {
+    const createKeys = keys.slice(-2);
+    const createArgs = a.slice(-CREATE_ARGS);
+    const current = r.get(createKeys[1]!);
+    if (current !== null && current !== createArgs[1]) return ['exists', current];
+    const admitted = admitSend.memory(r, keys.slice(0, -2), a.slice(0, -CREATE_ARGS));
+    if (admitted[0] !== 0) return ['refused', admitted[0], admitted[1], admitted[2]];
+    return createVerification.memory(r, createKeys, createArgs) as ['created', ''];
   },
 };
 

@@ -4,7 +4,8 @@ import { PigeonError } from '../../../core/errors.ts';
 import type { TotpFactorRecord } from '../../../core/store/kinds/factors.ts';
 import { codeDigest } from './code.ts';
 import { MAX_CHECKS, MAX_SENDS, RESEND_INTERVALS_MS } from './policy.ts';
-import { createVerification, resendVerification, revertSend, VerifyKeys } from './scripts.ts';
+import type { SendLimitsCall } from './limits.ts';
+import { admitAndCreate, createVerification, resendVerification, revertSend, VerifyKeys } from './scripts.ts';
 
 /** A verification stays readable (GET) this long after its last possible use. */
 const RETENTION_MS = 3_600_000;
@@ -45,7 +46,7 @@ export interface SendClaim {
  * PIGEON_ERR_SEND_LIMIT when the pending one may not be re-sent (yet).
  */
 export async function claimSend(cache: Cache, claim: SendClaim): Promise<Send> {
-  const { tenantId, destination, messageId, code, otpKey, factor, now } = claim;
+  const { tenantId, destination, messageId, code, otpKey, now } = claim;
   const index = VerifyKeys.index(tenantId, destination.e164);
   const expiresAt = now + claim.ttlMs;
   let pending = claim.existing;
@@ -94,21 +95,7 @@ export async function claimSend(cache: Cache, claim: SendClaim): Promise<Send> {
     const [outcome, other] = await cache.runScript(
       createVerification,
       [VerifyKeys.record(id), index],
-      [
-        id,
-        replaceable,
-        expiresAt,
-        expiresAt + RETENTION_MS,
-        tenantId,
-        destination.e164,
-        destination.country,
-        claim.locale,
-        codeDigest(otpKey, id, code),
-        now,
-        messageId,
-        factor?.id ?? '',
-        factor?.secret ?? '',
-      ],
+      createArgs(claim, id, replaceable),
     );
     if (outcome === 'created') {
       return { verificationId: id, expiresAt, sendCount: 1, created: true, undo: { mode: 'created' } };
@@ -119,6 +106,59 @@ export async function claimSend(cache: Cache, claim: SendClaim): Promise<Send> {
   throw new PigeonError('PIGEON_ERR_RATE_LIMITED', 'Too many concurrent requests for this number', {
     retryAfterSeconds: 1,
   });
+}
+
+/** The create script's ARGV for a new verification `id` (replacing `replaceable`, or ''). */
+function createArgs(claim: SendClaim, id: string, replaceable: string): Array<string | number> {
+  const { factor, now } = claim;
+  const expiresAt = now + claim.ttlMs;
+  return [
+    id,
+    replaceable,
+    expiresAt,
+    expiresAt + RETENTION_MS,
+    claim.tenantId,
+    claim.destination.e164,
+    claim.destination.country,
+    claim.locale,
+    codeDigest(claim.otpKey, id, claim.code),
+    now,
+    claim.messageId,
+    factor?.id ?? '',
+    factor?.secret ?? '',
+  ];
+}
+
+/**
+ * claimSend for a number the index named no pending verification for, with the send's limits
+ * (VerificationLimits.sendLimits) in the same script: one round trip instead of two. Returns the
+ * send, or the id of a pending verification another request made in between, for which nothing
+ * was counted (the caller re-sends it through hitSendLimits and claimSend). A refusal of the
+ * limits is thrown by `limits.settle`, and then nothing was counted or created.
+ */
+export async function createWithinLimits(
+  cache: Cache,
+  claim: SendClaim,
+  limits: SendLimitsCall,
+): Promise<Send | { pending: string }> {
+  const id = newId(claim.now);
+  const reply = await cache.runScript(
+    admitAndCreate,
+    [...limits.keys, VerifyKeys.record(id), VerifyKeys.index(claim.tenantId, claim.destination.e164)],
+    [...limits.args, ...createArgs(claim, id, '')],
+  );
+  if (reply[0] === 'exists') return { pending: reply[1] };
+  if (reply[0] === 'refused') {
+    limits.settle([reply[1], reply[2], reply[3]]);
+    throw new Error(`send limits refused with ${reply[1]} yet settled`);
+  }
+  return {
+    verificationId: id,
+    expiresAt: claim.now + claim.ttlMs,
+    sendCount: 1,
+    created: true,
+    undo: { mode: 'created' },
+  };
 }
 
 /** Puts back what claimSend changed, for a send whose message the bus did not take. */

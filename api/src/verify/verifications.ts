@@ -12,7 +12,7 @@ import type { MessagePublisher } from '../publisher.ts';
 import type { VerificationAudit } from './audit.ts';
 import { codeMatches, DEFAULT_CODE_LENGTH, generateCode } from './code.ts';
 import type { Factors } from './factors.ts';
-import type { Caller, VerificationLimits } from './limits.ts';
+import type { Caller, SendHold, VerificationLimits } from './limits.ts';
 import { checkDestination } from '../send-policy/destination.ts';
 import { MAX_CHECKS } from './policy.ts';
 import {
@@ -22,7 +22,7 @@ import {
   readVerification,
   VerifyKeys,
 } from './scripts.ts';
-import { claimSend, type Send, undoSend } from './sends.ts';
+import { claimSend, createWithinLimits, type Send, type SendClaim, undoSend } from './sends.ts';
 import { requireKey, type VerificationSettings } from './settings.ts';
 import { statusAt } from './state.ts';
 import { renderOtpText, resolveLocale } from './templates.ts';
@@ -151,28 +151,34 @@ export class Verifications {
       this.deps.cache.get(index),
       this.deps.factors.verifiedFor(caller.tenantId, destination.e164),
     ]);
-    const hold = await limits.hitSendLimits(
-      caller,
-      { ...destination, segments: message.segments },
-      existing === undefined,
+    const claim: SendClaim = {
+      tenantId: caller.tenantId,
+      destination,
+      locale,
+      messageId: message.messageId,
+      code,
+      otpKey,
+      existing,
+      factor,
       now,
-      policy,
-    );
+      ttlMs,
+    };
+    const counted = { ...destination, segments: message.segments };
+    let created: { send: Send; hold: SendHold } | undefined;
+    if (existing === undefined) {
+      // A new verification: its limits and its creation in one script.
+      const call = await limits.sendLimits(caller, counted, true, now, policy);
+      const outcome = await createWithinLimits(this.deps.cache, claim, call);
+      if ('pending' in outcome) claim.existing = outcome.pending;
+      else created = { send: outcome, hold: call.hold };
+    }
+    const hold =
+      created?.hold ??
+      (await limits.hitSendLimits(caller, counted, claim.existing === undefined, now, policy));
 
     let send: Send;
     try {
-      send = await claimSend(this.deps.cache, {
-        tenantId: caller.tenantId,
-        destination,
-        locale,
-        messageId: message.messageId,
-        code,
-        otpKey,
-        existing,
-        factor,
-        now,
-        ttlMs,
-      });
+      send = created?.send ?? (await claimSend(this.deps.cache, claim));
     } catch (err) {
       // The verification's own send limit refuses like the velocity windows do: counted as a block.
       if (isPigeonError(err) && err.code === 'PIGEON_ERR_SEND_LIMIT') {
