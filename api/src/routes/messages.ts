@@ -114,10 +114,18 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
   const templates = deps.templates ?? deps.store;
   const tenantSmartEncoding = deps.smartEncoding ?? (() => false);
   /** The request's override, else the tenant's setting; no call when the request decides. */
-  const smartEncodingFor = async (tenantId: string, override: boolean | undefined): Promise<boolean> => {
-    if (override !== undefined) return override;
-    const allowed = tenantSmartEncoding(tenantId);
-    return typeof allowed === 'boolean' ? allowed : await allowed;
+  const smartEncodingFor = (tenantId: string, override: boolean | undefined): Promise<boolean> | boolean =>
+    override ?? tenantSmartEncoding(tenantId);
+  // One counter child per class and lane, found without prom-client hashing the labels per request.
+  const acceptedBy = new Map<string, Counter.Internal>();
+  const countAccepted = (event: MessageRequested) => {
+    const key = `${event.class}\0${event.lane}`;
+    let child = acceptedBy.get(key);
+    if (child === undefined) {
+      child = accepted.labels({ class: event.class, lane: event.lane });
+      acceptedBy.set(key, child);
+    }
+    child.inc();
   };
 
   const requireSigningSecret = async (tenantId: string) => {
@@ -143,7 +151,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       const { template: templateId, variables, locale, smartEncoding, ...rest } = request.body;
       const text = messageText(
         { body: rest.body, template: templateId, variables, locale, class: rest.class },
-        await namedTemplate(templates, principal.tenantId, templateId),
+        templateId === undefined ? undefined : await namedTemplate(templates, principal.tenantId, templateId),
       );
       const built = buildMessage(
         {
@@ -221,7 +229,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         }
         return reply.code(202).send({ ...view(duplicateOf, built), duplicate: true });
       }
-      accepted.inc({ class: event.class, lane: event.lane });
+      countAccepted(event);
       return reply.code(202).send(view(event.messageId, built));
     },
   );
@@ -359,7 +367,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         await Promise.all(admissions.map((a) => a.release()));
         throw err;
       }
-      for (const e of events) accepted.inc({ class: e.class, lane: e.lane });
+      for (const e of events) countAccepted(e);
       return reply.code(202).send({
         batchId,
         accepted: events.length + duplicateOf.size,
