@@ -28,7 +28,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts'
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
 import { BENCH_SEND_POLICY, benchSize, envInt } from './support.ts';
-import { cpuSeconds, machineTicks, pidByCommand, processTree } from './cpu.ts';
+import { cpuSeconds, machineTicks, pidByCommand, pidListeningOn, processTree } from './cpu.ts';
 
 // ---------------------------------------------------------------------------------------------
 // autocannon has no type declarations; this is the part of its API used here.
@@ -139,8 +139,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
 /** CPU seconds of a process and its children (cluster workers); 0 without a pid. */
 const processSeconds = (pid: number | undefined): number => (pid ? cpuSeconds(processTree(pid)) : 0);
 
-/** The local Kafka broker's pid, when it runs on this machine. */
+/**
+ * The pid of the Kafka broker the API talks to, found by its port (a development broker on the same
+ * machine is not ours), else the first broker by name.
+ */
 const brokerPid = () =>
+  pidListeningOn(Number(TEST_KAFKA_BROKERS[0]?.split(':').pop())) ??
   pidByCommand((cmdline) => cmdline.includes('java') && cmdline.includes('kafka.Kafka'));
 
 /** How busy the machine is with other work right before a measurement, in %. */
