@@ -434,6 +434,17 @@ export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
             GROUP BY message_id, type HAVING COUNT(*) > 1) d`,
           [ids],
         ),
+        // Where the messages that did not arrive stopped, so a failed check says why.
+        not_delivered: Object.fromEntries(
+          (
+            (
+              await conn.query(
+                `SELECT status, COUNT(*) n FROM messages WHERE id IN (?) AND status <> 'delivered' GROUP BY status`,
+                [ids],
+              )
+            )[0] as Array<{ status: string; n: number }>
+          ).map((r) => [r.status, Number(r.n)]),
+        ),
       };
       const n = ids.length;
       const exactlyOnce =

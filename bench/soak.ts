@@ -71,7 +71,8 @@ async function main(): Promise<void> {
     await reading;
     const end = rss();
     const delivered = await waitDelivered(pigeon, before + load.ids.length, 60);
-    const { exactlyOnce } = await pigeon.verify(load.ids);
+    const { exactlyOnce, detail } = await pigeon.verify(load.ids);
+    if (!delivered || !exactlyOnce) log(`soak: checks ${JSON.stringify(detail)}`);
     if (!delivered || !exactlyOnce) failed = true;
     const rows = Object.keys(end).map((name) => {
       const change = first[name]! > 0 ? end[name]! / first[name]! : 0;
