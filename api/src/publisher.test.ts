@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import type { ConsumedRecord } from '../../core/bus/bus.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
+import { isPigeonError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
+import { Markers } from '../../core/markers.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { MessageRequested } from '../../core/message.ts';
 import { isSealed, openBody, sealBody } from '../../core/sealed-body.ts';
@@ -65,4 +67,35 @@ test('a body sealed already (a verification) is not sealed twice; without a key 
 
   const [plain] = await published(undefined, [message('Your code is 333444', 'otp')]);
   assert.equal(plain!.body, 'Your code is 333444');
+});
+
+test('a request that spent its publish timeout before publishing is refused (503), its message marked aborted and never published', async () => {
+  const bus = new MemoryBus({ logger });
+  await bus.ensureTopics(topicSpecs(1));
+  const seen: ConsumedRecord[] = [];
+  const subscription = await bus.subscribe({
+    groupId: 'reader',
+    topics: Object.values(LANE_TOPICS),
+    handler: async (batch) => {
+      seen.push(...batch.records);
+    },
+  });
+  const cache = new MemoryCache();
+  const publisher = new MessagePublisher(bus, cache, logger, 1_000);
+  const late = message('Your parcel is on its way', 'transactional');
+  await assert.rejects(publisher.publish([late], { spentMs: 1_000 }), (err: unknown) => {
+    assert.ok(isPigeonError(err));
+    assert.equal(err.code, 'PIGEON_ERR_BUS_UNAVAILABLE');
+    return true;
+  });
+  assert.equal(await cache.get(Markers.abort(late.messageId)), '1');
+  const onTime = message('Your parcel arrived', 'transactional');
+  await publisher.publish([onTime], { spentMs: 400 });
+  await waitFor(() => seen.length >= 1, 2_000, 'the message on time read back');
+  assert.deepEqual(
+    seen.map((r) => (JSON.parse(r.value) as MessageRequested).messageId),
+    [onTime.messageId],
+  );
+  await subscription.close();
+  await bus.close();
 });

@@ -34,7 +34,19 @@ export class MessagePublisher {
     return JSON.stringify({ ...event, body: sealBody(event.body, this.otpBodyKey) });
   }
 
-  async publish(events: readonly MessageRequested[]): Promise<void> {
+  /**
+   * `spentMs`: how much of the publish timeout already went by since the messages were built (their
+   * `acceptDeadline` is their `now` plus the timeout). The bridge refuses a record appended after
+   * that deadline, so the wait here ends there too: under overload, time the request spent before
+   * publishing (the send policy's script, lookups) must not let a 202 name a message the bridge
+   * then refuses as late.
+   */
+  async publish(
+    events: readonly MessageRequested[],
+    { spentMs = 0 }: { spentMs?: number } = {},
+  ): Promise<void> {
+    const waitMs = this.timeoutMs - spentMs;
+    if (!(waitMs > 0)) return this.giveUp(events, 'timeout', undefined);
     const byTopic = new Map<string, MessageRequested[]>();
     for (const event of events) {
       const topic = LANE_TOPICS[event.lane];
@@ -52,7 +64,7 @@ export class MessagePublisher {
     );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.timeoutMs);
+      timer = setTimeout(() => resolve('timeout'), waitMs);
     });
     let failure: unknown;
     const result = await Promise.race([writes.then(() => 'ok' as const), timeout]).catch((err: unknown) => {
@@ -62,6 +74,15 @@ export class MessagePublisher {
     clearTimeout(timer);
     if (result === 'ok') return;
     writes.catch(() => undefined);
+    return this.giveUp(events, result, failure);
+  }
+
+  /** Marks the messages aborted, so a write that lands late is never sent, and refuses them (503). */
+  private async giveUp(
+    events: readonly MessageRequested[],
+    result: 'timeout' | 'error',
+    failure: unknown,
+  ): Promise<never> {
     this.logger.warn(
       { count: events.length, result, err: (failure as Error | undefined)?.message },
       'api.publish_failed',

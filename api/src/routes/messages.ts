@@ -210,7 +210,9 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       try {
         // After the idempotency check: a replay was admitted the first time and counts once.
         admission = await deps.policy.admit(principal.tenantId, candidate(event));
-        if (admission.duplicateOf === undefined) await deps.publisher.publish([event]);
+        if (admission.duplicateOf === undefined) {
+          await deps.publisher.publish([event], { spentMs: Date.now() - now });
+        }
       } catch (err) {
         if (idemCacheKey) await deps.cache.del(idemCacheKey).catch(() => undefined);
         await admission?.release();
@@ -362,7 +364,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         };
       });
       try {
-        if (events.length > 0) await deps.publisher.publish(events);
+        if (events.length > 0) await deps.publisher.publish(events, { spentMs: Date.now() - now });
       } catch (err) {
         await Promise.all(admissions.map((a) => a.release()));
         throw err;

@@ -190,7 +190,7 @@ export class Verifications {
 
     const event: MessageRequested = bodyKey ? { ...message, body: sealBody(message.body, bodyKey) } : message;
     try {
-      await this.deps.publisher.publish([event]);
+      await this.deps.publisher.publish([event], { spentMs: this.deps.now() - now });
     } catch (err) {
       await undoSend(this.deps.cache, caller.tenantId, destination.e164, send, message.messageId).catch(
         (undoErr: unknown) =>
