@@ -62,6 +62,14 @@ async function main(): Promise<void> {
       first = rss();
       log(`soak: RSS after ${firstReadingAt} s ${JSON.stringify(first)}`);
     });
+    // A reading every tenth of the run besides the two compared: a leak climbs steadily, a heap
+    // settling after the max burst falls, and a heap still growing to its working size flattens.
+    const series: Array<{ s: number; rss: Record<string, number> }> = [];
+    const started = performance.now();
+    const sampler = setInterval(
+      () => series.push({ s: Math.round((performance.now() - started) / 1000), rss: rss() }),
+      Math.max(1000, (seconds * 1000) / 10),
+    );
     const load = await postMessages(pigeon, {
       first: 10_000_000,
       total,
@@ -69,7 +77,9 @@ async function main(): Promise<void> {
       ratePerSecond: rate,
     });
     await reading;
+    clearInterval(sampler);
     const end = rss();
+    for (const { s: at, rss: sample } of series) log(`soak: RSS at ${at} s ${JSON.stringify(sample)}`);
     const delivered = await waitDelivered(pigeon, before + load.ids.length, 60);
     const { exactlyOnce, detail } = await pigeon.verify(load.ids);
     if (!delivered || !exactlyOnce) log(`soak: checks ${JSON.stringify(detail)}`);
