@@ -4,6 +4,7 @@
  * tested against it behaves the same on Redis.
  */
 import { PigeonError } from '../errors.ts';
+import { assertOneSlot } from './slots.ts';
 import type { Cache, CacheScript, ScriptRedis, ScriptReply, SetOptions } from './cache.ts';
 
 export interface MemoryCacheOptions {
@@ -115,6 +116,7 @@ export class MemoryCache implements Cache {
     args: readonly (string | number)[],
   ): Promise<T> {
     this.#assertOpen();
+    assertOneSlot(script.name, keys);
     // Nothing else runs until the twin returns: that is the whole of its atomicity.
     return script.memory(this.#scriptRedis, keys, args.map(String));
   }

@@ -12,10 +12,19 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { PigeonError } from '../errors.ts';
 import { backoffDelay, exponentialBackoff } from '../retry.ts';
 import type { Cache, CacheScript, ScriptReply, SetOptions } from './cache.ts';
+import { assertOneSlot } from './slots.ts';
+
+/** A Redis Cluster to connect to: seed nodes (the client discovers the rest) and shared credentials. */
+export interface RedisClusterTarget {
+  readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  readonly username?: string;
+  readonly password?: string;
+  readonly tls: boolean;
+}
 
 export interface RedisCacheOptions {
   /** Prepended to every key (ioredis `keyPrefix`), e.g. `pigeon:`. */
@@ -64,32 +73,66 @@ export function toCacheError(err: unknown, operation: string): unknown {
 
 export class RedisCache implements Cache {
   readonly kind = 'redis' as const;
-  readonly #client: Redis;
+  readonly #client: Redis | Cluster;
   /** Lua source and SHA1 per script name, to catch two different scripts sharing a name. */
   readonly #scripts = new Map<string, { lua: string; sha: string }>();
   #closing: Promise<void> | undefined;
 
-  constructor(url: string, options: RedisCacheOptions = {}) {
+  /** `target`: a redis:// URL for one Redis, or a cluster's seed nodes. */
+  constructor(target: string | RedisClusterTarget, options: RedisCacheOptions = {}) {
     // The default policy (from 100 ms doubling, ±20 % so a fleet does not reconnect in lockstep)
     // up to the configured maximum.
     const reconnect = exponentialBackoff({ maxMs: options.maxBackoffMs });
-    this.#client = new Redis(url, {
-      keyPrefix: options.keyPrefix ?? '',
+    const retryStrategy = (attempt: number) => backoffDelay(attempt, reconnect);
+    const connection = {
       connectTimeout: options.connectTimeoutMs ?? 2000,
       commandTimeout: options.commandTimeoutMs ?? 1500,
       maxRetriesPerRequest: 1,
       autoResendUnfulfilledCommands: false,
-      enableOfflineQueue: true,
       // ioredis keeps a timer this long after disconnect() even when the socket is already gone,
       // which would hold the process open after close().
       disconnectTimeout: 500,
-      // Commands issued in one turn of the event loop go out as one write: under load many
-      // requests' commands cost one syscall, not one each (socket writes were a tenth of an accept
-      // request's CPU). A lone command waits one setImmediate at most. Scripts run as plain
-      // EVALSHA for this (see runScript).
+    };
+    // Commands issued in one turn of the event loop go out as one write: under load many
+    // requests' commands cost one syscall, not one each (socket writes were a tenth of an accept
+    // request's CPU). A lone command waits one setImmediate at most. Scripts run as plain EVALSHA
+    // for this (see runScript). On a cluster the pipelines are per node.
+    const shared = {
+      keyPrefix: options.keyPrefix ?? '',
+      enableOfflineQueue: true,
       enableAutoPipelining: true,
-      retryStrategy: (attempt) => backoffDelay(attempt, reconnect),
-    });
+    };
+    this.#client =
+      typeof target === 'string'
+        ? new Redis(target, { ...connection, ...shared, retryStrategy })
+        : new Cluster(
+            target.nodes.map((n) => ({ host: n.host, port: n.port })),
+            {
+              ...shared,
+              redisOptions: {
+                ...connection,
+                ...(target.username === undefined ? {} : { username: target.username }),
+                ...(target.password === undefined ? {} : { password: target.password }),
+                ...(target.tls ? { tls: {} } : {}),
+              },
+              clusterRetryStrategy: retryStrategy,
+              // A command whose node connection dropped fails at once, as on one Redis, rather
+              // than being sent again elsewhere: it may have run before the link dropped (an
+              // INCRBY the caller saw fail must not land twice). The slot map is refreshed on
+              // every such failure instead (#run), so once a replica has taken over, the next
+              // command finds it. MOVED and ASK are still followed: those commands never ran.
+              retryDelayOnFailover: 0,
+              // CLUSTERDOWN and TRYAGAIN mean nothing ran: a short wait, bounded by
+              // maxRedirections, rides out a slot migration's last step.
+              retryDelayOnClusterDown: 100,
+              retryDelayOnTryAgain: 100,
+              maxRedirections: 6,
+              slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
+              // Masters only: a replica's copy lags, and an OTP check must read what the last
+              // check wrote.
+              scaleReads: 'master',
+            },
+          );
     const onError = options.onError;
     // Without a listener ioredis prints every failed reconnect to stderr.
     this.#client.on('error', (err: Error) => onError?.(err));
@@ -106,7 +149,7 @@ export class RedisCache implements Cache {
    * The raw client, for commands the Cache interface does not cover. Scripts go through runScript:
    * one given to `defineCommand` here could be missing from an auto-pipeline already open.
    */
-  get redis(): Redis {
+  get redis(): Redis | Cluster {
     return this.#client;
   }
 
@@ -170,6 +213,7 @@ export class RedisCache implements Cache {
     keys: readonly string[],
     args: readonly (string | number)[],
   ): Promise<T> {
+    assertOneSlot(script.name, keys);
     const sha = this.#scriptSha(script);
     const argv = args.map(String);
     const client = this.#client;
@@ -239,7 +283,11 @@ export class RedisCache implements Cache {
     try {
       return await fn();
     } catch (err) {
-      throw toCacheError(err, operation);
+      const mapped = toCacheError(err, operation);
+      // A node gone or a slot moved: learn the new layout now rather than at the next periodic
+      // refresh (ioredis skips this while a refresh is already running).
+      if (this.#client instanceof Cluster && mapped !== err) this.#client.refreshSlotsCache();
+      throw mapped;
     }
   }
 }

@@ -131,7 +131,7 @@ export class VerificationLimits {
     const costMicros = this.costMicros({ segments, country });
     const windows: WindowSpec[] = [
       [
-        VerifyKeys.window('send-phone', caller.tenantId, e164),
+        VerifyKeys.window(caller.tenantId, 'send-phone', e164),
         s.sendsPerPhone,
         1,
         0,
@@ -139,7 +139,7 @@ export class VerificationLimits {
         'codes to this number',
       ],
       [
-        VerifyKeys.window('send-ip', clientKey(caller.ip)),
+        VerifyKeys.window(caller.tenantId, 'send-ip', clientKey(caller.ip)),
         s.sendsPerIp,
         1,
         0,
@@ -147,7 +147,7 @@ export class VerificationLimits {
         'code requests from this client address',
       ],
       [
-        VerifyKeys.window('send-tenant', caller.tenantId),
+        VerifyKeys.window(caller.tenantId, 'send-tenant'),
         s.sendsPerTenant,
         1,
         0,
@@ -169,7 +169,7 @@ export class VerificationLimits {
     let spendKey: string | undefined;
     if (dailySpendCap > 0) {
       const { day, msLeft } = utcDay(now);
-      spendKey = VerifyKeys.window('spend', caller.tenantId, day);
+      spendKey = VerifyKeys.window(caller.tenantId, 'spend', day);
       windows.push([
         spendKey,
         // A day, not a sliding window: the key is made to end at UTC midnight.
@@ -204,7 +204,7 @@ export class VerificationLimits {
     const s = this.deps.settings;
     await this.hitWindowsOrThrow(caller, undefined, [
       [
-        VerifyKeys.window('check-ip', clientKey(caller.ip)),
+        VerifyKeys.window(caller.tenantId, 'check-ip', clientKey(caller.ip)),
         s.checksPerIp,
         1,
         0,
@@ -212,7 +212,7 @@ export class VerificationLimits {
         'checks from this client address',
       ],
       [
-        VerifyKeys.window('check-tenant', caller.tenantId),
+        VerifyKeys.window(caller.tenantId, 'check-tenant'),
         s.checksPerTenant,
         1,
         0,
@@ -226,7 +226,7 @@ export class VerificationLimits {
   async hitFactorConfirmLimit(caller: Caller, factorId: string): Promise<void> {
     await this.hitWindowsOrThrow(caller, undefined, [
       [
-        VerifyKeys.window('factor', factorId),
+        VerifyKeys.window(caller.tenantId, 'factor', factorId),
         FACTOR_CONFIRM_LIMIT,
         1,
         0,
@@ -271,7 +271,7 @@ export class VerificationLimits {
     const reply = await this.deps.cache.runScript(
       admitSend,
       [
-        shared?.bucket.key ?? VerifyKeys.window('bucket', caller.tenantId),
+        shared?.bucket.key ?? VerifyKeys.window(caller.tenantId, 'bucket'),
         ...windows.map((w) => w[0]),
         ...(tail?.keys.slice(1) ?? []),
       ],

@@ -54,7 +54,7 @@ export async function claimSend(cache: Cache, claim: SendClaim): Promise<Send> {
     if (pending !== undefined) {
       const reply = await cache.runScript(
         resendVerification,
-        [VerifyKeys.record(pending), index],
+        [VerifyKeys.record(tenantId, pending), index],
         [
           pending,
           now,
@@ -93,7 +93,7 @@ export async function claimSend(cache: Cache, claim: SendClaim): Promise<Send> {
     const id = newId(now);
     const [outcome, other] = await cache.runScript(
       createVerification,
-      [VerifyKeys.record(id), index],
+      [VerifyKeys.record(tenantId, id), index],
       [
         id,
         replaceable,
@@ -132,7 +132,7 @@ export async function undoSend(
   const undo = send.undo;
   await cache.runScript(
     revertSend,
-    [VerifyKeys.record(send.verificationId), VerifyKeys.index(tenantId, e164)],
+    [VerifyKeys.record(tenantId, send.verificationId), VerifyKeys.index(tenantId, e164)],
     undo.mode === 'created'
       ? [send.verificationId, messageId, 'created']
       : [

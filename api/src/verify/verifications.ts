@@ -241,7 +241,7 @@ export class Verifications {
     const [found, digest, checks, messageId, country, factorId, sealedTotp, to] =
       await this.deps.cache.runScript(
         beginCheck,
-        [id === undefined ? VerifyKeys.noRecord : VerifyKeys.record(id)],
+        [id === undefined ? VerifyKeys.noRecord(caller.tenantId) : VerifyKeys.record(caller.tenantId, id)],
         [now, caller.tenantId, MAX_CHECKS, expectedTo],
       );
     const evaluate = found === 'evaluate';
@@ -262,7 +262,7 @@ export class Verifications {
     if (method !== undefined && id !== undefined) {
       const approved = await this.deps.cache.runScript(
         approveVerification,
-        [VerifyKeys.record(id), VerifyKeys.index(caller.tenantId, to)],
+        [VerifyKeys.record(caller.tenantId, id), VerifyKeys.index(caller.tenantId, to)],
         [id, now, digest, method],
       );
       result = approved === 1 ? 'approved' : 'already_approved';
@@ -300,7 +300,7 @@ export class Verifications {
     const now = this.deps.now();
     const outcome = await this.deps.cache.runScript(
       cancelVerification,
-      [VerifyKeys.record(id), await this.indexOf(tenantId, id)],
+      [VerifyKeys.record(tenantId, id), await this.indexOf(tenantId, id)],
       [id, now, tenantId, MAX_CHECKS],
     );
     if (outcome === 'unknown') throw verificationNotFound();
@@ -313,7 +313,7 @@ export class Verifications {
   }
 
   async get(tenantId: string, id: string, showPii: boolean): Promise<VerificationView | undefined> {
-    const record = await this.read(id);
+    const record = await this.read(tenantId, id);
     if (!record || record.tenant !== tenantId) return undefined;
     const expiresAt = Number(record.expiresAt);
     return {
@@ -338,8 +338,8 @@ export class Verifications {
     };
   }
 
-  private async read(id: string): Promise<Record<string, string> | undefined> {
-    const flat = await this.deps.cache.runScript(readVerification, [VerifyKeys.record(id)], []);
+  private async read(tenantId: string, id: string): Promise<Record<string, string> | undefined> {
+    const flat = await this.deps.cache.runScript(readVerification, [VerifyKeys.record(tenantId, id)], []);
     if (flat.length === 0) return undefined;
     const record: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
@@ -347,7 +347,7 @@ export class Verifications {
   }
 
   private async indexOf(tenantId: string, id: string): Promise<string> {
-    const record = await this.read(id);
+    const record = await this.read(tenantId, id);
     return VerifyKeys.index(tenantId, record?.to ?? '');
   }
 }
