@@ -61,6 +61,11 @@ export interface Config {
    * discovers the cluster from, and the credentials every node shares.
    */
   readonly redisCluster: RedisClusterTarget | undefined;
+  /**
+   * Replicas an OTP approval, cancellation or TOTP claim must reach before it is answered
+   * (PIGEON_REDIS_WAIT_REPLICAS; Redis WAIT): 1 on a cluster, 0 on one Redis.
+   */
+  readonly redisWaitReplicas: number;
   /** Prepended to every Redis key, so deployments sharing one Redis never see each other's keys. */
   readonly redisKeyPrefix: string;
   readonly publishTimeoutMs: number;
@@ -439,6 +444,7 @@ export function loadConfig(
     }),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     redisCluster: redisCluster(r),
+    redisWaitReplicas: r.int('PIGEON_REDIS_WAIT_REPLICAS', r.string('REDIS_CLUSTER_NODES') ? 1 : 0, 0, 5),
     redisKeyPrefix: redisKeyPrefix(r),
     publishTimeoutMs: r.int('PIGEON_PUBLISH_TIMEOUT_MS', 2000, 100, 60_000),
     simulator: simulator(r, mode),

@@ -61,9 +61,8 @@ function secretSealer(config: Config, fallback: (() => Buffer) | undefined): Sec
  */
 export function createCache(config: Config): Cache {
   const target = config.redisCluster ?? config.redisUrl;
-  return target === undefined
-    ? new MemoryCache()
-    : new RedisCache(target, { keyPrefix: config.redisKeyPrefix });
+  if (target === undefined) return new MemoryCache();
+  return new RedisCache(target, { keyPrefix: config.redisKeyPrefix, waitReplicas: config.redisWaitReplicas });
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { PigeonError } from '../errors.ts';
 import { assertOneSlot } from './slots.ts';
-import type { Cache, CacheScript, ScriptRedis, ScriptReply, SetOptions } from './cache.ts';
+import type { Cache, CacheScript, ScriptOptions, ScriptRedis, ScriptReply, SetOptions } from './cache.ts';
 
 export interface MemoryCacheOptions {
   /** Clock in ms since the epoch; tests inject a fake one to drive expiry without waiting. */
@@ -114,6 +114,8 @@ export class MemoryCache implements Cache {
     script: CacheScript<T>,
     keys: readonly string[],
     args: readonly (string | number)[],
+    // One process holds the only copy: there is nothing to replicate to.
+    _options?: ScriptOptions,
   ): Promise<T> {
     this.#assertOpen();
     assertOneSlot(script.name, keys);

@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { Cluster, Redis } from 'ioredis';
 import { PigeonError } from '../errors.ts';
 import { backoffDelay, exponentialBackoff } from '../retry.ts';
-import type { Cache, CacheScript, ScriptReply, SetOptions } from './cache.ts';
+import type { Cache, CacheScript, ScriptOptions, ScriptReply, SetOptions } from './cache.ts';
 import { assertOneSlot } from './slots.ts';
 
 /** A Redis Cluster to connect to: seed nodes (the client discovers the rest) and shared credentials. */
@@ -35,15 +35,26 @@ export interface RedisCacheOptions {
   commandTimeoutMs?: number;
   /** Upper bound of the reconnect backoff. Default 2000 ms. */
   maxBackoffMs?: number;
+  /**
+   * Replicas a `replicated` script's writes must reach (Redis WAIT) before it resolves. Default 0:
+   * no wait, as for a Redis without replicas.
+   */
+  waitReplicas?: number;
+  /** How long a `replicated` script waits for them. Default 250 ms. */
+  waitTimeoutMs?: number;
   /** Connection errors, reported on every failed attempt; commands report their own failures. */
   onError?: (err: Error) => void;
 }
 
 /**
  * Replies that mean "this Redis cannot serve you right now" (loading a dump, failing over, out of
- * memory, stuck in a script) rather than "your command is wrong".
+ * memory, stuck in a script) rather than "your command is wrong". On a cluster, MOVED and ASK can
+ * reach the caller when an auto-pipeline straddles a failover (ioredis follows them for lone
+ * commands only): the command did not run there, and the slot map is refreshed for the next one.
  */
 const UNAVAILABLE_REPLIES = new Set([
+  'MOVED',
+  'ASK',
   'LOADING',
   'BUSY',
   'MASTERDOWN',
@@ -77,6 +88,9 @@ export class RedisCache implements Cache {
   /** Lua source and SHA1 per script name, to catch two different scripts sharing a name. */
   readonly #scripts = new Map<string, { lua: string; sha: string }>();
   #closing: Promise<void> | undefined;
+  readonly #waitReplicas: number;
+  readonly #waitTimeoutMs: number;
+  readonly #deadlineMs: number;
 
   /** `target`: a redis:// URL for one Redis, or a cluster's seed nodes. */
   constructor(target: string | RedisClusterTarget, options: RedisCacheOptions = {}) {
@@ -133,6 +147,9 @@ export class RedisCache implements Cache {
               scaleReads: 'master',
             },
           );
+    this.#waitReplicas = options.waitReplicas ?? 0;
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 250;
+    this.#deadlineMs = 2 * connection.commandTimeout;
     const onError = options.onError;
     // Without a listener ioredis prints every failed reconnect to stderr.
     this.#client.on('error', (err: Error) => onError?.(err));
@@ -142,7 +159,29 @@ export class RedisCache implements Cache {
       this.#client.options.enableOfflineQueue = false;
       this.#client.off('ready', stopQueueing).off('reconnecting', stopQueueing);
     };
-    this.#client.on('ready', stopQueueing).on('reconnecting', stopQueueing);
+    const client = this.#client;
+    if (client instanceof Cluster) {
+      // ioredis opens a node's connection on its first command, and without the offline queue
+      // every other command for that node is refused while it connects: the first burst after
+      // boot, or after a failover, would fail. So every node the cluster reports (replicas too,
+      // the next masters) is connected as soon as it is known, and the queue stays on until those
+      // of the first layout have connected or failed.
+      client.on('+node', (node: Redis) => {
+        if (node.status === 'wait') node.connect().catch(() => undefined);
+      });
+      const settled = async (node: Redis): Promise<void> => {
+        if (node.status === 'ready') return;
+        await once(node, 'ready', { signal: AbortSignal.timeout(connection.connectTimeout) }).catch(
+          () => undefined,
+        );
+      };
+      client.once('ready', () => {
+        void Promise.all(client.nodes('all').map(settled)).then(stopQueueing);
+      });
+      client.on('reconnecting', stopQueueing);
+    } else {
+      client.on('ready', stopQueueing).on('reconnecting', stopQueueing);
+    }
   }
 
   /**
@@ -212,11 +251,15 @@ export class RedisCache implements Cache {
     script: CacheScript<T>,
     keys: readonly string[],
     args: readonly (string | number)[],
+    options: ScriptOptions = {},
   ): Promise<T> {
     assertOneSlot(script.name, keys);
     const sha = this.#scriptSha(script);
     const argv = args.map(String);
     const client = this.#client;
+    if (options.replicated && this.#waitReplicas > 0) {
+      return this.#run(`script ${script.name}`, () => this.#replicatedScript<T>(script, sha, keys, argv));
+    }
     // Plain EVALSHA, and EVAL when this Redis has not seen the script (NOSCRIPT: first use, a
     // restart, SCRIPT FLUSH); ioredis prefixes the KEYS as it does for every other command. Not
     // ioredis' defineCommand: an auto-pipeline opened before a script was defined lacks it, and
@@ -230,6 +273,57 @@ export class RedisCache implements Cache {
         return await client.eval(script.lua, keys.length, ...keys, ...argv);
       }
     }) as Promise<T>;
+  }
+
+  /**
+   * The script, then WAIT on the same connection: one pipeline goes to one node (on a cluster, the
+   * node of the keys' slot), so WAIT counts the replicas of the master that ran the script.
+   */
+  async #replicatedScript<T>(
+    script: CacheScript,
+    sha: string,
+    keys: readonly string[],
+    argv: string[],
+  ): Promise<T> {
+    const run = async (command: 'evalsha' | 'eval') => {
+      const pipeline = this.#client.pipeline();
+      if (command === 'evalsha') pipeline.evalsha(sha, keys.length, ...keys, ...argv);
+      else pipeline.eval(script.lua, keys.length, ...keys, ...argv);
+      pipeline.call('WAIT', this.#waitReplicas, this.#waitTimeoutMs);
+      const results = (await pipeline.exec()) ?? [];
+      return [results[0] ?? [new Error('no reply')], results[1] ?? [new Error('no reply')]] as const;
+    };
+    let [[err, reply], [waitErr, acked]] = await run('evalsha');
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+      [[err, reply], [waitErr, acked]] = await run('eval');
+    }
+    if (err) throw err;
+    if (waitErr) throw waitErr;
+    if (Number(acked) < this.#waitReplicas) {
+      // The write is on the master alone: a failover now could lose it, so the caller must not act
+      // on it. Failing closed here costs availability while a shard has no live replica.
+      throw new PigeonError(
+        'PIGEON_ERR_CACHE_UNAVAILABLE',
+        `Cache script ${script.name}: ${Number(acked)} of ${this.#waitReplicas} replicas acknowledged within ${this.#waitTimeoutMs} ms`,
+      );
+    }
+    return reply as T;
+  }
+
+  /**
+   * On a cluster a command can wait in a queue where ioredis' commandTimeout does not reach it (a
+   * node still connecting after a failover, a pipeline waiting for the slot map): the caller is
+   * answered after two command budgets at most, so a request fails closed rather than hangs.
+   */
+  #withDeadline<T>(pending: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.#deadlineMs} ms`)),
+        this.#deadlineMs,
+      );
+    });
+    return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
   }
 
   #scriptSha(script: CacheScript): string {
@@ -281,7 +375,7 @@ export class RedisCache implements Cache {
 
   async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return this.#client instanceof Cluster ? await this.#withDeadline(fn()) : await fn();
     } catch (err) {
       const mapped = toCacheError(err, operation);
       // A node gone or a slot moved: learn the new layout now rather than at the next periodic

@@ -11,8 +11,8 @@
 #                  node from another layout) is wiped and created afresh.
 #   stop           SIGTERM every node and wait for it to exit (SIGKILL after 10 s)
 #   kill <port>    SIGKILL one node (a crash); its data dir stays for `resume`
-#   resume <port>  start that node again on its data dir: it rejoins (a former master as the
-#                  replica of whoever took its slots)
+#   resume <port>  start that node again (empty, on its cluster config): it rejoins, a former
+#                  master as the replica of whoever took its slots
 #   status         exit 0 when every node answers and the cluster state is ok, else 1
 #   nodes          print the seed list, host:port,... (what REDIS_CLUSTER_NODES takes)
 #
@@ -40,10 +40,16 @@ start_node() {
   local port=$1 dir="$HOME_DIR/$1"
   answers "$port" && return 0
   mkdir -p "$dir"
+  # A node comes back empty, like a pod without persistence. The snapshot a replica's full sync
+  # leaves behind would bring back keys the cluster has changed since: a master restarted on it
+  # before its replica took over would serve an old copy.
+  rm -f "$dir/dump.rdb"
   # No persistence: a node that comes back empty is resynced from its master by the cluster, as
-  # a replaced pod would be. 64 MB is plenty for tests and keeps six nodes small.
+  # a replaced pod would be. 64 MB is plenty for tests and keeps six nodes small. Without full
+  # coverage required, the masters that are up keep serving their slots while one fails over.
   "$REDIS_SERVER" --port "$port" --bind "$HOST" --protected-mode no \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --cluster-require-full-coverage no \
     --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --save '' --appendonly no --maxmemory 64mb --maxmemory-policy noeviction
   for _ in $(seq 1 50); do answers "$port" && return 0; sleep 0.1; done

@@ -2,7 +2,8 @@
  * The test Redis Cluster (test/redis/cluster.sh: 3 masters, 3 replicas on loopback). Starting is
  * idempotent: a healthy cluster left by an earlier suite is reused, a broken one rebuilt.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { RedisClusterTarget } from '../../core/cache/redis-cache.ts';
 
@@ -19,6 +20,15 @@ export function clusterScript(...args: string[]): string {
     throw new Error(`cluster.sh ${args.join(' ')} failed (${run.status}): ${run.stdout}${run.stderr}`);
   }
   return run.stdout;
+}
+
+/** clusterScript without blocking the event loop, for steps taken while load runs. */
+export async function clusterScriptAsync(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('bash', [SCRIPT, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return stdout;
 }
 
 /** Starts the cluster unless it is up and healthy, and returns the seeds to connect to. */

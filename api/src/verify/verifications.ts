@@ -264,6 +264,8 @@ export class Verifications {
         approveVerification,
         [VerifyKeys.record(caller.tenantId, id), VerifyKeys.index(caller.tenantId, to)],
         [id, now, digest, method],
+        // A promoted replica without this approval would approve the same code a second time.
+        { replicated: true },
       );
       result = approved === 1 ? 'approved' : 'already_approved';
       status = approved === 1 ? 'approved' : 'pending';
@@ -302,6 +304,8 @@ export class Verifications {
       cancelVerification,
       [VerifyKeys.record(tenantId, id), await this.indexOf(tenantId, id)],
       [id, now, tenantId, MAX_CHECKS],
+      // A promoted replica without the cancellation would let its code approve.
+      { replicated: true },
     );
     if (outcome === 'unknown') throw verificationNotFound();
     if (outcome === 'canceled') {
