@@ -329,3 +329,48 @@ test('the Redis key prefix is empty unless set, and refuses braces and spaces', 
     assert.throws(() => loadConfig({ PIGEON_REDIS_KEY_PREFIX: prefix }), /PIGEON_REDIS_KEY_PREFIX/);
   }
 });
+
+test('REDIS_CLUSTER_NODES takes host:port seeds or redis URLs carrying the shared credentials', () => {
+  assert.deepEqual(
+    loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-1.redis:6379,redis-2' }).redisCluster,
+    {
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-1.redis', port: 6379 },
+        { host: 'redis-2', port: 6379 },
+      ],
+      tls: false,
+    },
+  );
+  assert.deepEqual(
+    loadConfig({ REDIS_CLUSTER_NODES: 'rediss://pigeon:s%40cret@a:6380,rediss://pigeon:s%40cret@b:6380' })
+      .redisCluster,
+    {
+      nodes: [
+        { host: 'a', port: 6380 },
+        { host: 'b', port: 6380 },
+      ],
+      username: 'pigeon',
+      password: 's@cret',
+      tls: true,
+    },
+  );
+  assert.equal(loadConfig({}).redisCluster, undefined);
+});
+
+test('a bad cluster seed list, or one beside REDIS_URL, is refused at start', () => {
+  for (const [nodes, message] of [
+    [' , ', /expected host:port/],
+    ['http://a:80', /neither host:port nor a redis:\/\/ URL/],
+    ['a:notaport', /neither host:port nor a redis:\/\/ URL/],
+    ['redis://a:1/2', /neither host:port/],
+    ['redis://:x@a:1,redis://:y@b:1', /disagree on credentials/],
+    ['rediss://a:1,redis://b:1', /disagree on credentials or TLS/],
+  ] as const) {
+    assert.throws(() => loadConfig({ REDIS_CLUSTER_NODES: nodes }), message, nodes);
+  }
+  assert.throws(
+    () => loadConfig({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_URL: 'redis://b:6379' }),
+    /set either it or REDIS_URL, not both/,
+  );
+});

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { RedisClusterTarget } from './cache/redis-cache.ts';
 import { PigeonError } from './errors.ts';
 import { MESSAGE_CLASSES, type MessageClass } from './message.ts';
 import { decodeKey } from './keys.ts';
@@ -55,6 +56,16 @@ export interface Config {
   /** The key before the last rotation, still accepted for reading. */
   readonly secretsKeyPrevious: string | undefined;
   readonly redisUrl: string | undefined;
+  /**
+   * A Redis Cluster instead of one Redis (REDIS_CLUSTER_NODES): the seed nodes the client
+   * discovers the cluster from, and the credentials every node shares.
+   */
+  readonly redisCluster: RedisClusterTarget | undefined;
+  /**
+   * Replicas an OTP approval, cancellation or TOTP claim must reach before it is answered
+   * (PIGEON_REDIS_WAIT_REPLICAS; Redis WAIT): 1 on a cluster, 0 on one Redis.
+   */
+  readonly redisWaitReplicas: number;
   /** Prepended to every Redis key, so deployments sharing one Redis never see each other's keys. */
   readonly redisKeyPrefix: string;
   readonly publishTimeoutMs: number;
@@ -432,6 +443,8 @@ export function loadConfig(
       exactBytes: 32,
     }),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    redisCluster: redisCluster(r),
+    redisWaitReplicas: r.int('PIGEON_REDIS_WAIT_REPLICAS', r.string('REDIS_CLUSTER_NODES') ? 1 : 0, 0, 5),
     redisKeyPrefix: redisKeyPrefix(r),
     publishTimeoutMs: r.int('PIGEON_PUBLISH_TIMEOUT_MS', 2000, 100, 60_000),
     simulator: simulator(r, mode),
@@ -592,6 +605,62 @@ function receiptDeadlines(r: EnvReader): Record<MessageClass, number> {
     r.int(`PIGEON_RECEIPT_DEADLINE_${messageClass.toUpperCase()}_HOURS`, all, 0, MAX_RECEIPT_DEADLINE_HOURS) *
     3_600_000;
   return Object.fromEntries(MESSAGE_CLASSES.map((c) => [c, hours(c)])) as Record<MessageClass, number>;
+}
+
+/**
+ * REDIS_CLUSTER_NODES: comma-separated seed nodes, each `host:port` or a `redis://` /
+ * `rediss://` URL (`rediss://user:password@host:port`): credentials and TLS come from the URL
+ * entries, which must agree, since every node of one cluster takes the same. A few seeds suffice;
+ * the client learns the rest from CLUSTER SLOTS. Excludes REDIS_URL: one deployment, one cache.
+ */
+function redisCluster(r: EnvReader): RedisClusterTarget | undefined {
+  const raw = r.string('REDIS_CLUSTER_NODES');
+  if (raw === undefined) return undefined;
+  const parsed = parseClusterNodes(raw);
+  if (typeof parsed === 'string') {
+    r.problems.push(`REDIS_CLUSTER_NODES: ${parsed}`);
+    return undefined;
+  }
+  if (r.string('REDIS_URL') !== undefined) {
+    r.problems.push('REDIS_CLUSTER_NODES: set either it or REDIS_URL, not both');
+    return undefined;
+  }
+  return parsed;
+}
+
+/** The seed list of REDIS_CLUSTER_NODES, or a sentence saying what is wrong with it. */
+export function parseClusterNodes(raw: string): RedisClusterTarget | string {
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  if (entries.length === 0) return 'expected host:port,host:port,…';
+  const nodes: Array<{ host: string; port: number }> = [];
+  let auth: { username?: string; password?: string; tls: boolean } | undefined;
+  for (const entry of entries) {
+    let url: URL;
+    try {
+      url = new URL(/^[a-z]+:\/\//i.test(entry) ? entry : `redis://${entry}`);
+    } catch {
+      return `"${entry}" is neither host:port nor a redis:// URL`;
+    }
+    const port = Number(url.port || 6379);
+    if (!['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '' || url.pathname.length > 1) {
+      return `"${url.protocol}//${url.host}${url.pathname}" is neither host:port nor a redis:// URL`;
+    }
+    nodes.push({ host: url.hostname.replace(/^\[|\]$/g, ''), port });
+    if (!/^[a-z]+:\/\//i.test(entry)) continue;
+    const these = {
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      tls: url.protocol === 'rediss:',
+    };
+    if (auth !== undefined && JSON.stringify(auth) !== JSON.stringify(these)) {
+      return 'the URL entries disagree on credentials or TLS; every node of a cluster takes the same';
+    }
+    auth = these;
+  }
+  return Object.freeze({ nodes: Object.freeze(nodes), ...(auth ?? { tls: false }) });
 }
 
 /**

@@ -55,11 +55,14 @@ function secretSealer(config: Config, fallback: (() => Buffer) | undefined): Sec
   });
 }
 
-/** Redis when REDIS_URL is set (every key under PIGEON_REDIS_KEY_PREFIX), else an in-process map. */
+/**
+ * A Redis Cluster when REDIS_CLUSTER_NODES is set, one Redis when REDIS_URL is (every key under
+ * PIGEON_REDIS_KEY_PREFIX either way), else an in-process map.
+ */
 export function createCache(config: Config): Cache {
-  return config.redisUrl
-    ? new RedisCache(config.redisUrl, { keyPrefix: config.redisKeyPrefix })
-    : new MemoryCache();
+  const target = config.redisCluster ?? config.redisUrl;
+  if (target === undefined) return new MemoryCache();
+  return new RedisCache(target, { keyPrefix: config.redisKeyPrefix, waitReplicas: config.redisWaitReplicas });
 }
 
 /**

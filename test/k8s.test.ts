@@ -617,3 +617,25 @@ test('dev runs one replica of each service from the locally built image, with no
     );
   }
 });
+
+test('the data stores (TidbCluster, RedisCluster) render and validate against their operators’ CRD schemas', () => {
+  const manifests = renderKustomization(join(k8sDir, 'data-stores'));
+  assert.deepEqual(manifests.map((m) => m.kind).sort(), ['Namespace', 'RedisCluster', 'TidbCluster']);
+  for (const manifest of manifests) {
+    assert.deepEqual(schemaErrors(manifest), [], `data-stores: ${manifest.kind} ${manifest.metadata.name}`);
+  }
+  const tidb = manifests.find((m) => m.kind === 'TidbCluster')!;
+  for (const component of ['pd', 'tikv', 'tidb']) {
+    assert.equal(tidb.spec[component].replicas, 3, `three ${component}`);
+  }
+  assert.deepEqual(tidb.spec.topologySpreadConstraints, [{ topologyKey: 'topology.kubernetes.io/zone' }]);
+  const redis = manifests.find((m) => m.kind === 'RedisCluster')!;
+  assert.equal(redis.spec.clusterSize, 3);
+  assert.equal(redis.spec.redisFollower.replicas, 3, 'a replica per master, for WAIT and failover');
+  assert.ok(redis.spec.redisLeader.redisConfig.dynamicConfig.includes('cluster-require-full-coverage no'));
+  // A schema that is really there: a misspelt field is refused.
+  assert.match(
+    schemaErrors({ ...tidb, spec: { ...tidb.spec, pd: { ...tidb.spec.pd, replica: 3 } } }).join('\n'),
+    /additionalProperty":"replica"/,
+  );
+});

@@ -26,7 +26,11 @@ fi
 # One broker holds one copy of each topic; the replicated cluster's tests set their own.
 export PIGEON_KAFKA_REPLICATION_FACTOR="${PIGEON_KAFKA_REPLICATION_FACTOR:-1}"
 export PIGEON_KAFKA_MIN_INSYNC_REPLICAS="${PIGEON_KAFKA_MIN_INSYNC_REPLICAS:-1}"
-cleanup() { if [[ $started_kafka == 1 ]]; then bash test/kafka/kafka.sh stop || true; fi; }
+# The Redis Cluster suites start test/redis/cluster.sh themselves; none is left running.
+cleanup() {
+  if [[ $started_kafka == 1 ]]; then bash test/kafka/kafka.sh stop || true; fi
+  bash test/redis/cluster.sh stop || true
+}
 trap cleanup EXIT
 
 log=$(mktemp)

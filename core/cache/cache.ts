@@ -48,6 +48,16 @@ export interface CacheScript<T extends ScriptReply = ScriptReply> {
   memory(redis: ScriptRedis, keys: readonly string[], args: readonly string[]): T;
 }
 
+export interface ScriptOptions {
+  /**
+   * Resolve only once the script's writes reached the replicas the cache waits for (Redis WAIT;
+   * RedisCacheOptions.waitReplicas), else reject with PIGEON_ERR_CACHE_UNAVAILABLE although the
+   * script ran. For writes whose loss in a failover would let something happen twice: a replica
+   * promoted without an approval would approve the same code again.
+   */
+  replicated?: boolean;
+}
+
 export interface Cache {
   readonly kind: 'redis' | 'memory';
   get(key: string): Promise<string | undefined>;
@@ -60,11 +70,15 @@ export interface Cache {
   pushCapped(key: string, value: string, max: number, ttlMs: number): Promise<void>;
   /** The list's entries, newest first. */
   list(key: string): Promise<string[]>;
-  /** Runs a script atomically: keys are KEYS (the only keys it may touch), args are ARGV. */
+  /**
+   * Runs a script atomically: keys are KEYS (the only keys it may touch, all in one Redis Cluster
+   * slot, core/cache/slots.ts), args are ARGV.
+   */
   runScript<T extends ScriptReply>(
     script: CacheScript<T>,
     keys: readonly string[],
     args: readonly (string | number)[],
+    options?: ScriptOptions,
   ): Promise<T>;
   ping(): Promise<boolean>;
   close(): Promise<void>;

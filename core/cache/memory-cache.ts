@@ -4,7 +4,8 @@
  * tested against it behaves the same on Redis.
  */
 import { PigeonError } from '../errors.ts';
-import type { Cache, CacheScript, ScriptRedis, ScriptReply, SetOptions } from './cache.ts';
+import { assertOneSlot } from './slots.ts';
+import type { Cache, CacheScript, ScriptOptions, ScriptRedis, ScriptReply, SetOptions } from './cache.ts';
 
 export interface MemoryCacheOptions {
   /** Clock in ms since the epoch; tests inject a fake one to drive expiry without waiting. */
@@ -113,8 +114,11 @@ export class MemoryCache implements Cache {
     script: CacheScript<T>,
     keys: readonly string[],
     args: readonly (string | number)[],
+    // One process holds the only copy: there is nothing to replicate to.
+    _options?: ScriptOptions,
   ): Promise<T> {
     this.#assertOpen();
+    assertOneSlot(script.name, keys);
     // Nothing else runs until the twin returns: that is the whole of its atomicity.
     return script.memory(this.#scriptRedis, keys, args.map(String));
   }

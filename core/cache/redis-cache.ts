@@ -12,10 +12,19 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { PigeonError } from '../errors.ts';
 import { backoffDelay, exponentialBackoff } from '../retry.ts';
-import type { Cache, CacheScript, ScriptReply, SetOptions } from './cache.ts';
+import type { Cache, CacheScript, ScriptOptions, ScriptReply, SetOptions } from './cache.ts';
+import { assertOneSlot } from './slots.ts';
+
+/** A Redis Cluster to connect to: seed nodes (the client discovers the rest) and shared credentials. */
+export interface RedisClusterTarget {
+  readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  readonly username?: string;
+  readonly password?: string;
+  readonly tls: boolean;
+}
 
 export interface RedisCacheOptions {
   /** Prepended to every key (ioredis `keyPrefix`), e.g. `pigeon:`. */
@@ -26,15 +35,26 @@ export interface RedisCacheOptions {
   commandTimeoutMs?: number;
   /** Upper bound of the reconnect backoff. Default 2000 ms. */
   maxBackoffMs?: number;
+  /**
+   * Replicas a `replicated` script's writes must reach (Redis WAIT) before it resolves. Default 0:
+   * no wait, as for a Redis without replicas.
+   */
+  waitReplicas?: number;
+  /** How long a `replicated` script waits for them. Default 250 ms. */
+  waitTimeoutMs?: number;
   /** Connection errors, reported on every failed attempt; commands report their own failures. */
   onError?: (err: Error) => void;
 }
 
 /**
  * Replies that mean "this Redis cannot serve you right now" (loading a dump, failing over, out of
- * memory, stuck in a script) rather than "your command is wrong".
+ * memory, stuck in a script) rather than "your command is wrong". On a cluster, MOVED and ASK can
+ * reach the caller when an auto-pipeline straddles a failover (ioredis follows them for lone
+ * commands only): the command did not run there, and the slot map is refreshed for the next one.
  */
 const UNAVAILABLE_REPLIES = new Set([
+  'MOVED',
+  'ASK',
   'LOADING',
   'BUSY',
   'MASTERDOWN',
@@ -64,32 +84,72 @@ export function toCacheError(err: unknown, operation: string): unknown {
 
 export class RedisCache implements Cache {
   readonly kind = 'redis' as const;
-  readonly #client: Redis;
+  readonly #client: Redis | Cluster;
   /** Lua source and SHA1 per script name, to catch two different scripts sharing a name. */
   readonly #scripts = new Map<string, { lua: string; sha: string }>();
   #closing: Promise<void> | undefined;
+  readonly #waitReplicas: number;
+  readonly #waitTimeoutMs: number;
+  readonly #deadlineMs: number;
 
-  constructor(url: string, options: RedisCacheOptions = {}) {
+  /** `target`: a redis:// URL for one Redis, or a cluster's seed nodes. */
+  constructor(target: string | RedisClusterTarget, options: RedisCacheOptions = {}) {
     // The default policy (from 100 ms doubling, ±20 % so a fleet does not reconnect in lockstep)
     // up to the configured maximum.
     const reconnect = exponentialBackoff({ maxMs: options.maxBackoffMs });
-    this.#client = new Redis(url, {
-      keyPrefix: options.keyPrefix ?? '',
+    const retryStrategy = (attempt: number) => backoffDelay(attempt, reconnect);
+    const connection = {
       connectTimeout: options.connectTimeoutMs ?? 2000,
       commandTimeout: options.commandTimeoutMs ?? 1500,
       maxRetriesPerRequest: 1,
       autoResendUnfulfilledCommands: false,
-      enableOfflineQueue: true,
       // ioredis keeps a timer this long after disconnect() even when the socket is already gone,
       // which would hold the process open after close().
       disconnectTimeout: 500,
-      // Commands issued in one turn of the event loop go out as one write: under load many
-      // requests' commands cost one syscall, not one each (socket writes were a tenth of an accept
-      // request's CPU). A lone command waits one setImmediate at most. Scripts run as plain
-      // EVALSHA for this (see runScript).
+    };
+    // Commands issued in one turn of the event loop go out as one write: under load many
+    // requests' commands cost one syscall, not one each (socket writes were a tenth of an accept
+    // request's CPU). A lone command waits one setImmediate at most. Scripts run as plain EVALSHA
+    // for this (see runScript). On a cluster the pipelines are per node.
+    const shared = {
+      keyPrefix: options.keyPrefix ?? '',
+      enableOfflineQueue: true,
       enableAutoPipelining: true,
-      retryStrategy: (attempt) => backoffDelay(attempt, reconnect),
-    });
+    };
+    this.#client =
+      typeof target === 'string'
+        ? new Redis(target, { ...connection, ...shared, retryStrategy })
+        : new Cluster(
+            target.nodes.map((n) => ({ host: n.host, port: n.port })),
+            {
+              ...shared,
+              redisOptions: {
+                ...connection,
+                ...(target.username === undefined ? {} : { username: target.username }),
+                ...(target.password === undefined ? {} : { password: target.password }),
+                ...(target.tls ? { tls: {} } : {}),
+              },
+              clusterRetryStrategy: retryStrategy,
+              // A command whose node connection dropped fails at once, as on one Redis, rather
+              // than being sent again elsewhere: it may have run before the link dropped (an
+              // INCRBY the caller saw fail must not land twice). The slot map is refreshed on
+              // every such failure instead (#run), so once a replica has taken over, the next
+              // command finds it. MOVED and ASK are still followed: those commands never ran.
+              retryDelayOnFailover: 0,
+              // CLUSTERDOWN and TRYAGAIN mean nothing ran: a short wait, bounded by
+              // maxRedirections, rides out a slot migration's last step.
+              retryDelayOnClusterDown: 100,
+              retryDelayOnTryAgain: 100,
+              maxRedirections: 6,
+              slotsRefreshTimeout: options.connectTimeoutMs ?? 2000,
+              // Masters only: a replica's copy lags, and an OTP check must read what the last
+              // check wrote.
+              scaleReads: 'master',
+            },
+          );
+    this.#waitReplicas = options.waitReplicas ?? 0;
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 250;
+    this.#deadlineMs = 2 * connection.commandTimeout;
     const onError = options.onError;
     // Without a listener ioredis prints every failed reconnect to stderr.
     this.#client.on('error', (err: Error) => onError?.(err));
@@ -99,14 +159,36 @@ export class RedisCache implements Cache {
       this.#client.options.enableOfflineQueue = false;
       this.#client.off('ready', stopQueueing).off('reconnecting', stopQueueing);
     };
-    this.#client.on('ready', stopQueueing).on('reconnecting', stopQueueing);
+    const client = this.#client;
+    if (client instanceof Cluster) {
+      // ioredis opens a node's connection on its first command, and without the offline queue
+      // every other command for that node is refused while it connects: the first burst after
+      // boot, or after a failover, would fail. So every node the cluster reports (replicas too,
+      // the next masters) is connected as soon as it is known, and the queue stays on until those
+      // of the first layout have connected or failed.
+      client.on('+node', (node: Redis) => {
+        if (node.status === 'wait') node.connect().catch(() => undefined);
+      });
+      const settled = async (node: Redis): Promise<void> => {
+        if (node.status === 'ready') return;
+        await once(node, 'ready', { signal: AbortSignal.timeout(connection.connectTimeout) }).catch(
+          () => undefined,
+        );
+      };
+      client.once('ready', () => {
+        void Promise.all(client.nodes('all').map(settled)).then(stopQueueing);
+      });
+      client.on('reconnecting', stopQueueing);
+    } else {
+      client.on('ready', stopQueueing).on('reconnecting', stopQueueing);
+    }
   }
 
   /**
    * The raw client, for commands the Cache interface does not cover. Scripts go through runScript:
    * one given to `defineCommand` here could be missing from an auto-pipeline already open.
    */
-  get redis(): Redis {
+  get redis(): Redis | Cluster {
     return this.#client;
   }
 
@@ -169,10 +251,15 @@ export class RedisCache implements Cache {
     script: CacheScript<T>,
     keys: readonly string[],
     args: readonly (string | number)[],
+    options: ScriptOptions = {},
   ): Promise<T> {
+    assertOneSlot(script.name, keys);
     const sha = this.#scriptSha(script);
     const argv = args.map(String);
     const client = this.#client;
+    if (options.replicated && this.#waitReplicas > 0) {
+      return this.#run(`script ${script.name}`, () => this.#replicatedScript<T>(script, sha, keys, argv));
+    }
     // Plain EVALSHA, and EVAL when this Redis has not seen the script (NOSCRIPT: first use, a
     // restart, SCRIPT FLUSH); ioredis prefixes the KEYS as it does for every other command. Not
     // ioredis' defineCommand: an auto-pipeline opened before a script was defined lacks it, and
@@ -186,6 +273,57 @@ export class RedisCache implements Cache {
         return await client.eval(script.lua, keys.length, ...keys, ...argv);
       }
     }) as Promise<T>;
+  }
+
+  /**
+   * The script, then WAIT on the same connection: one pipeline goes to one node (on a cluster, the
+   * node of the keys' slot), so WAIT counts the replicas of the master that ran the script.
+   */
+  async #replicatedScript<T>(
+    script: CacheScript,
+    sha: string,
+    keys: readonly string[],
+    argv: string[],
+  ): Promise<T> {
+    const run = async (command: 'evalsha' | 'eval') => {
+      const pipeline = this.#client.pipeline();
+      if (command === 'evalsha') pipeline.evalsha(sha, keys.length, ...keys, ...argv);
+      else pipeline.eval(script.lua, keys.length, ...keys, ...argv);
+      pipeline.call('WAIT', this.#waitReplicas, this.#waitTimeoutMs);
+      const results = (await pipeline.exec()) ?? [];
+      return [results[0] ?? [new Error('no reply')], results[1] ?? [new Error('no reply')]] as const;
+    };
+    let [[err, reply], [waitErr, acked]] = await run('evalsha');
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) {
+      [[err, reply], [waitErr, acked]] = await run('eval');
+    }
+    if (err) throw err;
+    if (waitErr) throw waitErr;
+    if (Number(acked) < this.#waitReplicas) {
+      // The write is on the master alone: a failover now could lose it, so the caller must not act
+      // on it. Failing closed here costs availability while a shard has no live replica.
+      throw new PigeonError(
+        'PIGEON_ERR_CACHE_UNAVAILABLE',
+        `Cache script ${script.name}: ${Number(acked)} of ${this.#waitReplicas} replicas acknowledged within ${this.#waitTimeoutMs} ms`,
+      );
+    }
+    return reply as T;
+  }
+
+  /**
+   * On a cluster a command can wait in a queue where ioredis' commandTimeout does not reach it (a
+   * node still connecting after a failover, a pipeline waiting for the slot map): the caller is
+   * answered after two command budgets at most, so a request fails closed rather than hangs.
+   */
+  #withDeadline<T>(pending: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.#deadlineMs} ms`)),
+        this.#deadlineMs,
+      );
+    });
+    return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
   }
 
   #scriptSha(script: CacheScript): string {
@@ -237,9 +375,13 @@ export class RedisCache implements Cache {
 
   async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return this.#client instanceof Cluster ? await this.#withDeadline(fn()) : await fn();
     } catch (err) {
-      throw toCacheError(err, operation);
+      const mapped = toCacheError(err, operation);
+      // A node gone or a slot moved: learn the new layout now rather than at the next periodic
+      // refresh (ioredis skips this while a refresh is already running).
+      if (this.#client instanceof Cluster && mapped !== err) this.#client.refreshSlotsCache();
+      throw mapped;
     }
   }
 }

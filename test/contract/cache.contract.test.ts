@@ -11,6 +11,7 @@ import { isPigeonError } from '../../core/errors.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
+import { startRedisCluster } from '../support/redis-cluster.ts';
 
 /** Sleeps to a deadline rather than for a duration, so a slow step does not shift later checks. */
 async function sleepUntil(deadline: number): Promise<void> {
@@ -252,6 +253,12 @@ cacheContract('MemoryCache', () => new MemoryCache());
 cacheContract(
   'RedisCache',
   () => new RedisCache(TEST_REDIS_URL, { keyPrefix: `pigeon-test:cache-contract:${uniqueSuffix()}:` }),
+);
+// A Redis Cluster (test/redis/cluster.sh): the keys of each script share a hash tag, so every
+// script runs on one node whichever slot it lands in.
+cacheContract(
+  'RedisCache on a Redis Cluster',
+  () => new RedisCache(startRedisCluster(), { keyPrefix: `pigeon-test:cache-contract:${uniqueSuffix()}:` }),
 );
 
 describe('MemoryCache with an injected clock', () => {

@@ -13,6 +13,7 @@ import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { newId } from '../../core/ids.ts';
 import { TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
+import { startRedisCluster } from '../support/redis-cluster.ts';
 
 function sendPolicyScriptContract(name: string, create: () => Cache): void {
   describe(`send policy script: ${name}`, () => {
@@ -38,12 +39,14 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
       const now = Date.now();
       const replies = await Promise.all(
         Array.from({ length: 50 }, () =>
-          admit(`send:bucket:${suffix}`, now, 1000, 1000, [[`send:to:hour:${suffix}`, [1, 5, 3_600_000, 0]]]),
+          admit(`send:bucket:{${suffix}}`, now, 1000, 1000, [
+            [`send:to:hour:{${suffix}}`, [1, 5, 3_600_000, 0]],
+          ]),
         ),
       );
       assert.equal(replies.filter(([refused]) => refused === 0).length, 5);
       assert.equal(replies.filter(([refused, , first]) => refused === 2 && first === 1).length, 1);
-      assert.equal(await cache.get(`send:to:hour:${suffix}`), '6', 'five sends, then marked refused');
+      assert.equal(await cache.get(`send:to:hour:{${suffix}}`), '6', 'five sends, then marked refused');
     });
 
     it('gives a bucket of five exactly five of fifty concurrent sends, and a token back per 1/rate', async () => {
@@ -65,8 +68,8 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
 
     it('spends no token and counts nowhere when a window refuses', async () => {
       const suffix = newId();
-      const bucket = `send:bucket:${suffix}`;
-      const [day, spend] = [`send:to:day:${suffix}`, `send:spend:${suffix}`];
+      const bucket = `send:bucket:{${suffix}}`;
+      const [day, spend] = [`send:to:day:{${suffix}}`, `send:spend:{${suffix}}`];
       const now = Date.now();
       assert.deepEqual(
         await admit(bucket, now, 1, 2, [
@@ -89,15 +92,15 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
 
     it('with rate 0 has no bucket and leaves its key alone', async () => {
       const suffix = newId();
-      const bucket = `send:bucket:${suffix}`;
+      const bucket = `send:bucket:{${suffix}}`;
       for (let i = 0; i < 20; i++) assert.deepEqual(await admit(bucket, Date.now(), 0, 0, []), [0, 0, 0]);
       assert.equal(await cache.get(bucket), undefined);
     });
 
     it('counts windows all or nothing, flags the first refusal once and applies a penalty', async () => {
       const suffix = newId();
-      const bucket = `otp:rl:bucket:${suffix}`;
-      const [a, b] = [`otp:rl:test:a:${suffix}`, `otp:rl:test:b:${suffix}`];
+      const bucket = `otp:rl:bucket:{${suffix}}`;
+      const [a, b] = [`otp:rl:test:a:{${suffix}}`, `otp:rl:test:b:{${suffix}}`];
       const hit = (byA: number, byB: number) =>
         admit(bucket, Date.now(), 0, 0, [
           [a, [byA, 10, 60_000, 0]],
@@ -117,8 +120,9 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
     });
 
     it('starts a window at its first hit and lets a spend larger than the cap fail alone', async () => {
-      const bucket = `otp:rl:bucket:${newId()}`;
-      const key = `otp:rl:test:spend:${newId()}`;
+      const tenant = `{${newId()}}`;
+      const bucket = `otp:rl:bucket:${tenant}`;
+      const key = `otp:rl:test:spend:${tenant}`;
       assert.deepEqual(await admit(bucket, Date.now(), 0, 0, [[key, [250, 1000, 150, 0]]]), [0, 0, 0]);
       const [refused, retry, first] = await admit(bucket, Date.now(), 0, 0, [[key, [800, 1000, 150, 0]]]);
       assert.deepEqual([refused, first], [2, 1]);
@@ -142,13 +146,13 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
 
     it('admits one of twenty identical sends at once and answers the rest with its id', async () => {
       const suffix = newId();
-      const dedupKey = `send:dedup:${suffix}:fp`;
-      const counter = `send:to:day:${suffix}`;
+      const dedupKey = `send:dedup:{${suffix}}:fp`;
+      const counter = `send:to:day:{${suffix}}`;
       const ids = Array.from({ length: 20 }, () => newId());
       const replies = await Promise.all(
         ids.map((id) =>
           admitOnce(
-            `send:bucket:${suffix}`,
+            `send:bucket:{${suffix}}`,
             Date.now(),
             [[counter, [1, 100, 60_000, 0]]],
             [dedupKey, id, 600_000],
@@ -169,10 +173,10 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
 
     it('claims nothing for a send another limit refuses, and frees the claim when it ends', async () => {
       const suffix = newId();
-      const dedupKey = `send:dedup:${suffix}:fp`;
-      const counter = `send:to:day:${suffix}`;
+      const dedupKey = `send:dedup:{${suffix}}:fp`;
+      const counter = `send:to:day:{${suffix}}`;
       const full = await admitOnce(
-        `send:bucket:${suffix}`,
+        `send:bucket:{${suffix}}`,
         Date.now(),
         [[counter, [1, 0, 60_000, 0]]],
         [dedupKey, 'A', 100],
@@ -180,16 +184,16 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
       assert.equal(full[0], 2);
       assert.equal(await cache.get(dedupKey), undefined, 'a refused send is no first message');
       assert.deepEqual(
-        await admitOnce(`send:bucket:${suffix}`, Date.now(), [], [dedupKey, 'B', 100]),
+        await admitOnce(`send:bucket:{${suffix}}`, Date.now(), [], [dedupKey, 'B', 100]),
         [0, 0, 0],
       );
       assert.equal(
-        duplicateOf(await admitOnce(`send:bucket:${suffix}`, Date.now(), [], [dedupKey, 'C', 100])),
+        duplicateOf(await admitOnce(`send:bucket:{${suffix}}`, Date.now(), [], [dedupKey, 'C', 100])),
         'B',
       );
       await new Promise((r) => setTimeout(r, 150));
       assert.deepEqual(
-        await admitOnce(`send:bucket:${suffix}`, Date.now(), [], [dedupKey, 'D', 100]),
+        await admitOnce(`send:bucket:{${suffix}}`, Date.now(), [], [dedupKey, 'D', 100]),
         [0, 0, 0],
       );
     });
@@ -246,4 +250,10 @@ sendPolicyScriptContract('MemoryCache', () => new MemoryCache());
 sendPolicyScriptContract(
   'RedisCache',
   () => new RedisCache(TEST_REDIS_URL, { keyPrefix: `pigeon-test:send-policy:${uniqueSuffix()}:` }),
+);
+// A Redis Cluster (test/redis/cluster.sh): the keys of each script share a hash tag, so every
+// script runs on one node whichever slot it lands in.
+sendPolicyScriptContract(
+  'RedisCache on a Redis Cluster',
+  () => new RedisCache(startRedisCluster(), { keyPrefix: `pigeon-test:send-policy:${uniqueSuffix()}:` }),
 );

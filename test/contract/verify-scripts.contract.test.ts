@@ -15,6 +15,7 @@ import {
   readVerification,
   resendVerification,
   revertSend,
+  VerifyKeys,
 } from '../../api/src/verify/scripts.ts';
 import { MAX_CHECKS, MAX_SENDS, RESEND_INTERVALS_MS } from '../../api/src/verify/policy.ts';
 import type { Cache } from '../../core/cache/cache.ts';
@@ -22,6 +23,7 @@ import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { newId } from '../../core/ids.ts';
 import { TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
+import { startRedisCluster } from '../support/redis-cluster.ts';
 
 const TENANT = 'tenant-a';
 const TTL = 300_000;
@@ -41,8 +43,8 @@ function verifyScriptsContract(name: string, create: () => Cache): void {
     /** A fresh number, its keys, and helpers bound to them. */
     function subject() {
       const to = `+1415555${String(2000 + ++numbers)}`;
-      const index = `otp:p:${TENANT}:${to}`;
-      const record = (id: string) => `otp:v:${id}`;
+      const index = VerifyKeys.index(TENANT, to);
+      const record = (id: string) => VerifyKeys.record(TENANT, id);
       const t0 = Date.now();
       const createOne = (id: string, opts: { replace?: string; now?: number; digest?: string } = {}) => {
         const now = opts.now ?? t0;
@@ -84,7 +86,11 @@ function verifyScriptsContract(name: string, create: () => Cache): void {
           ],
         );
       const check = (id: string | undefined, now = t0, tenant = TENANT, expectTo = '') =>
-        cache.runScript(beginCheck, [id ? record(id) : 'otp:v:none'], [now, tenant, MAX_CHECKS, expectTo]);
+        cache.runScript(
+          beginCheck,
+          [id ? record(id) : VerifyKeys.noRecord(TENANT)],
+          [now, tenant, MAX_CHECKS, expectTo],
+        );
       const approve = (id: string, now: number, digest: string) =>
         cache.runScript(approveVerification, [record(id), index], [id, now, digest, 'sms']);
       const read = async (id: string) => {
@@ -305,4 +311,10 @@ verifyScriptsContract('MemoryCache', () => new MemoryCache());
 verifyScriptsContract(
   'RedisCache',
   () => new RedisCache(TEST_REDIS_URL, { keyPrefix: `pigeon-test:verify-scripts:${uniqueSuffix()}:` }),
+);
+// A Redis Cluster (test/redis/cluster.sh): the keys of each script share a hash tag, so every
+// script runs on one node whichever slot it lands in.
+verifyScriptsContract(
+  'RedisCache on a Redis Cluster',
+  () => new RedisCache(startRedisCluster(), { keyPrefix: `pigeon-test:verify-scripts:${uniqueSuffix()}:` }),
 );

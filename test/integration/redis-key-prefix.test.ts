@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { admitSend } from '../../api/src/send-policy/scripts.ts';
-import { createVerification, readVerification } from '../../api/src/verify/scripts.ts';
+import { SendKeys } from '../../api/src/send-policy/plan.ts';
+import { createVerification, readVerification, VerifyKeys } from '../../api/src/verify/scripts.ts';
 import { loadConfig } from '../../core/config.ts';
 import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { newId } from '../../core/ids.ts';
@@ -35,7 +36,7 @@ describe('Redis key prefix', () => {
     const create = (cache: typeof deploymentA, tenant: string, digest: string) =>
       cache.runScript(
         createVerification,
-        [`otp:v:${id}`, `otp:p:${tenant}:+14155550100`],
+        [VerifyKeys.record(tenant, id), VerifyKeys.index(tenant, '+14155550100')],
         [
           id,
           '',
@@ -54,24 +55,24 @@ describe('Redis key prefix', () => {
       );
     assert.deepEqual(await create(deploymentA, 'tenant-a', 'digest-a'), ['created', '']);
     // The same id under another prefix is a new verification, not a conflict with A's.
-    assert.deepEqual(await create(deploymentB, 'tenant-b', 'digest-b'), ['created', '']);
-    const readA = await deploymentA.runScript(readVerification, [`otp:v:${id}`], []);
-    const readB = await deploymentB.runScript(readVerification, [`otp:v:${id}`], []);
+    assert.deepEqual(await create(deploymentB, 'tenant-a', 'digest-b'), ['created', '']);
+    const readA = await deploymentA.runScript(readVerification, [VerifyKeys.record('tenant-a', id)], []);
+    const readB = await deploymentB.runScript(readVerification, [VerifyKeys.record('tenant-a', id)], []);
     const field = (flat: unknown, name: string) => {
       const list = flat as string[];
       return list[list.indexOf(name) + 1];
     };
     assert.equal(field(readA, 'tenant'), 'tenant-a');
     assert.equal(field(readA, 'digest'), 'digest-a');
-    assert.equal(field(readB, 'tenant'), 'tenant-b');
+    assert.equal(field(readB, 'tenant'), 'tenant-a');
     assert.equal(field(readB, 'digest'), 'digest-b');
-    assert.equal(await bare.get(`pigeon-test:${run}:a:otp:p:tenant-a:+14155550100`), id, 'stored under A');
-    assert.equal(await bare.get(`otp:p:tenant-a:+14155550100`), undefined, 'nothing unprefixed');
+    assert.equal(await bare.get(`pigeon-test:${run}:a:otp:p:{tenant-a}:+14155550100`), id, 'stored under A');
+    assert.equal(await bare.get(`otp:p:{tenant-a}:+14155550100`), undefined, 'nothing unprefixed');
   });
 
   it('gives each prefix its own rate-limit window for the same key', async () => {
-    const bucket = `send:bucket:${run}`;
-    const window = `send:to:hour:${run}`;
+    const bucket = SendKeys.bucket(run);
+    const window = SendKeys.recipient('hour', run, '+14155550100');
     const admit = (cache: typeof deploymentA) =>
       cache.runScript(admitSend, [bucket, window], [Date.now(), 0, 0, 1, 2, 3_600_000, 0]);
     assert.equal((await admit(deploymentA))[0], 0);

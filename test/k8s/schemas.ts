@@ -11,7 +11,10 @@ type Manifest = Record<string, any>;
 
 const schemaFile = (name: string) => JSON.parse(readFileSync(new URL(`schemas/${name}`, import.meta.url), 'utf8'));
 const kubernetes = schemaFile('kubernetes.json') as { kinds: Record<string, string>; definitions: Schema };
-const customResources = schemaFile('custom-resources.json') as Record<string, Schema>;
+const customResources = {
+  ...(schemaFile('custom-resources.json') as Record<string, Schema>),
+  ...(schemaFile('data-stores.json') as Record<string, Schema>),
+};
 
 const INT_OR_STRING = { anyOf: [{ type: 'integer' }, { type: 'string' }] };
 

@@ -23,13 +23,13 @@ const send = (messageClass: 'otp' | 'transactional') => ({
 
 test('a transactional send passes the bucket, the hourly cap and both spend caps; a limit of 0 adds nothing', () => {
   const plan = planAdmission(send('transactional'), LIMITS, PUMPING, NOW);
-  assert.deepEqual(plan.bucket, { key: 'send:bucket:t1', ratePerSecond: 10, burst: 20 });
+  assert.deepEqual(plan.bucket, { key: 'send:bucket:{t1}', ratePerSecond: 10, burst: 20 });
   assert.deepEqual(
     plan.windows.map((w) => [w.key, w.by, w.limit, w.windowMs, w.code]),
     [
-      ['send:to:hour:t1:+14155550123', 1, 5, 3_600_000, 'PIGEON_ERR_RECIPIENT_CAP'],
-      ['send:spend:t1:2026-02-27', 50_000, 2_000_000, 6 * 3_600_000, 'PIGEON_ERR_SPEND_CAP'],
-      ['send:spend:t1:2026-02', 50_000, 30_000_000, 30 * 3_600_000, 'PIGEON_ERR_SPEND_CAP'],
+      ['send:to:hour:{t1}:+14155550123', 1, 5, 3_600_000, 'PIGEON_ERR_RECIPIENT_CAP'],
+      ['send:spend:{t1}:2026-02-27', 50_000, 2_000_000, 6 * 3_600_000, 'PIGEON_ERR_SPEND_CAP'],
+      ['send:spend:{t1}:2026-02', 50_000, 30_000_000, 30 * 3_600_000, 'PIGEON_ERR_SPEND_CAP'],
     ],
   );
 });
@@ -39,7 +39,7 @@ test("an otp send also counts in its number range's burst, the verifications' ow
     (w) => w.code === 'PIGEON_ERR_PUMPING_SUSPECTED',
   );
   assert.deepEqual(range && [range.key, range.limit, range.windowMs, range.penaltyMs], [
-    'otp:rl:burst:t1:+14155550',
+    'otp:rl:burst:{t1}:+14155550',
     10,
     600_000,
     3_600_000,
@@ -54,7 +54,7 @@ test('the script input is the bucket then each window, four arguments a window',
     NOW,
   );
   assert.deepEqual(scriptInput(plan, NOW), {
-    keys: ['send:bucket:t1', 'send:to:hour:t1:+14155550123'],
+    keys: ['send:bucket:{t1}', 'send:to:hour:{t1}:+14155550123'],
     args: [NOW, 10, 20, 1, 5, 3_600_000, 0],
   });
 });

@@ -1,4 +1,5 @@
 import type { RateLimit } from '../../../core/config.ts';
+import { hashTag } from '../../../core/cache/slots.ts';
 import { PigeonError } from '../../../core/errors.ts';
 import type { MessageClass } from '../../../core/message.ts';
 import { numberRange } from './destination.ts';
@@ -12,18 +13,23 @@ import { type AdmitReply, DUPLICATE } from './scripts.ts';
  * adds to, with what each refusal says. Pure, so the engine (engine.ts) only runs the script.
  */
 
-/** Cache keys of the send policy. The range key is the verifications' own: both count one burst. */
+/**
+ * Cache keys of the send policy. The range key is the verifications' own: both count one burst.
+ * One send's counters are checked in one script, so every key of a tenant carries the tenant as
+ * its hash tag (core/cache/slots.ts) and lands in one Redis Cluster slot. That costs no spread a
+ * tenant had: every send of a tenant already goes through its one token bucket key.
+ */
 export const SendKeys = {
-  bucket: (tenantId: string) => `send:bucket:${tenantId}`,
+  bucket: (tenantId: string) => `send:bucket:${hashTag(tenantId)}`,
   recipient: (period: 'hour' | 'day', tenantId: string, e164: string) =>
-    `send:to:${period}:${tenantId}:${e164}`,
-  spend: (tenantId: string, period: string) => `send:spend:${tenantId}:${period}`,
-  range: (tenantId: string, range: string) => `otp:rl:burst:${tenantId}:${range}`,
+    `send:to:${period}:${hashTag(tenantId)}:${e164}`,
+  spend: (tenantId: string, period: string) => `send:spend:${hashTag(tenantId)}:${period}`,
+  range: (tenantId: string, range: string) => `otp:rl:burst:${hashTag(tenantId)}:${range}`,
   /** A marketing cap's local day (`2026-03-29`) or week (its Monday): the key ends with its period. */
   marketing: (period: 'day' | 'week', tenantId: string, e164: string, start: string) =>
-    `send:mkt:${period}:${tenantId}:${e164}:${start}`,
+    `send:mkt:${period}:${hashTag(tenantId)}:${e164}:${start}`,
   /** The fingerprint is a keyed hash (dedup.ts): neither body nor number is kept in clear. */
-  dedup: (tenantId: string, fingerprint: string) => `send:dedup:${tenantId}:${fingerprint}`,
+  dedup: (tenantId: string, fingerprint: string) => `send:dedup:${hashTag(tenantId)}:${fingerprint}`,
 } as const;
 
 export type WindowCode =

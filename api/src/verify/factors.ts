@@ -86,6 +86,8 @@ export class Factors {
       claimTotpStep,
       [VerifyKeys.totpStep(factorId)],
       [step, TOTP_STEP_TTL_MS],
+      // A promoted replica without the claim would take the same TOTP code again.
+      { replicated: true },
     );
     return claimed === 1;
   }

@@ -147,7 +147,7 @@ export class VerificationLimits {
     const costMicros = this.costMicros({ segments, country });
     const windows: WindowSpec[] = [
       [
-        VerifyKeys.window('send-phone', caller.tenantId, e164),
+        VerifyKeys.window(caller.tenantId, 'send-phone', e164),
         s.sendsPerPhone,
         1,
         0,
@@ -155,7 +155,7 @@ export class VerificationLimits {
         'codes to this number',
       ],
       [
-        VerifyKeys.window('send-ip', clientKey(caller.ip)),
+        VerifyKeys.window(caller.tenantId, 'send-ip', clientKey(caller.ip)),
         s.sendsPerIp,
         1,
         0,
@@ -163,7 +163,7 @@ export class VerificationLimits {
         'code requests from this client address',
       ],
       [
-        VerifyKeys.window('send-tenant', caller.tenantId),
+        VerifyKeys.window(caller.tenantId, 'send-tenant'),
         s.sendsPerTenant,
         1,
         0,
@@ -185,7 +185,7 @@ export class VerificationLimits {
     let spendKey: string | undefined;
     if (dailySpendCap > 0) {
       const { day, msLeft } = utcDay(now);
-      spendKey = VerifyKeys.window('spend', caller.tenantId, day);
+      spendKey = VerifyKeys.window(caller.tenantId, 'spend', day);
       windows.push([
         spendKey,
         // A day, not a sliding window: the key is made to end at UTC midnight.
@@ -222,7 +222,7 @@ export class VerificationLimits {
     const s = this.deps.settings;
     await this.hitWindowsOrThrow(caller, undefined, [
       [
-        VerifyKeys.window('check-ip', clientKey(caller.ip)),
+        VerifyKeys.window(caller.tenantId, 'check-ip', clientKey(caller.ip)),
         s.checksPerIp,
         1,
         0,
@@ -230,7 +230,7 @@ export class VerificationLimits {
         'checks from this client address',
       ],
       [
-        VerifyKeys.window('check-tenant', caller.tenantId),
+        VerifyKeys.window(caller.tenantId, 'check-tenant'),
         s.checksPerTenant,
         1,
         0,
@@ -244,7 +244,7 @@ export class VerificationLimits {
   async hitFactorConfirmLimit(caller: Caller, factorId: string): Promise<void> {
     await this.hitWindowsOrThrow(caller, undefined, [
       [
-        VerifyKeys.window('factor', factorId),
+        VerifyKeys.window(caller.tenantId, 'factor', factorId),
         FACTOR_CONFIRM_LIMIT,
         1,
         0,
@@ -299,7 +299,7 @@ export class VerificationLimits {
     const tail = shared ? scriptInput(shared, now) : undefined;
     return {
       keys: [
-        shared?.bucket.key ?? VerifyKeys.window('bucket', caller.tenantId),
+        shared?.bucket.key ?? VerifyKeys.window(caller.tenantId, 'bucket'),
         ...windows.map((w) => w[0]),
         ...(tail?.keys.slice(1) ?? []),
       ],

@@ -3,9 +3,12 @@
  * cache (a function over the same commands), side by side. test/contract/verify-scripts.contract
  * .test.ts runs every one against both backends.
  *
- * A verification is a hash at `otp:v:<id>` (fields below, times in ms since the epoch) plus an index
- * `otp:p:<tenant>:<number>` → id of the number's pending verification, which expires with it. Times
- * come in as arguments rather than from Redis TIME, so tests can drive expiry with a fake clock.
+ * A verification is a hash at `otp:v:{<tenant>}:<id>` (fields below, times in ms since the epoch)
+ * plus an index `otp:p:{<tenant>}:<number>` → id of the number's pending verification, which
+ * expires with it. Times come in as arguments rather than from Redis TIME, so tests can drive
+ * expiry with a fake clock. The tenant is the hash tag of every key here (core/cache/slots.ts): a
+ * script touches a record with its index, and the rate limits of a request with the tenant's
+ * bucket, so on a Redis Cluster each of those sets must lie in one slot.
  *
  *   tenant to country locale  who and where
  *   status                    pending | approved | canceled  (expired, max_attempts: derived)
@@ -17,13 +20,16 @@
  */
 import type { CacheScript, ScriptRedis } from '../../../core/cache/cache.ts';
 import { admitSend } from '../send-policy/scripts.ts';
+import { hashTag } from '../../../core/cache/slots.ts';
 
 export const VerifyKeys = {
-  record: (id: string) => `otp:v:${id}`,
-  index: (tenantId: string, e164: string) => `otp:p:${tenantId}:${e164}`,
+  record: (tenantId: string, id: string) => `otp:v:${hashTag(tenantId)}:${id}`,
+  index: (tenantId: string, e164: string) => `otp:p:${hashTag(tenantId)}:${e164}`,
   /** Stands in for a record when there is none to read, so every check costs the same round trips. */
-  noRecord: 'otp:v:none',
-  window: (scope: string, ...parts: string[]) => `otp:rl:${scope}:${parts.join(':')}`,
+  noRecord: (tenantId: string) => `otp:v:${hashTag(tenantId)}:none`,
+  /** A rate-limit window of the tenant's, named by scope and the rest of its parts. */
+  window: (tenantId: string, scope: string, ...parts: string[]) =>
+    [`otp:rl:${scope}:${hashTag(tenantId)}`, ...parts].join(':'),
   totpStep: (factorId: string) => `otp:totp:${factorId}`,
 } as const;
 

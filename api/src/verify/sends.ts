@@ -55,7 +55,7 @@ export async function claimSend(cache: Cache, claim: SendClaim): Promise<Send> {
     if (pending !== undefined) {
       const reply = await cache.runScript(
         resendVerification,
-        [VerifyKeys.record(pending), index],
+        [VerifyKeys.record(tenantId, pending), index],
         [
           pending,
           now,
@@ -94,7 +94,7 @@ export async function claimSend(cache: Cache, claim: SendClaim): Promise<Send> {
     const id = newId(now);
     const [outcome, other] = await cache.runScript(
       createVerification,
-      [VerifyKeys.record(id), index],
+      [VerifyKeys.record(tenantId, id), index],
       createArgs(claim, id, replaceable),
     );
     if (outcome === 'created') {
@@ -144,7 +144,11 @@ export async function createWithinLimits(
   const id = newId(claim.now);
   const reply = await cache.runScript(
     admitAndCreate,
-    [...limits.keys, VerifyKeys.record(id), VerifyKeys.index(claim.tenantId, claim.destination.e164)],
+    [
+      ...limits.keys,
+      VerifyKeys.record(claim.tenantId, id),
+      VerifyKeys.index(claim.tenantId, claim.destination.e164),
+    ],
     [...limits.args, ...createArgs(claim, id, '')],
   );
   if (reply[0] === 'exists') return { pending: reply[1] };
@@ -172,7 +176,7 @@ export async function undoSend(
   const undo = send.undo;
   await cache.runScript(
     revertSend,
-    [VerifyKeys.record(send.verificationId), VerifyKeys.index(tenantId, e164)],
+    [VerifyKeys.record(tenantId, send.verificationId), VerifyKeys.index(tenantId, e164)],
     undo.mode === 'created'
       ? [send.verificationId, messageId, 'created']
       : [

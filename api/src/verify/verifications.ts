@@ -247,7 +247,7 @@ export class Verifications {
     const [found, digest, checks, messageId, country, factorId, sealedTotp, to] =
       await this.deps.cache.runScript(
         beginCheck,
-        [id === undefined ? VerifyKeys.noRecord : VerifyKeys.record(id)],
+        [id === undefined ? VerifyKeys.noRecord(caller.tenantId) : VerifyKeys.record(caller.tenantId, id)],
         [now, caller.tenantId, MAX_CHECKS, expectedTo],
       );
     const evaluate = found === 'evaluate';
@@ -268,8 +268,10 @@ export class Verifications {
     if (method !== undefined && id !== undefined) {
       const approved = await this.deps.cache.runScript(
         approveVerification,
-        [VerifyKeys.record(id), VerifyKeys.index(caller.tenantId, to)],
+        [VerifyKeys.record(caller.tenantId, id), VerifyKeys.index(caller.tenantId, to)],
         [id, now, digest, method],
+        // A promoted replica without this approval would approve the same code a second time.
+        { replicated: true },
       );
       result = approved === 1 ? 'approved' : 'already_approved';
       status = approved === 1 ? 'approved' : 'pending';
@@ -306,8 +308,10 @@ export class Verifications {
     const now = this.deps.now();
     const outcome = await this.deps.cache.runScript(
       cancelVerification,
-      [VerifyKeys.record(id), await this.indexOf(tenantId, id)],
+      [VerifyKeys.record(tenantId, id), await this.indexOf(tenantId, id)],
       [id, now, tenantId, MAX_CHECKS],
+      // A promoted replica without the cancellation would let its code approve.
+      { replicated: true },
     );
     if (outcome === 'unknown') throw verificationNotFound();
     if (outcome === 'canceled') {
@@ -319,7 +323,7 @@ export class Verifications {
   }
 
   async get(tenantId: string, id: string, showPii: boolean): Promise<VerificationView | undefined> {
-    const record = await this.read(id);
+    const record = await this.read(tenantId, id);
     if (!record || record.tenant !== tenantId) return undefined;
     const expiresAt = Number(record.expiresAt);
     return {
@@ -344,8 +348,8 @@ export class Verifications {
     };
   }
 
-  private async read(id: string): Promise<Record<string, string> | undefined> {
-    const flat = await this.deps.cache.runScript(readVerification, [VerifyKeys.record(id)], []);
+  private async read(tenantId: string, id: string): Promise<Record<string, string> | undefined> {
+    const flat = await this.deps.cache.runScript(readVerification, [VerifyKeys.record(tenantId, id)], []);
     if (flat.length === 0) return undefined;
     const record: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
@@ -353,7 +357,7 @@ export class Verifications {
   }
 
   private async indexOf(tenantId: string, id: string): Promise<string> {
-    const record = await this.read(id);
+    const record = await this.read(tenantId, id);
     return VerifyKeys.index(tenantId, record?.to ?? '');
   }
 }

@@ -53,8 +53,37 @@ function refs(value: unknown, found: Set<string>): void {
   }
 }
 
+/** The served versions of the CRDs in `paths`, by apiVersion/kind. */
+function crdSchemas(paths: readonly string[]): Record<string, unknown> {
+  const schemas: Record<string, unknown> = {};
+  for (const path of paths) {
+    for (const document of parseAllDocuments(readFileSync(path, 'utf8'))) {
+      const crd = document.toJS() as {
+        spec: { group: string; names: { kind: string }; versions: Array<Schema & { name: string }> };
+      };
+      for (const version of crd.spec.versions) {
+        if (version.served !== true) continue;
+        const schema = (version.schema as { openAPIV3Schema: Schema }).openAPIV3Schema;
+        schemas[`${crd.spec.group}/${version.name}/${crd.spec.names.kind}`] = withoutDescriptions(schema);
+      }
+    }
+  }
+  return schemas;
+}
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+// `--data-stores <crd.yaml>…`: the operators' CRDs of the data stores (TiDB, Redis) alone, kept
+// apart from custom-resources.json so either can be regenerated without the other's sources.
+if (process.argv[2] === '--data-stores') {
+  const schemas = crdSchemas(process.argv.slice(3));
+  writeFileSync(join(here, 'data-stores.json'), `${JSON.stringify(schemas)}\n`);
+  console.log(`${Object.keys(schemas).length} custom resources`);
+  process.exit(0);
+}
+
 const [swaggerPath, ...crdPaths] = process.argv.slice(2);
-if (!swaggerPath) throw new Error('usage: vendor.ts <swagger.json> <crd.yaml>…');
+if (!swaggerPath) throw new Error('usage: vendor.ts <swagger.json> <crd.yaml>… | --data-stores <crd.yaml>…');
 const swagger = JSON.parse(readFileSync(swaggerPath, 'utf8')) as { definitions: Record<string, Schema> };
 
 const kinds: Record<string, string> = {};
@@ -82,21 +111,8 @@ for (let grown = true; grown; ) {
 const definitions: Record<string, unknown> = {};
 for (const name of [...keep].sort()) definitions[name] = withoutDescriptions(swagger.definitions[name]);
 
-const customResources: Record<string, unknown> = {};
-for (const path of crdPaths) {
-  for (const document of parseAllDocuments(readFileSync(path, 'utf8'))) {
-    const crd = document.toJS() as {
-      spec: { group: string; names: { kind: string }; versions: Array<Schema & { name: string }> };
-    };
-    for (const version of crd.spec.versions) {
-      if (version.served !== true) continue;
-      const schema = (version.schema as { openAPIV3Schema: Schema }).openAPIV3Schema;
-      customResources[`${crd.spec.group}/${version.name}/${crd.spec.names.kind}`] = withoutDescriptions(schema);
-    }
-  }
-}
+const customResources = crdSchemas(crdPaths);
 
-const here = fileURLToPath(new URL('.', import.meta.url));
 writeFileSync(join(here, 'kubernetes.json'), `${JSON.stringify({ kinds, definitions })}\n`);
 writeFileSync(join(here, 'custom-resources.json'), `${JSON.stringify(customResources)}\n`);
 console.log(`${Object.keys(definitions).length} definitions, ${Object.keys(customResources).length} custom resources`);
