@@ -121,7 +121,7 @@ function verifyScriptsContract(name: string, create: () => Cache): void {
 
     it('creates within the send limits in one step: a refusal creates nothing, another pending one counts nothing', async () => {
       const s = subject();
-      const window = `otp:rl:send-phone:${TENANT}:${s.to}:${newId()}`;
+      const window = VerifyKeys.window(TENANT, 'send-phone', s.to, newId());
       const createArgs = (id: string) => [
         id,
         '',
@@ -141,7 +141,7 @@ function verifyScriptsContract(name: string, create: () => Cache): void {
       const createWithin = (id: string) =>
         cache.runScript(
           admitAndCreate,
-          [`otp:rl:bucket:${TENANT}`, window, s.record(id), s.index],
+          [VerifyKeys.window(TENANT, 'bucket'), window, s.record(id), s.index],
           [s.t0, 0, 0, 1, 2, 60_000, 0, ...createArgs(id)],
         );
       const first = newId();
