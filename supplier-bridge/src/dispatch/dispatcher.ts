@@ -7,10 +7,10 @@ import { backoffDelay, isRetriable } from '../../../core/retry.ts';
 import { isSuppressed } from '../../../core/suppression-cache.ts';
 import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
-import type { RoutePlanner } from '../../../routing/planner.ts';
-import { recordAcceptance, recordHandover } from '../../../routing/receipt-matcher.ts';
-import type { ProviderGate } from '../provider-gate.ts';
-import { AdmissionControl } from './admission.ts';
+import type { PlannedProvider, RoutePlanner } from '../../../routing/planner.ts';
+import { handoverMarker, recordAcceptance, recordHandover } from '../../../routing/receipt-matcher.ts';
+import type { Admission, ProviderGate } from '../provider-gate.ts';
+import { AdmissionControl, tpsLimit } from './admission.ts';
 import { BreakerRegistry } from './breakers.ts';
 import {
   type Acceptance,
@@ -82,6 +82,28 @@ interface Walk {
   refusals: Refusal[];
 }
 
+/**
+ * What a pass learned in the round trip that claimed it, so it need not ask again: the abort
+ * marker, the opt-out, the quiet-hours hold, the route plan, and the first provider's token with
+ * the claim already stamped for it (`lead`).
+ */
+interface Prefetched {
+  aborted?: boolean;
+  suppressed?: boolean;
+  /** Present when the hold was judged before the claim (undefined value: not held). */
+  hold?: { value: QuietHold | undefined };
+  plan?: PlannedProvider[];
+  lead?: Lead;
+}
+
+/** The provider a pass will call first, its token asked for beside the claim. */
+interface Lead {
+  planned: PlannedProvider;
+  admission: Admission;
+  /** Set once the walk took the admission over; a granted token nobody used is given back. */
+  used: boolean;
+}
+
 /** The first pass over a message: the only one the API's accept deadline and abort marker apply to. */
 const isFirstSend = (pass: Pass) => pass.kind === 'send' && pass.round === 0;
 
@@ -148,31 +170,89 @@ export class Dispatcher {
     return this.breakers.states();
   }
 
-  /** Runs one pass exactly once across crashes and replays; see PassResult. */
+  /**
+   * Runs one pass exactly once across crashes and replays; see PassResult. On the happy path the
+   * cache is asked twice, each time with commands sent together: before the call, the claim (with
+   * the abort check, the first provider's stamp and handover marker), the opt-out read and that
+   * provider's token; after it, the provider's message-id map and the pass's result.
+   */
   async dispatch(message: MessageRequested, pass: Pass): Promise<PassResult> {
     const claim = new PassClaim(this.options.cache, message.messageId, passKey(pass), {
       now: this.now,
       sendTimeoutMs: this.sendTimeoutMs,
     });
+    const prefetched: Prefetched = {};
+    const quietHours = this.options.quietHours;
+    // Judged before the claim (a policy from memory): a held message asks for no token.
+    if (quietHours && message.class === 'marketing' && pass.kind !== 'receipt-check') {
+      prefetched.hold = { value: await quietHours.holdFor(message, this.now()) };
+    }
+    const walks =
+      pass.kind !== 'receipt-check' &&
+      !prefetched.hold?.value &&
+      !this.pastDeadline(message, pass) &&
+      this.now() < Date.parse(message.expiresAt);
+    if (walks) prefetched.plan = this.planFor(message, pass.exclude);
+    const first = prefetched.plan?.find((p) => !this.breakerOpen(p.provider, message.country));
+    // Issued in one turn, so they share one write to Redis (auto-pipelining): the token is asked
+    // for before the claim is known to be won, and given back when the pass does not call.
+    const [opening, suppressed, admission] = await Promise.all([
+      claim.open({
+        checkAbort: isFirstSend(pass),
+        ...(first
+          ? { calling: { provider: first.provider, handover: handoverMarker(first.provider, message) } }
+          : {}),
+      }),
+      walks ? this.suppressed(message) : undefined,
+      first
+        ? this.options.gate.acquire(
+            first.provider,
+            tpsLimit(first, message),
+            this.options.maxGateWaitMs ?? 1_000,
+          )
+        : undefined,
+    ]);
+    const lead = first && admission ? { planned: first, admission, used: false } : undefined;
     // Claimed first, and every result stored under the claim, so a replayed batch republishes
     // the very same records (same event ids) whatever the pass decided.
     let result: PassResult;
-    // A first send also needs the API's abort marker: read alongside the claim, the two share one
-    // round trip (and one write, pipelined) instead of waiting on each other.
-    const [claimed, aborted] = await Promise.all([
-      claim.claim(),
-      isFirstSend(pass) ? this.abortMarked(message) : false,
-    ]);
-    if (claimed) {
-      result = await this.decide(message, pass, claim, undefined, aborted);
+    if (opening.claimed) {
+      prefetched.aborted = opening.aborted;
+      if (suppressed !== undefined) prefetched.suppressed = suppressed;
+      if (lead) prefetched.lead = lead;
+      result = await this.decide(message, pass, claim, undefined, prefetched);
     } else {
-      const previous = await claim.storedResult();
-      if (previous !== undefined) return previous;
+      if (opening.stored !== undefined) {
+        await this.refundUnused(lead, message);
+        return opening.stored;
+      }
       result = await this.recover(message, pass, claim);
-      if (result.notBefore !== undefined) return result;
+      if (result.notBefore !== undefined) {
+        await this.refundUnused(lead, message);
+        return result;
+      }
     }
-    await claim.storeResult(result);
+    await Promise.all([claim.storeResult(result), this.refundUnused(lead, message)]);
     return result;
+  }
+
+  /** Gives back the lead's token when it was granted and no call used it. */
+  private async refundUnused(lead: Lead | undefined, message: MessageRequested): Promise<void> {
+    if (!lead || lead.used || !lead.admission.granted) return;
+    await this.options.gate.refund(lead.planned.provider, tpsLimit(lead.planned, message));
+  }
+
+  private pastDeadline(message: MessageRequested, pass: Pass): boolean {
+    return (
+      isFirstSend(pass) && pass.appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS
+    );
+  }
+
+  private planFor(message: MessageRequested, exclude: readonly string[]): PlannedProvider[] {
+    const excluded = new Set(exclude);
+    return this.options.planner
+      .plan(message, { breakerOpen: this.breakerOpen })
+      .filter((p) => !excluded.has(p.provider));
   }
 
   /**
@@ -231,12 +311,11 @@ export class Dispatcher {
     pass: Pass,
     claim: PassClaim,
     recovery?: { failover: string; ambiguousLeft: number },
-    /** Whether the abort marker was found, when already read with the claim. */
-    aborted?: boolean,
+    prefetched: Prefetched = {},
   ): Promise<PassResult> {
     const { cache } = this.options;
     if (isFirstSend(pass)) {
-      if (pass.appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
+      if (this.pastDeadline(message, pass)) {
         return this.failed(message, {
           status: 'rejected',
           errorClass: 'accept_timeout',
@@ -244,7 +323,7 @@ export class Dispatcher {
           reason: 'appended after the API gave up',
         });
       }
-      if (aborted ?? (await this.abortMarked(message))) {
+      if (prefetched.aborted ?? (await this.abortMarked(message))) {
         return this.failed(message, {
           status: 'rejected',
           errorClass: 'accept_timeout',
@@ -274,7 +353,7 @@ export class Dispatcher {
     }
     // Checked on every pass that may call a provider, retry rounds included, so a message queued
     // or waiting for a round when the STOP arrived is not sent either.
-    if (await this.suppressed(message)) {
+    if (prefetched.suppressed ?? (await this.suppressed(message))) {
       this.skipped.inc({ reason: 'opted_out', class: message.class });
       return this.failed(
         message,
@@ -290,11 +369,11 @@ export class Dispatcher {
     const quietHours = this.options.quietHours;
     // Every pass that would send: a retry round that falls in the window waits for its end too.
     if (quietHours) {
-      const hold = await quietHours.holdFor(message, this.now());
+      const hold = prefetched.hold ? prefetched.hold.value : await quietHours.holdFor(message, this.now());
       if (hold) return this.hold(message, pass, hold);
       if (pass.kind === 'held') quietHours.released();
     }
-    return this.walk(message, pass, claim, recovery);
+    return this.walk(message, pass, claim, recovery, prefetched);
   }
 
   /** Whether the API answered 503 for this message and marked it so (see MessagePublisher). */
@@ -341,6 +420,7 @@ export class Dispatcher {
     pass: Pass,
     claim: PassClaim,
     extra?: { failover: string; ambiguousLeft: number },
+    prefetched: Prefetched = {},
   ): Promise<PassResult> {
     const urgent = isUrgent(message);
     const state: Walk = {
@@ -351,9 +431,8 @@ export class Dispatcher {
       ambiguous: undefined,
       refusals: [],
     };
-    const plan = this.options.planner
-      .plan(message, { breakerOpen: this.breakerOpen })
-      .filter((p) => !state.excluded.has(p.provider));
+    const plan = prefetched.plan ?? this.planFor(message, pass.exclude);
+    const lead = prefetched.lead;
     const body = this.options.openBody ? this.options.openBody(message.body) : message.body;
 
     for (const planned of plan) {
@@ -364,14 +443,19 @@ export class Dispatcher {
         state.lastError ??= new ProviderError('retryable', 'BREAKER_OPEN', 'breaker open');
         continue;
       }
-      if (!(await this.admission.admit(planned, message, pass))) continue;
+      const leads = lead !== undefined && !lead.used && lead.planned === planned;
+      if (leads) lead.used = true;
+      if (!(await this.admission.admit(planned, message, pass, leads ? lead.admission : undefined))) continue;
       state.attempts++;
       // Both before the call: a crash from here on may have left the provider with the message,
-      // and its receipt may arrive before (or instead of) its answer.
-      await Promise.all([
-        claim.calling(planned.provider),
-        recordHandover(this.options.cache, planned.provider, message),
-      ]);
+      // and its receipt may arrive before (or instead of) its answer. The lead was stamped and
+      // handed over when the pass was claimed.
+      if (!leads) {
+        await Promise.all([
+          claim.calling(planned.provider),
+          recordHandover(this.options.cache, planned.provider, message),
+        ]);
+      }
       const requestedAt = this.now();
       const outcome = await this.calls.send(planned, message, body);
       if (!(outcome instanceof ProviderError)) {
@@ -384,7 +468,7 @@ export class Dispatcher {
           costPerMessage: planned.costPerMessage,
           failover: extra?.failover,
         };
-        return this.withRefusals(message, state, await this.submitted(message, accepted));
+        return this.withRefusals(message, state, this.submitted(message, accepted, claim));
       }
       const error = outcome;
       state.lastError = error;
@@ -469,10 +553,11 @@ export class Dispatcher {
     return result;
   }
 
-  private async submitted(message: MessageRequested, accepted: Acceptance): Promise<PassResult> {
+  private submitted(message: MessageRequested, accepted: Acceptance, claim: PassClaim): PassResult {
     const { result, provider, failover } = accepted;
     const parts = result.partIds && result.partIds.length > 0 ? result.partIds : [result.providerMessageId];
-    await recordAcceptance(this.options.cache, provider, message, parts);
+    // Written with the result, ahead of it: receipts are matched by it from then on.
+    claim.beforeResult(() => recordAcceptance(this.options.cache, provider, message, parts));
     this.results.inc({ result: failover ? `submitted_${failover}` : 'submitted', class: message.class });
     const outcome: PassResult = { outcome: messageSubmitted(message, accepted, this.now()) };
     const timeoutMs = this.receiptTimeoutFor(message);
