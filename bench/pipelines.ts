@@ -15,7 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { ALL_TOPICS } from '../core/topics.ts';
 import { TEST_KAFKA_BROKERS, TEST_MYSQL_URL, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
-import { CpuMeter, type CpuRow, infrastructurePids } from './cpu.ts';
+import { CpuMeter, type CpuRow, infrastructurePids, withoutChildren } from './cpu.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
@@ -595,7 +595,8 @@ export async function measureDelivery(
   const meter = new CpuMeter({
     ...Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])),
     'fake provider': provider.pid,
-    'load generator': process.pid,
+    // Its children are the services and the fake provider, measured on their own rows.
+    'load generator': withoutChildren(process.pid),
     ...infrastructurePids({
       kafkaBroker: TEST_KAFKA_BROKERS[0],
       mysqlUrl: TEST_MYSQL_URL,
