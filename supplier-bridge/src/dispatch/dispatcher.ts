@@ -94,6 +94,8 @@ interface Prefetched {
   hold?: { value: QuietHold | undefined };
   plan?: PlannedProvider[];
   lead?: Lead;
+  /** Set just before the pass's first provider call: until then the claim's stamp can be taken back. */
+  called?: boolean;
 }
 
 /** The provider a pass will call first, its token asked for beside the claim. */
@@ -203,13 +205,12 @@ export class Dispatcher {
           ? { calling: { provider: first.provider, handover: handoverMarker(first.provider, message) } }
           : {}),
       }),
-      walks ? this.suppressed(message) : undefined,
+      // Both only spare the pass a round trip: when one fails, the pass asks again on its way.
+      walks ? this.suppressed(message).catch(() => undefined) : undefined,
       first
-        ? this.options.gate.acquire(
-            first.provider,
-            tpsLimit(first, message),
-            this.options.maxGateWaitMs ?? 1_000,
-          )
+        ? this.options.gate
+            .acquire(first.provider, tpsLimit(first, message), this.options.maxGateWaitMs ?? 1_000)
+            .catch(() => undefined)
         : undefined,
     ]);
     const lead = first && admission ? { planned: first, admission, used: false } : undefined;
@@ -220,7 +221,14 @@ export class Dispatcher {
       prefetched.aborted = opening.aborted;
       if (suppressed !== undefined) prefetched.suppressed = suppressed;
       if (lead) prefetched.lead = lead;
-      result = await this.decide(message, pass, claim, undefined, prefetched);
+      try {
+        result = await this.decide(message, pass, claim, undefined, prefetched);
+      } catch (err) {
+        // The claim names the first provider since `open`: if nobody was called, say so, or the
+        // replay would take the message for possibly sent and never send it.
+        if (first && !prefetched.called) await claim.uncalled();
+        throw err;
+      }
     } else {
       if (opening.stored !== undefined) {
         await this.refundUnused(lead, message);
@@ -457,6 +465,7 @@ export class Dispatcher {
         ]);
       }
       const requestedAt = this.now();
+      prefetched.called = true;
       const outcome = await this.calls.send(planned, message, body);
       if (!(outcome instanceof ProviderError)) {
         const accepted: Acceptance = {

@@ -1,6 +1,8 @@
 /** A pass runs once across replays and crashes: stored results, claims, leases and recovery. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { MemoryCache } from '../../../core/cache/memory-cache.ts';
+import { PigeonError } from '../../../core/errors.ts';
 import { Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import {
@@ -14,6 +16,7 @@ import {
   asSubmitted,
   asFailed,
 } from '../../../test/support/dispatch-harness.ts';
+import { CacheProviderGate, type ProviderGate } from '../provider-gate.ts';
 
 test('a replayed message is sent once and yields the same outcome event', async (t) => {
   const a = new FakeProvider('a');
@@ -108,4 +111,30 @@ test('a recovery cut off by a second crash is not retried for ever: once its lea
   assert.equal(failed.status, 'unknown');
   assert.equal(failed.errorCode, 'CRASH_IN_RECOVERY');
   assert.equal(a.calls, 0, 'no further copy');
+});
+
+test('a pass that failed before calling anyone (the cache timed out) is sent on its replay, not taken for possibly sent', async (t) => {
+  const a = new FakeProvider('a');
+  const base = new CacheProviderGate(new MemoryCache({ sweepIntervalMs: 0 }));
+  let failures = 2;
+  // The token's script times out twice: beside the claim, and again when the walk asks itself.
+  const flaky: ProviderGate = {
+    acquire: (...args) =>
+      failures-- > 0
+        ? Promise.reject(new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'Cache script timed out'))
+        : base.acquire(...args),
+    pause: (...args) => base.pause(...args),
+    refund: (...args) => base.refund(...args),
+  };
+  const h = setup(t, [a], { gate: flaky });
+  const message = requested({ class: 'marketing' });
+
+  await assert.rejects(dispatchPass(h, message), /timed out/);
+  assert.equal(a.calls, 0);
+  // The replay finds the claim without a provider: after its lease, the pass runs again.
+  const waiting = await dispatchPass(h, message);
+  assert.ok(waiting.notBefore !== undefined);
+  h.clock.now = waiting.notBefore;
+  asSubmitted((await dispatchPass(h, message)).outcome);
+  assert.equal(a.calls, 1);
 });

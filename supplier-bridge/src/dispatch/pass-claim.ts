@@ -133,6 +133,20 @@ export class PassClaim {
   }
 
   /**
+   * Takes back the stamp `open` put on the claim, for a pass that failed before it called anyone
+   * (the cache timed out under load, say): its replay then runs the pass again instead of taking
+   * the message for possibly sent. Best effort: if this write fails too, the replay errs the safe
+   * way, never sending twice.
+   */
+  async uncalled(): Promise<void> {
+    await this.cache
+      .set(this.claimKey, JSON.stringify({ at: this.options.now() } satisfies Claim), {
+        ttlMs: MARKER_TTL_MS,
+      })
+      .catch(() => false);
+  }
+
+  /**
    * A write that must land before the result is stored (the provider's message-id map: a replay
    * republishing a submission whose receipts cannot be matched would lose them). It is issued with
    * the result, in order, so both travel in one pipelined round trip; Redis runs one connection's
