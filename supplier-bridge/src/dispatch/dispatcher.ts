@@ -106,6 +106,18 @@ interface Lead {
   used: boolean;
 }
 
+/** A Set that forgets everything once it holds `max` entries (rare leftovers, never a leak). */
+class BoundedSet extends Set<string> {
+  constructor(private readonly max: number) {
+    super();
+  }
+
+  override add(value: string): this {
+    if (this.size >= this.max) this.clear();
+    return super.add(value);
+  }
+}
+
 /** The first pass over a message: the only one the API's accept deadline and abort marker apply to. */
 const isFirstSend = (pass: Pass) => pass.kind === 'send' && pass.round === 0;
 
@@ -128,6 +140,13 @@ export class Dispatcher {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly sendTimeoutMs: number;
+  /**
+   * Passes (message id and pass key) this process opened and has not called a provider for yet.
+   * Only this process can know that a claim it took was never acted on; a replay in another
+   * process errs the safe way. Entries go when the pass ends or calls; bounded against leftovers
+   * of passes whose partition moved away before their replay.
+   */
+  private readonly openedUncalled = new BoundedSet(100_000);
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -198,6 +217,10 @@ export class Dispatcher {
     const first = prefetched.plan?.find((p) => !this.breakerOpen(p.provider, message.country));
     // Issued in one turn, so they share one write to Redis (auto-pipelining): the token is asked
     // for before the claim is known to be won, and given back when the pass does not call.
+    const opened = `${message.messageId}:${passKey(pass)}`;
+    // Known before this open, which adds it: a replay of a pass this process opened and left.
+    const reopened = this.openedUncalled.has(opened);
+    this.openedUncalled.add(opened);
     const [opening, suppressed, admission] = await Promise.all([
       claim.open({
         checkAbort: isFirstSend(pass),
@@ -217,19 +240,26 @@ export class Dispatcher {
     // Claimed first, and every result stored under the claim, so a replayed batch republishes
     // the very same records (same event ids) whatever the pass decided.
     let result: PassResult;
-    if (opening.claimed) {
-      prefetched.aborted = opening.aborted;
-      if (suppressed !== undefined) prefetched.suppressed = suppressed;
-      if (lead) prefetched.lead = lead;
+    // A claim taken before by this very process, for a pass that called nobody (its open timed out
+    // after Redis ran it, or a later step failed): it is still this process's to run, at once.
+    const ownReplay = !opening.claimed && opening.stored === undefined && reopened;
+    if (opening.claimed || ownReplay) {
+      if (opening.claimed) {
+        prefetched.aborted = opening.aborted;
+        if (suppressed !== undefined) prefetched.suppressed = suppressed;
+        if (lead) prefetched.lead = lead;
+      }
       try {
         result = await this.decide(message, pass, claim, undefined, prefetched);
       } catch (err) {
-        // The claim names the first provider since `open`: if nobody was called, say so, or the
-        // replay would take the message for possibly sent and never send it.
-        if (first && !prefetched.called) await claim.uncalled();
+        // The claim may name a provider since `open`: if nobody was called, say so, or a replay
+        // elsewhere would take the message for possibly sent and never send it.
+        if (prefetched.called) this.openedUncalled.delete(opened);
+        else await claim.uncalled();
         throw err;
       }
     } else {
+      this.openedUncalled.delete(opened);
       if (opening.stored !== undefined) {
         await this.refundUnused(lead, message);
         return opening.stored;
@@ -240,6 +270,7 @@ export class Dispatcher {
         return result;
       }
     }
+    this.openedUncalled.delete(opened);
     await Promise.all([claim.storeResult(result), this.refundUnused(lead, message)]);
     return result;
   }
