@@ -162,21 +162,27 @@ export interface CpuRow {
   core_pct: number;
 }
 
+/** A process measured without its children: the bench process, whose children are the services. */
+export const withoutChildren = (pid: number) => ({ pid, children: false as const });
+
 /**
- * Samples each named process (and its children) at start() and again at stop(), and turns the
- * difference into µs of CPU per message. A process that could not be found shows as -1.
+ * Samples each named process (and its children, unless given through withoutChildren) at start()
+ * and again at stop(), and turns the difference into µs of CPU per message. A process that could
+ * not be found shows as -1.
  */
 export class CpuMeter {
   private before = new Map<string, number>();
   private trees = new Map<string, number[]>();
   private startedAt = 0;
 
-  constructor(private readonly processes: Record<string, number | undefined>) {}
+  constructor(
+    private readonly processes: Record<string, number | ReturnType<typeof withoutChildren> | undefined>,
+  ) {}
 
   start(): void {
-    for (const [name, pid] of Object.entries(this.processes)) {
-      if (pid === undefined) continue;
-      const tree = processTree(pid);
+    for (const [name, entry] of Object.entries(this.processes)) {
+      if (entry === undefined) continue;
+      const tree = typeof entry === 'number' ? processTree(entry) : [entry.pid];
       this.trees.set(name, tree);
       this.before.set(name, cpuSeconds(tree));
     }
@@ -189,7 +195,8 @@ export class CpuMeter {
       const tree = this.trees.get(name);
       if (!tree) return { process: name, cpu_s: -1, us_per_msg: -1, core_pct: -1 };
       // Children started since (cluster workers) count too; ones that ended meanwhile are lost.
-      const now = [...new Set([...tree, ...processTree(tree[0]!)])];
+      const followed = typeof this.processes[name] === 'number';
+      const now = followed ? [...new Set([...tree, ...processTree(tree[0]!)])] : tree;
       const used = cpuSeconds(now) - this.before.get(name)!;
       return {
         process: name,

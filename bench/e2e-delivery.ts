@@ -24,6 +24,7 @@
  */
 import { resolve } from 'node:path';
 import { formatCpuTable } from './cpu.ts';
+import { formatKafkaRequestTable } from './kafka-request-meter.ts';
 import {
   type DeliveryFigures,
   type FakeProvider,
@@ -113,6 +114,10 @@ async function main(): Promise<void> {
         formatCpuTable('CPU per delivered message — bare pipeline', bare.figures.cpu),
         '',
         formatCpuTable('CPU per delivered message — pigeon', pigeon.figures.cpu),
+        '',
+        formatKafkaRequestTable('bare pipeline', bare.figures.kafka_requests_per_msg),
+        '',
+        formatKafkaRequestTable('pigeon', pigeon.figures.kafka_requests_per_msg),
         '',
       ].join('\n'),
     );

@@ -118,7 +118,7 @@ function percentile(sorted: number[], share: number): number {
  */
 async function phase(
   bus: KafkaBus,
-  producers: { bulk: KafkaBus; otp: KafkaBus; observer: KafkaBus },
+  producers: { bulk: KafkaBus; otp: KafkaBus; observer: KafkaBus; bridgeUrgent: KafkaBus },
   cache: RedisCache,
   options: { bulk: number; otpRate: number; sendTimeoutMs: number; maxSeconds: number; hang: boolean },
 ): Promise<PhaseResult> {
@@ -193,6 +193,8 @@ async function phase(
   const requestsBefore = new Map(bridgeRequests);
   const bridge = await startBridge({
     bus,
+    // As the service wires it: the high lane's outcomes on a producer of their own.
+    urgentPublisher: producers.bridgeUrgent,
     dispatcher,
     logger,
     registry,
@@ -298,6 +300,8 @@ async function main(): Promise<void> {
     bulk: newBus('bench-hol-bulk'),
     otp: newBus('bench-hol-otp'),
     observer: newBus('bench-hol-observer'),
+    // The bridge's second producer, counted with the bridge's requests.
+    bridgeUrgent: newBus('bench-hol'),
   };
   const cache = new RedisCache(TEST_REDIS_URL);
   try {

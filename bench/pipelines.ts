@@ -4,6 +4,8 @@
  * pointed at the fake) and the bare pipeline (`bench/bare-pipeline.ts`). Also the load generator
  * they share and the exactly-once checks of each.
  */
+import { KeptAliveConnection } from './http-client.ts';
+import { KafkaRequestMeter, kafkaRequestCountingEnv } from './kafka-request-meter.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -13,7 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { ALL_TOPICS } from '../core/topics.ts';
 import { TEST_KAFKA_BROKERS, TEST_MYSQL_URL, TEST_REDIS_URL, uniqueSuffix } from '../test/support/infra.ts';
-import { CpuMeter, type CpuRow, infrastructurePids } from './cpu.ts';
+import { CpuMeter, type CpuRow, infrastructurePids, withoutChildren } from './cpu.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
@@ -46,7 +48,7 @@ async function spawnScript(
   readyLine: RegExp,
 ): Promise<{ child: BenchChild; match: RegExpExecArray }> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...kafkaRequestCountingEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -378,7 +380,9 @@ export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
     PIGEON_BRIDGE_CONCURRENCY: String(options.concurrency),
     ...BENCH_SEND_POLICY,
     LOG_LEVEL: 'warn',
-    ...(options.profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir}` } : {}),
+    ...kafkaRequestCountingEnv(
+      options.profileDir ? `--cpu-prof --cpu-prof-dir=${options.profileDir}` : undefined,
+    ),
   };
   const layout: Array<[service: string, label: string, env: Record<string, string>]> = [];
   // The persister first: it migrates the fresh database the others read at start.
@@ -478,8 +482,9 @@ export interface LoadResult {
 }
 
 /**
- * Posts `total` messages from `concurrency` workers over fetch (keep-alive), or, with `ratePerSecond`,
- * paced to that rate; every non-202 answer and every failed request is counted.
+ * Posts `total` messages from `concurrency` workers, each on a kept-alive connection of its own
+ * (bench/http-client.ts, far cheaper than fetch), or, with `ratePerSecond`, paced to that rate;
+ * every non-202 answer and every failed request is counted. Every request has its own body.
  */
 export async function postMessages(
   pipeline: Pipeline,
@@ -491,30 +496,35 @@ export async function postMessages(
   let next = 0;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (pipeline.apiKey) headers.authorization = `Bearer ${pipeline.apiKey}`;
+  const url = new URL(pipeline.acceptUrl);
+  const path = `${url.pathname.replace(/\/$/, '')}/v1/messages`;
   const started = performance.now();
   const worker = async () => {
-    for (let i = next++; i < opts.total; i = next++) {
-      if (opts.ratePerSecond) {
-        const due = started + (i * 1000) / opts.ratePerSecond;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-      }
-      const n = opts.first + i;
-      try {
-        const response = await fetch(`${pipeline.acceptUrl}/v1/messages`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ to: recipient(n), body: body(n) }),
-        });
-        const text = await response.text();
-        if (response.status === 202) ids.push((JSON.parse(text) as { id: string }).id);
-        else {
-          const key = `${response.status} ${text.slice(0, 200)}`;
-          refusals.set(key, (refusals.get(key) ?? 0) + 1);
+    const connection = new KeptAliveConnection(url, headers);
+    try {
+      for (let i = next++; i < opts.total; i = next++) {
+        if (opts.ratePerSecond) {
+          const due = started + (i * 1000) / opts.ratePerSecond;
+          const wait = due - performance.now();
+          if (wait > 0) await sleep(wait);
         }
-      } catch {
-        errors++;
+        const n = opts.first + i;
+        try {
+          const { status, body: text } = await connection.post(
+            path,
+            JSON.stringify({ to: recipient(n), body: body(n) }),
+          );
+          if (status === 202) ids.push((JSON.parse(text) as { id: string }).id);
+          else {
+            const key = `${status} ${text.slice(0, 200)}`;
+            refusals.set(key, (refusals.get(key) ?? 0) + 1);
+          }
+        } catch {
+          errors++;
+        }
       }
+    } finally {
+      connection.close();
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
@@ -566,6 +576,8 @@ export interface DeliveryFigures {
   /** µs of CPU per delivered message, by process (-1: not found). */
   cpu_us_per_msg: Record<string, number>;
   cpu: CpuRow[];
+  /** Kafka requests per delivered message, by process and API (bench/kafka-requests.ts). */
+  kafka_requests_per_msg: Record<string, Record<string, number>>;
   check: Record<string, unknown>;
 }
 
@@ -594,14 +606,17 @@ export async function measureDelivery(
   const meter = new CpuMeter({
     ...Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])),
     'fake provider': provider.pid,
-    'load generator': process.pid,
+    // Its children are the services and the fake provider, measured on their own rows.
+    'load generator': withoutChildren(process.pid),
     ...infrastructurePids({
       kafkaBroker: TEST_KAFKA_BROKERS[0],
       mysqlUrl: TEST_MYSQL_URL,
       redisUrl: TEST_REDIS_URL,
     }),
   });
+  const requests = new KafkaRequestMeter(Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])));
   log(`${pipeline.label}: posting ${opts.total} messages, ${opts.concurrency} in flight…`);
+  requests.start();
   meter.start();
   const started = performance.now();
   const load = await postMessages(pipeline, {
@@ -617,6 +632,7 @@ export async function measureDelivery(
   const allDelivered = await waitDelivered(pipeline, before + load.ids.length, opts.stallSeconds);
   const seconds = (performance.now() - started) / 1000;
   const cpu = meter.stop(load.ids.length);
+  const kafkaRequests = await requests.stop(load.ids.length);
   // Late duplicates would show up shortly after; give them a moment before checking.
   await sleep(2000);
   const { exactlyOnce, detail } = await pipeline.verify(load.ids);
@@ -631,6 +647,7 @@ export async function measureDelivery(
     exactly_once: allDelivered && exactlyOnce,
     cpu_us_per_msg: Object.fromEntries(cpu.map((row) => [row.process, row.us_per_msg])),
     cpu,
+    kafka_requests_per_msg: kafkaRequests,
     check: detail,
   };
 }

@@ -24,10 +24,17 @@ export async function recordHandover(
   provider: string,
   message: { messageId: string; tenantId: string },
 ): Promise<void> {
+  const { key, value } = handoverMarker(provider, message);
+  await cache.set(key, value, { ttlMs: MARKER_TTL_MS });
+}
+
+/** The key and value recordHandover writes, for a caller that writes it inside its own script. */
+export function handoverMarker(
+  provider: string,
+  message: { messageId: string; tenantId: string },
+): { key: string; value: string } {
   const owner: ReceiptOwner = { messageId: message.messageId, tenantId: message.tenantId };
-  await cache.set(Markers.providerReference(provider, message.messageId), JSON.stringify(owner), {
-    ttlMs: MARKER_TTL_MS,
-  });
+  return { key: Markers.providerReference(provider, message.messageId), value: JSON.stringify(owner) };
 }
 
 /**

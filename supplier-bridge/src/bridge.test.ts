@@ -7,7 +7,8 @@ import { MemoryCache } from '../../core/cache/memory-cache.ts';
 import { newId } from '../../core/ids.ts';
 import { createLogger } from '../../core/logger.ts';
 import { topicSpecs } from '../../core/runtime.ts';
-import { LANE_TOPICS } from '../../core/topics.ts';
+import { LANE_TOPICS, Topics } from '../../core/topics.ts';
+import type { Bus, BusRecord } from '../../core/bus/bus.ts';
 import { sleep, waitFor } from '../../test/support/wait.ts';
 import type { ProviderAdapter, SendRequest } from '../../providers/provider.ts';
 import { HIGH_LAG_REPORT_TTL_MS, startBridge } from './bridge.ts';
@@ -94,4 +95,80 @@ test('a high-lane backlog report that is never followed up stops holding the low
   );
   assert.equal(await bulkPaused(), 0);
   assert.ok(!sent.some((r) => r.body.includes('222222')), 'the high partition itself is still stuck');
+});
+
+test("an OTP's outcome goes out through its own publisher while the bulk outcomes' produce is stuck", async (t) => {
+  const bus = new MemoryBus({ logger });
+  await bus.ensureTopics(topicSpecs(1));
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  const registry = new Registry();
+  let unstick = () => {};
+  const stuck = new Promise<void>((resolve) => {
+    unstick = resolve;
+  });
+  // The bridge's main producer: its requests for the outcomes topic never come back (a broker
+  // slow on a large acks=all request), while the lane records still reach the bus.
+  const slowProducer: Bus = new Proxy(bus, {
+    get(target, property) {
+      if (property === 'publish') {
+        return async (topic: string, records: readonly BusRecord[]) => {
+          if (topic === Topics.outcomes) await stuck;
+          return target.publish(topic, records);
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const provider: ProviderAdapter = {
+    name: 'p',
+    type: 'fake',
+    send: async (request) => ({ providerMessageId: `pm-${request.messageId}` }),
+    parseReceipt: async () => [],
+  };
+  const dispatcher = fixedDispatcher(
+    [{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }],
+    { cache, logger, registry },
+  );
+  const bridge = await startBridge({
+    bus: slowProducer,
+    urgentPublisher: bus,
+    dispatcher,
+    logger,
+    registry,
+    concurrency: 4,
+  });
+  const submitted = new Map<string, string>();
+  const observer = await bus.subscribe({
+    groupId: 'observer',
+    topics: [Topics.outcomes],
+    handler: async (batch) => {
+      for (const record of batch.records) {
+        const event = JSON.parse(record.value) as { type: string; messageId: string };
+        if (event.type === 'message.submitted') submitted.set(event.messageId, event.type);
+      }
+    },
+  });
+  t.after(async () => {
+    unstick();
+    await observer.close();
+    await bridge.close();
+    await dispatcher.close();
+    await bus.close();
+    await cache.close();
+  });
+  const message = (input: Partial<MessageInput>) =>
+    buildMessageRequested(
+      { to: '+14155550123', body: 'x', ...input },
+      { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
+    );
+  const bulk = message({ class: 'marketing', body: 'Spring sale' });
+  await bus.publish(LANE_TOPICS.bulk, [{ key: bulk.to, value: JSON.stringify(bulk) }]);
+  const otp = message({ class: 'otp', body: 'Your code is 123456' });
+  await bus.publish(LANE_TOPICS.high, [{ key: otp.to, value: JSON.stringify(otp) }]);
+
+  await waitFor(() => submitted.has(otp.messageId), 5_000, "the OTP's submission on the outcomes topic");
+  assert.ok(!submitted.has(bulk.messageId), "the bulk message's outcome is still in its stuck produce");
+  unstick();
+  await waitFor(() => submitted.has(bulk.messageId), 5_000, 'and follows once the produce is done');
 });

@@ -22,6 +22,13 @@ export const BRIDGE_GROUP = 'pigeon-bridge';
 
 export interface BridgeOptions {
   bus: Bus;
+  /**
+   * Publishes what the high lane's passes produce, when given: a producer of its own (a second
+   * Kafka bus), so an OTP's outcome never waits behind the produce request carrying a bulk
+   * batch's outcomes and follow-ups. A message's records all go through one of the two (its high
+   * lane pass through this one), so one key's records keep their order.
+   */
+  urgentPublisher?: Pick<Bus, 'publish'>;
   dispatcher: Dispatcher;
   logger: Logger;
   registry: Registry;
@@ -89,7 +96,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     logger.info({ paused }, paused ? BridgeEvents.lowerLanesPaused : BridgeEvents.lowerLanesResumed);
   };
 
-  const publishResults = async (results: PassResult[]) => {
+  const publishResults = async (results: PassResult[], publisher: Pick<Bus, 'publish'>) => {
     const byTopic = new Map<string, BusRecord[]>();
     const add = (topic: string, record: BusRecord) => {
       const list = byTopic.get(topic) ?? [];
@@ -106,7 +113,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       if (result.followUp) add(result.followUp.topic, result.followUp.record);
       if (result.dlq) add(Topics.dlq, result.dlq);
     }
-    await Promise.all([...byTopic].map(([topic, records]) => bus.publish(topic, records)));
+    await Promise.all([...byTopic].map(([topic, records]) => publisher.publish(topic, records)));
   };
 
   /** Dispatches records (one recipient's in order, others in parallel) and publishes what they produced. */
@@ -114,6 +121,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     batch: ConsumedBatch,
     records: ConsumedRecord[],
     passOf: (r: ConsumedRecord) => Pass,
+    publisher: Pick<Bus, 'publish'> = bus,
   ) => {
     const results: PassResult[] = [];
     await mapLimit(
@@ -133,7 +141,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         }
       },
     );
-    await publishResults(results);
+    await publishResults(results, publisher);
   };
 
   const decodeOrDeadLetter = async (record: ConsumedRecord): Promise<MessageRequested | undefined> => {
@@ -174,7 +182,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         // wait until every high partition has caught up.
         highLag.set(batch.partition, { lag: batch.lag, at: now() });
         if (batch.lag > 0) setLowerPaused(true);
-        await dispatchAll(batch, batch.records, firstPass);
+        await dispatchAll(batch, batch.records, firstPass, options.urgentPublisher);
         if (highCaughtUp()) setLowerPaused(false);
       },
     });

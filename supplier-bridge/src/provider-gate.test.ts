@@ -51,6 +51,21 @@ function gateContract(name: string, createCache: () => Cache): void {
       assert.equal(tooLong.granted, false, 'a wait beyond the limit is refused');
     });
 
+    test('a token given back is taken again at once, and never lifts the bucket above its burst', async () => {
+      const { gate, provider } = setup();
+      const high = { tps: 3, lane: 'high' as const };
+      for (let i = 0; i < 3; i++) assert.equal(granted(await gate.acquire(provider, high, 1_000)), 0);
+      await gate.refund(provider, high);
+      assert.equal(granted(await gate.acquire(provider, high, 1_000)), 0, 'the refunded token goes now');
+      assert.ok((granted(await gate.acquire(provider, high, 1_000)) ?? 0) > 0, 'the next one waits');
+      const fresh = `p-${uniqueSuffix()}`;
+      for (let i = 0; i < 5; i++) await gate.refund(fresh, high);
+      await gate.acquire(fresh, high, 1_000);
+      for (let i = 0; i < 5; i++) await gate.refund(fresh, high);
+      for (let i = 0; i < 3; i++) assert.equal(granted(await gate.acquire(fresh, high, 1_000)), 0);
+      assert.ok((granted(await gate.acquire(fresh, high, 1_000)) ?? 0) > 0, 'three tokens at most');
+    });
+
     test('bulk leaves a reserve that only urgent traffic may take', async () => {
       const { gate, clock, provider } = setup();
       const bulk = { tps: 10, lane: 'bulk' as const };

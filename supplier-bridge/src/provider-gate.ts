@@ -10,6 +10,11 @@ export interface ProviderGate {
   acquire(provider: string, limit: TpsLimit, maxWaitMs: number): Promise<Admission>;
   /** Sends no more to `provider` before `until` (epoch ms). */
   pause(provider: string, until: number): Promise<void>;
+  /**
+   * Gives back a token granted for a send that did not go out: it was taken in the same round trip
+   * as the pass's claim, before the pass knew it would call (a replay, an abort, an opt-out).
+   */
+  refund(provider: string, limit: TpsLimit): Promise<void>;
 }
 
 /**
@@ -151,6 +156,26 @@ return 1
   },
 };
 
+/** Puts one token back (never above the burst); ARGV: tps. A missing bucket is full already. */
+export const REFUND_TOKEN_SCRIPT: CacheScript<number> = {
+  name: 'pigeonRefundToken',
+  lua: `
+local tps = tonumber(ARGV[1])
+local tokens = redis.call('HGET', KEYS[1], 'tokens')
+if tps <= 0 or not tokens then return 0 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(math.max(1, tps), tonumber(tokens) + 1)))
+return 1
+`,
+  memory(redis, keys, args) {
+    const key = keys[0]!;
+    const tps = Number(args[0]);
+    const tokens = redis.hget(key, 'tokens');
+    if (tps <= 0 || tokens === null) return 0;
+    redis.hset(key, { tokens: String(Math.min(Math.max(1, tps), Number(tokens) + 1)) });
+    return 1;
+  },
+};
+
 export const bucketKey = (provider: string) => `bridge:bucket:${provider}`;
 
 /**
@@ -175,5 +200,9 @@ export class CacheProviderGate implements ProviderGate {
 
   async pause(provider: string, until: number): Promise<void> {
     await this.cache.runScript(PAUSE_BUCKET_SCRIPT, [bucketKey(provider)], [Math.ceil(until)]);
+  }
+
+  async refund(provider: string, limit: TpsLimit): Promise<void> {
+    await this.cache.runScript(REFUND_TOKEN_SCRIPT, [bucketKey(provider)], [limit.tps ?? 0]);
   }
 }

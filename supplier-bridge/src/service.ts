@@ -9,6 +9,7 @@ import type { RunningService, ServiceContext } from '../../core/service-host.ts'
 import { Topics } from '../../core/topics.ts';
 import type { ProviderAdapter } from '../../providers/provider.ts';
 import { startBridge } from './bridge.ts';
+import { createBus } from '../../core/runtime.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { followProviderHealth } from '../../routing/health-feed.ts';
 import { CacheProviderGate } from './provider-gate.ts';
@@ -59,8 +60,12 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
     maxRounds: config.bridge.maxRounds,
     quietHours: new QuietHoursGate(messagingPolicy, registry),
   });
+  // Kafka: the high lane's outcomes get a producer of their own (see BridgeOptions.urgentPublisher).
+  // The memory bus has no produce requests to wait behind, and a second one would be another bus.
+  const urgentBus = bus.kind === 'kafka' ? createBus(config, logger) : undefined;
   const bridge = await startBridge({
     bus,
+    ...(urgentBus ? { urgentPublisher: urgentBus } : {}),
     dispatcher,
     logger,
     registry,
@@ -74,6 +79,7 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
     heartbeat: () => ({ breakers: dispatcher.breakerStates() }),
     close: async () => {
       await bridge.close();
+      await urgentBus?.close();
       await healthFeed.close();
       await dispatcher.close();
       await catalog.close();

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, type Registry } from 'prom-client';
 import type { MessageRequested } from '../../../core/message.ts';
 import type { PlannedProvider } from '../../../routing/planner.ts';
-import type { ProviderGate } from '../provider-gate.ts';
+import type { Admission, ProviderGate, TpsLimit } from '../provider-gate.ts';
 import type { Pass } from './pass.ts';
 import type { RetryBudget } from './retry-rounds.ts';
 
@@ -13,6 +13,12 @@ export interface AdmissionOptions {
   /** Longest a send waits for a provider's rate limit before trying the next provider. */
   maxGateWaitMs: number;
 }
+
+/** The gate's limit for sending this message through this provider. */
+export const tpsLimit = (planned: PlannedProvider, message: MessageRequested): TpsLimit => ({
+  tps: planned.definition.tps,
+  lane: message.lane,
+});
 
 /** Why a provider was passed over without a call. */
 export type SkipReason = 'breaker_open' | 'paused' | 'rate_limited' | 'retry_budget';
@@ -35,12 +41,21 @@ export class AdmissionControl {
   }
 
   /** Rate limit, 429 pause and retry budget: may this provider be called for this message now? */
-  async admit(planned: PlannedProvider, message: MessageRequested, pass: Pass): Promise<boolean> {
+  async admit(
+    planned: PlannedProvider,
+    message: MessageRequested,
+    pass: Pass,
+    /** The gate's first answer, when the caller asked for it already (in its own pipeline). */
+    first?: Admission,
+  ): Promise<boolean> {
     const maxWait = this.options.maxGateWaitMs;
-    const limit = { tps: planned.definition.tps, lane: message.lane };
+    const limit = tpsLimit(planned, message);
     let waited = 0;
+    let answered = first;
     for (;;) {
-      const admission = await this.options.gate.acquire(planned.provider, limit, maxWait - waited);
+      const admission =
+        answered ?? (await this.options.gate.acquire(planned.provider, limit, maxWait - waited));
+      answered = undefined;
       if (admission.granted) {
         if (admission.waitMs > 0) await sleep(admission.waitMs);
         break;

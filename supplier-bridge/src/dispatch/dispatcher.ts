@@ -7,10 +7,10 @@ import { backoffDelay, isRetriable } from '../../../core/retry.ts';
 import { isSuppressed } from '../../../core/suppression-cache.ts';
 import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
-import type { RoutePlanner } from '../../../routing/planner.ts';
-import { recordAcceptance, recordHandover } from '../../../routing/receipt-matcher.ts';
-import type { ProviderGate } from '../provider-gate.ts';
-import { AdmissionControl } from './admission.ts';
+import type { PlannedProvider, RoutePlanner } from '../../../routing/planner.ts';
+import { handoverMarker, recordAcceptance, recordHandover } from '../../../routing/receipt-matcher.ts';
+import type { Admission, ProviderGate } from '../provider-gate.ts';
+import { AdmissionControl, tpsLimit } from './admission.ts';
 import { BreakerRegistry } from './breakers.ts';
 import {
   type Acceptance,
@@ -82,6 +82,42 @@ interface Walk {
   refusals: Refusal[];
 }
 
+/**
+ * What a pass learned in the round trip that claimed it, so it need not ask again: the abort
+ * marker, the opt-out, the quiet-hours hold, the route plan, and the first provider's token with
+ * the claim already stamped for it (`lead`).
+ */
+interface Prefetched {
+  aborted?: boolean;
+  suppressed?: boolean;
+  /** Present when the hold was judged before the claim (undefined value: not held). */
+  hold?: { value: QuietHold | undefined };
+  plan?: PlannedProvider[];
+  lead?: Lead;
+  /** Set just before the pass's first provider call: until then the claim's stamp can be taken back. */
+  called?: boolean;
+}
+
+/** The provider a pass will call first, its token asked for beside the claim. */
+interface Lead {
+  planned: PlannedProvider;
+  admission: Admission;
+  /** Set once the walk took the admission over; a granted token nobody used is given back. */
+  used: boolean;
+}
+
+/** A Set that forgets everything once it holds `max` entries (rare leftovers, never a leak). */
+class BoundedSet extends Set<string> {
+  constructor(private readonly max: number) {
+    super();
+  }
+
+  override add(value: string): this {
+    if (this.size >= this.max) this.clear();
+    return super.add(value);
+  }
+}
+
 /** The first pass over a message: the only one the API's accept deadline and abort marker apply to. */
 const isFirstSend = (pass: Pass) => pass.kind === 'send' && pass.round === 0;
 
@@ -104,6 +140,13 @@ export class Dispatcher {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly sendTimeoutMs: number;
+  /**
+   * Passes (message id and pass key) this process opened and has not called a provider for yet.
+   * Only this process can know that a claim it took was never acted on; a replay in another
+   * process errs the safe way. Entries go when the pass ends or calls; bounded against leftovers
+   * of passes whose partition moved away before their replay.
+   */
+  private readonly openedUncalled = new BoundedSet(100_000);
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -148,31 +191,107 @@ export class Dispatcher {
     return this.breakers.states();
   }
 
-  /** Runs one pass exactly once across crashes and replays; see PassResult. */
+  /**
+   * Runs one pass exactly once across crashes and replays; see PassResult. On the happy path the
+   * cache is asked twice, each time with commands sent together: before the call, the claim (with
+   * the abort check, the first provider's stamp and handover marker), the opt-out read and that
+   * provider's token; after it, the provider's message-id map and the pass's result.
+   */
   async dispatch(message: MessageRequested, pass: Pass): Promise<PassResult> {
     const claim = new PassClaim(this.options.cache, message.messageId, passKey(pass), {
       now: this.now,
       sendTimeoutMs: this.sendTimeoutMs,
     });
+    const prefetched: Prefetched = {};
+    const quietHours = this.options.quietHours;
+    // Judged before the claim (a policy from memory): a held message asks for no token.
+    if (quietHours && message.class === 'marketing' && pass.kind !== 'receipt-check') {
+      prefetched.hold = { value: await quietHours.holdFor(message, this.now()) };
+    }
+    const walks =
+      pass.kind !== 'receipt-check' &&
+      !prefetched.hold?.value &&
+      !this.pastDeadline(message, pass) &&
+      this.now() < Date.parse(message.expiresAt);
+    if (walks) prefetched.plan = this.planFor(message, pass.exclude);
+    const first = prefetched.plan?.find((p) => !this.breakerOpen(p.provider, message.country));
+    // Issued in one turn, so they share one write to Redis (auto-pipelining): the token is asked
+    // for before the claim is known to be won, and given back when the pass does not call.
+    const opened = `${message.messageId}:${passKey(pass)}`;
+    // Known before this open, which adds it: a replay of a pass this process opened and left.
+    const reopened = this.openedUncalled.has(opened);
+    this.openedUncalled.add(opened);
+    const [opening, suppressed, admission] = await Promise.all([
+      claim.open({
+        checkAbort: isFirstSend(pass),
+        ...(first
+          ? { calling: { provider: first.provider, handover: handoverMarker(first.provider, message) } }
+          : {}),
+      }),
+      // Both only spare the pass a round trip: when one fails, the pass asks again on its way.
+      walks ? this.suppressed(message).catch(() => undefined) : undefined,
+      first
+        ? this.options.gate
+            .acquire(first.provider, tpsLimit(first, message), this.options.maxGateWaitMs ?? 1_000)
+            .catch(() => undefined)
+        : undefined,
+    ]);
+    const lead = first && admission ? { planned: first, admission, used: false } : undefined;
     // Claimed first, and every result stored under the claim, so a replayed batch republishes
     // the very same records (same event ids) whatever the pass decided.
     let result: PassResult;
-    // A first send also needs the API's abort marker: read alongside the claim, the two share one
-    // round trip (and one write, pipelined) instead of waiting on each other.
-    const [claimed, aborted] = await Promise.all([
-      claim.claim(),
-      isFirstSend(pass) ? this.abortMarked(message) : false,
-    ]);
-    if (claimed) {
-      result = await this.decide(message, pass, claim, undefined, aborted);
+    // A claim taken before by this very process, for a pass that called nobody (its open timed out
+    // after Redis ran it, or a later step failed): it is still this process's to run, at once.
+    const ownReplay = !opening.claimed && opening.stored === undefined && reopened;
+    if (opening.claimed || ownReplay) {
+      if (opening.claimed) {
+        prefetched.aborted = opening.aborted;
+        if (suppressed !== undefined) prefetched.suppressed = suppressed;
+        if (lead) prefetched.lead = lead;
+      }
+      try {
+        result = await this.decide(message, pass, claim, undefined, prefetched);
+      } catch (err) {
+        // The claim may name a provider since `open`: if nobody was called, say so, or a replay
+        // elsewhere would take the message for possibly sent and never send it.
+        if (prefetched.called) this.openedUncalled.delete(opened);
+        else await claim.uncalled();
+        throw err;
+      }
     } else {
-      const previous = await claim.storedResult();
-      if (previous !== undefined) return previous;
+      this.openedUncalled.delete(opened);
+      if (opening.stored !== undefined) {
+        await this.refundUnused(lead, message);
+        return opening.stored;
+      }
       result = await this.recover(message, pass, claim);
-      if (result.notBefore !== undefined) return result;
+      if (result.notBefore !== undefined) {
+        await this.refundUnused(lead, message);
+        return result;
+      }
     }
-    await claim.storeResult(result);
+    this.openedUncalled.delete(opened);
+    await Promise.all([claim.storeResult(result), this.refundUnused(lead, message)]);
     return result;
+  }
+
+  /** Gives back the lead's token when it was granted and no call used it. */
+  private async refundUnused(lead: Lead | undefined, message: MessageRequested): Promise<void> {
+    if (!lead || lead.used || !lead.admission.granted) return;
+    await this.options.gate.refund(lead.planned.provider, tpsLimit(lead.planned, message));
+  }
+
+  private pastDeadline(message: MessageRequested, pass: Pass): boolean {
+    return (
+      isFirstSend(pass) && pass.appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS
+    );
+  }
+
+  private planFor(message: MessageRequested, exclude: readonly string[]): PlannedProvider[] {
+    const excluded = new Set(exclude);
+    return this.options.planner
+      .plan(message, { breakerOpen: this.breakerOpen })
+      .filter((p) => !excluded.has(p.provider));
   }
 
   /**
@@ -231,12 +350,11 @@ export class Dispatcher {
     pass: Pass,
     claim: PassClaim,
     recovery?: { failover: string; ambiguousLeft: number },
-    /** Whether the abort marker was found, when already read with the claim. */
-    aborted?: boolean,
+    prefetched: Prefetched = {},
   ): Promise<PassResult> {
     const { cache } = this.options;
     if (isFirstSend(pass)) {
-      if (pass.appendedAt > Date.parse(message.acceptDeadline) + ACCEPT_CLOCK_TOLERANCE_MS) {
+      if (this.pastDeadline(message, pass)) {
         return this.failed(message, {
           status: 'rejected',
           errorClass: 'accept_timeout',
@@ -244,7 +362,7 @@ export class Dispatcher {
           reason: 'appended after the API gave up',
         });
       }
-      if (aborted ?? (await this.abortMarked(message))) {
+      if (prefetched.aborted ?? (await this.abortMarked(message))) {
         return this.failed(message, {
           status: 'rejected',
           errorClass: 'accept_timeout',
@@ -274,7 +392,7 @@ export class Dispatcher {
     }
     // Checked on every pass that may call a provider, retry rounds included, so a message queued
     // or waiting for a round when the STOP arrived is not sent either.
-    if (await this.suppressed(message)) {
+    if (prefetched.suppressed ?? (await this.suppressed(message))) {
       this.skipped.inc({ reason: 'opted_out', class: message.class });
       return this.failed(
         message,
@@ -290,11 +408,11 @@ export class Dispatcher {
     const quietHours = this.options.quietHours;
     // Every pass that would send: a retry round that falls in the window waits for its end too.
     if (quietHours) {
-      const hold = await quietHours.holdFor(message, this.now());
+      const hold = prefetched.hold ? prefetched.hold.value : await quietHours.holdFor(message, this.now());
       if (hold) return this.hold(message, pass, hold);
       if (pass.kind === 'held') quietHours.released();
     }
-    return this.walk(message, pass, claim, recovery);
+    return this.walk(message, pass, claim, recovery, prefetched);
   }
 
   /** Whether the API answered 503 for this message and marked it so (see MessagePublisher). */
@@ -341,6 +459,7 @@ export class Dispatcher {
     pass: Pass,
     claim: PassClaim,
     extra?: { failover: string; ambiguousLeft: number },
+    prefetched: Prefetched = {},
   ): Promise<PassResult> {
     const urgent = isUrgent(message);
     const state: Walk = {
@@ -351,9 +470,8 @@ export class Dispatcher {
       ambiguous: undefined,
       refusals: [],
     };
-    const plan = this.options.planner
-      .plan(message, { breakerOpen: this.breakerOpen })
-      .filter((p) => !state.excluded.has(p.provider));
+    const plan = prefetched.plan ?? this.planFor(message, pass.exclude);
+    const lead = prefetched.lead;
     const body = this.options.openBody ? this.options.openBody(message.body) : message.body;
 
     for (const planned of plan) {
@@ -364,15 +482,21 @@ export class Dispatcher {
         state.lastError ??= new ProviderError('retryable', 'BREAKER_OPEN', 'breaker open');
         continue;
       }
-      if (!(await this.admission.admit(planned, message, pass))) continue;
+      const leads = lead !== undefined && !lead.used && lead.planned === planned;
+      if (leads) lead.used = true;
+      if (!(await this.admission.admit(planned, message, pass, leads ? lead.admission : undefined))) continue;
       state.attempts++;
       // Both before the call: a crash from here on may have left the provider with the message,
-      // and its receipt may arrive before (or instead of) its answer.
-      await Promise.all([
-        claim.calling(planned.provider),
-        recordHandover(this.options.cache, planned.provider, message),
-      ]);
+      // and its receipt may arrive before (or instead of) its answer. The lead was stamped and
+      // handed over when the pass was claimed.
+      if (!leads) {
+        await Promise.all([
+          claim.calling(planned.provider),
+          recordHandover(this.options.cache, planned.provider, message),
+        ]);
+      }
       const requestedAt = this.now();
+      prefetched.called = true;
       const outcome = await this.calls.send(planned, message, body);
       if (!(outcome instanceof ProviderError)) {
         const accepted: Acceptance = {
@@ -384,7 +508,7 @@ export class Dispatcher {
           costPerMessage: planned.costPerMessage,
           failover: extra?.failover,
         };
-        return this.withRefusals(message, state, await this.submitted(message, accepted));
+        return this.withRefusals(message, state, this.submitted(message, accepted, claim));
       }
       const error = outcome;
       state.lastError = error;
@@ -469,10 +593,11 @@ export class Dispatcher {
     return result;
   }
 
-  private async submitted(message: MessageRequested, accepted: Acceptance): Promise<PassResult> {
+  private submitted(message: MessageRequested, accepted: Acceptance, claim: PassClaim): PassResult {
     const { result, provider, failover } = accepted;
     const parts = result.partIds && result.partIds.length > 0 ? result.partIds : [result.providerMessageId];
-    await recordAcceptance(this.options.cache, provider, message, parts);
+    // Written with the result, ahead of it: receipts are matched by it from then on.
+    claim.beforeResult(() => recordAcceptance(this.options.cache, provider, message, parts));
     this.results.inc({ result: failover ? `submitted_${failover}` : 'submitted', class: message.class });
     const outcome: PassResult = { outcome: messageSubmitted(message, accepted, this.now()) };
     const timeoutMs = this.receiptTimeoutFor(message);

@@ -1,6 +1,9 @@
 /** A pass runs once across replays and crashes: stored results, claims, leases and recovery. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Cache } from '../../../core/cache/cache.ts';
+import { MemoryCache } from '../../../core/cache/memory-cache.ts';
+import { PigeonError } from '../../../core/errors.ts';
 import { Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import {
@@ -14,6 +17,7 @@ import {
   asSubmitted,
   asFailed,
 } from '../../../test/support/dispatch-harness.ts';
+import { CacheProviderGate, type ProviderGate } from '../provider-gate.ts';
 
 test('a replayed message is sent once and yields the same outcome event', async (t) => {
   const a = new FakeProvider('a');
@@ -108,4 +112,63 @@ test('a recovery cut off by a second crash is not retried for ever: once its lea
   assert.equal(failed.status, 'unknown');
   assert.equal(failed.errorCode, 'CRASH_IN_RECOVERY');
   assert.equal(a.calls, 0, 'no further copy');
+});
+
+test('a pass that failed before calling anyone (the cache timed out) is sent on its replay, here or in another bridge', async (t) => {
+  const a = new FakeProvider('a');
+  const base = new CacheProviderGate(new MemoryCache({ sweepIntervalMs: 0 }));
+  let failures = 4;
+  // The token's script times out: beside the claim, and again when the walk asks itself.
+  const flaky: ProviderGate = {
+    acquire: (...args) =>
+      failures-- > 0
+        ? Promise.reject(new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'Cache script timed out'))
+        : base.acquire(...args),
+    pause: (...args) => base.pause(...args),
+    refund: (...args) => base.refund(...args),
+  };
+  const h = setup(t, [a], { gate: flaky });
+  const [here, elsewhere] = [requested({ class: 'marketing' }), requested({ class: 'marketing' })];
+
+  await assert.rejects(dispatchPass(h, here), /timed out/);
+  await assert.rejects(dispatchPass(h, elsewhere), /timed out/);
+  assert.equal(a.calls, 0);
+  // This process knows it called nobody: the replay runs the pass at once.
+  asSubmitted((await dispatchPass(h, here)).outcome);
+  // Another bridge only sees a claim without a provider: after its lease, it runs the pass.
+  const other = setup(t, [a], { gate: flaky, cache: h.cache, now: () => h.clock.now });
+  const waiting = await dispatchPass(other, elsewhere);
+  assert.ok(waiting.notBefore !== undefined);
+  h.clock.now = waiting.notBefore;
+  asSubmitted((await dispatchPass(other, elsewhere)).outcome);
+  assert.equal(a.calls, 2);
+});
+
+test('a claim whose answer was lost (Redis ran it, the reply timed out) is still sent by its replay', async (t) => {
+  const a = new FakeProvider('a');
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  let lose = 1;
+  const lossy: Cache = new Proxy(cache, {
+    get(target, property) {
+      if (property === 'runScript') {
+        return async (...args: Parameters<Cache['runScript']>) => {
+          const reply = await target.runScript(...args);
+          if (args[0].name === 'pigeonOpenPass' && lose-- > 0) {
+            throw new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'Cache script timed out');
+          }
+          return reply;
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const h = setup(t, [a], { cache: lossy });
+  const message = requested({ class: 'marketing' });
+
+  await assert.rejects(dispatchPass(h, message), /timed out/);
+  const claim = JSON.parse((await cache.get(Markers.attempt(message.messageId, 'send:0'))) ?? '{}');
+  assert.equal(claim.provider, 'a', 'the claim names the provider it was about to call');
+  asSubmitted((await dispatchPass(h, message)).outcome);
+  assert.equal(a.calls, 1);
 });
