@@ -39,8 +39,6 @@ export interface BridgeOptions {
 }
 
 export interface RunningBridge {
-  /** True while every lane and delay consumer is in its group and fetching. */
-  consuming(): boolean;
   close(): Promise<void>;
 }
 
@@ -215,7 +213,6 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   recheck.unref();
 
   return {
-    consuming: () => [...subscriptions.values(), ...delaySubscriptions].every((s) => s.consuming()),
     close: async () => {
       clearInterval(recheck);
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));
