@@ -30,7 +30,6 @@ import { type ServiceProcess, startServiceProcess, waitForReady } from '../suppo
 import { sleep, waitFor } from '../support/wait.ts';
 
 const run = promisify(execFile);
-const DOWN_MS = 5_000;
 
 function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -160,7 +159,6 @@ test('with its broker killed the bridge is not ready; once the broker is back it
     30_000,
     "the bridge not ready, naming its high lane's consumer, with its broker down",
   );
-  await sleep(DOWN_MS);
 
   // kafka.sh resume returns once the broker logged that it started; the port answers earlier.
   const resumed = spawn('bash', ['test/kafka/kafka.sh', 'resume'], { env: kafkaEnv, stdio: 'ignore' });
