@@ -109,7 +109,9 @@ test('a SIGKILLed bridge hands its OTP partitions to the survivor; no OTP lost, 
     const now = Date.now();
     const i = serial++;
     const message = buildMessageRequested(
-      { to: `+1415${String(5_000_000 + i)}`, body: `${cls} ${i} ${tag}`, class: cls },
+      // A short life: these records stay in the shared topics, and a test that later reads them
+      // with a new group expires them instead of sending hundreds to its own fake.
+      { to: `+1415${String(5_000_000 + i)}`, body: `${cls} ${i} ${tag}`, class: cls, ttlSeconds: 90 },
       { tenantId: tenant, messageId: newId(now), now, publishTimeoutMs: 120_000, fromBatch: cls !== 'otp' },
     );
     await bus.publish(LANE_TOPICS[message.lane], [{ key: message.to, value: JSON.stringify(message) }]);

@@ -130,7 +130,7 @@ test('with its broker killed the bridge is not ready; once the broker is back it
     for (let i = 0; loading; i++) {
       const now = Date.now();
       const message = buildMessageRequested(
-        { to: `+1415${String(5_000_000 + i)}`, body: `otp ${i} ${tag}`, class: 'otp' },
+        { to: `+1415${String(5_000_000 + i)}`, body: `otp ${i} ${tag}`, class: 'otp', ttlSeconds: 90 },
         { tenantId: `tenant-${tag}`, messageId: newId(now), now, publishTimeoutMs: 120_000 },
       );
       // Not awaited: a publish waits out its retries while the broker is down, the load must not.
