@@ -63,7 +63,7 @@ test('consumer group timings default to a ten-second takeover and are checked ag
   const defaults = loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafka!;
   assert.deepEqual(
     [defaults.sessionTimeoutMs, defaults.heartbeatIntervalMs, defaults.rebalanceTimeoutMs],
-    [10_000, 3_000, 30_000],
+    [6_000, 1_000, 30_000],
   );
   const set = loadConfig({
     KAFKA_BROKERS: '127.0.0.1:9092',

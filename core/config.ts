@@ -378,9 +378,11 @@ export function loadConfig(
     r.problems.push(`KAFKA_BROKERS: expected comma-separated host:port pairs, got "${brokersRaw}"`);
   }
   // The broker refuses sessions outside group.min/max.session.timeout.ms (6 s – 30 min by
-  // default); kafkajs wants heartbeats well inside the session.
-  const sessionTimeoutMs = r.int('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 1_800_000);
-  const heartbeatIntervalMs = r.int('KAFKA_HEARTBEAT_INTERVAL_MS', 3_000, 100, 600_000);
+  // default); kafkajs wants heartbeats well inside the session. The defaults are the broker's
+  // floor and a heartbeat a second: a killed bridge's OTP partitions reach a survivor within the
+  // 10 s an OTP may wait (docs/reliability.md), and a survivor hears of the rebalance within 1 s.
+  const sessionTimeoutMs = r.int('KAFKA_SESSION_TIMEOUT_MS', 6_000, 6_000, 1_800_000);
+  const heartbeatIntervalMs = r.int('KAFKA_HEARTBEAT_INTERVAL_MS', 1_000, 100, 600_000);
   if (heartbeatIntervalMs * 3 > sessionTimeoutMs) {
     r.problems.push(
       `KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS (${sessionTimeoutMs}), got ${heartbeatIntervalMs}`,

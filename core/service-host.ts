@@ -48,6 +48,7 @@ export function createServiceContext(config: Config, logger: Logger, registry: R
   const lazily = <T extends { ping(): Promise<boolean>; close(): Promise<void> }>(
     name: string,
     create: () => T,
+    watch?: (made: T) => void,
   ): (() => T) => {
     let instance: T | undefined;
     return () => {
@@ -56,6 +57,7 @@ export function createServiceContext(config: Config, logger: Logger, registry: R
         instance = made;
         created.push(made);
         readiness.add(name, () => made.ping());
+        watch?.(made);
       }
       return instance;
     };
@@ -65,7 +67,11 @@ export function createServiceContext(config: Config, logger: Logger, registry: R
     logger,
     registry,
     readiness,
-    bus: lazily('bus', () => createBus(config, logger)),
+    bus: lazily(
+      'bus',
+      () => createBus(config, logger),
+      (bus) => watchConsumers(readiness, bus),
+    ),
     store: lazily('store', () => {
       if (config.mysqlUrl && !config.secretsKey) {
         logger.warn(
@@ -85,6 +91,23 @@ export function createServiceContext(config: Config, logger: Logger, registry: R
     },
   };
   return context;
+}
+
+/**
+ * Readiness follows every consumer the service's bus has, whichever module subscribed: a
+ * reachable broker is not enough when a consumer is out of its group (crashed, rebalancing) or
+ * its fetches go unanswered. The detail names the groups that are not consuming and why.
+ */
+export function watchConsumers(readiness: Readiness, bus: Bus): void {
+  readiness.add('consumers', () => bus.consumers().every((consumer) => consumer.state === 'consuming'));
+  readiness.describe('consumers', () => {
+    const consumers = bus.consumers();
+    const notConsuming = consumers.filter((consumer) => consumer.state !== 'consuming');
+    return {
+      groups: consumers.length,
+      notConsuming: notConsuming.map(({ groupId, topics, state }) => ({ groupId, topics, state })),
+    };
+  });
 }
 
 /**

@@ -86,14 +86,30 @@ export interface SubscribeOptions {
   fetch?: 'immediate' | 'batched';
 }
 
+/**
+ * Where a subscription stands: only `consuming` takes records. `joining` before the first join,
+ * `rebalancing` between a rebalance and the next join, `reconnecting` after its consumer crashed
+ * and until it is in its group again, `stalled` when joined but no fetch was answered lately (the
+ * broker is unreachable or hangs), `closed` once closing.
+ */
+export type ConsumerState = 'consuming' | 'joining' | 'rebalancing' | 'reconnecting' | 'stalled' | 'closed';
+
+/** One subscription as `/readyz` reports it. */
+export interface ConsumerStatus {
+  groupId: string;
+  topics: readonly string[];
+  state: ConsumerState;
+}
+
 export interface Subscription {
   pause(topics: readonly string[]): void;
   resume(topics: readonly string[]): void;
   /**
    * True while the subscription is in its consumer group and fetching (Kafka: joined, not
-   * rebalancing or crashed, a fetch answered within the last 30 s); what `/readyz` reports.
+   * rebalancing or crashed, a fetch answered within the last few seconds).
    */
   consuming(): boolean;
+  state(): ConsumerState;
   /** Stops fetching, lets the in-flight batch finish (and commit), leaves the group. */
   close(): Promise<void>;
 }
@@ -111,5 +127,7 @@ export interface Bus {
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Resolves true when the bus can take writes now. */
   ping(): Promise<boolean>;
+  /** Every open subscription of this bus and its state: a service is ready only if all consume. */
+  consumers(): ConsumerStatus[];
   close(): Promise<void>;
 }

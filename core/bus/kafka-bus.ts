@@ -10,7 +10,7 @@ import {
 } from 'kafkajs';
 import { PigeonError } from '../errors.ts';
 import { backoffDelay, type ExponentialBackoff, isRetriable, type ScheduleBackoff } from '../retry.ts';
-import type { Bus, BusRecord, SubscribeOptions, Subscription, TopicSpec } from './bus.ts';
+import type { Bus, BusRecord, ConsumerStatus, SubscribeOptions, Subscription, TopicSpec } from './bus.ts';
 import { redeliveryBackoff } from './bus.ts';
 import { type ConsumerSettings, KafkaSubscription } from './kafka-subscription.ts';
 
@@ -27,9 +27,9 @@ export interface KafkaBusOptions {
   clientId?: string;
   logger?: BusLogger;
   /**
-   * Group membership of the consumers: a member silent for `sessionTimeoutMs` (default 10 s) is
-   * dropped and its partitions go to the survivors; heartbeats every `heartbeatIntervalMs`
-   * (default 3 s); a rebalance waits `rebalanceTimeoutMs` (default 30 s) for members to rejoin.
+   * Group membership of the consumers: a member silent for `sessionTimeoutMs` (default 6 s, the
+   * broker's floor) is dropped and its partitions go to the survivors; heartbeats every
+   * `heartbeatIntervalMs` (default 1 s); a rebalance waits `rebalanceTimeoutMs` (default 30 s) for members to rejoin.
    */
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
@@ -151,8 +151,8 @@ export class KafkaBus implements Bus {
     this.logger = options.logger ?? SILENT;
     this.redeliveryBackoff = redeliveryBackoff(options.retryBackoffMs);
     this.consumerSettings = Object.freeze({
-      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3_000,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 6_000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
       rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 30_000,
       commitIntervalMs: options.commitIntervalMs ?? 200,
     });
@@ -412,6 +412,10 @@ export class KafkaBus implements Bus {
       });
     }
     return subscription;
+  }
+
+  consumers(): ConsumerStatus[] {
+    return [...this.#subscriptions].map((subscription) => subscription.status());
   }
 
   async ping(): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { ExponentialBackoff } from '../retry.ts';
-import type { ConsumedRecord, SubscribeOptions, Subscription } from './bus.ts';
+import type { ConsumedRecord, ConsumerState, ConsumerStatus, SubscribeOptions, Subscription } from './bus.ts';
 import type { BusLogger } from './kafka-bus.ts';
 import { OffsetCommits } from './offset-commits.ts';
 import { PartitionWorker } from './partition-worker.ts';
@@ -44,10 +44,12 @@ const FETCH = {
 const MAX_BYTES_PER_PARTITION = 256 * 1024;
 
 /**
- * A consumer that has not finished a fetch for this long is not consuming: kafkajs answers an idle
- * fetch within its max wait (≤ 200 ms) and keeps retrying a failing one until it crashes.
+ * A consumer that has not finished a fetch for this long is not consuming: the broker answers an
+ * idle fetch within its max wait (≤ 200 ms), and kafkajs' fetch loop hands batches over in
+ * microseconds, so only an unreachable or hanging broker keeps it silent this long. Short, so
+ * that /readyz says so within seconds of a broker going away.
  */
-const FETCH_SILENCE_MS = 30_000;
+const FETCH_SILENCE_MS = 5_000;
 
 function headerValue(value: IHeaders[string]): string | undefined {
   if (value === undefined) return undefined;
@@ -112,6 +114,8 @@ export class KafkaSubscription implements Subscription {
   #consumer: Consumer | null = null;
   /** In the group: joined and not rebalancing, crashed or stopped since. */
   #joined = false;
+  /** Why it is not in its group, while it is not. */
+  #outside: Exclude<ConsumerState, 'consuming' | 'stalled' | 'closed'> = 'joining';
   /** When kafkajs last finished a fetch (one that found nothing counts). */
   #fetchedAt = 0;
   #restartTimer: NodeJS.Timeout | undefined;
@@ -139,7 +143,17 @@ export class KafkaSubscription implements Subscription {
   }
 
   consuming(): boolean {
-    return this.#joined && !this.#closing && Date.now() - this.#fetchedAt < FETCH_SILENCE_MS;
+    return this.state() === 'consuming';
+  }
+
+  state(): ConsumerState {
+    if (this.#closing) return 'closed';
+    if (!this.#joined) return this.#outside;
+    return Date.now() - this.#fetchedAt < FETCH_SILENCE_MS ? 'consuming' : 'stalled';
+  }
+
+  status(): ConsumerStatus {
+    return { groupId: this.#options.groupId, topics: this.#options.topics, state: this.state() };
   }
 
   /** Resolves once the consumer has joined its group and been given partitions. */
@@ -158,15 +172,19 @@ export class KafkaSubscription implements Subscription {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (this.#consumer !== consumer) return;
       this.#joined = true;
+      // The join was answered: the fetches it starts get their full silence allowance.
+      this.#fetchedAt = Date.now();
       this.#rejoined(payload.memberAssignment);
     });
     // Handled offsets are committed before the rejoin when the broker still takes them.
     consumer.on(consumer.events.REBALANCING, () => {
       this.#joined = false;
+      this.#outside = 'rebalancing';
       void this.#commits.flush();
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.#joined = false;
+      this.#outside = 'reconnecting';
       // kafkajs restarts a crashed consumer itself, except after errors it deems non-retriable.
       if (!payload.restart && !this.#closing) this.#scheduleRestart(consumer, payload.error);
     });
@@ -175,6 +193,7 @@ export class KafkaSubscription implements Subscription {
     });
     consumer.on(consumer.events.STOP, () => {
       this.#joined = false;
+      this.#outside = 'reconnecting';
     });
     await consumer.connect();
     await consumer.subscribe({

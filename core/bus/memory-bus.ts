@@ -7,6 +7,8 @@ import type {
   BusRecord,
   ConsumedBatch,
   ConsumedRecord,
+  ConsumerState,
+  ConsumerStatus,
   SubscribeOptions,
   Subscription,
   TopicSpec,
@@ -164,6 +166,13 @@ export class MemoryBus implements Bus {
     return !this.#closed;
   }
 
+  consumers(): ConsumerStatus[] {
+    return [...this.#groups.values()].flatMap((group) => {
+      const member = group.member;
+      return member ? [{ groupId: group.id, topics: member.topics, state: member.state() }] : [];
+    });
+  }
+
   /** Records each consumer group has still to read, per topic: what Kafka's committed offsets tell. */
   consumerLag(): Array<{ group: string; topic: string; lag: number }> {
     const result: Array<{ group: string; topic: string; lag: number }> = [];
@@ -253,8 +262,16 @@ class MemorySubscription implements Subscription {
     this.#signal.notify();
   }
 
+  get topics(): readonly string[] {
+    return this.#options.topics;
+  }
+
   consuming(): boolean {
     return !this.#closed;
+  }
+
+  state(): ConsumerState {
+    return this.#closed ? 'closed' : 'consuming';
   }
 
   pause(topics: readonly string[]): void {

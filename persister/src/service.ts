@@ -47,8 +47,6 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
     isDatabaseUp: () => persister.isDatabaseUp(),
   });
   context.readiness.add('database_writes', () => persister.isDatabaseUp());
-  // Connected is not enough: a consumer crashed or stuck out of its group writes nothing.
-  context.readiness.add('consuming', () => persister.subscription.consuming());
   // Status callbacks to customers (persister/src/callbacks/): their own consumer group and outbox.
   const callbacks = config.callbacks.enabled
     ? await startCallbacks({

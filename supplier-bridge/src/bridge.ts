@@ -46,8 +46,6 @@ export interface BridgeOptions {
 }
 
 export interface RunningBridge {
-  /** True while every lane and delay consumer is in its group and fetching. */
-  consuming(): boolean;
   close(): Promise<void>;
 }
 
@@ -116,7 +114,13 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     await Promise.all([...byTopic].map(([topic, records]) => publisher.publish(topic, records)));
   };
 
-  /** Dispatches records (one recipient's in order, others in parallel) and publishes what they produced. */
+  /**
+   * Dispatches records (one recipient's in order, others in parallel) and publishes what they
+   * produced. A pass another bridge may still hold (it crashed or is a zombie) waits out its lease
+   * without holding a concurrency slot, with that recipient's later records behind it: after a
+   * bridge is killed under load, dozens of its claims can be waiting at once, and each holding a
+   * slot for the lease would queue the survivor's other OTPs behind them.
+   */
   const dispatchAll = async (
     batch: ConsumedBatch,
     records: ConsumedRecord[],
@@ -124,23 +128,26 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     publisher: Pick<Bus, 'publish'> = bus,
   ) => {
     const results: PassResult[] = [];
-    await mapLimit(
-      groupBy(records, (r) => r.key),
-      options.concurrency,
-      async (sameKey) => {
-        for (const record of sameKey) {
+    let pending = groupBy(records, (r) => r.key);
+    while (pending.length > 0) {
+      const waiting: ConsumedRecord[][] = [];
+      let wakeAt = Number.POSITIVE_INFINITY;
+      await mapLimit(pending, options.concurrency, async (sameKey) => {
+        for (const [i, record] of sameKey.entries()) {
           const message = await decodeOrDeadLetter(record);
           if (!message) continue;
-          let result = await options.dispatcher.dispatch(message, passOf(record));
-          // Another bridge may still hold this pass (it crashed or is a zombie): wait out its lease.
-          while (result.notBefore !== undefined && !batch.isStale()) {
-            await sleepWithHeartbeat(batch, result.notBefore - now());
-            result = await options.dispatcher.dispatch(message, passOf(record));
+          const result = await options.dispatcher.dispatch(message, passOf(record));
+          if (result.notBefore !== undefined && !batch.isStale()) {
+            waiting.push(sameKey.slice(i));
+            wakeAt = Math.min(wakeAt, result.notBefore);
+            return;
           }
           results.push(result);
         }
-      },
-    );
+      });
+      if (waiting.length > 0) await sleepWithHeartbeat(batch, wakeAt - now());
+      pending = waiting;
+    }
     await publishResults(results, publisher);
   };
 
@@ -223,7 +230,6 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   recheck.unref();
 
   return {
-    consuming: () => [...subscriptions.values(), ...delaySubscriptions].every((s) => s.consuming()),
     close: async () => {
       clearInterval(recheck);
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));

@@ -72,8 +72,6 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
     concurrency: config.bridge.concurrency,
     groupId: context.groupId('bridge'),
   });
-  // Connected is not enough: a consumer crashed or stuck out of its group sends nothing.
-  context.readiness.add('consuming', () => bridge.consuming());
   return {
     // The monitor sees breakers only through the bridges' heartbeats.
     heartbeat: () => ({ breakers: dispatcher.breakerStates() }),

@@ -177,8 +177,17 @@ function busContract(name: string, createBus: () => Bus): void {
       const { subscription, records } = await collect(topic);
       await waitFor(() => records.length === 1, WAIT_MS, 'the record consumed');
       await waitFor(() => subscription.consuming(), WAIT_MS, 'consuming');
+      assert.equal(subscription.state(), 'consuming');
+      const listed = () => bus.consumers().filter((consumer) => consumer.topics.includes(topic));
+      assert.deepEqual(
+        listed().map(({ state }) => state),
+        ['consuming'],
+        'the bus lists the subscription as consuming',
+      );
       await subscription.close();
       assert.equal(subscription.consuming(), false);
+      assert.equal(subscription.state(), 'closed');
+      assert.deepEqual(listed(), [], 'a closed subscription is no longer listed');
     });
 
     test('pause stops delivery of a topic and resume restarts it', async () => {
