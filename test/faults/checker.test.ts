@@ -118,6 +118,23 @@ test('a message the API refused (503) that a provider received anyway breaks the
   assert.match(verdict.violations.join('\n'), /which the API refused \(503\)/);
 });
 
+test('a request that got no answer may have been accepted: a copy of it breaks nothing', () => {
+  const verdict = run({
+    sends: [send(1, { status: 0, id: undefined })],
+    copies: [copy(1, 100, 'sim-a', { reference: 'x' })],
+  });
+  assert.deepEqual(verdict.violations, []);
+});
+
+test('acknowledged messages no provider received are counted by their final status', () => {
+  const verdict = run({
+    sends: [send(1), send(2)],
+    stored: [row(1, 'expired'), row(2, 'delivered')],
+    copies: [copy(2, 100)],
+  });
+  assert.deepEqual(verdict.rows[0]!.unsent, { expired: 1 });
+});
+
 test('a provider copy no request made, or under another id, is reported', () => {
   const verdict = run({
     sends: [send(1)],

@@ -47,7 +47,10 @@ export interface SendRecord {
   class: LoadClass;
   phase: string;
   at: number;
-  /** HTTP status, or 0 when no answer came (timeout, connection refused). */
+  /**
+   * HTTP status, or 0 when no answer came (timeout, connection refused): such a message may or
+   * may not have been accepted, so it may be sent; a refusal (503 or any other non-202) may not.
+   */
   status: number;
   id?: string;
 }
@@ -92,6 +95,8 @@ export interface PhaseRow {
   /** From the end of the fault to the first copy reaching a provider on every lane (ms). */
   recoverMs: number;
   otpChecked: number;
+  /** Final statuses of the acknowledged messages no provider received, e.g. {expired: 2}. */
+  unsent: Record<string, number>;
 }
 
 export interface RunVerdict {
@@ -134,6 +139,8 @@ export function checkRun(input: {
       violations.push(`${copy.provider} received a message no request of this run made (${token})`);
       continue;
     }
+    // No answer (a client timeout, a connection cut) promises nothing either way.
+    if (send.status === 0) continue;
     if (send.status !== 202) {
       violations.push(
         `${copy.provider} received ${token}, which the API refused (${send.status}) in phase ${send.phase}`,
@@ -165,6 +172,7 @@ export function checkRun(input: {
       gapMs: { high: 0, normal: 0, bulk: 0 },
       recoverMs: 0,
       otpChecked: 0,
+      unsent: {},
     };
     for (const send of acknowledged) {
       const id = send.id!;
@@ -182,6 +190,10 @@ export function checkRun(input: {
       }
       const copies = copiesOf.get(id) ?? [];
       if (copies.length > 0) row.sent++;
+      else {
+        const status = store?.status ?? 'not stored';
+        row.unsent[status] = (row.unsent[status] ?? 0) + 1;
+      }
       const { duplicates, resent } = extraCopies(send.class, copies);
       row.duplicates += duplicates;
       row.resent += resent;

@@ -180,6 +180,17 @@ export async function startDeployment(log: (line: string) => void): Promise<Depl
       ...LOAD_LIMITS,
     };
 
+    // Killed itself (Ctrl-C, a test runner's timeout), the suite must not leave processes behind.
+    const emergency = () => {
+      for (const s of [...services.values(), ...sims.values()]) s.process.child.kill('SIGKILL');
+    };
+    process.once('exit', emergency);
+    cleanups.push(() => void process.off('exit', emergency));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const onSignal = () => process.exit(130);
+      process.once(signal, onSignal);
+      cleanups.push(() => void process.off(signal, onSignal));
+    }
     const start = async (name: ServiceName, port: number) => {
       const process = startServiceProcess(COMMAND[name], { ...env, PORT: String(port) });
       services.set(name, { port, process });

@@ -30,6 +30,11 @@ process.stdout.write(`\n${result.table}\n\n`);
 process.stdout.write(
   `commit ${commit}, ${Math.round(result.durationMs / 1000)} s, load average ${loadBefore.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}\n`,
 );
+for (const row of result.rows) {
+  process.stdout.write(
+    `${row.fault}: acknowledged but never sent, by final status: ${JSON.stringify(row.unsent)}\n`,
+  );
+}
 for (const violation of result.violations.slice(0, 50)) process.stdout.write(`VIOLATION ${violation}\n`);
 mkdirSync('.cache/faults', { recursive: true });
 const file = `.cache/faults/${new Date().toISOString().replaceAll(':', '-')}.json`;

@@ -28,6 +28,7 @@ export class Load {
   private readonly seen = new Map<string, number>(PROVIDERS.map((p) => [p, 0]));
   private readonly codes = new Map<string, string>();
   private readonly runTag = randomBytes(3).toString('hex');
+  private polling: Promise<void> | undefined;
 
   constructor(
     private readonly deployment: Deployment,
@@ -57,12 +58,20 @@ export class Load {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Reads what the providers took since the last poll. */
-  async poll(): Promise<void> {
+  /** Reads what the providers took since the last poll; one poll at a time, so none is read twice. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
     for (const provider of PROVIDERS) {
       try {
         const log = await this.deployment.providerLog(provider, this.seen.get(provider)!);
         for (const m of log.messages) {
+          if (m.seq <= this.seen.get(provider)!) continue;
           this.copies.push({ provider, reference: m.reference, body: m.body, at: m.at });
           this.seen.set(provider, Math.max(this.seen.get(provider)!, m.seq));
           const code = /\b(\d{6})\b/.exec(m.body)?.[1];
