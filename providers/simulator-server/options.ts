@@ -25,7 +25,7 @@ const PROVIDER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MIN_SECRET_LENGTH = 16;
 
 function bad(what: string): never {
-  throw new PigeonError('PIGEON_ERR_CONFIG', `pigeon simulator: ${what}`);
+  throw new PigeonError('PIGEON_ERR_CONFIG', what);
 }
 
 function integer(flag: string, raw: string | undefined, min: number, max: number): number {
