@@ -1,5 +1,5 @@
 /**
- * `npm run test:faults`: the fault suite's full form, every fault in turn (about 12 minutes on a
+ * `npm run test:faults`: the fault suite's full form, every fault in turn (about 10 minutes of phases plus start-up on a quiet
  * 2-core machine). Prints the table docs/reliability.md keeps, writes it with the run's details to
  * .cache/faults/<time>.json, and exits 1 if any promise was broken.
  * FAULTS_RATE (messages/s, default 60) and FAULTS_ONLY (comma-separated fault names) adjust it.
