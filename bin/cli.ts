@@ -13,6 +13,9 @@ const USAGE = `usage: pigeon <command>
   embedded          the whole gateway in one process (default)
   api | supplier-bridge | persister | monitor
                     one service (distributed mode: KAFKA_BROKERS, MYSQL_URL, REDIS_URL)
+  simulator [--port N] [--providers sim-a,sim-b]
+                    simulated SMS providers as a process of their own, for fault tests
+                    (reached through generic HTTP provider definitions)
   migrate           apply database migrations
   topics            create the Kafka topics
   create-api-key [tenant] [scope,scope…]
@@ -74,6 +77,10 @@ switch (command) {
   case 'monitor':
     await import('../monitor/src/index.ts');
     break;
+  case 'simulator': {
+    await import('./simulator.ts');
+    break;
+  }
   case 'migrate': {
     const store = createStore(config());
     await store.migrate();

@@ -313,6 +313,12 @@ test('receipt deadlines default to 72 h for every class; one setting moves all, 
     otp: hours(2),
     alert: hours(48),
   });
+  // Seconds win over every hour setting: a test deployment's receiptless messages end within its run.
+  assert.deepEqual(
+    loadConfig({ PIGEON_RECEIPT_DEADLINE_SECONDS: '30', PIGEON_RECEIPT_DEADLINE_OTP_HOURS: '2' }).persister
+      .receiptDeadlineMs,
+    { transactional: 30_000, marketing: 30_000, otp: 30_000, alert: 30_000 },
+  );
   assert.throws(
     () => loadConfig({ PIGEON_RECEIPT_DEADLINE_ALERT_HOURS: '-1', PIGEON_RECEIPT_SWEEP_BATCH: '0' }),
     (err: unknown) =>

@@ -599,9 +599,19 @@ const MAX_RECEIPT_DEADLINE_HOURS = 8_760;
 
 /**
  * PIGEON_RECEIPT_DEADLINE_HOURS for every class (72 h by default, a common DLR validity), with
- * PIGEON_RECEIPT_DEADLINE_<CLASS>_HOURS overriding it for one class.
+ * PIGEON_RECEIPT_DEADLINE_<CLASS>_HOURS overriding it for one class; PIGEON_RECEIPT_DEADLINE_SECONDS,
+ * when set above 0, overrides them all.
  */
 function receiptDeadlines(r: EnvReader): Record<MessageClass, number> {
+  // Seconds, for every class at once: a test deployment (the fault suite) must see its
+  // receiptless messages end within its run, and an hour is longer than the run.
+  const seconds = r.int('PIGEON_RECEIPT_DEADLINE_SECONDS', 0, 0, MAX_RECEIPT_DEADLINE_HOURS * 3600);
+  if (seconds > 0) {
+    return Object.fromEntries(MESSAGE_CLASSES.map((c) => [c, seconds * 1000])) as Record<
+      MessageClass,
+      number
+    >;
+  }
   const all = r.int('PIGEON_RECEIPT_DEADLINE_HOURS', 72, 0, MAX_RECEIPT_DEADLINE_HOURS);
   const hours = (messageClass: MessageClass) =>
     r.int(`PIGEON_RECEIPT_DEADLINE_${messageClass.toUpperCase()}_HOURS`, all, 0, MAX_RECEIPT_DEADLINE_HOURS) *

@@ -1,0 +1,267 @@
+/**
+ * The fault suite's judge: pure, over what a run recorded — the API's answers, the store's rows,
+ * the simulated providers' logs and the OTP checks — so it is tested on synthetic histories
+ * (checker.test.ts) without any infrastructure.
+ *
+ * Per class, how many copies a provider may receive (the retry policy, docs/architecture.md
+ * "Failover by outcome" and "Receipt-timeout failover"):
+ * - transactional and marketing: one. An ambiguous send (timeout after the request was written,
+ *   a bridge killed mid-send) is never sent again: the message ends `unknown`.
+ * - otp and alert: one per provider. An ambiguous send may fail over once, a crash in flight is
+ *   recovered through another provider, and a missing receipt triggers one copy through another
+ *   provider: each goes to a provider that has not had it, since a duplicate code beats no code.
+ *   A second copy to the same provider is a duplicate.
+ */
+
+export const CLASSES = ['otp', 'transactional', 'marketing'] as const;
+export type LoadClass = (typeof CLASSES)[number];
+export type Lane = 'high' | 'normal' | 'bulk';
+export const LANE_OF: Record<LoadClass, Lane> = { otp: 'high', transactional: 'normal', marketing: 'bulk' };
+
+/** Statuses after which nothing more is owed; `unknown` is what the receipt deadline ends with. */
+export const FINAL_STATUSES: ReadonlySet<string> = new Set([
+  'delivered',
+  'undelivered',
+  'failed',
+  'expired',
+  'rejected',
+  'skipped',
+  'unknown',
+]);
+
+export interface PhaseWindow {
+  name: string;
+  /** When the phase began (steady load before the fault). */
+  start: number;
+  /** When the fault was injected. */
+  faultAt: number;
+  /** When the fault ended: the service restarted, the link restored, the provider normal again. */
+  restoredAt: number;
+  end: number;
+}
+
+/** One `POST /v1/messages` and the API's answer. */
+export interface SendRecord {
+  /** Unique in the run and carried in the message text, so a provider's copy can be traced to it. */
+  token: string;
+  class: LoadClass;
+  phase: string;
+  at: number;
+  /**
+   * HTTP status, or 0 when no answer came (timeout, connection refused): such a message may or
+   * may not have been accepted, so it may be sent; a refusal (503 or any other non-202) may not.
+   */
+  status: number;
+  id?: string;
+}
+
+export interface StoredRow {
+  id: string;
+  status: string;
+  /** How many rows the store holds for the id. */
+  rows: number;
+}
+
+/** One message a simulated provider took. */
+export interface ProviderCopy {
+  provider: string;
+  reference: string;
+  body: string;
+  at: number;
+}
+
+/** A verification checked with a wrong code, then the right one, then the right one again. */
+export interface OtpRecord {
+  phase: string;
+  wrong?: string;
+  right?: string;
+  again?: string;
+}
+
+export interface PhaseRow {
+  fault: string;
+  acknowledged: number;
+  refused: number;
+  stored: number;
+  sent: number;
+  /** Copies beyond what the class allows. */
+  duplicates: number;
+  /** Extra copies the class allows (urgent failover). */
+  resent: number;
+  lost: number;
+  stuck: number;
+  /** Longest wait between two copies reaching a provider, per lane, during the phase (ms). */
+  gapMs: Record<Lane, number>;
+  /** From the end of the fault to the first copy reaching a provider on every lane (ms). */
+  recoverMs: number;
+  otpChecked: number;
+  /** Final statuses of the acknowledged messages no provider received, e.g. {expired: 2}. */
+  unsent: Record<string, number>;
+}
+
+export interface RunVerdict {
+  rows: PhaseRow[];
+  /** Every broken promise, in words; empty when the run kept them all. */
+  violations: string[];
+}
+
+const TOKEN = /\[fault ([0-9a-z-]+)\]/;
+
+/** The token a load message's text carries (see `tokenText`). */
+export function tokenOf(body: string): string | undefined {
+  return TOKEN.exec(body)?.[1];
+}
+
+export function tokenText(token: string): string {
+  return `[fault ${token}]`;
+}
+
+export function checkRun(input: {
+  phases: readonly PhaseWindow[];
+  sends: readonly SendRecord[];
+  stored: readonly StoredRow[];
+  copies: readonly ProviderCopy[];
+  otp: readonly OtpRecord[];
+}): RunVerdict {
+  const violations: string[] = [];
+  const stored = new Map(input.stored.map((row) => [row.id, row]));
+  const byToken = new Map(input.sends.map((s) => [s.token, s]));
+  const byId = new Map<string, SendRecord>();
+  for (const send of input.sends) if (send.status === 202 && send.id) byId.set(send.id, send);
+
+  // Every copy a provider took, traced to the request it came from.
+  const copiesOf = new Map<string, ProviderCopy[]>();
+  for (const copy of input.copies) {
+    const token = tokenOf(copy.body);
+    if (token === undefined) continue; // a verification's code: judged by the OTP checks
+    const send = byToken.get(token);
+    if (!send) {
+      violations.push(`${copy.provider} received a message no request of this run made (${token})`);
+      continue;
+    }
+    // No answer (a client timeout, a connection cut) promises nothing either way.
+    if (send.status === 0) continue;
+    if (send.status !== 202) {
+      violations.push(
+        `${copy.provider} received ${token}, which the API refused (${send.status}) in phase ${send.phase}`,
+      );
+      continue;
+    }
+    if (copy.reference !== send.id) {
+      violations.push(
+        `${copy.provider} received ${token} under id ${copy.reference}, acknowledged as ${send.id}`,
+      );
+      continue;
+    }
+    copiesOf.set(copy.reference, [...(copiesOf.get(copy.reference) ?? []), copy]);
+  }
+
+  const rows = input.phases.map((phase): PhaseRow => {
+    const sends = input.sends.filter((s) => s.phase === phase.name);
+    const acknowledged = sends.filter((s) => s.status === 202 && s.id);
+    const row: PhaseRow = {
+      fault: phase.name,
+      acknowledged: acknowledged.length,
+      refused: sends.filter((s) => s.status === 503).length,
+      stored: 0,
+      sent: 0,
+      duplicates: 0,
+      resent: 0,
+      lost: 0,
+      stuck: 0,
+      gapMs: { high: 0, normal: 0, bulk: 0 },
+      recoverMs: 0,
+      otpChecked: 0,
+      unsent: {},
+    };
+    for (const send of acknowledged) {
+      const id = send.id!;
+      const store = stored.get(id);
+      if (!store) {
+        row.lost++;
+        violations.push(`${phase.name}: ${send.class} ${id} was acknowledged and never stored`);
+      } else {
+        row.stored++;
+        if (store.rows !== 1) violations.push(`${phase.name}: ${id} is stored ${store.rows} times`);
+        if (!FINAL_STATUSES.has(store.status)) {
+          row.stuck++;
+          violations.push(`${phase.name}: ${send.class} ${id} is still ${store.status}`);
+        }
+      }
+      const copies = copiesOf.get(id) ?? [];
+      if (copies.length > 0) row.sent++;
+      else {
+        const status = store?.status ?? 'not stored';
+        row.unsent[status] = (row.unsent[status] ?? 0) + 1;
+      }
+      const { duplicates, resent } = extraCopies(send.class, copies);
+      row.duplicates += duplicates;
+      row.resent += resent;
+      if (duplicates > 0) {
+        violations.push(
+          `${phase.name}: ${send.class} ${id} reached providers ${copies.length} times (${copies.map((c) => c.provider).join(', ')})`,
+        );
+      }
+    }
+    Object.assign(row, laneTimes(phase, input.copies, byId));
+    for (const check of input.otp.filter((o) => o.phase === phase.name)) {
+      if (check.wrong !== undefined || check.right !== undefined) row.otpChecked++;
+      if (check.wrong === 'approved') violations.push(`${phase.name}: a wrong code was approved`);
+      if (check.again === 'approved') violations.push(`${phase.name}: a code was approved twice`);
+    }
+    return row;
+  });
+  return { rows, violations };
+}
+
+/** Copies past the class's allowance, and the extra ones it allows (see the policy above). */
+export function extraCopies(
+  messageClass: LoadClass,
+  copies: readonly ProviderCopy[],
+): { duplicates: number; resent: number } {
+  if (copies.length <= 1) return { duplicates: 0, resent: 0 };
+  if (messageClass !== 'otp') return { duplicates: copies.length - 1, resent: 0 };
+  const providers = new Set(copies.map((c) => c.provider)).size;
+  return { duplicates: copies.length - providers, resent: providers - 1 };
+}
+
+/** The longest silence per lane inside the phase, and how long after the fault's end every lane sent again. */
+function laneTimes(
+  phase: PhaseWindow,
+  copies: readonly ProviderCopy[],
+  byId: ReadonlyMap<string, SendRecord>,
+): Pick<PhaseRow, 'gapMs' | 'recoverMs'> {
+  const times: Record<Lane, number[]> = { high: [], normal: [], bulk: [] };
+  for (const copy of copies) {
+    const send = byId.get(copy.reference);
+    if (!send || copy.at < phase.start || copy.at > phase.end) continue;
+    times[LANE_OF[send.class]].push(copy.at);
+  }
+  const gapMs: Record<Lane, number> = { high: 0, normal: 0, bulk: 0 };
+  let recoverMs = 0;
+  for (const lane of Object.keys(times) as Lane[]) {
+    const sorted = [phase.start, ...times[lane].sort((a, b) => a - b), phase.end];
+    for (let i = 1; i < sorted.length; i++) gapMs[lane] = Math.max(gapMs[lane], sorted[i]! - sorted[i - 1]!);
+    const first = times[lane].find((t) => t >= phase.restoredAt);
+    recoverMs = Math.max(recoverMs, (first ?? phase.end) - phase.restoredAt);
+  }
+  return { gapMs, recoverMs };
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+/** The table the suite prints and docs/reliability.md keeps, as Markdown. */
+export function renderTable(rows: readonly PhaseRow[]): string {
+  const head =
+    '| fault | acknowledged | refused (503) | stored | sent | duplicates | resent (allowed) | lost | stuck | max gap high / normal / bulk (s) | time to recover (s) |';
+  const rule = `|${head
+    .split('|')
+    .slice(1, -1)
+    .map(() => '---')
+    .join('|')}|`;
+  const lines = rows.map(
+    (r) =>
+      `| ${r.fault} | ${r.acknowledged} | ${r.refused} | ${r.stored} | ${r.sent} | ${r.duplicates} | ${r.resent} | ${r.lost} | ${r.stuck} | ${seconds(r.gapMs.high)} / ${seconds(r.gapMs.normal)} / ${seconds(r.gapMs.bulk)} | ${seconds(r.recoverMs)} |`,
+  );
+  return [head, rule, ...lines].join('\n');
+}
