@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { FIRST_SEND_PASS } from '../../core/abort-marker.ts';
 import type { ConsumedRecord } from '../../core/bus/bus.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
 import { MemoryCache } from '../../core/cache/memory-cache.ts';
@@ -14,7 +15,7 @@ import { topicSpecs } from '../../core/runtime.ts';
 import { LANE_TOPICS } from '../../core/topics.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import { buildMessageRequested } from '../../core/message-request.ts';
-import { MessagePublisher } from './publisher.ts';
+import { MessagePublisher, PublishPartlyRefused } from './publisher.ts';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -98,4 +99,27 @@ test('a request that spent its publish timeout before publishing is refused (503
   );
   await subscription.close();
   await bus.close();
+});
+
+test('a publish not acknowledged in time refuses only the messages no bridge claimed; claimed ones are on their way', async () => {
+  // A bus that never acknowledges: the record may still land, as with a broker slow to answer.
+  const silent = { publish: () => new Promise<void>(() => undefined) } as unknown as MemoryBus;
+  const cache = new MemoryCache();
+  const publisher = new MessagePublisher(silent, cache, logger, 50);
+  const [claimed, unclaimed] = [message('first', 'transactional'), message('second', 'transactional')];
+  // What a bridge's claim on a first send leaves (supplier-bridge/src/dispatch/pass-claim.ts).
+  await cache.set(Markers.attempt(claimed.messageId, FIRST_SEND_PASS), '1');
+
+  await assert.rejects(publisher.publish([claimed, unclaimed]), (err: unknown) => {
+    assert.ok(err instanceof PublishPartlyRefused);
+    assert.equal(err.code, 'PIGEON_ERR_BUS_UNAVAILABLE');
+    assert.deepEqual([...err.inFlight], [claimed.messageId]);
+    return true;
+  });
+  assert.equal(await cache.get(Markers.abort(claimed.messageId)), undefined);
+  assert.equal(await cache.get(Markers.abort(unclaimed.messageId)), '1');
+
+  // Every message claimed: the publish is a success after all.
+  await publisher.publish([claimed]);
+  assert.equal(await cache.get(Markers.abort(claimed.messageId)), undefined);
 });

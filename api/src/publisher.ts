@@ -1,8 +1,8 @@
+import { ABORT_UNLESS_CLAIMED, abortUnlessClaimedCall } from '../../core/abort-marker.ts';
 import type { Bus } from '../../core/bus/bus.ts';
 import type { Cache } from '../../core/cache/cache.ts';
 import { PigeonError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
-import { MARKER_TTL_MS, Markers } from '../../core/markers.ts';
 import type { MessageRequested } from '../../core/message.ts';
 import { isSealed, sealBody } from '../../core/sealed-body.ts';
 import { LANE_TOPICS } from '../../core/topics.ts';
@@ -13,7 +13,8 @@ const RETRY_AFTER_SECONDS = 5;
  * Publishes accepted messages and resolves only when the bus acknowledged them. When the bus does
  * not acknowledge within the publish timeout, the caller gets PIGEON_ERR_BUS_UNAVAILABLE (503) and
  * the messages are marked aborted, so a write that lands late is never sent: the bridge refuses
- * records appended after their `acceptDeadline` and records with an abort marker.
+ * records appended after their `acceptDeadline` and records with an abort marker. A message a
+ * bridge claimed before the mark is not refused (core/abort-marker.ts).
  */
 export class MessagePublisher {
   constructor(
@@ -77,28 +78,47 @@ export class MessagePublisher {
     return this.giveUp(events, result, failure);
   }
 
-  /** Marks the messages aborted, so a write that lands late is never sent, and refuses them (503). */
+  /**
+   * Marks the messages aborted, so a write that lands late is never sent, and refuses them (503).
+   * A message a bridge already claimed is on its way and cannot be refused: when all of them are,
+   * the publish succeeded after all; when only some are, PublishPartlyRefused names those.
+   */
   private async giveUp(
     events: readonly MessageRequested[],
     result: 'timeout' | 'error',
     failure: unknown,
-  ): Promise<never> {
+  ): Promise<void> {
+    const inFlight = new Set<string>();
+    await Promise.all(
+      events.map(async (e) => {
+        const { keys, args } = abortUnlessClaimedCall(e.messageId);
+        // Without the cache nothing is marked: refused all the same, as before the claim existed.
+        const aborted = await this.cache.runScript(ABORT_UNLESS_CLAIMED, keys, args).catch(() => 1);
+        if (aborted === 0) inFlight.add(e.messageId);
+      }),
+    );
     this.logger.warn(
-      { count: events.length, result, err: (failure as Error | undefined)?.message },
+      { count: events.length, inFlight: inFlight.size, result, err: (failure as Error | undefined)?.message },
       'api.publish_failed',
     );
-    await Promise.all(
-      events.map((e) =>
-        this.cache.set(Markers.abort(e.messageId), '1', { ttlMs: MARKER_TTL_MS }).catch(() => false),
-      ),
-    );
-    throw new PigeonError(
-      'PIGEON_ERR_BUS_UNAVAILABLE',
-      'The message bus did not acknowledge the message; retry later',
-      {
-        retryAfterSeconds: RETRY_AFTER_SECONDS,
-        cause: failure,
-      },
-    );
+    if (inFlight.size === events.length) return;
+    const options = { retryAfterSeconds: RETRY_AFTER_SECONDS, cause: failure };
+    if (inFlight.size > 0) throw new PublishPartlyRefused(inFlight, options);
+    throw new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', UNACKNOWLEDGED, options);
+  }
+}
+
+const UNACKNOWLEDGED = 'The message bus did not acknowledge the message; retry later';
+
+/**
+ * A publish of several messages that was not acknowledged in time, of which a bridge had already
+ * claimed some (`inFlight`): those are being sent, the rest are refused and never will be.
+ */
+export class PublishPartlyRefused extends PigeonError {
+  constructor(
+    readonly inFlight: ReadonlySet<string>,
+    options: { retryAfterSeconds: number; cause: unknown },
+  ) {
+    super('PIGEON_ERR_BUS_UNAVAILABLE', UNACKNOWLEDGED, options);
   }
 }

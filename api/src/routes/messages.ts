@@ -18,7 +18,7 @@ import { messageText } from '../../../core/template.ts';
 import { chooseSender, requireRegistered } from '../../../core/sender-choice.ts';
 import { requireSenderId } from '../../../core/sender-id.ts';
 import type { SenderRecord } from '../../../core/store/kinds/senders.ts';
-import type { MessagePublisher } from '../publisher.ts';
+import { type MessagePublisher, PublishPartlyRefused } from '../publisher.ts';
 import { SenderDirectory } from '../senders.ts';
 import type { TenantSigningSecrets } from '../webhooks.ts';
 import {
@@ -322,7 +322,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       });
       // Each recipient passes the policy on its own, so a capped or refused number is reported in
       // its item and the rest go; the script runs concurrently for all of them, each atomic.
-      const admissions: Admission[] = [];
+      const admissions = new Map<MessageRequested, Admission>();
       const duplicateOf = new Map<MessageRequested, string>();
       const admitted = await Promise.all(
         built.map(async (event) => {
@@ -330,7 +330,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           try {
             const admission = await deps.policy.admit(principal.tenantId, candidate(event));
             if (admission.duplicateOf !== undefined) duplicateOf.set(event, admission.duplicateOf);
-            else admissions.push(admission);
+            else admissions.set(event, admission);
             return event;
           } catch (err) {
             // Without the cache nothing can be admitted: the request fails as a whole (503).
@@ -363,17 +363,30 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           ...encodingFields(encodings.get(outcome.messageId)!),
         };
       });
+      let sent = events;
       try {
         if (events.length > 0) await deps.publisher.publish(events, { spentMs: Date.now() - now });
       } catch (err) {
-        await Promise.all(admissions.map((a) => a.release()));
-        throw err;
+        // Not acknowledged in time, but a bridge already took some: those are on their way and
+        // reported queued; only the others are refused, each in its item.
+        const inFlight = err instanceof PublishPartlyRefused ? err.inFlight : new Set<string>();
+        await Promise.all(
+          events.filter((e) => !inFlight.has(e.messageId)).map(async (e) => admissions.get(e)?.release()),
+        );
+        if (inFlight.size === 0) throw err;
+        sent = events.filter((e) => inFlight.has(e.messageId));
+        const refused = err as PublishPartlyRefused;
+        results.forEach((item, i) => {
+          if (item.status !== 'queued' || 'duplicate' in item || inFlight.has(item.id)) return;
+          results[i] = { index: item.index, status: 'rejected', code: refused.code, detail: refused.message };
+          rejected.inc({ code: refused.code });
+        });
       }
-      for (const e of events) countAccepted(e);
+      for (const e of sent) countAccepted(e);
       return reply.code(202).send({
         batchId,
-        accepted: events.length + duplicateOf.size,
-        rejected: results.length - events.length - duplicateOf.size,
+        accepted: sent.length + duplicateOf.size,
+        rejected: results.length - sent.length - duplicateOf.size,
         results,
       });
     },

@@ -1,6 +1,7 @@
 /** A pass runs once across replays and crashes: stored results, claims, leases and recovery. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ABORT_UNLESS_CLAIMED, abortUnlessClaimedCall } from '../../../core/abort-marker.ts';
 import type { Cache } from '../../../core/cache/cache.ts';
 import { MemoryCache } from '../../../core/cache/memory-cache.ts';
 import { PigeonError } from '../../../core/errors.ts';
@@ -171,4 +172,26 @@ test('a claim whose answer was lost (Redis ran it, the reply timed out) is still
   assert.equal(claim.provider, 'a', 'the claim names the provider it was about to call');
   asSubmitted((await dispatchPass(h, message)).outcome);
   assert.equal(a.calls, 1);
+});
+
+test('the API abort and the first send claim exclude each other: whichever comes first wins', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a]);
+  const abortIfUnclaimed = (messageId: string) => {
+    const { keys, args } = abortUnlessClaimedCall(messageId);
+    return h.cache.runScript(ABORT_UNLESS_CLAIMED, keys, args);
+  };
+
+  // The API gave up first: the bridge then refuses the message and calls nobody.
+  const refused = requested();
+  assert.equal(await abortIfUnclaimed(refused.messageId), 1);
+  assert.equal(asFailed(await dispatch(h, refused)).errorCode, 'ABORTED');
+  assert.equal(a.calls, 0);
+
+  // The bridge claimed first: the API finds the claim and must not answer 503.
+  const sent = requested();
+  asSubmitted(await dispatch(h, sent));
+  assert.equal(a.calls, 1);
+  assert.equal(await abortIfUnclaimed(sent.messageId), 0);
+  assert.equal(await h.cache.get(Markers.abort(sent.messageId)), undefined);
 });
