@@ -57,6 +57,7 @@ import { SqlSenderStore } from './senders.ts';
 import { SqlTemplateStore } from './templates.ts';
 import { SqlSuppressionStore } from './suppressions.ts';
 import { SqlInboundStore } from './inbound.ts';
+import { SqlLeaseStore } from './leases.ts';
 import type { SuppressionPosition, SuppressionRecord } from '../kinds/suppressions.ts';
 import type { InboundRecord } from '../kinds/inbound.ts';
 import type { OptOutSettings } from '../../opt-out.ts';
@@ -84,6 +85,7 @@ export abstract class SqlStore implements Store {
   private readonly tenants: SqlTenantStore;
   private readonly suppressions: SqlSuppressionStore;
   private readonly inbound: SqlInboundStore;
+  private readonly leases: SqlLeaseStore;
 
   protected constructor(
     private readonly sql: SqlRunner,
@@ -108,6 +110,7 @@ export abstract class SqlStore implements Store {
     this.tenants = new SqlTenantStore(sql);
     this.suppressions = new SqlSuppressionStore(sql, dialect);
     this.inbound = new SqlInboundStore(sql);
+    this.leases = new SqlLeaseStore(sql, dialect);
   }
 
   abstract migrate(): Promise<void>;
@@ -133,6 +136,14 @@ export abstract class SqlStore implements Store {
   }
 
   // ---- Each record kind's methods, from its repository ----
+
+  acquireLease(name: string, holder: string, now: number, expiresAt: number): Promise<boolean> {
+    return this.leases.acquireLease(name, holder, now, expiresAt);
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return this.leases.releaseLease(name, holder);
+  }
 
   listBaselines(): Promise<BaselineRecord[]> {
     return this.baselines.listBaselines();
