@@ -15,9 +15,8 @@ import { buildMessage, type BuiltMessage } from '../../../core/message-request.t
 import type { EncodingReport } from '../../../core/encoding.ts';
 import type { TemplateRecord, TemplateStore } from '../../../core/store/kinds/templates.ts';
 import { messageText } from '../../../core/template.ts';
-import { chooseSender, requireRegistered } from '../../../core/sender-choice.ts';
+import { requireRegistered } from '../../../core/sender-choice.ts';
 import { requireSenderId } from '../../../core/sender-id.ts';
-import type { SenderRecord } from '../../../core/store/kinds/senders.ts';
 import type { MessagePublisher } from '../publisher.ts';
 import { SenderDirectory } from '../senders.ts';
 import type { TenantSigningSecrets } from '../webhooks.ts';
@@ -30,7 +29,8 @@ import {
   SendMessageBody,
 } from '../schemas.ts';
 import { seesPii } from '../api-keys.ts';
-import type { Admission, SendCandidate, SendPolicy } from '../send-policy/engine.ts';
+import type { Admission, SendPolicy } from '../send-policy/engine.ts';
+import { applySender, sendCandidate } from '../outgoing.ts';
 
 export interface MessageRoutesDeps {
   publisher: MessagePublisher;
@@ -62,18 +62,6 @@ async function namedTemplate(
   id: string | undefined,
 ): Promise<TemplateRecord | undefined> {
   return id === undefined ? undefined : templates.getTemplate(tenantId, id);
-}
-
-/** Sets the event's sender as the tenant's registry decides; throws PIGEON_ERR_SENDER_NOT_REGISTERED. */
-function applySender(event: MessageRequested, senders: readonly SenderRecord[]): void {
-  const from = chooseSender(senders, {
-    tenantId: event.tenantId,
-    to: event.to,
-    country: event.country,
-    from: event.from,
-  });
-  if (from === undefined) delete event.from;
-  else event.from = from;
 }
 
 const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
@@ -201,7 +189,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       let admission: Admission | undefined;
       try {
         // After the idempotency check: a replay was admitted the first time and counts once.
-        admission = await deps.policy.admit(principal.tenantId, candidate(event));
+        admission = await deps.policy.admit(principal.tenantId, sendCandidate(event));
         if (admission.duplicateOf === undefined) await deps.publisher.publish([event]);
       } catch (err) {
         if (idemCacheKey) await deps.cache.del(idemCacheKey).catch(() => undefined);
@@ -318,7 +306,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         built.map(async (event) => {
           if (isPigeonError(event)) return event;
           try {
-            const admission = await deps.policy.admit(principal.tenantId, candidate(event));
+            const admission = await deps.policy.admit(principal.tenantId, sendCandidate(event));
             if (admission.duplicateOf !== undefined) duplicateOf.set(event, admission.duplicateOf);
             else admissions.push(admission);
             return event;
@@ -405,18 +393,6 @@ function missingSecret(): PigeonError {
     'statusCallback needs the tenant signing secret: call PUT /v1/webhook once, then send again',
     { errors: [{ field: '/statusCallback', message: 'no signing secret for this tenant' }] },
   );
-}
-
-function candidate(event: MessageRequested): SendCandidate {
-  return {
-    to: event.to,
-    messageClass: event.class,
-    segments: event.segments,
-    country: event.country,
-    messageId: event.messageId,
-    from: event.from,
-    body: event.body,
-  };
 }
 
 function encodingFields(encoding: EncodingReport) {
