@@ -55,6 +55,8 @@ import { webhookRoutes } from './routes/webhook.ts';
 import { type VerificationSettings, verificationsDisabled } from './verify/settings.ts';
 import { verificationServices } from './verify/services.ts';
 import { TenantSigningSecrets } from './webhooks.ts';
+import { CampaignRunner, type CampaignRunnerSettings } from './campaigns/runner.ts';
+import { SenderDirectory } from './senders.ts';
 
 export interface ApiDeps {
   logger: Logger;
@@ -117,6 +119,11 @@ export interface ApiDeps {
   smartEncoding?: (tenantId: string) => Promise<boolean> | boolean;
   /** Message templates (/v1/templates): the opt-out phrases a marketing template must carry one of. */
   templates?: { optOutPhrases?: readonly string[] };
+  /**
+   * The campaign runner (api/src/campaigns/runner.ts), started with the server and closed with
+   * it: `holder` names this process in the runner's lease. Absent: this api runs no campaigns.
+   */
+  campaignRunner?: { holder: string; settings?: Partial<CampaignRunnerSettings> };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -313,6 +320,25 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   if (busGroupId !== undefined) {
     const inboundFeed = await followInboundSms(deps.bus, intake, deps.logger, busGroupId);
     app.addHook('onClose', async () => inboundFeed.close());
+  }
+  if (deps.campaignRunner) {
+    const runner = new CampaignRunner({
+      store: deps.store,
+      cache: deps.cache,
+      publisher,
+      policy,
+      senders: SenderDirectory.for(deps.store),
+      smartEncoding,
+      logger: deps.logger,
+      registry: deps.registry,
+      publishTimeoutMs: deps.publishTimeoutMs,
+      allowPrivateCallbackNetworks,
+      holder: deps.campaignRunner.holder,
+      ...(deps.campaignRunner.settings ? { settings: deps.campaignRunner.settings } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    app.addHook('onReady', async () => runner.start());
+    app.addHook('onClose', async () => runner.close());
   }
   if (deps.simulatorEnabled) {
     await app.register(simulatorRoutes, {

@@ -34,7 +34,15 @@ export class MessagePublisher {
     return JSON.stringify({ ...event, body: sealBody(event.body, this.otpBodyKey) });
   }
 
-  async publish(events: readonly MessageRequested[]): Promise<void> {
+  /**
+   * `abortOnFailure: false` is for a publisher that will publish the same message ids again (the
+   * campaign runner): it answered no client, so there is no 503 to keep true, and an abort marker
+   * would make the bridge refuse the retry.
+   */
+  async publish(
+    events: readonly MessageRequested[],
+    options: { abortOnFailure?: boolean } = {},
+  ): Promise<void> {
     const byTopic = new Map<string, MessageRequested[]>();
     for (const event of events) {
       const topic = LANE_TOPICS[event.lane];
@@ -66,18 +74,19 @@ export class MessagePublisher {
       { count: events.length, result, err: (failure as Error | undefined)?.message },
       'api.publish_failed',
     );
+    if (options.abortOnFailure === false) throw busUnavailable(failure);
     await Promise.all(
       events.map((e) =>
         this.cache.set(Markers.abort(e.messageId), '1', { ttlMs: MARKER_TTL_MS }).catch(() => false),
       ),
     );
-    throw new PigeonError(
-      'PIGEON_ERR_BUS_UNAVAILABLE',
-      'The message bus did not acknowledge the message; retry later',
-      {
-        retryAfterSeconds: RETRY_AFTER_SECONDS,
-        cause: failure,
-      },
-    );
+    throw busUnavailable(failure);
   }
+}
+
+function busUnavailable(cause: unknown): PigeonError {
+  return new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The message bus did not acknowledge the message; retry later', {
+    retryAfterSeconds: RETRY_AFTER_SECONDS,
+    cause,
+  });
 }

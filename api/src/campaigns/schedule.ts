@@ -1,44 +1,34 @@
-import { dayNumber, localToInstant } from '../../../core/oncall.ts';
+import { dayNumber, localOf, localToInstant } from '../../../core/oncall.ts';
+import type { Recurrence } from '../../../core/store/kinds/campaigns.ts';
 
-export type Recurrence = 'daily' | 'weekly' | 'monthly';
-
-/** A send time as the tenant gave it: a wall-clock time in an IANA zone. */
-export interface WallTime {
-  /** `YYYY-MM-DDTHH:mm` (seconds, if any, are ignored: runs start on the minute). */
-  local: string;
-  timeZone: string;
-}
-
+const DAY_MS = 86_400_000;
 const WALL = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})/;
 
 /**
- * The instant a wall time names in its zone (09:00 in Asia/Shanghai is 01:00Z). A time that a DST
- * change skips starts at the first minute after the gap; one it repeats, at the first occurrence.
+ * The instant a wall time (`YYYY-MM-DDTHH:mm`) names in an IANA zone: 09:00 in Asia/Shanghai is
+ * 01:00Z. A time a DST change skips starts at the first minute after the gap; one it repeats, at
+ * its first occurrence.
  */
-export function instantOf(wall: WallTime): number {
-  const match = WALL.exec(wall.local);
+export function instantOf(local: string, timeZone: string): number {
+  const match = WALL.exec(local);
   const day = match ? dayNumber(match[1]!) : Number.NaN;
-  if (!match || Number.isNaN(day)) throw new RangeError(`not a local date-time: ${wall.local}`);
-  return localToInstant(day, Number(match[2]) * 60 + Number(match[3]), wall.timeZone);
+  if (!match || Number.isNaN(day)) throw new RangeError(`not a local date-time: ${local}`);
+  return localToInstant(day, Number(match[2]) * 60 + Number(match[3]), timeZone);
 }
 
 /**
- * The wall time of the run after one at `wall`: the same local time the next day, week or month
- * (the 31st becomes the last day of a shorter month, counted from the first run's day so January
- * 31st runs on February 28th and then March 31st). A run's instant follows its zone's DST.
+ * When the run after one that was due at `previous` is due: the same wall time in `timeZone` the
+ * next day, week or month, so a run follows its zone's DST changes. A monthly run on a day the
+ * next month lacks moves to that month's last day (and stays on it: the store keeps only the
+ * latest send time).
  */
-export function nextWallTime(first: WallTime, run: number, recurrence: Recurrence): WallTime {
-  const match = WALL.exec(first.local);
-  if (!match) throw new RangeError(`not a local date-time: ${first.local}`);
-  const [y, m, d] = match[1]!.split('-').map(Number) as [number, number, number];
-  const time = `${match[2]}:${match[3]}`;
-  const steps = run; // run 1 is the first; run n+1 is n steps after it
-  let date: Date;
-  if (recurrence === 'monthly') {
-    const lastDay = new Date(Date.UTC(y, m - 1 + steps + 1, 0)).getUTCDate();
-    date = new Date(Date.UTC(y, m - 1 + steps, Math.min(d, lastDay)));
-  } else {
-    date = new Date(Date.UTC(y, m - 1, d + steps * (recurrence === 'daily' ? 1 : 7)));
+export function nextRunAt(previous: number, timeZone: string, recurrence: Recurrence): number {
+  const { day, minute } = localOf(previous, timeZone);
+  if (recurrence !== 'monthly') {
+    return localToInstant(day + (recurrence === 'daily' ? 1 : 7), minute, timeZone);
   }
-  return { local: `${date.toISOString().slice(0, 10)}T${time}`, timeZone: first.timeZone };
+  const date = new Date(day * DAY_MS);
+  const [y, m, d] = [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()];
+  const lastDay = new Date(Date.UTC(y, m + 2, 0)).getUTCDate();
+  return localToInstant(Date.UTC(y, m + 1, Math.min(d, lastDay)) / DAY_MS, minute, timeZone);
 }

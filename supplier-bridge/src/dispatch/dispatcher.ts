@@ -5,6 +5,7 @@ import { Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import { backoffDelay, isRetriable } from '../../../core/retry.ts';
 import { isSuppressed } from '../../../core/suppression-cache.ts';
+import { CAMPAIGN_CANCELLED_CODE, isCampaignCancelled } from '../../../core/campaign-cancel.ts';
 import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
 import type { RoutePlanner } from '../../../routing/planner.ts';
@@ -127,7 +128,7 @@ export class Dispatcher {
     this.suppressed = options.suppressed ?? ((message) => isSuppressed(options.cache, message));
     this.skipped = new Counter({
       name: 'pigeon_bridge_skipped_total',
-      help: 'Messages ended `skipped` before any provider was called, by reason (opted_out) and class',
+      help: 'Messages ended `skipped` before any provider was called, by reason (opted_out, campaign_cancelled) and class',
       labelNames: ['reason', 'class'],
       registers: [r],
     });
@@ -273,8 +274,26 @@ export class Dispatcher {
       );
     }
     // Checked on every pass that may call a provider, retry rounds included, so a message queued
-    // or waiting for a round when the STOP arrived is not sent either.
-    if (await this.suppressed(message)) {
+    // or waiting for a round when the STOP (or the campaign's cancel) arrived is not sent either.
+    // The two reads go out together: one round trip for a campaign message, as for any other.
+    const [optedOut, cancelled] = await Promise.all([
+      this.suppressed(message),
+      isCampaignCancelled(cache, message),
+    ]);
+    if (cancelled) {
+      this.skipped.inc({ reason: 'campaign_cancelled', class: message.class });
+      return this.failed(
+        message,
+        {
+          status: 'skipped',
+          errorClass: 'campaign_cancelled',
+          errorCode: CAMPAIGN_CANCELLED_CODE,
+          reason: 'its campaign was cancelled before it was handed to a provider',
+        },
+        { attempt: pass.attemptsSoFar },
+      );
+    }
+    if (optedOut) {
       this.skipped.inc({ reason: 'opted_out', class: message.class });
       return this.failed(
         message,
