@@ -85,8 +85,12 @@ export class MessagePublisher {
 }
 
 function busUnavailable(cause: unknown): PigeonError {
-  return new PigeonError('PIGEON_ERR_BUS_UNAVAILABLE', 'The message bus did not acknowledge the message; retry later', {
-    retryAfterSeconds: RETRY_AFTER_SECONDS,
-    cause,
-  });
+  return new PigeonError(
+    'PIGEON_ERR_BUS_UNAVAILABLE',
+    'The message bus did not acknowledge the message; retry later',
+    {
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      cause,
+    },
+  );
 }

@@ -18,7 +18,7 @@ import type { TenantStore } from './kinds/tenants.ts';
 import type { SuppressionStore } from './kinds/suppressions.ts';
 import type { InboundStore } from './kinds/inbound.ts';
 import type { LeaseStore } from './kinds/leases.ts';
-import type { CampaignStore } from './kinds/campaigns.ts';
+import type { CampaignStore, CampaignUnsentStore } from './kinds/campaigns.ts';
 
 /**
  * Durable records: MySQL/TiDB in production, SQLite in embedded mode. One interface per record
@@ -46,7 +46,8 @@ export interface Store
     SuppressionStore,
     InboundStore,
     LeaseStore,
-    CampaignStore {
+    CampaignStore,
+    CampaignUnsentStore {
   readonly kind: Dialect;
   /** Applies pending migrations (ordered SQL files); safe to call from several processes. */
   migrate(): Promise<void>;

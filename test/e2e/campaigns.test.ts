@@ -101,7 +101,9 @@ describe('campaign runner over Kafka, MariaDB and Redis', () => {
       (r) => r.id,
     );
     assert.equal(ids.length, expected, 'messages in MariaDB');
-    const recipients = await count('SELECT COUNT(DISTINCT recipient) n FROM messages WHERE campaign_id = ?', [c.id]);
+    const recipients = await count('SELECT COUNT(DISTINCT recipient) n FROM messages WHERE campaign_id = ?', [
+      c.id,
+    ]);
     assert.equal(recipients, expected, 'one message per recipient');
     for (const id of ids) assert.ok((sends.get(id) ?? 0) <= 1, `message ${id} sent ${sends.get(id)} times`);
     return ids;
@@ -131,7 +133,12 @@ describe('campaign runner over Kafka, MariaDB and Redis', () => {
     await bus.ensureTopics(topicSpecs(6));
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;
-    sim = new SimulatorProvider(`sim-${RUN}`, { secret: 'campaigns-e2e', outbox: cache, logger, receiptDelayMs: 20 });
+    sim = new SimulatorProvider(`sim-${RUN}`, {
+      secret: 'campaigns-e2e',
+      outbox: cache,
+      logger,
+      receiptDelayMs: 20,
+    });
     const send = sim.send.bind(sim);
     sim.send = (request, signal) => {
       sends.set(request.messageId, (sends.get(request.messageId) ?? 0) + 1);
@@ -189,15 +196,20 @@ describe('campaign runner over Kafka, MariaDB and Redis', () => {
               method: 'POST',
               url: '/v1/messages',
               headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-              payload: JSON.stringify({ to: number(i), body: `probe ${i} ${Date.now()}`, class: 'marketing' }),
+              payload: JSON.stringify({
+                to: number(i),
+                body: `probe ${i} ${Date.now()}`,
+                class: 'marketing',
+              }),
             });
             return response.json<{ id: string }>().id;
           }),
         );
         for (let i = 0; i < 50; i++) {
-          const delivered = await count("SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status = 'delivered'", [
-            ids,
-          ]);
+          const delivered = await count(
+            "SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status = 'delivered'",
+            [ids],
+          );
           if (delivered === ids.length) return true;
           await sleep(200);
         }
@@ -323,16 +335,21 @@ describe('campaign runner over Kafka, MariaDB and Redis', () => {
     // Every message expanded ends: sent before the cancel, or skipped by the bridge after it.
     await waitFor(
       async () =>
-        (await count("SELECT COUNT(*) n FROM messages WHERE campaign_id = ? AND status NOT IN ('queued','submitted')", [
-          c.id,
-        ])) === cancelledAt,
+        (await count(
+          "SELECT COUNT(*) n FROM messages WHERE campaign_id = ? AND status NOT IN ('queued','submitted')",
+          [c.id],
+        )) === cancelledAt,
       60_000,
       'every expanded row final',
     );
     await sleep(500);
     assert.equal((await campaign(c)).nextRow, cancelledAt, 'nothing expanded after the cancel');
     const counts = await statusCounts(c);
-    assert.equal((counts.delivered ?? 0) + (counts['skipped:CAMPAIGN_CANCELLED'] ?? 0), cancelledAt, JSON.stringify(counts));
+    assert.equal(
+      (counts.delivered ?? 0) + (counts['skipped:CAMPAIGN_CANCELLED'] ?? 0),
+      cancelledAt,
+      JSON.stringify(counts),
+    );
     await assertOncePerRow(c, cancelledAt);
     const events = (
       await query<{ payload: string }>('SELECT payload FROM callback_deliveries WHERE message_id = ?', [c.id])
@@ -372,9 +389,10 @@ describe('campaign runner over Kafka, MariaDB and Redis', () => {
     assert.ok(bigGained >= 600 / 2, `big gained ${bigGained}`);
     await waitFor(
       async () =>
-        (await count("SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status IN ('submitted','delivered')", [
-          otpIds,
-        ])) === otpIds.length,
+        (await count(
+          "SELECT COUNT(*) n FROM messages WHERE id IN (?) AND status IN ('submitted','delivered')",
+          [otpIds],
+        )) === otpIds.length,
       30_000,
       'every OTP submitted',
     );
@@ -394,9 +412,10 @@ describe('campaign runner over Kafka, MariaDB and Redis', () => {
       [big.id],
     );
     await untilState(big, 'completed');
-    const [finalBig] = await query<{ at: number }>('SELECT MAX(submitted_at) at FROM messages WHERE campaign_id = ?', [
-      big.id,
-    ]);
+    const [finalBig] = await query<{ at: number }>(
+      'SELECT MAX(submitted_at) at FROM messages WHERE campaign_id = ?',
+      [big.id],
+    );
     assert.ok(lastOtp < Number(finalBig!.at), 'OTPs did not wait for the campaign to drain');
     assert.ok(Number(latestBig!.at) > 0);
     assert.deepEqual(await statusCounts(big), { delivered: 3_000 });
@@ -422,7 +441,7 @@ describe('campaign runner over Kafka, MariaDB and Redis', () => {
       });
       await new Promise<void>((resolve, reject) => {
         child.once('exit', (code) => reject(new Error(`runner exited ${code}`)));
-        child.stdout!.on('data', (chunk: Buffer) => {
+        child.stdout.on('data', (chunk: Buffer) => {
           if (chunk.toString().includes('ready')) resolve();
         });
       });

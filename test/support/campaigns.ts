@@ -56,9 +56,10 @@ export async function storedCampaign(
     finishedAt: null,
   };
   // Rows are written before the campaign exists in a state the runner looks at.
-  const rows: CampaignRecipient[] = Array.from({ length: options.rows }, (_, i) => ({
+  const rows = Array.from({ length: options.rows }, (_, i): CampaignRecipient => ({
     rowNo: i,
     to: options.number(i),
+    // Odd rows take the campaign's own value of the variable.
     variables: i % 2 === 0 ? { name: `row${i}` } : {},
     clientRef: `ref-${i}`,
   }));

@@ -264,7 +264,9 @@ export class CampaignRunner {
     const c = held.campaign;
     this.held.delete(c.id);
     const next =
-      c.recurrence === null ? undefined : nextRunAt(c.sendAt ?? c.startedAt ?? now, c.timeZone ?? 'UTC', c.recurrence);
+      c.recurrence === null
+        ? undefined
+        : nextRunAt(c.sendAt ?? c.startedAt ?? now, c.timeZone ?? 'UTC', c.recurrence);
     const ended =
       next === undefined
         ? await store.transitionCampaign(c.tenantId, c.id, ['running'], 'completed', now, { finishedAt: now })
@@ -344,7 +346,11 @@ export class CampaignRunner {
    * recorded as unsent (with their code) and count as done; at the first row refused only for
    * the tenant's send rate the chunk is cut, and that row and the rest are released next time.
    */
-  private async releaseChunk(held: Held, chunk: readonly CampaignRecipient[], now: number): Promise<Released> {
+  private async releaseChunk(
+    held: Held,
+    chunk: readonly CampaignRecipient[],
+    now: number,
+  ): Promise<Released> {
     const { policy, store } = this.deps;
     const c = held.campaign;
     const senders = await this.deps.senders.senders(c.tenantId);
@@ -372,7 +378,7 @@ export class CampaignRunner {
     );
     let cut = outcomes.findIndex((o) => 'error' in o && o.error.code === 'PIGEON_ERR_RATE_LIMITED');
     if (cut === -1) cut = outcomes.length;
-    await Promise.all(outcomes.slice(cut).map((o) => ('admission' in o ? o.admission.release() : undefined)));
+    await releaseAll(outcomes.slice(cut));
     const kept = outcomes.slice(0, cut);
     const events: MessageRequested[] = [];
     const unsent: CampaignUnsentRow[] = [];
@@ -385,14 +391,15 @@ export class CampaignRunner {
       // Its own id: this row was admitted before, by a runner that died before its checkpoint.
       // Published again, the bridge's claim and the persister's upsert make it one message.
       if (duplicateOf === undefined || duplicateOf === o.event.messageId) events.push(o.event);
-      else unsent.push({ rowNo: o.row.rowNo, code: 'PIGEON_ERR_DUPLICATE', reason: `same as ${duplicateOf}` });
+      else
+        unsent.push({ rowNo: o.row.rowNo, code: 'PIGEON_ERR_DUPLICATE', reason: `same as ${duplicateOf}` });
     }
     if (unsent.length > 0) await store.recordUnsentRows(c.id, c.run, unsent);
     if (events.length > 0) {
       try {
         await this.deps.publisher.publish(events, { abortOnFailure: false });
       } catch (err) {
-        await Promise.all(kept.map((o) => ('admission' in o ? o.admission.release() : undefined)));
+        await releaseAll(kept);
         throw err;
       }
     }
@@ -453,4 +460,9 @@ export class CampaignRunner {
     event.acceptDeadline = event.expiresAt;
     return event;
   }
+}
+
+/** Gives back what the admitted ones of `outcomes` counted: their rows were not published. */
+async function releaseAll(outcomes: ReadonlyArray<{ admission: Admission } | object>): Promise<void> {
+  await Promise.all(outcomes.flatMap((o) => ('admission' in o ? [o.admission.release()] : [])));
 }

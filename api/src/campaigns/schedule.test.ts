@@ -22,10 +22,19 @@ test('weekly runs are seven local days apart, across a year end', () => {
 
 test('a monthly run keeps its day, or takes the last day of a shorter month', () => {
   const zone = 'Europe/Paris';
-  assert.equal(iso(nextRunAt(instantOf('2027-01-15T10:00', zone), zone, 'monthly')), '2027-02-15T09:00:00.000Z');
-  assert.equal(iso(nextRunAt(instantOf('2027-01-31T10:00', zone), zone, 'monthly')), '2027-02-28T09:00:00.000Z');
+  assert.equal(
+    iso(nextRunAt(instantOf('2027-01-15T10:00', zone), zone, 'monthly')),
+    '2027-02-15T09:00:00.000Z',
+  );
+  assert.equal(
+    iso(nextRunAt(instantOf('2027-01-31T10:00', zone), zone, 'monthly')),
+    '2027-02-28T09:00:00.000Z',
+  );
   // Paris is on summer time (+2) by April.
-  assert.equal(iso(nextRunAt(instantOf('2027-03-31T10:00', zone), zone, 'monthly')), '2027-04-30T08:00:00.000Z');
+  assert.equal(
+    iso(nextRunAt(instantOf('2027-03-31T10:00', zone), zone, 'monthly')),
+    '2027-04-30T08:00:00.000Z',
+  );
 });
 
 test('a wall time that is not a date is refused', () => {

@@ -216,3 +216,29 @@ export interface CampaignMessage {
   submittedAt: number | null;
   finalAt: number | null;
 }
+
+/** A campaign row the runner expanded without sending, and why (a stable code). */
+export interface CampaignUnsentRow {
+  rowNo: number;
+  /** The send policy's or the builder's code (PIGEON_ERR_FREQUENCY_CAPPED, …), or PIGEON_ERR_DUPLICATE. */
+  code: string;
+  reason: string;
+}
+
+/**
+ * The rows each run of a campaign expanded without sending (`campaign_unsent_rows`): refused by
+ * the send policy, duplicates of a message already sent, or unbuildable. The runner counts them
+ * to know how many messages a run makes; written again for the same (campaign, run, row) after a
+ * crash, a row stays one row.
+ */
+export interface CampaignUnsentStore {
+  recordUnsentRows(campaignId: string, run: number, rows: readonly CampaignUnsentRow[]): Promise<void>;
+  /** Unsent rows of every run of the campaign. */
+  countUnsentRows(campaignId: string): Promise<number>;
+  /** A run's unsent rows in row order, after `after` when given. */
+  listUnsentRows(
+    campaignId: string,
+    run: number,
+    page: { limit: number; after?: number },
+  ): Promise<CampaignUnsentRow[]>;
+}

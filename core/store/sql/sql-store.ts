@@ -58,6 +58,7 @@ import { SqlTemplateStore } from './templates.ts';
 import { SqlSuppressionStore } from './suppressions.ts';
 import { SqlInboundStore } from './inbound.ts';
 import { SqlLeaseStore } from './leases.ts';
+import { SqlCampaignUnsentStore } from './campaign-unsent.ts';
 import type { SuppressionPosition, SuppressionRecord } from '../kinds/suppressions.ts';
 import type { InboundRecord } from '../kinds/inbound.ts';
 import type {
@@ -69,6 +70,7 @@ import type {
   CampaignRowError,
   CampaignState,
   CampaignStatusCount,
+  CampaignUnsentRow,
 } from '../kinds/campaigns.ts';
 import { SqlCampaignStore } from './campaigns.ts';
 import type { OptOutSettings } from '../../opt-out.ts';
@@ -97,6 +99,7 @@ export abstract class SqlStore implements Store {
   private readonly suppressions: SqlSuppressionStore;
   private readonly inbound: SqlInboundStore;
   private readonly leases: SqlLeaseStore;
+  private readonly campaignUnsent: SqlCampaignUnsentStore;
   private readonly campaigns: SqlCampaignStore;
 
   protected constructor(
@@ -123,6 +126,7 @@ export abstract class SqlStore implements Store {
     this.suppressions = new SqlSuppressionStore(sql, dialect);
     this.inbound = new SqlInboundStore(sql);
     this.leases = new SqlLeaseStore(sql, dialect);
+    this.campaignUnsent = new SqlCampaignUnsentStore(sql, dialect);
     this.campaigns = new SqlCampaignStore(sql, dialect);
   }
 
@@ -156,6 +160,22 @@ export abstract class SqlStore implements Store {
 
   releaseLease(name: string, holder: string): Promise<void> {
     return this.leases.releaseLease(name, holder);
+  }
+
+  recordUnsentRows(campaignId: string, run: number, rows: readonly CampaignUnsentRow[]): Promise<void> {
+    return this.campaignUnsent.recordUnsentRows(campaignId, run, rows);
+  }
+
+  countUnsentRows(campaignId: string): Promise<number> {
+    return this.campaignUnsent.countUnsentRows(campaignId);
+  }
+
+  listUnsentRows(
+    campaignId: string,
+    run: number,
+    page: { limit: number; after?: number },
+  ): Promise<CampaignUnsentRow[]> {
+    return this.campaignUnsent.listUnsentRows(campaignId, run, page);
   }
 
   listBaselines(): Promise<BaselineRecord[]> {

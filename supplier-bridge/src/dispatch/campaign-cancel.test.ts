@@ -37,7 +37,9 @@ test('messages of other campaigns, and messages of no campaign, still go out', a
   const h = setup(t, [a]);
   await markCampaignCancelled(h.cache, CAMPAIGN);
 
-  asSubmitted(await dispatch(h, { ...requested({ class: 'marketing' }), campaignId: '01KOTHERCAMPAIGN0000000000' }));
+  asSubmitted(
+    await dispatch(h, { ...requested({ class: 'marketing' }), campaignId: '01KOTHERCAMPAIGN0000000000' }),
+  );
   asSubmitted(await dispatch(h, requested({ class: 'marketing' })));
   assert.equal(a.calls, 2);
 });
