@@ -315,6 +315,12 @@ export class CampaignRunner {
     let left = rows;
     while (left > 0 && this.held.has(held.campaign.id) && !this.closed) {
       const c = held.campaign;
+      // A tick can outlast the leases (a slow store, a loaded machine): renewed before each chunk,
+      // so a runner whose lease another replica took stops before publishing rather than after.
+      if (!(await this.renew(c, this.now()))) {
+        this.held.delete(c.id);
+        return;
+      }
       const from = c.nextRow;
       const chunk = await store.readRecipients(c.id, from, Math.min(left, this.settings.chunkRows));
       if (chunk.length === 0) return;
@@ -327,11 +333,9 @@ export class CampaignRunner {
         { run: c.run, nextRow: from + released.consumed },
         now,
       );
-      if (!moved) {
-        // Paused, cancelled or taken over between two chunks: the next refresh tells which.
-        this.held.delete(c.id);
-        return;
-      }
+      // Paused or cancelled since the last refresh (the checkpoint moves only while running):
+      // the next refresh tells which, marks a cancel for the bridge and reports it.
+      if (!moved) return;
       held.campaign = { ...c, nextRow: from + released.consumed };
       held.bucket.take(released.consumed, now);
       held.inFlight += released.published;
@@ -339,6 +343,14 @@ export class CampaignRunner {
       // Cut short by the tenant's send rate: the rest waits for the next tick.
       if (released.consumed < chunk.length) return;
     }
+  }
+
+  /** Renews the runner's lease and the campaign's; false when either is someone else's now. */
+  private async renew(campaign: CampaignRecord, now: number): Promise<boolean> {
+    const { store, holder } = this.deps;
+    const until = now + this.settings.leaseTtlMs;
+    this.leader = await store.acquireLease(RUNNER_LEASE, holder, now, until);
+    return this.leader && (await store.leaseCampaign(campaign.tenantId, campaign.id, holder, now, until));
   }
 
   /**
@@ -422,11 +434,14 @@ export class CampaignRunner {
     const c = held.campaign;
     const text = messageText(
       {
-        body: held.template ? undefined : (c.body ?? ''),
-        template: c.templateId ?? undefined,
-        variables: { ...c.variables, ...row.variables },
-        locale: c.locale ?? undefined,
-        class: c.messageClass,
+        // A template's variables: the campaign's, overridden by the row's own (as at intake).
+        ...(held.template
+          ? {
+              template: held.template.id,
+              variables: { ...c.variables, ...row.variables },
+              ...(c.locale === null ? {} : { locale: c.locale }),
+            }
+          : { body: c.body ?? '', class: c.messageClass }),
       },
       held.template,
     );
