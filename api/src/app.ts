@@ -40,6 +40,8 @@ import { TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { templateRoutes } from './routes/templates.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
+import type { CsvUploadLimits } from './campaigns/csv-upload.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import type { DirectProvider } from '../../providers/direct-send.ts';
 import type { ProviderInfo } from '../../routing/table.ts';
@@ -117,6 +119,8 @@ export interface ApiDeps {
   smartEncoding?: (tenantId: string) => Promise<boolean> | boolean;
   /** Message templates (/v1/templates): the opt-out phrases a marketing template must carry one of. */
   templates?: { optOutPhrases?: readonly string[] };
+  /** Bulk campaigns (/v1/campaigns): the CSV upload limits (default: CSV_UPLOAD_LIMITS). */
+  campaigns?: { uploadLimits?: CsvUploadLimits };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -199,6 +203,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     providers: pricedProviders,
     fallbackPricePerPart: policySettings.defaults.pricePerPart,
     ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
+    smartEncoding,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await app.register(campaignRoutes, {
+    store: deps.store,
+    providers: pricedProviders,
+    fallbackPricePerPart: policySettings.defaults.pricePerPart,
+    ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
+    ...(deps.campaigns?.uploadLimits ? { uploadLimits: deps.campaigns.uploadLimits } : {}),
     smartEncoding,
     ...(deps.now ? { now: deps.now } : {}),
   });
