@@ -49,6 +49,9 @@ export async function ingestCsv(
     // A stray quote inside an unquoted field is kept as text, as spreadsheets write it.
     relax_quotes: true,
     skip_empty_lines: true,
+    // Both, always: csv-parse otherwise keeps to the first one it sees, and the guard's marker
+    // records end in LF whatever the file uses.
+    record_delimiter: ['\r\n', '\n'],
   });
   const flow = pipeline(source, new RecordGuard(limits.maxRowBytes), parser);
   // Observed below, after the records are read (or their reading failed).
