@@ -40,6 +40,8 @@ import { TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { templateRoutes } from './routes/templates.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
+import type { CsvUploadLimits } from './campaigns/csv-upload.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import type { DirectProvider } from '../../providers/direct-send.ts';
 import type { ProviderInfo } from '../../routing/table.ts';
@@ -124,6 +126,8 @@ export interface ApiDeps {
    * it: `holder` names this process in the runner's lease. Absent: this api runs no campaigns.
    */
   campaignRunner?: { holder: string; settings?: Partial<CampaignRunnerSettings> };
+  /** Bulk campaigns (/v1/campaigns): the CSV upload limits (default: CSV_UPLOAD_LIMITS). */
+  campaigns?: { uploadLimits?: CsvUploadLimits };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -206,6 +210,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     providers: pricedProviders,
     fallbackPricePerPart: policySettings.defaults.pricePerPart,
     ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
+    smartEncoding,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await app.register(campaignRoutes, {
+    store: deps.store,
+    providers: pricedProviders,
+    fallbackPricePerPart: policySettings.defaults.pricePerPart,
+    ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
+    ...(deps.campaigns?.uploadLimits ? { uploadLimits: deps.campaigns.uploadLimits } : {}),
     smartEncoding,
     ...(deps.now ? { now: deps.now } : {}),
   });

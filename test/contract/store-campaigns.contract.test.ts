@@ -158,14 +158,24 @@ function campaignContract(name: string, makeTarget: () => Promise<StoreTarget>):
       const record = campaign({ tenantId: 'tenant-c' });
       await store.createCampaign(record);
       assert.equal(
-        await store.setCampaignCounts('tenant-c', record.id, { recipientCount: 7, invalidCount: 2 }, T0 + 1),
+        await store.setCampaignCounts(
+          'tenant-c',
+          record.id,
+          { recipientCount: 7, invalidCount: 2, estimatedCost: 0.35 },
+          T0 + 1,
+        ),
         true,
       );
       const stored = await store.getCampaign('tenant-c', record.id);
-      assert.deepEqual([stored?.recipientCount, stored?.invalidCount], [7, 2]);
+      assert.deepEqual([stored?.recipientCount, stored?.invalidCount, stored?.estimatedCost], [7, 2, 0.35]);
       await store.transitionCampaign('tenant-c', record.id, ['draft'], 'scheduled', T0 + 2);
       assert.equal(
-        await store.setCampaignCounts('tenant-c', record.id, { recipientCount: 9, invalidCount: 0 }, T0 + 3),
+        await store.setCampaignCounts(
+          'tenant-c',
+          record.id,
+          { recipientCount: 9, invalidCount: 0, estimatedCost: null },
+          T0 + 3,
+        ),
         false,
       );
       assert.equal((await store.getCampaign('tenant-c', record.id))?.recipientCount, 7);

@@ -23,7 +23,7 @@ import { FairShare } from './fair-share.ts';
 import { campaignEventId, campaignMessageId } from './message-id.ts';
 import { nextRunAt } from './schedule.ts';
 import { TokenBucket } from './token-bucket.ts';
-import { type CampaignProgress, progressOf } from './progress.ts';
+import { type CampaignProgress, progressOf } from './run-progress.ts';
 
 /** The one lease (core/store/kinds/leases.ts) whose holder runs every campaign. */
 export const RUNNER_LEASE = 'campaign-runner';

@@ -147,11 +147,11 @@ export interface CampaignStore {
     at: number,
     changes?: CampaignChanges,
   ): Promise<boolean>;
-  /** The recipient and invalid counts of a draft (after an upload); false when not a draft. */
+  /** The recipient and invalid counts and cost estimate of a draft (after an upload); false when not a draft. */
   setCampaignCounts(
     tenantId: string,
     id: string,
-    counts: { recipientCount: number; invalidCount: number },
+    counts: { recipientCount: number; invalidCount: number; estimatedCost: number | null },
     at: number,
   ): Promise<boolean>;
   /**

@@ -181,14 +181,14 @@ WHERE tenant_id = ? AND id = ? AND state IN (${from.map(() => '?').join(', ')})`
   async setCampaignCounts(
     tenantId: string,
     id: string,
-    counts: { recipientCount: number; invalidCount: number },
+    counts: { recipientCount: number; invalidCount: number; estimatedCost: number | null },
     at: number,
   ): Promise<boolean> {
     return (
       (await this.sql.execute(
-        `UPDATE campaigns SET recipient_count = ?, invalid_count = ?, updated_at = ?
+        `UPDATE campaigns SET recipient_count = ?, invalid_count = ?, estimated_cost = ?, updated_at = ?
 WHERE tenant_id = ? AND id = ? AND state = 'draft'`,
-        [counts.recipientCount, counts.invalidCount, at, tenantId, id],
+        [counts.recipientCount, counts.invalidCount, counts.estimatedCost, at, tenantId, id],
       )) > 0
     );
   }

@@ -575,7 +575,7 @@ export abstract class SqlStore implements Store {
   setCampaignCounts(
     tenantId: string,
     id: string,
-    counts: { recipientCount: number; invalidCount: number },
+    counts: { recipientCount: number; invalidCount: number; estimatedCost: number | null },
     at: number,
   ): Promise<boolean> {
     return this.campaigns.setCampaignCounts(tenantId, id, counts, at);
