@@ -58,6 +58,7 @@ import { type VerificationSettings, verificationsDisabled } from './verify/setti
 import { verificationServices } from './verify/services.ts';
 import { TenantSigningSecrets } from './webhooks.ts';
 import { CampaignRunner, type CampaignRunnerSettings } from './campaigns/runner.ts';
+import { campaignControlled } from './campaigns/events.ts';
 import { SenderDirectory } from './senders.ts';
 
 export interface ApiDeps {
@@ -219,6 +220,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     fallbackPricePerPart: policySettings.defaults.pricePerPart,
     ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
     ...(deps.campaigns?.uploadLimits ? { uploadLimits: deps.campaigns.uploadLimits } : {}),
+    controlled: campaignControlled(deps.store, deps.cache),
     smartEncoding,
     ...(deps.now ? { now: deps.now } : {}),
   });

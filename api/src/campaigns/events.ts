@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Cache } from '../../../core/cache/cache.ts';
+import { markCampaignCancelled } from '../../../core/campaign-cancel.ts';
 import { idOf } from '../../../core/ids.ts';
 import type { CampaignRecord } from '../../../core/store/kinds/campaigns.ts';
 import type { Store } from '../../../core/store/store.ts';
@@ -78,4 +80,27 @@ export class CampaignNotifier {
       },
     ]);
   }
+}
+
+/**
+ * What a client's pause, resume or cancel does beyond the state change: a cancel marks the
+ * campaign for the bridge at once (its messages still in the lane are skipped, not sent), and
+ * each change is reported to the tenant's webhook. The runner reports the same changes when it
+ * sees them, under the same event ids, so each is delivered once whoever reports it first.
+ */
+export function campaignControlled(
+  store: Pick<Store, 'getWebhook' | 'enqueueCallbacks'>,
+  cache: Pick<Cache, 'set'>,
+  now: () => number = Date.now,
+): (campaign: CampaignRecord, action: 'pause' | 'resume' | 'cancel') => Promise<void> {
+  const notifier = new CampaignNotifier(store);
+  const types = {
+    pause: CampaignEvents.paused,
+    resume: CampaignEvents.resumed,
+    cancel: CampaignEvents.cancelled,
+  } as const;
+  return async (campaign, action) => {
+    if (action === 'cancel') await markCampaignCancelled(cache, campaign.id);
+    await notifier.notify(campaign, types[action], now());
+  };
 }

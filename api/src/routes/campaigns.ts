@@ -45,6 +45,11 @@ export interface CampaignRoutesDeps {
   optOutPhrases?: readonly string[];
   /** CSV upload limits; tests lower them. */
   uploadLimits?: CsvUploadLimits;
+  /**
+   * Called after a pause, resume or cancel took effect, with the campaign as it is now: the
+   * runner's side of it (the bridge's cancel marker, the tenant's campaign events).
+   */
+  controlled?: (campaign: CampaignRecord, action: 'pause' | 'resume' | 'cancel') => Promise<void>;
   now?: () => number;
 }
 
@@ -627,7 +632,11 @@ export async function campaignRoutes(fastify: FastifyInstance, deps: CampaignRou
   decide('approve', 'approve', 'Approve a campaign pending approval (scope campaigns:approve)');
   decide('reject', 'reject', 'Reject a campaign pending approval (scope campaigns:approve)');
 
-  const control = (path: string, summary: string, act: (c: CampaignRecord) => Promise<CampaignRecord>) =>
+  const control = (
+    path: 'pause' | 'resume' | 'cancel',
+    summary: string,
+    act: (c: CampaignRecord) => Promise<CampaignRecord>,
+  ) =>
     app.post(
       `/v1/campaigns/:id/${path}`,
       {
@@ -639,7 +648,11 @@ export async function campaignRoutes(fastify: FastifyInstance, deps: CampaignRou
           response: { 200: CampaignView, ...errorResponses },
         },
       },
-      async (request) => view(await act(await owned(request.principal.tenantId, request.params.id))),
+      async (request) => {
+        const updated = await act(await owned(request.principal.tenantId, request.params.id));
+        await deps.controlled?.(updated, path);
+        return view(updated);
+      },
     );
   control('pause', 'Pause a scheduled or running campaign', (c) => transition(c, 'pause'));
   control('resume', 'Resume a paused campaign', (c) =>
