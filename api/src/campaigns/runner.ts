@@ -404,7 +404,7 @@ export class CampaignRunner {
       // Published again, the bridge's claim and the persister's upsert make it one message.
       if (duplicateOf === undefined || duplicateOf === o.event.messageId) events.push(o.event);
       else
-        unsent.push({ rowNo: o.row.rowNo, code: 'PIGEON_ERR_DUPLICATE', reason: `same as ${duplicateOf}` });
+        unsent.push({ rowNo: o.row.rowNo, code: 'DUPLICATE', reason: `same as ${duplicateOf}` });
     }
     if (unsent.length > 0) await store.recordUnsentRows(c.id, c.run, unsent);
     if (events.length > 0) {

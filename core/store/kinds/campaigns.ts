@@ -220,7 +220,7 @@ export interface CampaignMessage {
 /** A campaign row the runner expanded without sending, and why (a stable code). */
 export interface CampaignUnsentRow {
   rowNo: number;
-  /** The send policy's or the builder's code (PIGEON_ERR_FREQUENCY_CAPPED, …), or PIGEON_ERR_DUPLICATE. */
+  /** The send policy's or the builder's code (PIGEON_ERR_FREQUENCY_CAPPED, …), or DUPLICATE (the same text to the same number within the dedup window). */
   code: string;
   reason: string;
 }
