@@ -403,8 +403,7 @@ export class CampaignRunner {
       // Its own id: this row was admitted before, by a runner that died before its checkpoint.
       // Published again, the bridge's claim and the persister's upsert make it one message.
       if (duplicateOf === undefined || duplicateOf === o.event.messageId) events.push(o.event);
-      else
-        unsent.push({ rowNo: o.row.rowNo, code: 'DUPLICATE', reason: `same as ${duplicateOf}` });
+      else unsent.push({ rowNo: o.row.rowNo, code: 'DUPLICATE', reason: `same as ${duplicateOf}` });
     }
     if (unsent.length > 0) await store.recordUnsentRows(c.id, c.run, unsent);
     if (events.length > 0) {
