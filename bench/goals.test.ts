@@ -28,3 +28,26 @@ test('lists a bench that gave no result line as a goal not met', () => {
   const table = goalTable({ soak: { error: 'exited with 1 without a result line' } });
   assert.match(table, /\| soak: no result \| – \| exited with 1 without a result line \| – \| ✗ \|/);
 });
+
+test('bulk: the campaign against the bare pipeline, the CSV intake against csv-parse, OTPs while draining', () => {
+  const table = goalTable({
+    bulk: {
+      bench: 'bulk',
+      ours: {
+        delivered_per_s: 700,
+        expansion_rows_per_s: 5000,
+        exactly_once: true,
+        csv_rows_per_s: 90_000,
+        csv_ratio: 0.45,
+        otp_p99_ms_draining: 30,
+        otp_p99_ratio: 1.2,
+      },
+      baseline: { bare_delivered_per_s: 1000, csv_parse_rows_per_s: 200_000, otp_p99_ms_idle: 25 },
+      ratio: 0.7,
+    },
+  });
+  const row = (start: string) => table.split('\n').find((line) => line.startsWith(`| ${start}`)) ?? '';
+  assert.match(row('campaign delivered/s'), /\| 0\.70 \| ✓ \|$/);
+  assert.match(row('campaign CSV intake'), /\| 0\.45 \| ✗ \|$/);
+  assert.match(row('OTP p99 accept→submitted while'), /\| 1\.20 \| ✓ \|$/);
+});

@@ -129,6 +129,33 @@ function rows(results: Results): GoalRow[] {
       met: soak.ours.all_within_10pct === true && soak.ours.exactly_once === true,
     });
   }
+  const bulk = lineOf(results, 'bulk');
+  if (bulk) {
+    const ours = bulk.ours;
+    out.push({
+      goal: 'campaign delivered/s ≥ 0.5× bare pipeline, one message per row',
+      baseline: text(bulk.baseline.bare_delivered_per_s, '/s'),
+      ours: `${text(ours.delivered_per_s, '/s')} (expansion ${text(ours.expansion_rows_per_s, ' rows/s')}), exactly once ${String(ours.exactly_once)}`,
+      ratio: ratioText(bulk.ratio),
+      met: bulk.ratio >= 0.5 && ours.exactly_once === true && !bulk.failed,
+    });
+    const csv = num(ours.csv_ratio);
+    out.push({
+      goal: 'campaign CSV intake ≥ 0.5× raw csv-parse of the same file',
+      baseline: text(bulk.baseline.csv_parse_rows_per_s, ' rows/s'),
+      ours: `${text(ours.csv_rows_per_s, ' rows/s')} (into MariaDB ${text(ours.csv_stored_rows_per_s, ' rows/s')})`,
+      ratio: ratioText(csv),
+      met: csv === undefined ? undefined : csv >= 0.5,
+    });
+    const otpRatio = num(ours.otp_p99_ratio);
+    out.push({
+      goal: 'OTP p99 accept→submitted while a campaign drains ≤ 1.5× idle',
+      baseline: text(bulk.baseline.otp_p99_ms_idle, ' ms (idle)'),
+      ours: text(ours.otp_p99_ms_draining, ' ms'),
+      ratio: ratioText(otpRatio),
+      met: otpRatio === undefined ? undefined : otpRatio <= 1.5,
+    });
+  }
   const scale = lineOf(results, 'scale');
   if (scale) {
     out.push({

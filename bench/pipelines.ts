@@ -131,6 +131,9 @@ export interface Pipeline {
   /** Exactly-once over the accepted ids: each stored once, with a final status, nothing doubled. */
   verify(ids: readonly string[]): Promise<{ exactlyOnce: boolean; detail: Record<string, unknown> }>;
   stop(): Promise<{ failed: boolean }>;
+  /** Pigeon's: its database and the tenant of its API key, for benches that write to the store. */
+  mysqlUrl?: string;
+  tenant?: string;
 }
 
 async function stopAll(children: BenchChild[]): Promise<boolean> {
@@ -411,6 +414,8 @@ export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
   return {
     label: 'pigeon',
     acceptUrl: apiBase,
+    mysqlUrl: db.url,
+    tenant,
     apiKey: PIGEON_API_KEY,
     processes: services,
     delivered: () =>

@@ -45,6 +45,23 @@ export const ErrorCatalogue = {
     title: 'A marketing template must carry an opt-out instruction',
     retriable: false,
   },
+  PIGEON_ERR_CSV_HEADER: {
+    status: 400,
+    title: 'The CSV header row cannot work for this campaign',
+    retriable: false,
+  },
+  PIGEON_ERR_CSV_MALFORMED: { status: 400, title: 'A CSV row or file is malformed', retriable: false },
+  PIGEON_ERR_CSV_ENCODING: { status: 400, title: 'A CSV row is not valid UTF-8', retriable: false },
+  PIGEON_ERR_CSV_ROW_TOO_LARGE: {
+    status: 413,
+    title: 'A CSV row is larger than the limit per row',
+    retriable: false,
+  },
+  PIGEON_ERR_TOO_MANY_RECIPIENTS: {
+    status: 413,
+    title: 'Too many recipients for one campaign',
+    retriable: false,
+  },
   PIGEON_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request payload is too large', retriable: false },
   PIGEON_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
@@ -75,6 +92,16 @@ export const ErrorCatalogue = {
   PIGEON_ERR_IDEMPOTENCY_CONFLICT: {
     status: 409,
     title: 'Idempotency key was reused with a different request',
+    retriable: false,
+  },
+  PIGEON_ERR_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    title: 'A request with this idempotency key is still being processed',
+    retriable: true,
+  },
+  PIGEON_ERR_CAMPAIGN_STATE: {
+    status: 409,
+    title: 'The campaign is not in a state that allows this',
     retriable: false,
   },
   PIGEON_ERR_CONFLICT: {

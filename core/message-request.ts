@@ -43,6 +43,8 @@ export interface MessageContext {
   publishTimeoutMs: number;
   fromBatch?: boolean;
   batchId?: string;
+  /** The campaign the message is one row of (its runner's), stored as messages.campaign_id. */
+  campaignId?: string;
   /** PIGEON_CALLBACK_ALLOW_PRIVATE_NETWORKS: callback URLs may name private addresses. */
   allowPrivateCallbackNetworks?: boolean;
   /** Replace look-alike characters by their GSM-7 equivalents when that makes the text GSM-7. */
@@ -106,6 +108,7 @@ export function buildMessage(input: MessageInput, context: MessageContext): Buil
   if (sender) event.from = sender.value;
   if (recipient.country) event.country = recipient.country;
   if (context.batchId) event.batchId = context.batchId;
+  if (context.campaignId) event.campaignId = context.campaignId;
   if (input.statusCallback !== undefined) event.statusCallback = input.statusCallback;
   if (reference.clientRef !== undefined) event.clientRef = reference.clientRef;
   if (reference.metadata !== undefined) event.metadata = reference.metadata;

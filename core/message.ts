@@ -66,6 +66,8 @@ export const MessageRequested = Type.Object({
   clientRef: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   /** The client's labels, string to string, echoed in status callbacks. */
   metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+  /** The campaign that sent it (its runner sets this; a client cannot), stored for its progress. */
+  campaignId: Type.Optional(Type.String({ minLength: 1, maxLength: 26 })),
 });
 export type MessageRequested = Static<typeof MessageRequested>;
 

@@ -11,6 +11,9 @@ export const API_KEY_PREFIX = 'pgn_';
  * `simulator`: the `/simulator/*` routes of a test deployment (outbox, faults, replies).
  * `templates:read` / `templates:write`: list and preview, or create, replace and delete, message
  * templates (`/v1/templates`); sending by template needs only `messages:write`.
+ * `campaigns:read` / `campaigns:write`: follow and export, or create, upload, submit, pause, resume
+ * and cancel, bulk campaigns (`/v1/campaigns`); `campaigns:approve`: approve or reject a campaign
+ * above the tenant's threshold (give it to someone other than the campaign's creator).
  */
 export const ALL_SCOPES = [
   'messages:write',
@@ -19,6 +22,9 @@ export const ALL_SCOPES = [
   'alerts:write',
   'templates:read',
   'templates:write',
+  'campaigns:read',
+  'campaigns:write',
+  'campaigns:approve',
   'simulator',
   'admin',
 ] as const;

@@ -41,6 +41,8 @@ import { TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 import { tenantRoutes } from './routes/tenants.ts';
 import { templateRoutes } from './routes/templates.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
+import type { CsvUploadLimits } from './campaigns/csv-upload.ts';
 import { verificationRoutes } from './routes/verifications.ts';
 import type { DirectProvider } from '../../providers/direct-send.ts';
 import type { ProviderInfo } from '../../routing/table.ts';
@@ -56,6 +58,9 @@ import { webhookRoutes } from './routes/webhook.ts';
 import { type VerificationSettings, verificationsDisabled } from './verify/settings.ts';
 import { verificationServices } from './verify/services.ts';
 import { TenantSigningSecrets } from './webhooks.ts';
+import { CampaignRunner, type CampaignRunnerSettings } from './campaigns/runner.ts';
+import { campaignControlled } from './campaigns/events.ts';
+import { SenderDirectory } from './senders.ts';
 
 export interface ApiDeps {
   logger: Logger;
@@ -118,6 +123,13 @@ export interface ApiDeps {
   smartEncoding?: (tenantId: string) => Promise<boolean> | boolean;
   /** Message templates (/v1/templates): the opt-out phrases a marketing template must carry one of. */
   templates?: { optOutPhrases?: readonly string[] };
+  /**
+   * The campaign runner (api/src/campaigns/runner.ts), started with the server and closed with
+   * it: `holder` names this process in the runner's lease. Absent: this api runs no campaigns.
+   */
+  campaignRunner?: { holder: string; settings?: Partial<CampaignRunnerSettings> };
+  /** Bulk campaigns (/v1/campaigns): the CSV upload limits (default: CSV_UPLOAD_LIMITS). */
+  campaigns?: { uploadLimits?: CsvUploadLimits };
 }
 
 /** Builds the API server: public REST API, receipt webhooks, OpenAPI at /docs, health and metrics. */
@@ -202,6 +214,16 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     providers: pricedProviders,
     fallbackPricePerPart: policySettings.defaults.pricePerPart,
     ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
+    smartEncoding,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  await app.register(campaignRoutes, {
+    store: deps.store,
+    providers: pricedProviders,
+    fallbackPricePerPart: policySettings.defaults.pricePerPart,
+    ...(deps.templates?.optOutPhrases ? { optOutPhrases: deps.templates.optOutPhrases } : {}),
+    ...(deps.campaigns?.uploadLimits ? { uploadLimits: deps.campaigns.uploadLimits } : {}),
+    controlled: campaignControlled(deps.store, deps.cache),
     smartEncoding,
     ...(deps.now ? { now: deps.now } : {}),
   });
@@ -316,6 +338,25 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   if (busGroupId !== undefined) {
     const inboundFeed = await followInboundSms(deps.bus, intake, deps.logger, busGroupId);
     app.addHook('onClose', async () => inboundFeed.close());
+  }
+  if (deps.campaignRunner) {
+    const runner = new CampaignRunner({
+      store: deps.store,
+      cache: deps.cache,
+      publisher,
+      policy,
+      senders: SenderDirectory.for(deps.store),
+      smartEncoding,
+      logger: deps.logger,
+      registry: deps.registry,
+      publishTimeoutMs: deps.publishTimeoutMs,
+      allowPrivateCallbackNetworks,
+      holder: deps.campaignRunner.holder,
+      ...(deps.campaignRunner.settings ? { settings: deps.campaignRunner.settings } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    app.addHook('onReady', async () => runner.start());
+    app.addHook('onClose', async () => runner.close());
   }
   if (deps.simulatorEnabled) {
     await app.register(simulatorRoutes, {

@@ -41,13 +41,17 @@ export class MessagePublisher {
    * that deadline, so the wait here ends there too: under overload, time the request spent before
    * publishing (the send policy's script, lookups) must not let a 202 name a message the bridge
    * then refuses as late.
+   *
+   * `abortOnFailure: false` is for a publisher that will publish the same message ids again (the
+   * campaign runner): it answered no client, so there is no 503 to keep true, and an abort marker
+   * would make the bridge refuse the retry.
    */
   async publish(
     events: readonly MessageRequested[],
-    { spentMs = 0 }: { spentMs?: number } = {},
+    { spentMs = 0, abortOnFailure = true }: { spentMs?: number; abortOnFailure?: boolean } = {},
   ): Promise<void> {
     const waitMs = this.timeoutMs - spentMs;
-    if (!(waitMs > 0)) return this.giveUp(events, 'timeout', undefined);
+    if (!(waitMs > 0)) return this.giveUp(events, 'timeout', undefined, abortOnFailure);
     const byTopic = new Map<string, MessageRequested[]>();
     for (const event of events) {
       const topic = LANE_TOPICS[event.lane];
@@ -75,7 +79,7 @@ export class MessagePublisher {
     clearTimeout(timer);
     if (result === 'ok') return;
     writes.catch(() => undefined);
-    return this.giveUp(events, result, failure);
+    return this.giveUp(events, result, failure, abortOnFailure);
   }
 
   /**
@@ -87,16 +91,19 @@ export class MessagePublisher {
     events: readonly MessageRequested[],
     result: 'timeout' | 'error',
     failure: unknown,
+    abortOnFailure: boolean,
   ): Promise<void> {
     const inFlight = new Set<string>();
-    await Promise.all(
-      events.map(async (e) => {
-        const { keys, args } = abortUnlessClaimedCall(e.messageId);
-        // Without the cache nothing is marked: refused all the same, as before the claim existed.
-        const aborted = await this.cache.runScript(ABORT_UNLESS_CLAIMED, keys, args).catch(() => 1);
-        if (aborted === 0) inFlight.add(e.messageId);
-      }),
-    );
+    if (abortOnFailure) {
+      await Promise.all(
+        events.map(async (e) => {
+          const { keys, args } = abortUnlessClaimedCall(e.messageId);
+          // Without the cache nothing is marked: refused all the same, as before the claim existed.
+          const aborted = await this.cache.runScript(ABORT_UNLESS_CLAIMED, keys, args).catch(() => 1);
+          if (aborted === 0) inFlight.add(e.messageId);
+        }),
+      );
+    }
     this.logger.warn(
       { count: events.length, inFlight: inFlight.size, result, err: (failure as Error | undefined)?.message },
       'api.publish_failed',

@@ -1,4 +1,6 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
@@ -103,6 +105,8 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
     authenticator,
     sendPolicy: { settings: sendPolicySettings(config), providers: () => catalog.table().providers.values() },
     templates: { optOutPhrases: config.templates.optOutPhrases },
+    // Every api process may run campaigns; the runner's lease lets one at a time do it.
+    campaignRunner: { holder: `${hostname().slice(0, 32)}:${process.pid}:${randomBytes(6).toString('hex')}` },
   });
   await app.listen({ port: config.port, host: config.host });
   return {

@@ -29,6 +29,7 @@ export const OVERWRITE_COLUMNS = [
   'status_callback',
   'client_ref',
   'metadata',
+  'campaign_id',
 ] as const;
 /**
  * Overwrite columns where the larger value wins instead: a provider may bill more parts than the
@@ -216,6 +217,7 @@ export function patchValues(p: MessagePatch): unknown[] {
     p.statusCallback ?? null,
     p.clientRef ?? null,
     metadataColumn(p.metadata),
+    p.campaignId ?? null,
     p.status,
     STATUS_RANK[p.status],
     p.queuedAt ?? null,
@@ -322,6 +324,7 @@ export interface MessageRow {
   batch_id: string | null;
   client_ref: string | null;
   metadata: string | null;
+  campaign_id?: string | null;
   status: MessageStatus;
   provider: string | null;
   provider_message_id: string | null;
@@ -423,6 +426,7 @@ export function toMessageRecord(row: MessageRow): MessageRecord {
     batchId: row.batch_id,
     clientRef: row.client_ref,
     metadata: parseMetadataColumn(row.metadata),
+    campaignId: row.campaign_id ?? null,
     status: row.status,
     provider: row.provider,
     providerMessageId: row.provider_message_id,

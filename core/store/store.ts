@@ -17,6 +17,8 @@ import type { TemplateStore } from './kinds/templates.ts';
 import type { TenantStore } from './kinds/tenants.ts';
 import type { SuppressionStore } from './kinds/suppressions.ts';
 import type { InboundStore } from './kinds/inbound.ts';
+import type { LeaseStore } from './kinds/leases.ts';
+import type { CampaignStore, CampaignUnsentStore } from './kinds/campaigns.ts';
 
 /**
  * Durable records: MySQL/TiDB in production, SQLite in embedded mode. One interface per record
@@ -42,7 +44,10 @@ export interface Store
     BaselineStore,
     TenantStore,
     SuppressionStore,
-    InboundStore {
+    InboundStore,
+    LeaseStore,
+    CampaignStore,
+    CampaignUnsentStore {
   readonly kind: Dialect;
   /** Applies pending migrations (ordered SQL files); safe to call from several processes. */
   migrate(): Promise<void>;

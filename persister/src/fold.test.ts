@@ -74,6 +74,13 @@ test("the request's client reference and labels fold into the patch; later event
   assert.equal('metadata' in without, false);
 });
 
+test("a campaign message's campaign id folds into the patch, so its progress counts it", () => {
+  const message = { ...requested(), campaignId: '01KCAMPAIGN000000000000001' };
+  const patch = onlyPatch([message, submitted(message)]);
+  assert.equal(patch.campaignId, '01KCAMPAIGN000000000000001');
+  assert.equal('campaignId' in onlyPatch([requested()]), false);
+});
+
 test('a requested, submitted and delivered message folds to one delivered patch with every field', () => {
   const message = requested();
   const batch = foldEvents([message, submitted(message), receipt(message)]);

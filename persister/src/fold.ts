@@ -62,6 +62,7 @@ function patchFor(event: PigeonEvent): MessagePatch {
         ...(event.statusCallback ? { statusCallback: event.statusCallback } : {}),
         ...(event.clientRef === undefined ? {} : { clientRef: event.clientRef }),
         ...(event.metadata === undefined ? {} : { metadata: event.metadata }),
+        ...(event.campaignId === undefined ? {} : { campaignId: event.campaignId }),
       });
       break;
     case 'message.submitted':

@@ -176,6 +176,7 @@ function messageContract(name: string, makeTarget: () => Promise<StoreTarget>): 
         batchId: null,
         clientRef: null,
         metadata: null,
+        campaignId: null,
         status: 'delivered',
         provider: 'acme',
         providerMessageId: 'acme-42',

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import type { Cache } from '../../../core/cache/cache.ts';
 import { isPigeonError, PigeonError } from '../../../core/errors.ts';
 import { newId } from '../../../core/ids.ts';
@@ -15,9 +15,8 @@ import { buildMessage, type BuiltMessage } from '../../../core/message-request.t
 import type { EncodingReport } from '../../../core/encoding.ts';
 import type { TemplateRecord, TemplateStore } from '../../../core/store/kinds/templates.ts';
 import { messageText } from '../../../core/template.ts';
-import { chooseSender, requireRegistered } from '../../../core/sender-choice.ts';
+import { requireRegistered } from '../../../core/sender-choice.ts';
 import { requireSenderId } from '../../../core/sender-id.ts';
-import type { SenderRecord } from '../../../core/store/kinds/senders.ts';
 import { type MessagePublisher, PublishPartlyRefused } from '../publisher.ts';
 import { SenderDirectory } from '../senders.ts';
 import type { TenantSigningSecrets } from '../webhooks.ts';
@@ -30,7 +29,8 @@ import {
   SendMessageBody,
 } from '../schemas.ts';
 import { seesPii } from '../api-keys.ts';
-import type { Admission, SendCandidate, SendPolicy } from '../send-policy/engine.ts';
+import type { Admission, SendPolicy } from '../send-policy/engine.ts';
+import { applySender, sendCandidate } from '../outgoing.ts';
 
 export interface MessageRoutesDeps {
   publisher: MessagePublisher;
@@ -62,18 +62,6 @@ async function namedTemplate(
   id: string | undefined,
 ): Promise<TemplateRecord | undefined> {
   return id === undefined ? undefined : templates.getTemplate(tenantId, id);
-}
-
-/** Sets the event's sender as the tenant's registry decides; throws PIGEON_ERR_SENDER_NOT_REGISTERED. */
-function applySender(event: MessageRequested, senders: readonly SenderRecord[]): void {
-  const from = chooseSender(senders, {
-    tenantId: event.tenantId,
-    to: event.to,
-    country: event.country,
-    from: event.from,
-  });
-  if (from === undefined) delete event.from;
-  else event.from = from;
 }
 
 const IDEMPOTENCY_KEY = /^[\w.:-]{1,128}$/;
@@ -209,7 +197,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       let admission: Admission | undefined;
       try {
         // After the idempotency check: a replay was admitted the first time and counts once.
-        admission = await deps.policy.admit(principal.tenantId, candidate(event));
+        admission = await deps.policy.admit(principal.tenantId, sendCandidate(event));
         if (admission.duplicateOf === undefined) {
           await deps.publisher.publish([event], { spentMs: Date.now() - now });
         }
@@ -244,151 +232,209 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
       schema: {
         summary: 'Send up to 1,000 messages, each its own message on the bulk lane',
         tags: ['messages'],
+        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
         body: BatchBody,
         response: { 202: BatchResult, ...errorResponses },
       },
     },
     async (request, reply) => {
       const { principal } = request;
-      const now = Date.now();
-      const batchId = newId(now);
-      const events: MessageRequested[] = [];
-      const senders = await directory.senders(principal.tenantId);
-      // The batch's sender is every recipient's: a bad one refuses the request, not each item.
-      if (request.body.from !== undefined) {
-        requireRegistered(senders, requireSenderId(request.body.from, 'from').value);
+      const idempotencyKey = request.headers['idempotency-key'];
+      if (idempotencyKey === undefined) return reply.code(202).send(await sendBatch());
+      if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+        throw new PigeonError(
+          'PIGEON_ERR_VALIDATION',
+          'Idempotency-Key: 1–128 characters of [A-Za-z0-9_.:-]',
+        );
       }
-      if (
-        (request.body.statusCallback !== undefined ||
-          request.body.messages.some((item) => item.statusCallback !== undefined)) &&
-        // Refused as a whole: every recipient's callbacks would go unsigned alike.
-        !(await deps.signingSecrets.has(principal.tenantId))
-      ) {
-        throw missingSecret();
-      }
-      const template = await namedTemplate(templates, principal.tenantId, request.body.template);
-      if (request.body.template !== undefined && (!template || request.body.body !== undefined)) {
-        // Throws: an unknown template, or a template beside a body, refuses every recipient alike.
-        messageText({ template: request.body.template, body: request.body.body }, template);
-      }
-      const smartEncoding = await smartEncodingFor(principal.tenantId, request.body.smartEncoding);
-      const encodings = new Map<string, EncodingReport>();
-      const built = request.body.messages.map((item) => {
-        const statusCallback = item.statusCallback ?? request.body.statusCallback;
-        try {
-          const text = messageText(
-            {
-              body: item.body ?? (template ? undefined : (request.body.body ?? '')),
-              template: request.body.template,
-              variables:
-                item.variables === undefined && request.body.variables === undefined
-                  ? undefined
-                  : { ...request.body.variables, ...item.variables },
-              locale: request.body.locale,
-              class: request.body.class,
-            },
-            template,
-          );
-          const messageClass = text.messageClass ?? request.body.class;
-          const { event, encoding } = buildMessage(
-            {
-              to: item.to,
-              body: text.body,
-              ...(request.body.from === undefined ? {} : { from: request.body.from }),
-              ...(messageClass ? { class: messageClass } : {}),
-              ...(request.body.ttlSeconds ? { ttlSeconds: request.body.ttlSeconds } : {}),
-              ...(statusCallback === undefined ? {} : { statusCallback }),
-              ...(item.clientRef === undefined ? {} : { clientRef: item.clientRef }),
-              ...(item.metadata === undefined ? {} : { metadata: item.metadata }),
-            },
-            {
-              tenantId: principal.tenantId,
-              messageId: newId(now),
-              now,
-              publishTimeoutMs: deps.publishTimeoutMs,
-              fromBatch: true,
-              batchId,
-              allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
-              smartEncoding,
-            },
-          );
-          applySender(event, senders);
-          encodings.set(event.messageId, encoding);
-          return event;
-        } catch (err) {
-          if (!isPigeonError(err)) throw err;
-          return err;
-        }
+      // The key is claimed before anything is sent and holds the answer once there is one, so a
+      // retry (or a second api process) gets the first answer and sends nothing again. A key
+      // used by a single message has another fingerprint: reusing it for a batch is a conflict.
+      const marker = Markers.idempotency(principal.tenantId, idempotencyKey);
+      const fingerprint = createHash('sha256')
+        .update(`batch:${JSON.stringify(request.body)}`)
+        .digest('base64url');
+      const claimed = await deps.cache.set(marker, JSON.stringify({ fingerprint }), {
+        nx: true,
+        ttlMs: MARKER_TTL_MS,
       });
-      // Each recipient passes the policy on its own, so a capped or refused number is reported in
-      // its item and the rest go; the script runs concurrently for all of them, each atomic.
-      const admissions = new Map<MessageRequested, Admission>();
-      const duplicateOf = new Map<MessageRequested, string>();
-      const admitted = await Promise.all(
-        built.map(async (event) => {
-          if (isPigeonError(event)) return event;
+      if (!claimed) {
+        const previous = JSON.parse((await deps.cache.get(marker)) ?? 'null') as {
+          fingerprint: string;
+          batch?: unknown;
+        } | null;
+        if (previous && previous.fingerprint !== fingerprint) {
+          throw new PigeonError('PIGEON_ERR_IDEMPOTENCY_CONFLICT');
+        }
+        if (previous?.batch !== undefined) {
+          reply.header('idempotent-replayed', 'true');
+          return reply.code(202).send(previous.batch as Static<typeof BatchResult>);
+        }
+        throw new PigeonError(
+          'PIGEON_ERR_IDEMPOTENCY_IN_PROGRESS',
+          'A batch with this Idempotency-Key is still being sent; retry in a moment',
+          { retryAfterSeconds: 1 },
+        );
+      }
+      let answer: Static<typeof BatchResult>;
+      try {
+        answer = await sendBatch();
+      } catch (err) {
+        // Nothing was sent: the key is free for the retry.
+        await deps.cache.del(marker).catch(() => undefined);
+        throw err;
+      }
+      await deps.cache
+        .set(marker, JSON.stringify({ fingerprint, batch: answer }), { ttlMs: MARKER_TTL_MS })
+        .catch(() => undefined);
+      return reply.code(202).send(answer);
+
+      async function sendBatch(): Promise<Static<typeof BatchResult>> {
+        const now = Date.now();
+        const batchId = newId(now);
+        const events: MessageRequested[] = [];
+        const senders = await directory.senders(principal.tenantId);
+        // The batch's sender is every recipient's: a bad one refuses the request, not each item.
+        if (request.body.from !== undefined) {
+          requireRegistered(senders, requireSenderId(request.body.from, 'from').value);
+        }
+        if (
+          (request.body.statusCallback !== undefined ||
+            request.body.messages.some((item) => item.statusCallback !== undefined)) &&
+          // Refused as a whole: every recipient's callbacks would go unsigned alike.
+          !(await deps.signingSecrets.has(principal.tenantId))
+        ) {
+          throw missingSecret();
+        }
+        const template = await namedTemplate(templates, principal.tenantId, request.body.template);
+        if (request.body.template !== undefined && (!template || request.body.body !== undefined)) {
+          // Throws: an unknown template, or a template beside a body, refuses every recipient alike.
+          messageText({ template: request.body.template, body: request.body.body }, template);
+        }
+        const smartEncoding = await smartEncodingFor(principal.tenantId, request.body.smartEncoding);
+        const encodings = new Map<string, EncodingReport>();
+        const built = request.body.messages.map((item) => {
+          const statusCallback = item.statusCallback ?? request.body.statusCallback;
           try {
-            const admission = await deps.policy.admit(principal.tenantId, candidate(event));
-            if (admission.duplicateOf !== undefined) duplicateOf.set(event, admission.duplicateOf);
-            else admissions.set(event, admission);
+            const text = messageText(
+              {
+                body: item.body ?? (template ? undefined : (request.body.body ?? '')),
+                template: request.body.template,
+                variables:
+                  item.variables === undefined && request.body.variables === undefined
+                    ? undefined
+                    : { ...request.body.variables, ...item.variables },
+                locale: request.body.locale,
+                class: request.body.class,
+              },
+              template,
+            );
+            const messageClass = text.messageClass ?? request.body.class;
+            const { event, encoding } = buildMessage(
+              {
+                to: item.to,
+                body: text.body,
+                ...(request.body.from === undefined ? {} : { from: request.body.from }),
+                ...(messageClass ? { class: messageClass } : {}),
+                ...(request.body.ttlSeconds ? { ttlSeconds: request.body.ttlSeconds } : {}),
+                ...(statusCallback === undefined ? {} : { statusCallback }),
+                ...(item.clientRef === undefined ? {} : { clientRef: item.clientRef }),
+                ...(item.metadata === undefined ? {} : { metadata: item.metadata }),
+              },
+              {
+                tenantId: principal.tenantId,
+                messageId: newId(now),
+                now,
+                publishTimeoutMs: deps.publishTimeoutMs,
+                fromBatch: true,
+                batchId,
+                allowPrivateCallbackNetworks: deps.allowPrivateCallbackNetworks,
+                smartEncoding,
+              },
+            );
+            applySender(event, senders);
+            encodings.set(event.messageId, encoding);
             return event;
           } catch (err) {
-            // Without the cache nothing can be admitted: the request fails as a whole (503).
-            if (!isPigeonError(err) || err.code === 'PIGEON_ERR_CACHE_UNAVAILABLE') throw err;
+            if (!isPigeonError(err)) throw err;
             return err;
           }
-        }),
-      );
-      const results = admitted.map((outcome, index) => {
-        if (isPigeonError(outcome)) {
-          rejected.inc({ code: outcome.code });
-          return { index, status: 'rejected' as const, code: outcome.code, detail: outcome.message };
-        }
-        const first = duplicateOf.get(outcome);
-        if (first !== undefined) {
-          duplicates.inc({ class: outcome.class });
+        });
+        // Each recipient passes the policy on its own, so a capped or refused number is reported in
+        // its item and the rest go; the script runs concurrently for all of them, each atomic.
+        const admissions = new Map<MessageRequested, Admission>();
+        const duplicateOf = new Map<MessageRequested, string>();
+        const admitted = await Promise.all(
+          built.map(async (event) => {
+            if (isPigeonError(event)) return event;
+            try {
+              const admission = await deps.policy.admit(principal.tenantId, sendCandidate(event));
+              if (admission.duplicateOf !== undefined) duplicateOf.set(event, admission.duplicateOf);
+              else admissions.set(event, admission);
+              return event;
+            } catch (err) {
+              // Without the cache nothing can be admitted: the request fails as a whole (503).
+              if (!isPigeonError(err) || err.code === 'PIGEON_ERR_CACHE_UNAVAILABLE') throw err;
+              return err;
+            }
+          }),
+        );
+        const results = admitted.map((outcome, index) => {
+          if (isPigeonError(outcome)) {
+            rejected.inc({ code: outcome.code });
+            return { index, status: 'rejected' as const, code: outcome.code, detail: outcome.message };
+          }
+          const first = duplicateOf.get(outcome);
+          if (first !== undefined) {
+            duplicates.inc({ class: outcome.class });
+            return {
+              index,
+              id: first,
+              status: 'queued' as const,
+              ...encodingFields(encodings.get(outcome.messageId)!),
+              duplicate: true,
+            };
+          }
+          events.push(outcome);
           return {
             index,
-            id: first,
+            id: outcome.messageId,
             status: 'queued' as const,
             ...encodingFields(encodings.get(outcome.messageId)!),
-            duplicate: true,
           };
-        }
-        events.push(outcome);
-        return {
-          index,
-          id: outcome.messageId,
-          status: 'queued' as const,
-          ...encodingFields(encodings.get(outcome.messageId)!),
-        };
-      });
-      let sent = events;
-      try {
-        if (events.length > 0) await deps.publisher.publish(events, { spentMs: Date.now() - now });
-      } catch (err) {
-        // Not acknowledged in time, but a bridge already took some: those are on their way and
-        // reported queued; only the others are refused, each in its item.
-        const inFlight = err instanceof PublishPartlyRefused ? err.inFlight : new Set<string>();
-        await Promise.all(
-          events.filter((e) => !inFlight.has(e.messageId)).map(async (e) => admissions.get(e)?.release()),
-        );
-        if (inFlight.size === 0) throw err;
-        sent = events.filter((e) => inFlight.has(e.messageId));
-        const refused = err as PublishPartlyRefused;
-        results.forEach((item, i) => {
-          if (item.status !== 'queued' || 'duplicate' in item || inFlight.has(item.id)) return;
-          results[i] = { index: item.index, status: 'rejected', code: refused.code, detail: refused.message };
-          rejected.inc({ code: refused.code });
         });
+        let sent = events;
+        try {
+          if (events.length > 0) await deps.publisher.publish(events, { spentMs: Date.now() - now });
+        } catch (err) {
+          // Not acknowledged in time, but a bridge already took some: those are on their way and
+          // reported queued; only the others are refused, each in its item.
+          const inFlight = err instanceof PublishPartlyRefused ? err.inFlight : new Set<string>();
+          await Promise.all(
+            events.filter((e) => !inFlight.has(e.messageId)).map(async (e) => admissions.get(e)?.release()),
+          );
+          if (inFlight.size === 0) throw err;
+          sent = events.filter((e) => inFlight.has(e.messageId));
+          const refused = err as PublishPartlyRefused;
+          results.forEach((item, i) => {
+            if (item.status !== 'queued' || 'duplicate' in item || inFlight.has(item.id)) return;
+            results[i] = {
+              index: item.index,
+              status: 'rejected',
+              code: refused.code,
+              detail: refused.message,
+            };
+            rejected.inc({ code: refused.code });
+          });
+        }
+        for (const e of sent) countAccepted(e);
+        return {
+          batchId,
+          accepted: sent.length + duplicateOf.size,
+          rejected: results.length - sent.length - duplicateOf.size,
+          results,
+        };
       }
-      for (const e of sent) countAccepted(e);
-      return reply.code(202).send({
-        batchId,
-        accepted: sent.length + duplicateOf.size,
-        rejected: results.length - sent.length - duplicateOf.size,
-        results,
-      });
     },
   );
 
@@ -428,18 +474,6 @@ function missingSecret(): PigeonError {
     'statusCallback needs the tenant signing secret: call PUT /v1/webhook once, then send again',
     { errors: [{ field: '/statusCallback', message: 'no signing secret for this tenant' }] },
   );
-}
-
-function candidate(event: MessageRequested): SendCandidate {
-  return {
-    to: event.to,
-    messageClass: event.class,
-    segments: event.segments,
-    country: event.country,
-    messageId: event.messageId,
-    from: event.from,
-    body: event.body,
-  };
 }
 
 function encodingFields(encoding: EncodingReport) {

@@ -20,6 +20,8 @@ export interface MessageRecord {
   /** The client's own reference and labels, from the request (core/client-reference.ts). */
   clientRef: string | null;
   metadata: Metadata | null;
+  /** The campaign that sent it (core/store/kinds/campaigns.ts); null outside a campaign. */
+  campaignId: string | null;
   status: MessageStatus;
   provider: string | null;
   providerMessageId: string | null;
@@ -68,6 +70,7 @@ export interface MessagePatch {
   statusCallback?: string;
   clientRef?: string;
   metadata?: Metadata;
+  campaignId?: string;
   queuedAt?: number;
   submittedAt?: number;
   finalAt?: number;

@@ -57,8 +57,22 @@ import { SqlSenderStore } from './senders.ts';
 import { SqlTemplateStore } from './templates.ts';
 import { SqlSuppressionStore } from './suppressions.ts';
 import { SqlInboundStore } from './inbound.ts';
+import { SqlLeaseStore } from './leases.ts';
+import { SqlCampaignUnsentStore } from './campaign-unsent.ts';
 import type { SuppressionPosition, SuppressionRecord } from '../kinds/suppressions.ts';
 import type { InboundRecord } from '../kinds/inbound.ts';
+import type {
+  CampaignApprovalSettings,
+  CampaignChanges,
+  CampaignMessage,
+  CampaignRecipient,
+  CampaignRecord,
+  CampaignRowError,
+  CampaignState,
+  CampaignStatusCount,
+  CampaignUnsentRow,
+} from '../kinds/campaigns.ts';
+import { SqlCampaignStore } from './campaigns.ts';
 import type { OptOutSettings } from '../../opt-out.ts';
 
 /**
@@ -84,6 +98,9 @@ export abstract class SqlStore implements Store {
   private readonly tenants: SqlTenantStore;
   private readonly suppressions: SqlSuppressionStore;
   private readonly inbound: SqlInboundStore;
+  private readonly leases: SqlLeaseStore;
+  private readonly campaignUnsent: SqlCampaignUnsentStore;
+  private readonly campaigns: SqlCampaignStore;
 
   protected constructor(
     private readonly sql: SqlRunner,
@@ -108,6 +125,9 @@ export abstract class SqlStore implements Store {
     this.tenants = new SqlTenantStore(sql);
     this.suppressions = new SqlSuppressionStore(sql, dialect);
     this.inbound = new SqlInboundStore(sql);
+    this.leases = new SqlLeaseStore(sql, dialect);
+    this.campaignUnsent = new SqlCampaignUnsentStore(sql, dialect);
+    this.campaigns = new SqlCampaignStore(sql, dialect);
   }
 
   abstract migrate(): Promise<void>;
@@ -133,6 +153,30 @@ export abstract class SqlStore implements Store {
   }
 
   // ---- Each record kind's methods, from its repository ----
+
+  acquireLease(name: string, holder: string, now: number, expiresAt: number): Promise<boolean> {
+    return this.leases.acquireLease(name, holder, now, expiresAt);
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return this.leases.releaseLease(name, holder);
+  }
+
+  recordUnsentRows(campaignId: string, run: number, rows: readonly CampaignUnsentRow[]): Promise<void> {
+    return this.campaignUnsent.recordUnsentRows(campaignId, run, rows);
+  }
+
+  countUnsentRows(campaignId: string): Promise<number> {
+    return this.campaignUnsent.countUnsentRows(campaignId);
+  }
+
+  listUnsentRows(
+    campaignId: string,
+    run: number,
+    page: { limit: number; after?: number },
+  ): Promise<CampaignUnsentRow[]> {
+    return this.campaignUnsent.listUnsentRows(campaignId, run, page);
+  }
 
   listBaselines(): Promise<BaselineRecord[]> {
     return this.baselines.listBaselines();
@@ -499,5 +543,103 @@ export abstract class SqlStore implements Store {
 
   setTenantStatus(id: string, status: TenantStatus, at: number): Promise<boolean> {
     return this.tenants.setTenantStatus(id, status, at);
+  }
+
+  createCampaign(record: CampaignRecord): Promise<boolean> {
+    return this.campaigns.createCampaign(record);
+  }
+
+  getCampaign(tenantId: string, id: string): Promise<CampaignRecord | undefined> {
+    return this.campaigns.getCampaign(tenantId, id);
+  }
+
+  findCampaignByIdempotencyKey(tenantId: string, key: string): Promise<CampaignRecord | undefined> {
+    return this.campaigns.findCampaignByIdempotencyKey(tenantId, key);
+  }
+
+  listCampaigns(tenantId: string, page: { limit: number; before?: string }): Promise<CampaignRecord[]> {
+    return this.campaigns.listCampaigns(tenantId, page);
+  }
+
+  transitionCampaign(
+    tenantId: string,
+    id: string,
+    from: readonly CampaignState[],
+    to: CampaignState,
+    at: number,
+    changes?: CampaignChanges,
+  ): Promise<boolean> {
+    return this.campaigns.transitionCampaign(tenantId, id, from, to, at, changes);
+  }
+
+  setCampaignCounts(
+    tenantId: string,
+    id: string,
+    counts: { recipientCount: number; invalidCount: number; estimatedCost: number | null },
+    at: number,
+  ): Promise<boolean> {
+    return this.campaigns.setCampaignCounts(tenantId, id, counts, at);
+  }
+
+  leaseCampaign(tenantId: string, id: string, owner: string, now: number, until: number): Promise<boolean> {
+    return this.campaigns.leaseCampaign(tenantId, id, owner, now, until);
+  }
+
+  releaseCampaign(tenantId: string, id: string, owner: string): Promise<boolean> {
+    return this.campaigns.releaseCampaign(tenantId, id, owner);
+  }
+
+  advanceCampaign(
+    tenantId: string,
+    id: string,
+    expected: { run: number; nextRow: number },
+    next: { run: number; nextRow: number },
+    at: number,
+  ): Promise<boolean> {
+    return this.campaigns.advanceCampaign(tenantId, id, expected, next, at);
+  }
+
+  dueCampaigns(now: number, limit: number): Promise<CampaignRecord[]> {
+    return this.campaigns.dueCampaigns(now, limit);
+  }
+
+  appendRecipients(campaignId: string, rows: readonly CampaignRecipient[]): Promise<void> {
+    return this.campaigns.appendRecipients(campaignId, rows);
+  }
+
+  readRecipients(campaignId: string, from: number, limit: number): Promise<CampaignRecipient[]> {
+    return this.campaigns.readRecipients(campaignId, from, limit);
+  }
+
+  appendRowErrors(campaignId: string, errors: readonly CampaignRowError[]): Promise<void> {
+    return this.campaigns.appendRowErrors(campaignId, errors);
+  }
+
+  listRowErrors(campaignId: string, page: { limit: number; after?: number }): Promise<CampaignRowError[]> {
+    return this.campaigns.listRowErrors(campaignId, page);
+  }
+
+  clearRecipients(campaignId: string): Promise<void> {
+    return this.campaigns.clearRecipients(campaignId);
+  }
+
+  campaignStatusCounts(tenantId: string, campaignId: string): Promise<CampaignStatusCount[]> {
+    return this.campaigns.campaignStatusCounts(tenantId, campaignId);
+  }
+
+  listCampaignMessages(
+    tenantId: string,
+    campaignId: string,
+    page: { limit: number; after?: string },
+  ): Promise<CampaignMessage[]> {
+    return this.campaigns.listCampaignMessages(tenantId, campaignId, page);
+  }
+
+  getCampaignApproval(tenantId: string): Promise<CampaignApprovalSettings | undefined> {
+    return this.campaigns.getCampaignApproval(tenantId);
+  }
+
+  putCampaignApproval(tenantId: string, settings: CampaignApprovalSettings): Promise<void> {
+    return this.campaigns.putCampaignApproval(tenantId, settings);
   }
 }

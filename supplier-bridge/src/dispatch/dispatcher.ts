@@ -5,6 +5,7 @@ import { Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import { backoffDelay, isRetriable } from '../../../core/retry.ts';
 import { isSuppressed } from '../../../core/suppression-cache.ts';
+import { CAMPAIGN_CANCELLED_CODE, isCampaignCancelled } from '../../../core/campaign-cancel.ts';
 import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
 import type { PlannedProvider, RoutePlanner } from '../../../routing/planner.ts';
@@ -90,6 +91,8 @@ interface Walk {
 interface Prefetched {
   aborted?: boolean;
   suppressed?: boolean;
+  /** Whether the message's campaign was cancelled (core/campaign-cancel.ts). */
+  cancelled?: boolean;
   /** Present when the hold was judged before the claim (undefined value: not held). */
   hold?: { value: QuietHold | undefined };
   plan?: PlannedProvider[];
@@ -170,7 +173,7 @@ export class Dispatcher {
     this.suppressed = options.suppressed ?? ((message) => isSuppressed(options.cache, message));
     this.skipped = new Counter({
       name: 'pigeon_bridge_skipped_total',
-      help: 'Messages ended `skipped` before any provider was called, by reason (opted_out) and class',
+      help: 'Messages ended `skipped` before any provider was called, by reason (opted_out, campaign_cancelled) and class',
       labelNames: ['reason', 'class'],
       registers: [r],
     });
@@ -221,15 +224,16 @@ export class Dispatcher {
     // Known before this open, which adds it: a replay of a pass this process opened and left.
     const reopened = this.openedUncalled.has(opened);
     this.openedUncalled.add(opened);
-    const [opening, suppressed, admission] = await Promise.all([
+    const [opening, suppressed, cancelled, admission] = await Promise.all([
       claim.open({
         checkAbort: isFirstSend(pass),
         ...(first
           ? { calling: { provider: first.provider, handover: handoverMarker(first.provider, message) } }
           : {}),
       }),
-      // Both only spare the pass a round trip: when one fails, the pass asks again on its way.
+      // These only spare the pass a round trip: when one fails, the pass asks again on its way.
       walks ? this.suppressed(message).catch(() => undefined) : undefined,
+      walks ? isCampaignCancelled(this.options.cache, message).catch(() => undefined) : undefined,
       first
         ? this.options.gate
             .acquire(first.provider, tpsLimit(first, message), this.options.maxGateWaitMs ?? 1_000)
@@ -247,6 +251,7 @@ export class Dispatcher {
       if (opening.claimed) {
         prefetched.aborted = opening.aborted;
         if (suppressed !== undefined) prefetched.suppressed = suppressed;
+        if (cancelled !== undefined) prefetched.cancelled = cancelled;
         if (lead) prefetched.lead = lead;
       }
       try {
@@ -391,8 +396,26 @@ export class Dispatcher {
       );
     }
     // Checked on every pass that may call a provider, retry rounds included, so a message queued
-    // or waiting for a round when the STOP arrived is not sent either.
-    if (prefetched.suppressed ?? (await this.suppressed(message))) {
+    // or waiting for a round when the STOP (or the campaign's cancel) arrived is not sent either.
+    // Both read beside the claim on a first pass; else together, in one round trip.
+    const [optedOut, cancelled] = await Promise.all([
+      prefetched.suppressed ?? this.suppressed(message),
+      prefetched.cancelled ?? isCampaignCancelled(cache, message),
+    ]);
+    if (cancelled) {
+      this.skipped.inc({ reason: 'campaign_cancelled', class: message.class });
+      return this.failed(
+        message,
+        {
+          status: 'skipped',
+          errorClass: 'campaign_cancelled',
+          errorCode: CAMPAIGN_CANCELLED_CODE,
+          reason: 'its campaign was cancelled before it was handed to a provider',
+        },
+        { attempt: pass.attemptsSoFar },
+      );
+    }
+    if (optedOut) {
       this.skipped.inc({ reason: 'opted_out', class: message.class });
       return this.failed(
         message,

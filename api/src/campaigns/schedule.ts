@@ -1,0 +1,34 @@
+import { dayNumber, localOf, localToInstant } from '../../../core/oncall.ts';
+import type { Recurrence } from '../../../core/store/kinds/campaigns.ts';
+
+const DAY_MS = 86_400_000;
+const WALL = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})/;
+
+/**
+ * The instant a wall time (`YYYY-MM-DDTHH:mm`) names in an IANA zone: 09:00 in Asia/Shanghai is
+ * 01:00Z. A time a DST change skips starts at the first minute after the gap; one it repeats, at
+ * its first occurrence.
+ */
+export function instantOf(local: string, timeZone: string): number {
+  const match = WALL.exec(local);
+  const day = match ? dayNumber(match[1]!) : Number.NaN;
+  if (!match || Number.isNaN(day)) throw new RangeError(`not a local date-time: ${local}`);
+  return localToInstant(day, Number(match[2]) * 60 + Number(match[3]), timeZone);
+}
+
+/**
+ * When the run after one that was due at `previous` is due: the same wall time in `timeZone` the
+ * next day, week or month, so a run follows its zone's DST changes. A monthly run on a day the
+ * next month lacks moves to that month's last day (and stays on it: the store keeps only the
+ * latest send time).
+ */
+export function nextRunAt(previous: number, timeZone: string, recurrence: Recurrence): number {
+  const { day, minute } = localOf(previous, timeZone);
+  if (recurrence !== 'monthly') {
+    return localToInstant(day + (recurrence === 'daily' ? 1 : 7), minute, timeZone);
+  }
+  const date = new Date(day * DAY_MS);
+  const [y, m, d] = [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()];
+  const lastDay = new Date(Date.UTC(y, m + 2, 0)).getUTCDate();
+  return localToInstant(Date.UTC(y, m + 1, Math.min(d, lastDay)) / DAY_MS, minute, timeZone);
+}
