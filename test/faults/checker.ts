@@ -12,6 +12,7 @@
  *   provider: each goes to a provider that has not had it, since a duplicate code beats no code.
  *   A second copy to the same provider is a duplicate.
  */
+import { TERMINAL_STATUSES } from '../../core/status-machine.ts';
 
 export const CLASSES = ['otp', 'transactional', 'marketing'] as const;
 export type LoadClass = (typeof CLASSES)[number];
@@ -19,15 +20,7 @@ export type Lane = 'high' | 'normal' | 'bulk';
 export const LANE_OF: Record<LoadClass, Lane> = { otp: 'high', transactional: 'normal', marketing: 'bulk' };
 
 /** Statuses after which nothing more is owed; `unknown` is what the receipt deadline ends with. */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set([
-  'delivered',
-  'undelivered',
-  'failed',
-  'expired',
-  'rejected',
-  'skipped',
-  'unknown',
-]);
+export const FINAL_STATUSES: ReadonlySet<string> = new Set([...TERMINAL_STATUSES, 'unknown']);
 
 export interface PhaseWindow {
   name: string;

@@ -4,6 +4,7 @@ import { markCampaignCancelled } from '../../../core/campaign-cancel.ts';
 import { idOf } from '../../../core/ids.ts';
 import type { CampaignRecord } from '../../../core/store/kinds/campaigns.ts';
 import type { Store } from '../../../core/store/store.ts';
+import { pendingDelivery } from '../../../core/store/kinds/callbacks.ts';
 
 /** What a campaign tells its tenant's webhook; the same words in logs and metrics. */
 export const CampaignEvents = {
@@ -63,21 +64,17 @@ export class CampaignNotifier {
       recipients: campaign.recipientCount,
     };
     await this.store.enqueueCallbacks([
-      {
-        id: callback.id,
-        tenantId: campaign.tenantId,
-        // The outbox row's message is the campaign: its id is a ULID too.
-        messageId: campaign.id,
-        url: webhook.url,
-        payload: JSON.stringify(callback),
-        state: 'pending',
-        attempts: 0,
-        nextAttemptAt: now,
-        createdAt: now,
-        updatedAt: now,
-        lastStatus: null,
-        lastError: null,
-      },
+      pendingDelivery(
+        {
+          id: callback.id,
+          tenantId: campaign.tenantId,
+          // The outbox row's message is the campaign: its id is a ULID too.
+          messageId: campaign.id,
+          url: webhook.url,
+          payload: JSON.stringify(callback),
+        },
+        now,
+      ),
     ]);
   }
 }

@@ -1,4 +1,4 @@
-import type { CallbackDelivery } from '../../../core/store/kinds/callbacks.ts';
+import { type CallbackDelivery, pendingDelivery } from '../../../core/store/kinds/callbacks.ts';
 import type { InboundRecord } from '../../../core/store/kinds/inbound.ts';
 
 /**
@@ -43,18 +43,14 @@ export function inboundCallback(record: InboundRecord): InboundCallback {
  * its messageId is the inbound id, and its destination is set, so the worker never looks it up.
  */
 export function inboundDelivery(record: InboundRecord, url: string, now: number): CallbackDelivery {
-  return {
-    id: record.id,
-    tenantId: record.tenantId,
-    messageId: record.id,
-    url,
-    payload: JSON.stringify(inboundCallback(record)),
-    state: 'pending',
-    attempts: 0,
-    nextAttemptAt: now,
-    createdAt: now,
-    updatedAt: now,
-    lastStatus: null,
-    lastError: null,
-  };
+  return pendingDelivery(
+    {
+      id: record.id,
+      tenantId: record.tenantId,
+      messageId: record.id,
+      url,
+      payload: JSON.stringify(inboundCallback(record)),
+    },
+    now,
+  );
 }

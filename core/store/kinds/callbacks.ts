@@ -50,6 +50,24 @@ export interface CallbackDelivery {
   lastError: string | null;
 }
 
+/** A delivery not yet attempted, due at `now` (`createdAt` when the event is older than its row). */
+export function pendingDelivery(
+  fields: Pick<CallbackDelivery, 'id' | 'tenantId' | 'messageId' | 'url' | 'payload'>,
+  now: number,
+  createdAt = now,
+): CallbackDelivery {
+  return {
+    ...fields,
+    state: 'pending',
+    attempts: 0,
+    nextAttemptAt: now,
+    createdAt,
+    updatedAt: now,
+    lastStatus: null,
+    lastError: null,
+  };
+}
+
 /** A worker's decision about a delivery it claimed. */
 export interface CallbackChange {
   state: CallbackState;

@@ -5,7 +5,12 @@ import { decodeEvent, EventDecodeError } from '../../../core/events.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { PigeonEvent } from '../../../core/message.ts';
 import { Backoff, exponentialBackoff, isRetriable } from '../../../core/retry.ts';
-import type { CallbackDelivery, CallbackTarget, WebhookRecord } from '../../../core/store/kinds/callbacks.ts';
+import {
+  type CallbackDelivery,
+  type CallbackTarget,
+  pendingDelivery,
+  type WebhookRecord,
+} from '../../../core/store/kinds/callbacks.ts';
 import type { Store } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
 import { STORE_OUTAGE_BACKOFF } from '../store-backoff.ts';
@@ -105,20 +110,19 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
         url = target.statusCallback ?? webhook?.url ?? null;
         if (url === null) continue;
       }
-      deliveries.push({
-        id: event.id,
-        tenantId,
-        messageId: event.messageId,
-        url,
-        payload: JSON.stringify(target?.requested ? withClientReference(callback, target) : callback),
-        state: 'pending',
-        attempts: 0,
-        nextAttemptAt: at,
-        createdAt,
-        updatedAt: at,
-        lastStatus: null,
-        lastError: null,
-      });
+      deliveries.push(
+        pendingDelivery(
+          {
+            id: event.id,
+            tenantId,
+            messageId: event.messageId,
+            url,
+            payload: JSON.stringify(target?.requested ? withClientReference(callback, target) : callback),
+          },
+          at,
+          createdAt,
+        ),
+      );
     }
     return deliveries;
   };
