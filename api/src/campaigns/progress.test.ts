@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CANCELLED_REASON, campaignProgress } from './progress.ts';
+import { CAMPAIGN_CANCELLED_CODE } from '../../../core/campaign-cancel.ts';
+import { campaignProgress } from './progress.ts';
 
 const T0 = 1_767_225_600_000;
 
@@ -15,7 +16,7 @@ test('counts by status fold into the progress groups, skips by reason, cancellat
       { status: 'expired', errorCode: null, count: 1 },
       { status: 'skipped', errorCode: 'OPTED_OUT', count: 4 },
       { status: 'skipped', errorCode: 'FREQUENCY_CAPPED', count: 3 },
-      { status: 'skipped', errorCode: CANCELLED_REASON, count: 2 },
+      { status: 'skipped', errorCode: CAMPAIGN_CANCELLED_CODE, count: 2 },
     ],
     { recipientCount: 100, invalidCount: 7, startedAt: T0 },
     T0 + 10_000,

@@ -1,4 +1,5 @@
 import type { CampaignStatusCount } from '../../../core/store/kinds/campaigns.ts';
+import { CAMPAIGN_CANCELLED_CODE } from '../../../core/campaign-cancel.ts';
 
 /** A campaign's messages by what became of them, and how fast they go. */
 export interface CampaignProgress {
@@ -23,8 +24,6 @@ export interface CampaignProgress {
 }
 
 const FAILED = new Set(['failed', 'undelivered', 'expired', 'rejected', 'unknown']);
-/** The skip reason a cancellation records (the bridge's, part of the campaign runner). */
-export const CANCELLED_REASON = 'CAMPAIGN_CANCELLED';
 
 /**
  * Progress from the store's counts by status: pure, so the rate and ETA are tested without a
@@ -55,7 +54,7 @@ export function campaignProgress(
     else if (status === 'submitted') progress.submitted += count;
     else if (status === 'delivered') progress.delivered += count;
     else if (FAILED.has(status)) progress.failed += count;
-    else if (status === 'skipped' && errorCode === CANCELLED_REASON) progress.cancelled += count;
+    else if (status === 'skipped' && errorCode === CAMPAIGN_CANCELLED_CODE) progress.cancelled += count;
     else if (status === 'skipped') {
       progress.skipped += count;
       const reason = errorCode ?? 'UNSPECIFIED';
