@@ -34,7 +34,12 @@ for i in 0 1 2 3 4 5; do PORTS+=($((BASE + i))); done
 
 cli() { "$REDIS_CLI" -h "$HOST" -p "$1" "${@:2}"; }
 answers() { [ "$(cli "$1" ping 2>/dev/null)" = "PONG" ]; }
-pid_of() { cat "$HOME_DIR/$1/redis.pid" 2>/dev/null || true; }
+# The node's own word for its pid first: a node another checkout started has no pid file here.
+pid_of() {
+  local pid
+  pid=$(cli "$1" info server 2>/dev/null | sed -n 's/^process_id:\([0-9]*\).*/\1/p')
+  [ -n "$pid" ] && echo "$pid" || cat "$HOME_DIR/$1/redis.pid" 2>/dev/null || true
+}
 
 start_node() {
   local port=$1 dir="$HOME_DIR/$1"
