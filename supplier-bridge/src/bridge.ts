@@ -1,13 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Gauge, type Registry } from 'prom-client';
-import type {
-  BatchDeferral,
-  Bus,
-  BusRecord,
-  ConsumedBatch,
-  ConsumedRecord,
-  Subscription,
-} from '../../core/bus/bus.ts';
+import type { BatchDeferral, Bus, BusRecord, ConsumedRecord, Subscription } from '../../core/bus/bus.ts';
 import { groupBy, mapLimit } from '../../core/concurrency.ts';
 import { decodeEvent, EventDecodeError } from '../../core/events.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -15,7 +7,7 @@ import type { Lane, MessageRequested } from '../../core/message.ts';
 import { DELAY_TOPICS, LANE_TOPICS, Topics } from '../../core/topics.ts';
 import type { Dispatcher } from './dispatch/dispatcher.ts';
 import type { Pass, PassResult } from './dispatch/pass.ts';
-import { passFromHeaders } from './dispatch/pass-headers.ts';
+import { followUpRecord, passFromHeaders } from './dispatch/pass-headers.ts';
 import { BridgeEvents } from './events.ts';
 
 export const BRIDGE_GROUP = 'pigeon-bridge';
@@ -116,40 +108,50 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
 
   /**
    * Dispatches records (one recipient's in order, others in parallel) and publishes what they
-   * produced. A pass another bridge may still hold (it crashed or is a zombie) waits out its lease
-   * without holding a concurrency slot, with that recipient's later records behind it: after a
-   * bridge is killed under load, dozens of its claims can be waiting at once, and each holding a
-   * slot for the lease would queue the survivor's other OTPs behind them.
+   * produced. A pass another bridge may still hold (it crashed or is a zombie) is not waited for
+   * here: it goes to a delay topic, due when that bridge's lease ends, and the partition moves on.
+   * After a bridge is killed, the records it had claimed would otherwise hold every later record
+   * of their partitions, OTPs included, for the whole lease.
    */
   const dispatchAll = async (
-    batch: ConsumedBatch,
     records: ConsumedRecord[],
     passOf: (r: ConsumedRecord) => Pass,
     publisher: Pick<Bus, 'publish'> = bus,
   ) => {
     const results: PassResult[] = [];
-    let pending = groupBy(records, (r) => r.key);
-    while (pending.length > 0) {
-      const waiting: ConsumedRecord[][] = [];
-      let wakeAt = Number.POSITIVE_INFINITY;
-      await mapLimit(pending, options.concurrency, async (sameKey) => {
-        for (const [i, record] of sameKey.entries()) {
+    await mapLimit(
+      groupBy(records, (r) => r.key),
+      options.concurrency,
+      async (sameKey) => {
+        for (const record of sameKey) {
           const message = await decodeOrDeadLetter(record);
           if (!message) continue;
-          const result = await options.dispatcher.dispatch(message, passOf(record));
-          if (result.notBefore !== undefined && !batch.isStale()) {
-            waiting.push(sameKey.slice(i));
-            wakeAt = Math.min(wakeAt, result.notBefore);
-            return;
-          }
-          results.push(result);
+          const pass = passOf(record);
+          const result = await options.dispatcher.dispatch(message, pass);
+          results.push(result.notBefore === undefined ? result : deferred(message, pass, result.notBefore));
         }
-      });
-      if (waiting.length > 0) await sleepWithHeartbeat(batch, wakeAt - now());
-      pending = waiting;
-    }
+      },
+    );
     await publishResults(results, publisher);
   };
+
+  /** The same pass again, from a delay topic once `dueAt` has come. */
+  const deferred = (message: MessageRequested, pass: Pass, dueAt: number): PassResult => ({
+    followUp: followUpRecord(
+      message,
+      {
+        kind: pass.kind,
+        round: pass.round,
+        ...(pass.refusedRounds === undefined ? {} : { refusedRounds: pass.refusedRounds }),
+        dueAt,
+        exclude: [...pass.exclude],
+        attempts: pass.attemptsSoFar,
+        ...(pass.holdUntil === undefined ? {} : { holdUntil: pass.holdUntil }),
+        appendedAt: pass.appendedAt,
+      },
+      now(),
+    ),
+  });
 
   const decodeOrDeadLetter = async (record: ConsumedRecord): Promise<MessageRequested | undefined> => {
     try {
@@ -184,12 +186,12 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       fetch: lane === 'high' ? 'immediate' : 'batched',
       fromBeginning: options.fromBeginning ?? true,
       handler: async (batch) => {
-        if (lane !== 'high') return dispatchAll(batch, batch.records, firstPass);
+        if (lane !== 'high') return dispatchAll(batch.records, firstPass);
         // A high-lane partition with records beyond this batch has a backlog: the lower lanes
         // wait until every high partition has caught up.
         highLag.set(batch.partition, { lag: batch.lag, at: now() });
         if (batch.lag > 0) setLowerPaused(true);
-        await dispatchAll(batch, batch.records, firstPass, options.urgentPublisher);
+        await dispatchAll(batch.records, firstPass, options.urgentPublisher);
         if (highCaughtUp()) setLowerPaused(false);
       },
     });
@@ -214,7 +216,6 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
           logger.error({ topic: record.topic, offset: record.offset }, BridgeEvents.delayRecordWithoutPass);
         }
         await dispatchAll(
-          batch,
           ready.filter((r) => byOffset.get(r.offset)),
           (r) => byOffset.get(r.offset)!,
         );
@@ -235,12 +236,4 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));
     },
   };
-}
-
-async function sleepWithHeartbeat(batch: ConsumedBatch, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!batch.isStale() && Date.now() < until) {
-    await sleep(Math.min(1_000, until - Date.now()));
-    await batch.heartbeat();
-  }
 }

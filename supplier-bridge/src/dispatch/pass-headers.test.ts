@@ -33,3 +33,23 @@ test('a record that asks for no pass (a first send from a lane) reads as none', 
   assert.equal(passFromHeaders(undefined, T0), undefined);
   assert.equal(passFromHeaders({ [PASS_HEADERS.kind]: 'send' }, T0), undefined);
 });
+
+test('a deferred first send reads back as the first send, with its lane record’s append time', () => {
+  const message = requested();
+  const { topic, record } = followUpRecord(
+    message,
+    { kind: 'send', round: 0, dueAt: T0 + 25_000, exclude: [], attempts: 0, appendedAt: T0 - 300 },
+    T0,
+  );
+  assert.equal(topic, 'sms.delay.10s');
+  // The accept-deadline check then judges the lane record, not the delay record appended later.
+  assert.deepEqual(passFromHeaders(record.headers, T0 + 50), {
+    kind: 'send',
+    round: 0,
+    refusedRounds: 0,
+    dueAt: T0 + 25_000,
+    appendedAt: T0 - 300,
+    exclude: [],
+    attemptsSoFar: 0,
+  });
+});

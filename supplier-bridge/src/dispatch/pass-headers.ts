@@ -12,6 +12,7 @@ export const PASS_HEADERS = {
   attempts: 'pigeon-attempts',
   refusedRounds: 'pigeon-refused-rounds',
   holdUntil: 'pigeon-hold-until',
+  appendedAt: 'pigeon-appended-at',
 } as const;
 
 /** The pass a follow-up record asks for, and when it is due. */
@@ -24,6 +25,11 @@ export interface NextPass {
   attempts: number;
   /** A held pass: the end of its quiet window, which may lie past `dueAt` (hops are an hour at most). */
   holdUntil?: number;
+  /**
+   * A deferred first send (another bridge's claim still on it): when its lane record was appended,
+   * which the accept-deadline check needs, not the delay record's time.
+   */
+  appendedAt?: number;
 }
 
 /** The delay-topic record that brings `message` back for its next pass. */
@@ -47,6 +53,7 @@ export function followUpRecord(
           ? {}
           : { [PASS_HEADERS.refusedRounds]: String(next.refusedRounds) }),
         ...(next.holdUntil === undefined ? {} : { [PASS_HEADERS.holdUntil]: String(next.holdUntil) }),
+        ...(next.appendedAt === undefined ? {} : { [PASS_HEADERS.appendedAt]: String(next.appendedAt) }),
       },
     },
   };
@@ -58,7 +65,10 @@ export function passFromHeaders(
   appendedAt: number,
 ): (Pass & { dueAt: number }) | undefined {
   const kind = headers?.[PASS_HEADERS.kind];
-  if (kind !== 'retry' && kind !== 'receipt-check' && kind !== 'held') return undefined;
+  const firstAppendedAt = headers?.[PASS_HEADERS.appendedAt];
+  // A first send comes back from a delay topic only when deferred, carrying its lane record's time.
+  const deferredSend = kind === 'send' && firstAppendedAt !== undefined;
+  if (kind !== 'retry' && kind !== 'receipt-check' && kind !== 'held' && !deferredSend) return undefined;
   const exclude = headers?.[PASS_HEADERS.exclude];
   const round = Number(headers?.[PASS_HEADERS.round] ?? 1);
   const refusedRounds = headers?.[PASS_HEADERS.refusedRounds];
@@ -69,7 +79,7 @@ export function passFromHeaders(
     round,
     refusedRounds: refusedRounds === undefined ? round : Number(refusedRounds),
     dueAt: Number(headers?.[PASS_HEADERS.due] ?? 0),
-    appendedAt,
+    appendedAt: firstAppendedAt === undefined ? appendedAt : Number(firstAppendedAt),
     exclude: exclude ? exclude.split(',') : [],
     attemptsSoFar: Number(headers?.[PASS_HEADERS.attempts] ?? 0),
   };
