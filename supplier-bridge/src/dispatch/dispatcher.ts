@@ -150,6 +150,12 @@ export class Dispatcher {
    * of passes whose partition moved away before their replay.
    */
   private readonly openedUncalled = new BoundedSet(100_000);
+  /**
+   * Passes this process called a provider for and could not finish (their result was not stored):
+   * a replay here must never count as one of its own uncalled passes, even after an open whose
+   * outcome it could not learn (the cache cut off), or it would send the message again.
+   */
+  private readonly calledUnfinished = new BoundedSet(100_000);
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -222,8 +228,10 @@ export class Dispatcher {
     // for before the claim is known to be won, and given back when the pass does not call.
     const opened = `${message.messageId}:${passKey(pass)}`;
     // Known before this open, which adds it: a replay of a pass this process opened and left.
-    const reopened = this.openedUncalled.has(opened);
-    this.openedUncalled.add(opened);
+    // Never one it called a provider for: that claim stands for "possibly sent".
+    const calledBefore = this.calledUnfinished.has(opened);
+    const reopened = !calledBefore && this.openedUncalled.has(opened);
+    if (!calledBefore) this.openedUncalled.add(opened);
     const [opening, suppressed, cancelled, admission] = await Promise.all([
       claim.open({
         checkAbort: isFirstSend(pass),
@@ -259,8 +267,10 @@ export class Dispatcher {
       } catch (err) {
         // The claim may name a provider since `open`: if nobody was called, say so, or a replay
         // elsewhere would take the message for possibly sent and never send it.
-        if (prefetched.called) this.openedUncalled.delete(opened);
-        else await claim.uncalled();
+        if (prefetched.called) {
+          this.openedUncalled.delete(opened);
+          this.calledUnfinished.add(opened);
+        } else await claim.uncalled();
         throw err;
       }
     } else {
@@ -269,14 +279,31 @@ export class Dispatcher {
         await this.refundUnused(lead, message);
         return opening.stored;
       }
-      result = await this.recover(message, pass, claim);
+      try {
+        result = await this.recover(message, pass, claim);
+      } catch (err) {
+        // A recovery may have called a provider before it failed: possibly sent, from now on.
+        this.calledUnfinished.add(opened);
+        throw err;
+      }
       if (result.notBefore !== undefined) {
         await this.refundUnused(lead, message);
         return result;
       }
     }
+    try {
+      await Promise.all([claim.storeResult(result), this.refundUnused(lead, message)]);
+    } catch (err) {
+      // The pass's result is unrecorded. If it called a provider (or may have, in a recovery), a
+      // replay here must take the message for possibly sent, like a replay anywhere else.
+      if (!(opening.claimed || ownReplay) || prefetched.called) {
+        this.openedUncalled.delete(opened);
+        this.calledUnfinished.add(opened);
+      }
+      throw err;
+    }
     this.openedUncalled.delete(opened);
-    await Promise.all([claim.storeResult(result), this.refundUnused(lead, message)]);
+    this.calledUnfinished.delete(opened);
     return result;
   }
 

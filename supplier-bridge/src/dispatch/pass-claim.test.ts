@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ABORT_UNLESS_CLAIMED, abortUnlessClaimedCall } from '../../../core/abort-marker.ts';
-import type { Cache } from '../../../core/cache/cache.ts';
+import type { Cache, CacheScript, ScriptReply } from '../../../core/cache/cache.ts';
 import { MemoryCache } from '../../../core/cache/memory-cache.ts';
 import { PigeonError } from '../../../core/errors.ts';
 import { Markers } from '../../../core/markers.ts';
@@ -194,4 +194,39 @@ test('the API abort and the first send claim exclude each other: whichever comes
   assert.equal(a.calls, 1);
   assert.equal(await abortIfUnclaimed(sent.messageId), 0);
   assert.equal(await h.cache.get(Markers.abort(sent.messageId)), undefined);
+});
+
+/** A cache that can be cut off for chosen writes and scripts, as a Redis outage cuts a bridge. */
+class CutCache extends MemoryCache {
+  cutSet: ((key: string) => boolean) | undefined;
+  cutScript: ((name: string) => boolean) | undefined;
+  override async set(...args: Parameters<MemoryCache['set']>): Promise<boolean> {
+    if (this.cutSet?.(args[0])) throw new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'cut off');
+    return super.set(...args);
+  }
+  override async runScript<T extends ScriptReply>(...args: Parameters<MemoryCache['runScript']>): Promise<T> {
+    if (this.cutScript?.(args[0].name)) throw new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'cut off');
+    return super.runScript(...(args as [CacheScript<T>, readonly string[], readonly (string | number)[]]));
+  }
+}
+
+test('a pass that called a provider and could not store its result is never sent again by the same bridge, even after an open that failed', async (t) => {
+  const a = new FakeProvider('a');
+  const cache = new CutCache({ sweepIntervalMs: 0 });
+  const h = setup(t, [a], { cache });
+  const message = requested();
+
+  // The provider takes the message, then the cache is cut before the result is stored.
+  cache.cutSet = (key) => key === Markers.result(message.messageId, 'send:0');
+  await assert.rejects(dispatch(h, message));
+  assert.equal(a.calls, 1);
+  // The replay's open fails too, its outcome unknown to the bridge.
+  cache.cutSet = undefined;
+  cache.cutScript = (name) => name === 'pigeonOpenPass';
+  await assert.rejects(dispatch(h, message));
+  // Once the cache is back, the replay finds a claim that named a provider: possibly sent, never resent.
+  cache.cutScript = undefined;
+  const outcome = asFailed(await dispatch(h, message));
+  assert.equal(outcome.status, 'unknown');
+  assert.equal(a.calls, 1);
 });
