@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { BatchDeferral, Bus, BusRecord, ConsumedRecord, Subscription } from '../../core/bus/bus.ts';
 import { groupBy, mapLimit } from '../../core/concurrency.ts';
 import { decodeEvent, EventDecodeError } from '../../core/events.ts';
@@ -9,6 +9,8 @@ import type { Dispatcher } from './dispatch/dispatcher.ts';
 import type { Pass, PassResult } from './dispatch/pass.ts';
 import { followUpRecord, passFromHeaders } from './dispatch/pass-headers.ts';
 import { BridgeEvents } from './events.ts';
+import { watchEventLoopLateness } from './event-loop-lateness.ts';
+import { LowerLaneGate, type LowerLaneGateOptions } from './lower-lane-gate.ts';
 
 export const BRIDGE_GROUP = 'pigeon-bridge';
 
@@ -35,6 +37,11 @@ export interface BridgeOptions {
    */
   fromBeginning?: boolean;
   now?: () => number;
+  /** The high lane's precedence over the lower lanes in this process (see lower-lane-gate.ts). */
+  lowerLaneGate?: Partial<Pick<LowerLaneGateOptions, 'activeWindowMs' | 'targetDelayMs' | 'floor'>> & {
+    /** How often the gate's limit is adjusted (default 100 ms). */
+    windowMs?: number;
+  };
 }
 
 export interface RunningBridge {
@@ -63,6 +70,30 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     labelNames: ['lane'],
     registers: [options.registry],
   });
+  const laneWait = new Histogram({
+    name: 'pigeon_bridge_lane_wait_seconds',
+    help: "Time from a message's append to its lane until its first send pass starts",
+    labelNames: ['lane'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [options.registry],
+  });
+  const gate = new LowerLaneGate({
+    now,
+    activeWindowMs: options.lowerLaneGate?.activeWindowMs ?? 2_000,
+    targetDelayMs: options.lowerLaneGate?.targetDelayMs ?? 10,
+    floor: options.lowerLaneGate?.floor ?? Math.ceil(options.concurrency / 16),
+  });
+  new Gauge({
+    name: 'pigeon_bridge_lower_lane_limit',
+    help: 'Lower-lane passes allowed in flight while high-lane traffic is about (-1: no limit)',
+    registers: [options.registry],
+    collect() {
+      this.set(gate.limit ?? -1);
+    },
+  });
+  const loopWatch = watchEventLoopLateness(options.lowerLaneGate?.windowMs ?? 100, (lateness) =>
+    gate.tick(lateness),
+  );
   const subscriptions = new Map<Lane, Subscription>();
   const delaySubscriptions: Subscription[] = [];
 
@@ -127,12 +158,27 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
           const message = await decodeOrDeadLetter(record);
           if (!message) continue;
           const pass = passOf(record);
-          const result = await options.dispatcher.dispatch(message, pass);
+          const result = await dispatchInTurn(message, pass);
           results.push(result.notBefore === undefined ? result : deferred(message, pass, result.notBefore));
         }
       },
     );
     await publishResults(results, publisher);
+  };
+
+  /** One pass, a lower lane's once the gate lets it start. */
+  const dispatchInTurn = async (message: MessageRequested, pass: Pass): Promise<PassResult> => {
+    let release: (() => void) | undefined;
+    if (message.lane === 'high') gate.highLanePass();
+    else release = await gate.enter();
+    try {
+      if (pass.kind === 'send' && pass.round === 0) {
+        laneWait.observe({ lane: message.lane }, Math.max(0, now() - pass.appendedAt) / 1000);
+      }
+      return await options.dispatcher.dispatch(message, pass);
+    } finally {
+      release?.();
+    }
   };
 
   /** The same pass again, from a delay topic once `dueAt` has come. */
@@ -233,6 +279,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   return {
     close: async () => {
       clearInterval(recheck);
+      loopWatch.stop();
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));
     },
   };
