@@ -240,6 +240,22 @@ async function main(): Promise<void> {
         repeated_recipients: Number((dups as Array<{ n: number }>)[0]!.n),
       };
       failed = !exactlyOnce;
+      if (failed) {
+        // Where the difference is, before the database goes.
+        const [statuses] = await conn.query(
+          'SELECT status, COUNT(*) n FROM messages WHERE campaign_id = ? GROUP BY status',
+          [campaign.id],
+        );
+        const [attempts] = await conn.query(
+          `SELECT a.attempt, a.outcome, COUNT(*) n FROM message_attempts a JOIN messages m ON m.id = a.message_id
+            WHERE m.campaign_id = ? GROUP BY a.attempt, a.outcome`,
+          [campaign.id],
+        );
+        log(
+          `not exactly once: stored ${total}, submitted twice ${submittedTwice}, provider sends ${providerSends}` +
+            ` for ${rows} rows + ${draining.sent} OTPs; statuses ${JSON.stringify(statuses)}; attempts ${JSON.stringify(attempts)}`,
+        );
+      }
     } finally {
       await conn.end();
       await store.close();
