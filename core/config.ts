@@ -89,6 +89,14 @@ export interface Config {
     readonly maxRounds: number;
   };
   readonly persister: PersisterConfig;
+  /** The campaign runner each api process may run (one at a time holds its lease). */
+  readonly campaigns: {
+    /** Off: this process runs no campaigns (another deployment of the api does). */
+    readonly runner: boolean;
+    readonly chunkRows: number;
+    readonly maxInFlight: number;
+    readonly leaseTtlMs: number;
+  };
   readonly trustProxyHops: number;
   /** API processes sharing the port (node:cluster); one per core on a dedicated node. */
   readonly apiWorkers: number;
@@ -459,6 +467,12 @@ export function loadConfig(
         alert: r.int('PIGEON_RECEIPT_TIMEOUT_ALERT_MS', 20_000, 0, 3_600_000),
       },
       maxRounds: r.int('PIGEON_BRIDGE_MAX_ROUNDS', 30, 1, 1000),
+    },
+    campaigns: {
+      runner: r.bool('PIGEON_CAMPAIGN_RUNNER', true),
+      chunkRows: r.int('PIGEON_CAMPAIGN_CHUNK_ROWS', 500, 1, 10_000),
+      maxInFlight: r.int('PIGEON_CAMPAIGN_MAX_IN_FLIGHT', 5_000, 1, 1_000_000),
+      leaseTtlMs: r.int('PIGEON_CAMPAIGN_LEASE_SECONDS', 10, 2, 3_600) * 1000,
     },
     persister: {
       batchRows: r.int('PIGEON_PERSISTER_BATCH_ROWS', 1000, 1, 50_000),

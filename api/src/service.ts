@@ -106,7 +106,18 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
     sendPolicy: { settings: sendPolicySettings(config), providers: () => catalog.table().providers.values() },
     templates: { optOutPhrases: config.templates.optOutPhrases },
     // Every api process may run campaigns; the runner's lease lets one at a time do it.
-    campaignRunner: { holder: `${hostname().slice(0, 32)}:${process.pid}:${randomBytes(6).toString('hex')}` },
+    ...(config.campaigns.runner
+      ? {
+          campaignRunner: {
+            holder: `${hostname().slice(0, 32)}:${process.pid}:${randomBytes(6).toString('hex')}`,
+            settings: {
+              chunkRows: config.campaigns.chunkRows,
+              maxInFlight: config.campaigns.maxInFlight,
+              leaseTtlMs: config.campaigns.leaseTtlMs,
+            },
+          },
+        }
+      : {}),
   });
   await app.listen({ port: config.port, host: config.host });
   return {
