@@ -380,3 +380,28 @@ test('a bad cluster seed list, or one beside REDIS_URL, is refused at start', ()
     /set either it or REDIS_URL, not both/,
   );
 });
+
+test('the campaign runner runs by default with its documented settings, and each can be set', () => {
+  assert.deepEqual(loadConfig({}).campaigns, {
+    runner: true,
+    chunkRows: 500,
+    maxInFlight: 5_000,
+    leaseTtlMs: 10_000,
+  });
+  assert.deepEqual(
+    loadConfig({
+      PIGEON_CAMPAIGN_RUNNER: 'false',
+      PIGEON_CAMPAIGN_CHUNK_ROWS: '2000',
+      PIGEON_CAMPAIGN_MAX_IN_FLIGHT: '20000',
+      PIGEON_CAMPAIGN_LEASE_SECONDS: '30',
+    }).campaigns,
+    { runner: false, chunkRows: 2_000, maxInFlight: 20_000, leaseTtlMs: 30_000 },
+  );
+  assert.throws(
+    () => loadConfig({ PIGEON_CAMPAIGN_CHUNK_ROWS: '0', PIGEON_CAMPAIGN_LEASE_SECONDS: '1' }),
+    (err: unknown) =>
+      err instanceof PigeonError &&
+      err.message.includes('PIGEON_CAMPAIGN_CHUNK_ROWS') &&
+      err.message.includes('PIGEON_CAMPAIGN_LEASE_SECONDS'),
+  );
+});
