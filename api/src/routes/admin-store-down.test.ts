@@ -4,6 +4,7 @@ import { generateApiKey } from '../api-keys.ts';
 import { startTestApi, type TestApi, type TestMethod } from '../../../test/support/api-harness.ts';
 
 const adminKey = generateApiKey();
+const CAMPAIGN = '01JCAMPA1GN0000000000000AB';
 let api: TestApi;
 
 before(async () => {
@@ -33,9 +34,21 @@ const calls: Array<[TestMethod, string, unknown?]> = [
   ['DELETE', '/v1/suppressions/+14155550100'],
   ['POST', '/v1/suppressions/import', ['+14155550101']],
   ['GET', '/v1/inbound'],
+  ['POST', '/v1/campaigns', { name: 'spring', body: 'Sale today. Reply STOP to opt out' }],
+  ['GET', '/v1/campaigns'],
+  ['GET', `/v1/campaigns/${CAMPAIGN}`],
+  ['POST', `/v1/campaigns/${CAMPAIGN}/submit`],
+  ['POST', `/v1/campaigns/${CAMPAIGN}/pause`],
+  ['POST', `/v1/campaigns/${CAMPAIGN}/resume`],
+  ['POST', `/v1/campaigns/${CAMPAIGN}/cancel`],
+  ['POST', `/v1/campaigns/${CAMPAIGN}/approve`],
+  ['GET', `/v1/campaigns/${CAMPAIGN}/errors`],
+  ['GET', `/v1/campaigns/${CAMPAIGN}/results`],
+  ['GET', '/v1/admin/tenants/tenant-a/campaign-approval'],
+  ['PUT', '/v1/admin/tenants/tenant-a/campaign-approval', { maxRecipients: 1000, maxCost: null }],
 ];
 
-test('with the database down, every tenant, key, limit, sender, messaging-policy, opt-out, suppression and inbound call answers 503 problem+json', async () => {
+test('with the database down, every tenant, key, limit, sender, messaging-policy, opt-out, suppression, inbound and campaign call answers 503 problem+json', async () => {
   for (const [method, url, payload] of calls) {
     const res = await api.call(method, url, adminKey, payload);
     assert.equal(res.statusCode, 503, `${method} ${url}: ${res.body}`);
