@@ -400,4 +400,17 @@ describe('/v1/campaigns', () => {
     );
     assert.equal((await api.call('GET', '/v1/campaigns?cursor=zzz', reader)).statusCode, 400);
   });
+
+  test('the OpenAPI document gives the CSV upload its text/csv body', async () => {
+    await api.app.ready();
+    const doc = api.app.swagger() as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>>;
+    };
+    const upload = doc.paths['/v1/campaigns/{id}/recipients']?.put;
+    assert.deepEqual(Object.keys(upload?.requestBody?.content ?? {}), ['text/csv']);
+    assert.ok(
+      doc.paths['/v1/campaigns']?.post?.requestBody?.content['application/json'],
+      'JSON bodies unchanged',
+    );
+  });
 });
