@@ -22,6 +22,7 @@ function campaign(overrides: Partial<CampaignRecord> = {}): CampaignRecord {
     variables: { shop: 'Pigeon 鸽子 😀' },
     from: 'PIGEON',
     sendAt: T0 + 3_600_000,
+    firstSendAt: T0 + 3_600_000,
     timeZone: 'Asia/Shanghai',
     recurrence: 'weekly',
     rateCap: 50,

@@ -39,6 +39,7 @@ export async function storedCampaign(
     variables: options.body === undefined ? { name: 'there' } : {},
     from: null,
     sendAt: options.sendAt ?? null,
+    firstSendAt: options.sendAt ?? null,
     timeZone: options.timeZone ?? null,
     recurrence: options.recurrence ?? null,
     rateCap: options.rateCap ?? null,

@@ -266,7 +266,12 @@ export class CampaignRunner {
     const next =
       c.recurrence === null
         ? undefined
-        : nextRunAt(c.sendAt ?? c.startedAt ?? now, c.timeZone ?? 'UTC', c.recurrence);
+        : nextRunAt(
+            c.sendAt ?? c.startedAt ?? now,
+            c.timeZone ?? 'UTC',
+            c.recurrence,
+            c.firstSendAt ?? c.sendAt ?? c.startedAt ?? now,
+          );
     const ended =
       next === undefined
         ? await store.transitionCampaign(c.tenantId, c.id, ['running'], 'completed', now, { finishedAt: now })

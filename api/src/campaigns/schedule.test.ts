@@ -37,6 +37,20 @@ test('a monthly run keeps its day, or takes the last day of a shorter month', ()
   );
 });
 
+test('a monthly run first due on the 31st goes back to the 31st after a shorter month', () => {
+  const zone = 'Asia/Shanghai';
+  const first = instantOf('2027-01-31T09:00', zone);
+  const runs = [first];
+  for (let i = 0; i < 4; i++) runs.push(nextRunAt(runs.at(-1)!, zone, 'monthly', first));
+  assert.deepEqual(runs.map(iso), [
+    '2027-01-31T01:00:00.000Z',
+    '2027-02-28T01:00:00.000Z',
+    '2027-03-31T01:00:00.000Z',
+    '2027-04-30T01:00:00.000Z',
+    '2027-05-31T01:00:00.000Z',
+  ]);
+});
+
 test('a wall time that is not a date is refused', () => {
   assert.throws(() => instantOf('2026-02-30T09:00', 'UTC'), RangeError);
 });

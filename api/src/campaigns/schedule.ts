@@ -18,17 +18,23 @@ export function instantOf(local: string, timeZone: string): number {
 
 /**
  * When the run after one that was due at `previous` is due: the same wall time in `timeZone` the
- * next day, week or month, so a run follows its zone's DST changes. A monthly run on a day the
- * next month lacks moves to that month's last day (and stays on it: the store keeps only the
- * latest send time).
+ * next day, week or month, so a run follows its zone's DST changes. A monthly run keeps the day of
+ * the month of `anchor` (the first run): on a day the next month lacks, it runs on that month's
+ * last day, and goes back to its own day the month after (31 Jan, 28 Feb, 31 Mar).
  */
-export function nextRunAt(previous: number, timeZone: string, recurrence: Recurrence): number {
+export function nextRunAt(
+  previous: number,
+  timeZone: string,
+  recurrence: Recurrence,
+  anchor: number = previous,
+): number {
   const { day, minute } = localOf(previous, timeZone);
   if (recurrence !== 'monthly') {
     return localToInstant(day + (recurrence === 'daily' ? 1 : 7), minute, timeZone);
   }
   const date = new Date(day * DAY_MS);
-  const [y, m, d] = [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()];
+  const [y, m] = [date.getUTCFullYear(), date.getUTCMonth()];
+  const wanted = new Date(localOf(anchor, timeZone).day * DAY_MS).getUTCDate();
   const lastDay = new Date(Date.UTC(y, m + 2, 0)).getUTCDate();
-  return localToInstant(Date.UTC(y, m + 1, Math.min(d, lastDay)) / DAY_MS, minute, timeZone);
+  return localToInstant(Date.UTC(y, m + 1, Math.min(wanted, lastDay)) / DAY_MS, minute, timeZone);
 }

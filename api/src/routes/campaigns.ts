@@ -443,6 +443,7 @@ export async function campaignRoutes(fastify: FastifyInstance, deps: CampaignRou
       variables: stringValues(body.variables),
       from: body.from === undefined ? null : requireSenderId(body.from, 'from').value,
       sendAt,
+      firstSendAt: sendAt,
       timeZone: body.timeZone ?? null,
       recurrence: body.recurrence ?? null,
       rateCap: body.rateCap ?? null,

@@ -39,8 +39,10 @@ export interface CampaignRecord {
   variables: Record<string, string>;
   /** The sender id or number; null: the tenant's default. */
   from: string | null;
-  /** When the first run starts (ms since the epoch, UTC); null: as soon as it is scheduled. */
+  /** When the next run starts (ms since the epoch, UTC); null: as soon as it is scheduled. */
   sendAt: number | null;
+  /** When the first run was due: a monthly recurrence keeps its day of the month. */
+  firstSendAt: number | null;
   /** The IANA zone `sendAt` was given in, which a recurrence keeps the wall time of. */
   timeZone: string | null;
   recurrence: Recurrence | null;

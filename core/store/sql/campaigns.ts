@@ -28,6 +28,7 @@ interface CampaignRow {
   variables: string;
   sender: string | null;
   send_at: number | string | null;
+  first_send_at: number | string | null;
   time_zone: string | null;
   recurrence: string | null;
   rate_cap: number | string | null;
@@ -60,6 +61,7 @@ const CAMPAIGN_COLUMNS = [
   'variables',
   'sender',
   'send_at',
+  'first_send_at',
   'time_zone',
   'recurrence',
   'rate_cap',
@@ -416,6 +418,7 @@ function campaignValues(r: CampaignRecord): unknown[] {
     JSON.stringify(r.variables),
     r.from,
     r.sendAt,
+    r.firstSendAt,
     r.timeZone,
     r.recurrence,
     r.rateCap,
@@ -450,6 +453,7 @@ function toCampaignRecord(row: CampaignRow): CampaignRecord {
     variables: JSON.parse(row.variables) as Record<string, string>,
     from: row.sender,
     sendAt: numberOrNull(row.send_at),
+    firstSendAt: numberOrNull(row.first_send_at),
     timeZone: row.time_zone,
     recurrence: row.recurrence as Recurrence | null,
     rateCap: numberOrNull(row.rate_cap),
