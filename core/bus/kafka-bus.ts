@@ -310,7 +310,8 @@ export class KafkaBus implements Bus {
         }),
     );
     this.#scheduleFlush();
-    return Promise.all(sent).then(() => undefined);
+    // One part (every publish of a single message): its own promise, without an aggregate.
+    return sent.length === 1 ? sent[0]! : Promise.all(sent).then(() => undefined);
   }
 
   #scheduleFlush(): void {
