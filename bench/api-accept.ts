@@ -1,8 +1,13 @@
 /**
  * `POST /v1/messages` throughput and latency: the real API in distributed mode (real Kafka with
  * acks=all and an idempotent producer, MariaDB, Redis) against a bare Fastify 5 route with the same
- * body schema and ajv options that answers 202 at once. Both run as child processes with their own
+ * body schema and ajv options that answers 202 at once (the issue's baseline, `ratio`), and against
+ * the bare pipeline's accept route (`bench/bare-pipeline.ts accept`: the same route that first
+ * produces the request to Kafka, idempotent, acks=all, micro-batched; `ratio_vs_produce`), which
+ * also makes the broker work for the same two cores. All run as child processes with their own
  * event loop; autocannon drives them from this process over loopback with the same settings.
+ * Each server's CPU per request (`cpu_us_per_req`, from /proc) is printed beside its throughput:
+ * on a machine shared with other work it is the steadier figure.
  * Then a fixed-rate run on the API: BENCH_FIXED_RATE (5,000) requests per second offered over the
  * same connections (autocannon `overallRate`), where latency, not throughput, is the figure.
  *
@@ -12,13 +17,15 @@
  *   BENCH_CPU_PROF=.cache/prof npm run bench:api-accept     # --cpu-prof for the API child
  *   BENCH_FIXED_RATE=5000 …   # the fixed-rate run's offered load (autocannon overallRate), after the max run
  *
- * Ends with one JSON line: {"bench":"api-accept","ours":{…},"baseline":{…},"ratio":ours/baseline rps}.
+ * Ends with one JSON line: {"bench":"api-accept","ours":{…},"baseline":{…},"baseline_produce":{…},
+ * "ratio":ours/baseline rps,"ratio_vs_produce":…,"cpu_ratio":baseline/ours µs per request,…}.
  *
  * `bench/with-kafka.sh` runs it against a fresh broker of its own, so no other consumer sees the flood.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { createRequire } from 'node:module';
+import { Kafka, logLevel } from 'kafkajs';
 import { resolve } from 'node:path';
 import Fastify from 'fastify';
 import { AcceptedMessage, SendMessageBody } from '../api/src/schemas.ts';
@@ -69,6 +76,8 @@ const autocannon = require('autocannon') as (options: CannonOptions) => Promise<
 // ---------------------------------------------------------------------------------------------
 
 const API_KEY = 'pgn_bench_api_accept_fixed_key_0001';
+/** Partitions of the API's topics and of the produce baseline's one. */
+const PARTITIONS = 6;
 const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, allErrors: false } as const;
 
 /** The baseline server, run in a child process: one route, same body schema and ajv options. */
@@ -112,12 +121,42 @@ async function serveBaseline(): Promise<void> {
 }
 
 function startBaseline(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/api-accept.ts', '--baseline-server'], {
-    env: { ...process.env, PORT: String(port) },
+  return startChild(['bench/api-accept.ts', '--baseline-server'], { PORT: String(port) });
+}
+
+/**
+ * The bare pipeline's accept role on a fresh topic of the API's partition count: Fastify, the same
+ * schema, then a kafkajs produce (idempotent, acks=all, micro-batched) before the 202.
+ */
+async function startProduceBaseline(port: number, partitions: number): Promise<ChildProcess> {
+  const topic = `bench.accept.bare.${Date.now().toString(36)}`;
+  const admin = new Kafka({
+    brokers: TEST_KAFKA_BROKERS,
+    clientId: 'bench-accept',
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+  } finally {
+    await admin.disconnect();
+  }
+  return startChild(['bench/bare-pipeline.ts', 'accept'], {
+    PORT: String(port),
+    BARE_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
+    BARE_REQUESTS_TOPIC: topic,
+    BARE_RECEIPTS_TOPIC: `${topic}.receipts`,
+  });
+}
+
+/** A bench server in a child process, resolved once it prints `ready`. */
+function startChild(args: string[], env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolveReady, reject) => {
-    child.once('exit', (code) => reject(new Error(`baseline server exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
     child.stdout?.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('ready')) resolveReady(child);
     });
@@ -194,6 +233,8 @@ interface Figures {
   p99_ms: number;
   errors: number;
   server_cpu_pct: number;
+  /** The server's CPU time per accepted request, in µs: what a request costs it, however busy the machine. */
+  cpu_us_per_req: number;
 }
 
 interface Measured {
@@ -245,7 +286,8 @@ async function load(
   const broker = brokerPid();
   const before = sampleCpu(pid, broker);
   const result = await autocannon(options(seconds));
-  const cpu = cpuBetween(before, sampleCpu(pid, broker));
+  const after = sampleCpu(pid, broker);
+  const cpu = cpuBetween(before, after);
   const elapsed = (result.finish.getTime() - result.start.getTime()) / 1000;
   const statuses: Record<string, number> = {};
   for (const [code, { count }] of Object.entries(result.statusCodeStats)) statuses[code] = count;
@@ -256,6 +298,8 @@ async function load(
       p99_ms: result.latency.p99,
       errors: result.non2xx + result.errors + result.timeouts,
       server_cpu_pct: cpu.server,
+      cpu_us_per_req:
+        result['2xx'] > 0 ? Math.round(((after.server - before.server) * 1e6) / result['2xx']) : 0,
     },
     requests: result['2xx'] + result.non2xx,
     statuses,
@@ -288,7 +332,9 @@ async function main(): Promise<void> {
   let db: TestDatabase | undefined;
   let api: ServiceProcess | undefined;
   let baselineChild: ChildProcess | undefined;
+  let produceChild: ChildProcess | undefined;
   let baseline: Measured;
+  let produce: Measured;
   let ours: Measured;
   let fixed: Measured;
   try {
@@ -300,13 +346,23 @@ async function main(): Promise<void> {
     baseline = await load(baselineUrl, baselineChild.pid, connections, seconds);
     await stopChild(baselineChild);
 
+    const producePort = await freePort();
+    produceChild = await startProduceBaseline(producePort, PARTITIONS);
+    const produceUrl = `http://127.0.0.1:${producePort}`;
+    await checkAccepts(produceUrl);
+    process.stderr.write(
+      `baseline: bare Fastify + Kafka produce (acks=all), ${connections} connections, ${seconds} s…\n`,
+    );
+    produce = await load(produceUrl, produceChild.pid, connections, seconds);
+    await stopChild(produceChild);
+
     db = await createTestDatabase();
     const apiPort = await freePort();
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const profileDir = process.env.BENCH_CPU_PROF;
     api = startServiceProcess('api', {
       KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
-      KAFKA_PARTITIONS: '6',
+      KAFKA_PARTITIONS: String(PARTITIONS),
       MYSQL_URL: db.url,
       REDIS_URL: TEST_REDIS_URL,
       PIGEON_API_KEY: API_KEY,
@@ -327,6 +383,7 @@ async function main(): Promise<void> {
     fixed = await load(apiUrl, api.child.pid, connections, seconds, fixedRate);
   } finally {
     if (baselineChild) await stopChild(baselineChild);
+    if (produceChild) await stopChild(produceChild);
     if (api) {
       const code = await api.stop();
       if (code !== 0) process.stderr.write(`api exited with ${code}\n--- api output ---\n${api.output()}\n`);
@@ -339,7 +396,7 @@ async function main(): Promise<void> {
 
   const lines = [
     `POST /v1/messages — ${connections} connections, pipelining 1, ${seconds} s after a warm-up, loopback`,
-    row(['', 'rps', 'p50 ms', 'p99 ms', 'errors', 'cpu %']),
+    row(['', 'rps', 'p50 ms', 'p99 ms', 'errors', 'cpu %', 'µs/req']),
     row([
       'baseline',
       baseline.figures.rps,
@@ -347,6 +404,16 @@ async function main(): Promise<void> {
       baseline.figures.p99_ms,
       baseline.figures.errors,
       baseline.figures.server_cpu_pct,
+      baseline.figures.cpu_us_per_req,
+    ]),
+    row([
+      '+produce',
+      produce.figures.rps,
+      produce.figures.p50_ms,
+      produce.figures.p99_ms,
+      produce.figures.errors,
+      produce.figures.server_cpu_pct,
+      produce.figures.cpu_us_per_req,
     ]),
     row([
       'ours',
@@ -355,6 +422,7 @@ async function main(): Promise<void> {
       ours.figures.p99_ms,
       ours.figures.errors,
       ours.figures.server_cpu_pct,
+      ours.figures.cpu_us_per_req,
     ]),
     row([
       `${fixedRate}/s`,
@@ -363,24 +431,30 @@ async function main(): Promise<void> {
       fixed.figures.p99_ms,
       fixed.figures.errors,
       fixed.figures.server_cpu_pct,
+      fixed.figures.cpu_us_per_req,
     ]),
-    `statuses: baseline ${JSON.stringify(baseline.statuses)}, ours ${JSON.stringify(ours.statuses)}, ` +
+    `statuses: baseline ${JSON.stringify(baseline.statuses)}, +produce ${JSON.stringify(produce.statuses)}, ours ${JSON.stringify(ours.statuses)}, ` +
       `fixed rate ${JSON.stringify(fixed.statuses)}`,
     `machine CPU busy: baseline run ${baseline.machineCpu} %, ours ${ours.machineCpu} % ` +
       `(before: ${baseline.idleBusy} %, ${ours.idleBusy} %)` +
       (ours.brokerCpu >= 0 ? `; Kafka broker during ours: ${ours.brokerCpu} % of a core` : ''),
-    '(cpu % = the server process, in % of one core)',
+    '(cpu % = the server process, in % of one core; µs/req = its CPU time per accepted request)',
     '',
   ];
   process.stdout.write(lines.join('\n'));
-  const ratio =
-    baseline.figures.rps > 0 ? Math.round((ours.figures.rps / baseline.figures.rps) * 1000) / 1000 : 0;
+  const ratioOf = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 0);
+  const ratio = ratioOf(ours.figures.rps, baseline.figures.rps);
   process.stdout.write(
     `${JSON.stringify({
       bench: 'api-accept',
       ours: { ...ours.figures, fixed_rate: { offered_rps: fixedRate, ...fixed.figures } },
       baseline: baseline.figures,
+      baseline_produce: produce.figures,
       ratio,
+      ratio_vs_produce: ratioOf(ours.figures.rps, produce.figures.rps),
+      // The same comparison by CPU per request: baseline µs / ours µs.
+      cpu_ratio: ratioOf(baseline.figures.cpu_us_per_req, ours.figures.cpu_us_per_req),
+      cpu_ratio_vs_produce: ratioOf(produce.figures.cpu_us_per_req, ours.figures.cpu_us_per_req),
     })}\n`,
   );
 }

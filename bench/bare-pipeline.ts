@@ -22,7 +22,11 @@ import Fastify from 'fastify';
 import { type Consumer, Kafka, logLevel, type Producer } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { AcceptedMessage, SendMessageBody } from '../api/src/schemas.ts';
+import { fixKafkajsIdleLoop } from '../core/bus/kafkajs-idle-loop.ts';
 import { newId } from '../core/ids.ts';
+
+// The same kafkajs as Pigeon's bus runs, without its 1 ms idle timer loop: a fair baseline.
+fixKafkajsIdleLoop();
 
 const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, allErrors: false } as const;
 

@@ -52,21 +52,7 @@ export class MessagePublisher {
   ): Promise<void> {
     const waitMs = this.timeoutMs - spentMs;
     if (!(waitMs > 0)) return this.giveUp(events, 'timeout', undefined, abortOnFailure);
-    const byTopic = new Map<string, MessageRequested[]>();
-    for (const event of events) {
-      const topic = LANE_TOPICS[event.lane];
-      const list = byTopic.get(topic);
-      if (list) list.push(event);
-      else byTopic.set(topic, [event]);
-    }
-    const writes = Promise.all(
-      [...byTopic].map(([topic, list]) =>
-        this.bus.publish(
-          topic,
-          list.map((e) => ({ key: e.to, value: this.serialize(e) })),
-        ),
-      ),
-    );
+    const writes = this.write(events);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), waitMs);
@@ -80,6 +66,24 @@ export class MessagePublisher {
     if (result === 'ok') return;
     writes.catch(() => undefined);
     return this.giveUp(events, result, failure, abortOnFailure);
+  }
+
+  /** Publishes the messages to their lanes' topics: one bus publish per topic. */
+  private write(events: readonly MessageRequested[]): Promise<unknown> {
+    const record = (e: MessageRequested) => ({ key: e.to, value: this.serialize(e) });
+    const topic = events.length > 0 ? LANE_TOPICS[events[0]!.lane] : undefined;
+    // A single send, and most batches, go to one lane: no grouping to build per request.
+    if (topic !== undefined && events.every((e) => LANE_TOPICS[e.lane] === topic)) {
+      return this.bus.publish(topic, events.map(record));
+    }
+    const byTopic = new Map<string, MessageRequested[]>();
+    for (const event of events) {
+      const lane = LANE_TOPICS[event.lane];
+      const list = byTopic.get(lane);
+      if (list) list.push(event);
+      else byTopic.set(lane, [event]);
+    }
+    return Promise.all([...byTopic].map(([lane, list]) => this.bus.publish(lane, list.map(record))));
   }
 
   /**

@@ -13,6 +13,9 @@ import { backoffDelay, type ExponentialBackoff, isRetriable, type ScheduleBackof
 import type { Bus, BusRecord, ConsumerStatus, SubscribeOptions, Subscription, TopicSpec } from './bus.ts';
 import { redeliveryBackoff } from './bus.ts';
 import { type ConsumerSettings, KafkaSubscription } from './kafka-subscription.ts';
+import { fixKafkajsIdleLoop } from './kafkajs-idle-loop.ts';
+
+fixKafkajsIdleLoop();
 
 /** The subset of a pino logger the bus writes to. */
 export interface BusLogger {
@@ -310,7 +313,8 @@ export class KafkaBus implements Bus {
         }),
     );
     this.#scheduleFlush();
-    return Promise.all(sent).then(() => undefined);
+    // One part (every publish of a single message): its own promise, without an aggregate.
+    return sent.length === 1 ? sent[0]! : Promise.all(sent).then(() => undefined);
   }
 
   #scheduleFlush(): void {

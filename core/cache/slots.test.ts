@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { assertOneSlot, crc16, hashTag, keySlot } from './slots.ts';
 
 test('crc16 is the XMODEM checksum Redis Cluster specifies (check value of "123456789")', () => {
@@ -32,4 +33,22 @@ test('assertOneSlot accepts keys sharing a tag and names two that do not', () =>
   assertOneSlot('s', [`a:${hashTag('t')}:1`, `b:${hashTag('t')}:2`, `c:${hashTag('t')}`]);
   assertOneSlot('s', ['lone']);
   assert.throws(() => assertOneSlot('s', ['foo', 'bar']), /script s: .*"foo" and "bar"/);
+});
+
+test('assertOneSlot passes exactly the key sets keySlot puts in one slot, tagged or not', () => {
+  const part = fc.constantFrom('', 'a', 't', 'tenant-é', '{', '}', '{t}', '{}', 'x{t', 'y}');
+  const key = fc.array(part, { maxLength: 4 }).map((parts) => parts.join(''));
+  fc.assert(
+    fc.property(fc.array(key, { minLength: 2, maxLength: 5 }), (keys) => {
+      const oneSlot = keys.every((k) => keySlot(k) === keySlot(keys[0]!));
+      let passed = true;
+      try {
+        assertOneSlot('s', keys);
+      } catch {
+        passed = false;
+      }
+      assert.equal(passed, oneSlot);
+    }),
+    { numRuns: 2000 },
+  );
 });
