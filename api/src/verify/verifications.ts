@@ -16,8 +16,9 @@ import type { Caller, SendHold, VerificationLimits } from './limits.ts';
 import { checkDestination } from '../send-policy/destination.ts';
 import { MAX_CHECKS } from './policy.ts';
 import {
+  admitAndBeginCheck,
   approveVerification,
-  beginCheck,
+  isRefusal,
   cancelVerification,
   readVerification,
   VerifyKeys,
@@ -235,21 +236,37 @@ export class Verifications {
     const settings = this.deps.settings;
     const otpKey = requireKey(settings.otpKey, 'PIGEON_OTP_KEY');
     const now = this.deps.now();
-    await this.deps.limits.hitCheckLimits(caller);
     let id: string | undefined;
     let expectedTo = '';
     if ('id' in ref) id = ref.id;
     else {
-      const number = requireE164(ref.to, 'to');
+      let number: ReturnType<typeof requireE164>;
+      try {
+        number = requireE164(ref.to, 'to');
+      } catch (err) {
+        // An unusable number is still a check: it counts in the windows like any other.
+        await this.deps.limits.hitCheckLimits(caller);
+        throw err;
+      }
       expectedTo = number.e164;
       id = await this.deps.cache.get(VerifyKeys.index(caller.tenantId, number.e164));
     }
-    const [found, digest, checks, messageId, country, factorId, sealedTotp, to] =
-      await this.deps.cache.runScript(
-        beginCheck,
-        [id === undefined ? VerifyKeys.noRecord(caller.tenantId) : VerifyKeys.record(caller.tenantId, id)],
-        [now, caller.tenantId, MAX_CHECKS, expectedTo],
-      );
+    // The check windows and the check script in one round trip (admitAndBeginCheck): a refused
+    // check counts no attempt, as when the windows ran in a script of their own first.
+    const limits = this.deps.limits.checkLimits(caller);
+    const reply = await this.deps.cache.runScript(
+      admitAndBeginCheck,
+      [
+        ...limits.keys,
+        id === undefined ? VerifyKeys.noRecord(caller.tenantId) : VerifyKeys.record(caller.tenantId, id),
+      ],
+      [...limits.args, now, caller.tenantId, MAX_CHECKS, expectedTo],
+    );
+    if (isRefusal(reply)) {
+      limits.settle([reply[1], reply[2], reply[3]]);
+      throw new Error(`check limits refused with ${reply[1]} yet settled`);
+    }
+    const [found, digest, checks, messageId, country, factorId, sealedTotp, to] = reply;
     const evaluate = found === 'evaluate';
     let method: 'sms' | 'totp' | undefined = codeMatches(
       otpKey,
