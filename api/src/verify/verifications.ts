@@ -145,13 +145,8 @@ export class Verifications {
         publishTimeoutMs: settings.publishTimeoutMs,
       },
     );
-    const index = VerifyKeys.index(caller.tenantId, destination.e164);
-    // The factor is only needed if this creates a verification, but looking it up alongside the
-    // index read takes a database round trip off the way of every create.
-    const [existing, factor] = await Promise.all([
-      this.deps.cache.get(index),
-      this.deps.factors.verifiedFor(caller.tenantId, destination.e164),
-    ]);
+    // Needed only if this creates a verification; for a tenant without factors, no read at all.
+    const factor = await this.deps.factors.verifiedFor(caller.tenantId, destination.e164);
     const claim: SendClaim = {
       tenantId: caller.tenantId,
       destination,
@@ -159,20 +154,21 @@ export class Verifications {
       messageId: message.messageId,
       code,
       otpKey,
-      existing,
+      existing: undefined,
       factor,
       now,
       ttlMs,
     };
     const counted = { ...destination, segments: message.segments };
     let created: { send: Send; hold: SendHold } | undefined;
-    if (existing === undefined) {
-      // A new verification: its limits and its creation in one script.
-      const call = await limits.sendLimits(caller, counted, true, now, policy);
-      const outcome = await createWithinLimits(this.deps.cache, claim, call);
-      if ('pending' in outcome) claim.existing = outcome.pending;
-      else created = { send: outcome, hold: call.hold };
-    }
+    // A new verification's limits and its creation in one script, which reads the number's index
+    // first: a pending verification there answers `exists` with nothing counted, and is re-sent
+    // below through its own limits. So a create waits on one round trip to Redis, a re-send on
+    // three (this one, the windows, the re-send script), as when the index was read on its own.
+    const call = await limits.sendLimits(caller, counted, true, now, policy);
+    const outcome = await createWithinLimits(this.deps.cache, claim, call);
+    if ('pending' in outcome) claim.existing = outcome.pending;
+    else created = { send: outcome, hold: call.hold };
     const hold =
       created?.hold ??
       (await limits.hitSendLimits(caller, counted, claim.existing === undefined, now, policy));
