@@ -12,9 +12,15 @@
  *   npm run bench:otp
  *   BENCH_DURATION=30 BENCH_CONNECTIONS=64 npm run bench:otp
  *   BENCH_CPU_PROF=.cache/prof npm run bench:otp           # --cpu-prof for the API child
+ *   BENCH_ROUNDS=4 BENCH_DURATION=6 npm run bench:otp     # four interleaved rounds
+ *
+ * With BENCH_ROUNDS > 1 the four loads (messages, create, check, evalsha) run one after the other
+ * that many times, and each ratio is the median of the rounds' own ratios: on a shared machine
+ * whose load moves by the minute, a ratio of two figures taken seconds apart says more than one
+ * of two figures taken a minute apart. Figures are the rounds' medians.
  *
  * Ends with one JSON line: {"bench":"otp","ours":{"create":{…},"check":{…},"check_ratio":…},
- * "baseline":{"messages":{…},"evalsha":{…}},"ratio":create/messages rps}.
+ * "baseline":{"messages":{…},"evalsha":{…}},"ratio":create/messages rps,"rounds":[…]}.
  * Velocity limits and the spend cap are lifted for the run (one client address, one tenant).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -120,6 +126,24 @@ async function load(
   };
 }
 
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** The rounds' medians of each figure. */
+function medianFigures(rounds: Figures[]): Figures {
+  return {
+    rps: Math.round(median(rounds.map((f) => f.rps))),
+    p50_ms: median(rounds.map((f) => f.p50_ms)),
+    p99_ms: median(rounds.map((f) => f.p99_ms)),
+    errors: rounds.reduce((sum, f) => sum + f.errors, 0),
+  };
+}
+
+const ratioOf = (a: Figures, b: Figures) => (b.rps > 0 ? Math.round((a.rps / b.rps) * 1000) / 1000 : 0);
+
 function row(cells: Array<string | number>): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(10) : String(c).padStart(9))).join(' ');
 }
@@ -182,16 +206,15 @@ async function main(): Promise<void> {
   const seconds = envInt('BENCH_DURATION', benchSize(15, 4));
   const warmup = envInt('BENCH_WARMUP', benchSize(3, 1));
   const connections = envInt('BENCH_CONNECTIONS', 64);
+  const roundCount = envInt('BENCH_ROUNDS', 1);
   const pool = numbers(envInt('BENCH_NUMBERS', benchSize(400_000, 100_000)));
   let next = 0;
   const ids: string[] = [];
 
   let db: TestDatabase | undefined;
   let api: ServiceProcess | undefined;
-  let baseline: Awaited<ReturnType<typeof load>>;
-  let create: Awaited<ReturnType<typeof load>>;
-  let check: Awaited<ReturnType<typeof load>>;
-  let evalsha: Awaited<ReturnType<typeof load>>;
+  type Round = Record<'messages' | 'create' | 'check' | 'evalsha', Awaited<ReturnType<typeof load>>>;
+  const rounds: Round[] = [];
   let evalshaChild: ChildProcess | undefined;
   try {
     db = await createTestDatabase();
@@ -263,27 +286,29 @@ async function main(): Promise<void> {
     });
     if (probe.status !== 201) throw new Error(`expected 201, got ${probe.status}: ${await probe.text()}`);
 
-    process.stderr.write(`baseline: POST /v1/messages, ${connections} connections, ${seconds} s…\n`);
-    await load(url, connections, warmup, message);
-    baseline = await load(url, connections, seconds, message);
-    next = 0;
-    process.stderr.write(`ours: POST /v1/verifications, ${connections} connections, ${seconds} s…\n`);
-    await load(url, connections, warmup, startOne);
-    create = await load(url, connections, seconds, startOne);
-    process.stderr.write(
-      `ours: POST /v1/verifications/:id/check over ${ids.length} verifications, ${seconds} s…\n`,
-    );
-    await load(url, connections, warmup, checkOne);
-    check = await load(url, connections, seconds, checkOne);
-
     const evalshaPort = await freePort();
     evalshaChild = await startEvalshaBaseline(evalshaPort);
     const evalshaUrl = `http://127.0.0.1:${evalshaPort}`;
-    process.stderr.write(
-      `baseline: bare Fastify route with one EVALSHA, ${connections} connections, ${seconds} s…\n`,
-    );
-    await load(evalshaUrl, connections, warmup, checkOne);
-    evalsha = await load(evalshaUrl, connections, seconds, checkOne);
+    for (let round = 1; round <= roundCount; round++) {
+      const of = roundCount > 1 ? ` (round ${round} of ${roundCount})` : '';
+      process.stderr.write(`baseline: POST /v1/messages, ${connections} connections, ${seconds} s${of}…\n`);
+      await load(url, connections, warmup, message);
+      const messages = await load(url, connections, seconds, message);
+      process.stderr.write(`ours: POST /v1/verifications, ${connections} connections, ${seconds} s${of}…\n`);
+      await load(url, connections, warmup, startOne);
+      const create = await load(url, connections, seconds, startOne);
+      process.stderr.write(
+        `ours: POST /v1/verifications/:id/check over ${ids.length} verifications, ${seconds} s${of}…\n`,
+      );
+      await load(url, connections, warmup, checkOne);
+      const check = await load(url, connections, seconds, checkOne);
+      process.stderr.write(
+        `baseline: bare Fastify route with one EVALSHA, ${connections} connections, ${seconds} s${of}…\n`,
+      );
+      await load(evalshaUrl, connections, warmup, checkOne);
+      const evalsha = await load(evalshaUrl, connections, seconds, checkOne);
+      rounds.push({ messages, create, check, evalsha });
+    }
   } finally {
     if (evalshaChild && evalshaChild.exitCode === null) {
       const exited = new Promise((resolveExit) => evalshaChild?.once('exit', resolveExit));
@@ -299,45 +324,38 @@ async function main(): Promise<void> {
       .catch((err: unknown) => process.stderr.write(`could not drop the database: ${String(err)}\n`));
   }
 
+  const figures = (name: keyof Round) => medianFigures(rounds.map((r) => r[name].figures));
+  const [baseline, create, check, evalsha] = [
+    figures('messages'),
+    figures('create'),
+    figures('check'),
+    figures('evalsha'),
+  ];
+  const statuses = (name: keyof Round) => JSON.stringify(rounds.map((r) => r[name].statuses));
+  const perRound = rounds.map((r) => ({
+    ratio: ratioOf(r.create.figures, r.messages.figures),
+    check_ratio: ratioOf(r.check.figures, r.evalsha.figures),
+  }));
+  const ratio = median(perRound.map((r) => r.ratio));
+  const checkRatio = median(perRound.map((r) => r.check_ratio));
   process.stdout.write(
     [
-      `Verifications — ${connections} connections, pipelining 1, ${seconds} s after a ${warmup} s warm-up, loopback`,
+      `Verifications — ${connections} connections, pipelining 1, ${seconds} s after a ${warmup} s warm-up, loopback` +
+        (roundCount > 1 ? `, median of ${roundCount} interleaved rounds` : ''),
       row(['', 'rps', 'p50 ms', 'p99 ms', 'errors']),
-      row([
-        'messages',
-        baseline.figures.rps,
-        baseline.figures.p50_ms,
-        baseline.figures.p99_ms,
-        baseline.figures.errors,
-      ]),
-      row([
-        'create',
-        create.figures.rps,
-        create.figures.p50_ms,
-        create.figures.p99_ms,
-        create.figures.errors,
-      ]),
-      row(['check', check.figures.rps, check.figures.p50_ms, check.figures.p99_ms, check.figures.errors]),
-      row([
-        'evalsha',
-        evalsha.figures.rps,
-        evalsha.figures.p50_ms,
-        evalsha.figures.p99_ms,
-        evalsha.figures.errors,
-      ]),
-      `statuses: messages ${JSON.stringify(baseline.statuses)}, create ${JSON.stringify(create.statuses)}, check ${JSON.stringify(check.statuses)}`,
+      row(['messages', baseline.rps, baseline.p50_ms, baseline.p99_ms, baseline.errors]),
+      row(['create', create.rps, create.p50_ms, create.p99_ms, create.errors]),
+      row(['check', check.rps, check.p50_ms, check.p99_ms, check.errors]),
+      row(['evalsha', evalsha.rps, evalsha.p50_ms, evalsha.p99_ms, evalsha.errors]),
+      `create/messages ${ratio}, check/evalsha ${checkRatio}` +
+        (roundCount > 1 ? ` (rounds: ${perRound.map((r) => `${r.ratio}/${r.check_ratio}`).join(', ')})` : ''),
+      `statuses: messages ${statuses('messages')}, create ${statuses('create')}, check ${statuses('check')}`,
       '',
     ].join('\n'),
   );
-  const ratioOf = (a: Figures, b: Figures) => (b.rps > 0 ? Math.round((a.rps / b.rps) * 1000) / 1000 : 0);
-  const ratio = ratioOf(create.figures, baseline.figures);
-  const ours = {
-    create: create.figures,
-    check: check.figures,
-    check_ratio: ratioOf(check.figures, evalsha.figures),
-  };
+  const ours = { create, check, check_ratio: checkRatio };
   process.stdout.write(
-    `${JSON.stringify({ bench: 'otp', ours, baseline: { messages: baseline.figures, evalsha: evalsha.figures }, ratio })}\n`,
+    `${JSON.stringify({ bench: 'otp', ours, baseline: { messages: baseline, evalsha }, ratio, rounds: perRound })}\n`,
   );
 }
 

@@ -87,6 +87,19 @@ function tenantContract(name: string, makeTarget: () => Promise<StoreTarget>): v
       assert.deepEqual(await store.findTotpFactor('tenant-b', first.recipient), other);
     });
 
+    test('a tenant has a verified factor once one of its numbers has one, and not after its deletion', async () => {
+      const tenantId = `tenant-${newId()}`;
+      const f = factor({ tenantId });
+      assert.equal(await store.hasVerifiedTotpFactor(tenantId), false);
+      await store.putTotpFactor(f);
+      assert.equal(await store.hasVerifiedTotpFactor(tenantId), false, 'an unverified factor is not one');
+      await store.verifyTotpFactor(tenantId, f.id, T0 + 100);
+      assert.equal(await store.hasVerifiedTotpFactor(tenantId), true);
+      assert.equal(await store.hasVerifiedTotpFactor(`tenant-${newId()}`), false);
+      await store.deleteTotpFactor(tenantId, f.id);
+      assert.equal(await store.hasVerifiedTotpFactor(tenantId), false);
+    });
+
     test('verifying a factor keeps the first verification time; deleting removes it once', async () => {
       const f = factor();
       await store.putTotpFactor(f);

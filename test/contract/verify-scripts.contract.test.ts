@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  admitAndBeginCheck,
   admitAndCreate,
   approveVerification,
   beginCheck,
@@ -229,6 +230,36 @@ function verifyScriptsContract(name: string, create: () => Cache): void {
       assert.ok(replies.filter((r) => r[0] !== 'evaluate').every((r) => r[0] === 'max_attempts'));
       assert.equal((await s.read(id)).checks, String(MAX_CHECKS));
       assert.equal(await s.approve(id, s.t0, 'd1'), 1, 'the fifth check may still approve');
+    });
+
+    it('checks within the check windows in one step: a refusal counts no attempt', async () => {
+      const s = subject();
+      const id = newId();
+      await s.createOne(id);
+      const window = VerifyKeys.window(TENANT, 'check-ip', newId());
+      // No bucket (rate 0) and one window of two checks a minute, as a check's limits come.
+      const checkWithin = (target: string | undefined) =>
+        cache.runScript(
+          admitAndBeginCheck,
+          [
+            VerifyKeys.window(TENANT, 'bucket'),
+            window,
+            target ? s.record(target) : VerifyKeys.noRecord(TENANT),
+          ],
+          [s.t0, 0, 0, 1, 2, 60_000, 0, s.t0, TENANT, MAX_CHECKS, ''],
+        );
+      assert.deepEqual(await checkWithin(id), ['evaluate', 'd1', 1, `m-${id}`, 'US', '', '', s.to]);
+      assert.deepEqual(
+        await checkWithin(undefined),
+        ['unknown', '', 0, '', '', '', '', ''],
+        'no such verification: the same answer as beginCheck alone',
+      );
+      assert.equal(await cache.get(window), '2', 'both checks counted, the unknown one too');
+      const refused = await checkWithin(id);
+      assert.equal(refused[0], 'refused');
+      assert.equal(refused[1], 2, 'the window, the second key, refused');
+      assert.ok(Number(refused[2]) > 0 && Number(refused[2]) <= 60_000);
+      assert.equal((await s.read(id)).checks, '1', 'a refused check counts no attempt');
     });
 
     it('hands the digest to an evaluation only: unknown, foreign, expired and final ones carry none', async () => {

@@ -6,6 +6,7 @@ import { requireE164 } from '../../../core/phone.ts';
 import { openSealed, SealedBodyError, sealBody } from '../../../core/sealed-body.ts';
 import type { TotpFactorRecord } from '../../../core/store/kinds/factors.ts';
 import type { Store } from '../../../core/store/store.ts';
+import { TenantCache } from '../../../core/tenant-cache.ts';
 import type { Caller, VerificationLimits } from './limits.ts';
 import { claimTotpStep, VerifyKeys } from './scripts.ts';
 import { requireKey, type VerificationSettings } from './settings.ts';
@@ -21,11 +22,34 @@ export interface FactorsDeps {
 }
 
 /**
+ * How long an api process trusts "this tenant has no verified factor" before asking the store
+ * again. The cost of keeping a database read off every verification start: a tenant's first factor,
+ * confirmed through another api replica, is offered by this one's verifications up to this long
+ * later (until then they go without the fallback, as during a database outage). A confirmation
+ * through this process applies at once; a tenant that has factors is looked up on every start.
+ */
+export const TENANT_FACTORS_TTL_MS = 5_000;
+
+/**
  * Authenticator-app (TOTP) factors: the fallback a check accepts besides the SMS code. Secrets are
  * stored sealed under PIGEON_FACTOR_KEY; each time step is accepted once.
  */
 export class Factors {
-  constructor(private readonly deps: FactorsDeps) {}
+  /**
+   * Whether a tenant has any verified factor, kept in process for TENANT_FACTORS_TTL_MS: most
+   * tenants have none, and for them a verification's start then needs no database read.
+   */
+  private readonly tenantsWithFactors: TenantCache<boolean>;
+
+  constructor(private readonly deps: FactorsDeps) {
+    this.tenantsWithFactors = new TenantCache(
+      (tenantId) => deps.store.hasVerifiedTotpFactor(tenantId),
+      'verification.factor_presence_unreadable',
+      deps.now,
+      TENANT_FACTORS_TTL_MS,
+    );
+    this.tenantsWithFactors.logger = deps.logger;
+  }
 
   /** Creates (or replaces) the number's TOTP factor; the URI carrying the secret is shown only here. */
   async create(
@@ -57,7 +81,11 @@ export class Factors {
     if (!factor) throw new PigeonError('PIGEON_ERR_NOT_FOUND', 'No such factor for this API key');
     await this.deps.limits.hitFactorConfirmLimit(caller, id);
     if (!(await this.accepts(id, factor.secret, code, now))) return factor;
-    if (factor.status !== 'verified') await this.deps.store.verifyTotpFactor(tenantId, id, now);
+    if (factor.status !== 'verified') {
+      await this.deps.store.verifyTotpFactor(tenantId, id, now);
+      // This process offers the factor from its next verification on, without waiting for the TTL.
+      this.tenantsWithFactors.forget(tenantId);
+    }
     return { ...factor, status: 'verified', verifiedAt: factor.verifiedAt ?? now };
   }
 
@@ -95,8 +123,11 @@ export class Factors {
   /**
    * The number's verified factor, looked up when a verification starts so that checks need no
    * database. A database outage must not stop SMS codes: the verification then goes without it.
+   * A tenant known to have no verified factor at all is not asked about (see TENANT_FACTORS_TTL_MS).
    */
   async verifiedFor(tenantId: string, e164: string): Promise<TotpFactorRecord | undefined> {
+    // undefined: unknown (the store could not be read yet), so the number is looked up as before.
+    if ((await this.tenantsWithFactors.get(tenantId)) === false) return undefined;
     try {
       const factor = await this.deps.store.findTotpFactor(tenantId, e164);
       return factor?.status === 'verified' ? factor : undefined;

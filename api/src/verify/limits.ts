@@ -219,8 +219,17 @@ export class VerificationLimits {
 
   /** Checks per client address and per tenant. */
   async hitCheckLimits(caller: Caller): Promise<void> {
+    const call = this.checkLimits(caller);
+    call.settle(await this.deps.cache.runScript(admitSend, call.keys, call.args));
+  }
+
+  /**
+   * hitCheckLimits as one admitSend call not yet made: its KEYS and ARGV, for a check that runs
+   * them inside its own script (admitAndBeginCheck), and `settle` for its reply.
+   */
+  checkLimits(caller: Caller): Omit<SendLimitsCall, 'hold'> {
     const s = this.deps.settings;
-    await this.hitWindowsOrThrow(caller, undefined, [
+    return this.windowsCall(caller, undefined, [
       [
         VerifyKeys.window(caller.tenantId, 'check-ip', clientKey(caller.ip)),
         s.checksPerIp,

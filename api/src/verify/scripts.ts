@@ -282,6 +282,48 @@ return {'evaluate', redis.call('HGET', KEYS[1], 'digest'), checks, messageId, co
   },
 };
 
+/** The check script's ARGV count; admitAndBeginCheck finds where its two parts meet by it. */
+const CHECK_ARGS = 4;
+
+export type AdmitAndCheckReply = CheckReply | CheckRefused;
+type CheckRefused = ['refused', number, number, number];
+
+/** Whether admitAndBeginCheck's reply is the windows' refusal rather than the check's. */
+export function isRefusal(reply: AdmitAndCheckReply): reply is CheckRefused {
+  return reply[0] === 'refused';
+}
+
+/**
+ * A check's rate limits and its first half in one step, so a check waits on one round trip instead
+ * of two: the send policy's admitSend runs over its part of the keys and arguments (the check
+ * windows; a refusal: ['refused', and admitSend's reply], and the attempt is not counted), then
+ * beginCheck, whose reply it answers. The windows count every check that reaches Redis, as they did
+ * when they ran first in a script of their own, whatever the verification turns out to be.
+ * KEYS admitSend's keys (no dedup claim), then record. ARGV admitSend's, then beginCheck's four.
+ */
+export const admitAndBeginCheck: CacheScript<AdmitAndCheckReply> = {
+  name: 'verify_admit_begin_check',
+  lua: `
+local function admit(KEYS, ARGV)
+${admitSend.lua}
+end
+local function check(KEYS, ARGV)
+${beginCheck.lua}
+end
+local admitKeys, admitArgs, checkArgs = {}, {}, {}
+for i = 1, #KEYS - 1 do admitKeys[i] = KEYS[i] end
+for i = 1, #ARGV - ${CHECK_ARGS} do admitArgs[i] = ARGV[i] end
+for i = #ARGV - ${CHECK_ARGS - 1}, #ARGV do checkArgs[#checkArgs + 1] = ARGV[i] end
+local admitted = admit(admitKeys, admitArgs)
+if admitted[1] ~= 0 then return {'refused', admitted[1], admitted[2], admitted[3]} end
+return check({KEYS[#KEYS]}, checkArgs)`,
+  memory(r: ScriptRedis, keys, a): AdmitAndCheckReply {
+    const admitted = admitSend.memory(r, keys.slice(0, -1), a.slice(0, -CHECK_ARGS));
+    if (admitted[0] !== 0) return ['refused', admitted[0], admitted[1], admitted[2]];
+    return beginCheck.memory(r, keys.slice(-1), a.slice(-CHECK_ARGS));
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 
 /**

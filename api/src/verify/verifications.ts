@@ -16,8 +16,9 @@ import type { Caller, SendHold, VerificationLimits } from './limits.ts';
 import { checkDestination } from '../send-policy/destination.ts';
 import { MAX_CHECKS } from './policy.ts';
 import {
+  admitAndBeginCheck,
   approveVerification,
-  beginCheck,
+  isRefusal,
   cancelVerification,
   readVerification,
   VerifyKeys,
@@ -144,13 +145,8 @@ export class Verifications {
         publishTimeoutMs: settings.publishTimeoutMs,
       },
     );
-    const index = VerifyKeys.index(caller.tenantId, destination.e164);
-    // The factor is only needed if this creates a verification, but looking it up alongside the
-    // index read takes a database round trip off the way of every create.
-    const [existing, factor] = await Promise.all([
-      this.deps.cache.get(index),
-      this.deps.factors.verifiedFor(caller.tenantId, destination.e164),
-    ]);
+    // Needed only if this creates a verification; for a tenant without factors, no read at all.
+    const factor = await this.deps.factors.verifiedFor(caller.tenantId, destination.e164);
     const claim: SendClaim = {
       tenantId: caller.tenantId,
       destination,
@@ -158,20 +154,21 @@ export class Verifications {
       messageId: message.messageId,
       code,
       otpKey,
-      existing,
+      existing: undefined,
       factor,
       now,
       ttlMs,
     };
     const counted = { ...destination, segments: message.segments };
     let created: { send: Send; hold: SendHold } | undefined;
-    if (existing === undefined) {
-      // A new verification: its limits and its creation in one script.
-      const call = await limits.sendLimits(caller, counted, true, now, policy);
-      const outcome = await createWithinLimits(this.deps.cache, claim, call);
-      if ('pending' in outcome) claim.existing = outcome.pending;
-      else created = { send: outcome, hold: call.hold };
-    }
+    // A new verification's limits and its creation in one script, which reads the number's index
+    // first: a pending verification there answers `exists` with nothing counted, and is re-sent
+    // below through its own limits. So a create waits on one round trip to Redis, a re-send on
+    // three (this one, the windows, the re-send script), as when the index was read on its own.
+    const call = await limits.sendLimits(caller, counted, true, now, policy);
+    const outcome = await createWithinLimits(this.deps.cache, claim, call);
+    if ('pending' in outcome) claim.existing = outcome.pending;
+    else created = { send: outcome, hold: call.hold };
     const hold =
       created?.hold ??
       (await limits.hitSendLimits(caller, counted, claim.existing === undefined, now, policy));
@@ -235,21 +232,37 @@ export class Verifications {
     const settings = this.deps.settings;
     const otpKey = requireKey(settings.otpKey, 'PIGEON_OTP_KEY');
     const now = this.deps.now();
-    await this.deps.limits.hitCheckLimits(caller);
     let id: string | undefined;
     let expectedTo = '';
     if ('id' in ref) id = ref.id;
     else {
-      const number = requireE164(ref.to, 'to');
+      let number: ReturnType<typeof requireE164>;
+      try {
+        number = requireE164(ref.to, 'to');
+      } catch (err) {
+        // An unusable number is still a check: it counts in the windows like any other.
+        await this.deps.limits.hitCheckLimits(caller);
+        throw err;
+      }
       expectedTo = number.e164;
       id = await this.deps.cache.get(VerifyKeys.index(caller.tenantId, number.e164));
     }
-    const [found, digest, checks, messageId, country, factorId, sealedTotp, to] =
-      await this.deps.cache.runScript(
-        beginCheck,
-        [id === undefined ? VerifyKeys.noRecord(caller.tenantId) : VerifyKeys.record(caller.tenantId, id)],
-        [now, caller.tenantId, MAX_CHECKS, expectedTo],
-      );
+    // The check windows and the check script in one round trip (admitAndBeginCheck): a refused
+    // check counts no attempt, as when the windows ran in a script of their own first.
+    const limits = this.deps.limits.checkLimits(caller);
+    const reply = await this.deps.cache.runScript(
+      admitAndBeginCheck,
+      [
+        ...limits.keys,
+        id === undefined ? VerifyKeys.noRecord(caller.tenantId) : VerifyKeys.record(caller.tenantId, id),
+      ],
+      [...limits.args, now, caller.tenantId, MAX_CHECKS, expectedTo],
+    );
+    if (isRefusal(reply)) {
+      limits.settle([reply[1], reply[2], reply[3]]);
+      throw new Error(`check limits refused with ${reply[1]} yet settled`);
+    }
+    const [found, digest, checks, messageId, country, factorId, sealedTotp, to] = reply;
     const evaluate = found === 'evaluate';
     let method: 'sms' | 'totp' | undefined = codeMatches(
       otpKey,

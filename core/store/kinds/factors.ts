@@ -19,6 +19,8 @@ export interface FactorStore {
   putTotpFactor(factor: TotpFactorRecord): Promise<void>;
   getTotpFactor(tenantId: string, id: string): Promise<TotpFactorRecord | undefined>;
   findTotpFactor(tenantId: string, recipient: string): Promise<TotpFactorRecord | undefined>;
+  /** Whether any number of the tenant has a verified factor. */
+  hasVerifiedTotpFactor(tenantId: string): Promise<boolean>;
   /** Marks the factor verified (keeping the first verification time); false when there is no such factor. */
   verifyTotpFactor(tenantId: string, id: string, at: number): Promise<boolean>;
   /** False when there was no such factor. */

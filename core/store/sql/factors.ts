@@ -47,6 +47,14 @@ ${dialect.upsert(
     return rows[0] && toTotpFactorRecord(rows[0]);
   }
 
+  async hasVerifiedTotpFactor(tenantId: string): Promise<boolean> {
+    const rows = await this.sql.query<{ found: number }>(
+      "SELECT 1 AS found FROM totp_factors WHERE tenant_id = ? AND status = 'verified' LIMIT 1",
+      [tenantId],
+    );
+    return rows.length > 0;
+  }
+
   async verifyTotpFactor(tenantId: string, id: string, at: number): Promise<boolean> {
     const affected = await this.sql.execute(
       `UPDATE totp_factors SET status = 'verified', verified_at = COALESCE(verified_at, ?)

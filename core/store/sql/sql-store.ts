@@ -271,6 +271,10 @@ export abstract class SqlStore implements Store {
     return this.factors.findTotpFactor(tenantId, recipient);
   }
 
+  hasVerifiedTotpFactor(tenantId: string): Promise<boolean> {
+    return this.factors.hasVerifiedTotpFactor(tenantId);
+  }
+
   verifyTotpFactor(tenantId: string, id: string, at: number): Promise<boolean> {
     return this.factors.verifyTotpFactor(tenantId, id, at);
   }
