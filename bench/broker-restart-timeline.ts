@@ -8,6 +8,8 @@
  * group coordinator lines for the same period.
  *
  *   node --import tsx bench/broker-restart-timeline.ts [runs]
+ *
+ * TIMELINE_BROKER_LOG=all prints the broker's whole log around the restart, not only its group lines.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -138,12 +140,14 @@ async function once(round: number): Promise<void> {
     for (const { at, what } of events.sort((a, b) => a.at - b.at)) {
       console.log(`${String(at - backAt).padStart(7)} ms  ${what}`);
     }
+    const detail = process.env.TIMELINE_BROKER_LOG === 'all';
     const serverLog = readFileSync(join(home, 'logs/server.log'), 'utf8')
       .split('\n')
-      .filter((line) => /GroupCoordinator|group|Group|Kafka Server started|member/i.test(line))
+      .filter((line) => line.startsWith('['))
+      .filter((line) => detail || /GroupCoordinator|Kafka Server started|member/i.test(line))
       .filter((line) => !/TransactionCoordinator|ShareCoordinator/.test(line));
     console.log(`--- broker log (group lines; port answered at ${new Date(backAt).toISOString()})`);
-    for (const line of serverLog.slice(-40)) console.log(line.slice(0, 260));
+    for (const line of serverLog.slice(detail ? -400 : -40)) console.log(line.slice(0, 260));
     console.log(
       JSON.stringify({
         measure: 'broker-restart-timeline',
