@@ -62,14 +62,6 @@ const FETCH_SILENCE_MS = 5_000;
  */
 const EVICTION_INTERVAL_MS = 200;
 
-/**
- * The consumer's own retries. kafkajs restarts a crashed consumer after the last retry's wait, and
- * with every broker gone it crashes every few seconds; the client's 2 s ceiling then adds up to
- * 2 s to the moment a returning broker is tried again. Capped at 1 s: a refused connection a
- * second per consumer costs nothing.
- */
-const CONSUMER_RETRY = { initialRetryTime: 100, maxRetryTime: 1_000, retries: 5 } as const;
-
 function headerValue(value: IHeaders[string]): string | undefined {
   if (value === undefined) return undefined;
   // Kafka allows repeated header keys; like lastHeader() in the Java client, the last one wins.
@@ -190,7 +182,6 @@ export class KafkaSubscription implements Subscription {
       ...FETCH[this.#options.fetch ?? 'batched'],
       maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
       allowAutoTopicCreation: false,
-      retry: { ...CONSUMER_RETRY },
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
