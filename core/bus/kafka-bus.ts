@@ -133,6 +133,8 @@ export class KafkaBus implements Bus {
   readonly logger: BusLogger;
   readonly redeliveryBackoff: ExponentialBackoff;
   readonly consumerSettings: ConsumerSettings;
+  readonly brokers: readonly string[];
+  readonly clientId: string;
   readonly #kafka: Kafka;
   readonly #pingKafka: Kafka;
   readonly #maxBatchRecords: number;
@@ -159,6 +161,8 @@ export class KafkaBus implements Bus {
       rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? 30_000,
       commitIntervalMs: options.commitIntervalMs ?? 200,
     });
+    this.brokers = Object.freeze([...options.brokers]);
+    this.clientId = options.clientId ?? 'pigeon';
     this.#maxBatchRecords = options.maxBatchRecords ?? 5000;
     // Under the broker's default message.max.bytes (1 MiB), which caps one partition's batch.
     this.#maxBatchBytes = options.maxBatchBytes ?? 900_000;
@@ -168,8 +172,8 @@ export class KafkaBus implements Bus {
     this.#replicationFactor = options.replicationFactor;
     this.#minInsyncReplicas = options.minInsyncReplicas;
     const common = {
-      brokers: [...options.brokers],
-      clientId: options.clientId ?? 'pigeon',
+      brokers: [...this.brokers],
+      clientId: this.clientId,
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(this.logger),
     };

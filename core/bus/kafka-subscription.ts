@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from '
 import type { ExponentialBackoff } from '../retry.ts';
 import type { ConsumedRecord, ConsumerState, ConsumerStatus, SubscribeOptions, Subscription } from './bus.ts';
 import type { BusLogger } from './kafka-bus.ts';
+import { evictMember, MemberEvictionError } from './kafka-member-eviction.ts';
 import { OffsetCommits } from './offset-commits.ts';
 import { PartitionWorker } from './partition-worker.ts';
 
@@ -21,6 +22,9 @@ export interface SubscriptionHost {
   readonly logger: BusLogger;
   readonly redeliveryBackoff: ExponentialBackoff;
   readonly consumerSettings: ConsumerSettings;
+  /** Where and as whom a crashed consumer's member is removed from its group. */
+  readonly brokers: readonly string[];
+  readonly clientId: string;
 }
 
 /**
@@ -50,6 +54,13 @@ const MAX_BYTES_PER_PARTITION = 256 * 1024;
  * that /readyz says so within seconds of a broker going away.
  */
 const FETCH_SILENCE_MS = 5_000;
+
+/**
+ * How often a crashed consumer's old member is asked to leave until the coordinator takes it: a
+ * refused connection costs nothing, and a restarted broker's coordinator loads the group within
+ * seconds, so a short pause bounds what the new member waits beyond that.
+ */
+const EVICTION_INTERVAL_MS = 200;
 
 function headerValue(value: IHeaders[string]): string | undefined {
   if (value === undefined) return undefined;
@@ -118,6 +129,10 @@ export class KafkaSubscription implements Subscription {
   #outside: Exclude<ConsumerState, 'consuming' | 'stalled' | 'closed'> = 'joining';
   /** When kafkajs last finished a fetch (one that found nothing counts). */
   #fetchedAt = 0;
+  /** The group's id for this consumer while it is a member. */
+  #memberId: string | undefined;
+  /** Joins so far: an eviction still running when the next join came has nothing left to do. */
+  #joins = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | null = null;
 
@@ -172,6 +187,8 @@ export class KafkaSubscription implements Subscription {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       if (this.#consumer !== consumer) return;
       this.#joined = true;
+      this.#memberId = payload.memberId;
+      this.#joins++;
       // The join was answered: the fetches it starts get their full silence allowance.
       this.#fetchedAt = Date.now();
       this.#rejoined(payload.memberAssignment);
@@ -185,6 +202,10 @@ export class KafkaSubscription implements Subscription {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.#joined = false;
       this.#outside = 'reconnecting';
+      // kafkajs comes back as a new member; the old one must not hold up the new one's join.
+      const abandoned = this.#memberId;
+      this.#memberId = undefined;
+      if (abandoned !== undefined) void this.#evict(abandoned);
       // kafkajs restarts a crashed consumer itself, except after errors it deems non-retriable.
       if (!payload.restart && !this.#closing) this.#scheduleRestart(consumer, payload.error);
     });
@@ -207,6 +228,44 @@ export class KafkaSubscription implements Subscription {
       partitionsConsumedConcurrently: 1,
       eachBatch: async (payload) => this.#eachBatch(payload),
     });
+  }
+
+  /**
+   * Asks the coordinator to drop a member this subscription abandoned (core/bus/kafka-member-eviction.ts
+   * says why), again and again while no broker answers or the coordinator is not ready, until it
+   * is gone, the subscription joined again (a join completes only once every member rejoined or
+   * left), or it closes.
+   */
+  async #evict(memberId: string): Promise<void> {
+    const { groupId } = this.#options;
+    const joins = this.#joins;
+    const settings = this.#bus.consumerSettings;
+    while (!this.#closing && this.#joins === joins) {
+      try {
+        const outcome = await evictMember({
+          brokers: this.#bus.brokers,
+          clientId: this.#bus.clientId,
+          groupId,
+          memberId,
+          timeoutMs: Math.min(settings.sessionTimeoutMs, 3_000),
+        });
+        this.#bus.logger.info(
+          { groupId, memberId, outcome },
+          'kafka consumer: the crashed member left its group',
+        );
+        return;
+      } catch (err) {
+        if (!(err instanceof MemberEvictionError && err.retriable)) {
+          // It still goes when its session expires; the new member only waits longer.
+          this.#bus.logger.warn(
+            { err, groupId, memberId },
+            'kafka consumer: could not remove the crashed member',
+          );
+          return;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, EVICTION_INTERVAL_MS).unref());
+    }
   }
 
   #scheduleRestart(consumer: Consumer, error: Error): void {

@@ -58,6 +58,8 @@ test('with its broker killed the bridge is not ready; once the broker is back it
     KAFKA_PORT: String(kafkaPort),
     KAFKA_CONTROLLER_PORT: String(await freePort()),
     KAFKA_HEAP_OPTS: '-Xmx384m -Xms96m',
+    // A loaded CI machine has taken over a minute to start a broker's JVM.
+    KAFKA_START_TIMEOUT: '110',
   };
   const kafka = (command: string) =>
     run('bash', ['test/kafka/kafka.sh', command], { env: kafkaEnv, timeout: 120_000 });
@@ -161,9 +163,18 @@ test('with its broker killed the bridge is not ready; once the broker is back it
   );
 
   // kafka.sh resume returns once the broker logged that it started; the port answers earlier.
-  const resumed = spawn('bash', ['test/kafka/kafka.sh', 'resume'], { env: kafkaEnv, stdio: 'ignore' });
+  const resumed = spawn('bash', ['test/kafka/kafka.sh', 'resume'], {
+    env: kafkaEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let resumeOutput = '';
+  resumed.stderr.on('data', (chunk: Buffer) => (resumeOutput += chunk.toString()));
   const resumeExit = new Promise((resolve) => resumed.once('exit', resolve));
-  await waitFor(() => portAnswers(kafkaPort), 120_000, 'the broker port answering again');
+  await waitFor(() => portAnswers(kafkaPort), 120_000, 'the broker port answering again').catch(
+    (err: Error) => {
+      throw new Error(`${err.message}\n--- kafka.sh resume ---\n${resumeOutput}`, { cause: err });
+    },
+  );
   const backAt = Date.now();
   let readyAt = 0;
   await waitFor(
