@@ -13,10 +13,11 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { portAnswers } from '../test/support/ports.ts';
 
 process.env.KAFKAJS_LOG_LEVEL ??= 'debug';
 const { KafkaBus } = await import('../core/bus/kafka-bus.ts');
@@ -25,17 +26,6 @@ const { topicSpecs } = await import('../core/runtime.ts');
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** kafkajs log lines worth a place on the timeline. */
 const INTERESTING =

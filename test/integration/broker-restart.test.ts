@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -25,22 +25,11 @@ import { LANE_TOPICS } from '../../core/topics.ts';
 import { startTwilioFake } from '../fakes/twilio-fake.ts';
 import { TEST_REDIS_URL, uniqueSuffix } from '../support/infra.ts';
 import { createTestDatabase } from '../support/mysql.ts';
-import { freePort } from '../support/ports.ts';
+import { freePort, portAnswers } from '../support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../support/processes.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
 const run = promisify(execFile);
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function readyz(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url);
