@@ -139,7 +139,8 @@ export async function startDeployment(log: (line: string) => void): Promise<Depl
       });
       cleanups.push(() => void process.stop(2_000));
       sims.set(name, { url: `http://127.0.0.1:${port}`, process });
-      await waitForReady(`http://127.0.0.1:${port}/healthz`, process, 30_000);
+      // A node start takes a minute and more on the shared 2-core machine at load average 40.
+      await waitForReady(`http://127.0.0.1:${port}/healthz`, process, 120_000);
     }
     const configFile = join(dir, 'providers.json');
     writeFileSync(
