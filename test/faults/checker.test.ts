@@ -157,7 +157,7 @@ test('OTP: a wrong code approved, or a code approved twice, is a violation; a re
   });
   assert.equal(verdict.rows[0]!.otpChecked, 4);
   assert.deepEqual(verdict.violations.sort(), [
-    `${phase.name}: a code was approved twice`,
+    `${phase.name}: a code was approved twice (first right check: approved)`,
     `${phase.name}: a wrong code was approved`,
   ]);
 });
