@@ -1,4 +1,7 @@
-/** Runs `worker` over `items` with at most `limit` in flight; resolves when all settle, rejects on the first error. */
+/**
+ * Runs `worker` over `items` with at most `limit` in flight. After the first error it starts no
+ * more, and rejects with that error once every started worker has settled.
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
@@ -6,13 +9,21 @@ export async function mapLimit<T, R>(
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const index = next++;
-      results[index] = await worker(items[index]!);
+      try {
+        results[index] = await worker(items[index]!);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   });
+  // Settles only once no worker runs: a caller that retries the items on failure (a bridge
+  // replaying its batch) must never find one of them still in flight from this call.
   await Promise.all(runners);
+  if (failure) throw failure.error;
   return results;
 }
 

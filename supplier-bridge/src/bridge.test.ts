@@ -13,6 +13,8 @@ import { sleep, waitFor } from '../../test/support/wait.ts';
 import type { ProviderAdapter, SendRequest } from '../../providers/provider.ts';
 import { HIGH_LAG_REPORT_TTL_MS, startBridge } from './bridge.ts';
 import { fixedDispatcher } from '../../test/support/fixed-dispatcher.ts';
+import { PigeonError } from '../../core/errors.ts';
+import { Markers } from '../../core/markers.ts';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -171,4 +173,77 @@ test("an OTP's outcome goes out through its own publisher while the bulk outcome
   assert.ok(!submitted.has(bulk.messageId), "the bulk message's outcome is still in its stuck produce");
   unstick();
   await waitFor(() => submitted.has(bulk.messageId), 5_000, 'and follows once the produce is done');
+});
+
+/** A cache whose chosen writes fail, as a Redis timeout under load fails one pass of a batch. */
+class CutCache extends MemoryCache {
+  cutSet: ((key: string) => boolean) | undefined;
+  override async set(...args: Parameters<MemoryCache['set']>): Promise<boolean> {
+    if (this.cutSet?.(args[0])) throw new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'cut off');
+    return super.set(...args);
+  }
+}
+
+test('a batch whose pass fails is replayed only once its other passes have ended: none of them goes out twice', async (t) => {
+  const bus = new MemoryBus({ logger });
+  await bus.ensureTopics(topicSpecs(1));
+  const cache = new CutCache({ sweepIntervalMs: 0 });
+  const registry = new Registry();
+  const sent: SendRequest[] = [];
+  const provider: ProviderAdapter = {
+    name: 'p',
+    type: 'fake',
+    send: async (request) => {
+      sent.push(request);
+      // A provider slow to answer this one: its pass is still in flight when the other fails.
+      if (request.body === 'slow') await sleep(1_000);
+      return { providerMessageId: `pm-${request.messageId}` };
+    },
+    parseReceipt: async () => [],
+  };
+  const dispatcher = fixedDispatcher(
+    [{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }],
+    { cache, logger, registry },
+    { breaker: { timeoutMs: 60_000 } },
+  );
+  const bridge = await startBridge({ bus, dispatcher, logger, registry, concurrency: 4 });
+  t.after(async () => {
+    await bridge.close();
+    await dispatcher.close();
+    await bus.close();
+    await cache.close();
+  });
+  const [slow, failing] = (['slow', 'fails'] as const).map((body, i) =>
+    buildMessageRequested(
+      { to: `+1415555012${i}`, body, class: 'transactional' },
+      { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
+    ),
+  );
+  // The second pass's result cannot be stored once (the cache timed out), so the batch fails
+  // while the first pass still waits for its provider; the bus redelivers the batch.
+  let cuts = 1;
+  cache.cutSet = (key) => key === Markers.result(failing!.messageId, 'send:0') && cuts-- > 0;
+  await bus.publish(
+    LANE_TOPICS.normal,
+    [slow!, failing!].map((m) => ({ key: m.to, value: JSON.stringify(m) })),
+  );
+
+  const ended = new Set<string>();
+  const observer = await bus.subscribe({
+    groupId: 'observer',
+    topics: [Topics.outcomes],
+    handler: async (batch) => {
+      for (const record of batch.records)
+        ended.add((JSON.parse(record.value) as { messageId: string }).messageId);
+    },
+  });
+  t.after(() => observer.close());
+  await waitFor(
+    () => ended.has(slow!.messageId) && ended.has(failing!.messageId),
+    10_000,
+    'an outcome for each message',
+  );
+  await sleep(1_500); // a second send of the slow one shows up too
+  assert.equal(sent.filter((r) => r.messageId === slow!.messageId).length, 1, 'the slow one sent once');
+  assert.equal(sent.filter((r) => r.messageId === failing!.messageId).length, 1, 'the failed one sent once');
 });

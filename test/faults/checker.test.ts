@@ -157,21 +157,54 @@ test('OTP: a wrong code approved, or a code approved twice, is a violation; a re
   });
   assert.equal(verdict.rows[0]!.otpChecked, 4);
   assert.deepEqual(verdict.violations.sort(), [
-    `${phase.name}: a code was approved twice`,
+    `${phase.name}: a code was approved twice (first right check: approved)`,
     `${phase.name}: a wrong code was approved`,
   ]);
 });
 
-test('per lane: the longest silence in the phase, and the time from the fault’s end to every lane sending again', () => {
+test('per lane: the longest stall with a message waiting, the worst wait, and the time from the fault’s end to every lane sending again', () => {
   const verdict = run({
-    sends: [send(1, { class: 'otp' }), send(2, { class: 'otp' }), send(3), send(4, { class: 'marketing' })],
+    sends: [
+      send(1, { class: 'otp', answeredAt: 100 }),
+      send(2, { class: 'otp', answeredAt: 3_000 }),
+      send(3, { answeredAt: 200 }),
+      send(4, { class: 'marketing', answeredAt: 8_000 }),
+    ],
     copies: [copy(1, 500), copy(2, 6_500), copy(3, 2_400), copy(4, 9_000)],
   });
   const r = verdict.rows[0]!;
-  // high: 0 → 500 → 6,500 → 10,000; normal: 0 → 2,400 → 10,000; bulk: 0 → 9,000 → 10,000.
-  assert.deepEqual(r.gapMs, { high: 6_000, normal: 7_600, bulk: 9_000 });
+  // high: 1 waits 100 → 500; nothing waits 500 → 3,000; 2 waits 3,000 → 6,500; nothing after.
+  // normal: 3 waits 200 → 2,400. bulk: 4 waits 8,000 → 9,000.
+  assert.deepEqual(r.gapMs, { high: 3_500, normal: 2_200, bulk: 1_000 });
+  assert.deepEqual(r.worstWaitMs, { high: 3_500, normal: 2_200, bulk: 1_000 });
   // After 2,000: high at 6,500, normal at 2,400, bulk at 9,000.
   assert.equal(r.recoverMs, 7_000);
+});
+
+test('a lane that sends nothing because nothing was asked of it has no gap', () => {
+  const verdict = run({
+    sends: [send(1, { class: 'otp', answeredAt: 100 }), send(2, { class: 'otp', answeredAt: 9_000 })],
+    copies: [copy(1, 300), copy(2, 9_200)],
+  });
+  // 8.9 s without an OTP at any provider, but none was waiting until 9,000.
+  assert.equal(verdict.rows[0]!.gapMs.high, 200);
+});
+
+test('a stall starts at the lane’s last copy when a message was already waiting then; the worst wait is to its first copy', () => {
+  const verdict = run({
+    // 1 is accepted at 100 and stuck until 8,000; 2 and 3 pass it at 1,000 and 2,000.
+    sends: [
+      send(1, { class: 'otp', answeredAt: 100 }),
+      send(2, { class: 'otp', answeredAt: 900 }),
+      send(3, { class: 'otp', answeredAt: 1_900 }),
+    ],
+    copies: [copy(2, 1_000), copy(3, 2_000), copy(1, 8_000), copy(1, 8_500, 'sim-b')],
+  });
+  const r = verdict.rows[0]!;
+  // The lane kept sending until 2,000, then sent nothing while 1 waited until 8,000.
+  assert.equal(r.gapMs.high, 6_000);
+  // 1 waited 7.9 s for its first copy; its second (allowed) copy does not lengthen the wait.
+  assert.equal(r.worstWaitMs.high, 7_900);
 });
 
 test('the table has one line per fault with every count', () => {

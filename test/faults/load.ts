@@ -116,6 +116,7 @@ export class Load {
         class: messageClass,
       });
       record.status = response.status;
+      record.answeredAt = Date.now();
       const answer = (await response.json().catch(() => ({}))) as { id?: string };
       if (response.status === 202 && answer.id) record.id = answer.id;
     } catch {

@@ -108,6 +108,10 @@ export async function runFaultSuite(options: SuiteOptions): Promise<SuiteResult>
     await load.stop();
     const acknowledged = load.sends.filter((s) => s.status === 202 && s.id).map((s) => s.id!);
     log(`load stopped: ${load.sends.length} sends, ${acknowledged.length} acknowledged; settling`);
+    // Every answer by class: a refusal other than 503 (a 429 from a send policy) empties a lane too.
+    const answers: Record<string, Record<number, number>> = {};
+    for (const s of load.sends) (answers[s.class] ??= {})[s.status] = (answers[s.class]![s.status] ?? 0) + 1;
+    log(`answers by class and status: ${JSON.stringify(answers)}`);
     const settleUntil = Date.now() + options.settleMs;
     let stored = await readStore(deployment.databaseUrl, acknowledged);
     while (

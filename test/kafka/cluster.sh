@@ -22,8 +22,9 @@
 #   KAFKA_CLUSTER_HOME   work dir (default <repo>/.cache/kafka-cluster), node1..node3 inside
 #   KAFKA_CLUSTER_PORT   node 1's client port (default 39092); node N listens on +10*(N-1), and
 #                        its controller on the port after that
-#   KAFKA_CLUSTER_HEAP   each node's JVM heap options (default -Xmx384m -Xms96m: three nodes and
-#                        the services fit in 2 cores and a few GiB)
+#   KAFKA_CLUSTER_HEAP   each node's JVM options (default -Xmx384m -Xms96m: three nodes and the
+#                        services fit in 2 cores and a few GiB; plus C1 only and the serial
+#                        collector, see JVM_OPTS below)
 #   PIGEON_KAFKA_LIBS    the jars (default <repo>/.cache/kafka/libs, shared with kafka.sh)
 set -euo pipefail
 
@@ -31,13 +32,30 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 HOME_DIR="${KAFKA_CLUSTER_HOME:-$REPO_ROOT/.cache/kafka-cluster}"
 BASE_PORT="${KAFKA_CLUSTER_PORT:-39092}"
-HEAP="${KAFKA_CLUSTER_HEAP:--Xmx384m -Xms96m}"
+# C1 only and the serial collector: a node (re)starting on a 2-core machine shared with the whole
+# deployment gets a small share of a core, and its start-up is CPU-bound (class loading, JIT). C2
+# and a parallel collector's threads cost about 4 of the 10 CPU-seconds a node needs to be ready
+# (measured: 6.5 s instead of 10.3 s, one broker, same run); at 60 msg/s C1 code is plenty.
+JVM_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+HEAP="${KAFKA_CLUSTER_HEAP:--Xmx384m -Xms96m $JVM_OPTS}"
 export PIGEON_KAFKA_LIBS="${PIGEON_KAFKA_LIBS:-$REPO_ROOT/.cache/kafka/libs}"
 NODES=(1 2 3)
-# A dead broker is fenced, and its partitions get new leaders, after 3 s without a heartbeat
+# A dead broker is fenced, and its partitions get new leaders, after 6 s without a heartbeat
 # rather than the default 9 s: the fault tests measure Pigeon's recovery, not a slow default.
-FAILOVER_PROPS='broker.session.timeout.ms=3000
-broker.heartbeat.interval.ms=500'
+# Not less: at 3 s, on the shared 2-core machine (load average 30-50), live brokers whose
+# heartbeat was late were fenced every minute or two, moving their leaders for nothing.
+#
+# The controller quorum (Raft) gets more patience than its defaults (fetch 2 s, election 1 s):
+# with a starved JVM a follower's fetch often takes over 2 s, so followers kept turning
+# candidate, elections kept timing out before the votes came back, and a node resumed on its
+# data flapped between follower and prospective instead of catching up the metadata it needs
+# to be unfenced. Seen in the suite: 25 s of elections at the first start, and a resumed leader
+# not ready 180 s later. A dead active controller is replaced about 6 s after its last answer.
+FAILOVER_PROPS='broker.session.timeout.ms=6000
+broker.heartbeat.interval.ms=1000
+controller.quorum.fetch.timeout.ms=6000
+controller.quorum.election.timeout.ms=3000
+controller.quorum.election.backoff.max.ms=2000'
 
 client_port() { echo $((BASE_PORT + 10 * ($1 - 1))); }
 controller_port() { echo $(($(client_port "$1") + 1)); }
