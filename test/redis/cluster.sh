@@ -56,7 +56,8 @@ start_node() {
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
     --cluster-require-full-coverage no \
     --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
-    --save '' --appendonly no --maxmemory 64mb --maxmemory-policy noeviction
+    --save '' --appendonly no --maxmemory 64mb --maxmemory-policy noeviction \
+    --repl-diskless-sync-delay 0
   for _ in $(seq 1 50); do answers "$port" && return 0; sleep 0.1; done
   echo "redis on $port did not start; see $dir/redis.log" >&2
   return 1
@@ -79,6 +80,10 @@ healthy() {
     grep -q '^cluster_state:ok' <<<"$info" || return 1
     grep -q '^cluster_known_nodes:6' <<<"$info" || return 1
     grep -q '^cluster_slots_ok:16384' <<<"$info" || return 1
+    # A replica that has not finished its first sync cannot take over ("disconnected from master
+    # for longer than allowed"): a test that kills a master must find every replica linked.
+    info=$(cli "$port" info replication 2>/dev/null) || return 1
+    if grep -q '^role:slave' <<<"$info"; then grep -q '^master_link_status:up' <<<"$info" || return 1; fi
   done
 }
 
