@@ -18,6 +18,31 @@ import { Markers } from '../../core/markers.ts';
 
 const logger = createLogger({ level: 'silent' });
 
+/** A dispatcher over one fake provider that records every send and answers once `beforeAnswer` has. */
+function recordingDispatcher(
+  { cache, registry }: { cache: MemoryCache; registry: Registry },
+  timeoutMs: number,
+  beforeAnswer: (request: SendRequest) => Promise<void>,
+) {
+  const sent: SendRequest[] = [];
+  const provider: ProviderAdapter = {
+    name: 'p',
+    type: 'fake',
+    send: async (request) => {
+      sent.push(request);
+      await beforeAnswer(request);
+      return { providerMessageId: `pm-${request.messageId}` };
+    },
+    parseReceipt: async () => [],
+  };
+  const dispatcher = fixedDispatcher(
+    [{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }],
+    { cache, logger, registry },
+    { breaker: { timeoutMs } },
+  );
+  return { sent, dispatcher };
+}
+
 test('a high-lane backlog report that is never followed up stops holding the lower lanes', async (t) => {
   // One record per batch, so the first OTP's batch reports the second one as lag.
   const bus = new MemoryBus({ logger, maxBatchSize: 1 });
@@ -28,23 +53,10 @@ test('a high-lane backlog report that is never followed up stops holding the low
   const held = new Promise<void>((resolve) => {
     release = resolve;
   });
-  const sent: SendRequest[] = [];
-  const provider: ProviderAdapter = {
-    name: 'p',
-    type: 'fake',
-    send: async (request) => {
-      sent.push(request);
-      // The first OTP's provider call hangs: its batch never finishes, so no newer report comes.
-      if (request.body.includes('hold')) await held;
-      return { providerMessageId: `pm-${request.messageId}` };
-    },
-    parseReceipt: async () => [],
-  };
-  const dispatcher = fixedDispatcher(
-    [{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }],
-    { cache, logger, registry },
-    { breaker: { timeoutMs: 600_000 } },
-  );
+  // The first OTP's provider call hangs: its batch never finishes, so no newer report comes.
+  const { sent, dispatcher } = recordingDispatcher({ cache, registry }, 600_000, async (request) => {
+    if (request.body.includes('hold')) await held;
+  });
   const clock = { now: Date.now() };
   const bridge = await startBridge({
     bus,
@@ -189,23 +201,10 @@ test('a batch whose pass fails is replayed only once its other passes have ended
   await bus.ensureTopics(topicSpecs(1));
   const cache = new CutCache({ sweepIntervalMs: 0 });
   const registry = new Registry();
-  const sent: SendRequest[] = [];
-  const provider: ProviderAdapter = {
-    name: 'p',
-    type: 'fake',
-    send: async (request) => {
-      sent.push(request);
-      // A provider slow to answer this one: its pass is still in flight when the other fails.
-      if (request.body === 'slow') await sleep(1_000);
-      return { providerMessageId: `pm-${request.messageId}` };
-    },
-    parseReceipt: async () => [],
-  };
-  const dispatcher = fixedDispatcher(
-    [{ adapter: provider, weight: 1, definition: { name: 'p', type: 'fake' } }],
-    { cache, logger, registry },
-    { breaker: { timeoutMs: 60_000 } },
-  );
+  // A provider slow to answer this one: its pass is still in flight when the other fails.
+  const { sent, dispatcher } = recordingDispatcher({ cache, registry }, 60_000, async (request) => {
+    if (request.body === 'slow') await sleep(1_000);
+  });
   const bridge = await startBridge({ bus, dispatcher, logger, registry, concurrency: 4 });
   t.after(async () => {
     await bridge.close();
