@@ -330,7 +330,7 @@ export class Dispatcher {
    * A pass claimed by a bridge that died before storing its result. If it never reached a
    * provider, it is run again once nobody can still be on it. If a provider may have the message,
    * bulk and transactional traffic is never sent again (it ends `unknown` unless a receipt comes);
-   * an OTP or alert gets exactly one more copy through another provider.
+   * an OTP or alert gets exactly one more copy, through another provider when there is one.
    */
   private async recover(message: MessageRequested, pass: Pass, claim: PassClaim): Promise<PassResult> {
     const recovery = await claim.recover();
@@ -369,9 +369,13 @@ export class Dispatcher {
         { provider, attempt: pass.attemptsSoFar + 1, requestedAt: at },
       );
     }
+    // Another provider if there is one; else the same one again. The crash may have come before
+    // the request left, and a second copy of a code beats none.
+    const others = [...pass.exclude, provider];
+    const exclude = this.planFor(message, others).length > 0 ? others : [...pass.exclude];
     return this.decide(
       message,
-      { ...pass, exclude: [...pass.exclude, provider], attemptsSoFar: pass.attemptsSoFar + 1 },
+      { ...pass, exclude, attemptsSoFar: pass.attemptsSoFar + 1 },
       claim,
       { failover: 'crash_recovery', ambiguousLeft: 0 },
     );

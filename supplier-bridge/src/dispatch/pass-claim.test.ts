@@ -80,6 +80,21 @@ test('an OTP in flight at a crash gets exactly one more copy, through another pr
   assert.deepEqual(replay, submitted);
 });
 
+test('an OTP in flight at a crash with no other provider gets its one more copy from the same provider', async (t) => {
+  const a = new FakeProvider('a');
+  const h = setup(t, [a]);
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+  await crashedMidSend(h, message, 'a');
+
+  const submitted = asSubmitted(await dispatch(h, message));
+  const replay = asSubmitted(await dispatch(h, message));
+
+  assert.equal(submitted.provider, 'a');
+  assert.equal(submitted.failover, 'crash_recovery');
+  assert.equal(a.calls, 1);
+  assert.deepEqual(replay, submitted);
+});
+
 test('a pass claimed but not yet at a provider is taken over only after its lease', async (t) => {
   const a = new FakeProvider('a');
   const h = setup(t, [a], { breaker: { timeoutMs: 1_000 } });
