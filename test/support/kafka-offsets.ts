@@ -1,5 +1,6 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { DELAY_TOPICS, LANE_TOPICS, Topics } from '../../core/topics.ts';
+import { sleep } from './wait.ts';
 
 /** The consumer groups of a gateway started with KAFKA_GROUP_PREFIX `prefix` that read from the beginning. */
 export function gatewayGroups(prefix: string): string[] {
@@ -38,7 +39,7 @@ export async function startGroupsAtEnd(
       ]
     ).filter((t) => existing.has(t));
     for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await fetchOffsetsOnceLed(admin, topic);
       ends = ends.concat(offsets.map((p) => ({ topic, partition: p.partition, offset: p.high })));
     }
   } finally {
@@ -48,6 +49,18 @@ export async function startGroupsAtEnd(
   // One join per group, every topic at once, the groups side by side: admin.setOffsets joins the
   // group once per topic and waits for a fetch each time, which costs seconds a call.
   await Promise.all(groups.map((groupId) => commitAtEnd(kafka, groupId, topics, ends)));
+}
+
+/** A topic created a moment ago may not have its leaders known yet: asks again for a while. */
+async function fetchOffsetsOnceLed(admin: Admin, topic: string) {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (!(err as { retriable?: boolean }).retriable || tries >= 40) throw err;
+      await sleep(250);
+    }
+  }
 }
 
 /** Joins `groupId` alone, commits `ends` for it, and leaves. */
