@@ -7,6 +7,7 @@ export const BridgeEvents = {
   pushedReceiptFailed: 'bridge.pushed_receipt_failed',
   pushedInboundFailed: 'bridge.pushed_inbound_failed',
   recoveringCrashedPass: 'bridge.recovering_crashed_pass',
+  passSuperseded: 'bridge.pass_superseded',
   sendFailed: 'bridge.send_failed',
   breakerOpen: 'breaker.open',
   breakerHalfOpen: 'breaker.half_open',

@@ -9,7 +9,7 @@ import { CAMPAIGN_CANCELLED_CODE, isCampaignCancelled } from '../../../core/camp
 import { ProviderError } from '../../../providers/provider.ts';
 import type { BreakerSettings } from '../../../providers/registry.ts';
 import type { PlannedProvider, RoutePlanner } from '../../../routing/planner.ts';
-import { handoverMarker, recordAcceptance, recordHandover } from '../../../routing/receipt-matcher.ts';
+import { handoverMarker, recordAcceptance } from '../../../routing/receipt-matcher.ts';
 import type { Admission, ProviderGate } from '../provider-gate.ts';
 import { AdmissionControl, tpsLimit } from './admission.ts';
 import { BreakerRegistry } from './breakers.ts';
@@ -291,8 +291,13 @@ export class Dispatcher {
         return result;
       }
     }
+    let stored: boolean;
     try {
-      await Promise.all([claim.storeResult(result), this.refundUnused(lead, message)]);
+      // A pass refused at its stamp stores nothing: the bridge that took it over decides it.
+      [stored] = await Promise.all([
+        claim.superseded ? false : claim.storeResult(result),
+        this.refundUnused(lead, message),
+      ]);
     } catch (err) {
       // The pass's result is unrecorded. If it called a provider (or may have, in a recovery), a
       // replay here must take the message for possibly sent, like a replay anywhere else.
@@ -304,7 +309,22 @@ export class Dispatcher {
     }
     this.openedUncalled.delete(opened);
     this.calledUnfinished.delete(opened);
+    if (!stored) return this.superseded(message, pass);
     return result;
+  }
+
+  /**
+   * Another bridge took the pass over while this one was on it (this one stalled, or lost its
+   * partition and did not know yet): its decision is the one stored and published. This bridge
+   * publishes nothing, so its batch commits; a replay here finds the other's result.
+   */
+  private superseded(message: MessageRequested, pass: Pass): PassResult {
+    this.results.inc({ result: 'superseded', class: message.class });
+    this.options.logger.warn(
+      { messageId: message.messageId, pass: passKey(pass) },
+      BridgeEvents.passSuperseded,
+    );
+    return {};
   }
 
   /** Gives back the lead's token when it was granted and no call used it. */
@@ -327,8 +347,9 @@ export class Dispatcher {
   }
 
   /**
-   * A pass claimed by a bridge that died before storing its result. If it never reached a
-   * provider, it is run again once nobody can still be on it. If a provider may have the message,
+   * A pass claimed by a bridge that died (or stalled) before storing its result. If it never
+   * reached a provider, it is run again at once: the take-over fenced the first claimer off, so it
+   * can no longer call anyone or store a result for the pass. If a provider may have the message,
    * bulk and transactional traffic is never sent again (it ends `unknown` unless a receipt comes);
    * an OTP or alert gets exactly one more copy, through another provider when there is one.
    */
@@ -373,12 +394,10 @@ export class Dispatcher {
     // the request left, and a second copy of a code beats none.
     const others = [...pass.exclude, provider];
     const exclude = this.planFor(message, others).length > 0 ? others : [...pass.exclude];
-    return this.decide(
-      message,
-      { ...pass, exclude, attemptsSoFar: pass.attemptsSoFar + 1 },
-      claim,
-      { failover: 'crash_recovery', ambiguousLeft: 0 },
-    );
+    return this.decide(message, { ...pass, exclude, attemptsSoFar: pass.attemptsSoFar + 1 }, claim, {
+      failover: 'crash_recovery',
+      ambiguousLeft: 0,
+    });
   }
 
   private async decide(
@@ -542,12 +561,16 @@ export class Dispatcher {
       state.attempts++;
       // Both before the call: a crash from here on may have left the provider with the message,
       // and its receipt may arrive before (or instead of) its answer. The lead was stamped and
-      // handed over when the pass was claimed.
-      if (!leads) {
-        await Promise.all([
-          claim.calling(planned.provider),
-          recordHandover(this.options.cache, planned.provider, message),
-        ]);
+      // handed over with the claim; when its token came in that same round trip it is called at
+      // once, unfenced: a take-over in between finds its name and takes the message for possibly
+      // sent. Any later call is stamped now, and refused once another bridge took the pass over.
+      const stampedWithClaim = leads && lead.admission.granted && lead.admission.waitMs === 0;
+      if (
+        !stampedWithClaim &&
+        !(await claim.calling(planned.provider, handoverMarker(planned.provider, message)))
+      ) {
+        await this.options.gate.refund(planned.provider, tpsLimit(planned, message));
+        return {};
       }
       const requestedAt = this.now();
       prefetched.called = true;

@@ -1,10 +1,11 @@
 /** A pass runs once across replays and crashes: stored results, claims, leases and recovery. */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { ABORT_UNLESS_CLAIMED, abortUnlessClaimedCall } from '../../../core/abort-marker.ts';
 import type { Cache, CacheScript, ScriptReply } from '../../../core/cache/cache.ts';
 import { MemoryCache } from '../../../core/cache/memory-cache.ts';
 import { PigeonError } from '../../../core/errors.ts';
+import { newId } from '../../../core/ids.ts';
 import { Markers } from '../../../core/markers.ts';
 import type { MessageRequested } from '../../../core/message.ts';
 import {
@@ -17,8 +18,12 @@ import {
   dispatch,
   asSubmitted,
   asFailed,
+  accepts,
+  T0,
 } from '../../../test/support/dispatch-harness.ts';
-import { CacheProviderGate, type ProviderGate } from '../provider-gate.ts';
+import { handoverMarker } from '../../../routing/receipt-matcher.ts';
+import { type Admission, CacheProviderGate, type ProviderGate } from '../provider-gate.ts';
+import { PassClaim, STORE_RESULT_SCRIPT } from './pass-claim.ts';
 
 test('a replayed message is sent once and yields the same outcome event', async (t) => {
   const a = new FakeProvider('a');
@@ -95,20 +100,12 @@ test('an OTP in flight at a crash with no other provider gets its one more copy 
   assert.deepEqual(replay, submitted);
 });
 
-test('a pass claimed but not yet at a provider is taken over only after its lease', async (t) => {
+test('a pass claimed but not yet at a provider is taken over at once, without waiting for a lease', async (t) => {
   const a = new FakeProvider('a');
-  const h = setup(t, [a], { breaker: { timeoutMs: 1_000 } });
+  const h = setup(t, [a], { breaker: { timeoutMs: 60_000 } });
   const message = requested();
   await crashedMidSend(h, message, undefined);
 
-  const early = await dispatchPass(h, message);
-  assert.ok(
-    early.notBefore && early.notBefore > h.clock.now,
-    'waits: the first claimer may still be working',
-  );
-  assert.equal(a.calls, 0);
-
-  h.clock.now = early.notBefore!;
   asSubmitted(await dispatch(h, message));
   assert.equal(a.calls, 1);
 });
@@ -151,11 +148,8 @@ test('a pass that failed before calling anyone (the cache timed out) is sent on 
   assert.equal(a.calls, 0);
   // This process knows it called nobody: the replay runs the pass at once.
   asSubmitted((await dispatchPass(h, here)).outcome);
-  // Another bridge only sees a claim without a provider: after its lease, it runs the pass.
+  // Another bridge only sees a claim without a provider: it takes the pass over and runs it.
   const other = setup(t, [a], { gate: flaky, cache: h.cache, now: () => h.clock.now });
-  const waiting = await dispatchPass(other, elsewhere);
-  assert.ok(waiting.notBefore !== undefined);
-  h.clock.now = waiting.notBefore;
   asSubmitted((await dispatchPass(other, elsewhere)).outcome);
   assert.equal(a.calls, 2);
 });
@@ -211,14 +205,9 @@ test('the API abort and the first send claim exclude each other: whichever comes
   assert.equal(await h.cache.get(Markers.abort(sent.messageId)), undefined);
 });
 
-/** A cache that can be cut off for chosen writes and scripts, as a Redis outage cuts a bridge. */
+/** A cache that can be cut off for chosen scripts, as a Redis outage cuts a bridge. */
 class CutCache extends MemoryCache {
-  cutSet: ((key: string) => boolean) | undefined;
   cutScript: ((name: string) => boolean) | undefined;
-  override async set(...args: Parameters<MemoryCache['set']>): Promise<boolean> {
-    if (this.cutSet?.(args[0])) throw new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'cut off');
-    return super.set(...args);
-  }
   override async runScript<T extends ScriptReply>(...args: Parameters<MemoryCache['runScript']>): Promise<T> {
     if (this.cutScript?.(args[0].name)) throw new PigeonError('PIGEON_ERR_CACHE_UNAVAILABLE', 'cut off');
     return super.runScript(...(args as [CacheScript<T>, readonly string[], readonly (string | number)[]]));
@@ -232,11 +221,10 @@ test('a pass that called a provider and could not store its result is never sent
   const message = requested();
 
   // The provider takes the message, then the cache is cut before the result is stored.
-  cache.cutSet = (key) => key === Markers.result(message.messageId, 'send:0');
+  cache.cutScript = (name) => name === STORE_RESULT_SCRIPT.name;
   await assert.rejects(dispatch(h, message));
   assert.equal(a.calls, 1);
   // The replay's open fails too, its outcome unknown to the bridge.
-  cache.cutSet = undefined;
   cache.cutScript = (name) => name === 'pigeonOpenPass';
   await assert.rejects(dispatch(h, message));
   // Once the cache is back, the replay finds a claim that named a provider: possibly sent, never resent.
@@ -244,4 +232,172 @@ test('a pass that called a provider and could not store its result is never sent
   const outcome = asFailed(await dispatch(h, message));
   assert.equal(outcome.status, 'unknown');
   assert.equal(a.calls, 1);
+});
+
+const claimOf = (cache: Cache, messageId: string, now: number) =>
+  new PassClaim(cache, messageId, 'send:0', { now: () => now, sendTimeoutMs: 60_000 });
+const handover = (provider: string, messageId: string) =>
+  handoverMarker(provider, { messageId, tenantId: 'tenant-1' });
+
+test('a take-over before the first claimer stamps a provider fences it off: its stamp and its result are refused', async () => {
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  const id = newId(T0);
+  const [first, second] = [claimOf(cache, id, T0), claimOf(cache, id, T0 + 1)];
+  assert.deepEqual(await first.open({ checkAbort: false }), { claimed: true, aborted: false });
+
+  // No provider named and no lease waited for: the claim is taken over at once.
+  assert.deepEqual(await second.recover(), { kind: 'take-over', claim: { at: T0 } });
+  assert.equal(await first.calling('a', handover('a', id)), false);
+  assert.equal(first.superseded, true);
+  assert.equal(await cache.get(handover('a', id).key), undefined, 'no handover for a call never made');
+  assert.equal(await first.storeResult({}), false);
+
+  assert.equal(
+    await second.calling('b', handover('b', id)),
+    true,
+    'the recovering bridge passes its own fence',
+  );
+  assert.equal(await second.storeResult({ notBefore: 1 }), true);
+  assert.equal(second.superseded, false);
+  assert.deepEqual(await claimOf(cache, id, T0 + 2).open({ checkAbort: false }), {
+    claimed: false,
+    stored: { notBefore: 1 },
+  });
+  await cache.close();
+});
+
+test('a stamp before the take-over is seen by it: the recovering bridge learns which provider may have the message', async () => {
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  const id = newId(T0);
+  const [first, second] = [claimOf(cache, id, T0), claimOf(cache, id, T0 + 1)];
+  await first.open({ checkAbort: false });
+  assert.equal(await first.calling('a', handover('a', id)), true);
+
+  assert.deepEqual(await second.recover(), { kind: 'take-over', claim: { at: T0, provider: 'a' } });
+  // The first claimer's call may be under way; whatever it learns, the recovery's result stands.
+  assert.equal(await first.storeResult({}), false);
+  assert.equal(await first.calling('b', handover('b', id)), false);
+  await cache.close();
+});
+
+test('a recovery left by a crash is cut off once its lease passes, and then fenced off too', async () => {
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  const id = newId(T0);
+  const lease = 2 * 60_000 + 5_000;
+  await claimOf(cache, id, T0).open({ checkAbort: false });
+  const recovering = claimOf(cache, id, T0 + 1);
+  assert.equal((await recovering.recover()).kind, 'take-over');
+
+  assert.deepEqual(await claimOf(cache, id, T0 + 2).recover(), { kind: 'wait', notBefore: T0 + 1 + lease });
+  const late = claimOf(cache, id, T0 + 1 + lease);
+  assert.equal((await late.recover()).kind, 'cut-off');
+  assert.equal(await recovering.calling('a', handover('a', id)), false, 'a stalled recovery calls nobody');
+  assert.equal(await recovering.storeResult({}), false);
+  assert.equal(await late.storeResult({ notBefore: 2 }), true);
+  await cache.close();
+});
+
+/**
+ * A gate that keeps its caller waiting for a token until the test lets it go, as a busy rate limit
+ * does: the first answer says "not now", the next comes when `go` is called.
+ */
+class HeldGate implements ProviderGate {
+  private asked = 0;
+  private reach!: () => void;
+  private release!: () => void;
+  /** Resolves once a caller waits for its token. */
+  readonly reached = new Promise<void>((resolve) => (this.reach = resolve));
+  private readonly released = new Promise<void>((resolve) => (this.release = resolve));
+  private readonly base = new CacheProviderGate(new MemoryCache({ sweepIntervalMs: 0 }));
+
+  async acquire(...args: Parameters<ProviderGate['acquire']>): Promise<Admission> {
+    if (this.asked++ === 0) return { granted: false, retryInMs: 0 };
+    this.reach();
+    await this.released;
+    return this.base.acquire(...args);
+  }
+  pause = (...args: Parameters<ProviderGate['pause']>) => this.base.pause(...args);
+  refund = (...args: Parameters<ProviderGate['refund']>) => this.base.refund(...args);
+  go(): void {
+    this.release();
+  }
+}
+
+/** Two bridges on one cache: `stalled` waits for a token (HeldGate), `other` replays its batch. */
+function twoBridges(t: TestContext, providers: FakeProvider[]) {
+  const gate = new HeldGate();
+  const stalled = setup(t, providers, { gate });
+  const other = setup(t, providers, { cache: stalled.cache, now: () => stalled.clock.now });
+  return { gate, stalled, other };
+}
+
+test('a receipt check taken over while its bridge waits for a token is sent once, at once, by the bridge that took it over', async (t) => {
+  const [a, b] = [new FakeProvider('a'), new FakeProvider('b')];
+  const { gate, stalled, other } = twoBridges(t, [a, b]);
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+  const check = { kind: 'receipt-check', round: 1, exclude: ['a'], attemptsSoFar: 1 } as const;
+
+  const fenced = dispatchPass(stalled, message, check);
+  await gate.reached;
+  const taken = asSubmitted((await dispatchPass(other, message, check)).outcome);
+  assert.equal(taken.provider, 'b');
+  gate.go();
+
+  assert.deepEqual(await fenced, {}, 'the bridge fenced off publishes nothing and lets its batch commit');
+  assert.equal(b.calls, 1);
+  assert.equal(a.calls, 0);
+  assert.deepEqual(
+    (await dispatchPass(stalled, message, check)).outcome,
+    taken,
+    'its replay republishes the take-over',
+  );
+});
+
+test('an OTP whose bridge waits for its first provider’s token when the pass is taken over goes out once, through the recovery', async (t) => {
+  const [a, b] = [new FakeProvider('a'), new FakeProvider('b')];
+  const { gate, stalled, other } = twoBridges(t, [a, b]);
+  const message = requested({ class: 'otp', body: 'Your code is 123456' });
+
+  const fenced = dispatchPass(stalled, message);
+  await gate.reached;
+  // The claim names the first provider (stamped with it), so the recovery takes it for possibly sent.
+  const taken = asSubmitted((await dispatchPass(other, message)).outcome);
+  assert.equal(taken.provider, 'b');
+  assert.equal(taken.failover, 'crash_recovery');
+  gate.go();
+
+  assert.deepEqual(await fenced, {});
+  assert.equal(a.calls, 0, 'the bridge fenced off never calls the provider it had stamped');
+  assert.equal(b.calls, 1);
+});
+
+test('a bridge whose call was under way at the take-over keeps the acceptance for receipts but publishes nothing: the recovery decides', async (t) => {
+  const [a, b] = [new FakeProvider('a'), new FakeProvider('b')];
+  const stalled = setup(t, [a, b]);
+  const other = setup(t, [a, b], { cache: stalled.cache, now: () => stalled.clock.now });
+  const message = requested({ class: 'marketing' });
+  let reach!: () => void;
+  let release!: () => void;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  a.answer(async (request) => {
+    reach();
+    await released;
+    return accepts(request, new AbortController().signal);
+  });
+
+  const fenced = dispatchPass(stalled, message);
+  await reached;
+  const decided = asFailed((await dispatchPass(other, message)).outcome);
+  assert.equal(decided.errorCode, 'CRASH_IN_FLIGHT', 'the recovery saw the provider it was stamped with');
+  release();
+
+  assert.deepEqual(await fenced, {});
+  assert.equal(a.calls, 1);
+  assert.equal(b.calls, 0);
+  assert.ok(
+    await stalled.cache.get(Markers.providerMessage('a', `pm-${message.messageId}`)),
+    'a receipt from the provider still finds the message',
+  );
+  assert.deepEqual((await dispatchPass(stalled, message)).outcome, decided);
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Cache, CacheScript } from '../../../core/cache/cache.ts';
 import { MARKER_TTL_MS, Markers } from '../../../core/markers.ts';
 import type { PassResult } from './pass.ts';
@@ -13,7 +14,7 @@ export interface Claim {
 export type Recovery =
   /** Its result was stored meanwhile: republish it. */
   | { kind: 'stored'; result: PassResult }
-  /** Someone may still be on it: ask again then. */
+  /** Another bridge is recovering it and may still be on it: ask again then. */
   | { kind: 'wait'; notBefore: number }
   /** This bridge now owns the recovery of the pass. */
   | { kind: 'take-over'; claim: Claim }
@@ -74,6 +75,111 @@ return {1, 0, ''}
   },
 };
 
+/**
+ * Stamps the provider about to be called on the claim (and writes its handover marker) unless
+ * another bridge took the pass over: KEYS claim, recovery[, handover]; ARGV claim value, ttl, the
+ * caller's own recovery marker ('' for the bridge that claimed the pass), handover value. Replies
+ * 1 when stamped, 0 when refused. Fencing, not a lease: once a take-over set its marker, a bridge
+ * still working on the pass (a zombie) can no longer reach a provider for it.
+ */
+export const STAMP_CLAIM_SCRIPT: CacheScript<number> = {
+  name: 'pigeonStampClaim',
+  lua: `
+local recovery = redis.call('GET', KEYS[2])
+if recovery and recovery ~= ARGV[3] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if #KEYS > 2 then
+  redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[2])
+end
+return 1
+`,
+  memory(redis, keys, args) {
+    const [claimKey, recoveryKey, handoverKey] = keys;
+    const px = Number(args[1]);
+    const recovery = redis.get(recoveryKey!);
+    if (recovery !== null && recovery !== args[2]) return 0;
+    redis.set(claimKey!, args[0]!, { px });
+    if (handoverKey !== undefined) redis.set(handoverKey, args[3]!, { px });
+    return 1;
+  },
+};
+
+/**
+ * Stores a pass's result unless another bridge took the pass over: KEYS result, recovery; ARGV
+ * result, ttl, the caller's own recovery marker (as STAMP_CLAIM_SCRIPT). Replies 1 or 0. After a
+ * take-over only the recovering bridge's result is stored, so every replay republishes that one.
+ */
+export const STORE_RESULT_SCRIPT: CacheScript<number> = {
+  name: 'pigeonStoreResult',
+  lua: `
+local recovery = redis.call('GET', KEYS[2])
+if recovery and recovery ~= ARGV[3] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`,
+  memory(redis, keys, args) {
+    const [resultKey, recoveryKey] = keys;
+    const recovery = redis.get(recoveryKey!);
+    if (recovery !== null && recovery !== args[2]) return 0;
+    redis.set(resultKey!, args[0]!, { px: Number(args[1]) });
+    return 1;
+  },
+};
+
+/**
+ * The recovery of a pass another bridge claimed and left without a result, decided in one atomic
+ * step: KEYS claim, recovery, result; ARGV this recoverer's marker (`<at>:<token>`), ttl, now,
+ * lease (ms). Replies {kind, claim or '', result or notBefore or ''}: 'take-over' when no recovery
+ * was marked (the marker is set now, and the claim is as it stood at that instant, so a stamp
+ * either came before and is seen, or comes after and is refused); 'stored' when a recovery stored
+ * its result; 'wait' while an earlier recovery's lease runs; 'cut-off' once it ran out (the marker
+ * becomes this recoverer's, which fences the earlier one should it still be alive).
+ */
+export const RECOVER_PASS_SCRIPT: CacheScript<[Recovery['kind'], string, string]> = {
+  name: 'pigeonRecoverPass',
+  lua: `
+local claim = redis.call('GET', KEYS[1]) or ''
+local recovery = redis.call('GET', KEYS[2])
+if not recovery then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {'take-over', claim, ''}
+end
+local stored = redis.call('GET', KEYS[3])
+if stored then
+  return {'stored', claim, stored}
+end
+local leaseEnd = (tonumber(string.match(recovery, '^%d+')) or 0) + tonumber(ARGV[4])
+if tonumber(ARGV[3]) < leaseEnd then
+  return {'wait', claim, string.format('%.0f', leaseEnd)}
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return {'cut-off', claim, ''}
+`,
+  memory(redis, keys, args) {
+    const [claimKey, recoveryKey, resultKey] = keys;
+    const px = Number(args[1]);
+    const claim = redis.get(claimKey!) ?? '';
+    const recovery = redis.get(recoveryKey!);
+    if (recovery === null) {
+      redis.set(recoveryKey!, args[0]!, { px });
+      return ['take-over', claim, ''];
+    }
+    const stored = redis.get(resultKey!);
+    if (stored !== null) return ['stored', claim, stored];
+    const leaseEnd = recoveredAt(recovery) + Number(args[3]);
+    if (Number(args[2]) < leaseEnd) return ['wait', claim, String(leaseEnd)];
+    redis.set(recoveryKey!, args[0]!, { px });
+    return ['cut-off', claim, ''];
+  },
+};
+
+/** When a recovery marker was set: `<at>:<token>`, or a bare `<at>` as written before fencing. */
+const recoveredAt = (marker: string): number => Number(/^\d+/.exec(marker)?.[0] ?? 0);
+
 export interface PassClaimOptions {
   now: () => number;
   /** Longest a provider call may take; a claim's lease is measured in these. */
@@ -90,6 +196,13 @@ export class PassClaim {
   private readonly resultKey: string;
   private readonly recoveryKey: string;
   private readonly abortKey: string;
+  /** This bridge's recovery marker, once it took the pass over: its stamps and result pass the fence. */
+  private recovering: string | undefined;
+  /**
+   * Set once a stamp or the result was refused: another bridge took the pass over, and its
+   * decision stands. Nothing of this pass may be called, stored or published here any more.
+   */
+  superseded = false;
   /** Writes that must reach the cache with the result and before it (see beforeResult). */
   private readonly withResult: Array<() => Promise<unknown>> = [];
 
@@ -125,11 +238,14 @@ export class PassClaim {
     return { claimed: false, stored: stored === '' ? undefined : (JSON.parse(stored) as PassResult) };
   }
 
-  /** Stamps the provider about to be called: a crash from here on may have left it with the message. */
-  async calling(provider: string): Promise<void> {
-    await this.cache.set(this.claimKey, JSON.stringify({ at: this.options.now(), provider }), {
-      ttlMs: MARKER_TTL_MS,
-    });
+  /**
+   * Stamps the provider about to be called, with its handover marker: a crash from here on may
+   * have left it with the message. False when another bridge took the pass over: the provider
+   * must not be called, and the pass is no longer this bridge's to finish (see `superseded`).
+   */
+  async calling(provider: string, handover: { key: string; value: string }): Promise<boolean> {
+    const claim: Claim = { at: this.options.now(), provider };
+    return this.stamp(claim, handover);
   }
 
   /**
@@ -139,11 +255,21 @@ export class PassClaim {
    * way, never sending twice.
    */
   async uncalled(): Promise<void> {
-    await this.cache
-      .set(this.claimKey, JSON.stringify({ at: this.options.now() } satisfies Claim), {
-        ttlMs: MARKER_TTL_MS,
-      })
-      .catch(() => false);
+    await this.stamp({ at: this.options.now() }).catch(() => false);
+  }
+
+  /** Writes the claim (and a handover marker) unless the pass was taken over by another bridge. */
+  private async stamp(claim: Claim, handover?: { key: string; value: string }): Promise<boolean> {
+    const keys = [this.claimKey, this.recoveryKey];
+    if (handover) keys.push(handover.key);
+    const stamped = await this.cache.runScript(STAMP_CLAIM_SCRIPT, keys, [
+      JSON.stringify(claim),
+      MARKER_TTL_MS,
+      this.recovering ?? '',
+      handover?.value ?? '',
+    ]);
+    if (stamped === 0) this.superseded = true;
+    return stamped === 1;
   }
 
   /**
@@ -156,42 +282,56 @@ export class PassClaim {
     this.withResult.push(write);
   }
 
-  async storeResult(result: PassResult): Promise<void> {
-    const writes = this.withResult.splice(0).map((write) => write());
-    writes.push(this.cache.set(this.resultKey, JSON.stringify(result), { ttlMs: MARKER_TTL_MS }));
+  /**
+   * Stores the pass's result; false when another bridge took the pass over meanwhile (its result
+   * is the one that stands: this one must not be published either).
+   */
+  async storeResult(result: PassResult): Promise<boolean> {
+    const writes: Array<Promise<unknown>> = this.withResult.splice(0).map((write) => write());
+    const stored = this.cache.runScript(
+      STORE_RESULT_SCRIPT,
+      [this.resultKey, this.recoveryKey],
+      [JSON.stringify(result), MARKER_TTL_MS, this.recovering ?? ''],
+    );
+    writes.push(stored);
     await Promise.all(writes);
+    if ((await stored) === 0) this.superseded = true;
+    return !this.superseded;
   }
 
   /**
-   * For a pass claimed by a bridge that died before storing its result: a claim that never
-   * reached a provider is taken over once nobody can still be on it; one recovery at a time, and
-   * a recovery cut off as well is given up once its own lease passes.
+   * For a pass claimed by a bridge that died (or stalled) before storing its result: taken over at
+   * once, whether or not the claim names a provider, since the take-over fences the first claimer
+   * off (see STAMP_CLAIM_SCRIPT); one recovery at a time, and a recovery cut off as well is given
+   * up once its own lease passes.
    */
   async recover(): Promise<Recovery> {
-    const { cache } = this;
-    const now = this.options.now;
-    const raw = await cache.get(this.claimKey);
+    const now = this.options.now();
+    const marker = `${now}:${randomUUID()}`;
+    const [kind, raw, value] = await this.cache.runScript(
+      RECOVER_PASS_SCRIPT,
+      [this.claimKey, this.recoveryKey, this.resultKey],
+      [marker, MARKER_TTL_MS, now, this.leaseMs()],
+    );
     const claim = raw ? (JSON.parse(raw) as Claim) : { at: 0 };
-    if (!claim.provider && now() < this.leaseEnd(claim.at)) {
-      return { kind: 'wait', notBefore: this.leaseEnd(claim.at) };
+    switch (kind) {
+      case 'stored':
+        return { kind, result: JSON.parse(value) as PassResult };
+      case 'wait':
+        return { kind, notBefore: Number(value) };
+      case 'take-over':
+      case 'cut-off':
+        this.recovering = marker;
+        return { kind, claim };
     }
-    const first = await cache.set(this.recoveryKey, String(now()), { nx: true, ttlMs: MARKER_TTL_MS });
-    if (first) return { kind: 'take-over', claim };
-    const previous = await cache.get(this.resultKey);
-    if (previous) return { kind: 'stored', result: JSON.parse(previous) as PassResult };
-    const recoveringSince = Number((await cache.get(this.recoveryKey)) ?? 0);
-    if (now() < this.leaseEnd(recoveringSince)) {
-      return { kind: 'wait', notBefore: this.leaseEnd(recoveringSince) };
-    }
-    return { kind: 'cut-off', claim };
   }
 
   /**
-   * Until when a claim (or a recovery) stamped at `at` may still be worked on by a live bridge:
-   * it records its provider just before each call, so without one after a send timeout and some
-   * slack, nobody is calling a provider for it.
+   * How long a recovery may still be worked on by a live bridge after it began: it may call a
+   * provider, wait out a send timeout, and call another; without a result after that and some
+   * slack, whoever recovered the pass is gone.
    */
-  private leaseEnd(at: number): number {
-    return at + 2 * this.options.sendTimeoutMs + 5_000;
+  private leaseMs(): number {
+    return 2 * this.options.sendTimeoutMs + 5_000;
   }
 }
