@@ -182,14 +182,16 @@ const recoveredAt = (marker: string): number => Number(/^\d+/.exec(marker)?.[0] 
 
 export interface PassClaimOptions {
   now: () => number;
-  /** Longest a provider call may take; a claim's lease is measured in these. */
+  /** Longest a provider call may take; a recovery's lease is measured in these. */
   sendTimeoutMs: number;
 }
 
 /**
  * The markers that make a pass run exactly once across crashes and replays: a claim taken before
  * anything else, stamped with the provider just before each call, and the pass's result stored
- * under it, so a replayed batch republishes the very same records (same event ids).
+ * under it, so a replayed batch republishes the very same records (same event ids). A bridge that
+ * takes a pass over sets the recovery marker; from then on only its stamps and its result are
+ * written, so whoever held the pass before is fenced off, however long it stalled.
  */
 export class PassClaim {
   private readonly claimKey: string;
