@@ -436,7 +436,8 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
                 id: item.id,
                 status: 'unknown',
                 code: 'PIGEON_ERR_OUTCOME_UNKNOWN',
-                detail: 'Not confirmed either way: look it up with GET /v1/messages/{id} before sending again',
+                detail:
+                  'Not confirmed either way: look it up with GET /v1/messages/{id} before sending again',
               };
               return;
             }
