@@ -15,7 +15,9 @@ const RETRY_AFTER_SECONDS = 5;
  * not acknowledge within the publish timeout, the caller gets PIGEON_ERR_BUS_UNAVAILABLE (503) and
  * the messages are marked aborted, so a write that lands late is never sent: the bridge refuses
  * records appended after their `acceptDeadline` and records with an abort marker. A message a
- * bridge claimed before the mark is not refused (core/abort-marker.ts).
+ * bridge claimed before the mark is not refused (core/abort-marker.ts). A message whose mark
+ * cannot be written either is answered by what the produce does next, or, when that does not come
+ * in time, PublishOutcomeUnknown (504): a 503 is only given when it is true.
  */
 export class MessagePublisher {
   constructor(
