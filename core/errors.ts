@@ -148,6 +148,13 @@ export const ErrorCatalogue = {
     retriable: true,
   },
   PIGEON_ERR_BUS_UNAVAILABLE: { status: 503, title: 'Message bus is unavailable', retriable: true },
+  // 504, not 503: a 503 from the API promises the message is never sent, and this answer cannot.
+  // Not retriable: sending again could send twice; the client looks the message up instead.
+  PIGEON_ERR_OUTCOME_UNKNOWN: {
+    status: 504,
+    title: 'Neither the message bus nor the cache confirmed whether the message was taken',
+    retriable: false,
+  },
   PIGEON_ERR_PAGE_FAILED: {
     status: 503,
     title: 'On-call page could not be sent: neither the bus nor a provider took it',
@@ -178,6 +185,8 @@ export interface ProblemDetails {
   instance?: string;
   errors?: Array<{ field: string; message: string }>;
   retryAfterSeconds?: number;
+  /** The message the problem is about, when the client should look it up (GET /v1/messages/:id). */
+  messageId?: string;
 }
 
 export const PROBLEM_TYPE_BASE = 'https://pigeon.dev/errors/';
@@ -189,6 +198,7 @@ export class PigeonError extends Error {
   readonly retriable: boolean;
   readonly errors: Array<{ field: string; message: string }> | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly messageId: string | undefined;
 
   constructor(
     code: ErrorCode,
@@ -197,6 +207,7 @@ export class PigeonError extends Error {
       cause?: unknown;
       errors?: Array<{ field: string; message: string }>;
       retryAfterSeconds?: number;
+      messageId?: string;
     } = {},
   ) {
     const spec = ErrorCatalogue[code];
@@ -207,6 +218,7 @@ export class PigeonError extends Error {
     this.retriable = spec.retriable;
     this.errors = options.errors;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.messageId = options.messageId;
   }
 
   toProblem(instance?: string): ProblemDetails {
@@ -220,6 +232,7 @@ export class PigeonError extends Error {
     if (instance) problem.instance = instance;
     if (this.errors) problem.errors = this.errors;
     if (this.retryAfterSeconds !== undefined) problem.retryAfterSeconds = this.retryAfterSeconds;
+    if (this.messageId !== undefined) problem.messageId = this.messageId;
     return problem;
   }
 }

@@ -154,7 +154,10 @@ export const BatchResult = Type.Object({
     Type.Object({
       index: Type.Integer(),
       id: Type.Optional(Type.String()),
-      status: Type.Enum(['queued', 'rejected']),
+      status: Type.Enum(['queued', 'rejected', 'unknown'], {
+        description:
+          '`unknown`: not confirmed either way (PIGEON_ERR_OUTCOME_UNKNOWN); look `id` up with GET /v1/messages/{id} before sending it again',
+      }),
       encoding: Type.Optional(EncodingFields.encoding),
       segments: Type.Optional(EncodingFields.segments),
       replaced: Type.Optional(EncodingFields.replaced),
@@ -257,6 +260,12 @@ export const Problem = Type.Object(
     instance: Type.Optional(Type.String()),
     errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
     retryAfterSeconds: Type.Optional(Type.Integer()),
+    messageId: Type.Optional(
+      Type.String({
+        description:
+          'The message this problem is about (PIGEON_ERR_OUTCOME_UNKNOWN): look it up with GET /v1/messages/{id} instead of sending again',
+      }),
+    ),
   },
   { description: 'RFC 9457 problem details; `code` is stable (see docs/errors.md)' },
 );

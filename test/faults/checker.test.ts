@@ -149,7 +149,7 @@ test('OTP: a wrong code approved, or a code approved twice, is a violation; a re
   const verdict = run({
     sends: [],
     otp: [
-      { phase: phase.name, wrong: 'pending', right: 'approved', again: 'not_found' },
+      { phase: phase.name, wrong: 'pending', right: 'approved', again: 'pending' },
       { phase: phase.name, wrong: 'approved', right: 'approved' },
       { phase: phase.name, wrong: 'pending', right: 'approved', again: 'approved' },
       { phase: phase.name, wrong: 'error 503' },
@@ -157,9 +157,70 @@ test('OTP: a wrong code approved, or a code approved twice, is a violation; a re
   });
   assert.equal(verdict.rows[0]!.otpChecked, 4);
   assert.deepEqual(verdict.violations.sort(), [
-    `${phase.name}: a code was approved twice (first right check: approved)`,
+    `${phase.name}: a code was approved twice`,
     `${phase.name}: a wrong code was approved`,
   ]);
+  assert.deepEqual(verdict.notes, []);
+});
+
+test('OTP: approved on the second right check after the first got no answer or an error is one approval, noted', () => {
+  const verdict = run({
+    sends: [],
+    otp: [
+      { phase: phase.name, wrong: 'pending', right: 'no answer', again: 'approved' },
+      { phase: phase.name, wrong: 'pending', right: 'error 503', again: 'approved' },
+    ],
+  });
+  assert.deepEqual(verdict.violations, []);
+  assert.deepEqual(verdict.notes, [
+    `${phase.name}: a code approved on the second right check, the first having answered no answer: approved once`,
+    `${phase.name}: a code approved on the second right check, the first having answered error 503: approved once`,
+  ]);
+});
+
+test('a 504 (outcome unknown) whose message a provider received breaks nothing; one that never landed is owed nothing', () => {
+  const verdict = run({
+    sends: [send(1, { status: 504 }), send(2, { status: 504 }), send(3, { status: 503, id: undefined })],
+    stored: [row(1, 'delivered')],
+    copies: [copy(1, 100)],
+  });
+  assert.deepEqual(verdict.violations, []);
+  const r = verdict.rows[0]!;
+  assert.equal(r.unknown, 2);
+  assert.equal(r.unknownLanded, 1);
+  assert.equal(r.refused, 1);
+  assert.equal(r.acknowledged, 0);
+});
+
+test('a 504 whose message landed must be stored once, end final and reach a provider no more than its class allows', () => {
+  const verdict = run({
+    sends: [
+      send(1, { status: 504 }),
+      send(2, { status: 504 }),
+      send(3, { status: 504 }),
+      send(4, { status: 504, id: undefined }),
+    ],
+    stored: [{ id: 'id-2', status: 'delivered', rows: 2 }, row(3, 'submitted')],
+    copies: [copy(1, 100), copy(3, 200), copy(3, 300)],
+  });
+  assert.deepEqual(verdict.violations.sort(), [
+    `${phase.name}: a 504 for t-4 named no message`,
+    `${phase.name}: id-2 is stored 2 times`,
+    `${phase.name}: transactional id-1 (answered 504) reached a provider and was never stored`,
+    `${phase.name}: transactional id-3 (answered 504) is still submitted`,
+    `${phase.name}: transactional id-3 (answered 504) reached providers 2 times (sim-a, sim-a)`,
+  ]);
+  assert.equal(verdict.rows[0]!.unknownLanded, 3);
+  assert.equal(verdict.rows[0]!.duplicates, 1);
+});
+
+test('a copy of a 504 message under another id than the one the 504 named is reported', () => {
+  const verdict = run({
+    sends: [send(1, { status: 504 })],
+    stored: [],
+    copies: [copy(1, 100, 'sim-a', { reference: 'id-other' })],
+  });
+  assert.match(verdict.violations.join('\n'), /under id id-other, acknowledged as id-1/);
 });
 
 test('per lane: the longest stall with a message waiting, the worst wait, and the time from the fault’s end to every lane sending again', () => {
@@ -211,6 +272,9 @@ test('the table has one line per fault with every count', () => {
   const table = renderTable(run({ sends: [send(1)], copies: [copy(1, 100)] }).rows);
   const lines = table.split('\n');
   assert.equal(lines.length, 3);
-  assert.match(lines[0]!, /fault \| acknowledged \| refused \(503\) \| stored \| sent \| duplicates/);
-  assert.match(lines[2]!, /^\| bridge kill -9 \| 1 \| 0 \| 1 \| 1 \| 0 \| 0 \| 0 \| 0 \|/);
+  assert.match(
+    lines[0]!,
+    /fault \| acknowledged \| refused \(503\) \| outcome unknown \(504\), landed \| stored \| sent \| duplicates/,
+  );
+  assert.match(lines[2]!, /^\| bridge kill -9 \| 1 \| 0 \| 0, 0 \| 1 \| 1 \| 0 \| 0 \| 0 \| 0 \|/);
 });

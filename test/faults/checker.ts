@@ -33,6 +33,13 @@ export interface PhaseWindow {
   end: number;
 }
 
+/**
+ * The API's answer when neither the bus nor the cache confirmed a message (PIGEON_ERR_OUTCOME_UNKNOWN):
+ * it names the message, which may or may not be sent. Sent or not breaks no promise; if it landed,
+ * it must be stored once and end final like any accepted message.
+ */
+export const OUTCOME_UNKNOWN_STATUS = 504;
+
 /** One `POST /v1/messages` and the API's answer. */
 export interface SendRecord {
   /** Unique in the run and carried in the message text, so a provider's copy can be traced to it. */
@@ -42,9 +49,11 @@ export interface SendRecord {
   at: number;
   /**
    * HTTP status, or 0 when no answer came (timeout, connection refused): such a message may or
-   * may not have been accepted, so it may be sent; a refusal (503 or any other non-202) may not.
+   * may not have been accepted, so it may be sent; so may a 504 (OUTCOME_UNKNOWN_STATUS); a refusal
+   * (503 or any other) may not.
    */
   status: number;
+  /** The message's id: from a 202, or the `messageId` a 504 named. */
   id?: string;
   /** When the answer came: for a 202, when the API had taken the message. */
   answeredAt?: number;
@@ -77,6 +86,10 @@ export interface PhaseRow {
   fault: string;
   acknowledged: number;
   refused: number;
+  /** Answered 504: neither sent nor refused for sure (OUTCOME_UNKNOWN_STATUS). */
+  unknown: number;
+  /** Of those, how many landed: stored, or received by a provider. */
+  unknownLanded: number;
   stored: number;
   sent: number;
   /** Copies beyond what the class allows. */
@@ -108,6 +121,8 @@ export interface RunVerdict {
   rows: PhaseRow[];
   /** Every broken promise, in words; empty when the run kept them all. */
   violations: string[];
+  /** What looks like a broken promise at first sight and is not, in words (printed, not failed). */
+  notes: string[];
 }
 
 const TOKEN = /\[fault ([0-9a-z-]+)\]/;
@@ -129,10 +144,11 @@ export function checkRun(input: {
   otp: readonly OtpRecord[];
 }): RunVerdict {
   const violations: string[] = [];
+  const notes: string[] = [];
   const stored = new Map(input.stored.map((row) => [row.id, row]));
   const byToken = new Map(input.sends.map((s) => [s.token, s]));
   const byId = new Map<string, SendRecord>();
-  for (const send of input.sends) if (send.status === 202 && send.id) byId.set(send.id, send);
+  for (const send of input.sends) if (mayBeSent(send) && send.id) byId.set(send.id, send);
 
   // Every copy a provider took, traced to the request it came from.
   const copiesOf = new Map<string, ProviderCopy[]>();
@@ -146,7 +162,7 @@ export function checkRun(input: {
     }
     // No answer (a client timeout, a connection cut) promises nothing either way.
     if (send.status === 0) continue;
-    if (send.status !== 202) {
+    if (!mayBeSent(send)) {
       violations.push(
         `${copy.provider} received ${token}, which the API refused (${send.status}) in phase ${send.phase}`,
       );
@@ -164,10 +180,13 @@ export function checkRun(input: {
   const rows = input.phases.map((phase): PhaseRow => {
     const sends = input.sends.filter((s) => s.phase === phase.name);
     const acknowledged = sends.filter((s) => s.status === 202 && s.id);
+    const unknown = sends.filter((s) => s.status === OUTCOME_UNKNOWN_STATUS);
     const row: PhaseRow = {
       fault: phase.name,
       acknowledged: acknowledged.length,
       refused: sends.filter((s) => s.status === 503).length,
+      unknown: unknown.length,
+      unknownLanded: 0,
       stored: 0,
       sent: 0,
       duplicates: 0,
@@ -209,19 +228,61 @@ export function checkRun(input: {
         );
       }
     }
+    for (const send of unknown) {
+      if (!send.id) {
+        violations.push(`${phase.name}: a ${OUTCOME_UNKNOWN_STATUS} for ${send.token} named no message`);
+        continue;
+      }
+      const store = stored.get(send.id);
+      const copies = copiesOf.get(send.id) ?? [];
+      if (!store && copies.length === 0) continue; // never landed: nothing owed
+      row.unknownLanded++;
+      if (!store) {
+        violations.push(
+          `${phase.name}: ${send.class} ${send.id} (answered ${OUTCOME_UNKNOWN_STATUS}) reached a provider and was never stored`,
+        );
+      } else {
+        if (store.rows !== 1) violations.push(`${phase.name}: ${send.id} is stored ${store.rows} times`);
+        if (!FINAL_STATUSES.has(store.status)) {
+          violations.push(
+            `${phase.name}: ${send.class} ${send.id} (answered ${OUTCOME_UNKNOWN_STATUS}) is still ${store.status}`,
+          );
+        }
+      }
+      const { duplicates, resent } = extraCopies(send.class, copies);
+      row.duplicates += duplicates;
+      row.resent += resent;
+      if (duplicates > 0) {
+        violations.push(
+          `${phase.name}: ${send.class} ${send.id} (answered ${OUTCOME_UNKNOWN_STATUS}) reached providers ${copies.length} times (${copies.map((c) => c.provider).join(', ')})`,
+        );
+      }
+    }
     Object.assign(row, laneTimes(phase, input.copies, byId, copiesOf));
     for (const check of input.otp.filter((o) => o.phase === phase.name)) {
       if (check.wrong !== undefined || check.right !== undefined) row.otpChecked++;
       if (check.wrong === 'approved') violations.push(`${phase.name}: a wrong code was approved`);
-      // The first right check's answer is named: if it got none (an api killed mid-request), the
-      // record cannot tell whether the code was approved then; it stays a violation all the same.
-      if (check.again === 'approved') {
-        violations.push(`${phase.name}: a code was approved twice (first right check: ${check.right})`);
+      // Approved is final and only a pending verification can be approved (the approve script,
+      // api/src/verify/scripts.ts), so a second check that approves proves the first did not. Two
+      // approvals the client saw are a broken promise; an approval on the second check after a
+      // first that got no answer (an api killed between the check's two halves) or an error is
+      // the one approval, which the client never saw before.
+      if (check.again === 'approved' && check.right === 'approved') {
+        violations.push(`${phase.name}: a code was approved twice`);
+      } else if (check.again === 'approved') {
+        notes.push(
+          `${phase.name}: a code approved on the second right check, the first having answered ${check.right ?? 'nothing'}: approved once`,
+        );
       }
     }
     return row;
   });
-  return { rows, violations };
+  return { rows, violations, notes };
+}
+
+/** A 202, or a 504 that names a message: either may reach a provider without breaking a promise. */
+function mayBeSent(send: SendRecord): boolean {
+  return send.status === 202 || send.status === OUTCOME_UNKNOWN_STATUS;
 }
 
 /** Copies past the class's allowance, and the extra ones it allows (see the policy above). */
@@ -263,6 +324,8 @@ function laneTimes(
   };
   for (const [id, sent] of copiesOf) {
     const send = byId.get(id)!;
+    // A 504's message was not known to be waiting: it is in no stall and no wait.
+    if (send.status !== 202) continue;
     const acceptedAt = send.answeredAt ?? send.at;
     const firstCopyAt = Math.min(...sent.map((c) => c.at));
     waits[LANE_OF[send.class]].push({ acceptedAt, firstCopyAt, phase: send.phase });
@@ -300,7 +363,7 @@ const seconds = (ms: number) => (ms / 1000).toFixed(1);
 /** The table the suite prints and docs/reliability.md keeps, as Markdown. */
 export function renderTable(rows: readonly PhaseRow[]): string {
   const head =
-    '| fault | acknowledged | refused (503) | stored | sent | duplicates | resent (allowed) | lost | stuck | max gap while waiting high / normal / bulk (s) | worst wait high / normal / bulk (s) | time to recover (s) |';
+    '| fault | acknowledged | refused (503) | outcome unknown (504), landed | stored | sent | duplicates | resent (allowed) | lost | stuck | max gap while waiting high / normal / bulk (s) | worst wait high / normal / bulk (s) | time to recover (s) |';
   const rule = `|${head
     .split('|')
     .slice(1, -1)
@@ -308,7 +371,7 @@ export function renderTable(rows: readonly PhaseRow[]): string {
     .join('|')}|`;
   const lines = rows.map(
     (r) =>
-      `| ${r.fault} | ${r.acknowledged} | ${r.refused} | ${r.stored} | ${r.sent} | ${r.duplicates} | ${r.resent} | ${r.lost} | ${r.stuck} | ${seconds(r.gapMs.high)} / ${seconds(r.gapMs.normal)} / ${seconds(r.gapMs.bulk)} | ${seconds(r.worstWaitMs.high)} / ${seconds(r.worstWaitMs.normal)} / ${seconds(r.worstWaitMs.bulk)} | ${seconds(r.recoverMs)} |`,
+      `| ${r.fault} | ${r.acknowledged} | ${r.refused} | ${r.unknown}, ${r.unknownLanded} | ${r.stored} | ${r.sent} | ${r.duplicates} | ${r.resent} | ${r.lost} | ${r.stuck} | ${seconds(r.gapMs.high)} / ${seconds(r.gapMs.normal)} / ${seconds(r.gapMs.bulk)} | ${seconds(r.worstWaitMs.high)} / ${seconds(r.worstWaitMs.normal)} / ${seconds(r.worstWaitMs.bulk)} | ${seconds(r.recoverMs)} |`,
   );
   return [head, rule, ...lines].join('\n');
 }

@@ -35,6 +35,7 @@ for (const row of result.rows) {
     `${row.fault}: acknowledged but never sent, by final status: ${JSON.stringify(row.unsent)}\n`,
   );
 }
+for (const note of result.notes.slice(0, 20)) process.stdout.write(`NOTE ${note}\n`);
 for (const violation of result.violations.slice(0, 50)) process.stdout.write(`VIOLATION ${violation}\n`);
 mkdirSync('.cache/faults', { recursive: true });
 const file = `.cache/faults/${new Date().toISOString().replaceAll(':', '-')}.json`;

@@ -6,7 +6,14 @@
  * API shows as refusals and timeouts rather than as a slower load.
  */
 import { randomBytes } from 'node:crypto';
-import { type LoadClass, type OtpRecord, type ProviderCopy, type SendRecord, tokenText } from './checker.ts';
+import {
+  type LoadClass,
+  OUTCOME_UNKNOWN_STATUS,
+  type OtpRecord,
+  type ProviderCopy,
+  type SendRecord,
+  tokenText,
+} from './checker.ts';
 import { type Deployment, PROVIDERS } from './deployment.ts';
 
 /** Shares of the load per class: the lanes each get enough traffic for their gaps to show. */
@@ -117,8 +124,10 @@ export class Load {
       });
       record.status = response.status;
       record.answeredAt = Date.now();
-      const answer = (await response.json().catch(() => ({}))) as { id?: string };
+      const answer = (await response.json().catch(() => ({}))) as { id?: string; messageId?: string };
       if (response.status === 202 && answer.id) record.id = answer.id;
+      // The message a 504 (PIGEON_ERR_OUTCOME_UNKNOWN) names, which may yet be sent.
+      if (response.status === OUTCOME_UNKNOWN_STATUS && answer.messageId) record.id = answer.messageId;
     } catch {
       record.status = 0;
     }

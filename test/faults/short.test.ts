@@ -20,6 +20,7 @@ test('under a bridge crash, a leader broker crash and a Redis outage, every prom
     log: (line) => process.stdout.write(`# faults: ${line}\n`),
   });
   process.stdout.write(`${result.table}\n`);
+  for (const note of result.notes.slice(0, 20)) process.stdout.write(`# note: ${note}\n`);
   assert.deepEqual(result.violations.slice(0, 20), [], result.output);
   for (const row of result.rows) {
     assert.ok(row.acknowledged > 0, `${row.fault}: the API acknowledged nothing`);

@@ -7,6 +7,7 @@ import mysql from 'mysql2/promise';
 import {
   checkRun,
   FINAL_STATUSES,
+  OUTCOME_UNKNOWN_STATUS,
   type PhaseWindow,
   renderTable,
   type RunVerdict,
@@ -107,19 +108,24 @@ export async function runFaultSuite(options: SuiteOptions): Promise<SuiteResult>
     load.phase = 'after';
     await load.stop();
     const acknowledged = load.sends.filter((s) => s.status === 202 && s.id).map((s) => s.id!);
+    // Messages answered 504 may have landed: read too, so the checker can hold those to the rules.
+    const unknown = load.sends.filter((s) => s.status === OUTCOME_UNKNOWN_STATUS && s.id).map((s) => s.id!);
     log(`load stopped: ${load.sends.length} sends, ${acknowledged.length} acknowledged; settling`);
     // Every answer by class: a refusal other than 503 (a 429 from a send policy) empties a lane too.
     const answers: Record<string, Record<number, number>> = {};
     for (const s of load.sends) (answers[s.class] ??= {})[s.status] = (answers[s.class]![s.status] ?? 0) + 1;
     log(`answers by class and status: ${JSON.stringify(answers)}`);
     const settleUntil = Date.now() + options.settleMs;
-    let stored = await readStore(deployment.databaseUrl, acknowledged);
+    const accepted = new Set(acknowledged);
+    const read = () => readStore(deployment.databaseUrl, [...acknowledged, ...unknown]);
+    let stored = await read();
     while (
       Date.now() < settleUntil &&
-      (stored.length < acknowledged.length || stored.some((r) => !FINAL_STATUSES.has(r.status)))
+      (stored.filter((r) => accepted.has(r.id)).length < acknowledged.length ||
+        stored.some((r) => !FINAL_STATUSES.has(r.status)))
     ) {
       await sleep(2_000);
-      stored = await readStore(deployment.databaseUrl, acknowledged);
+      stored = await read();
     }
     await load.poll();
     log(`settled in ${options.settleMs - Math.max(0, settleUntil - Date.now())} ms`);

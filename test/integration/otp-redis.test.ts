@@ -1,7 +1,8 @@
 /**
  * Verifications on real Redis (the Lua side of api/src/verify/scripts.ts) through the HTTP API:
- * concurrent brute force is cut at five evaluated checks, and when Redis is unreachable every
- * verification call fails closed with 503 — nothing is sent, nothing approved. Redis is reached
+ * concurrent brute force is cut at five evaluated checks; a check cut off by its api's death, at
+ * either point between its two scripts, leaves the code approved once at most; and when Redis is
+ * unreachable every verification call fails closed with 503 — nothing is sent, nothing approved. Redis is reached
  * through a TCP proxy the test cuts.
  */
 import assert from 'node:assert/strict';
@@ -10,6 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { ALL_SCOPES, apiKeyRecord, generateApiKey } from '../../api/src/api-keys.ts';
 import { buildApi } from '../../api/src/app.ts';
+import { MAX_CHECKS } from '../../api/src/verify/policy.ts';
+import { approveVerification, beginCheck, VerifyKeys } from '../../api/src/verify/scripts.ts';
 import { verificationSettings } from '../../api/src/verify/settings.ts';
 import type { Subscription } from '../../core/bus/bus.ts';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
@@ -142,6 +145,51 @@ describe('verifications on Redis', () => {
       statuses.every((s) => ['approved', 'pending', 'max_attempts'].includes(s)),
       statuses.join(),
     );
+  });
+
+  /** The first half of a check as the check route runs it (admitAndBeginCheck's second part). */
+  const beginCheckOf = (id: string) =>
+    cache.runScript(
+      beginCheck,
+      [VerifyKeys.record('tenant-a', id)],
+      [Date.now(), 'tenant-a', MAX_CHECKS, ''],
+    );
+
+  test('a check whose api died between counting the attempt and approving leaves the code approvable exactly once', async () => {
+    const to = fresh();
+    const { id } = (await post('/v1/verifications', { to, channel: 'sms' })).json<{ id: string }>();
+    const code = await codeFor(to);
+    // What a right check killed after its first half leaves: the attempt counted, no approval.
+    const [first] = await beginCheckOf(id);
+    assert.equal(first, 'evaluate');
+    // Its client got no answer and checks again: the one approval.
+    const again = await post(`/v1/verifications/${id}/check`, { code });
+    assert.equal(again.json<{ status: string }>().status, 'approved');
+    const third = await post(`/v1/verifications/${id}/check`, { code });
+    assert.equal(third.json<{ status: string }>().status, 'pending', 'approved is final');
+  });
+
+  test('a check whose api died after approving, before answering, leaves the code approved: the next right check is refused', async () => {
+    const to = fresh();
+    const { id } = (await post('/v1/verifications', { to, channel: 'sms' })).json<{ id: string }>();
+    const code = await codeFor(to);
+    // Both halves of a right check ran; its answer was lost with its api.
+    const [found, digest] = await beginCheckOf(id);
+    assert.equal(found, 'evaluate');
+    const approved = await cache.runScript(
+      approveVerification,
+      [VerifyKeys.record('tenant-a', id), VerifyKeys.index('tenant-a', to)],
+      [id, Date.now(), digest, 'sms'],
+    );
+    assert.equal(approved, 1);
+    const again = await post(`/v1/verifications/${id}/check`, { code });
+    assert.equal(again.json<{ status: string }>().status, 'pending');
+    const view = await app.inject({
+      method: 'GET',
+      url: `/v1/verifications/${id}`,
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(view.json<{ status: string }>().status, 'approved');
   });
 
   test('Redis unreachable: every verification call answers 503, nothing is sent or approved', async () => {

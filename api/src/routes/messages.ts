@@ -17,7 +17,7 @@ import type { TemplateRecord, TemplateStore } from '../../../core/store/kinds/te
 import { messageText } from '../../../core/template.ts';
 import { requireRegistered } from '../../../core/sender-choice.ts';
 import { requireSenderId } from '../../../core/sender-id.ts';
-import { type MessagePublisher, PublishPartlyRefused } from '../publisher.ts';
+import { type MessagePublisher, PublishOutcomeUnknown, PublishPartlyRefused } from '../publisher.ts';
 import { SenderDirectory } from '../senders.ts';
 import type { TenantSigningSecrets } from '../webhooks.ts';
 import {
@@ -130,7 +130,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         tags: ['messages'],
         headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
         body: SendMessageBody,
-        response: { 202: AcceptedMessage, 200: AcceptedMessage, ...errorResponses },
+        response: { 202: AcceptedMessage, 200: AcceptedMessage, ...errorResponses, 504: Problem },
       },
     },
     async (request, reply) => {
@@ -202,6 +202,10 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           await deps.publisher.publish([event], { spentMs: Date.now() - now });
         }
       } catch (err) {
+        // The message may be sent: the key keeps naming it, so a retry with the key cannot send a
+        // second copy, and what it counted towards the caps stays counted. (The cache was
+        // unreachable throughout, or the outcome would be known: freeing either would fail anyway.)
+        if (err instanceof PublishOutcomeUnknown) throw err;
         if (idemCacheKey) await deps.cache.del(idemCacheKey).catch(() => undefined);
         await admission?.release();
         throw err;
@@ -379,7 +383,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
             }
           }),
         );
-        const results = admitted.map((outcome, index) => {
+        const results: Static<typeof BatchResult>['results'] = admitted.map((outcome, index) => {
           if (isPigeonError(outcome)) {
             rejected.inc({ code: outcome.code });
             return { index, status: 'rejected' as const, code: outcome.code, detail: outcome.message };
@@ -408,16 +412,35 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
           if (events.length > 0) await deps.publisher.publish(events, { spentMs: Date.now() - now });
         } catch (err) {
           // Not acknowledged in time, but a bridge already took some: those are on their way and
-          // reported queued; only the others are refused, each in its item.
-          const inFlight = err instanceof PublishPartlyRefused ? err.inFlight : new Set<string>();
+          // reported queued; those whose outcome is unknown are reported so, each with its id;
+          // only the others are refused, each in its item.
+          const inFlight =
+            err instanceof PublishPartlyRefused || err instanceof PublishOutcomeUnknown
+              ? err.inFlight
+              : new Set<string>();
+          const unknown = err instanceof PublishOutcomeUnknown ? err.unknown : new Set<string>();
           await Promise.all(
-            events.filter((e) => !inFlight.has(e.messageId)).map(async (e) => admissions.get(e)?.release()),
+            events
+              .filter((e) => !inFlight.has(e.messageId) && !unknown.has(e.messageId))
+              .map(async (e) => admissions.get(e)?.release()),
           );
-          if (inFlight.size === 0) throw err;
+          if (inFlight.size === 0 && unknown.size === 0) throw err;
           sent = events.filter((e) => inFlight.has(e.messageId));
-          const refused = err as PublishPartlyRefused;
+          const refused = err instanceof PublishOutcomeUnknown ? err.refused : (err as PigeonError);
           results.forEach((item, i) => {
-            if (item.status !== 'queued' || 'duplicate' in item || inFlight.has(item.id)) return;
+            if (item.status !== 'queued' || item.duplicate || item.id === undefined) return;
+            if (inFlight.has(item.id)) return;
+            if (unknown.has(item.id)) {
+              results[i] = {
+                index: item.index,
+                id: item.id,
+                status: 'unknown',
+                code: 'PIGEON_ERR_OUTCOME_UNKNOWN',
+                detail:
+                  'Not confirmed either way: look it up with GET /v1/messages/{id} before sending again',
+              };
+              return;
+            }
             results[i] = {
               index: item.index,
               status: 'rejected',
@@ -431,7 +454,7 @@ export async function messageRoutes(fastify: FastifyInstance, deps: MessageRoute
         return {
           batchId,
           accepted: sent.length + duplicateOf.size,
-          rejected: results.length - sent.length - duplicateOf.size,
+          rejected: results.filter((item) => item.status === 'rejected').length,
           results,
         };
       }

@@ -120,7 +120,7 @@ export async function verificationRoutes(fastify: FastifyInstance, deps: Verific
         summary: 'Send a one-time code, or re-send the pending one for this number with a fresh code',
         tags: ['verifications'],
         body: StartBody,
-        response: { 201: Started, 200: Started, ...problems },
+        response: { 201: Started, 200: Started, ...problems, 504: Problem },
       },
     },
     async (request, reply) => {

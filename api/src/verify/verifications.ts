@@ -8,7 +8,7 @@ import { buildMessageRequested } from '../../../core/message-request.ts';
 import { maskPhone, requireE164 } from '../../../core/phone.ts';
 import { sealBody } from '../../../core/sealed-body.ts';
 import { type CheckResult, VerificationEvents, type VerificationStatus } from '../../../core/verification.ts';
-import type { MessagePublisher } from '../publisher.ts';
+import { type MessagePublisher, PublishOutcomeUnknown } from '../publisher.ts';
 import type { VerificationAudit } from './audit.ts';
 import { codeMatches, DEFAULT_CODE_LENGTH, generateCode } from './code.ts';
 import type { Factors } from './factors.ts';
@@ -189,6 +189,9 @@ export class Verifications {
     try {
       await this.deps.publisher.publish([event], { spentMs: this.deps.now() - now });
     } catch (err) {
+      // The code may reach the phone: the verification keeps it, so the code works if it arrives
+      // and a second create re-sends this verification rather than starting another.
+      if (err instanceof PublishOutcomeUnknown) throw err;
       await undoSend(this.deps.cache, caller.tenantId, destination.e164, send, message.messageId).catch(
         (undoErr: unknown) =>
           this.deps.logger.warn({ err: (undoErr as Error).message }, 'verification.undo_failed'),
