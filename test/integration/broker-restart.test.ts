@@ -13,10 +13,12 @@
  *
  * BROKER_RESTART_KAFKA_PORT puts the broker on that port and the next one (its controller), for a
  * machine where each test run has its own port range; otherwise the OS picks free ones.
+ * BROKER_RESTART_LOG_DIR keeps the bridge's whole log (at info: kafkajs' crashes and restarts, the
+ * evictions) and the broker's, to see where a slow run spent its seconds.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,9 +65,12 @@ test('with its broker killed the bridge is not ready; once the broker is back it
   const db = await createTestDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-restart-'));
   let loading = true;
+  const logDir = process.env.BROKER_RESTART_LOG_DIR;
   t.after(async () => {
     loading = false;
     await kafka('kill').catch(() => {});
+    const brokerLog = join(home, 'logs/server.log');
+    if (logDir && existsSync(brokerLog)) copyFileSync(brokerLog, join(logDir, `${tag}-broker.log`));
     await fake.close();
     await db.drop();
     rmSync(dir, { recursive: true, force: true });
@@ -109,7 +114,14 @@ test('with its broker killed the bridge is not ready; once the broker is back it
     PIGEON_SIMULATOR: 'false',
     PIGEON_RECEIPT_TIMEOUT_OTP_MS: '0',
     PORT: String(port),
+    ...(logDir ? { LOG_LEVEL: 'info' } : {}),
   });
+  if (logDir) {
+    const log = createWriteStream(join(logDir, `${tag}-bridge.log`));
+    // Two sources into one file: neither may end it for the other.
+    bridge.child.stdout?.pipe(log, { end: false });
+    bridge.child.stderr?.pipe(log, { end: false });
+  }
   t.after(() => bridge.kill());
   await waitForReady(readyUrl, bridge, 90_000);
 
@@ -193,6 +205,7 @@ test('with its broker killed the bridge is not ready; once the broker is back it
   console.log(
     JSON.stringify({
       measure: 'broker-restart',
+      portAnsweredAt: new Date(backAt).toISOString(),
       sendingResumedMs: firstAfter - backAt,
       firstAckMs: Math.min(...afterBack.map(({ ackedAt }) => ackedAt)) - backAt,
       readyAfterMs: readyAt - backAt,
