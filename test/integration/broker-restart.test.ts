@@ -13,8 +13,8 @@
  *
  * BROKER_RESTART_KAFKA_PORT puts the broker on that port and the next one (its controller), for a
  * machine where each test run has its own port range; otherwise the OS picks free ones.
- * BROKER_RESTART_LOG_DIR keeps the bridge's whole log (at info: kafkajs' crashes and restarts, the
- * evictions) and the broker's, to see where a slow run spent its seconds.
+ * BROKER_RESTART_LOG_DIR keeps the bridge's whole log (at info: kafkajs' crashes, restarts and
+ * joins, the evictions) and the broker's, to see where a slow run spent its seconds.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -114,7 +114,7 @@ test('with its broker killed the bridge is not ready; once the broker is back it
     PIGEON_SIMULATOR: 'false',
     PIGEON_RECEIPT_TIMEOUT_OTP_MS: '0',
     PORT: String(port),
-    ...(logDir ? { LOG_LEVEL: 'info' } : {}),
+    ...(logDir ? { LOG_LEVEL: 'info', KAFKAJS_LOG_LEVEL: 'info' } : {}),
   });
   if (logDir) {
     const log = createWriteStream(join(logDir, `${tag}-bridge.log`));
