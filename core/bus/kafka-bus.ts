@@ -12,6 +12,7 @@ import { PigeonError } from '../errors.ts';
 import { backoffDelay, type ExponentialBackoff, isRetriable, type ScheduleBackoff } from '../retry.ts';
 import type { Bus, BusRecord, ConsumerStatus, SubscribeOptions, Subscription, TopicSpec } from './bus.ts';
 import { redeliveryBackoff } from './bus.ts';
+import { KAFKA_RETRY } from './kafka-retry.ts';
 import { type ConsumerSettings, KafkaSubscription } from './kafka-subscription.ts';
 import { fixKafkajsIdleLoop } from './kafkajs-idle-loop.ts';
 
@@ -42,7 +43,10 @@ export interface KafkaBusOptions {
   /** Limits of one produce request; more queued records go in the next one (5,000 / 900 kB). */
   maxBatchRecords?: number;
   maxBatchBytes?: number;
-  /** Attempts after the first before a send is given up and its publishes reject (default 5). */
+  /**
+   * Attempts after the first before a send is given up and its publishes reject (default 8, about
+   * 3 s; they are at most 0.5 s apart, see core/bus/kafka-retry.ts).
+   */
   sendRetries?: number;
   /** First and last wait before redelivering a batch whose handler threw (default 100 ms → 2 s). */
   retryBackoffMs?: { initial: number; max: number };
@@ -166,7 +170,7 @@ export class KafkaBus implements Bus {
     this.#maxBatchRecords = options.maxBatchRecords ?? 5000;
     // Under the broker's default message.max.bytes (1 MiB), which caps one partition's batch.
     this.#maxBatchBytes = options.maxBatchBytes ?? 900_000;
-    this.#sendRetries = options.sendRetries ?? 5;
+    this.#sendRetries = options.sendRetries ?? KAFKA_RETRY.retries;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 1500;
     this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.#replicationFactor = options.replicationFactor;
@@ -181,8 +185,9 @@ export class KafkaBus implements Bus {
       ...common,
       connectionTimeout: 3000,
       requestTimeout: 15_000,
-      // kafkajs' default (300 ms doubling to 30 s) lets a dead broker stall callers for minutes.
-      retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 5 },
+      // kafkajs' default (300 ms doubling to 30 s) lets a dead broker stall callers for minutes;
+      // a short ceiling finds a returning broker sooner (core/bus/kafka-retry.ts).
+      retry: { ...KAFKA_RETRY },
     });
     // ping must answer within its timeout, so its client never retries on its own.
     this.#pingKafka = new Kafka({

@@ -3,6 +3,7 @@ import type { ExponentialBackoff } from '../retry.ts';
 import type { ConsumedRecord, ConsumerState, ConsumerStatus, SubscribeOptions, Subscription } from './bus.ts';
 import type { BusLogger } from './kafka-bus.ts';
 import { evictMember, MemberEvictionError } from './kafka-member-eviction.ts';
+import { KAFKA_RETRY } from './kafka-retry.ts';
 import { OffsetCommits } from './offset-commits.ts';
 import { PartitionWorker } from './partition-worker.ts';
 
@@ -182,6 +183,9 @@ export class KafkaSubscription implements Subscription {
       ...FETCH[this.#options.fetch ?? 'batched'],
       maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
       allowAutoTopicCreation: false,
+      // kafkajs gives a consumer 5 retries of its own unless told otherwise: at the client's
+      // 0.5 s ceiling only 1.7 s before it crashes and rejoins as a new member.
+      retry: { ...KAFKA_RETRY },
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {

@@ -7,13 +7,20 @@
  * that are not consuming; once the broker is back it is ready again, OTPs go out again, and every
  * OTP whose publish the broker acknowledged reaches the provider. Measured and printed, not
  * asserted: how long after the broker's port answered the first OTP published after that reached
- * the provider, and when /readyz turned ready.
+ * the provider, when the publisher's first publish after that was acknowledged (the part of the
+ * wait that is the broker's and the publisher's, not the bridge's), when /readyz turned ready, and
+ * the load average.
+ *
+ * BROKER_RESTART_KAFKA_PORT puts the broker on that port and the next one (its controller), for a
+ * machine where each test run has its own port range; otherwise the OS picks free ones.
+ * BROKER_RESTART_LOG_DIR keeps the bridge's whole log (at info: kafkajs' crashes, restarts and
+ * joins, the evictions) and the broker's, to see where a slow run spent its seconds.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -39,13 +46,14 @@ async function readyz(url: string): Promise<{ status: number; body: Record<strin
 test('with its broker killed the bridge is not ready; once the broker is back it is ready and sends again', async (t) => {
   const tag = `restart-${uniqueSuffix()}`;
   const home = mkdtempSync(join(tmpdir(), 'pigeon-broker-'));
-  const kafkaPort = await freePort();
+  const fixedPort = Number(process.env.BROKER_RESTART_KAFKA_PORT ?? 0);
+  const kafkaPort = fixedPort || (await freePort());
   const kafkaEnv = {
     ...process.env,
     PIGEON_KAFKA_HOME: home,
     PIGEON_KAFKA_LIBS: process.env.PIGEON_KAFKA_LIBS ?? join(process.cwd(), '.cache/kafka/libs'),
     KAFKA_PORT: String(kafkaPort),
-    KAFKA_CONTROLLER_PORT: String(await freePort()),
+    KAFKA_CONTROLLER_PORT: String(fixedPort ? fixedPort + 1 : await freePort()),
     KAFKA_HEAP_OPTS: '-Xmx384m -Xms96m',
     // A loaded CI machine has taken over a minute to start a broker's JVM.
     KAFKA_START_TIMEOUT: '110',
@@ -57,9 +65,12 @@ test('with its broker killed the bridge is not ready; once the broker is back it
   const db = await createTestDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-restart-'));
   let loading = true;
+  const logDir = process.env.BROKER_RESTART_LOG_DIR;
   t.after(async () => {
     loading = false;
     await kafka('kill').catch(() => {});
+    const brokerLog = join(home, 'logs/server.log');
+    if (logDir && existsSync(brokerLog)) copyFileSync(brokerLog, join(logDir, `${tag}-broker.log`));
     await fake.close();
     await db.drop();
     rmSync(dir, { recursive: true, force: true });
@@ -103,7 +114,14 @@ test('with its broker killed the bridge is not ready; once the broker is back it
     PIGEON_SIMULATOR: 'false',
     PIGEON_RECEIPT_TIMEOUT_OTP_MS: '0',
     PORT: String(port),
+    ...(logDir ? { LOG_LEVEL: 'info', KAFKAJS_LOG_LEVEL: 'info' } : {}),
   });
+  if (logDir) {
+    const log = createWriteStream(join(logDir, `${tag}-bridge.log`));
+    // Two sources into one file: neither may end it for the other.
+    bridge.child.stdout?.pipe(log, { end: false });
+    bridge.child.stderr?.pipe(log, { end: false });
+  }
   t.after(() => bridge.kill());
   await waitForReady(readyUrl, bridge, 90_000);
 
@@ -115,8 +133,8 @@ test('with its broker killed the bridge is not ready; once the broker is back it
   }, 10);
   t.after(() => clearInterval(poll));
 
-  /** OTPs whose publish the broker acknowledged, with when they were published. */
-  const acknowledged: Array<{ body: string; at: number }> = [];
+  /** OTPs whose publish the broker acknowledged, with when they were published and acknowledged. */
+  const acknowledged: Array<{ body: string; at: number; ackedAt: number }> = [];
   const load = (async () => {
     for (let i = 0; loading; i++) {
       const now = Date.now();
@@ -127,12 +145,13 @@ test('with its broker killed the bridge is not ready; once the broker is back it
       // Not awaited: a publish waits out its retries while the broker is down, the load must not.
       bus
         .publish(LANE_TOPICS.high, [{ key: message.to, value: JSON.stringify(message) }])
-        .then(() => acknowledged.push({ body: message.body, at: now }))
+        .then(() => acknowledged.push({ body: message.body, at: now, ackedAt: Date.now() }))
         .catch(() => {});
       await sleep(100);
     }
   })();
   await waitFor(() => arrivals.size >= 10, 30_000, 'OTPs flowing before the kill');
+  const loadBefore = loadavg()[0]!;
 
   await kafka('kill');
   // The bus check fails first (its ping); each consumer follows once its fetches go unanswered.
@@ -175,8 +194,8 @@ test('with its broker killed the bridge is not ready; once the broker is back it
     'ready and sending again after the broker came back',
   );
   await resumeExit;
-  const firstAfter = acknowledged
-    .filter(({ at }) => at >= backAt)
+  const afterBack = acknowledged.filter(({ at }) => at >= backAt);
+  const firstAfter = afterBack
     .map(({ body }) => arrivals.get(body))
     .filter((at): at is number => at !== undefined)
     .sort((a, b) => a - b)[0];
@@ -186,8 +205,11 @@ test('with its broker killed the bridge is not ready; once the broker is back it
   console.log(
     JSON.stringify({
       measure: 'broker-restart',
+      portAnsweredAt: new Date(backAt).toISOString(),
       sendingResumedMs: firstAfter - backAt,
+      firstAckMs: Math.min(...afterBack.map(({ ackedAt }) => ackedAt)) - backAt,
       readyAfterMs: readyAt - backAt,
+      loadAverage: [loadBefore, loadavg()[0]!].map((load) => Number(load.toFixed(1))),
     }),
   );
 

@@ -44,7 +44,8 @@ function newBus(tag: string): KafkaBus {
     clientId: `replication-${tag}`,
     replicationFactor: 3,
     minInsyncReplicas: 2,
-    sendRetries: 8,
+    // About 9 s of retries (0.5 s apart at most) to ride out a leader's election after a kill.
+    sendRetries: 20,
   });
 }
 
