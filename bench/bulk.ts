@@ -76,6 +76,7 @@ async function otpLatencies(
   first: number,
 ): Promise<{
   p50_ms: number;
+  p90_ms: number;
   p99_ms: number;
   submitted: number;
   sent: number;
@@ -111,6 +112,7 @@ async function otpLatencies(
     .sort((a, b) => a - b);
   return {
     p50_ms: percentile(latencies, 50),
+    p90_ms: percentile(latencies, 90),
     p99_ms: percentile(latencies, 99),
     submitted: latencies.length,
     sent: ids.length,
@@ -300,7 +302,7 @@ async function main(): Promise<void> {
         `  campaign        ${JSON.stringify(campaignFigures)}`,
         `  bare pipeline   ${bareFigures.delivered_per_s} delivered/s`,
         `  otp p99         idle ${idle.p99_ms} ms, draining ${draining.p99_ms} ms`,
-        `  otp p50         idle ${idle.p50_ms} ms, draining ${draining.p50_ms} ms`,
+        `  otp p50 / p90   idle ${idle.p50_ms} / ${idle.p90_ms} ms, draining ${draining.p50_ms} / ${draining.p90_ms} ms`,
         `  otp 202 p99     idle ${idle.answer_p99_ms} ms, draining ${draining.answer_p99_ms} ms`,
         '  otp hops:',
         formatHops(idle.hops, draining.hops),
