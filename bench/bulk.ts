@@ -39,10 +39,8 @@ import {
   startFakeProvider,
   startPigeon,
 } from './pipelines.ts';
-import { benchSize, envInt } from './support.ts';
-
-const percentile = (sorted: readonly number[], p: number) =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+import { formatHops, type HopFigures, otpHops } from './otp-hops.ts';
+import { benchSize, envInt, percentile } from './support.ts';
 
 /** Writes a campaign CSV of `rows` rows: number, a name variable, a client reference. */
 function writeCsv(dir: string, rows: number): string {
@@ -76,16 +74,29 @@ async function otpLatencies(
   count: number,
   perSecond: number,
   first: number,
-): Promise<{ p50_ms: number; p99_ms: number; submitted: number; sent: number }> {
+): Promise<{
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  submitted: number;
+  sent: number;
+  answer_p99_ms: number;
+  hops: HopFigures;
+}> {
   const ids: string[] = [];
+  const answers: number[] = [];
+  const since = Date.now();
   for (let i = 0; i < count; i++) {
+    const posted = performance.now();
     const response = await fetch(`${pipeline.acceptUrl}/v1/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${pipeline.apiKey}` },
       body: JSON.stringify({ to: otpNumber(first + i), body: `Your code is ${100_000 + i}`, class: 'otp' }),
     });
     if (response.status === 202) ids.push(((await response.json()) as { id: string }).id);
-    await sleep(1000 / perSecond);
+    const answered = performance.now() - posted;
+    answers.push(answered);
+    await sleep(Math.max(0, 1000 / perSecond - answered));
   }
   const deadline = Date.now() + 120_000;
   let rows: Array<{ queued_at: number; submitted_at: number | null }> = [];
@@ -101,9 +112,19 @@ async function otpLatencies(
     .sort((a, b) => a - b);
   return {
     p50_ms: percentile(latencies, 50),
+    p90_ms: percentile(latencies, 90),
     p99_ms: percentile(latencies, 99),
     submitted: latencies.length,
     sent: ids.length,
+    // The api's 202 as the client saw it: the accept alone, no Kafka consumer in it.
+    answer_p99_ms: round(
+      percentile(
+        answers.sort((a, b) => a - b),
+        99,
+      ),
+      1,
+    ),
+    hops: await otpHops(conn, ids, since),
   };
 }
 
@@ -111,6 +132,9 @@ async function main(): Promise<void> {
   const rows = envInt('BENCH_BULK_ROWS', benchSize(1_000_000, 50_000));
   const csvRows = envInt('BENCH_CSV_ROWS', benchSize(1_000_000, 100_000));
   const otps = envInt('BENCH_OTPS', benchSize(200, 60));
+  const otpRate = envInt('BENCH_OTP_RATE', 20);
+  // The OTP figures alone: no CSV intake, no bare pipeline (a quicker loop when tuning the lanes).
+  const otpOnly = process.env.BENCH_OTP_ONLY === '1';
   const partitions = envInt('BENCH_PARTITIONS', 6);
   const concurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-bulk-'));
@@ -118,7 +142,7 @@ async function main(): Promise<void> {
   let failed = false;
   try {
     // 1. CSV ingestion against raw csv-parse of the same file, alternated to share the noise.
-    const file = writeCsv(dir, csvRows);
+    const file = writeCsv(dir, otpOnly ? 1 : csvRows);
     const raw = await rawCsvParse(file);
     const ours = await ingestCsvFile(file);
     const rawAgain = await rawCsvParse(file);
@@ -147,6 +171,7 @@ async function main(): Promise<void> {
     //    better run counts) so both meet the same noise; a rate needs no million messages.
     const bareMessages = envInt('BENCH_BARE_MESSAGES', Math.min(rows, 100_000));
     const measureBare = async () => {
+      if (otpOnly) return { delivered_per_s: 0 };
       const bare = await startBarePipeline({ provider, partitions, concurrency });
       try {
         return await measureDelivery(bare, provider, {
@@ -169,7 +194,7 @@ async function main(): Promise<void> {
     let idle: Awaited<ReturnType<typeof otpLatencies>>;
     let draining: Awaited<ReturnType<typeof otpLatencies>>;
     try {
-      idle = await otpLatencies(pigeon, conn, otps, 20, 0);
+      idle = await otpLatencies(pigeon, conn, otps, otpRate, 0);
       log(`otp with the bulk lane idle: p50 ${idle.p50_ms} ms, p99 ${idle.p99_ms} ms`);
       log(`writing a campaign of ${rows} rows…`);
       // The bench's numbers repeat every 9,000 rows: dedup off, or the repeats are set aside.
@@ -195,7 +220,7 @@ async function main(): Promise<void> {
       await (async () => {
         while ((await state()).nextRow < rows / 10) await sleep(100);
       })();
-      draining = await otpLatencies(pigeon, conn, otps, 20, 700);
+      draining = await otpLatencies(pigeon, conn, otps, otpRate, 700);
       log(`otp while the campaign drains: p50 ${draining.p50_ms} ms, p99 ${draining.p99_ms} ms`);
       let expandedAt: number | undefined;
       let lastProgress = performance.now();
@@ -272,11 +297,15 @@ async function main(): Promise<void> {
         : 0;
     process.stdout.write(
       [
-        `bulk — ${rows} campaign rows, ${csvRows} CSV rows, ${otps} OTPs at 20/s, ${partitions} partitions`,
+        `bulk — ${rows} campaign rows, ${csvRows} CSV rows, ${otps} OTPs at ${otpRate}/s, ${partitions} partitions`,
         `  csv ingestion   ${ours.rows_per_s} rows/s checked, ${stored.rows_per_s} rows/s into MariaDB (raw csv-parse ${csvBaseline} rows/s)`,
         `  campaign        ${JSON.stringify(campaignFigures)}`,
         `  bare pipeline   ${bareFigures.delivered_per_s} delivered/s`,
         `  otp p99         idle ${idle.p99_ms} ms, draining ${draining.p99_ms} ms`,
+        `  otp p50 / p90   idle ${idle.p50_ms} / ${idle.p90_ms} ms, draining ${draining.p50_ms} / ${draining.p90_ms} ms`,
+        `  otp 202 p99     idle ${idle.answer_p99_ms} ms, draining ${draining.answer_p99_ms} ms`,
+        '  otp hops:',
+        formatHops(idle.hops, draining.hops),
         '',
       ].join('\n'),
     );

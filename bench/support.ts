@@ -40,3 +40,7 @@ export const BENCH_QUICK = process.env.BENCH_QUICK === '1';
 export function benchSize(full: number, quick: number): number {
   return BENCH_QUICK ? quick : full;
 }
+
+/** The `p`th percentile (0–100, nearest rank) of an ascending list; 0 for an empty one. */
+export const percentile = (sorted: readonly number[], p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

@@ -65,6 +65,8 @@ import { SenderDirectory } from './senders.ts';
 export interface ApiDeps {
   logger: Logger;
   bus: Bus;
+  /** The high lane's own producer (see MessagePublisher); absent: everything goes through `bus`. */
+  urgentBus?: Pick<Bus, 'publish'>;
   store: Store;
   cache: Cache;
   registry: Registry;
@@ -179,7 +181,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(authentication, { store: deps.store, authenticator });
 
   const seal = deps.verification?.sealBodies ? deps.verification.bodyKey : undefined;
-  const publisher = new MessagePublisher(deps.bus, deps.cache, deps.logger, deps.publishTimeoutMs, seal);
+  const publisher = new MessagePublisher(
+    deps.bus,
+    deps.cache,
+    deps.logger,
+    deps.publishTimeoutMs,
+    seal,
+    deps.urgentBus,
+  );
   const signingSecrets = new TenantSigningSecrets(deps.store);
   const allowPrivateCallbackNetworks = deps.callbacks?.allowPrivateNetworks ?? false;
   const otpSettings = TenantOtpSettingsCache.for(deps.store);

@@ -123,3 +123,37 @@ test('a publish not acknowledged in time refuses only the messages no bridge cla
   await publisher.publish([claimed]);
   assert.equal(await cache.get(Markers.abort(claimed.messageId)), undefined);
 });
+
+test('with a high-lane producer, an otp is acknowledged while the bulk producer is stuck on a campaign chunk', async () => {
+  const bus = new MemoryBus({ logger });
+  await bus.ensureTopics(topicSpecs(1));
+  // The shared producer holds every publish, as one waiting behind a big bulk produce request.
+  const stuck = { publish: () => new Promise<void>(() => undefined) } as unknown as MemoryBus;
+  const publisher = new MessagePublisher(stuck, new MemoryCache(), logger, 1_000, undefined, bus);
+  const seen: ConsumedRecord[] = [];
+  const subscription = await bus.subscribe({
+    groupId: 'reader',
+    topics: [LANE_TOPICS.high],
+    handler: async (batch) => {
+      seen.push(...batch.records);
+    },
+  });
+  const bulk = { ...message('Spring sale', 'transactional'), lane: 'bulk' as const };
+  const otp = message('Your code is 482913', 'otp');
+  assert.equal(otp.lane, 'high');
+
+  let bulkSettled = false;
+  const bulkSent = publisher.publish([bulk], { abortOnFailure: false }).then(
+    () => 'acknowledged',
+    () => 'refused',
+  );
+  void bulkSent.finally(() => (bulkSettled = true));
+  await publisher.publish([otp]);
+
+  assert.equal(bulkSettled, false, 'the bulk publish still waits on its own producer');
+  await waitFor(() => seen.length >= 1, 2_000, 'the otp read back from the high lane');
+  assert.equal((JSON.parse(seen[0]!.value) as MessageRequested).messageId, otp.messageId);
+  assert.equal(await bulkSent, 'refused');
+  await subscription.close();
+  await bus.close();
+});

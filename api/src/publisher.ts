@@ -31,7 +31,18 @@ export class MessagePublisher {
      * /v1/verifications (whose bodies arrive sealed already).
      */
     private readonly otpBodyKey?: Buffer,
+    /**
+     * The high lane's producer, when given (a second Kafka bus): OTP and alert records then never
+     * wait in the produce queue behind the campaign runner's 500-record chunks on `bus`. Only the
+     * high lane's topic goes through it, so one topic's records keep one producer and their order.
+     */
+    private readonly urgentBus?: Pick<Bus, 'publish'>,
   ) {}
+
+  /** The producer a lane's topic goes through. */
+  private busFor(topic: string): Pick<Bus, 'publish'> {
+    return this.urgentBus !== undefined && topic === LANE_TOPICS.high ? this.urgentBus : this.bus;
+  }
 
   private serialize(event: MessageRequested): string {
     if (!this.otpBodyKey || event.class !== 'otp' || isSealed(event.body)) return JSON.stringify(event);
@@ -77,7 +88,7 @@ export class MessagePublisher {
     const topic = events.length > 0 ? LANE_TOPICS[events[0]!.lane] : undefined;
     // A single send, and most batches, go to one lane: no grouping to build per request.
     if (topic !== undefined && events.every((e) => LANE_TOPICS[e.lane] === topic)) {
-      return this.bus.publish(topic, events.map(record));
+      return this.busFor(topic).publish(topic, events.map(record));
     }
     const byTopic = new Map<string, MessageRequested[]>();
     for (const event of events) {
@@ -86,7 +97,7 @@ export class MessagePublisher {
       if (list) list.push(event);
       else byTopic.set(lane, [event]);
     }
-    return Promise.all([...byTopic].map(([lane, list]) => this.bus.publish(lane, list.map(record))));
+    return Promise.all([...byTopic].map(([lane, list]) => this.busFor(lane).publish(lane, list.map(record))));
   }
 
   /**

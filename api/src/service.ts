@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
 import { HealthBoard } from '../../core/provider-health.ts';
+import { createBus } from '../../core/runtime.ts';
 import { alertingSetup } from '../../alerting/config.ts';
 import { followProviderHealth } from '../../routing/health-feed.ts';
 import { RoutingCatalog, seedRouting } from '../../routing/catalog.ts';
@@ -74,9 +75,13 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
     context.bus().kind,
   );
   logVerificationSetup(context, verification);
+  // Kafka: the high lane gets a producer of its own, as in the bridge, so a code's publish never
+  // queues behind a campaign's bulk produce requests. The memory bus has no requests to queue.
+  const urgentBus = context.bus().kind === 'kafka' ? createBus(config, logger) : undefined;
   const app = await buildApi({
     logger,
     bus: context.bus(),
+    ...(urgentBus ? { urgentBus } : {}),
     store: context.store(),
     cache: context.cache(),
     registry: context.registry,
@@ -126,6 +131,7 @@ export async function startApi(context: ServiceContext): Promise<ApiService> {
     servesHttp: true,
     close: async () => {
       await app.close();
+      await urgentBus?.close();
       await healthFeed.close();
       await credentialFeed.close();
       await catalog.close();

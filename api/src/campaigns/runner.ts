@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Cache } from '../../../core/cache/cache.ts';
+import { mapLimit } from '../../../core/concurrency.ts';
 import { isPigeonError, type PigeonError } from '../../../core/errors.ts';
 import { timeOfId } from '../../../core/ids.ts';
 import type { Logger } from '../../../core/logger.ts';
@@ -44,6 +45,13 @@ export interface CampaignRunnerSettings {
   quantum: number;
   /** How often each campaign's message counts are read from the store (they feed the window). */
   countsEveryMs: number;
+  /**
+   * Rows of a chunk built and admitted at once. The send policy's script goes to the Redis
+   * connection the api's own requests use: a whole chunk's scripts at once would put an OTP's
+   * admission (and the rest of its request) behind hundreds of them, and their replies would
+   * come back as one long run of callbacks on the loop that accepts it.
+   */
+  admitsInFlight: number;
 }
 
 export const DEFAULT_RUNNER_SETTINGS: CampaignRunnerSettings = Object.freeze({
@@ -53,6 +61,7 @@ export const DEFAULT_RUNNER_SETTINGS: CampaignRunnerSettings = Object.freeze({
   maxInFlight: 5_000,
   quantum: 100,
   countsEveryMs: 500,
+  admitsInFlight: 32,
 });
 
 export interface CampaignRunnerDeps {
@@ -376,23 +385,21 @@ export class CampaignRunner {
     type Outcome =
       | { row: CampaignRecipient; event: MessageRequested; admission: Admission }
       | { row: CampaignRecipient; error: PigeonError };
-    const outcomes = await Promise.all(
-      chunk.map(async (row): Promise<Outcome> => {
-        let event: MessageRequested;
-        try {
-          event = this.build(held, row, { senders, smartEncoding, startedAt, now });
-        } catch (err) {
-          if (!isPigeonError(err)) throw err;
-          return { row, error: err };
-        }
-        try {
-          return { row, event, admission: await policy.admit(c.tenantId, sendCandidate(event)) };
-        } catch (err) {
-          if (!isPigeonError(err) || err.code === 'PIGEON_ERR_CACHE_UNAVAILABLE') throw err;
-          return { row, error: err };
-        }
-      }),
-    );
+    const outcomes = await mapLimit(chunk, this.settings.admitsInFlight, async (row): Promise<Outcome> => {
+      let event: MessageRequested;
+      try {
+        event = this.build(held, row, { senders, smartEncoding, startedAt, now });
+      } catch (err) {
+        if (!isPigeonError(err)) throw err;
+        return { row, error: err };
+      }
+      try {
+        return { row, event, admission: await policy.admit(c.tenantId, sendCandidate(event)) };
+      } catch (err) {
+        if (!isPigeonError(err) || err.code === 'PIGEON_ERR_CACHE_UNAVAILABLE') throw err;
+        return { row, error: err };
+      }
+    });
     let cut = outcomes.findIndex((o) => 'error' in o && o.error.code === 'PIGEON_ERR_RATE_LIMITED');
     if (cut === -1) cut = outcomes.length;
     await releaseAll(outcomes.slice(cut));
