@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ABORT_UNLESS_CLAIMED, abortUnlessClaimedCall } from '../../core/abort-marker.ts';
 import type { Bus } from '../../core/bus/bus.ts';
 import type { Cache } from '../../core/cache/cache.ts';
@@ -6,7 +7,6 @@ import type { Logger } from '../../core/logger.ts';
 import type { MessageRequested } from '../../core/message.ts';
 import { isSealed, sealBody } from '../../core/sealed-body.ts';
 import { LANE_TOPICS } from '../../core/topics.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const RETRY_AFTER_SECONDS = 5;
 
