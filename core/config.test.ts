@@ -405,3 +405,20 @@ test('the campaign runner runs by default with its documented settings, and each
       err.message.includes('PIGEON_CAMPAIGN_LEASE_SECONDS'),
   );
 });
+
+test('a bridge consumes every lane and the delay topics unless PIGEON_BRIDGE_LANES names some', () => {
+  assert.deepEqual(loadConfig({}).bridge.lanes, ['high', 'normal', 'bulk', 'delay']);
+  assert.deepEqual(loadConfig({ PIGEON_BRIDGE_LANES: 'high' }).bridge.lanes, ['high']);
+  assert.deepEqual(loadConfig({ PIGEON_BRIDGE_LANES: 'normal, bulk,delay' }).bridge.lanes, [
+    'normal',
+    'bulk',
+    'delay',
+  ]);
+  for (const bad of ['otp', 'high,high', 'high,']) {
+    assert.throws(
+      () => loadConfig({ PIGEON_BRIDGE_LANES: bad }),
+      (err: unknown) => err instanceof PigeonError && err.message.includes('PIGEON_BRIDGE_LANES'),
+      bad,
+    );
+  }
+});

@@ -87,6 +87,12 @@ export interface Config {
     readonly receiptTimeoutMs: { readonly otp: number; readonly alert: number };
     /** Retry rounds before a message nobody would take goes to the DLQ. */
     readonly maxRounds: number;
+    /**
+     * What this bridge consumes: the send lanes and the delay topics (retry rounds, receipt
+     * checks, quiet hours). All by default; a pool of bridges for `high` alone keeps codes and
+     * alerts off the event loops that carry a campaign.
+     */
+    readonly lanes: readonly BridgeLane[];
   };
   readonly persister: PersisterConfig;
   /** The campaign runner each api process may run (one at a time holds its lease). */
@@ -304,6 +310,10 @@ export interface AlertsFile {
 
 export type DeploymentMode = 'embedded' | 'distributed';
 
+/** What a supplier bridge can consume: a send lane's topic, or the delay topics. */
+export const BRIDGE_LANES = ['high', 'normal', 'bulk', 'delay'] as const;
+export type BridgeLane = (typeof BRIDGE_LANES)[number];
+
 type Env = Record<string, string | undefined>;
 
 class EnvReader {
@@ -345,6 +355,19 @@ class EnvReader {
       return fallback;
     }
     return raw as T;
+  }
+
+  /** A comma-separated list of distinct allowed values; unset or empty: `fallback`. */
+  someOf<T extends string>(name: string, fallback: readonly T[], allowed: readonly T[]): readonly T[] {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    const values = raw.split(',').map((v) => v.trim());
+    const unknown = values.filter((v) => !(allowed as readonly string[]).includes(v));
+    if (unknown.length > 0 || new Set(values).size !== values.length) {
+      this.problems.push(`${name}: expected distinct values among ${allowed.join(', ')}, got "${raw}"`);
+      return fallback;
+    }
+    return values as T[];
   }
 
   url(name: string, protocols: readonly string[]): string | undefined {
@@ -467,6 +490,7 @@ export function loadConfig(
         alert: r.int('PIGEON_RECEIPT_TIMEOUT_ALERT_MS', 20_000, 0, 3_600_000),
       },
       maxRounds: r.int('PIGEON_BRIDGE_MAX_ROUNDS', 30, 1, 1000),
+      lanes: r.someOf('PIGEON_BRIDGE_LANES', BRIDGE_LANES, BRIDGE_LANES),
     },
     campaigns: {
       runner: r.bool('PIGEON_CAMPAIGN_RUNNER', true),

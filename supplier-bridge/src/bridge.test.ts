@@ -246,3 +246,47 @@ test('a batch whose pass fails is replayed only once its other passes have ended
   assert.equal(sent.filter((r) => r.messageId === slow!.messageId).length, 1, 'the slow one sent once');
   assert.equal(sent.filter((r) => r.messageId === failing!.messageId).length, 1, 'the failed one sent once');
 });
+
+test('a bridge for the high lane alone sends codes and leaves the other lanes to the bridges that consume them', async (t) => {
+  const bus = new MemoryBus({ logger });
+  await bus.ensureTopics(topicSpecs(1));
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  const registry = new Registry();
+  const { sent, dispatcher } = recordingDispatcher({ cache, registry }, 5_000, async () => {});
+  const urgent = await startBridge({ bus, dispatcher, logger, registry, concurrency: 4, lanes: ['high'] });
+  t.after(async () => {
+    await urgent.close();
+    await dispatcher.close();
+    await bus.close();
+    await cache.close();
+  });
+  const message = (input: Partial<MessageInput>) =>
+    buildMessageRequested(
+      { to: '+14155550123', body: 'x', ...input },
+      { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
+    );
+  const bulk = message({ class: 'marketing', body: 'Spring sale' });
+  const otp = message({ class: 'otp', body: 'Your code is 123456' });
+  await bus.publish(LANE_TOPICS.bulk, [{ key: bulk.to, value: JSON.stringify(bulk) }]);
+  await bus.publish(LANE_TOPICS.high, [{ key: otp.to, value: JSON.stringify(otp) }]);
+
+  await waitFor(() => sent.some((r) => r.messageId === otp.messageId), 5_000, 'the code sent');
+  await sleep(200);
+  assert.deepEqual(
+    sent.map((r) => r.messageId),
+    [otp.messageId],
+    'the bulk message waits for a bridge of its lane',
+  );
+
+  const rest = await startBridge({
+    bus,
+    dispatcher,
+    logger,
+    registry: new Registry(),
+    concurrency: 4,
+    lanes: ['normal', 'bulk', 'delay'],
+  });
+  t.after(() => rest.close());
+  await waitFor(() => sent.some((r) => r.messageId === bulk.messageId), 5_000, 'the bulk message sent');
+  assert.equal(sent.length, 2);
+});

@@ -1,6 +1,7 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { BatchDeferral, Bus, BusRecord, ConsumedRecord, Subscription } from '../../core/bus/bus.ts';
 import { groupBy, mapLimit } from '../../core/concurrency.ts';
+import { BRIDGE_LANES, type BridgeLane } from '../../core/config.ts';
 import { decodeEvent, EventDecodeError } from '../../core/events.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Lane, MessageRequested } from '../../core/message.ts';
@@ -37,6 +38,8 @@ export interface BridgeOptions {
    */
   fromBeginning?: boolean;
   now?: () => number;
+  /** What this bridge consumes (default all: every lane and the delay topics); see config. */
+  lanes?: readonly BridgeLane[];
   /** The high lane's precedence over the lower lanes in this process (see lower-lane-gate.ts). */
   lowerLaneGate?: Partial<Pick<LowerLaneGateOptions, 'activeWindowMs' | 'targetDelayMs' | 'floor'>> & {
     /** How often the gate's limit is adjusted (default 100 ms). */
@@ -224,7 +227,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     attemptsSoFar: 0,
   });
 
-  for (const lane of ['high', 'normal', 'bulk'] as const) {
+  const consumes = new Set(options.lanes ?? BRIDGE_LANES);
+  for (const lane of (['high', 'normal', 'bulk'] as const).filter((l) => consumes.has(l))) {
     const subscription = await bus.subscribe({
       groupId: `${group}.${lane}`,
       topics: [LANE_TOPICS[lane]],
@@ -244,31 +248,33 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     subscriptions.set(lane, subscription);
   }
 
-  delaySubscriptions.push(
-    await bus.subscribe({
-      groupId: `${group}.delay`,
-      fromBeginning: options.fromBeginning ?? true,
-      topics: DELAY_TOPICS.map((t) => t.name),
-      handler: async (batch): Promise<void | BatchDeferral> => {
-        // Records of one delay topic are due in about append order: handle the due prefix, and
-        // let the bus bring the rest back when the first of them is due.
-        const passes = batch.records.map((r) => passFromHeaders(r.headers, r.timestamp));
-        let due = 0;
-        while (due < passes.length && (passes[due]?.dueAt ?? 0) <= now()) due++;
-        const ready = batch.records.slice(0, due);
-        const byOffset = new Map(ready.map((r, i) => [r.offset, passes[i]]));
-        const unreadable = ready.filter((r) => !byOffset.get(r.offset));
-        for (const record of unreadable) {
-          logger.error({ topic: record.topic, offset: record.offset }, BridgeEvents.delayRecordWithoutPass);
-        }
-        await dispatchAll(
-          ready.filter((r) => byOffset.get(r.offset)),
-          (r) => byOffset.get(r.offset)!,
-        );
-        if (due < batch.records.length) return { processed: due, retryAt: passes[due]!.dueAt };
-      },
-    }),
-  );
+  if (consumes.has('delay')) {
+    delaySubscriptions.push(
+      await bus.subscribe({
+        groupId: `${group}.delay`,
+        fromBeginning: options.fromBeginning ?? true,
+        topics: DELAY_TOPICS.map((t) => t.name),
+        handler: async (batch): Promise<void | BatchDeferral> => {
+          // Records of one delay topic are due in about append order: handle the due prefix, and
+          // let the bus bring the rest back when the first of them is due.
+          const passes = batch.records.map((r) => passFromHeaders(r.headers, r.timestamp));
+          let due = 0;
+          while (due < passes.length && (passes[due]?.dueAt ?? 0) <= now()) due++;
+          const ready = batch.records.slice(0, due);
+          const byOffset = new Map(ready.map((r, i) => [r.offset, passes[i]]));
+          const unreadable = ready.filter((r) => !byOffset.get(r.offset));
+          for (const record of unreadable) {
+            logger.error({ topic: record.topic, offset: record.offset }, BridgeEvents.delayRecordWithoutPass);
+          }
+          await dispatchAll(
+            ready.filter((r) => byOffset.get(r.offset)),
+            (r) => byOffset.get(r.offset)!,
+          );
+          if (due < batch.records.length) return { processed: due, retryAt: passes[due]!.dueAt };
+        },
+      }),
+    );
+  }
 
   // With no high-lane batch coming, nothing else would notice that the last reports went stale.
   const recheck = setInterval(() => {

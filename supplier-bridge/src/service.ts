@@ -71,6 +71,7 @@ export async function startSupplierBridge(context: ServiceContext): Promise<Runn
     registry,
     concurrency: config.bridge.concurrency,
     groupId: context.groupId('bridge'),
+    lanes: config.bridge.lanes,
   });
   return {
     // The monitor sees breakers only through the bridges' heartbeats.
