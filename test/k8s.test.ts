@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../core/config.ts';
 import { topicSpecs } from '../core/runtime.ts';
-import { ALL_TOPICS, SEND_TOPICS } from '../core/topics.ts';
+import { ALL_TOPICS, LANE_TOPICS, SEND_TOPICS } from '../core/topics.ts';
 import { renderKustomization } from './k8s/kustomize.ts';
 import { schemaErrors } from './k8s/schemas.ts';
 
@@ -431,6 +431,9 @@ test('prod has a KafkaTopic for every topic of core/topics.ts: its config, 3 rep
   }
 });
 
+/** The lane whose send topic `topic` is. */
+const laneOf = (topic: string) => Object.entries(LANE_TOPICS).find(([, name]) => name === topic)?.[0];
+
 test('prod scales the bridge and the persister on consumer lag with KEDA, and the api on CPU', () => {
   const config = renderedOf('prod', 'ConfigMap').find((m) => m.metadata.name === 'pigeon-config')!.data;
   const groupPrefix = loadConfig(config).kafka?.groupPrefix ?? 'pigeon';
@@ -453,7 +456,10 @@ test('prod scales the bridge and the persister on consumer lag with KEDA, and th
         config.KAFKA_BROKERS,
         `${target}: the brokers the services use`,
       );
-      assert.equal(trigger.metadata.consumerGroup, groups[target], `${target}: its own consumer group`);
+      // The bridge reads each lane with a group of its own (supplier-bridge/src/bridge.ts).
+      const group =
+        target === 'supplier-bridge' ? `${groups[target]}.${laneOf(trigger.metadata.topic)}` : groups[target];
+      assert.equal(trigger.metadata.consumerGroup, group, `${target}: the consumer group that reads it`);
       if (trigger.metadata.topic)
         assert.ok(ALL_TOPICS.includes(trigger.metadata.topic), trigger.metadata.topic);
     }
