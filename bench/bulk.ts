@@ -14,6 +14,7 @@
  *
  *   node --import tsx bench/bulk.ts            # npm run bench:bulk
  *   BENCH_QUICK=1 node --import tsx bench/bulk.ts
+ *   BENCH_URGENT_BRIDGE=1 …   # a second bridge for the high lane alone (PIGEON_BRIDGE_LANES)
  *
  * Ends with one JSON line: {"bench":"bulk","ours":{…},"baseline":{…},"ratio":…}, the ratio being
  * the campaign's delivered/s over the bare pipeline's.
@@ -135,6 +136,8 @@ async function main(): Promise<void> {
   const otpRate = envInt('BENCH_OTP_RATE', 20);
   // The OTP figures alone: no CSV intake, no bare pipeline (a quicker loop when tuning the lanes).
   const otpOnly = process.env.BENCH_OTP_ONLY === '1';
+  // BENCH_URGENT_BRIDGE=1: codes get a bridge process of their own, as a deployment may run them.
+  const urgentBridge = process.env.BENCH_URGENT_BRIDGE === '1';
   const partitions = envInt('BENCH_PARTITIONS', 6);
   const concurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-bulk-'));
@@ -187,7 +190,7 @@ async function main(): Promise<void> {
     const bareBefore = await measureBare();
 
     // 3. The campaign through Pigeon, with OTPs measured before and during it.
-    const pigeon = await startPigeon({ provider, partitions, concurrency });
+    const pigeon = await startPigeon({ provider, partitions, concurrency, urgentBridge });
     const conn = await mysql.createConnection({ uri: pigeon.mysqlUrl! });
     const store = new MysqlStore(pigeon.mysqlUrl!, { connectionLimit: 4 });
     let campaignFigures: Record<string, unknown> = {};
@@ -320,6 +323,7 @@ async function main(): Promise<void> {
           otp_p50_ms_draining: draining.p50_ms,
           csv_ratio: csvBaseline > 0 ? round(ours.rows_per_s / csvBaseline, 3) : 0,
           otp_p99_ratio: idle.p99_ms > 0 ? round(draining.p99_ms / idle.p99_ms, 3) : 0,
+          urgent_bridge: urgentBridge,
         },
         baseline: {
           csv_parse_rows_per_s: csvBaseline,

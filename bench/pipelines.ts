@@ -310,6 +310,8 @@ export interface PigeonOptions {
   bridges?: number;
   persisters?: number;
   profileDir?: string;
+  /** One more bridge, for the high lane alone (PIGEON_BRIDGE_LANES); the others get the rest. */
+  urgentBridge?: boolean;
 }
 
 const PIGEON_API_KEY = 'pgn_bench_e2e_delivery_fixed_key_0001';
@@ -393,8 +395,13 @@ export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
   const bridges = options.bridges ?? 1;
   for (let i = 1; i <= persisters; i++)
     layout.push(['persister', persisters > 1 ? `persister ${i}` : 'persister', {}]);
+  const lanes: Record<string, string> = options.urgentBridge
+    ? { PIGEON_BRIDGE_LANES: 'normal,bulk,delay' }
+    : {};
   for (let i = 1; i <= bridges; i++)
-    layout.push(['supplier-bridge', bridges > 1 ? `supplier-bridge ${i}` : 'supplier-bridge', {}]);
+    layout.push(['supplier-bridge', bridges > 1 ? `supplier-bridge ${i}` : 'supplier-bridge', lanes]);
+  if (options.urgentBridge)
+    layout.push(['supplier-bridge', 'supplier-bridge high', { PIGEON_BRIDGE_LANES: 'high' }]);
   layout.push(['monitor', 'monitor', {}]);
   layout.push(['api', 'api', { PIGEON_API_WORKERS: String(options.apiWorkers ?? 1) }]);
   const services: BenchChild[] = [];
