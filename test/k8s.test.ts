@@ -68,7 +68,7 @@ function loadDocs(): Doc[] {
 function configVariables(): Set<string> {
   const source = readFileSync(join(root, 'core', 'config.ts'), 'utf8');
   const names = new Set<string>();
-  for (const match of source.matchAll(/\br\.(?:int|string|bool|url|oneOf)\(\s*'([A-Z][A-Z0-9_]*)'/g)) {
+  for (const match of source.matchAll(/\br\.(?:int|string|bool|url|oneOf|someOf)\(\s*'([A-Z][A-Z0-9_]*)'/g)) {
     names.add(match[1]!);
   }
   return names;
@@ -136,8 +136,24 @@ test('the k8s base parses, fits together and only sets variables core/config.ts 
   const deployments = ofKind(docs, 'Deployment');
   assert.deepEqual(
     deployments.map((d) => d.manifest.metadata.name).sort(),
-    Object.keys(SERVICE_PORTS).sort(),
-    'one Deployment per service',
+    [...Object.keys(SERVICE_PORTS), 'supplier-bridge-high'].sort(),
+    'one Deployment per service, and the high lane its own bridges',
+  );
+  // Every lane and the delay topics have a bridge pool reading them (PIGEON_BRIDGE_LANES; unset: all).
+  const bridgeLanes = deployments
+    .filter((d) => d.manifest.spec.template.spec.containers[0].command.includes('supplier-bridge'))
+    .flatMap((d) => {
+      const env: Array<{ name: string; value?: string }> =
+        d.manifest.spec.template.spec.containers[0].env ?? [];
+      const lanes = env.find((e) => e.name === 'PIGEON_BRIDGE_LANES')?.value;
+      return lanes === undefined
+        ? loadConfig({}).bridge.lanes
+        : loadConfig({ PIGEON_BRIDGE_LANES: lanes }).bridge.lanes;
+    });
+  assert.deepEqual(
+    [...new Set(bridgeLanes)].sort(),
+    ['bulk', 'delay', 'high', 'normal'],
+    'every lane is read',
   );
 
   for (const { file, manifest } of deployments) {
@@ -441,6 +457,7 @@ test('prod scales the bridge and the persister on consumer lag with KEDA, and th
   const scaled = renderedOf('prod', 'ScaledObject');
   const groups: Record<string, string> = {
     'supplier-bridge': `${groupPrefix}-bridge`,
+    'supplier-bridge-high': `${groupPrefix}-bridge`,
     persister: `${groupPrefix}-persister`,
   };
   assert.deepEqual(scaled.map((s) => s.spec.scaleTargetRef.name).sort(), Object.keys(groups).sort());
@@ -457,20 +474,27 @@ test('prod scales the bridge and the persister on consumer lag with KEDA, and th
         `${target}: the brokers the services use`,
       );
       // The bridge reads each lane with a group of its own (supplier-bridge/src/bridge.ts).
-      const group =
-        target === 'supplier-bridge' ? `${groups[target]}.${laneOf(trigger.metadata.topic)}` : groups[target];
+      const group = target.startsWith('supplier-bridge')
+        ? `${groups[target]}.${laneOf(trigger.metadata.topic)}`
+        : groups[target];
       assert.equal(trigger.metadata.consumerGroup, group, `${target}: the consumer group that reads it`);
       if (trigger.metadata.topic)
         assert.ok(ALL_TOPICS.includes(trigger.metadata.topic), trigger.metadata.topic);
     }
   }
-  const bridgeTopics = named(scaled, 'supplier-bridge').spec.triggers.map((t: Manifest) => t.metadata.topic);
-  assert.deepEqual(bridgeTopics.sort(), [...SEND_TOPICS].sort(), 'the bridge scales on every lane');
+  const topicsOf = (name: string): string[] =>
+    named(scaled, name).spec.triggers.map((t: Manifest) => t.metadata.topic);
+  assert.deepEqual(topicsOf('supplier-bridge-high'), [LANE_TOPICS.high], 'the high pool scales on codes');
+  assert.deepEqual(
+    [...topicsOf('supplier-bridge'), ...topicsOf('supplier-bridge-high')].sort(),
+    [...SEND_TOPICS].sort(),
+    'the bridges scale on every lane',
+  );
 
   const [hpa] = renderedOf('prod', 'HorizontalPodAutoscaler');
   assert.equal(hpa?.spec.scaleTargetRef.name, 'api');
   // Autoscalers own these counts: a replicas field would reset them on every apply.
-  for (const name of ['api', 'supplier-bridge', 'persister']) {
+  for (const name of ['api', 'supplier-bridge', 'supplier-bridge-high', 'persister']) {
     assert.equal(
       named(renderedOf('prod', 'Deployment'), name).spec.replicas,
       undefined,
