@@ -14,7 +14,7 @@
  *
  *   node --import tsx bench/bulk.ts            # npm run bench:bulk
  *   BENCH_QUICK=1 node --import tsx bench/bulk.ts
- *   BENCH_URGENT_BRIDGE=1 …   # a second bridge for the high lane alone (PIGEON_BRIDGE_LANES)
+ *   BENCH_URGENT_BRIDGE=0 …   # one bridge for every lane (default: a second one for the high lane alone)
  *
  * Ends with one JSON line: {"bench":"bulk","ours":{…},"baseline":{…},"ratio":…}, the ratio being
  * the campaign's delivered/s over the bare pipeline's.
@@ -136,8 +136,9 @@ async function main(): Promise<void> {
   const otpRate = envInt('BENCH_OTP_RATE', 20);
   // The OTP figures alone: no CSV intake, no bare pipeline (a quicker loop when tuning the lanes).
   const otpOnly = process.env.BENCH_OTP_ONLY === '1';
-  // BENCH_URGENT_BRIDGE=1: codes get a bridge process of their own, as a deployment may run them.
-  const urgentBridge = process.env.BENCH_URGENT_BRIDGE === '1';
+  // Codes get a bridge process of their own, as the shipped production layout runs them
+  // (k8s/base/supplier-bridge-high.yaml); BENCH_URGENT_BRIDGE=0: one bridge for every lane.
+  const urgentBridge = process.env.BENCH_URGENT_BRIDGE !== '0';
   const partitions = envInt('BENCH_PARTITIONS', 6);
   const concurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-bulk-'));
