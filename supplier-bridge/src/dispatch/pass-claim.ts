@@ -76,6 +76,23 @@ return {1, 0, ''}
 };
 
 /**
+ * The fence of the scripts below: KEYS[2] is the pass's recovery marker, ARGV[3] the caller's own
+ * ('' for the bridge that claimed it). A marker that is not the caller's means another bridge took
+ * the pass over, and the script replies 0 without writing.
+ */
+const FENCED_OFF = `
+local recovery = redis.call('GET', KEYS[2])
+if recovery and recovery ~= ARGV[3] then
+  return 0
+end
+`;
+
+/** FENCED_OFF for the in-memory cache. */
+function fencedOff(recovery: string | null, own: string): boolean {
+  return recovery !== null && recovery !== own;
+}
+
+/**
  * Stamps the provider about to be called on the claim (and writes its handover marker) unless
  * another bridge took the pass over: KEYS claim, recovery[, handover]; ARGV claim value, ttl, the
  * caller's own recovery marker ('' for the bridge that claimed the pass), handover value. Replies
@@ -84,12 +101,7 @@ return {1, 0, ''}
  */
 export const STAMP_CLAIM_SCRIPT: CacheScript<number> = {
   name: 'pigeonStampClaim',
-  lua: `
-local recovery = redis.call('GET', KEYS[2])
-if recovery and recovery ~= ARGV[3] then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  lua: `${FENCED_OFF}redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if #KEYS > 2 then
   redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[2])
 end
@@ -98,8 +110,7 @@ return 1
   memory(redis, keys, args) {
     const [claimKey, recoveryKey, handoverKey] = keys;
     const px = Number(args[1]);
-    const recovery = redis.get(recoveryKey!);
-    if (recovery !== null && recovery !== args[2]) return 0;
+    if (fencedOff(redis.get(recoveryKey!), args[2]!)) return 0;
     redis.set(claimKey!, args[0]!, { px });
     if (handoverKey !== undefined) redis.set(handoverKey, args[3]!, { px });
     return 1;
@@ -113,18 +124,12 @@ return 1
  */
 export const STORE_RESULT_SCRIPT: CacheScript<number> = {
   name: 'pigeonStoreResult',
-  lua: `
-local recovery = redis.call('GET', KEYS[2])
-if recovery and recovery ~= ARGV[3] then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  lua: `${FENCED_OFF}redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `,
   memory(redis, keys, args) {
     const [resultKey, recoveryKey] = keys;
-    const recovery = redis.get(recoveryKey!);
-    if (recovery !== null && recovery !== args[2]) return 0;
+    if (fencedOff(redis.get(recoveryKey!), args[2]!)) return 0;
     redis.set(resultKey!, args[0]!, { px: Number(args[1]) });
     return 1;
   },
