@@ -18,6 +18,13 @@ import { Markers } from '../../core/markers.ts';
 
 const logger = createLogger({ level: 'silent' });
 
+/** A message of `input`'s class (and so lane) to one recipient. */
+const lanedMessage = (input: Partial<MessageInput>) =>
+  buildMessageRequested(
+    { to: '+14155550123', body: 'x', ...input },
+    { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
+  );
+
 /** A dispatcher over one fake provider that records every send and answers once `beforeAnswer` has. */
 function recordingDispatcher(
   { cache, registry }: { cache: MemoryCache; registry: Registry },
@@ -171,14 +178,9 @@ test("an OTP's outcome goes out through its own publisher while the bulk outcome
     await bus.close();
     await cache.close();
   });
-  const message = (input: Partial<MessageInput>) =>
-    buildMessageRequested(
-      { to: '+14155550123', body: 'x', ...input },
-      { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
-    );
-  const bulk = message({ class: 'marketing', body: 'Spring sale' });
+  const bulk = lanedMessage({ class: 'marketing', body: 'Spring sale' });
   await bus.publish(LANE_TOPICS.bulk, [{ key: bulk.to, value: JSON.stringify(bulk) }]);
-  const otp = message({ class: 'otp', body: 'Your code is 123456' });
+  const otp = lanedMessage({ class: 'otp', body: 'Your code is 123456' });
   await bus.publish(LANE_TOPICS.high, [{ key: otp.to, value: JSON.stringify(otp) }]);
 
   await waitFor(() => submitted.has(otp.messageId), 5_000, "the OTP's submission on the outcomes topic");
@@ -260,13 +262,8 @@ test('a bridge for the high lane alone sends codes and leaves the other lanes to
     await bus.close();
     await cache.close();
   });
-  const message = (input: Partial<MessageInput>) =>
-    buildMessageRequested(
-      { to: '+14155550123', body: 'x', ...input },
-      { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
-    );
-  const bulk = message({ class: 'marketing', body: 'Spring sale' });
-  const otp = message({ class: 'otp', body: 'Your code is 123456' });
+  const bulk = lanedMessage({ class: 'marketing', body: 'Spring sale' });
+  const otp = lanedMessage({ class: 'otp', body: 'Your code is 123456' });
   await bus.publish(LANE_TOPICS.bulk, [{ key: bulk.to, value: JSON.stringify(bulk) }]);
   await bus.publish(LANE_TOPICS.high, [{ key: otp.to, value: JSON.stringify(otp) }]);
 
