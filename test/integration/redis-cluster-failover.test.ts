@@ -278,7 +278,24 @@ describe('verifications on a Redis Cluster when a master is killed under load', 
     assert.deepEqual(Object.fromEntries(unexpected), {}, 'every failure was a 503');
     assert.ok(refusedAt.length > 0, 'the kill was felt: some calls failed closed');
     // Approved again once the replica has taken over and has a replica of its own.
-    await waitFor(async () => (await story(victim, Date.now() + 1000)) === 'approved', 30_000, 'an approval');
+    // The restarted node first learns it lost its slots, then takes a full sync: on a busy machine
+    // that has taken well over 30 s. What replication looked like is printed if it never came.
+    try {
+      await waitFor(
+        async () => (await story(victim, Date.now() + 1000)) === 'approved',
+        90_000,
+        'an approval',
+      );
+    } catch (err) {
+      const master = await masterOf(hashTag(victim));
+      const info = master
+        ? await run('redis-cli', ['-p', String(master), 'info', 'replication']).catch((e: Error) => ({
+            stdout: e.message,
+          }))
+        : { stdout: 'no master' };
+      (err as Error).message += `\n--- the victim's master ${String(master)}:\n${info.stdout}`;
+      throw err;
+    }
     // The other master's tenant barely notices: while the client refreshes its slot map a few of
     // its calls may fail closed too (a 503, or a story cut short), never more than 1 % of them.
     const bystanderCalls = bystanderRow.approved + bystanderRow.refused + bystanderRow.closed;
