@@ -1,7 +1,7 @@
 /**
  * The fault suite's own 3-broker KRaft cluster (test/kafka/cluster.sh), on ports and in a
  * directory of its own so it never meets the development broker (9092), the test broker (19092+)
- * or the replication test's cluster (39092+). Destroyed on every way out, a crash of the test
+ * or the replication test's cluster (30092+). Destroyed on every way out, a crash of the test
  * process included.
  */
 import { execFile, spawnSync } from 'node:child_process';

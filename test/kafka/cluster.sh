@@ -20,8 +20,10 @@
 #
 # Environment:
 #   KAFKA_CLUSTER_HOME   work dir (default <repo>/.cache/kafka-cluster), node1..node3 inside
-#   KAFKA_CLUSTER_PORT   node 1's client port (default 39092); node N listens on +10*(N-1), and
-#                        its controller on the port after that
+#   KAFKA_CLUSTER_PORT   node 1's client port (default 30092); node N listens on +10*(N-1), and
+#                        its controller on the port after that. Below the kernel's ephemeral range
+#                        (32768+): a test's outgoing connection can hold a port up there, and a node
+#                        starting on it fails to bind ("Address already in use")
 #   KAFKA_CLUSTER_HEAP   each node's JVM options (default -Xmx384m -Xms96m: three nodes and the
 #                        services fit in 2 cores and a few GiB; plus C1 only and the serial
 #                        collector, see JVM_OPTS below)
@@ -31,7 +33,7 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 HOME_DIR="${KAFKA_CLUSTER_HOME:-$REPO_ROOT/.cache/kafka-cluster}"
-BASE_PORT="${KAFKA_CLUSTER_PORT:-39092}"
+BASE_PORT="${KAFKA_CLUSTER_PORT:-30092}"
 # C1 only and the serial collector: a node (re)starting on a 2-core machine shared with the whole
 # deployment gets a small share of a core, and its start-up is CPU-bound (class loading, JIT). C2
 # and a parallel collector's threads cost about 4 of the 10 CPU-seconds a node needs to be ready
