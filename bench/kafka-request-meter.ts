@@ -58,8 +58,8 @@ export class KafkaRequestMeter {
 
   /** Requests per message by process and API, with `total`; processes that sent none are left out. */
   async stop(messages: number): Promise<Record<string, Counts>> {
-    // The files are rewritten every 200 ms.
-    await new Promise((r) => setTimeout(r, 400));
+    // The files are rewritten every second.
+    await new Promise((r) => setTimeout(r, 1_100));
     const after = byProcess(this.pids);
     const result: Record<string, Counts> = {};
     for (const [name, counts] of after) {
