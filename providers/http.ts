@@ -1,5 +1,8 @@
 import { PigeonError } from '../core/errors.ts';
+import { type ProviderRequest, type ProviderResponse, providerRequest } from './http-transport.ts';
 import { ProviderError } from './provider.ts';
+
+export type { ProviderRequest, ProviderResponse } from './http-transport.ts';
 
 /**
  * Shared plumbing for HTTP adapters: option reading, the network-error half of the error taxonomy
@@ -14,6 +17,13 @@ const NOT_SENT_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
+  // The provider's certificate was refused during the handshake, before the request was written.
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 export function requireString(options: Record<string, unknown>, key: string, provider: string): string {
@@ -78,13 +88,17 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
 }
 
 /**
- * `fetch` with the taxonomy applied to transport failures: refused or unresolvable → definite
- * non-send; aborted (our timeout) or reset mid-flight → ambiguous, because the provider may have
- * taken the request. HTTP error statuses are returned, for the adapter to classify.
+ * One provider request with the taxonomy applied to transport failures: refused or unresolvable →
+ * definite non-send; aborted (our timeout) or reset mid-flight → ambiguous, because the provider
+ * may have taken the request. HTTP error statuses are returned, for the adapter to classify.
  */
-export async function providerFetch(url: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
+export async function providerFetch(
+  url: string,
+  init: ProviderRequest,
+  signal: AbortSignal,
+): Promise<ProviderResponse> {
   try {
-    return await fetch(url, { ...init, signal });
+    return await providerRequest(url, init, signal);
   } catch (err) {
     throw transportError(err, signal);
   }
@@ -96,15 +110,15 @@ export async function providerFetch(url: string, init: RequestInit, signal: Abor
  */
 export async function fetchText(
   url: string,
-  init: RequestInit,
+  init: ProviderRequest,
   signal: AbortSignal,
-): Promise<{ response: Response; text: string }> {
+): Promise<{ response: ProviderResponse; text: string }> {
   const response = await providerFetch(url, init, signal);
   return { response, text: await responseText(response, signal) };
 }
 
 /** The answer's body as text, classed as a transport error when it cannot be read to the end. */
-export async function responseText(response: Response, signal: AbortSignal): Promise<string> {
+export async function responseText(response: ProviderResponse, signal: AbortSignal): Promise<string> {
   try {
     return await response.text();
   } catch (err) {
@@ -157,7 +171,7 @@ export function classifyHttpStatus(
 }
 
 /** An error status answered without a body the adapter can read: classed by the status alone. */
-export function httpStatusError(provider: string, response: Response): ProviderError {
+export function httpStatusError(provider: string, response: ProviderResponse): ProviderError {
   return classifyHttpStatus(
     response.status,
     String(response.status),

@@ -10,6 +10,7 @@ import {
   optionalUrl,
   parseRetryAfter,
   providerFetch,
+  type ProviderResponse,
   requireString,
   responseText,
 } from './http.ts';
@@ -267,7 +268,7 @@ export class TwilioProvider implements ProviderAdapter {
     return result;
   }
 
-  private errorFrom(response: Response, text: string): ProviderError {
+  private errorFrom(response: ProviderResponse, text: string): ProviderError {
     const answer = parseAnswer(text);
     const retryAfter = response.headers.get('retry-after');
     const code =

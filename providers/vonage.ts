@@ -218,7 +218,6 @@ export class VonageProvider implements ProviderAdapter {
       signal,
     );
     if (!response.ok) {
-      await response.arrayBuffer().catch(() => undefined);
       throw httpStatusError(this.name, response);
     }
     return this.resultFrom(await responseText(response, signal));

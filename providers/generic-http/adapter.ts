@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { PigeonError } from '../../core/errors.ts';
-import { classifyHttpStatus, fetchText, parseJson, parseRetryAfter } from '../http.ts';
+import { classifyHttpStatus, fetchText, parseJson, parseRetryAfter, type ProviderRequest } from '../http.ts';
 import {
   header,
   type InboundHttpRequest,
@@ -38,14 +38,15 @@ export function valueAtPath(value: unknown, path: string): unknown {
   return current;
 }
 
-interface ProviderResponse {
+/** What the matchers read of an answer. */
+interface ReadAnswer {
   status: number;
   text: string;
   json: unknown;
   retryAfter: string | null;
 }
 
-function matches(matcher: OutcomeMatcher, response: ProviderResponse): boolean {
+function matches(matcher: OutcomeMatcher, response: ReadAnswer): boolean {
   if (matcher.status && !matcher.status.includes(response.status)) return false;
   if (matcher.bodyContains !== undefined && !response.text.includes(matcher.bodyContains)) return false;
   if (matcher.jsonPath !== undefined) {
@@ -70,7 +71,7 @@ export class GenericHttpProvider implements ProviderAdapter {
     const values = placeholderValues(request);
     const headers: Record<string, string> = {};
     for (const [name, template] of settings.headers) headers[name] = render(template, values, headerValue);
-    const init: RequestInit = { method: settings.method, headers };
+    const init: ProviderRequest = { method: settings.method, headers };
     if (settings.body) {
       init.body = render(settings.body, values, ENCODERS[settings.bodyEncoding]);
       if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
@@ -90,7 +91,7 @@ export class GenericHttpProvider implements ProviderAdapter {
     );
   }
 
-  private outcome(response: ProviderResponse, request: SendRequest): SendResult {
+  private outcome(response: ReadAnswer, request: SendRequest): SendResult {
     const { matchers, errorCodePath, messageIdPath } = this.settings;
     const coded = errorCodePath === undefined ? undefined : valueAtPath(response.json, errorCodePath);
     const rawCode =
