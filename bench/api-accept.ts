@@ -8,8 +8,9 @@
  * event loop; autocannon drives them from this process over loopback with the same settings.
  * Each server's CPU per request (`cpu_us_per_req`, from /proc) is printed beside its throughput:
  * on a machine shared with other work it is the steadier figure.
- * Then a fixed-rate run on the API: BENCH_FIXED_RATE (5,000) requests per second offered over the
- * same connections (autocannon `overallRate`), where latency, not throughput, is the figure.
+ * Then a fixed-rate run on the API and on the produce baseline: BENCH_FIXED_RATE (5,000) requests
+ * per second offered over the same connections (autocannon `overallRate`), where latency, not
+ * throughput, is the figure; the baseline's shows what the broker's acks=all alone costs at it.
  *
  *   npm run bench:api-accept
  *   BENCH_DURATION=30 BENCH_CONNECTIONS=256 npm run bench:api-accept
@@ -321,7 +322,7 @@ async function checkAccepts(base: string): Promise<void> {
 }
 
 function row(cells: Array<string | number>): string {
-  return cells.map((c, i) => (i === 0 ? String(c).padEnd(10) : String(c).padStart(9))).join(' ');
+  return cells.map((c, i) => (i === 0 ? String(c).padEnd(19) : String(c).padStart(9))).join(' ');
 }
 
 async function main(): Promise<void> {
@@ -335,6 +336,7 @@ async function main(): Promise<void> {
   let produceChild: ChildProcess | undefined;
   let baseline: Measured;
   let produce: Measured;
+  let produceFixed: Measured;
   let ours: Measured;
   let fixed: Measured;
   try {
@@ -354,6 +356,9 @@ async function main(): Promise<void> {
       `baseline: bare Fastify + Kafka produce (acks=all), ${connections} connections, ${seconds} s…\n`,
     );
     produce = await load(produceUrl, produceChild.pid, connections, seconds);
+    // The same fixed rate as ours below: the latency the broker's acks=all alone gives at it.
+    process.stderr.write(`baseline: bare Fastify + Kafka produce, fixed rate, ${fixedRate} req/s offered…\n`);
+    produceFixed = await load(produceUrl, produceChild.pid, connections, seconds, fixedRate);
     await stopChild(produceChild);
 
     db = await createTestDatabase();
@@ -416,6 +421,15 @@ async function main(): Promise<void> {
       produce.figures.cpu_us_per_req,
     ]),
     row([
+      `+produce ${fixedRate}/s`,
+      produceFixed.figures.rps,
+      produceFixed.figures.p50_ms,
+      produceFixed.figures.p99_ms,
+      produceFixed.figures.errors,
+      produceFixed.figures.server_cpu_pct,
+      produceFixed.figures.cpu_us_per_req,
+    ]),
+    row([
       'ours',
       ours.figures.rps,
       ours.figures.p50_ms,
@@ -425,7 +439,7 @@ async function main(): Promise<void> {
       ours.figures.cpu_us_per_req,
     ]),
     row([
-      `${fixedRate}/s`,
+      `ours ${fixedRate}/s`,
       fixed.figures.rps,
       fixed.figures.p50_ms,
       fixed.figures.p99_ms,
@@ -449,7 +463,10 @@ async function main(): Promise<void> {
       bench: 'api-accept',
       ours: { ...ours.figures, fixed_rate: { offered_rps: fixedRate, ...fixed.figures } },
       baseline: baseline.figures,
-      baseline_produce: produce.figures,
+      baseline_produce: {
+        ...produce.figures,
+        fixed_rate: { offered_rps: fixedRate, ...produceFixed.figures },
+      },
       ratio,
       ratio_vs_produce: ratioOf(ours.figures.rps, produce.figures.rps),
       // The same comparison by CPU per request: baseline µs / ours µs.

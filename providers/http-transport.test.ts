@@ -166,8 +166,8 @@ describe('provider HTTP transport', () => {
        } catch (err) { console.log(JSON.stringify({ error: err.rawCode, sent: err.sent })); }`,
     );
     const run = async (extraCa?: string) => {
-      const env = { ...process.env, NODE_EXTRA_CA_CERTS: extraCa ?? '' };
-      if (!extraCa) delete env.NODE_EXTRA_CA_CERTS;
+      const { NODE_EXTRA_CA_CERTS: _inherited, ...env } = process.env;
+      if (extraCa) env.NODE_EXTRA_CA_CERTS = extraCa;
       const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', script, url], { env });
       return JSON.parse(stdout.trim()) as unknown;
     };
