@@ -6,7 +6,11 @@
  */
 import { KeptAliveConnection } from './http-client.ts';
 import { KafkaRequestMeter, kafkaRequestCountingEnv } from './kafka-request-meter.ts';
-import { type SqlStatementFigures, SqlStatementMeter, sqlStatementCountingEnv } from './sql-statement-meter.ts';
+import {
+  type SqlStatementFigures,
+  SqlStatementMeter,
+  sqlStatementCountingEnv,
+} from './sql-statement-meter.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';

@@ -24,7 +24,8 @@ export function statementKind(sql: string): string {
     .replace(/\(\?(?:, ?\?)*\)/g, '(…)')
     .trim();
   const insert = /^INSERT INTO (\w+)/i.exec(shape);
-  if (insert) return `INSERT ${insert[1]}${/ON DUPLICATE KEY UPDATE/i.test(shape) ? ' … ON DUPLICATE KEY UPDATE' : ''}`;
+  if (insert)
+    return `INSERT ${insert[1]}${/ON DUPLICATE KEY UPDATE/i.test(shape) ? ' … ON DUPLICATE KEY UPDATE' : ''}`;
   return shape.length > 110 ? `${shape.slice(0, 110)}…` : shape;
 }
 
