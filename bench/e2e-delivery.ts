@@ -25,6 +25,7 @@
 import { resolve } from 'node:path';
 import { formatCpuTable } from './cpu.ts';
 import { formatKafkaRequestTable } from './kafka-request-meter.ts';
+import { formatSqlStatementTable } from './sql-statement-meter.ts';
 import {
   type DeliveryFigures,
   type FakeProvider,
@@ -119,9 +120,13 @@ async function main(): Promise<void> {
         '',
         formatKafkaRequestTable('pigeon', pigeon.figures.kafka_requests_per_msg),
         '',
+        formatSqlStatementTable('bare pipeline', bare.figures.sql),
+        '',
+        formatSqlStatementTable('pigeon', pigeon.figures.sql),
+        '',
       ].join('\n'),
     );
-    const strip = ({ cpu: _cpu, check: _check, ...rest }: DeliveryFigures) => rest;
+    const strip = ({ cpu: _cpu, check: _check, sql: _sql, ...rest }: DeliveryFigures) => rest;
     process.stdout.write(
       `${JSON.stringify({ bench: 'e2e-delivery', ours: strip(pigeon.figures), baseline: strip(bare.figures), ratio })}\n`,
     );

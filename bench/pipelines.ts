@@ -6,6 +6,11 @@
  */
 import { KeptAliveConnection } from './http-client.ts';
 import { KafkaRequestMeter, kafkaRequestCountingEnv } from './kafka-request-meter.ts';
+import {
+  type SqlStatementFigures,
+  SqlStatementMeter,
+  sqlStatementCountingEnv,
+} from './sql-statement-meter.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -21,6 +26,12 @@ import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
 import { sleep } from '../test/support/wait.ts';
 import { BARE_TABLE_SQL, BENCH_SEND_POLICY, FAKE_SIGNATURE_HEADER } from './support.ts';
+
+/** Environment that counts a child's Kafka requests and MariaDB statements; merges NODE_OPTIONS. */
+function countingEnv(nodeOptions?: string): Record<string, string> {
+  const kafka = kafkaRequestCountingEnv(nodeOptions);
+  return { ...kafka, ...sqlStatementCountingEnv(kafka.NODE_OPTIONS!) };
+}
 
 export const log = (line: string) => process.stderr.write(`${line}\n`);
 export const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -48,7 +59,7 @@ async function spawnScript(
   readyLine: RegExp,
 ): Promise<{ child: BenchChild; match: RegExpExecArray }> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, ...kafkaRequestCountingEnv(), ...env },
+    env: { ...process.env, ...countingEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -385,9 +396,7 @@ export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
     PIGEON_BRIDGE_CONCURRENCY: String(options.concurrency),
     ...BENCH_SEND_POLICY,
     LOG_LEVEL: 'warn',
-    ...kafkaRequestCountingEnv(
-      options.profileDir ? `--cpu-prof --cpu-prof-dir=${options.profileDir}` : undefined,
-    ),
+    ...countingEnv(options.profileDir ? `--cpu-prof --cpu-prof-dir=${options.profileDir}` : undefined),
   };
   const layout: Array<[service: string, label: string, env: Record<string, string>]> = [];
   // The persister first: it migrates the fresh database the others read at start.
@@ -590,6 +599,8 @@ export interface DeliveryFigures {
   cpu: CpuRow[];
   /** Kafka requests per delivered message, by process and API (bench/kafka-requests.ts). */
   kafka_requests_per_msg: Record<string, Record<string, number>>;
+  /** MariaDB statements per delivered message, by process and kind (bench/sql-statements.ts). */
+  sql: SqlStatementFigures;
   check: Record<string, unknown>;
 }
 
@@ -627,8 +638,16 @@ export async function measureDelivery(
     }),
   });
   const requests = new KafkaRequestMeter(Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])));
+  const statements = new SqlStatementMeter(
+    {
+      ...Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])),
+      'load generator': process.pid,
+    },
+    TEST_MYSQL_URL,
+  );
   log(`${pipeline.label}: posting ${opts.total} messages, ${opts.concurrency} in flight…`);
   requests.start();
+  await statements.start();
   meter.start();
   const started = performance.now();
   const load = await postMessages(pipeline, {
@@ -645,6 +664,7 @@ export async function measureDelivery(
   const seconds = (performance.now() - started) / 1000;
   const cpu = meter.stop(load.ids.length);
   const kafkaRequests = await requests.stop(load.ids.length);
+  const sql = await statements.stop(load.ids.length);
   // Late duplicates would show up shortly after; give them a moment before checking.
   await sleep(2000);
   const { exactlyOnce, detail } = await pipeline.verify(load.ids);
@@ -660,6 +680,7 @@ export async function measureDelivery(
     cpu_us_per_msg: Object.fromEntries(cpu.map((row) => [row.process, row.us_per_msg])),
     cpu,
     kafka_requests_per_msg: kafkaRequests,
+    sql,
     check: detail,
   };
 }

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n\n`);
   const single = results[0]!.figures;
   const scaled = results.at(-1)!.figures;
-  const strip = ({ cpu: _cpu, check: _check, ...rest }: DeliveryFigures) => rest;
+  const strip = ({ cpu: _cpu, check: _check, sql: _sql, ...rest }: DeliveryFigures) => rest;
   const ours = {
     ...strip(scaled),
     layouts: Object.fromEntries(results.map(({ layout, figures }) => [layout.name, strip(figures)])),

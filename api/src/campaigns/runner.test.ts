@@ -167,6 +167,27 @@ test('only the leaseholder expands; another runner takes over from the checkpoin
   await b.close();
 });
 
+test('an idle leader ticking keeps its lease for as long as it ticks; a standby takes it within one lease of the last tick', async () => {
+  const a = runner('a');
+  const b = runner('b');
+  await a.tick();
+  // Three leases' worth of ticks, 200 ms apart, with the standby trying after each one.
+  for (let step = 0; step < 15; step++) {
+    clock.now += 200;
+    await a.tick();
+    await b.tick();
+    assert.equal(a.isLeader, true, `a leads at step ${step}`);
+    assert.equal(b.isLeader, false, `b waits at step ${step}`);
+  }
+  const lastTick = clock.now;
+  // a stops ticking (killed): its lease ends at most one lease after its last tick.
+  clock.now = lastTick + 1_000;
+  await b.tick();
+  assert.equal(b.isLeader, true);
+  await a.close();
+  await b.close();
+});
+
 test('a chunk published but not checkpointed is published again with the same ids', async () => {
   const c = await campaign(10);
   let failOnce = true;

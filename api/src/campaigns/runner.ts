@@ -122,6 +122,8 @@ export class CampaignRunner {
   private running: Promise<void> | undefined;
   private closed = false;
   private leader = false;
+  /** When this runner last renewed its lease (as leader). */
+  private renewedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: CampaignRunnerDeps) {
     this.settings = { ...DEFAULT_RUNNER_SETTINGS, ...deps.settings };
@@ -181,7 +183,13 @@ export class CampaignRunner {
   async tick(): Promise<void> {
     const { store, holder } = this.deps;
     const now = this.now();
-    this.leader = await store.acquireLease(RUNNER_LEASE, holder, now, now + this.settings.leaseTtlMs);
+    // The leader renews once a third of its lease has passed, not every tick: a write (and a
+    // redo-log flush) five times a second while idle was most of the api's database work when no
+    // campaign runs, and two thirds of the lease is still ample warning of a lost renewal.
+    if (!this.leader || now - this.renewedAt >= this.settings.leaseTtlMs / 3) {
+      this.leader = await store.acquireLease(RUNNER_LEASE, holder, now, now + this.settings.leaseTtlMs);
+      if (this.leader) this.renewedAt = now;
+    }
     if (!this.leader) {
       // Another replica runs campaigns; what this one held is theirs once its leases run out.
       this.held.clear();
@@ -364,6 +372,7 @@ export class CampaignRunner {
     const { store, holder } = this.deps;
     const until = now + this.settings.leaseTtlMs;
     this.leader = await store.acquireLease(RUNNER_LEASE, holder, now, until);
+    if (this.leader) this.renewedAt = now;
     return this.leader && (await store.leaseCampaign(campaign.tenantId, campaign.id, holder, now, until));
   }
 

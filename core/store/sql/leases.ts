@@ -2,9 +2,10 @@ import type { LeaseStore } from '../kinds/leases.ts';
 import type { SqlDialect } from './dialect.ts';
 import type { SqlRunner } from './runner.ts';
 
-// The row is created once (keeping any holder's), then one conditional UPDATE decides: it matches
-// only when the caller holds the lease or the lease has expired, and the database serialises the
-// UPDATEs, so two replicas racing for an expired lease cannot both match.
+// One conditional UPDATE decides: it matches only when the caller holds the lease or the lease has
+// expired, and the database serialises the UPDATEs, so two replicas racing for an expired lease
+// cannot both match. The row is created (keeping any holder's) only when the UPDATE found none:
+// creating it on every call was a second write per renewal.
 const TAKE_LEASE = `UPDATE leases SET holder = ?, expires_at = ?
 WHERE name = ? AND (holder = ? OR expires_at <= ?)`;
 const RELEASE_LEASE = 'UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?';
@@ -21,8 +22,11 @@ export class SqlLeaseStore implements LeaseStore {
   }
 
   async acquireLease(name: string, holder: string, now: number, expiresAt: number): Promise<boolean> {
+    const take = [holder, expiresAt, name, holder, now];
+    if ((await this.sql.execute(TAKE_LEASE, take)) > 0) return true;
+    // No row yet, or another holder's that has not expired: in the second case this adds nothing.
     await this.sql.execute(this.createLease, [name]);
-    return (await this.sql.execute(TAKE_LEASE, [holder, expiresAt, name, holder, now])) > 0;
+    return (await this.sql.execute(TAKE_LEASE, take)) > 0;
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {

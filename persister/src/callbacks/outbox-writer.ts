@@ -15,7 +15,7 @@ import type { Store } from '../../../core/store/store.ts';
 import { Topics } from '../../../core/topics.ts';
 import { STORE_OUTAGE_BACKOFF } from '../store-backoff.ts';
 import { isOrphanReceipt } from '../fold.ts';
-import { callbackFor, withClientReference } from './payload.ts';
+import { callbackFor, type StatusCallback, withClientReference } from './payload.ts';
 import { CallbackEvents } from '../events.ts';
 
 /** Status events: what the bridge decided (outcomes) and what carriers reported (receipts). */
@@ -73,23 +73,16 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
   };
 
   const deliveriesFor = async (events: PigeonEvent[]): Promise<CallbackDelivery[]> => {
-    const callbacks = events.flatMap((event) => {
+    const at = now();
+    const callbacks: Array<{ event: PigeonEvent; callback: StatusCallback; createdAt: number }> = [];
+    for (const event of events) {
       // Nobody's message: the persister drops it unwritten, and nobody is called back about it.
       if (isOrphanReceipt(event)) {
         enqueued.inc({ destination: 'orphan_receipt' });
-        return [];
+        continue;
       }
       const callback = callbackFor(event);
-      return callback ? [{ event, callback }] : [];
-    });
-    if (callbacks.length === 0) return [];
-    const targets = new Map<string, CallbackTarget>();
-    for (const target of await store.callbackTargets([...new Set(callbacks.map((c) => c.event.messageId))])) {
-      targets.set(target.messageId, target);
-    }
-    const at = now();
-    const deliveries: CallbackDelivery[] = [];
-    for (const { event, callback } of callbacks) {
+      if (!callback) continue;
       // The retry window runs from the status change, not from when it was read: an outbox writer
       // catching up after an outage leaves less time, and a new consumer group replaying the
       // topics' history does not call customers back about last week.
@@ -99,10 +92,21 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
         enqueued.inc({ destination: 'too_old' });
         continue;
       }
+      // A tenant without a webhook record has no signing secret, and the API refuses a
+      // statusCallback without one: none of its messages has a destination, so its events need
+      // no read of their message (two primary-key reads per message sent, otherwise).
+      if (event.tenantId && !(await webhookOf(event.tenantId))) continue;
+      callbacks.push({ event, callback, createdAt });
+    }
+    if (callbacks.length === 0) return [];
+    const targets = new Map<string, CallbackTarget>();
+    for (const target of await store.callbackTargets([...new Set(callbacks.map((c) => c.event.messageId))])) {
+      targets.set(target.messageId, target);
+    }
+    const deliveries: CallbackDelivery[] = [];
+    for (const { event, callback, createdAt } of callbacks) {
       const target = targets.get(event.messageId);
       const tenantId = target?.tenantId || event.tenantId;
-      // A tenant without a webhook record has no signing secret, and the API refuses a
-      // statusCallback without one: none of its messages has a destination.
       const webhook = tenantId ? await webhookOf(tenantId) : undefined;
       if (tenantId && !webhook) continue;
       let url: string | null = null;

@@ -1,0 +1,70 @@
+/**
+ * Preloaded into the benches' processes (NODE_OPTIONS `--import`, set by bench/pipelines.ts) when
+ * BENCH_SQL_STATEMENTS_DIR is set: counts the statements every mysql2 connection of the process
+ * sends, by kind (verb, table and the statement's shape with its values taken out), and the rows
+ * its INSERTs carry, from mysql2's own diagnostics channel, and keeps `<dir>/<pid>.json` up to
+ * date. MariaDB's CPU per message follows statements, rows and the indexes they touch; this shows
+ * which statements a pipeline sends per message.
+ * It runs before tsx is registered, on Node's own type stripping: erasable syntax only.
+ */
+import { tracingChannel } from 'node:diagnostics_channel';
+import { writeFileSync } from 'node:fs';
+
+/** `{ statements, rows }` by statement kind. */
+const counts: Record<string, { statements: number; rows: number }> = {};
+
+/** The statement's shape: values out, whitespace collapsed, multi-row VALUES lists folded into one. */
+export function statementKind(sql: string): string {
+  const shape = sql
+    .replace(/'(?:[^'\\]|\\.|'')*'/g, '?')
+    .replace(/\b\d+(?:\.\d+)?\b/g, '?')
+    .replace(/\bNULL\b/g, '?')
+    .replace(/\s+/g, ' ')
+    .replace(/\(\?(?:, ?\?)*\)(?:, ?\(\?(?:, ?\?)*\))+/g, '(…)')
+    .replace(/\(\?(?:, ?\?)*\)/g, '(…)')
+    .trim();
+  const insert = /^INSERT INTO (\w+)/i.exec(shape);
+  if (insert)
+    return `INSERT ${insert[1]}${/ON DUPLICATE KEY UPDATE/i.test(shape) ? ' … ON DUPLICATE KEY UPDATE' : ''}`;
+  return shape.length > 110 ? `${shape.slice(0, 110)}…` : shape;
+}
+
+/** Rows of an INSERT: its values over its column list. */
+function insertRows(sql: string, values: unknown): number {
+  const columns = /^\s*INSERT INTO \w+ \(([^)]*)\)/i.exec(sql);
+  if (!columns || !Array.isArray(values)) return 0;
+  return Math.round(values.length / columns[1]!.split(',').length);
+}
+
+let counting = false;
+
+/** Counts this process's statements into `<dir>/<pid>.json` (once per process). */
+export function countStatements(dir: string): void {
+  if (counting) return;
+  counting = true;
+  tracingChannel<unknown, { query: string; values?: unknown }>('mysql2:query').subscribe({
+    start(context) {
+      const kind = statementKind(context.query);
+      const entry = (counts[kind] ??= { statements: 0, rows: 0 });
+      entry.statements++;
+      entry.rows += insertRows(context.query, context.values);
+    },
+    end() {},
+    asyncStart() {},
+    asyncEnd() {},
+    error() {},
+  });
+  // Written once a second and only on change, as bench/kafka-requests.ts does.
+  let written = '';
+  const write = () => {
+    const text = JSON.stringify({ ppid: process.ppid, counts });
+    if (text === written) return;
+    writeFileSync(`${dir}/${process.pid}.json`, text);
+    written = text;
+  };
+  setInterval(write, 1000).unref();
+  process.on('exit', write);
+}
+
+const dir = process.env.BENCH_SQL_STATEMENTS_DIR;
+if (dir) countStatements(dir);
