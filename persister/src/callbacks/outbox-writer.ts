@@ -83,12 +83,8 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
       return callback ? [{ event, callback }] : [];
     });
     if (callbacks.length === 0) return [];
-    const targets = new Map<string, CallbackTarget>();
-    for (const target of await store.callbackTargets([...new Set(callbacks.map((c) => c.event.messageId))])) {
-      targets.set(target.messageId, target);
-    }
     const at = now();
-    const deliveries: CallbackDelivery[] = [];
+    const pending: Array<(typeof callbacks)[number] & { createdAt: number }> = [];
     for (const { event, callback } of callbacks) {
       // The retry window runs from the status change, not from when it was read: an outbox writer
       // catching up after an outage leaves less time, and a new consumer group replaying the
@@ -99,6 +95,19 @@ export async function startOutboxWriter(options: OutboxWriterOptions): Promise<S
         enqueued.inc({ destination: 'too_old' });
         continue;
       }
+      // A message is its tenant's from the request on and every later event names that tenant,
+      // so a tenant without a webhook rules the event out before the database is asked where its
+      // message's callback goes: one query a batch less while no tenant of it has a webhook.
+      if (event.tenantId && !(await webhookOf(event.tenantId))) continue;
+      pending.push({ event, callback, createdAt });
+    }
+    if (pending.length === 0) return [];
+    const targets = new Map<string, CallbackTarget>();
+    for (const target of await store.callbackTargets([...new Set(pending.map((c) => c.event.messageId))])) {
+      targets.set(target.messageId, target);
+    }
+    const deliveries: CallbackDelivery[] = [];
+    for (const { event, callback, createdAt } of pending) {
       const target = targets.get(event.messageId);
       const tenantId = target?.tenantId || event.tenantId;
       // A tenant without a webhook record has no signing secret, and the API refuses a
