@@ -228,6 +228,8 @@ async function ours(
     }
 
     let firstWrite: number | undefined;
+    // The process's CPU from the first write on: only the persister runs in it then.
+    let cpuAtFirstWrite: NodeJS.CpuUsage | undefined;
     let writes = 0;
     let patches = 0;
     let busyMs = 0;
@@ -238,6 +240,7 @@ async function ours(
         if (key === 'writeBatch') {
           return (batch: Parameters<Store['writeBatch']>[0]) => {
             firstWrite ??= performance.now();
+            cpuAtFirstWrite ??= process.cpuUsage();
             const started = performance.now();
             return target
               .writeBatch(batch)
@@ -271,6 +274,7 @@ async function ours(
     const deadline = Date.now() + 600_000;
     while ((await written()) < events && Date.now() < deadline) await sleep(5);
     const finished = performance.now();
+    const cpu = process.cpuUsage(cpuAtFirstWrite);
     const failures = await registry.getSingleMetric('pigeon_persister_write_failures_total')?.get();
     const retried = (failures?.values ?? []).reduce((n, v) => n + v.value, 0);
     await persister.close();
@@ -298,6 +302,7 @@ async function ours(
       seconds: round(seconds, 2),
       rows_per_s: round(rows / seconds),
       events_per_s: round(events / seconds),
+      cpu_us_per_event: round((cpu.user + cpu.system) / events, 1),
       writes,
       events_per_write: writes ? round(events / writes) : 0,
       message_upserts: patches,
@@ -346,7 +351,7 @@ async function main(): Promise<void> {
     const our = await using((db) => ours(db, triples, { batchRows, writers, waitMs }));
     if (!our.exactly_once) failed = true;
     log(
-      `round ${round}: ours ${our.seconds} s (${our.message_upserts} message upserts in ${our.writes} writes)`,
+      `round ${round}: ours ${our.seconds} s, ${our.cpu_us_per_event} µs CPU per event (${our.message_upserts} message upserts in ${our.writes} writes)`,
     );
     const same = await using((db) => sameWrites(db, our.batches, writers));
     log(`round ${round}: raw upserts of the same writes ${round2(same)} s`);
@@ -377,7 +382,7 @@ async function main(): Promise<void> {
       `persister — ${count} messages (${events.length} events), batches of ${batchRows}, ${writers} writers, best of ${rounds}`,
       `  ours         ${our.rows_per_s} rows/s (${our.events_per_s} events/s) in ${our.seconds} s, ` +
         `${our.writes} writes of ${our.events_per_write} events, ${our.message_upserts} message upserts, ` +
-        `exactly once: ${our.exactly_once}`,
+        `${our.cpu_us_per_event} µs CPU per event, exactly once: ${our.exactly_once}`,
       `  baseline     ${baseline.rows_per_s} rows/s in ${baseline.seconds} s (raw upserts of the same writes)`,
       `  final rows   ${baseline.final_rows.rows_per_s} rows/s in ${baseline.final_rows.seconds} s (raw inserts, once each)`,
       `  ratio        ${ratio} (${ratioFinal} of the final-rows ceiling)`,

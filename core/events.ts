@@ -1,4 +1,6 @@
 import { Compile } from 'typebox/compile';
+import { Format } from 'typebox/format';
+import { isDateTime } from './date-time-format.ts';
 import { newId } from './ids.ts';
 import {
   AttemptFailed,
@@ -10,6 +12,9 @@ import {
   ReceiptReceived,
   SCHEMA_VERSION,
 } from './message.ts';
+
+// Set before compiling: a compiled validator keeps the format check the registry held then.
+Format.Set('date-time', isDateTime);
 
 const validators = {
   'message.requested': Compile(MessageRequested),

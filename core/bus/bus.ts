@@ -81,9 +81,10 @@ export interface SubscribeOptions {
   /**
    * How the broker answers fetches (Kafka): 'immediate' as soon as one record is there, for the
    * OTP lane; 'batched' (default) once 64 KiB are there or 200 ms passed, which costs the broker
-   * far fewer requests under load.
+   * far fewer requests under load; 'relaxed' once 512 KiB are there or a second passed, for
+   * readers that only watch (the monitor), to which a second's delay is nothing.
    */
-  fetch?: 'immediate' | 'batched';
+  fetch?: 'immediate' | 'batched' | 'relaxed';
 }
 
 /**

@@ -33,11 +33,16 @@ export interface SubscriptionHost {
  * two under light load; one it may hold until 64 KiB are there carries hundreds. Only the OTP lane
  * cannot afford the wait. `maxWaitTimeInMs` bounds an idle long-poll, and also how long a
  * partition resumed after back-pressure waits to be in the next fetch: 100 ms for OTPs, 200 ms
- * (at most that much added latency at light load) for everything else.
+ * (at most that much added latency at light load) for the services that move messages, and 1 s
+ * for readers that only watch.
  */
 const FETCH = {
   immediate: { minBytes: 1, maxWaitTimeInMs: 100 },
   batched: { minBytes: 64 * 1024, maxWaitTimeInMs: 200 },
+  // A consumer's fetch loop costs CPU per fetch whatever it brings (the request, the response's
+  // partitions, a batch handed to each partition's worker): at light load a 200 ms poll fetches
+  // a few records at a time. The monitor's windows span minutes; a second of delay is nothing.
+  relaxed: { minBytes: 512 * 1024, maxWaitTimeInMs: 1000 },
 } as const;
 
 /**

@@ -176,6 +176,8 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
         groupId: group,
         topics: [Topics.outcomes, Topics.receipts, Topics.otpEvents],
         fromBeginning: false,
+        // The models are sliding windows of minutes: records a second late change nothing.
+        fetch: 'relaxed',
         handler: read,
       }),
       // The compacted topic holds every instance's latest heartbeat: read from its start.
@@ -183,6 +185,8 @@ export async function startMonitor(options: MonitorOptions): Promise<RunningMoni
         groupId: `${group}.heartbeats`,
         topics: [Topics.heartbeats],
         fromBeginning: true,
+        // An instance is live for 35 s after its last heartbeat: a second late changes nothing.
+        fetch: 'relaxed',
         handler: read,
       }),
       await followProviderHealth(bus, board, logger, group),

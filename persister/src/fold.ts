@@ -105,28 +105,40 @@ const EARLIEST = ['queuedAt', 'submittedAt', 'finalAt'] as const;
  * error code, the highest attempt the provider pair, earliest time wins, the rest fill in.
  */
 export function mergePatches(a: MessagePatch, b: MessagePatch): MessagePatch {
+  // Written without Object.entries or arrays of candidates: a message's events meet in one write
+  // more often than not, and the allocations were most of the fold's time.
   const merged: MessagePatch = { ...a };
-  for (const [key, value] of Object.entries(b)) {
+  for (const key in b) {
+    const value = b[key as keyof MessagePatch];
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[key] = value;
   }
   merged.status = advance(a.status, b.status);
   merged.updatedAt = Math.max(a.updatedAt, b.updatedAt);
   // A provider may bill more parts than we counted, and only one attempt is billed (failover
   // copies cost 0): the larger value wins whatever the order.
-  for (const key of ['segments', 'cost'] as const) {
-    if (a[key] !== undefined && b[key] !== undefined) merged[key] = Math.max(a[key], b[key]);
-  }
+  if (a.segments !== undefined && b.segments !== undefined)
+    merged.segments = Math.max(a.segments, b.segments);
+  if (a.cost !== undefined && b.cost !== undefined) merged.cost = Math.max(a.cost, b.cost);
   setOrDelete(merged, 'errorCode', errorCodeOf(a, b));
   const pair = laterAttempt(a, b) ? b : a;
   setOrDelete(merged, 'provider', pair.provider);
   setOrDelete(merged, 'providerMessageId', pair.providerMessageId);
-  const attempts = [a.attempt, b.attempt].filter((v): v is number => v !== undefined);
-  setOrDelete(merged, 'attempt', attempts.length > 0 ? Math.max(...attempts) : undefined);
+  setOrDelete(merged, 'attempt', either(a.attempt, b.attempt, Math.max));
   for (const key of EARLIEST) {
-    const values = [a[key], b[key]].filter((v): v is number => v !== undefined);
-    if (values.length > 0) merged[key] = Math.min(...values);
+    const value = either(a[key], b[key], Math.min);
+    if (value !== undefined) merged[key] = value;
   }
   return merged;
+}
+
+/** Of two optional numbers, the one given, or `pick` of both. */
+function either(
+  x: number | undefined,
+  y: number | undefined,
+  pick: (x: number, y: number) => number,
+): number | undefined {
+  if (x === undefined) return y;
+  return y === undefined ? x : pick(x, y);
 }
 
 /** The error code of the higher status; of two equal ones, the larger code. */
