@@ -45,10 +45,12 @@ export interface BenchChild {
   pid: number | undefined;
   output(): string;
   stop(): Promise<number | null>;
+  /** A Pigeon service's ops address (`/metrics`, `/readyz`). */
+  opsUrl?: string;
 }
 
-function fromService(service: ServiceProcess, name = service.name): BenchChild {
-  return { name, pid: service.child.pid, output: () => service.output(), stop: () => service.stop() };
+function fromService(service: ServiceProcess, name: string, opsUrl: string): BenchChild {
+  return { name, pid: service.child.pid, output: () => service.output(), stop: () => service.stop(), opsUrl };
 }
 
 /** Spawns `node --import tsx <script> <args>` and resolves with its first stdout line matching `ready`. */
@@ -418,7 +420,7 @@ export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
     for (const [service, label, extra] of layout) {
       const port = service === 'api' ? apiPort : await freePort();
       const started = startServiceProcess(service, { ...common, ...extra, PORT: String(port) });
-      services.push(fromService(started, label));
+      services.push(fromService(started, label, `http://127.0.0.1:${port}`));
       await waitForReady(`http://127.0.0.1:${port}/readyz`, started, 90_000);
     }
   } catch (err) {

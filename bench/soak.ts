@@ -66,18 +66,32 @@ async function main(): Promise<void> {
       Object.fromEntries(
         pigeon.processes.map((p) => [p.name, p.pid === undefined ? -1 : rssMiB(processTree(p.pid))]),
       );
+    // The V8 heap in use beside RSS: RSS also holds heap capacity V8 grew and has not given back,
+    // so a heap in use that stays flat while RSS moves is sizing, not a leak.
+    const heap = async () =>
+      Object.fromEntries(
+        await Promise.all(pigeon.processes.map(async (p) => [p.name, await heapUsedMiB(p.opsUrl)])),
+      );
     log(`soak: ${rate} messages/s offered (half of ${maxRps}) for ${seconds} s…`);
     let first: Record<string, number> = {};
-    const reading = sleep(firstReadingAt * 1000).then(() => {
+    let firstHeap: Record<string, number> = {};
+    const reading = sleep(firstReadingAt * 1000).then(async () => {
       first = rss();
-      log(`soak: RSS after ${firstReadingAt} s ${JSON.stringify(first)}`);
+      firstHeap = await heap();
+      log(
+        `soak: RSS after ${firstReadingAt} s ${JSON.stringify(first)}, heap in use ${JSON.stringify(firstHeap)}`,
+      );
     });
     // A reading every tenth of the run besides the two compared: a leak climbs steadily, a heap
     // settling after the max burst falls, and a heap still growing to its working size flattens.
-    const series: Array<{ s: number; rss: Record<string, number> }> = [];
+    const series: Array<{ s: number; rss: Record<string, number>; heap: Record<string, number> }> = [];
     const started = performance.now();
     const sampler = setInterval(
-      () => series.push({ s: Math.round((performance.now() - started) / 1000), rss: rss() }),
+      () => {
+        const s = Math.round((performance.now() - started) / 1000);
+        const sample = rss();
+        void heap().then((h) => series.push({ s, rss: sample, heap: h }));
+      },
       Math.max(1000, (seconds * 1000) / 10),
     );
     const load = await postMessages(pigeon, {
@@ -89,7 +103,10 @@ async function main(): Promise<void> {
     await reading;
     clearInterval(sampler);
     const end = rss();
-    for (const { s: at, rss: sample } of series) log(`soak: RSS at ${at} s ${JSON.stringify(sample)}`);
+    const endHeap = await heap();
+    for (const { s: at, rss: sample, heap: h } of series) {
+      log(`soak: RSS at ${at} s ${JSON.stringify(sample)}, heap in use ${JSON.stringify(h)}`);
+    }
     const delivered = await waitDelivered(pigeon, before + load.ids.length, 60);
     const { exactlyOnce, detail } = await pigeon.verify(load.ids);
     if (!delivered || !exactlyOnce) log(`soak: checks ${JSON.stringify(detail)}`);
@@ -102,12 +119,15 @@ async function main(): Promise<void> {
       [
         `Soak — ${rate}/s offered for ${seconds} s (${load.ids.length} accepted, ${load.refused} refused, ` +
           `${load.errors} failed; achieved ${round(load.ids.length / load.seconds)}/s), exactly once ${exactlyOnce}`,
-        `  ${'service'.padEnd(18)} ${`RSS ${firstReadingAt} s`.padStart(10)} ${'RSS end'.padStart(10)} ${'change'.padStart(8)}  ±10 %`,
+        `  ${'service'.padEnd(18)} ${`RSS ${firstReadingAt} s`.padStart(10)} ${'RSS end'.padStart(10)} ${'change'.padStart(8)}  ±10 %` +
+          `  ${`heap ${firstReadingAt} s`.padStart(10)} ${'heap end'.padStart(10)}`,
         ...rows.map(
           (r) =>
             `  ${r.name.padEnd(18)} ${String(r.first).padStart(10)} ${String(r.end).padStart(10)} ` +
-            `${`${round((r.change - 1) * 100, 1)} %`.padStart(8)}  ${r.within ? 'yes' : 'NO'}`,
+            `${`${round((r.change - 1) * 100, 1)} %`.padStart(8)}  ${(r.within ? 'yes' : 'NO').padEnd(5)}` +
+            `  ${String(firstHeap[r.name]).padStart(10)} ${String(endHeap[r.name]).padStart(10)}`,
         ),
+        "(MiB; heap = V8 heap in use, from the service's /metrics)",
         '',
       ].join('\n'),
     );
@@ -122,9 +142,15 @@ async function main(): Promise<void> {
           errors: load.refused + load.errors,
           exactly_once: exactlyOnce,
           rss_end_mib: end,
+          heap_end_mib: endHeap,
           all_within_10pct: rows.every((r) => r.within),
         },
-        baseline: { max_delivered_per_s: maxRps, rss_first_mib: first, first_reading_s: firstReadingAt },
+        baseline: {
+          max_delivered_per_s: maxRps,
+          rss_first_mib: first,
+          heap_first_mib: firstHeap,
+          first_reading_s: firstReadingAt,
+        },
         ratio: round(worst, 3),
       })}\n`,
     );
@@ -136,3 +162,15 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** `pigeon_nodejs_heap_size_used_bytes` from a service's /metrics, in MiB; -1 when unreadable. */
+async function heapUsedMiB(opsUrl: string | undefined): Promise<number> {
+  if (!opsUrl) return -1;
+  try {
+    const text = await (await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const match = /^pigeon_nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(text);
+    return match ? round(Number(match[1]) / 1024 / 1024, 1) : -1;
+  } catch {
+    return -1;
+  }
+}
