@@ -6,9 +6,9 @@
  * follows the number of requests more than the number of records; this shows which ones.
  * It runs before tsx is registered, on Node's own type stripping: erasable syntax only.
  */
-import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Kafka as KafkaClass } from 'kafkajs';
+import { keepCountsFile } from './counts-file.ts';
 
 const dir = process.env.BENCH_KAFKA_REQUESTS_DIR;
 if (dir) {
@@ -29,15 +29,5 @@ if (dir) {
       return client;
     };
   }
-  // Written once a second and only when a count moved: a synchronous file write costs a few ms,
-  // which every 200 ms came to several % of an idle service's CPU, charged to the service.
-  let written = '';
-  const write = () => {
-    const text = JSON.stringify({ ppid: process.ppid, counts });
-    if (text === written) return;
-    writeFileSync(`${dir}/${process.pid}.json`, text);
-    written = text;
-  };
-  setInterval(write, 1000).unref();
-  process.on('exit', write);
+  keepCountsFile(dir, counts);
 }

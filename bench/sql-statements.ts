@@ -8,7 +8,7 @@
  * It runs before tsx is registered, on Node's own type stripping: erasable syntax only.
  */
 import { tracingChannel } from 'node:diagnostics_channel';
-import { writeFileSync } from 'node:fs';
+import { keepCountsFile } from './counts-file.ts';
 
 /** `{ statements, rows }` by statement kind. */
 const counts: Record<string, { statements: number; rows: number }> = {};
@@ -54,16 +54,7 @@ export function countStatements(dir: string): void {
     asyncEnd() {},
     error() {},
   });
-  // Written once a second and only on change, as bench/kafka-requests.ts does.
-  let written = '';
-  const write = () => {
-    const text = JSON.stringify({ ppid: process.ppid, counts });
-    if (text === written) return;
-    writeFileSync(`${dir}/${process.pid}.json`, text);
-    written = text;
-  };
-  setInterval(write, 1000).unref();
-  process.on('exit', write);
+  keepCountsFile(dir, counts);
 }
 
 const dir = process.env.BENCH_SQL_STATEMENTS_DIR;

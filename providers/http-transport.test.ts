@@ -34,6 +34,16 @@ function readAll(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** The ProviderError a call ends with; fails the test when it succeeds or throws anything else. */
+async function failureOf(call: Promise<unknown>): Promise<ProviderError> {
+  const error = await call.then(
+    () => assert.fail('expected the call to fail'),
+    (err: unknown) => err,
+  );
+  assert.ok(error instanceof ProviderError);
+  return error;
+}
+
 const servers: Server[] = [];
 after(() => {
   for (const server of servers) server.close();
@@ -90,11 +100,9 @@ describe('provider HTTP transport', () => {
   test('a refused connection is a definite non-send', async () => {
     const { server, url } = await listen(() => undefined);
     await new Promise((resolve) => server.close(resolve));
-    const error = await providerFetch(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(5_000)).then(
-      () => assert.fail('expected a refusal'),
-      (err: unknown) => err,
+    const error = await failureOf(
+      providerFetch(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(5_000)),
     );
-    assert.ok(error instanceof ProviderError);
     assert.equal(error.rawCode, 'ECONNREFUSED');
     assert.equal(error.sent, 'no');
   });
@@ -102,11 +110,9 @@ describe('provider HTTP transport', () => {
   test('no answer before our timeout is an ambiguous send', async () => {
     const { server, url } = await listen(() => undefined);
     servers.push(server);
-    const error = await providerFetch(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(100)).then(
-      () => assert.fail('expected a timeout'),
-      (err: unknown) => err,
+    const error = await failureOf(
+      providerFetch(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(100)),
     );
-    assert.ok(error instanceof ProviderError);
     assert.equal(error.rawCode, 'TIMEOUT');
     assert.equal(error.sent, 'maybe');
   });
@@ -118,11 +124,7 @@ describe('provider HTTP transport', () => {
       setTimeout(() => res.socket?.destroy(), 20);
     });
     servers.push(server);
-    const error = await fetchText(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(5_000)).then(
-      () => assert.fail('expected a transport error'),
-      (err: unknown) => err,
-    );
-    assert.ok(error instanceof ProviderError);
+    const error = await failureOf(fetchText(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(5_000)));
     assert.equal(error.sent, 'maybe');
   });
 
@@ -132,11 +134,7 @@ describe('provider HTTP transport', () => {
       res.end(Buffer.alloc(ANSWER_MAX_BYTES + 1, 'x'));
     });
     servers.push(server);
-    const error = await fetchText(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(5_000)).then(
-      () => assert.fail('expected a transport error'),
-      (err: unknown) => err,
-    );
-    assert.ok(error instanceof ProviderError);
+    const error = await failureOf(fetchText(url, { method: 'POST', body: '{}' }, AbortSignal.timeout(5_000)));
     assert.equal(error.sent, 'maybe');
   });
 
