@@ -58,7 +58,7 @@ export function providerRequest(
       agent: secure ? httpsPool : httpPool,
       signal,
     });
-    request.once('error', reject);
+    request.on('error', reject);
     request.once('response', (response) => resolve(answer(response)));
     request.end(body);
   });
@@ -99,7 +99,7 @@ function readBody(response: IncomingMessage): Promise<string> {
     response.once('end', () =>
       resolve(chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString()),
     );
-    response.once('error', reject);
+    response.on('error', reject);
     // `aborted` without `error`: the peer closed the connection before the body's end.
     response.once('close', () => {
       if (!response.complete) reject(Object.assign(new Error('answer cut off'), { code: 'ECONNRESET' }));
