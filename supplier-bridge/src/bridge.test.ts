@@ -118,6 +118,72 @@ test('a high-lane backlog report that is never followed up stops holding the low
   assert.ok(!sent.some((r) => r.body.includes('222222')), 'the high partition itself is still stuck');
 });
 
+test('while OTPs hold the lower lanes to one pass at a time, a bulk pass waiting on its provider does not hold up the next', async (t) => {
+  const bus = new MemoryBus({ logger });
+  await bus.ensureTopics(topicSpecs(1));
+  const cache = new MemoryCache({ sweepIntervalMs: 0 });
+  const registry = new Registry();
+  let answer = () => {};
+  const hanging = new Promise<void>((resolve) => {
+    answer = resolve;
+  });
+  const { sent, dispatcher } = recordingDispatcher({ cache, registry }, 600_000, async (request) => {
+    if (request.body === 'hangs') await hanging;
+  });
+  const bridge = await startBridge({
+    bus,
+    dispatcher,
+    logger,
+    registry,
+    concurrency: 4,
+    // Any lateness closes the gate to its floor of one while the high lane is active.
+    lowerLaneGate: { floor: 1, targetDelayMs: -1, activeWindowMs: 600_000, windowMs: 20 },
+  });
+  const submitted = new Set<string>();
+  const observer = await bus.subscribe({
+    groupId: 'observer',
+    topics: [Topics.outcomes],
+    handler: async (batch) => {
+      for (const record of batch.records) {
+        const event = JSON.parse(record.value) as { type: string; messageId: string };
+        if (event.type === 'message.submitted') submitted.add(event.messageId);
+      }
+    },
+  });
+  t.after(async () => {
+    answer();
+    await observer.close();
+    await bridge.close();
+    await dispatcher.close();
+    await bus.close();
+    await cache.close();
+  });
+  const gateLimit = async () =>
+    (await registry.getSingleMetric('pigeon_bridge_lower_lane_limit')!.get()).values[0]?.value;
+  const otp = lanedMessage({ class: 'otp', body: 'Your code is 123456' });
+  await bus.publish(LANE_TOPICS.high, [{ key: otp.to, value: JSON.stringify(otp) }]);
+  await waitFor(async () => (await gateLimit()) === 1, 2_000, 'the gate down to one lower-lane pass');
+
+  const slow = lanedMessage({ class: 'marketing', body: 'hangs', to: '+14155550101' });
+  const next = lanedMessage({ class: 'marketing', body: 'goes', to: '+14155550102' });
+  await bus.publish(
+    LANE_TOPICS.bulk,
+    [slow, next].map((m) => ({ key: m.to, value: JSON.stringify(m) })),
+  );
+  await waitFor(() => sent.some((r) => r.body === 'goes'), 2_000, 'the second bulk message at the provider');
+  assert.ok(
+    sent.some((r) => r.body === 'hangs'),
+    'while the first still waits for its answer',
+  );
+  // Outcomes go out per batch, once every pass of it ended.
+  answer();
+  await waitFor(
+    () => submitted.has(slow.messageId) && submitted.has(next.messageId),
+    2_000,
+    'both submitted once the first is answered',
+  );
+});
+
 test("an OTP's outcome goes out through its own publisher while the bulk outcomes' produce is stuck", async (t) => {
   const bus = new MemoryBus({ logger });
   await bus.ensureTopics(topicSpecs(1));

@@ -106,3 +106,22 @@ test('a pass arriving when a slot is free does not overtake passes already waiti
   (await newcomer)();
   assert.deepEqual(order, ['waiter', 'newcomer']);
 });
+
+test('a pass going on after a wait takes the next free slot ahead of new passes, in its own order', async () => {
+  const { gate } = setup(1);
+  gate.highLanePass();
+  gate.tick(50);
+  const running = await gate.enter();
+  const order: string[] = [];
+  const started = (name: string) => (release: () => void) => (order.push(name), release);
+  const fresh = gate.enter().then(started('new'));
+  const back = [gate.resume().then(started('back 1')), gate.resume().then(started('back 2'))];
+  await settle();
+  assert.equal(gate.waiting, 3);
+  running();
+  (await back[0]!)();
+  (await back[1]!)();
+  (await fresh)();
+  assert.deepEqual(order, ['back 1', 'back 2', 'new']);
+  assert.equal(gate.inFlight, 0);
+});

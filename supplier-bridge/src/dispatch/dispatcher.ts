@@ -22,7 +22,7 @@ import {
   messageSubmitted,
   type Refusal,
 } from './events.ts';
-import { type Pass, type PassResult, passKey } from './pass.ts';
+import { type AwaitAnswer, awaitInPlace, type Pass, type PassResult, passKey } from './pass.ts';
 import { PassClaim } from './pass-claim.ts';
 import { followUpRecord, type NextPass } from './pass-headers.ts';
 import { ProviderCalls } from './provider-call.ts';
@@ -206,7 +206,11 @@ export class Dispatcher {
    * the abort check, the first provider's stamp and handover marker), the opt-out read and that
    * provider's token; after it, the provider's message-id map and the pass's result.
    */
-  async dispatch(message: MessageRequested, pass: Pass): Promise<PassResult> {
+  async dispatch(
+    message: MessageRequested,
+    pass: Pass,
+    awaitAnswer: AwaitAnswer = awaitInPlace,
+  ): Promise<PassResult> {
     const claim = new PassClaim(this.options.cache, message.messageId, passKey(pass), {
       now: this.now,
       sendTimeoutMs: this.sendTimeoutMs,
@@ -263,7 +267,7 @@ export class Dispatcher {
         if (lead) prefetched.lead = lead;
       }
       try {
-        result = await this.decide(message, pass, claim, undefined, prefetched);
+        result = await this.decide(message, pass, claim, awaitAnswer, undefined, prefetched);
       } catch (err) {
         // The claim may name a provider since `open`: if nobody was called, say so, or a replay
         // elsewhere would take the message for possibly sent and never send it.
@@ -280,7 +284,7 @@ export class Dispatcher {
         return opening.stored;
       }
       try {
-        result = await this.recover(message, pass, claim);
+        result = await this.recover(message, pass, claim, awaitAnswer);
       } catch (err) {
         // A recovery may have called a provider before it failed: possibly sent, from now on.
         this.calledUnfinished.add(opened);
@@ -353,7 +357,12 @@ export class Dispatcher {
    * bulk and transactional traffic is never sent again (it ends `unknown` unless a receipt comes);
    * an OTP or alert gets exactly one more copy, through another provider when there is one.
    */
-  private async recover(message: MessageRequested, pass: Pass, claim: PassClaim): Promise<PassResult> {
+  private async recover(
+    message: MessageRequested,
+    pass: Pass,
+    claim: PassClaim,
+    awaitAnswer: AwaitAnswer,
+  ): Promise<PassResult> {
     const recovery = await claim.recover();
     if (recovery.kind === 'wait') return { notBefore: recovery.notBefore };
     if (recovery.kind === 'stored') return recovery.result;
@@ -376,7 +385,7 @@ export class Dispatcher {
       { messageId: message.messageId, provider, pass: passKey(pass) },
       BridgeEvents.recoveringCrashedPass,
     );
-    if (!provider) return this.decide(message, pass, claim);
+    if (!provider) return this.decide(message, pass, claim, awaitAnswer);
     if (!isUrgent(message)) {
       return this.failed(
         message,
@@ -394,16 +403,23 @@ export class Dispatcher {
     // the request left, and a second copy of a code beats none.
     const others = [...pass.exclude, provider];
     const exclude = this.planFor(message, others).length > 0 ? others : [...pass.exclude];
-    return this.decide(message, { ...pass, exclude, attemptsSoFar: pass.attemptsSoFar + 1 }, claim, {
-      failover: 'crash_recovery',
-      ambiguousLeft: 0,
-    });
+    return this.decide(
+      message,
+      { ...pass, exclude, attemptsSoFar: pass.attemptsSoFar + 1 },
+      claim,
+      awaitAnswer,
+      {
+        failover: 'crash_recovery',
+        ambiguousLeft: 0,
+      },
+    );
   }
 
   private async decide(
     message: MessageRequested,
     pass: Pass,
     claim: PassClaim,
+    awaitAnswer: AwaitAnswer,
     recovery?: { failover: string; ambiguousLeft: number },
     prefetched: Prefetched = {},
   ): Promise<PassResult> {
@@ -431,7 +447,7 @@ export class Dispatcher {
       // Past expiry the first copy stands: a late code is useless and a second one more so.
       if (this.now() >= Date.parse(message.expiresAt)) return {};
       this.results.inc({ result: 'receipt_timeout', class: message.class });
-      return this.walk(message, pass, claim, { failover: 'receipt_timeout', ambiguousLeft: 0 });
+      return this.walk(message, pass, claim, awaitAnswer, { failover: 'receipt_timeout', ambiguousLeft: 0 });
     }
     if (this.now() >= Date.parse(message.expiresAt)) {
       return this.failed(
@@ -485,7 +501,7 @@ export class Dispatcher {
       if (hold) return this.hold(message, pass, hold);
       if (pass.kind === 'held') quietHours.released();
     }
-    return this.walk(message, pass, claim, recovery, prefetched);
+    return this.walk(message, pass, claim, awaitAnswer, recovery, prefetched);
   }
 
   /** Whether the API answered 503 for this message and marked it so (see MessagePublisher). */
@@ -531,6 +547,7 @@ export class Dispatcher {
     message: MessageRequested,
     pass: Pass,
     claim: PassClaim,
+    awaitAnswer: AwaitAnswer,
     extra?: { failover: string; ambiguousLeft: number },
     prefetched: Prefetched = {},
   ): Promise<PassResult> {
@@ -574,7 +591,7 @@ export class Dispatcher {
       }
       const requestedAt = this.now();
       prefetched.called = true;
-      const outcome = await this.calls.send(planned, message, body);
+      const outcome = await awaitAnswer(this.calls.send(planned, message, body));
       if (!(outcome instanceof ProviderError)) {
         const accepted: Acceptance = {
           provider: planned.provider,

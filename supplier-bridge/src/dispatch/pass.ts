@@ -43,6 +43,16 @@ export interface PassResult {
   notBefore?: number;
 }
 
+/**
+ * How a pass waits for a provider's answer. A pass that only waits runs nothing meanwhile: the
+ * bridge's lower-lane gate (lower-lane-gate.ts) lets another pass have its place for the wait, so
+ * a provider that hangs until its timeout does not hold back the passes bound for the others.
+ */
+export type AwaitAnswer = <T>(answer: Promise<T>) => Promise<T>;
+
+/** Waits in place: a pass that holds no place others wait for. */
+export const awaitInPlace: AwaitAnswer = (answer) => answer;
+
 /** The name of a pass among a message's passes; each has its own claim and result markers. */
 export function passKey(pass: Pass): string {
   return `${pass.kind}:${pass.round}`;
