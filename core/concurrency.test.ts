@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { groupBy, mapLimit } from './concurrency.ts';
+import { groupBy, KeyedSequence, mapLimit } from './concurrency.ts';
 
 test('mapLimit keeps at most `limit` workers in flight and returns results in order', async () => {
   let running = 0;
@@ -38,4 +38,29 @@ test('groupBy keeps each key’s items in order', () => {
       ['b1', 'b2'],
     ],
   );
+});
+
+test('KeyedSequence runs one key’s tasks in the order handed in, other keys alongside, past a failure', async () => {
+  const sequence = new KeyedSequence();
+  const events: string[] = [];
+  const task =
+    (name: string, ms: number, fail = false) =>
+    async () => {
+      events.push(`${name} start`);
+      await sleep(ms);
+      events.push(`${name} end`);
+      if (fail) throw new Error(name);
+      return name;
+    };
+  const a1 = sequence.run('a', task('a1', 30, true));
+  const a2 = sequence.run('a', task('a2', 1));
+  const b1 = sequence.run('b', task('b1', 1));
+  assert.equal(sequence.size, 2);
+  await assert.rejects(a1, /a1/);
+  assert.equal(await a2, 'a2');
+  assert.equal(await b1, 'b1');
+  assert.ok(events.indexOf('b1 end') < events.indexOf('a1 end'), 'another key does not wait');
+  assert.ok(events.indexOf('a2 start') > events.indexOf('a1 end'), 'the same key waits for the one before');
+  await sleep(0);
+  assert.equal(sequence.size, 0, 'keys with nothing left are forgotten');
 });

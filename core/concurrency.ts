@@ -38,3 +38,31 @@ export function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): T[]
   }
   return [...groups.values()];
 }
+
+const ignore = () => undefined;
+
+/**
+ * Runs tasks one after another per key, in the order they were handed in, and tasks of other keys
+ * alongside: what a consumer handling several batches of a partition at once uses to keep one
+ * key's records in order across them. A task that fails does not stop the next of its key.
+ */
+export class KeyedSequence {
+  /** Settles once the last task handed in for the key has; gone once nothing of the key is left. */
+  readonly #tails = new Map<string, Promise<void>>();
+
+  run<R>(key: string, task: () => Promise<R>): Promise<R> {
+    const before = this.#tails.get(key);
+    const result = before === undefined ? task() : before.then(task);
+    const tail = result.then(ignore, ignore);
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
+  }
+
+  /** Keys with a task running or waiting. */
+  get size(): number {
+    return this.#tails.size;
+  }
+}

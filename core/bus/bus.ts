@@ -79,6 +79,14 @@ export interface SubscribeOptions {
    */
   concurrentPartitions?: number;
   /**
+   * Most batches of one partition handled at once (Kafka; default 1, and the in-process bus always
+   * hands one at a time). Above 1 the handler may get a batch while earlier ones of its partition
+   * are still running, so it keeps whatever order it needs itself, and must not defer: a slow
+   * record then holds back only the records after it that share its key. Offsets are still
+   * committed in order.
+   */
+  batchesAtOnce?: number;
+  /**
    * How the broker answers fetches (Kafka): 'immediate' as soon as one record is there, for the
    * OTP lane; 'batched' (default) once 64 KiB are there or 200 ms passed, which costs the broker
    * far fewer requests under load; 'relaxed' once 512 KiB are there or a second passed, for

@@ -47,7 +47,8 @@ const FETCH = {
 
 /**
  * Most bytes one fetch brings per partition (kafkajs' default is 1 MiB). Every partition has a
- * batch running and one waiting, so this bounds the work a stop waits for and the memory held:
+ * batch running (or `batchesAtOnce`) and one waiting, so this bounds the work a stop waits for and
+ * the memory held:
  * at 1 MiB a persister catching up on 30 partitions had 30 MiB of writes to finish at SIGTERM.
  * A record larger than this still comes, alone.
  */
@@ -322,6 +323,7 @@ export class KafkaSubscription implements Subscription {
       redeliveryBackoff: this.#bus.redeliveryBackoff,
       logger: this.#bus.logger,
       acquire: this.#acquire,
+      batchesAtOnce: this.#options.batchesAtOnce,
       onHandled: (offset) => this.#commits.record(topic, partition, offset),
       setFetching: (fetching) => this.#hold(topic, partition, !fetching),
       // kafkajs' own fetch loop heartbeats too; a heartbeat refused during a rebalance is no

@@ -15,7 +15,7 @@ function records(from: number, count: number): ConsumedRecord[] {
 }
 
 /** A worker whose handler is driven by the test: each call waits until the test settles it. */
-function harness() {
+function harness(batchesAtOnce?: number, retryMs = 1) {
   const calls: Array<{ batch: ConsumedBatch; settle(result?: BatchDeferral | Error): void }> = [];
   const handled: string[] = [];
   const fetching: boolean[] = [];
@@ -23,7 +23,8 @@ function harness() {
     topic: 't',
     partition: 0,
     groupId: 'g',
-    redeliveryBackoff: { kind: 'exponential', initialMs: 1, factor: 1, maxMs: 1, jitter: 0 },
+    batchesAtOnce,
+    redeliveryBackoff: { kind: 'exponential', initialMs: retryMs, factor: 1, maxMs: retryMs, jitter: 0 },
     logger: { warn() {} },
     onHandled: (offset) => handled.push(offset),
     setFetching: (on) => fetching.push(on),
@@ -130,4 +131,54 @@ test('after a reset, records are taken again from wherever the fetch restarts', 
   (await h.nextCall(1)).settle();
   await h.worker.idle();
   assert.deepEqual(h.handled, ['2', '4']);
+});
+
+test('batches handled at once report their offsets in order, a failed one keeping its place', async () => {
+  const h = harness(2);
+  h.worker.push({ records: records(0, 2), lag: 0 });
+  h.worker.push({ records: records(2, 2), lag: 0 });
+  h.worker.push({ records: records(4, 2), lag: 0 });
+  const [first, second] = [await h.nextCall(0), await h.nextCall(1)];
+  assert.deepEqual(h.fetching, [false], 'two run, the third waits and the fetching stops');
+  second.settle();
+  const third = await h.nextCall(2);
+  assert.deepEqual(
+    third.batch.records.map((r) => r.offset),
+    ['4', '5'],
+    'the third takes the place the second left',
+  );
+  assert.deepEqual(h.fetching, [false, true]);
+  assert.deepEqual(h.handled, [], 'nothing reported while the first batch runs');
+  first.settle(new Error('provider down'));
+  const again = await h.nextCall(3);
+  assert.deepEqual(
+    again.batch.records.map((r) => r.offset),
+    ['0', '1'],
+  );
+  third.settle();
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(h.handled, [], 'a later batch done does not pass the first, still unhandled');
+  again.settle();
+  await h.worker.idle();
+  assert.deepEqual(h.handled, ['6']);
+});
+
+test('a batch given up on at a reset silences the batches after it, whatever they finish', async () => {
+  const h = harness(3, 60_000);
+  h.worker.push({ records: records(0, 2), lag: 0 });
+  h.worker.push({ records: records(2, 2), lag: 0 });
+  h.worker.push({ records: records(4, 2), lag: 0 });
+  const [first, second, third] = [await h.nextCall(0), await h.nextCall(1), await h.nextCall(2)];
+  first.settle();
+  await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(h.handled, ['2']);
+  // The second fails and waits for its retry when the group is joined again: it is given up.
+  second.settle(new Error('cache down'));
+  await new Promise((r) => setTimeout(r, 0));
+  const reset = h.worker.reset();
+  third.settle();
+  await reset;
+  assert.equal(h.calls.length, 3, 'the failed batch is not handed over again');
+  assert.deepEqual(h.handled, ['2'], 'the third finished, but after a batch never handled');
+  assert.equal(h.worker.busy, false);
 });

@@ -133,6 +133,42 @@ test('a provider hanging on a fifth of the sends holds back only its partitions:
   await waitFor(() => handled.length === recipients.length * 2, 30_000, 'everything handled after the hang');
 });
 
+test('batches of a partition handled at once: a later one goes on while an earlier one hangs, and the commit waits for it', async (t) => {
+  const bus = new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId: 'bus-partitions', commitIntervalMs: 50 });
+  t.after(() => bus.close());
+  const topic = `partitions.overlap.${uniqueSuffix()}`;
+  const groupId = `overlap-${uniqueSuffix()}`;
+  await bus.ensureTopics([{ name: topic, partitions: 1 }]);
+  let answer!: () => void;
+  const answered = new Promise<void>((resolve) => (answer = resolve));
+  const handled: string[] = [];
+  const subscription = await bus.subscribe({
+    groupId,
+    topics: [topic],
+    fetch: 'immediate',
+    batchesAtOnce: 2,
+    handler: async (batch) => {
+      for (const record of batch.records) {
+        if (record.value === 'hangs') await answered;
+        handled.push(record.value);
+      }
+    },
+  });
+  t.after(async () => {
+    answer();
+    await subscription.close();
+  });
+  await bus.publish(topic, [{ key: 'a', value: 'hangs' }]);
+  await sleep(500);
+  await bus.publish(topic, [{ key: 'b', value: 'goes' }]);
+  await waitFor(() => handled.includes('goes'), 10_000, 'the later batch handled');
+  await sleep(300);
+  assert.deepEqual(handled, ['goes'], 'while the first still hangs');
+  assert.equal(await committedLag(groupId, topic), 2, 'and nothing is committed past it');
+  answer();
+  await waitFor(async () => (await committedLag(groupId, topic)) === 0, 10_000, 'both committed');
+});
+
 test('a consumer killed mid-way and started again loses no record: no commit passed an unhandled one', async (t) => {
   const bus = new KafkaBus({ brokers: TEST_KAFKA_BROKERS, clientId: 'bus-partitions' });
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-bus-crash-'));
@@ -156,7 +192,15 @@ test('a consumer killed mid-way and started again loses no record: no commit pas
   const handledLines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean) : []);
   const start = () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/bus-consumer-process.ts'], {
-      env: { ...process.env, BROKERS: TEST_KAFKA_BROKERS.join(','), GROUP: groupId, TOPIC: topic, OUT: out },
+      // Three batches of a partition at once, finishing out of order: commits still go in order.
+      env: {
+        ...process.env,
+        BROKERS: TEST_KAFKA_BROKERS.join(','),
+        GROUP: groupId,
+        TOPIC: topic,
+        OUT: out,
+        BATCHES: '3',
+      },
       stdio: 'ignore',
     });
     children.push(child);
