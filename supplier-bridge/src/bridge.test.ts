@@ -25,6 +25,34 @@ const lanedMessage = (input: Partial<MessageInput>) =>
     { tenantId: 't', messageId: newId(), now: Date.now(), publishTimeoutMs: 60_000 },
   );
 
+/** Closes each in turn: what consumes before what it consumes from. */
+async function closeInOrder(...closables: Array<{ close(): Promise<unknown> }>): Promise<void> {
+  for (const closable of closables) await closable.close();
+}
+
+/** A promise the test opens when it chooses. */
+function latch(): { opened: Promise<void>; open: () => void } {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** The ids of messages with a `message.submitted` outcome on `bus`, as they come. */
+async function submittedOn(bus: Bus) {
+  const submitted = new Set<string>();
+  const observer = await bus.subscribe({
+    groupId: 'observer',
+    topics: [Topics.outcomes],
+    handler: async (batch) => {
+      for (const record of batch.records) {
+        const event = JSON.parse(record.value) as { type: string; messageId: string };
+        if (event.type === 'message.submitted') submitted.add(event.messageId);
+      }
+    },
+  });
+  return { submitted, observer };
+}
+
 /** A dispatcher over one fake provider that records every send and answers once `beforeAnswer` has. */
 function recordingDispatcher(
   { cache, registry }: { cache: MemoryCache; registry: Registry },
@@ -56,10 +84,7 @@ test('a high-lane backlog report that is never followed up stops holding the low
   await bus.ensureTopics(topicSpecs(1));
   const cache = new MemoryCache({ sweepIntervalMs: 0 });
   const registry = new Registry();
-  let release = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
+  const { opened: held, open: release } = latch();
   // The first OTP's provider call hangs: its batch never finishes, so no newer report comes.
   const { sent, dispatcher } = recordingDispatcher({ cache, registry }, 600_000, async (request) => {
     if (request.body.includes('hold')) await held;
@@ -75,10 +100,7 @@ test('a high-lane backlog report that is never followed up stops holding the low
   });
   t.after(async () => {
     release();
-    await bridge.close();
-    await dispatcher.close();
-    await bus.close();
-    await cache.close();
+    await closeInOrder(bridge, dispatcher, bus, cache);
   });
   /** Publishes messages of one lane in one append. */
   const publish = async (...inputs: Partial<MessageInput>[]) => {
@@ -123,10 +145,7 @@ test('while OTPs hold the lower lanes to one pass at a time, a bulk pass waiting
   await bus.ensureTopics(topicSpecs(1));
   const cache = new MemoryCache({ sweepIntervalMs: 0 });
   const registry = new Registry();
-  let answer = () => {};
-  const hanging = new Promise<void>((resolve) => {
-    answer = resolve;
-  });
+  const { opened: hanging, open: answer } = latch();
   const { sent, dispatcher } = recordingDispatcher({ cache, registry }, 600_000, async (request) => {
     if (request.body === 'hangs') await hanging;
   });
@@ -139,24 +158,10 @@ test('while OTPs hold the lower lanes to one pass at a time, a bulk pass waiting
     // Any lateness closes the gate to its floor of one while the high lane is active.
     lowerLaneGate: { floor: 1, targetDelayMs: -1, activeWindowMs: 600_000, windowMs: 20 },
   });
-  const submitted = new Set<string>();
-  const observer = await bus.subscribe({
-    groupId: 'observer',
-    topics: [Topics.outcomes],
-    handler: async (batch) => {
-      for (const record of batch.records) {
-        const event = JSON.parse(record.value) as { type: string; messageId: string };
-        if (event.type === 'message.submitted') submitted.add(event.messageId);
-      }
-    },
-  });
+  const { submitted, observer } = await submittedOn(bus);
   t.after(async () => {
     answer();
-    await observer.close();
-    await bridge.close();
-    await dispatcher.close();
-    await bus.close();
-    await cache.close();
+    await closeInOrder(observer, bridge, dispatcher, bus, cache);
   });
   const gateLimit = async () =>
     (await registry.getSingleMetric('pigeon_bridge_lower_lane_limit')!.get()).values[0]?.value;
@@ -189,10 +194,7 @@ test("an OTP's outcome goes out through its own publisher while the bulk outcome
   await bus.ensureTopics(topicSpecs(1));
   const cache = new MemoryCache({ sweepIntervalMs: 0 });
   const registry = new Registry();
-  let unstick = () => {};
-  const stuck = new Promise<void>((resolve) => {
-    unstick = resolve;
-  });
+  const { opened: stuck, open: unstick } = latch();
   // The bridge's main producer: its requests for the outcomes topic never come back (a broker
   // slow on a large acks=all request), while the lane records still reach the bus.
   const slowProducer: Bus = new Proxy(bus, {
@@ -225,24 +227,10 @@ test("an OTP's outcome goes out through its own publisher while the bulk outcome
     registry,
     concurrency: 4,
   });
-  const submitted = new Map<string, string>();
-  const observer = await bus.subscribe({
-    groupId: 'observer',
-    topics: [Topics.outcomes],
-    handler: async (batch) => {
-      for (const record of batch.records) {
-        const event = JSON.parse(record.value) as { type: string; messageId: string };
-        if (event.type === 'message.submitted') submitted.set(event.messageId, event.type);
-      }
-    },
-  });
+  const { submitted, observer } = await submittedOn(bus);
   t.after(async () => {
     unstick();
-    await observer.close();
-    await bridge.close();
-    await dispatcher.close();
-    await bus.close();
-    await cache.close();
+    await closeInOrder(observer, bridge, dispatcher, bus, cache);
   });
   const bulk = lanedMessage({ class: 'marketing', body: 'Spring sale' });
   await bus.publish(LANE_TOPICS.bulk, [{ key: bulk.to, value: JSON.stringify(bulk) }]);
@@ -275,10 +263,7 @@ test('a batch whose pass fails is replayed only once its other passes have ended
   });
   const bridge = await startBridge({ bus, dispatcher, logger, registry, concurrency: 4 });
   t.after(async () => {
-    await bridge.close();
-    await dispatcher.close();
-    await bus.close();
-    await cache.close();
+    await closeInOrder(bridge, dispatcher, bus, cache);
   });
   const [slow, failing] = (['slow', 'fails'] as const).map((body, i) =>
     buildMessageRequested(
