@@ -27,6 +27,22 @@ export async function mapLimit<T, R>(
   return results;
 }
 
+/** A counting semaphore: at most `count` holders at once, the rest wait in line. */
+export function slots(count: number): () => Promise<() => void> {
+  let free = count;
+  const waiting: Array<() => void> = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+  return async () => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    return release;
+  };
+}
+
 /** Groups items by key, keeping their order inside each group. */
 export function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): T[][] {
   const groups = new Map<string, T[]>();

@@ -3,6 +3,7 @@ import type { ExponentialBackoff } from '../retry.ts';
 import type { ConsumedRecord, ConsumerState, ConsumerStatus, SubscribeOptions, Subscription } from './bus.ts';
 import type { BusLogger } from './kafka-bus.ts';
 import { evictMember, MemberEvictionError } from './kafka-member-eviction.ts';
+import { slots } from '../concurrency.ts';
 import { KAFKA_RETRY } from './kafka-retry.ts';
 import { OffsetCommits } from './offset-commits.ts';
 import { PartitionWorker } from './partition-worker.ts';
@@ -90,22 +91,6 @@ function toConsumed(topic: string, partition: number, message: KafkaMessage): Co
     value: message.value?.toString() ?? '',
     headers,
     timestamp: Number(message.timestamp),
-  };
-}
-
-/** A counting semaphore: at most `slots` holders at once, the rest wait in line. */
-function slots(count: number): () => Promise<() => void> {
-  let free = count;
-  const waiting: Array<() => void> = [];
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else free++;
-  };
-  return async () => {
-    if (free > 0) free--;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    return release;
   };
 }
 

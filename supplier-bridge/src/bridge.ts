@@ -1,6 +1,6 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { BatchDeferral, Bus, BusRecord, ConsumedRecord, Subscription } from '../../core/bus/bus.ts';
-import { groupBy, KeyedSequence, mapLimit } from '../../core/concurrency.ts';
+import { groupBy, KeyedSequence, slots } from '../../core/concurrency.ts';
 import { BRIDGE_LANES, type BridgeLane } from '../../core/config.ts';
 import { decodeEvent, EventDecodeError } from '../../core/events.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -36,7 +36,10 @@ export interface BridgeOptions {
   dispatcher: Dispatcher;
   logger: Logger;
   registry: Registry;
-  /** Messages of one lane in flight at once (different recipients; one recipient's stay in order). */
+  /**
+   * Messages of one lane partition in flight at once, shared by the batches of it handled together
+   * (different recipients; one recipient's stay in order).
+   */
   concurrency: number;
   /** Consumer group prefix (default `pigeon-bridge`); each lane and the delay topics get their own group. */
   groupId?: string;
@@ -120,6 +123,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   const setLowerPaused = (paused: boolean) => {
     if (paused === lowerPaused) return;
     lowerPaused = paused;
+    // Fetching stops, and so do the passes of batches fetched already: those of a bulk backlog
+    // in flight would take the event loop from the OTPs.
+    gate.hold(paused);
     for (const lane of LOWER_LANES) {
       const subscription = subscriptions.get(lane);
       if (paused) subscription?.pause([LANE_TOPICS[lane]]);
@@ -150,39 +156,61 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   };
 
   /**
-   * Dispatches records (one recipient's in order, others in parallel) and publishes what they
-   * produced. A pass another bridge may still hold (it crashed or is a zombie) is not waited for
-   * here: it goes to a delay topic, due when that bridge's lease ends, and the partition moves on.
-   * After a bridge is killed, the records it had claimed would otherwise hold every later record
-   * of their partitions, OTPs included, for the whole lease.
+   * A partition's `concurrency` passes, shared by its batches handled at once: a batch's last
+   * slow passes leave the other slots to the next batch, instead of adding a batch's worth.
    */
+  const partitionSlots = new Map<string, () => Promise<() => void>>();
+  const slotsOf = (record: ConsumedRecord) => {
+    const key = `${record.topic}:${record.partition}`;
+    let acquire = partitionSlots.get(key);
+    if (!acquire) partitionSlots.set(key, (acquire = slots(options.concurrency)));
+    return acquire;
+  };
+
   /**
-   * Dispatches a batch's records, one recipient's in order and up to `concurrency` recipients at
-   * once. `inKeyOrder` is the lane's, whose batches overlap: one recipient's records wait for
-   * those of earlier batches still running.
+   * Dispatches a batch's records and publishes what they produced: one recipient's in order (also
+   * across the lane's batches handled at once, through `inKeyOrder`) and up to `concurrency` of
+   * the partition's at once. A pass another bridge may still hold (it crashed or is a zombie) is
+   * not waited for here: it goes to a delay topic, due when that bridge's lease ends, and the
+   * partition moves on. After a bridge is killed, the records it had claimed would otherwise hold
+   * every later record of their partitions, OTPs included, for the whole lease.
    */
   const dispatchAll = async (
     records: ConsumedRecord[],
     passOf: (r: ConsumedRecord) => Pass,
     { publisher = bus, inKeyOrder }: { publisher?: Pick<Bus, 'publish'>; inKeyOrder?: KeyedSequence } = {},
   ) => {
+    const first = records[0];
+    if (!first) return;
+    const acquire = slotsOf(first);
     const results: PassResult[] = [];
-    await mapLimit(
-      groupBy(records, (r) => r.key),
-      options.concurrency,
-      async (sameKey) => {
-        const dispatchEach = async () => {
-          for (const record of sameKey) {
-            const message = await decodeOrDeadLetter(record);
-            if (!message) continue;
-            const pass = passOf(record);
-            const result = await dispatchInTurn(message, pass);
-            results.push(result.notBefore === undefined ? result : deferred(message, pass, result.notBefore));
-          }
-        };
-        await (inKeyOrder ? inKeyOrder.run(sameKey[0]!.key, dispatchEach) : dispatchEach());
-      },
+    let failure: { error: unknown } | undefined;
+    // A recipient's turn first, then a slot: a slot is never held waiting for an earlier batch.
+    const dispatchEach = (sameKey: ConsumedRecord[]) => async () => {
+      const release = await acquire();
+      try {
+        for (const record of sameKey) {
+          if (failure) return;
+          const message = await decodeOrDeadLetter(record);
+          if (!message) continue;
+          const pass = passOf(record);
+          const result = await dispatchInTurn(message, pass);
+          results.push(result.notBefore === undefined ? result : deferred(message, pass, result.notBefore));
+        }
+      } catch (error) {
+        failure ??= { error };
+      } finally {
+        release();
+      }
+    };
+    // Settles only once no pass of the batch runs: a batch replayed after a failure must never
+    // find one of its passes still in flight.
+    await Promise.all(
+      groupBy(records, (r) => r.key).map((sameKey) =>
+        inKeyOrder ? inKeyOrder.run(sameKey[0]!.key, dispatchEach(sameKey)) : dispatchEach(sameKey)(),
+      ),
     );
+    if (failure) throw failure.error;
     await publishResults(results, publisher);
   };
 
@@ -324,6 +352,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     close: async () => {
       clearInterval(recheck);
       loopWatch.stop();
+      // Held passes would keep their subscriptions from closing.
+      gate.hold(false);
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));
     },
   };

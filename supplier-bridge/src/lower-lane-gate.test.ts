@@ -125,3 +125,19 @@ test('a pass going on after a wait takes the next free slot ahead of new passes,
   assert.deepEqual(order, ['back 1', 'back 2', 'new']);
   assert.equal(gate.inFlight, 0);
 });
+
+test('a held gate starts no new pass, whatever the limit, but lets passes go on after a wait', async () => {
+  const { gate } = setup(4);
+  const waiting = await gate.enter();
+  gate.hold(true);
+  const order: string[] = [];
+  const fresh = gate.enter().then((release) => (order.push('new'), release));
+  const back = gate.resume().then((release) => (order.push('back'), release));
+  await settle();
+  assert.deepEqual(order, ['back'], 'the gate is open (no OTPs flow), yet the new pass waits');
+  gate.hold(false);
+  await settle();
+  assert.deepEqual(order, ['back', 'new']);
+  for (const release of [waiting, await back, await fresh]) release();
+  assert.equal(gate.inFlight, 0);
+});

@@ -36,6 +36,7 @@ export class LowerLaneGate {
   /** Undefined while the gate is open. */
   #limit: number | undefined;
   #lastHighAt = Number.NEGATIVE_INFINITY;
+  #held = false;
   /** New passes waiting for a slot, and (served first) passes waiting to go on after a wait. */
   readonly #waiting: Array<() => void> = [];
   readonly #resuming: Array<() => void> = [];
@@ -55,6 +56,15 @@ export class LowerLaneGate {
 
   get waiting(): number {
     return this.#waiting.length + this.#resuming.length;
+  }
+
+  /**
+   * While held (the high lane has a backlog), no new pass starts whatever the limit; passes
+   * going on after a wait still do, so the batches already running can end.
+   */
+  hold(held: boolean): void {
+    this.#held = held;
+    this.#wake();
   }
 
   /** A high-lane pass starts. */
@@ -98,7 +108,7 @@ export class LowerLaneGate {
   async #take(resuming: boolean): Promise<() => void> {
     const line = resuming ? this.#resuming : this.#waiting;
     // First come, first served in each line: a pass does not overtake the ones already waiting.
-    if (line.length === 0 && this.#admits()) this.#inFlight++;
+    if (line.length === 0 && this.#admits(resuming)) this.#inFlight++;
     // A woken waiter's slot is counted when it is woken, before its continuation runs.
     else await new Promise<void>((resolve) => line.push(resolve));
     let released = false;
@@ -110,16 +120,17 @@ export class LowerLaneGate {
     };
   }
 
-  #admits(): boolean {
+  #admits(resuming: boolean): boolean {
+    if (!resuming && this.#held) return false;
     return this.#limit === undefined || this.#inFlight < this.#limit;
   }
 
   #wake(): void {
-    while (this.#admits()) {
-      const next = this.#resuming.shift() ?? this.#waiting.shift();
-      if (!next) return;
+    for (;;) {
+      const line = this.#resuming.length > 0 ? this.#resuming : this.#waiting;
+      if (line.length === 0 || !this.#admits(line === this.#resuming)) return;
       this.#inFlight++;
-      next();
+      line.shift()!();
     }
   }
 }
