@@ -120,12 +120,14 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   const highCaughtUp = () =>
     [...highLag.values()].every((report) => report.lag === 0 || now() - report.at > HIGH_LAG_REPORT_TTL_MS);
   let lowerPaused = false;
+  let closing = false;
   const setLowerPaused = (paused: boolean) => {
     if (paused === lowerPaused) return;
     lowerPaused = paused;
     // Fetching stops, and so do the passes of batches fetched already: those of a bulk backlog
-    // in flight would take the event loop from the OTPs.
-    gate.hold(paused);
+    // in flight would take the event loop from the OTPs. Held passes would keep a closing
+    // bridge's subscriptions from closing.
+    gate.hold(paused && !closing);
     for (const lane of LOWER_LANES) {
       const subscription = subscriptions.get(lane);
       if (paused) subscription?.pause([LANE_TOPICS[lane]]);
@@ -352,7 +354,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     close: async () => {
       clearInterval(recheck);
       loopWatch.stop();
-      // Held passes would keep their subscriptions from closing.
+      closing = true;
       gate.hold(false);
       await Promise.all([...subscriptions.values(), ...delaySubscriptions].map((s) => s.close()));
     },
