@@ -53,6 +53,8 @@ test('OTPs queued behind a bulk backlog are sent while most of the backlog still
   const outcomes: OutcomeEvent[] = [];
   let seen = 0;
   let bridge: Awaited<ReturnType<typeof startBridge>> | undefined;
+  // Before the observer subscribes: on a fresh broker its topic would not exist yet.
+  await bus.ensureTopics(topicSpecs(6));
   const observer = await bus.subscribe({
     groupId: `observer-${uniqueSuffix()}`,
     topics: [Topics.outcomes],
@@ -66,7 +68,6 @@ test('OTPs queued behind a bulk backlog are sent while most of the backlog still
     },
   });
   try {
-    await bus.ensureTopics(topicSpecs(6));
     bridge = await startBridge({
       bus,
       dispatcher,
@@ -192,6 +193,8 @@ test('with one provider hanging on every fifth bulk send, bulk flows through the
   let healthyDuringHang = 0;
   let seen = 0;
   let bridge: Awaited<ReturnType<typeof startBridge>> | undefined;
+  // Before the observer subscribes: on a fresh broker its topic would not exist yet.
+  await bus.ensureTopics(topicSpecs(6));
   const observer = await bus.subscribe({
     groupId: `observer-${uniqueSuffix()}`,
     topics: [Topics.outcomes],
@@ -211,7 +214,6 @@ test('with one provider hanging on every fifth bulk send, bulk flows through the
     },
   });
   try {
-    await bus.ensureTopics(topicSpecs(6));
     bridge = await startBridge({
       bus,
       urgentPublisher: urgent,
