@@ -68,10 +68,12 @@ async function main(): Promise<void> {
       );
     // The V8 heap in use beside RSS: RSS also holds heap capacity V8 grew and has not given back,
     // so a heap in use that stays flat while RSS moves is sizing, not a leak.
-    const heap = async () =>
+    const heaps = async () =>
       Object.fromEntries(
-        await Promise.all(pigeon.processes.map(async (p) => [p.name, await heapUsedMiB(p.opsUrl)])),
+        await Promise.all(pigeon.processes.map(async (p) => [p.name, await heapMiB(p.opsUrl)] as const)),
       );
+    const heap = async () =>
+      Object.fromEntries(Object.entries(await heaps()).map(([name, h]) => [name, h.used]));
     log(`soak: ${rate} messages/s offered (half of ${maxRps}) for ${seconds} s…`);
     let first: Record<string, number> = {};
     let firstHeap: Record<string, number> = {};
@@ -84,13 +86,21 @@ async function main(): Promise<void> {
     });
     // A reading every tenth of the run besides the two compared: a leak climbs steadily, a heap
     // settling after the max burst falls, and a heap still growing to its working size flattens.
-    const series: Array<{ s: number; rss: Record<string, number>; heap: Record<string, number> }> = [];
+    const series: Array<{ s: number; rss: Record<string, number>; heap: Record<string, string> }> = [];
     const started = performance.now();
     const sampler = setInterval(
       () => {
         const s = Math.round((performance.now() - started) / 1000);
         const sample = rss();
-        void heap().then((h) => series.push({ s, rss: sample, heap: h }));
+        void heaps().then((h) =>
+          series.push({
+            s,
+            rss: sample,
+            heap: Object.fromEntries(
+              Object.entries(h).map(([name, m]) => [name, `${m.used}/${m.committed}/${m.external}`]),
+            ),
+          }),
+        );
       },
       Math.max(1000, (seconds * 1000) / 10),
     );
@@ -105,7 +115,9 @@ async function main(): Promise<void> {
     const end = rss();
     const endHeap = await heap();
     for (const { s: at, rss: sample, heap: h } of series) {
-      log(`soak: RSS at ${at} s ${JSON.stringify(sample)}, heap in use ${JSON.stringify(h)}`);
+      log(
+        `soak: RSS at ${at} s ${JSON.stringify(sample)}, heap in use/committed/external ${JSON.stringify(h)}`,
+      );
     }
     const delivered = await waitDelivered(pigeon, before + load.ids.length, 60);
     const { exactlyOnce, detail } = await pigeon.verify(load.ids);
@@ -164,13 +176,24 @@ async function main(): Promise<void> {
 await main();
 
 /** `pigeon_nodejs_heap_size_used_bytes` from a service's /metrics, in MiB; -1 when unreadable. */
-async function heapUsedMiB(opsUrl: string | undefined): Promise<number> {
-  if (!opsUrl) return -1;
+/** A service's V8 heap in use and committed, and its memory outside the heap (Buffers), in MiB. */
+async function heapMiB(
+  opsUrl: string | undefined,
+): Promise<{ used: number; committed: number; external: number }> {
+  const none = { used: -1, committed: -1, external: -1 };
+  if (!opsUrl) return none;
   try {
     const text = await (await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-    const match = /^pigeon_nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(text);
-    return match ? round(Number(match[1]) / 1024 / 1024, 1) : -1;
+    const read = (name: string) => {
+      const match = new RegExp(`^pigeon_nodejs_${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text);
+      return match ? round(Number(match[1]) / 1024 / 1024, 1) : -1;
+    };
+    return {
+      used: read('heap_size_used_bytes'),
+      committed: read('heap_size_total_bytes'),
+      external: read('external_memory_bytes'),
+    };
   } catch {
-    return -1;
+    return none;
   }
 }

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../core/config.ts';
+import { heapArgs, SERVICE_HEAP_MIB } from '../bin/service-heap.ts';
 import { topicSpecs } from '../core/runtime.ts';
 import { ALL_TOPICS, LANE_TOPICS, SEND_TOPICS } from '../core/topics.ts';
 import { renderKustomization } from './k8s/kustomize.ts';
@@ -668,4 +669,32 @@ test('the data stores (TidbCluster, RedisCluster) render and validate against th
     schemaErrors({ ...tidb, spec: { ...tidb.spec, pd: { ...tidb.spec.pd, replica: 3 } } }).join('\n'),
     /additionalProperty":"replica"/,
   );
+});
+
+/** A Kubernetes memory quantity in MiB (Mi and Gi, the only units the manifests use). */
+function mebibytes(quantity: string): number {
+  const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
+  assert.ok(match, `memory quantity ${quantity}`);
+  return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+}
+
+test('every service caps its V8 heap at the figure of bin/service-heap.ts, half its memory limit', () => {
+  for (const overlay of OVERLAYS) {
+    const seen = new Set<string>();
+    for (const deployment of renderedOf(overlay, 'Deployment')) {
+      const container = deployment.spec.template.spec.containers[0];
+      const [node, ...args] = container.command as string[];
+      const service = args.at(-1)!;
+      const where = `${overlay} ${deployment.metadata.name}`;
+      assert.equal(node, 'node', where);
+      assert.deepEqual(args, [...heapArgs(service), 'dist/bin/cli.js', service], where);
+      const cap = SERVICE_HEAP_MIB[service as keyof typeof SERVICE_HEAP_MIB];
+      const limit = mebibytes(container.resources.limits.memory);
+      assert.ok(cap * 2 <= limit, `${where}: a ${cap} MiB heap leaves half of its ${limit} MiB limit`);
+      seen.add(service);
+    }
+    assert.deepEqual([...seen].sort(), Object.keys(SERVICE_HEAP_MIB).sort(), `${overlay} runs every service`);
+  }
+  assert.deepEqual(heapArgs('bridge'), heapArgs('supplier-bridge'));
+  assert.deepEqual(heapArgs('embedded'), []);
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { heapArgs } from '../../bin/service-heap.ts';
 import { freePort } from './ports.ts';
 import { waitFor } from './wait.ts';
 
@@ -20,13 +21,16 @@ export interface Launch {
 /** From the source tree, through tsx. */
 export const FROM_SOURCE: Launch = { entry: ['--import', 'tsx', 'bin/cli.ts'] };
 
-/** Starts `pigeon <service>` (from the source tree unless `launch` says otherwise) as a separate process. */
+/**
+ * Starts `pigeon <service>` (from the source tree unless `launch` says otherwise) as a separate
+ * process, with the heap cap production gives that service (bin/service-heap.ts).
+ */
 export function startServiceProcess(
   service: string,
   env: Record<string, string>,
   launch: Launch = FROM_SOURCE,
 ): ServiceProcess {
-  const child = spawn(process.execPath, [...launch.entry, service], {
+  const child = spawn(process.execPath, [...heapArgs(service), ...launch.entry, service], {
     cwd: launch.cwd,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,32 @@
+/**
+ * The V8 old-space cap each distributed service runs with (`--max-old-space-size`, in MiB).
+ *
+ * Without one, V8 sizes the heap from the memory it can see: the host's, or at best the whole of a
+ * container's limit. It then defers full collections far above the working set. Under a steady
+ * load a service's RSS climbed by a fifth in five minutes with nothing leaking, and would keep
+ * climbing with garbage until the kernel killed the pod. With a cap, V8 collects near the cap and
+ * RSS stays flat (docs/performance.md, *Soak*).
+ *
+ * Each cap is half of the service's container memory limit in k8s/base. The other half is for the
+ * young generation, compiled code, Buffers (Kafka batches, sockets) and native allocations.
+ * test/k8s.test.ts holds the manifests to these figures. The tests and benches start the services
+ * with them too (test/support/processes.ts), so what they measure is what runs in production.
+ */
+export const SERVICE_HEAP_MIB = {
+  api: 256,
+  'supplier-bridge': 192,
+  persister: 256,
+  monitor: 128,
+} as const;
+
+export type HeapCappedService = keyof typeof SERVICE_HEAP_MIB;
+
+const ALIASES: Record<string, HeapCappedService> = { bridge: 'supplier-bridge' };
+
+/** Node's arguments capping a service's heap; none for other commands (embedded, migrate, …). */
+export function heapArgs(command: string): string[] {
+  const service = ALIASES[command] ?? command;
+  return Object.hasOwn(SERVICE_HEAP_MIB, service)
+    ? [`--max-old-space-size=${SERVICE_HEAP_MIB[service as HeapCappedService]}`]
+    : [];
+}
