@@ -678,7 +678,7 @@ function mebibytes(quantity: string): number {
   return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
 }
 
-test('every service caps its V8 heap at the figure of bin/service-heap.ts, half its memory limit', () => {
+test('every service caps its V8 heap at the figure of bin/service-heap.ts, at most half its memory limit', () => {
   for (const overlay of OVERLAYS) {
     const seen = new Set<string>();
     for (const deployment of renderedOf(overlay, 'Deployment')) {
