@@ -175,8 +175,10 @@ async function main(): Promise<void> {
 
 await main();
 
-/** `pigeon_nodejs_heap_size_used_bytes` from a service's /metrics, in MiB; -1 when unreadable. */
-/** A service's V8 heap in use and committed, and its memory outside the heap (Buffers), in MiB. */
+/**
+ * A service's V8 heap in use and committed, and its memory outside the heap (Buffers), in MiB from
+ * its /metrics; -1 when unreadable.
+ */
 async function heapMiB(
   opsUrl: string | undefined,
 ): Promise<{ used: number; committed: number; external: number }> {

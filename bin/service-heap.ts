@@ -5,7 +5,7 @@
  * container's limit. It then defers full collections far above the working set. Under a steady
  * load a service's RSS climbed by a fifth in five minutes with nothing leaking, and would keep
  * climbing with garbage until the kernel killed the pod. With a cap, V8 collects near the cap and
- * RSS stays flat (docs/performance.md, *Soak*).
+ * RSS stays flat (docs/performance.md, *Heap caps: RSS flat under load*).
  *
  * Each cap is at most half of the service's container memory limit in k8s/base. The rest is for
  * the young generation (up to 128 MiB on Node 24), compiled code, Buffers (Kafka batches, sockets)
