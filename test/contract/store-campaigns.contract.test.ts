@@ -355,6 +355,37 @@ function campaignContract(name: string, makeTarget: () => Promise<StoreTarget>):
       assert.deepEqual(await store.listCampaignMessages('tenant-x', campaignId, { limit: 10 }), []);
     });
 
+    test('a campaign’s unsettled messages are counted apart, and its stored ids looked up', async () => {
+      const campaignId = newId();
+      const other = newId();
+      const statuses = ['queued', 'queued', 'submitted', 'delivered', 'failed', 'queued'] as const;
+      const patches = statuses.map((status, i): MessagePatch => ({
+        id: newId(),
+        status,
+        updatedAt: T0,
+        tenantId: 'tenant-u',
+        recipient: `+4477009002${String(i).padStart(2, '0')}`,
+        campaignId: i === 5 ? other : campaignId,
+      }));
+      assert.deepEqual(await store.campaignUnsettledCounts(campaignId), { queued: 0, submitted: 0 });
+      await store.writeBatch({ messages: patches, events: [] });
+      assert.deepEqual(await store.campaignUnsettledCounts(campaignId), { queued: 2, submitted: 1 });
+      assert.deepEqual(await store.campaignUnsettledCounts(other), { queued: 1, submitted: 0 });
+
+      // More ids than one lookup takes: unwritten ids and another campaign's are not among them.
+      const unwritten = Array.from({ length: 1_500 }, () => newId());
+      const asked = [...unwritten.slice(0, 1_200), ...patches.map((p) => p.id), ...unwritten.slice(1_200)];
+      const stored = await store.storedCampaignMessageIds(campaignId, asked);
+      assert.deepEqual(
+        stored.sort(),
+        patches
+          .slice(0, 5)
+          .map((p) => p.id)
+          .sort(),
+      );
+      assert.deepEqual(await store.storedCampaignMessageIds(campaignId, []), []);
+    });
+
     test('approval thresholds are stored per tenant and replaced whole', async () => {
       assert.equal(await store.getCampaignApproval('tenant-ap'), undefined);
       await store.putCampaignApproval('tenant-ap', { maxRecipients: 10_000, maxCost: 250.5, updatedAt: T0 });

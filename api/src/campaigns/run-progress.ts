@@ -1,5 +1,9 @@
 import type { MessageStatus } from '../../../core/message.ts';
-import type { CampaignRecord, CampaignStatusCount } from '../../../core/store/kinds/campaigns.ts';
+import type {
+  CampaignRecord,
+  CampaignStatusCount,
+  CampaignUnsettledCounts,
+} from '../../../core/store/kinds/campaigns.ts';
 
 /**
  * Statuses in which a campaign message still awaits the gateway: in the lane for the bridge, or
@@ -46,4 +50,55 @@ export function progressOf(
     // for `expected`, never one too few.
     done: campaign.nextRow >= campaign.recipientCount && stored >= expected && unsettled === 0,
   };
+}
+
+/**
+ * How many of its own durations apart the full count (`progressOf` over every message the campaign
+ * ever made) runs: at a million rows one takes most of a second of the database's time, and this
+ * far apart it costs at most a tenth of that whatever the campaign's size.
+ */
+export const FULL_COUNT_SPACING = 10;
+
+/** What the runner keeps of a run between full counts. */
+export interface LaneTracking {
+  /** Ids of the messages this runner published that the store did not hold at its last look. */
+  unstored: ReadonlySet<string>;
+  /** Messages the last full count found published and not stored that an earlier holder published: their ids are unknown here. */
+  unknownUnstored: number;
+  /** When the last full count ran, by the runner's clock, and how long it took. */
+  lastFullCount: { at: number; tookMs: number } | undefined;
+}
+
+/**
+ * Pure: whether the full count is due. Between full counts the run's messages in the lane are the
+ * stored ones still queued plus the published ones not stored yet, all known without it; the full
+ * count is needed only for what no id tells: the unstored messages of an earlier holder, and
+ * whether a run that expanded every row and has nothing left unsettled is over.
+ */
+export function fullCountDue(
+  campaign: Pick<CampaignRecord, 'nextRow' | 'recipientCount'>,
+  tracking: LaneTracking,
+  unsettled: CampaignUnsettledCounts,
+  now: number,
+  countsEveryMs: number,
+): boolean {
+  const last = tracking.lastFullCount;
+  if (last === undefined) return true;
+  if (now - last.at < Math.max(countsEveryMs, FULL_COUNT_SPACING * last.tookMs)) return false;
+  if (tracking.unknownUnstored > 0) return true;
+  return (
+    campaign.nextRow >= campaign.recipientCount &&
+    tracking.unstored.size === 0 &&
+    unsettled.queued + unsettled.submitted === 0
+  );
+}
+
+/** Pure: the messages a full count found published and not stored, less those this runner knows by id. */
+export function unknownUnstoredOf(progress: CampaignProgress, tracking: LaneTracking): number {
+  return Math.max(0, progress.expected - progress.stored - tracking.unstored.size);
+}
+
+/** Pure: published and not yet taken by the bridge, as `CampaignProgress.inLane` counts them. */
+export function inLaneOf(tracking: LaneTracking, unsettled: CampaignUnsettledCounts): number {
+  return unsettled.queued + tracking.unstored.size + tracking.unknownUnstored;
 }

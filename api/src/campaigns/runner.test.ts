@@ -13,7 +13,7 @@ import { MemoryCache } from '../../../core/cache/memory-cache.ts';
 import { campaignCancelledKey } from '../../../core/campaign-cancel.ts';
 import { loadConfig } from '../../../core/config.ts';
 import { createLogger } from '../../../core/logger.ts';
-import type { MessageRequested } from '../../../core/message.ts';
+import type { MessageRequested, MessageStatus } from '../../../core/message.ts';
 import { TenantMessagingPolicyCache } from '../../../core/messaging-policy.ts';
 import { SqliteStore } from '../../../core/store/sqlite-store.ts';
 import type { Store } from '../../../core/store/store.ts';
@@ -165,6 +165,72 @@ test('only the leaseholder expands; another runner takes over from the checkpoin
   assert.equal(new Set(ids).size, ids.length, 'no row published twice');
   assert.equal((await store.getCampaign(c.tenantId, c.id))!.nextRow, ids.length);
   await b.close();
+});
+
+/** Stores `messages` as the persister would, with the status the bridge or a receipt gave them. */
+async function persisted(messages: readonly MessageRequested[], status: MessageStatus): Promise<void> {
+  await store.writeBatch({
+    messages: messages.map((m) => ({
+      id: m.messageId,
+      status,
+      updatedAt: clock.now,
+      tenantId: m.tenantId,
+      recipient: m.to,
+      campaignId: m.campaignId!,
+    })),
+    events: [],
+  });
+}
+
+test('the window refills as the store shows messages taken, and the run completes once all are settled', async () => {
+  const c = await campaign(30);
+  const r = runner('a');
+  await r.tick();
+  await settle();
+  const first = publishedOf(c.id);
+  assert.equal(first.length, 25);
+  // The bridge took 20 (a receipt came for each); 5 are stored and still queued.
+  await persisted(first.slice(0, 20), 'delivered');
+  await persisted(first.slice(20), 'queued');
+  clock.now += 100;
+  await r.tick();
+  await settle();
+  const all = publishedOf(c.id);
+  assert.equal(all.length, 30, 'the 20 taken made room for the last 5 rows');
+  clock.now += 100;
+  await r.tick();
+  assert.equal((await store.getCampaign(c.tenantId, c.id))!.state, 'running', 'the last 5 not stored yet');
+  await persisted(all.slice(20), 'submitted');
+  clock.now += 100;
+  await r.tick();
+  assert.equal((await store.getCampaign(c.tenantId, c.id))!.state, 'running', 'receipts to come');
+  await persisted(all.slice(20), 'delivered');
+  clock.now += 100;
+  await r.tick();
+  assert.equal((await store.getCampaign(c.tenantId, c.id))!.state, 'completed');
+  await r.close();
+});
+
+test('a runner taking over counts what its predecessor published and the store does not hold yet', async () => {
+  const c = await campaign(30);
+  const a = runner('a', { maxInFlight: 10 });
+  await a.tick();
+  await settle();
+  const first = publishedOf(c.id);
+  assert.equal(first.length, 10);
+  // a is killed; b takes over with the persister behind: none of a's 10 is stored yet.
+  clock.now += 1_001;
+  const b = runner('b', { maxInFlight: 10 });
+  await b.tick();
+  await settle();
+  assert.equal(publishedOf(c.id).length, 10, "a's 10 still fill the window");
+  await persisted(first.slice(0, 6), 'delivered');
+  clock.now += 100;
+  await b.tick();
+  await settle();
+  assert.equal(publishedOf(c.id).length, 16, '6 taken, 6 more released');
+  await b.close();
+  await a.close();
 });
 
 test('an idle leader ticking keeps its lease for as long as it ticks; a standby takes it within one lease of the last tick', async () => {

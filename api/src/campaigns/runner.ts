@@ -24,7 +24,7 @@ import { FairShare } from './fair-share.ts';
 import { campaignEventId, campaignMessageId } from './message-id.ts';
 import { nextRunAt } from './schedule.ts';
 import { TokenBucket } from './token-bucket.ts';
-import { type CampaignProgress, progressOf } from './run-progress.ts';
+import { fullCountDue, inLaneOf, type LaneTracking, progressOf, unknownUnstoredOf } from './run-progress.ts';
 
 /** The one lease (core/store/kinds/leases.ts) whose holder runs every campaign. */
 export const RUNNER_LEASE = 'campaign-runner';
@@ -43,7 +43,10 @@ export interface CampaignRunnerSettings {
   maxInFlight: number;
   /** The fair share's quantum: rows a tenant earns per round. */
   quantum: number;
-  /** How often each campaign's message counts are read from the store (they feed the window). */
+  /**
+   * How often each campaign's messages in the lane are counted (they feed the window): the queued
+   * ones the store holds and the published ones it does not hold yet.
+   */
   countsEveryMs: number;
   /**
    * Rows of a chunk built and admitted at once. The send policy's script goes to the Redis
@@ -83,11 +86,11 @@ export interface CampaignRunnerDeps {
 }
 
 /** A campaign this runner holds, with what it keeps between ticks. */
-interface Held {
+interface Held extends LaneTracking {
   campaign: CampaignRecord;
   template: TemplateRecord | undefined;
   bucket: TokenBucket;
-  progress: CampaignProgress | undefined;
+  unstored: Set<string>;
   countsAt: number;
   /** Messages published and not yet seen taken by the bridge. */
   inFlight: number;
@@ -225,7 +228,9 @@ export class CampaignRunner {
             ? undefined
             : await store.getTemplate(campaign.tenantId, campaign.templateId),
         bucket: new TokenBucket(campaign.rateCap ?? undefined, now),
-        progress: undefined,
+        unstored: new Set(),
+        unknownUnstored: 0,
+        lastFullCount: undefined,
         countsAt: 0,
         inFlight: 0,
       });
@@ -234,8 +239,8 @@ export class CampaignRunner {
 
   /**
    * Re-reads each held campaign: a client may have paused or cancelled it. Renews its lease and,
-   * every `countsEveryMs`, its message counts, which tell how many are still in the lane and
-   * whether the run is over.
+   * every `countsEveryMs`, counts its messages in the lane; the full count, which tells whether the
+   * run is over, only when `fullCountDue`.
    */
   private async refresh(now: number): Promise<void> {
     const { store, holder, cache } = this.deps;
@@ -261,16 +266,28 @@ export class CampaignRunner {
         }
         // The checkpoint this runner moved is the one it knows; the store's is the truth.
         held.campaign = current;
-        if (held.progress === undefined || now - held.countsAt >= this.settings.countsEveryMs) {
-          held.progress = progressOf(
+        if (held.lastFullCount !== undefined && now - held.countsAt < this.settings.countsEveryMs) return;
+        held.countsAt = now;
+        if (held.unstored.size > 0) {
+          for (const stored of await store.storedCampaignMessageIds(id, [...held.unstored])) {
+            held.unstored.delete(stored);
+          }
+        }
+        const unsettled = await store.campaignUnsettledCounts(id);
+        if (fullCountDue(current, held, unsettled, now, this.settings.countsEveryMs)) {
+          const progress = progressOf(
             current,
             await store.campaignStatusCounts(tenantId, id),
             await store.countUnsentRows(id),
           );
-          held.countsAt = now;
-          held.inFlight = held.progress.inLane;
+          held.lastFullCount = { at: now, tookMs: this.now() - now };
+          held.unknownUnstored = unknownUnstoredOf(progress, held);
+          if (progress.done) {
+            await this.finishRun(held, now);
+            return;
+          }
         }
-        if (held.progress.done) await this.finishRun(held, now);
+        held.inFlight = inLaneOf(held, unsettled);
       }),
     );
   }
@@ -434,6 +451,7 @@ export class CampaignRunner {
         await releaseAll(kept);
         throw err;
       }
+      for (const event of events) held.unstored.add(event.messageId);
     }
     this.rows.inc({ result: 'published' }, events.length);
     if (unsent.length > 0) this.rows.inc({ result: 'unsent' }, unsent.length);

@@ -103,6 +103,12 @@ export interface CampaignStatusCount {
   count: number;
 }
 
+/** A campaign's messages not yet final, by the two statuses that are not. */
+export interface CampaignUnsettledCounts {
+  queued: number;
+  submitted: number;
+}
+
 /** What a state change also writes, when given. */
 export interface CampaignChanges {
   estimatedCost?: number | null;
@@ -193,6 +199,14 @@ export interface CampaignStore {
 
   /** Message counts of the campaign by status and error code (messages.campaign_id). */
   campaignStatusCounts(tenantId: string, campaignId: string): Promise<CampaignStatusCount[]>;
+  /**
+   * How many of the campaign's messages are still queued (in the lane for the bridge) and
+   * submitted (a receipt to come): one range of the campaign's status index, so the cost follows
+   * those messages, not the campaign's size as `campaignStatusCounts` does.
+   */
+  campaignUnsettledCounts(campaignId: string): Promise<CampaignUnsettledCounts>;
+  /** Which of `ids` the store holds as messages of the campaign (the persister has written them). */
+  storedCampaignMessageIds(campaignId: string, ids: readonly string[]): Promise<string[]>;
   /** The campaign's messages by id, after `after` when given: the per-recipient results. */
   listCampaignMessages(
     tenantId: string,

@@ -9,6 +9,7 @@ import type {
   CampaignState,
   CampaignStatusCount,
   CampaignStore,
+  CampaignUnsettledCounts,
   Recurrence,
 } from '../kinds/campaigns.ts';
 import { insertInto, num, numberOrNull, replaceRow } from '../rows.ts';
@@ -98,6 +99,8 @@ const CHANGE_COLUMNS: Record<keyof CampaignChanges, string> = {
  * a few hundred rows per round trip is where larger groups stop paying off.
  */
 const RECIPIENT_GROUP = 500;
+/** Message ids per primary-key lookup of `storedCampaignMessageIds`. */
+const ID_LOOKUPS_PER_QUERY = 1_000;
 const SETTINGS_COLUMNS = ['tenant_id', 'max_recipients', 'max_cost', 'updated_at'] as const;
 
 /** `campaigns`, `campaign_recipients`, `campaign_row_errors` and `tenant_campaign_settings`. */
@@ -340,6 +343,31 @@ GROUP BY status, error_code ORDER BY status, error_code`,
       errorCode: row.error_code,
       count: num(row.n),
     }));
+  }
+
+  async campaignUnsettledCounts(campaignId: string): Promise<CampaignUnsettledCounts> {
+    const rows = await this.sql.query<{ status: string; n: number | string }>(
+      `SELECT status, COUNT(*) AS n FROM messages WHERE campaign_id = ? AND status IN ('queued', 'submitted')
+GROUP BY status`,
+      [campaignId],
+    );
+    const counts: CampaignUnsettledCounts = { queued: 0, submitted: 0 };
+    for (const row of rows) counts[row.status as keyof CampaignUnsettledCounts] = num(row.n);
+    return counts;
+  }
+
+  async storedCampaignMessageIds(campaignId: string, ids: readonly string[]): Promise<string[]> {
+    const stored: string[] = [];
+    // Primary-key lookups in bounded lists: a statement's placeholders stay far below the limits.
+    for (let i = 0; i < ids.length; i += ID_LOOKUPS_PER_QUERY) {
+      const part = ids.slice(i, i + ID_LOOKUPS_PER_QUERY);
+      const rows = await this.sql.query<{ id: string }>(
+        `SELECT id FROM messages WHERE id IN (${part.map(() => '?').join(', ')}) AND campaign_id = ?`,
+        [...part, campaignId],
+      );
+      for (const row of rows) stored.push(row.id);
+    }
+    return stored;
   }
 
   async listCampaignMessages(

@@ -70,6 +70,7 @@ import type {
   CampaignRowError,
   CampaignState,
   CampaignStatusCount,
+  CampaignUnsettledCounts,
   CampaignUnsentRow,
 } from '../kinds/campaigns.ts';
 import { SqlCampaignStore } from './campaigns.ts';
@@ -629,6 +630,14 @@ export abstract class SqlStore implements Store {
 
   campaignStatusCounts(tenantId: string, campaignId: string): Promise<CampaignStatusCount[]> {
     return this.campaigns.campaignStatusCounts(tenantId, campaignId);
+  }
+
+  campaignUnsettledCounts(campaignId: string): Promise<CampaignUnsettledCounts> {
+    return this.campaigns.campaignUnsettledCounts(campaignId);
+  }
+
+  storedCampaignMessageIds(campaignId: string, ids: readonly string[]): Promise<string[]> {
+    return this.campaigns.storedCampaignMessageIds(campaignId, ids);
   }
 
   listCampaignMessages(
