@@ -210,7 +210,7 @@ async function main(): Promise<void> {
         smartEncoding: false,
         updatedAt: Date.now(),
       });
-      const sendsBefore = (await provider.stats()).sends;
+      const { sends: sendsBefore, receipts: receiptsBefore } = await provider.stats();
       const campaign = await storedCampaign(store, { tenantId: pigeon.tenant!, rows, number: recipient });
       const started = performance.now();
       const state = async () => (await store.getCampaign(campaign.tenantId, campaign.id))!;
@@ -232,7 +232,11 @@ async function main(): Promise<void> {
       for (;;) {
         const now = await state();
         if (expandedAt === undefined && now.nextRow >= rows) expandedAt = performance.now();
-        const done = await delivered();
+        // The provider's receipts until there are as many as rows: counting the campaign's
+        // delivered messages in the store reads up to a million index entries, four times a second,
+        // on the database the campaign is using (see ReceiptsGate in pipelines.ts).
+        const receipts = (await provider.stats()).receipts - receiptsBefore;
+        const done = receipts < rows ? Math.min(receipts, rows - 1) : await delivered();
         if (done !== last) lastProgress = performance.now();
         last = done;
         if (done >= rows) break;
