@@ -29,6 +29,7 @@ import {
 } from '../campaigns/csv-intake.ts';
 import { CSV_UPLOAD_LIMITS, type CsvUploadLimits, ingestCsv } from '../campaigns/csv-upload.ts';
 import { campaignProgress } from '../campaigns/progress.ts';
+import { SharedStatusCounts } from '../campaigns/shared-counts.ts';
 import { sendInstant } from '../campaigns/send-time.ts';
 import { Locale, Problem, TemplateId, TemplateVariables } from '../schemas.ts';
 import { MICROS, pricePerPart } from '../send-policy/pricing.ts';
@@ -237,6 +238,10 @@ export async function campaignRoutes(fastify: FastifyInstance, deps: CampaignRou
   const store = deps.store;
   const limits = deps.uploadLimits ?? CSV_UPLOAD_LIMITS;
   const optOutPhrases = deps.optOutPhrases ?? DEFAULT_OPT_OUT_PHRASES;
+  const statusCounts = new SharedStatusCounts(
+    (tenantId, id) => store.campaignStatusCounts(tenantId, id),
+    now,
+  );
 
   // The upload's body goes to csv-parse as it arrives: never buffered, never size-limited by
   // bodyLimit (the row count and the per-row guard bound it instead). Scoped to this plugin.
@@ -676,7 +681,7 @@ export async function campaignRoutes(fastify: FastifyInstance, deps: CampaignRou
     },
     async (request) => {
       const c = await owned(request.principal.tenantId, request.params.id);
-      const progress = campaignProgress(await store.campaignStatusCounts(c.tenantId, c.id), c, now());
+      const progress = campaignProgress(await statusCounts.get(c.tenantId, c.id), c, now());
       return { ...view(c), progress: { ...progress, eta: iso(progress.eta) } };
     },
   );
