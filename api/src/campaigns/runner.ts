@@ -275,12 +275,13 @@ export class CampaignRunner {
         }
         const unsettled = await store.campaignUnsettledCounts(id);
         if (fullCountDue(current, held, unsettled, now, this.settings.countsEveryMs)) {
+          const countStarted = this.now();
           const progress = progressOf(
             current,
             await store.campaignStatusCounts(tenantId, id),
             await store.countUnsentRows(id),
           );
-          held.lastFullCount = { at: now, tookMs: this.now() - now };
+          held.lastFullCount = { at: now, tookMs: this.now() - countStarted };
           held.unknownUnstored = unknownUnstoredOf(progress, held);
           if (progress.done) {
             await this.finishRun(held, now);
