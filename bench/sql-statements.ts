@@ -15,6 +15,13 @@ const counts: Record<string, { statements: number; rows: number }> = {};
 
 /** The statement's shape: values out, whitespace collapsed, multi-row VALUES lists folded into one. */
 export function statementKind(sql: string): string {
+  // An INSERT's kind is read from its head and one scan: the store's multi-row INSERTs spell out a
+  // placeholder group per row and run to tens of kB, and normalising each of them as below cost
+  // the persister 7 % of its CPU in bench:e2e, a load the bare pipeline's short `VALUES ?` did not carry.
+  const insert = /^\s*INSERT INTO (\w+)/i.exec(sql);
+  if (insert) {
+    return `INSERT ${insert[1]}${/ON DUPLICATE KEY UPDATE/i.test(sql) ? ' … ON DUPLICATE KEY UPDATE' : ''}`;
+  }
   const shape = sql
     .replace(/'(?:[^'\\]|\\.|'')*'/g, '?')
     .replace(/\b\d+(?:\.\d+)?\b/g, '?')
@@ -23,9 +30,6 @@ export function statementKind(sql: string): string {
     .replace(/\(\?(?:, ?\?)*\)(?:, ?\(\?(?:, ?\?)*\))+/g, '(…)')
     .replace(/\(\?(?:, ?\?)*\)/g, '(…)')
     .trim();
-  const insert = /^INSERT INTO (\w+)/i.exec(shape);
-  if (insert)
-    return `INSERT ${insert[1]}${/ON DUPLICATE KEY UPDATE/i.test(shape) ? ' … ON DUPLICATE KEY UPDATE' : ''}`;
   return shape.length > 110 ? `${shape.slice(0, 110)}…` : shape;
 }
 
@@ -36,25 +40,6 @@ function insertRows(sql: string, values: unknown): number {
   return Math.round(values.length / columns[1]!.split(',').length);
 }
 
-/**
- * Kinds by statement text. The store's multi-row INSERTs spell out a placeholder group per row, so
- * their text runs to tens of kB, and the regular expressions above over every such statement cost
- * the persister 7 % of its CPU in `bench:e2e`, a load the bare pipeline's short `VALUES ?` did not
- * carry. The texts repeat (one per row count and table), so each is read once.
- */
-const kinds = new Map<string, string>();
-const KINDS_HELD = 4_096;
-
-function kindOf(sql: string): string {
-  let kind = kinds.get(sql);
-  if (kind === undefined) {
-    if (kinds.size >= KINDS_HELD) kinds.clear();
-    kind = statementKind(sql);
-    kinds.set(sql, kind);
-  }
-  return kind;
-}
-
 let counting = false;
 
 /** Counts this process's statements into `<dir>/<pid>.json` (once per process). */
@@ -63,7 +48,7 @@ export function countStatements(dir: string): void {
   counting = true;
   tracingChannel<unknown, { query: string; values?: unknown }>('mysql2:query').subscribe({
     start(context) {
-      const kind = kindOf(context.query);
+      const kind = statementKind(context.query);
       const entry = (counts[kind] ??= { statements: 0, rows: 0 });
       entry.statements++;
       entry.rows += insertRows(context.query, context.values);
