@@ -10,13 +10,20 @@
  * Each cap is at most half of the service's container memory limit in k8s/base. The rest is for
  * the young generation (up to 128 MiB on Node 24), compiled code, Buffers (Kafka batches, sockets)
  * and native allocations: draining a campaign of a million messages, the bridge ran at 383 MiB of
- * RSS with its 192 MiB cap, and the monitor at 310 MiB with 128. test/k8s.test.ts holds the
+ * RSS with a 192 MiB cap, and the monitor at 310 MiB with 128. test/k8s.test.ts holds the
  * manifests to these figures. The tests and benches start the services with them too
  * (test/support/processes.ts), so what they measure is what runs in production.
+ *
+ * Too tight a cap costs CPU instead: V8 then collects the old space whenever it grows by a little
+ * over its live part. The bridge draining a backlog (bench:bridge, one process) ran 293 full
+ * collections with a 192 MiB cap against 52 with 288 and 48 with 384, and spent three times the
+ * CPU per message (1,394 µs against 466 and 444); draining a campaign, its service spent 35 % of
+ * its CPU in full collections, four a second. So the bridge's cap is 384 (docs/performance.md,
+ * *Heap caps that cost CPU*).
  */
 export const SERVICE_HEAP_MIB = {
   api: 256,
-  'supplier-bridge': 192,
+  'supplier-bridge': 384,
   persister: 256,
   monitor: 128,
 } as const;
