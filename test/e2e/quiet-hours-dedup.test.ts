@@ -19,7 +19,7 @@ import { RedisCache } from '../../core/cache/redis-cache.ts';
 import { loadConfig } from '../../core/config.ts';
 import { Readiness } from '../../core/health.ts';
 import { createLogger } from '../../core/logger.ts';
-import { TENANT_MESSAGING_POLICY_TTL_MS, TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
+import { TenantMessagingPolicyCache } from '../../core/messaging-policy.ts';
 import { topicSpecs } from '../../core/runtime.ts';
 import { MysqlStore } from '../../core/store/mysql-store.ts';
 import { type PersisterHandle, startPersister } from '../../persister/src/persister.ts';
@@ -36,6 +36,12 @@ const RUN = uniqueSuffix();
 const TENANT = `e2e-quiet-${RUN}`;
 const API_KEY = generateApiKey();
 const MINUTE_MS = 60_000;
+/**
+ * How long the bridge reuses a tenant's messaging policy here (TENANT_MESSAGING_POLICY_TTL_MS in
+ * a deployment): a policy PUT reaches its quiet hours within this. The two apps share one store,
+ * so one cache, which the PUT updates at once.
+ */
+const BRIDGE_POLICY_TTL_MS = 1_000;
 
 describe('quiet hours, frequency caps and dedup over Kafka, MariaDB and Redis', () => {
   let db: TestDatabase;
@@ -67,8 +73,8 @@ describe('quiet hours, frequency caps and dedup over Kafka, MariaDB and Redis', 
   const putPolicy = async (policy: Record<string, unknown>) => {
     const response = await api('PUT', `/v1/admin/tenants/${TENANT}/messaging-policy`, policy);
     assert.equal(response.statusCode, 200, response.body);
-    // The other app and the bridge may hold the previous policy this long.
-    await sleep(TENANT_MESSAGING_POLICY_TTL_MS + 1_000);
+    // The bridge may hold the previous policy this long.
+    await sleep(BRIDGE_POLICY_TTL_MS + 1_000);
   };
   const count = async (sql: string, params: unknown[]): Promise<number> => {
     const [rows] = await conn.query(sql, params);
@@ -98,7 +104,12 @@ describe('quiet hours, frequency caps and dedup over Kafka, MariaDB and Redis', 
     dispatcher = fixedDispatcher(
       [{ adapter: sim, weight: 1, definition: { name: sim.name, type: 'simulator' } }],
       { cache, logger, registry: bridgeRegistry },
-      { quietHours: new QuietHoursGate(new TenantMessagingPolicyCache(store), bridgeRegistry) },
+      {
+        quietHours: new QuietHoursGate(
+          new TenantMessagingPolicyCache(store, Date.now, BRIDGE_POLICY_TTL_MS),
+          bridgeRegistry,
+        ),
+      },
     );
     bridge = await startBridge({
       bus,
@@ -234,8 +245,9 @@ describe('quiet hours, frequency caps and dedup over Kafka, MariaDB and Redis', 
   });
 
   test('marketing is held through the quiet window and released at its end; transactional goes at once', async () => {
-    // A window around now in Los Angeles, ending at the second minute boundary from now: the local
-    // minute boundaries of a whole-hour offset are UTC's, so the release instant is known here.
+    // A window around now in Los Angeles, ending at the first minute boundary that leaves the window
+    // more than half a minute once the policy is in place: the local minute boundaries of a
+    // whole-hour offset are UTC's, so the release instant is known here.
     const hhmm = (at: number) =>
       new Intl.DateTimeFormat('en-GB', {
         timeZone: 'America/Los_Angeles',
@@ -244,7 +256,9 @@ describe('quiet hours, frequency caps and dedup over Kafka, MariaDB and Redis', 
         hourCycle: 'h23',
       }).format(at);
     const now = Date.now();
-    const release = Math.floor(now / MINUTE_MS) * MINUTE_MS + 2 * MINUTE_MS;
+    // putPolicy waits BRIDGE_POLICY_TTL_MS + 1 s; the half minute asserted below, and 6 s to spare.
+    const inPlace = now + BRIDGE_POLICY_TTL_MS + 1_000;
+    const release = Math.ceil((inPlace + 36_000) / MINUTE_MS) * MINUTE_MS;
     await putPolicy({ quietHours: { start: hhmm(now - MINUTE_MS), end: hhmm(release) } });
     assert.ok(Date.now() < release - 30_000, 'the window still has half a minute to run');
 
