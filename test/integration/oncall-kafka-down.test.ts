@@ -113,7 +113,8 @@ describe('on-call pages with Kafka stopped', () => {
 
   after(async () => {
     await app.close();
-    await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 5000))]);
+    // The bound's timer is unref'd: once the bus has closed it must not hold the process 5 s more.
+    await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 5000).unref())]);
     await store.close();
     await simulator.close();
   });

@@ -98,7 +98,8 @@ describe('a publish Kafka does not acknowledge in time, with Redis cut', () => {
     await subscription.close();
     await cache.close();
     await proxy.close();
-    await Promise.race([bus.close(), sleep(10_000)]);
+    // The bound's timer is unref'd: once the bus has closed it must not hold the process 10 s more.
+    await Promise.race([bus.close(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   });
 
   /** Lets the link through again and waits until the cache answers. */
