@@ -23,7 +23,13 @@ test('removes a joined member, then reports it gone', async (t) => {
   await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
   t.after(() => admin.deleteTopics({ topics: [topic] }).catch(() => {}));
   const groupId = `eviction-${suffix}`;
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+  // A short long-poll: disconnect waits for the fetch in flight, 5 s at kafkajs's default.
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    maxWaitTimeInMs: 100,
+  });
   const joined = new Promise<string>((resolve) =>
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => resolve(payload.memberId)),
   );

@@ -70,7 +70,13 @@ async function commitAtEnd(
   topics: readonly string[],
   ends: { topic: string; partition: number; offset: string }[],
 ): Promise<void> {
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  // A short long-poll: disconnect waits for the fetch in flight, 5 s at kafkajs's default.
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    maxWaitTimeInMs: 100,
+  });
   await consumer.connect();
   try {
     const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
