@@ -33,19 +33,40 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log=$(mktemp)
+# Two runs of Node's test runner. First the unit suites beside the code, two files at a time: they
+# reach no Kafka, MariaDB or Redis (a file that does imports test/support/infra.ts) and listen only
+# on ports the system picks, so they share nothing. Then everything that uses the real
+# infrastructure, and the suites under test/, one file at a time: they share the broker's topics
+# and consumer groups, MariaDB and Redis, and some time what they wait for.
+unit=() serial=()
+while IFS= read -r file; do
+  if grep -q 'test/support/infra' "$file"; then serial+=("$file"); else unit+=("$file"); fi
+done < <(find lint core providers routing alerting bin api supplier-bridge persister monitor \
+  -name node_modules -prune -o -name '*.test.ts' -print | LC_ALL=C sort)
+
+unit_log=$(mktemp) serial_log=$(mktemp)
 set +e
+node --import tsx --test --test-concurrency=2 --test-timeout=300000 "${unit[@]}" 2>&1 | tee "$unit_log"
+unit_status=${PIPESTATUS[0]}
 node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
-  'lint/**/*.test.ts' 'core/**/*.test.ts' 'providers/**/*.test.ts' 'routing/**/*.test.ts' 'alerting/**/*.test.ts' 'bin/**/*.test.ts' 'api/**/*.test.ts' 'supplier-bridge/**/*.test.ts' 'persister/**/*.test.ts' \
-  'monitor/**/*.test.ts' 'test/**/*.test.ts' "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+  "${serial[@]}" 'test/**/*.test.ts' "$@" 2>&1 | tee "$serial_log"
+serial_status=${PIPESTATUS[0]}
 set -e
 
-skipped=$(grep -E '^ℹ skipped [0-9]+' "$log" | awk '{print $3}' | tail -1)
-todo=$(grep -E '^ℹ todo [0-9]+' "$log" | awk '{print $3}' | tail -1)
-rm -f "$log"
-if [[ $status -ne 0 ]]; then exit "$status"; fi
-if [[ "${skipped:-0}" != 0 || "${todo:-0}" != 0 ]]; then
-  echo "test/run.sh: ${skipped:-0} skipped and ${todo:-0} todo tests; every test must run" >&2
+# The skipped and todo counts of both runs' summaries (the last such line of each log).
+count() {
+  local log n=0
+  for log in "$unit_log" "$serial_log"; do
+    n=$((n + $(grep -E "^ℹ $1 [0-9]+" "$log" | awk '{print $3}' | tail -1 | grep . || echo 0)))
+  done
+  echo "$n"
+}
+skipped=$(count skipped)
+todo=$(count todo)
+rm -f "$unit_log" "$serial_log"
+if [[ $unit_status -ne 0 ]]; then exit "$unit_status"; fi
+if [[ $serial_status -ne 0 ]]; then exit "$serial_status"; fi
+if [[ $skipped != 0 || $todo != 0 ]]; then
+  echo "test/run.sh: $skipped skipped and $todo todo tests; every test must run" >&2
   exit 1
 fi
