@@ -132,6 +132,8 @@ export async function startDeployment(log: (line: string) => void): Promise<Depl
       PIGEON_SIMULATOR_SEND_KEY: randomBytes(18).toString('base64url'),
       PIGEON_SIMULATOR_SECRET: randomBytes(18).toString('base64url'),
     };
+    // Both providers start side by side.
+    const simulatorsReady: Promise<void>[] = [];
     for (const name of PROVIDERS) {
       const port = await freePort();
       const process = startServiceProcess(name, secrets, {
@@ -140,8 +142,9 @@ export async function startDeployment(log: (line: string) => void): Promise<Depl
       cleanups.push(() => void process.stop(2_000));
       sims.set(name, { url: `http://127.0.0.1:${port}`, process });
       // A node start takes a minute and more on the shared 2-core machine at load average 40.
-      await waitForReady(`http://127.0.0.1:${port}/healthz`, process, 120_000);
+      simulatorsReady.push(waitForReady(`http://127.0.0.1:${port}/healthz`, process, 120_000));
     }
+    await Promise.all(simulatorsReady);
     const configFile = join(dir, 'providers.json');
     writeFileSync(
       configFile,
