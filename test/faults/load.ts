@@ -32,6 +32,7 @@ export class Load {
   private serial = 0;
   private inFlight = new Set<Promise<void>>();
   private timers: NodeJS.Timeout[] = [];
+  private poller: NodeJS.Timeout | undefined;
   private readonly seen = new Map<string, number>(PROVIDERS.map((p) => [p, 0]));
   private readonly codes = new Map<string, string>();
   private readonly runTag = randomBytes(3).toString('hex');
@@ -55,14 +56,20 @@ export class Load {
       setInterval(() => {
         if (this.inFlight.size < MAX_IN_FLIGHT) this.track(this.verify());
       }, 1_000),
-      setInterval(() => void this.poll(), 1_000),
     );
+    this.poller = setInterval(() => void this.poll(), 1_000);
   }
 
+  /**
+   * Starts nothing new and waits for what is in flight. The poller goes on until then: a
+   * verification still waiting for its code gets it only from a poll.
+   */
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    clearInterval(this.poller);
+    this.poller = undefined;
   }
 
   /** Reads what the providers took since the last poll; one poll at a time, so none is read twice. */
