@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (`npm test`): unit, contract, integration, fault and end-to-end
-# suites in one run of Node's test runner, against the real Kafka, MariaDB and Redis.
+# suites in two runs of Node's test runner (see below), against the real Kafka, MariaDB and Redis.
+# Extra arguments (more test files) go to the second run.
 # Starts a fresh Kafka broker for the run (and stops it afterwards); MariaDB and
 # Redis must already answer (.ci/run starts them on a fresh machine). Fails when any test was
 # skipped or left as todo: a suite that cannot reach its infrastructure must fail, not vanish.
