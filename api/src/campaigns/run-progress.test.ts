@@ -57,14 +57,15 @@ test("a recurring campaign's earlier runs count in its totals", () => {
 const tracking = (over: Partial<LaneTracking> = {}): LaneTracking => ({
   unstored: new Set(),
   unknownUnstored: 0,
+  queued: 0,
   lastFullCount: { at: 0, tookMs: 100 },
   ...over,
 });
 const none = { queued: 0, submitted: 0 };
 
 test('between full counts the lane is the stored queued messages plus the published ones not stored', () => {
-  const t = tracking({ unstored: new Set(['a', 'b']), unknownUnstored: 3 });
-  assert.equal(inLaneOf(t, { queued: 40, submitted: 900 }), 45);
+  const t = tracking({ unstored: new Set(['a', 'b']), unknownUnstored: 3, queued: 40 });
+  assert.equal(inLaneOf(t), 45);
   // The same figure as the full count's, for the same messages: 600 published, 100 taken by the
   // bridge, 40 stored and queued, the persister behind by 5 (2 of this runner's, 3 of an earlier one).
   const p = progressOf(

@@ -65,6 +65,8 @@ export interface LaneTracking {
   unstored: ReadonlySet<string>;
   /** Messages the last full count found published and not stored that an earlier holder published: their ids are unknown here. */
   unknownUnstored: number;
+  /** The run's stored messages still queued, at the last count of them. */
+  queued: number;
   /** When the last full count ran, by the runner's clock, and how long it took. */
   lastFullCount: { at: number; tookMs: number } | undefined;
 }
@@ -99,6 +101,6 @@ export function unknownUnstoredOf(progress: CampaignProgress, tracking: LaneTrac
 }
 
 /** Pure: published and not yet taken by the bridge, as `CampaignProgress.inLane` counts them. */
-export function inLaneOf(tracking: LaneTracking, unsettled: CampaignUnsettledCounts): number {
-  return unsettled.queued + tracking.unstored.size + tracking.unknownUnstored;
+export function inLaneOf(tracking: LaneTracking): number {
+  return tracking.queued + tracking.unstored.size + tracking.unknownUnstored;
 }

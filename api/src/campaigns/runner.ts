@@ -92,8 +92,6 @@ interface Held extends LaneTracking {
   bucket: TokenBucket;
   unstored: Set<string>;
   countsAt: number;
-  /** Messages published and not yet seen taken by the bridge. */
-  inFlight: number;
 }
 
 /** What releasing one chunk did. */
@@ -201,7 +199,7 @@ export class CampaignRunner {
     await this.takeDue(now);
     await this.refresh(now);
     await this.release(now);
-    this.inFlightGauge.set([...this.held.values()].reduce((sum, h) => sum + h.inFlight, 0));
+    this.inFlightGauge.set([...this.held.values()].reduce((sum, h) => sum + inLaneOf(h), 0));
   }
 
   /** Starts scheduled campaigns whose time came and takes running ones nobody holds. */
@@ -231,8 +229,8 @@ export class CampaignRunner {
         unstored: new Set(),
         unknownUnstored: 0,
         lastFullCount: undefined,
+        queued: 0,
         countsAt: 0,
-        inFlight: 0,
       });
     }
   }
@@ -288,7 +286,7 @@ export class CampaignRunner {
             return;
           }
         }
-        held.inFlight = inLaneOf(held, unsettled);
+        held.queued = unsettled.queued;
       }),
     );
   }
@@ -330,7 +328,7 @@ export class CampaignRunner {
   /** Shares the room in the window among the held campaigns and expands each its share. */
   private async release(now: number): Promise<void> {
     const held = [...this.held.values()];
-    const inFlight = held.reduce((sum, h) => sum + h.inFlight, 0);
+    const inFlight = held.reduce((sum, h) => sum + inLaneOf(h), 0);
     const room = this.settings.maxInFlight - inFlight;
     if (room <= 0) return;
     const shares = this.fairShare.allocate(
@@ -378,7 +376,6 @@ export class CampaignRunner {
       if (!moved) return;
       held.campaign = { ...c, nextRow: from + released.consumed };
       held.bucket.take(released.consumed, now);
-      held.inFlight += released.published;
       left -= released.consumed;
       // Cut short by the tenant's send rate: the rest waits for the next tick.
       if (released.consumed < chunk.length) return;
