@@ -64,6 +64,34 @@ test('over many small ticks two backlogged tenants stay within one quantum of ea
   assert.ok(Math.abs(totals.a - totals.b) <= 30, `${totals.a} vs ${totals.b}`);
 });
 
+test('with the room varying tick to tick, backlogged tenants stay within a quantum of each other by rows, not just by turns', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 1, max: 120 }), { minLength: 1, maxLength: 300 }),
+      fc.integer({ min: 1, max: 100 }),
+      fc.integer({ min: 2, max: 4 }),
+      (rooms, quantum, tenants) => {
+        const share = new FairShare(quantum);
+        const totals = new Map<string, number>();
+        for (const room of rooms) {
+          const demands = Array.from({ length: tenants }, (_, i) => ({
+            tenantId: `t${i}`,
+            campaignId: `C${i}`,
+            ready: 1e9,
+          }));
+          for (const [id, rows] of share.allocate(demands, room))
+            totals.set(id, (totals.get(id) ?? 0) + rows);
+        }
+        const given = Array.from({ length: tenants }, (_, i) => totals.get(`C${i}`) ?? 0);
+        assert.ok(
+          Math.max(...given) - Math.min(...given) <= quantum,
+          `${given.join(' vs ')} (quantum ${quantum})`,
+        );
+      },
+    ),
+  );
+});
+
 test('nothing is released without room in the window', () => {
   assert.equal(new FairShare().allocate([{ tenantId: 't', campaignId: 'C', ready: 10 }], 0).size, 0);
 });

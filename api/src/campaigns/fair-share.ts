@@ -12,14 +12,19 @@ interface Queue {
 }
 
 /**
- * Deficit round-robin over queues: each round every queue with demand earns `quantum` credit and
- * takes what its credit, its demand and the remaining capacity allow. Credit left when capacity
- * runs out is kept for the next call, and the next call starts after the last queue served, so
- * over many calls every backlogged queue gets the same share whatever its size. A queue that runs
- * dry loses its credit (it cannot bank it while idle).
+ * Deficit round-robin over queues, in rounds that span calls: each queue in turn earns `quantum`
+ * credit and takes what its credit, its demand and the remaining capacity allow; its turn ends when
+ * its credit or its demand runs out. A call whose capacity runs out mid-turn leaves the turn open,
+ * and the next call resumes it with the credit left, before the queues after it. So the queues get
+ * the same rows, to within one quantum, however the capacity of each call varies: by rows, not by
+ * turns (taking turns per call would give a queue the whole of a large call and the next one a
+ * small one). A queue that runs dry loses its credit (it cannot bank it while idle).
  */
 class DeficitRoundRobin {
   private readonly deficits = new Map<string, number>();
+  /** The queue whose turn a call ended in, with credit left; undefined between turns. */
+  private open: string | undefined;
+  /** The queue served last: the next turn goes to the one after it. */
   private lastServed: string | undefined;
 
   constructor(private readonly quantum: number) {}
@@ -30,28 +35,44 @@ class DeficitRoundRobin {
     for (const key of this.deficits.keys()) {
       if (!active.some((q) => q.key === key)) this.deficits.delete(key);
     }
+    if (this.open !== undefined && !this.deficits.has(this.open)) this.open = undefined;
     if (active.length === 0 || capacity <= 0) return given;
-    // Start after the queue served last, so ties do not always go to the same one.
-    const start = this.lastServed === undefined ? 0 : active.findIndex((q) => q.key > this.lastServed!);
-    const order = start <= 0 ? active : [...active.slice(start), ...active.slice(0, start)];
-    const left = new Map(order.map((q) => [q.key, q.demand]));
+    const left = new Map(active.map((q) => [q.key, q.demand]));
+    let at =
+      this.open === undefined
+        ? nextAfter(active, this.lastServed)
+        : active.findIndex((q) => q.key === this.open);
     let room = capacity;
-    while (room > 0 && [...left.values()].some((d) => d > 0)) {
-      for (const { key } of order) {
-        const demand = left.get(key)!;
-        if (demand <= 0) continue;
-        const credit = (this.deficits.get(key) ?? 0) + this.quantum;
+    while (room > 0 && left.size > 0) {
+      const { key } = active[at]!;
+      const demand = left.get(key);
+      if (demand !== undefined) {
+        const credit = (this.deficits.get(key) ?? 0) + (this.open === key ? 0 : this.quantum);
         const take = Math.min(credit, demand, room);
-        left.set(key, demand - take);
         given.set(key, (given.get(key) ?? 0) + take);
         room -= take;
-        this.deficits.set(key, demand - take > 0 ? credit - take : 0);
-        if (take > 0) this.lastServed = key;
-        if (room <= 0) break;
+        this.lastServed = key;
+        if (take === demand) {
+          left.delete(key);
+          this.deficits.set(key, 0);
+        } else {
+          left.set(key, demand - take);
+          this.deficits.set(key, credit - take);
+        }
+        // Cut short by the capacity with credit and demand left: the next call resumes this turn.
+        this.open = room <= 0 && take < demand && credit > take ? key : undefined;
       }
+      at = (at + 1) % active.length;
     }
     return given;
   }
+}
+
+/** The index of the first queue after `key` in key order, wrapping; 0 when there is none. */
+function nextAfter(active: readonly Queue[], key: string | undefined): number {
+  if (key === undefined) return 0;
+  const i = active.findIndex((q) => q.key > key);
+  return i === -1 ? 0 : i;
 }
 
 /**
