@@ -151,7 +151,9 @@ async function eachLimited<T>(items: T[], limit: number, task: (item: T) => Prom
 }
 
 async function bridge(env: RoleEnv): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: env.concurrency * env.partitions });
+  // Every connection kept while idle, as the gateway's provider pool keeps them.
+  const sockets = env.concurrency * env.partitions;
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
   const callbackUrl = `${env.publicUrl}/receipts`;
   const send = (payload: string): Promise<void> =>
     new Promise((resolve, reject) => {

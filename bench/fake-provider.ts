@@ -28,7 +28,7 @@ const receiptConcurrency = Number(process.env.FAKE_RECEIPT_CONCURRENCY ?? 64);
 const RECEIPT_ATTEMPTS = 5;
 
 const agent = new Agent({ keepAlive: true, maxSockets: receiptConcurrency });
-const stats = { sends: 0, receipts: 0, receiptRefusals: 0, receiptFailures: 0 };
+const stats = { sends: 0, receipts: 0, receiptRefusals: 0, receiptFailures: 0, connections: 0 };
 const queue: Array<{ url: string; body: string }> = [];
 let inFlight = 0;
 let sequence = 0;
@@ -113,6 +113,7 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 30_000;
+server.on('connection', () => stats.connections++);
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
 });

@@ -97,6 +97,35 @@ describe('provider HTTP transport', () => {
     assert.equal(connections(), 1);
   });
 
+  test('keeps every connection of a burst of 400 sends in flight for the next burst (more than Node keeps by default)', async () => {
+    // The server answers only once the whole burst is in, so the burst holds 400 connections.
+    const burst = 400;
+    let waiting: ServerResponse[] = [];
+    const { server, url, connections } = await listen((_req, res) => {
+      waiting.push(res);
+      if (waiting.length === burst) {
+        for (const r of waiting) r.end('{"id":"x"}');
+        waiting = [];
+      }
+    });
+    servers.push(server);
+    const sendBurst = () =>
+      Promise.all(
+        Array.from({ length: burst }, async () => {
+          const response = await providerFetch(
+            url,
+            { method: 'POST', body: '{}' },
+            AbortSignal.timeout(10_000),
+          );
+          return response.text();
+        }),
+      );
+    await sendBurst();
+    await new Promise((resolve) => setImmediate(resolve));
+    await sendBurst();
+    assert.equal(connections(), burst);
+  });
+
   test('a refused connection is a definite non-send', async () => {
     const { server, url } = await listen(() => undefined);
     await new Promise((resolve) => server.close(resolve));
