@@ -18,9 +18,15 @@
  *   BENCH_MESSAGES=50000 BENCH_CONCURRENCY=200 node --import tsx bench/e2e-delivery.ts
  *   BENCH_CPU_PROF=.cache/prof node --import tsx bench/e2e-delivery.ts   # --cpu-prof for each service
  *   BENCH_API_WORKERS=2 BENCH_BRIDGES=2 BENCH_PERSISTERS=2 …           # Pigeon scaled out
+ *   BENCH_ROUNDS=5 …                                                     # five rounds
  *
- * Ends with one JSON line: {"bench":"e2e-delivery","ours":{…},"baseline":{…},"ratio":…}, the ratio
- * being Pigeon's delivered/s over the bare pipeline's.
+ * It runs BENCH_ROUNDS rounds (3; 1 with BENCH_QUICK), each pipeline started afresh in each, the
+ * order alternating (bare first, then Pigeon first, …): on two cores shared with the broker and the
+ * databases one pair of runs swung from 0.2 to 0.85 with whatever else ran, so the ratio is the
+ * median of the rounds' own ratios, and the figures and tables printed are the median round's.
+ *
+ * Ends with one JSON line: {"bench":"e2e-delivery","ours":{…},"baseline":{…},"ratio":…,"rounds":[…]},
+ * the ratio being Pigeon's delivered/s over the bare pipeline's.
  */
 import { resolve } from 'node:path';
 import { formatCpuTable } from './cpu.ts';
@@ -39,11 +45,16 @@ import {
 } from './pipelines.ts';
 import { benchSize, envInt } from './support.ts';
 
+interface Measured {
+  figures: DeliveryFigures;
+  failed: boolean;
+}
+
 async function measured(
   start: () => Promise<Pipeline>,
   provider: FakeProvider,
   opts: Parameters<typeof measureDelivery>[2],
-): Promise<{ figures: DeliveryFigures; failed: boolean }> {
+): Promise<Measured> {
   const pipeline = await start();
   try {
     const figures = await measureDelivery(pipeline, provider, opts);
@@ -54,6 +65,11 @@ async function measured(
     await pipeline.stop();
     throw err;
   }
+}
+
+/** Pigeon's delivered/s over the bare pipeline's (0 when the bare one delivered nothing). */
+function ratioOf(pigeon: DeliveryFigures, bare: DeliveryFigures): number {
+  return bare.delivered_per_s > 0 ? round(pigeon.delivered_per_s / bare.delivered_per_s, 3) : 0;
 }
 
 function summary(label: string, f: DeliveryFigures): string {
@@ -78,38 +94,59 @@ async function main(): Promise<void> {
   const provider = await startFakeProvider(envInt('BENCH_RECEIPT_DELAY_MS', 200));
   let failed = false;
   try {
-    const bare = await measured(
-      () => startBarePipeline({ provider, partitions, concurrency: bridgeConcurrency }),
-      provider,
-      opts,
-    );
-    const pigeon = await measured(
-      () =>
-        startPigeon({
-          provider,
-          partitions,
-          concurrency: bridgeConcurrency,
-          apiWorkers: envInt('BENCH_API_WORKERS', 1),
-          bridges: envInt('BENCH_BRIDGES', 1),
-          persisters: envInt('BENCH_PERSISTERS', 1),
-          ...(profileDir ? { profileDir } : {}),
-        }),
-      provider,
-      opts,
-    );
-    failed = bare.failed || pigeon.failed;
+    const runBare = () =>
+      measured(
+        () => startBarePipeline({ provider, partitions, concurrency: bridgeConcurrency }),
+        provider,
+        opts,
+      );
+    const runPigeon = () =>
+      measured(
+        () =>
+          startPigeon({
+            provider,
+            partitions,
+            concurrency: bridgeConcurrency,
+            apiWorkers: envInt('BENCH_API_WORKERS', 1),
+            bridges: envInt('BENCH_BRIDGES', 1),
+            persisters: envInt('BENCH_PERSISTERS', 1),
+            ...(profileDir ? { profileDir } : {}),
+          }),
+        provider,
+        opts,
+      );
+    const rounds: Array<{ bare: Measured; pigeon: Measured; ratio: number }> = [];
+    const roundCount = envInt('BENCH_ROUNDS', benchSize(3, 1));
+    for (let n = 0; n < roundCount; n++) {
+      log(`round ${n + 1} of ${roundCount}`);
+      let bare: Measured;
+      let pigeon: Measured;
+      if (n % 2 === 0) {
+        bare = await runBare();
+        pigeon = await runPigeon();
+      } else {
+        pigeon = await runPigeon();
+        bare = await runBare();
+      }
+      failed ||= bare.failed || pigeon.failed;
+      rounds.push({ bare, pigeon, ratio: ratioOf(pigeon.figures, bare.figures) });
+    }
+    const ratios = rounds.map((r) => r.ratio);
+    // The median round's figures (the lower middle of an even count), with its ratio.
+    const { bare, pigeon } = [...rounds].sort((a, b) => a.ratio - b.ratio)[
+      Math.floor((rounds.length - 1) / 2)
+    ]!;
+    const ratio = ratioOf(pigeon.figures, bare.figures);
     const stats = await provider.stats();
-    const ratio =
-      bare.figures.delivered_per_s > 0
-        ? round(pigeon.figures.delivered_per_s / bare.figures.delivered_per_s, 3)
-        : 0;
     process.stdout.write(
       [
         `e2e delivery — ${opts.total} messages after ${opts.warmup} of warm-up, ${opts.concurrency} in flight, ` +
           `${partitions} partitions, bridge concurrency ${bridgeConcurrency}, loopback`,
         summary('bare pipeline', bare.figures),
         summary('pigeon', pigeon.figures),
-        `  ratio          ${ratio} (pigeon / bare delivered per second)`,
+        `  ratio          ${ratio} (pigeon / bare delivered per second${
+          rounds.length > 1 ? `; the median of ${rounds.length} rounds: ${ratios.join(', ')}` : ''
+        })`,
         `  fake provider  ${JSON.stringify(stats)}`,
         '',
         formatCpuTable('CPU per delivered message — bare pipeline', bare.figures.cpu),
@@ -128,7 +165,7 @@ async function main(): Promise<void> {
     );
     const strip = ({ cpu: _cpu, check: _check, sql: _sql, ...rest }: DeliveryFigures) => rest;
     process.stdout.write(
-      `${JSON.stringify({ bench: 'e2e-delivery', ours: strip(pigeon.figures), baseline: strip(bare.figures), ratio })}\n`,
+      `${JSON.stringify({ bench: 'e2e-delivery', ours: strip(pigeon.figures), baseline: strip(bare.figures), ratio, rounds: rounds.map((r) => ({ ratio: r.ratio, ours: r.pigeon.figures.delivered_per_s, baseline: r.bare.figures.delivered_per_s, exactly_once: r.pigeon.figures.exactly_once && r.bare.figures.exactly_once })) })}\n`,
     );
   } finally {
     await provider.stop();

@@ -105,7 +105,14 @@ async function spawnScript(
 export interface FakeProvider extends BenchChild {
   url: string;
   secret: string;
-  stats(): Promise<{ sends: number; receipts: number; receiptRefusals: number; receiptFailures: number }>;
+  stats(): Promise<{
+    sends: number;
+    receipts: number;
+    receiptRefusals: number;
+    receiptFailures: number;
+    /** Connections the provider accepted: callers that keep theirs alive open few. */
+    connections: number;
+  }>;
 }
 
 export async function startFakeProvider(receiptDelayMs: number, receipts = true): Promise<FakeProvider> {
@@ -627,6 +634,8 @@ export interface DeliveryFigures {
   /** µs of CPU per delivered message, by process (-1: not found). */
   cpu_us_per_msg: Record<string, number>;
   cpu: CpuRow[];
+  /** Connections the fake provider accepted during the timed run: a pool that keeps them alive opens few. */
+  provider_connections: number;
   /** Kafka requests per delivered message, by process and API (bench/kafka-requests.ts). */
   kafka_requests_per_msg: Record<string, Record<string, number>>;
   /** MariaDB statements per delivered message, by process and kind (bench/sql-statements.ts). */
@@ -656,7 +665,7 @@ export async function measureDelivery(
   if (!(await waitDelivered(pipeline, warm.ids.length, opts.stallSeconds)))
     throw new Error(`${pipeline.label}: the warm-up was never delivered`);
   const before = await pipeline.delivered();
-  const receiptsBefore = (await provider.stats()).receipts;
+  const { receipts: receiptsBefore, connections: connectionsBefore } = await provider.stats();
   const meter = new CpuMeter({
     ...Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])),
     'fake provider': provider.pid,
@@ -699,6 +708,7 @@ export async function measureDelivery(
   const cpu = meter.stop(load.ids.length);
   const kafkaRequests = await requests.stop(load.ids.length);
   const sql = await statements.stop(load.ids.length);
+  const connections = (await provider.stats()).connections - connectionsBefore;
   // Late duplicates would show up shortly after; give them a moment before checking.
   await sleep(2000);
   const { exactlyOnce, detail } = await pipeline.verify(load.ids);
@@ -713,6 +723,7 @@ export async function measureDelivery(
     exactly_once: allDelivered && exactlyOnce,
     cpu_us_per_msg: Object.fromEntries(cpu.map((row) => [row.process, row.us_per_msg])),
     cpu,
+    provider_connections: connections,
     kafka_requests_per_msg: kafkaRequests,
     sql,
     check: detail,
