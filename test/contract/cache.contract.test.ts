@@ -131,10 +131,12 @@ function cacheContract(name: string, create: () => Cache): void {
 
     it('expires a value after its ttl, after which nx succeeds again', async () => {
       const k = key('ttl');
-      const start = Date.now();
       assert.equal(await cache.set(k, 'short', { ttlMs: 100, nx: true }), true);
+      // The key was written before the reply came: it expires 100 ms after that at the latest,
+      // however long the write took to arrive on a loaded machine.
+      const written = Date.now();
       assert.equal(await cache.get(k), 'short');
-      await sleepUntil(start + 160);
+      await sleepUntil(written + 110);
       assert.equal(await cache.get(k), undefined);
       assert.equal(await cache.set(k, 'again', { ttlMs: 80, nx: true }), true);
     });
@@ -163,10 +165,12 @@ function cacheContract(name: string, create: () => Cache): void {
       const k = key('window');
       const start = Date.now();
       assert.equal(await cache.incrBy(k, 3, 200), 3);
+      const created = Date.now();
       await sleepUntil(start + 100);
-      // Extending the ttl here would keep the key until ~300 ms.
+      // Extending the ttl here would keep the key until at least start + 300 ms; unextended, it is
+      // gone 200 ms after its creation, which came before `created`.
       assert.equal(await cache.incrBy(k, 2, 200), 5);
-      await sleepUntil(start + 250);
+      await sleepUntil(Math.max(start + 250, created + 210));
       assert.equal(await cache.get(k), undefined);
       assert.equal(await cache.incrBy(k, 1, 200), 1);
     });
