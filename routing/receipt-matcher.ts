@@ -38,8 +38,10 @@ export function handoverMarker(
 }
 
 /**
- * Recorded once `provider` accepted the message: receipts come per part and often without our
- * reference, so every part id leads to the message (and the reference to its parts).
+ * Recorded once `provider` accepted the message, which it was handed over to (recordHandover)
+ * before the call: receipts come per part and often without our reference, so every part id leads
+ * to the message. For a message in several parts the reference is written again, to name them; for
+ * one part the handover already wrote the very same value under it.
  */
 export async function recordAcceptance(
   cache: Cache,
@@ -50,10 +52,8 @@ export async function recordAcceptance(
   const owner: ReceiptOwner = { messageId: message.messageId, tenantId: message.tenantId };
   if (partIds.length > 1) owner.partIds = [...partIds];
   const value = JSON.stringify(owner);
-  const keys = [
-    ...partIds.map((id) => Markers.providerMessage(provider, id)),
-    Markers.providerReference(provider, message.messageId),
-  ];
+  const keys = partIds.map((id) => Markers.providerMessage(provider, id));
+  if (partIds.length > 1) keys.push(Markers.providerReference(provider, message.messageId));
   await Promise.all(keys.map((key) => cache.set(key, value, { ttlMs: MARKER_TTL_MS })));
 }
 
