@@ -14,7 +14,7 @@
  *   BENCH_CPU_PROF=.cache/prof npm run bench:otp           # --cpu-prof for the API child
  *   BENCH_ROUNDS=4 BENCH_DURATION=6 npm run bench:otp     # four interleaved rounds
  *
- * With BENCH_ROUNDS > 1 the four loads (messages, create, check, evalsha) run one after the other
+ * It runs three rounds of 8 s per load by default (one of 4 s with BENCH_QUICK). With BENCH_ROUNDS > 1 the four loads (messages, create, check, evalsha) run one after the other
  * that many times, and each ratio is the median of the rounds' own ratios: on a shared machine
  * whose load moves by the minute, a ratio of two figures taken seconds apart says more than one
  * of two figures taken a minute apart. Figures are the rounds' medians.
@@ -203,10 +203,10 @@ function startEvalshaBaseline(port: number): Promise<ChildProcess> {
 }
 
 async function main(): Promise<void> {
-  const seconds = envInt('BENCH_DURATION', benchSize(15, 4));
+  const seconds = envInt('BENCH_DURATION', benchSize(8, 4));
   const warmup = envInt('BENCH_WARMUP', benchSize(3, 1));
   const connections = envInt('BENCH_CONNECTIONS', 64);
-  const roundCount = envInt('BENCH_ROUNDS', 1);
+  const roundCount = envInt('BENCH_ROUNDS', benchSize(3, 1));
   const pool = numbers(envInt('BENCH_NUMBERS', benchSize(400_000, 100_000)));
   let next = 0;
   const ids: string[] = [];
