@@ -35,7 +35,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
-import { BENCH_SEND_POLICY, benchSize, envInt } from './support.ts';
+import { BENCH_SEND_POLICY, benchChildNodeOptions, benchSize, envInt } from './support.ts';
 import { cpuSeconds, machineTicks, pidByCommand, pidListeningOn, processTree } from './cpu.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ async function startProduceBaseline(port: number, partitions: number): Promise<C
 /** A bench server in a child process, resolved once it prints `ready`. */
 function startChild(args: string[], env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, NODE_OPTIONS: benchChildNodeOptions(env.NODE_OPTIONS) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolveReady, reject) => {
@@ -376,7 +376,9 @@ async function main(): Promise<void> {
       PORT: String(apiPort),
       LOG_LEVEL: 'warn',
       PIGEON_API_WORKERS: String(envInt('BENCH_API_WORKERS', 1)),
-      ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` } : {}),
+      NODE_OPTIONS: benchChildNodeOptions(
+        profileDir ? `--cpu-prof --cpu-prof-dir=${resolve(profileDir)}` : undefined,
+      ),
     });
     await waitForReady(`${apiUrl}/readyz`, api, 90_000);
     await checkAccepts(apiUrl);

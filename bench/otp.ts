@@ -34,7 +34,7 @@ import { TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
-import { BENCH_SEND_POLICY, benchSize, envInt } from './support.ts';
+import { BENCH_SEND_POLICY, benchChildNodeOptions, benchSize, envInt } from './support.ts';
 
 // autocannon has no type declarations; this is the part of its API used here.
 interface CannonRequest {
@@ -191,7 +191,7 @@ async function serveEvalshaBaseline(): Promise<void> {
 
 function startEvalshaBaseline(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/otp.ts', '--evalsha-server'], {
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, PORT: String(port), NODE_OPTIONS: benchChildNodeOptions() },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolveReady, reject) => {
@@ -242,9 +242,11 @@ async function main(): Promise<void> {
       PIGEON_PUBLIC_URL: url,
       PORT: String(port),
       LOG_LEVEL: 'warn',
-      ...(process.env.BENCH_CPU_PROF
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}` }
-        : {}),
+      NODE_OPTIONS: benchChildNodeOptions(
+        process.env.BENCH_CPU_PROF
+          ? `--cpu-prof --cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}`
+          : undefined,
+      ),
     });
     await waitForReady(`${url}/readyz`, api, 90_000);
 

@@ -25,7 +25,12 @@ import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts'
 import { freePort } from '../test/support/ports.ts';
 import { type ServiceProcess, startServiceProcess, waitForReady } from '../test/support/processes.ts';
 import { sleep } from '../test/support/wait.ts';
-import { BARE_TABLE_SQL, BENCH_SEND_POLICY, FAKE_SIGNATURE_HEADER } from './support.ts';
+import {
+  BARE_TABLE_SQL,
+  BENCH_SEND_POLICY,
+  benchChildNodeOptions,
+  FAKE_SIGNATURE_HEADER,
+} from './support.ts';
 
 /** Environment that counts a child's Kafka requests and MariaDB statements; merges NODE_OPTIONS. */
 function countingEnv(nodeOptions?: string): Record<string, string> {
@@ -60,8 +65,10 @@ async function spawnScript(
   env: Record<string, string>,
   readyLine: RegExp,
 ): Promise<{ child: BenchChild; match: RegExpExecArray }> {
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...countingEnv(), ...env };
+  childEnv.NODE_OPTIONS = benchChildNodeOptions(childEnv.NODE_OPTIONS);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, ...countingEnv(), ...env },
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -405,7 +412,11 @@ export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
     PIGEON_BRIDGE_CONCURRENCY: String(options.concurrency),
     ...BENCH_SEND_POLICY,
     LOG_LEVEL: 'warn',
-    ...countingEnv(options.profileDir ? `--cpu-prof --cpu-prof-dir=${options.profileDir}` : undefined),
+    ...countingEnv(
+      benchChildNodeOptions(
+        options.profileDir ? `--cpu-prof --cpu-prof-dir=${options.profileDir}` : undefined,
+      ),
+    ),
   };
   const layout: Array<[service: string, label: string, env: Record<string, string>]> = [];
   // The persister first: it migrates the fresh database the others read at start.

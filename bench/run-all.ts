@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { TEST_KAFKA_BROKERS, TEST_MYSQL_URL, TEST_REDIS_URL } from '../test/support/infra.ts';
 import { pidListeningOn } from './cpu.ts';
-import { BENCH_QUICK } from './support.ts';
+import { BENCH_QUICK, benchChildNodeOptions } from './support.ts';
 import { type BenchLine, goalTable } from './goals.ts';
 
 const BENCHES = ['api-accept', 'otp', 'bridge', 'persister', 'e2e-delivery', 'bulk', 'scale', 'soak'];
@@ -29,7 +29,7 @@ function runBench(
 ): Promise<{ line: BenchLine | undefined; code: number | null; seconds: number }> {
   const started = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', `bench/${name}.ts`], {
-    env: process.env,
+    env: { ...process.env, NODE_OPTIONS: benchChildNodeOptions() },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 /** A positive integer from the environment, for benchmark knobs such as BENCH_DURATION. */
 export function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -44,3 +45,13 @@ export function benchSize(full: number, quick: number): number {
 /** The `p`th percentile (0–100, nearest rank) of an ascending list; 0 for an empty one. */
 export const percentile = (sorted: readonly number[], p: number) =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+const EXIT_WITH_PARENT = fileURLToPath(new URL('./exit-with-parent.ts', import.meta.url));
+
+/**
+ * NODE_OPTIONS for a process a bench starts: `nodeOptions` (by default the bench's own) with
+ * bench/exit-with-parent.ts preloaded, so the process does not outlive the bench.
+ */
+export function benchChildNodeOptions(nodeOptions = process.env.NODE_OPTIONS ?? ''): string {
+  return `${nodeOptions} --import ${EXIT_WITH_PARENT}`.trim();
+}
