@@ -42,7 +42,7 @@ trap cleanup EXIT
 unit=() serial=()
 while IFS= read -r file; do
   if grep -q 'test/support/infra' "$file"; then serial+=("$file"); else unit+=("$file"); fi
-done < <(find lint core providers routing alerting bin api supplier-bridge persister monitor \
+done < <(find lint core providers routing alerting bin api supplier-bridge persister monitor bench \
   -name node_modules -prune -o -name '*.test.ts' -print | LC_ALL=C sort)
 
 unit_log=$(mktemp) serial_log=$(mktemp)
