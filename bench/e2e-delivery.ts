@@ -133,10 +133,9 @@ async function main(): Promise<void> {
     }
     const ratios = rounds.map((r) => r.ratio);
     // The median round's figures (the lower middle of an even count), with its ratio.
-    const { bare, pigeon } = [...rounds].sort((a, b) => a.ratio - b.ratio)[
+    const { bare, pigeon, ratio } = [...rounds].sort((a, b) => a.ratio - b.ratio)[
       Math.floor((rounds.length - 1) / 2)
     ]!;
-    const ratio = ratioOf(pigeon.figures, bare.figures);
     const stats = await provider.stats();
     process.stdout.write(
       [
