@@ -21,6 +21,9 @@ export function followProviderHealth(
     groupId: `${groupPrefix}.health.${randomUUID()}`,
     topics: [Topics.providerHealth],
     fromBeginning: true,
+    // A verdict comes from the monitor's windows of minutes: a second more to reach the routing
+    // table is nothing, and every api and bridge process polls for them, idle or not.
+    fetch: 'relaxed',
     handler: async (batch) => {
       for (const record of batch.records) {
         try {

@@ -90,7 +90,8 @@ export interface SubscribeOptions {
    * How the broker answers fetches (Kafka): 'immediate' as soon as one record is there, for the
    * OTP lane; 'batched' (default) once 64 KiB are there or 200 ms passed, which costs the broker
    * far fewer requests under load; 'relaxed' once 512 KiB are there or a second passed, for
-   * readers that only watch (the monitor), to which a second's delay is nothing.
+   * readers that only watch (the monitor, and every process's follower of the monitor's
+   * provider verdicts), to which a second's delay is nothing.
    */
   fetch?: 'immediate' | 'batched' | 'relaxed';
 }

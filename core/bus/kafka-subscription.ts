@@ -57,7 +57,7 @@ const MAX_BYTES_PER_PARTITION = 256 * 1024;
 
 /**
  * A consumer that has not finished a fetch for this long is not consuming: the broker answers an
- * idle fetch within its max wait (≤ 200 ms), and kafkajs' fetch loop hands batches over in
+ * idle fetch within its max wait (at most 1 s, `relaxed`), and kafkajs' fetch loop hands batches over in
  * microseconds, so only an unreachable or hanging broker keeps it silent this long. Short, so
  * that /readyz says so within seconds of a broker going away.
  */
