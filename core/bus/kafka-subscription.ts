@@ -57,9 +57,9 @@ const MAX_BYTES_PER_PARTITION = 256 * 1024;
 
 /**
  * A consumer that has not finished a fetch for this long is not consuming: the broker answers an
- * idle fetch within its max wait (at most 1 s, `relaxed`), and kafkajs' fetch loop hands batches over in
- * microseconds, so only an unreachable or hanging broker keeps it silent this long. Short, so
- * that /readyz says so within seconds of a broker going away.
+ * idle fetch within its max wait (at most 1 s, `relaxed`), and kafkajs' fetch loop hands batches
+ * over in microseconds, so only an unreachable or hanging broker keeps it silent this long. Short,
+ * so that /readyz says so within seconds of a broker going away.
  */
 const FETCH_SILENCE_MS = 5_000;
 

@@ -25,7 +25,7 @@ export function followInboundSms(
     // A person waits for the answer to their STOP or HELP, but an SMS each way takes seconds:
     // 200 ms more at light load is nothing to them, while an 'immediate' fetch polls the broker ten
     // times a second from every api replica whether or not anything comes: one in seven of an idle
-    // gateway's fetches, and they cost the broker about 2 % of a core.
+    // gateway's fetches.
     fetch: 'batched',
     handler: async (batch) => {
       for (const record of batch.records) {
