@@ -98,7 +98,6 @@ interface Held extends LaneTracking {
 interface Released {
   /** Rows done with (published, or set aside as unsent); the checkpoint moves by this. */
   consumed: number;
-  published: number;
 }
 
 /**
@@ -453,7 +452,7 @@ export class CampaignRunner {
     }
     this.rows.inc({ result: 'published' }, events.length);
     if (unsent.length > 0) this.rows.inc({ result: 'unsent' }, unsent.length);
-    return { consumed: cut, published: events.length };
+    return { consumed: cut };
   }
 
   /** The row's message, as POST /v1/messages/batch builds one, on the bulk lane. */
