@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { hmacSha256 } from '../../../core/hmac.ts';
 import type { MessageClass } from '../../../core/message.ts';
 
 /**
@@ -30,29 +30,13 @@ export function normaliseBody(body: string): string {
   return body.normalize('NFC').replace(/\s+/gu, ' ').trim();
 }
 
-/** Each key imported once: importing a raw key on every HMAC cost as much as the hash. */
-const importedKeys = new Map<string | Uint8Array, KeyObject>();
-
-function keyObject(key: string | Uint8Array): KeyObject {
-  let imported = importedKeys.get(key);
-  if (imported === undefined) {
-    imported = createSecretKey(typeof key === 'string' ? Buffer.from(key, 'utf8') : key);
-    // The gateway has one dedup key; a bound keeps a caller passing fresh buffers from growing it.
-    if (importedKeys.size >= 16) importedKeys.clear();
-    importedKeys.set(key, imported);
-  }
-  return imported;
-}
-
 /**
  * The keyed hash naming a message's duplicates: HMAC-SHA-256 under a gateway secret, so the cache
  * holds neither the body nor the number, and nobody without the key can test a guess against it.
  */
 export function dedupFingerprint(key: string | Uint8Array, identity: DedupIdentity): string {
-  return createHmac('sha256', keyObject(key))
-    .update(
-      // NUL cannot occur in a number, sender or class, so no two identities give the same input.
-      [identity.to, identity.from ?? '', identity.messageClass, normaliseBody(identity.body)].join('\0'),
-    )
-    .digest('base64url');
+  return hmacSha256(key).digest(
+    // NUL cannot occur in a number, sender or class, so no two identities give the same input.
+    [identity.to, identity.from ?? '', identity.messageClass, normaliseBody(identity.body)].join('\0'),
+  );
 }

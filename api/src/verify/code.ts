@@ -1,4 +1,5 @@
-import { createHmac, createSecretKey, type KeyObject, randomInt, timingSafeEqual } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
+import { hmacSha256 } from '../../../core/hmac.ts';
 
 export const MIN_CODE_LENGTH = 4;
 export const MAX_CODE_LENGTH = 10;
@@ -23,22 +24,7 @@ export function generateCode(length: number): string {
  * candidate codes against a leaked store (10^6 codes would take no time to hash without a key).
  */
 export function codeDigest(key: Buffer, verificationId: string, code: string): string {
-  return createHmac('sha256', keyObject(key))
-    .update(verificationId)
-    .update('\0')
-    .update(code)
-    .digest('base64url');
-}
-
-// Importing raw key bytes costs more than the HMAC itself; each key is imported once.
-const keyObjects = new WeakMap<Buffer, KeyObject>();
-function keyObject(key: Buffer): KeyObject {
-  let object = keyObjects.get(key);
-  if (object === undefined) {
-    object = createSecretKey(key);
-    keyObjects.set(key, object);
-  }
-  return object;
+  return hmacSha256(key).digest(`${verificationId}\0${code}`);
 }
 
 // A digest of the right length that no code produces, for comparisons that must take the same
