@@ -131,6 +131,29 @@ function sendPolicyScriptContract(name: string, create: () => Cache): void {
       assert.deepEqual(await admit(bucket, Date.now(), 0, 0, [[key, [800, 1000, 150, 0]]]), [0, 0, 0]);
     });
 
+    it('keeps a window from its first hit: later hits do not extend it, and a zero increment still ends', async () => {
+      const tenant = `{${newId()}}`;
+      const bucket = `otp:rl:bucket:${tenant}`;
+      const key = `otp:rl:test:window:${tenant}`;
+      const hit = () => admit(bucket, Date.now(), 0, 0, [[key, [1, 3, 300, 0]]]);
+      assert.deepEqual(await hit(), [0, 0, 0]);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(await hit(), [0, 0, 0]);
+      assert.deepEqual(await hit(), [0, 0, 0]);
+      // Full now; the window opened by the first hit ends 300 ms after it, not after the last one.
+      const [refused, retry] = await hit();
+      assert.equal(refused, 2);
+      assert.ok(retry > 0 && retry <= 160, `window left ${retry} ms`);
+      await new Promise((r) => setTimeout(r, retry + 50));
+      assert.deepEqual(await hit(), [0, 0, 0], 'a new window after the first one ended');
+
+      const free = `otp:rl:test:free:${tenant}`;
+      assert.deepEqual(await admit(bucket, Date.now(), 0, 0, [[free, [0, 5, 200, 0]]]), [0, 0, 0]);
+      assert.equal(await cache.get(free), '0');
+      await new Promise((r) => setTimeout(r, 250));
+      assert.equal(await cache.get(free), undefined, 'a counter a zero increment made ends with its window');
+    });
+
     /** Admits with a dedup claim last: the key, the id to claim it with and its ttl. */
     const admitOnce = (
       bucket: string,
