@@ -4,8 +4,8 @@ import { hash } from 'node:crypto';
 const BLOCK = 64;
 
 /**
- * HMAC-SHA-256 under one fixed key, for the keyed hashes the accept path takes on every request
- * (the dedup fingerprint, an OTP code's stored digest). The key's inner and outer pads are
+ * HMAC-SHA-256 under one fixed key, for the keyed hashes taken once or more per message: the dedup
+ * fingerprint, an OTP code's stored digest, a provider receipt's signature, a status callback's. The key's inner and outer pads are
  * computed once; each digest is then two one-shot `crypto.hash` calls, with no Hmac stream object
  * or MAC context made per message as `createHmac` makes them. The output is HMAC-SHA-256 exactly
  * (RFC 2104; tested against RFC 4231's vectors and `createHmac`).
@@ -25,8 +25,8 @@ export class HmacSha256 {
     }
   }
 
-  /** The MAC of `message` (UTF-8), base64url without padding. */
-  digest(message: string): string {
+  /** The MAC of `message` (UTF-8), base64url without padding or, when asked, hex. */
+  digest(message: string, encoding: 'base64url' | 'hex' = 'base64url'): string {
     const length = Buffer.byteLength(message, 'utf8');
     const inner = Buffer.allocUnsafe(BLOCK + length);
     this.#innerPad.copy(inner, 0);
@@ -34,20 +34,24 @@ export class HmacSha256 {
     const outer = Buffer.allocUnsafe(BLOCK + 32);
     this.#outerPad.copy(outer, 0);
     hash('sha256', inner, 'buffer').copy(outer, BLOCK);
-    return hash('sha256', outer, 'base64url');
+    return hash('sha256', outer, encoding);
   }
 }
 
 const byKey = new Map<string | Uint8Array, HmacSha256>();
 
+/** Keys kept at most: a tenant's webhook secret each, a provider's receipt secret each, and ours. */
+const MAX_KEYS = 1_024;
+
 /**
- * The HmacSha256 for `key`, made once per key: a process holds one or two keys (the dedup key,
- * the OTP key). The bound keeps a caller that passes fresh buffers from growing the map.
+ * The HmacSha256 for `key`, made once per key (a string, or the same buffer): the dedup and OTP
+ * keys, each provider's receipt secret, each tenant's webhook secret. At the bound the map starts
+ * over, which also keeps a caller that passes fresh buffers from growing it.
  */
 export function hmacSha256(key: string | Uint8Array): HmacSha256 {
   let hmac = byKey.get(key);
   if (hmac === undefined) {
-    if (byKey.size >= 16) byKey.clear();
+    if (byKey.size >= MAX_KEYS) byKey.clear();
     hmac = new HmacSha256(key);
     byKey.set(key, hmac);
   }

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacSha256 } from './hmac.ts';
 
 /**
  * The signature on everything Pigeon posts to a customer or an operator (status callbacks,
@@ -12,7 +13,7 @@ export const SIGNATURE_HEADER = 'pigeon-signature';
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 
 function mac(secret: string, timestamp: number, body: string): string {
-  return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+  return hmacSha256(secret).digest(`${timestamp}.${body}`, 'hex');
 }
 
 export function signatureHeader(secret: string, body: string, unixSeconds: number): string {

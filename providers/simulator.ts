@@ -1,8 +1,9 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cache } from '../core/cache/cache.ts';
 import type { Config } from '../core/config.ts';
 import { PigeonError } from '../core/errors.ts';
+import { hmacSha256 } from '../core/hmac.ts';
 import { loadOrCreateKeyFile } from '../core/keys.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ReceiptStatus } from '../core/message.ts';
@@ -154,7 +155,7 @@ export function simulatorReceiptSecret(config: Config): string {
 }
 
 export function signSimulatorReceipt(secret: string, timestamp: string, body: string): string {
-  return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+  return hmacSha256(secret).digest(`${timestamp}.${body}`, 'hex');
 }
 
 /**

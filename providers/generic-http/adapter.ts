@@ -1,5 +1,6 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { PigeonError } from '../../core/errors.ts';
+import { hmacSha256 } from '../../core/hmac.ts';
 import { classifyHttpStatus, fetchText, parseJson, parseRetryAfter, type ProviderRequest } from '../http.ts';
 import {
   header,
@@ -214,7 +215,7 @@ export class GenericHttpProvider implements ProviderAdapter {
       }
       signed = `${timestamp}.${request.rawBody}`;
     }
-    const expected = Buffer.from(createHmac('sha256', receipt.signatureSecret).update(signed).digest('hex'));
+    const expected = Buffer.from(hmacSha256(receipt.signatureSecret).digest(signed, 'hex'));
     const given = Buffer.from(signature.slice(receipt.signaturePrefix.length).trim().toLowerCase());
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new PigeonError('PIGEON_ERR_RECEIPT_SIGNATURE', 'receipt signature does not match');
