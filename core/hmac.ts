@@ -5,10 +5,10 @@ const BLOCK = 64;
 
 /**
  * HMAC-SHA-256 under one fixed key, for the keyed hashes taken once or more per message: the dedup
- * fingerprint, an OTP code's stored digest, a provider receipt's signature, a status callback's. The key's inner and outer pads are
- * computed once; each digest is then two one-shot `crypto.hash` calls, with no Hmac stream object
- * or MAC context made per message as `createHmac` makes them. The output is HMAC-SHA-256 exactly
- * (RFC 2104; tested against RFC 4231's vectors and `createHmac`).
+ * fingerprint, an OTP code's stored digest, a provider receipt's signature, a status callback's.
+ * The key's inner and outer pads are computed once; each digest is then two one-shot `crypto.hash`
+ * calls, with no Hmac stream object or MAC context made per message as `createHmac` makes them.
+ * The output is HMAC-SHA-256 exactly (RFC 2104; tested against RFC 4231's vectors and `createHmac`).
  */
 export class HmacSha256 {
   readonly #innerPad: Buffer;
