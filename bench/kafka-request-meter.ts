@@ -3,11 +3,11 @@
  * bench/kafka-requests.ts keeps in each service process the benches start. Sampled at both ends of
  * a measured window, like the CPU meter.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { countsDir } from './counts-file.ts';
 
-const DIR = mkdtempSync(join(tmpdir(), 'pigeon-kafka-requests-'));
+const DIR = countsDir('pigeon-kafka-requests-');
 const PRELOAD = resolve(import.meta.dirname, 'kafka-requests.ts');
 
 /** Environment for a child process whose Kafka requests are to be counted; merges NODE_OPTIONS. */

@@ -5,13 +5,13 @@
  * like the CPU meter. Beside them, the server's own row and commit counters (SHOW GLOBAL STATUS),
  * which count every client of the server: on a shared machine they include others' work.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { countsDir } from './counts-file.ts';
 import mysql from 'mysql2/promise';
 import { countStatements } from './sql-statements.ts';
 
-const DIR = mkdtempSync(join(tmpdir(), 'pigeon-sql-statements-'));
+const DIR = countsDir('pigeon-sql-statements-');
 const PRELOAD = resolve(import.meta.dirname, 'sql-statements.ts');
 
 /** Environment for a child process whose statements are to be counted; NODE_OPTIONS to add to. */
