@@ -19,10 +19,12 @@
  * collections with a 192 MiB cap against 52 with 288 and 48 with 384, and spent three times the
  * CPU per message (1,394 µs against 466 and 444); draining a campaign, its service spent 35 % of
  * its CPU in full collections, four a second. So the bridge's cap is 384 (docs/performance.md,
- * *Heap caps that cost CPU*).
+ * *Heap caps that cost CPU*). The api's is 512: at 256 it marked its whole old space every two
+ * seconds or so at 5,000 requests a second, and took 10–20 % more CPU per request (bench:api-accept,
+ * two A/B pairs) for a working set near 70 MiB.
  */
 export const SERVICE_HEAP_MIB = {
-  api: 256,
+  api: 512,
   'supplier-bridge': 384,
   persister: 256,
   monitor: 128,
