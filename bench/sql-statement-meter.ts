@@ -7,8 +7,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { countsDir } from './counts-file.ts';
 import mysql from 'mysql2/promise';
+import { countsDir } from './counts-file.ts';
 import { countStatements } from './sql-statements.ts';
 
 const DIR = countsDir('pigeon-sql-statements-');
