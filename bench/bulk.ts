@@ -41,7 +41,7 @@ import {
   startPigeon,
 } from './pipelines.ts';
 import { formatHops, type HopFigures, otpHops } from './otp-hops.ts';
-import { benchSize, envInt, percentile } from './support.ts';
+import { benchSize, envCount, envInt, percentile } from './support.ts';
 
 /** Writes a campaign CSV of `rows` rows: number, a name variable, a client reference. */
 function writeCsv(dir: string, rows: number): string {
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   const partitions = envInt('BENCH_PARTITIONS', 6);
   const concurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-bulk-'));
-  const provider = await startFakeProvider(envInt('BENCH_RECEIPT_DELAY_MS', 0));
+  const provider = await startFakeProvider(envCount('BENCH_RECEIPT_DELAY_MS', 0));
   let failed = false;
   try {
     // 1. CSV ingestion against raw csv-parse of the same file, alternated to share the noise.

@@ -45,7 +45,7 @@ import {
   startFakeProvider,
   startPigeon,
 } from './pipelines.ts';
-import { benchSize, envInt } from './support.ts';
+import { benchSize, envCount, envInt } from './support.ts';
 
 interface Measured {
   figures: DeliveryFigures;
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const bridgeConcurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
   const profileDir = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 
-  const provider = await startFakeProvider(envInt('BENCH_RECEIPT_DELAY_MS', 200));
+  const provider = await startFakeProvider(envCount('BENCH_RECEIPT_DELAY_MS', 200));
   let failed = false;
   try {
     const bareOptions = { provider, partitions, concurrency: bridgeConcurrency };
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     const runPigeon = () => measured(() => startPigeon(pigeonOptions), provider, opts);
     const rounds: Array<{ bare: Measured; pigeon: Measured; ratio: number }> = [];
     const roundCount = envInt('BENCH_ROUNDS', benchSize(5, 1));
-    const warmupRound = envInt('BENCH_WARMUP_ROUND_MESSAGES', benchSize(5000, 0));
+    const warmupRound = envCount('BENCH_WARMUP_ROUND_MESSAGES', benchSize(5000, 0));
     if (warmupRound > 0) {
       // On a fresh broker the first runs are slow while the broker's JIT, MariaDB's buffer pool and
       // the page cache warm up: whichever pipeline ran first in round 1 lost up to a third of its

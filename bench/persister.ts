@@ -48,7 +48,7 @@ import { startPersister } from '../persister/src/persister.ts';
 import { TEST_KAFKA_BROKERS, uniqueSuffix } from '../test/support/infra.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/mysql.ts';
 import { sleep } from '../test/support/wait.ts';
-import { benchSize, envInt } from './support.ts';
+import { benchSize, envCount, envInt } from './support.ts';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const round = (value: number, digits = 0) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -322,7 +322,7 @@ async function main(): Promise<void> {
   const count = envInt('BENCH_MESSAGES', benchSize(20_000, 3000));
   const batchRows = envInt('BENCH_BATCH_ROWS', 1000);
   const writers = envInt('BENCH_WRITERS', 2);
-  const waitMs = envInt('BENCH_BATCH_WAIT_MS', 50);
+  const waitMs = envCount('BENCH_BATCH_WAIT_MS', 50);
   const rounds = envInt('BENCH_ROUNDS', benchSize(2, 1));
   const triples = traffic(count, `bench-${uniqueSuffix()}`);
   const events: PigeonEvent[] = triples.flat();

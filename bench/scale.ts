@@ -20,7 +20,7 @@ import {
   startFakeProvider,
   startPigeon,
 } from './pipelines.ts';
-import { benchSize, envInt } from './support.ts';
+import { benchSize, envCount, envInt } from './support.ts';
 
 interface Layout {
   name: string;
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   };
   const partitions = envInt('BENCH_PARTITIONS', 6);
   const concurrency = envInt('BENCH_BRIDGE_CONCURRENCY', 64);
-  const provider = await startFakeProvider(envInt('BENCH_RECEIPT_DELAY_MS', 200));
+  const provider = await startFakeProvider(envCount('BENCH_RECEIPT_DELAY_MS', 200));
   const results: Array<{ layout: Layout; figures: DeliveryFigures }> = [];
   let failed = false;
   try {

@@ -25,12 +25,12 @@ import {
   startPigeon,
   waitDelivered,
 } from './pipelines.ts';
-import { benchSize, envInt } from './support.ts';
+import { benchSize, envCount, envInt } from './support.ts';
 
 async function main(): Promise<void> {
   const seconds = envInt('BENCH_SOAK_SECONDS', benchSize(300, 40));
   const firstReadingAt = Math.min(60, Math.floor(seconds / 3));
-  const provider = await startFakeProvider(envInt('BENCH_RECEIPT_DELAY_MS', 200));
+  const provider = await startFakeProvider(envCount('BENCH_RECEIPT_DELAY_MS', 200));
   const start = () =>
     startPigeon({
       provider,

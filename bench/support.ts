@@ -1,11 +1,20 @@
 import { fileURLToPath } from 'node:url';
 /** A positive integer from the environment, for benchmark knobs such as BENCH_DURATION. */
 export function envInt(name: string, fallback: number): number {
+  return envIntegerAtLeast(name, fallback, 1);
+}
+
+/** A count from the environment where 0 means none, such as BENCH_WARMUP_ROUND_MESSAGES. */
+export function envCount(name: string, fallback: number): number {
+  return envIntegerAtLeast(name, fallback, 0);
+}
+
+function envIntegerAtLeast(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name}: expected a positive integer, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name}: expected ${min === 0 ? 'a whole number' : 'a positive integer'}, got "${raw}"`);
   return value;
 }
 
