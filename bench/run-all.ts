@@ -19,7 +19,7 @@ import { pidListeningOn } from './cpu.ts';
 import { BENCH_QUICK, benchChildNodeOptions } from './support.ts';
 import { type BenchLine, goalTable } from './goals.ts';
 
-const BENCHES = ['api-accept', 'otp', 'bridge', 'persister', 'e2e-delivery', 'bulk', 'scale', 'soak'];
+const BENCHES = ['api-accept', 'otp', 'bridge', 'persister', 'e2e-delivery', 'idle', 'bulk', 'scale', 'soak'];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

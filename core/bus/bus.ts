@@ -90,8 +90,10 @@ export interface SubscribeOptions {
    * How the broker answers fetches (Kafka): 'immediate' as soon as one record is there, for the
    * OTP lane; 'batched' (default) once 64 KiB are there or 200 ms passed, which costs the broker
    * far fewer requests under load; 'relaxed' once 512 KiB are there or a second passed, for
-   * readers that only watch (the monitor, and every process's follower of the monitor's
-   * provider verdicts), to which a second's delay is nothing.
+   * readers to which a second's delay is nothing: those that only watch (the monitor, every
+   * process's follower of the monitor's provider verdicts), and those whose work waits seconds
+   * anyway (retry delays, status callbacks, inbound SMS, credential changes). On a 2-core machine
+   * the broker spent about a millisecond of CPU per request, idle polls included.
    */
   fetch?: 'immediate' | 'batched' | 'relaxed';
 }

@@ -322,6 +322,10 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         groupId: `${group}.delay`,
         fromBeginning: options.fromBeginning ?? true,
         topics: DELAY_TOPICS.map((t) => t.name),
+        // A retry already waits a second or more, so a second's more wait for a fetch is within
+        // its slack, while a 200 ms poll of five topics costs the broker five requests a second
+        // from every bridge whether or not a retry is due (docs/performance.md, *Idle fetches*).
+        fetch: 'relaxed',
         handler: async (batch): Promise<void | BatchDeferral> => {
           // Records of one delay topic are due in about append order: handle the due prefix, and
           // let the bus bring the rest back when the first of them is due.

@@ -1,0 +1,86 @@
+/**
+ * What an idle gateway costs its Kafka broker. Every consumer long-polls the broker whether or not
+ * records come, and sends heartbeats; on this 2-core machine the broker spends about a millisecond
+ * of CPU per request, so those polls are a fixed charge on every message at light load, and the
+ * reason the broker's CPU per delivered message fell slower than the requests per message.
+ *
+ * Measures the broker's CPU per second over BENCH_IDLE_SECONDS (20) three times: with nothing
+ * attached (its own floor), with the bare pipeline idle (baseline) and with Pigeon's four services
+ * idle (ours), each after a settling wait, with each process's Kafka requests per second by API.
+ *
+ *   npm run bench:idle
+ *
+ * Ends with one JSON line: {"bench":"idle","ours":{broker_ms_per_s,requests_per_s},"baseline":{…},
+ * "floor_ms_per_s","ratio"}; the ratio is the broker's CPU with Pigeon idle over its CPU with the
+ * bare pipeline idle (lower is better; the bare pipeline's consumers keep kafkajs' 5 s polls).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TEST_KAFKA_BROKERS } from '../test/support/infra.ts';
+import { cpuSeconds, pidListeningOn } from './cpu.ts';
+import { KafkaRequestMeter } from './kafka-request-meter.ts';
+import { log, type Pipeline, round, startBarePipeline, startFakeProvider, startPigeon } from './pipelines.ts';
+import { benchSize, envInt } from './support.ts';
+
+const seconds = envInt('BENCH_IDLE_SECONDS', benchSize(20, 5));
+const settleMs = envInt('BENCH_IDLE_SETTLE_MS', benchSize(15_000, 5_000));
+const port = Number(TEST_KAFKA_BROKERS[0]?.split(':').pop());
+const broker = pidListeningOn(port);
+if (broker === undefined) throw new Error(`no process of ours listens on the broker's port ${port}`);
+
+/** The broker's CPU in ms per second over the window. */
+async function brokerMsPerSecond(): Promise<number> {
+  const before = cpuSeconds([broker!]);
+  await sleep(seconds * 1000);
+  return round(((cpuSeconds([broker!]) - before) / seconds) * 1000, 1);
+}
+
+interface Idle {
+  broker_ms_per_s: number;
+  requests_per_s: Record<string, Record<string, number>>;
+}
+
+async function idle(start: () => Promise<Pipeline>): Promise<Idle> {
+  const pipeline = await start();
+  try {
+    await sleep(settleMs);
+    const meter = new KafkaRequestMeter(Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])));
+    meter.start();
+    const brokerMs = await brokerMsPerSecond();
+    // Requests "per message" over `seconds` messages are requests per second.
+    return { broker_ms_per_s: brokerMs, requests_per_s: await meter.stop(seconds) };
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+const provider = await startFakeProvider(200);
+try {
+  const options = { provider, partitions: envInt('BENCH_PARTITIONS', 6), concurrency: 64 };
+  log(`broker alone, ${seconds} s…`);
+  const floor = await brokerMsPerSecond();
+  log(`bare pipeline idle, ${seconds} s…`);
+  const baseline = await idle(() => startBarePipeline(options));
+  log(`pigeon idle, ${seconds} s…`);
+  const ours = await idle(() => startPigeon(options));
+  const total = (r: Idle) =>
+    round(
+      Object.values(r.requests_per_s).reduce((s, p) => s + (p.total ?? 0), 0),
+      1,
+    );
+  log(
+    `broker CPU: alone ${floor} ms/s, bare pipeline idle ${baseline.broker_ms_per_s} ms/s (${total(baseline)} requests/s), pigeon idle ${ours.broker_ms_per_s} ms/s (${total(ours)} requests/s)`,
+  );
+  for (const [name, apis] of Object.entries(ours.requests_per_s))
+    log(`  ${name.padEnd(16)} ${JSON.stringify(apis)}`);
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'idle',
+      ours: { ...ours, requests_total_per_s: total(ours) },
+      baseline: { ...baseline, requests_total_per_s: total(baseline) },
+      floor_ms_per_s: floor,
+      ratio: round(ours.broker_ms_per_s / Math.max(baseline.broker_ms_per_s, 0.1), 2),
+    })}\n`,
+  );
+} finally {
+  await provider.stop();
+}
