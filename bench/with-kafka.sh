@@ -11,4 +11,8 @@ bash test/kafka/kafka.sh start >&2
 trap 'bash test/kafka/kafka.sh stop >/dev/null 2>&1 || true' EXIT
 # one broker: one copy of each topic
 export PIGEON_KAFKA_REPLICATION_FACTOR=1 PIGEON_KAFKA_MIN_INSYNC_REPLICAS=1
+# A Redis database of the benches' own, emptied first: the services' markers live for days, and a
+# bench should not start from what earlier runs left behind (bench/fresh-cache.ts).
+export TEST_REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/15}"
+node --import tsx bench/fresh-cache.ts
 TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" node --import tsx "$@"
