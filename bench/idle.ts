@@ -6,7 +6,8 @@
  *
  * Measures the broker's CPU per second over BENCH_IDLE_SECONDS (20) three times: with nothing
  * attached (its own floor), with the bare pipeline idle (baseline) and with Pigeon's four services
- * idle (ours), each after a settling wait, with each process's Kafka requests per second by API.
+ * idle (ours), each after a settling wait (BENCH_IDLE_SETTLE_MS, 15 s), with each process's Kafka
+ * requests per second by API.
  *
  *   npm run bench:idle
  *
@@ -56,6 +57,8 @@ async function idle(start: () => Promise<Pipeline>): Promise<Idle> {
 const provider = await startFakeProvider(200);
 try {
   const options = { provider, partitions: envInt('BENCH_PARTITIONS', 6), concurrency: 64 };
+  // After another bench's load the broker stays busy for a while (its JIT, collections, segments).
+  await sleep(settleMs);
   log(`broker alone, ${seconds} s…`);
   const floor = await brokerMsPerSecond();
   log(`bare pipeline idle, ${seconds} s…`);
