@@ -1,8 +1,7 @@
 /**
  * What an idle gateway costs its Kafka broker. Every consumer long-polls the broker whether or not
  * records come, and sends heartbeats; on this 2-core machine the broker spends about a millisecond
- * of CPU per request, so those polls are a fixed charge on every message at light load, and the
- * reason the broker's CPU per delivered message fell slower than the requests per message.
+ * of CPU per request, so those polls are a fixed charge, spread over however few messages flow.
  *
  * Measures the broker's CPU per second over BENCH_IDLE_SECONDS (20) three times: with nothing
  * attached (its own floor), with the bare pipeline idle (baseline) and with Pigeon's four services
