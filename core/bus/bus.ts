@@ -87,8 +87,8 @@ export interface SubscribeOptions {
    */
   batchesAtOnce?: number;
   /**
-   * How the broker answers fetches (Kafka): 'immediate' as soon as one record is there, for the
-   * OTP lane; 'batched' (default) once 64 KiB are there or 200 ms passed, which costs the broker
+   * How the broker answers fetches (Kafka): 'immediate' as soon as one record is there (an idle
+   * poll every 500 ms), for the OTP lane; 'batched' (default) once 64 KiB are there or 200 ms passed, which costs the broker
    * far fewer requests under load; 'relaxed' once 512 KiB are there or a second passed, for
    * readers to which a second's delay is nothing: those that only watch (the monitor, every
    * process's follower of the monitor's provider verdicts), and those whose work waits seconds

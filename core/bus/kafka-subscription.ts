@@ -33,12 +33,17 @@ export interface SubscriptionHost {
  * Fetch shapes. A fetch the broker answers at the first record costs it a request per record or
  * two under light load; one it may hold until 64 KiB are there carries hundreds. Only the OTP lane
  * cannot afford the wait. `maxWaitTimeInMs` bounds an idle long-poll, and also how long a
- * partition resumed after back-pressure waits to be in the next fetch: 100 ms for OTPs, 200 ms
+ * partition resumed after back-pressure waits to be in the next fetch: 500 ms for OTPs, 200 ms
  * (at most that much added latency at light load) for the services that move messages, and 1 s
- * for readers that only watch.
+ * for readers that can wait that long.
  */
 const FETCH = {
-  immediate: { minBytes: 1, maxWaitTimeInMs: 100 },
+  // An OTP that arrives ends the poll at once (minBytes 1), so the wait only bounds idle polls and
+  // resumed partitions. At 100 ms the high lane polled ten times a second from every bridge, a
+  // third of an idle gateway's requests, at about a millisecond of broker CPU each; at 500 ms
+  // bench/hol.ts kept OTP accept → submitted p99 at 78–307 ms (with and without a hanging
+  // provider) against 136–386 ms before (docs/performance.md, *Idle fetches*).
+  immediate: { minBytes: 1, maxWaitTimeInMs: 500 },
   batched: { minBytes: 64 * 1024, maxWaitTimeInMs: 200 },
   // A consumer's fetch loop costs CPU per fetch whatever it brings (the request, the response's
   // partitions, a batch handed to each partition's worker): at light load a 200 ms poll fetches
