@@ -78,15 +78,27 @@ describe('supplier bridge failover', () => {
         await h.fakes.get('tw-a')!.setFault(undefined);
         await sleep(BREAKER.resetTimeoutMs + 200);
         const before = h.requestsTo('tw-a');
-        // One message alone: the half-open breaker lets it through as the probe.
-        const [probe] = await h.publish([{ to: '+14155559000', body: 'probe' }]);
-        await waitFor(() => submitted(h, [probe!]).length === 1, 10_000, 'probe message submitted');
+        // One message at a time until one is drawn for A: the half-open breaker lets it through
+        // as the probe, and its success closes the breaker. (A message drawn for B leaves A
+        // half-open; had the 200 come then, A's first one would be the probe and the others
+        // drawn for A while it was out would fail over to B.)
+        const probes: Awaited<ReturnType<typeof h.publish>> = [];
+        while (h.requestsTo('tw-a') === before) {
+          assert.ok(probes.length < 20, 'A was never drawn for a probe');
+          const sent = await h.publish([
+            { to: `+1415555${9000 + probes.length}`, body: `probe ${probes.length}` },
+          ]);
+          probes.push(...sent);
+          await waitFor(() => submitted(h, sent).length === 1, 10_000, 'probe message submitted');
+        }
+        assert.equal(h.requestsTo('tw-a'), before + 1, 'one probe reached A');
+        assert.equal(submitted(h, probes).at(-1)?.provider, 'tw-a', 'the probe went out through A');
         const after = await h.publish(numbers(200, 2000).map((to, i) => ({ to, body: `recovered ${i}` })));
         await waitFor(() => submitted(h, after).length === 200, 30_000, 'all 200 submitted');
         const shareA = submitted(h, after).filter((o) => o.provider === 'tw-a').length / 200;
         assert.ok(h.requestsTo('tw-a') > before, 'A is called again after recovering');
         assert.ok(shareA > 0.3 && shareA < 0.7, `A takes its weight again (share ${shareA})`);
-        assert.equal(h.copies().size, 261, 'every message once');
+        assert.equal(h.copies().size, 260 + probes.length, 'every message once');
         assert.ok(
           [...h.copies().values()].every((n) => n === 1),
           'none twice',
