@@ -9,11 +9,13 @@
  * requests per second by API.
  *
  *   npm run bench:idle
+ *   BENCH_CPU_PROF=.cache/prof npm run bench:idle   # --cpu-prof for each of Pigeon's services
  *
  * Ends with one JSON line: {"bench":"idle","ours":{broker_ms_per_s,requests_per_s},"baseline":{…},
  * "floor_ms_per_s","ratio"}; the ratio is the broker's CPU with Pigeon idle over its CPU with the
  * bare pipeline idle (lower is better; the bare pipeline's consumers keep kafkajs' 5 s polls).
  */
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TEST_KAFKA_BROKERS } from '../test/support/infra.ts';
 import { cpuSeconds, pidListeningOn } from './cpu.ts';
@@ -27,15 +29,28 @@ const port = Number(TEST_KAFKA_BROKERS[0]?.split(':').pop());
 const broker = pidListeningOn(port);
 if (broker === undefined) throw new Error(`no process of ours listens on the broker's port ${port}`);
 
-/** The broker's CPU in ms per second over the window. */
-async function brokerMsPerSecond(): Promise<number> {
-  const before = cpuSeconds([broker!]);
+/** The broker's CPU in ms per second over the window, and each of `processes`' (by name). */
+async function msPerSecond(
+  processes: Record<string, number> = {},
+): Promise<{ broker: number; processes: Record<string, number> }> {
+  const pids = { broker: broker!, ...processes };
+  const before: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) before[name] = cpuSeconds([pid]);
   await sleep(seconds * 1000);
-  return round(((cpuSeconds([broker!]) - before) / seconds) * 1000, 1);
+  const perSecond = Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => [
+      name,
+      round(((cpuSeconds([pid]) - before[name]!) / seconds) * 1000, 1),
+    ]),
+  );
+  const { broker: brokerMs, ...rest } = perSecond;
+  return { broker: brokerMs!, processes: rest };
 }
 
 interface Idle {
   broker_ms_per_s: number;
+  /** Each process's own CPU while idle, in ms per second. */
+  process_ms_per_s: Record<string, number>;
   requests_per_s: Record<string, Record<string, number>>;
 }
 
@@ -43,11 +58,18 @@ async function idle(start: () => Promise<Pipeline>): Promise<Idle> {
   const pipeline = await start();
   try {
     await sleep(settleMs);
-    const meter = new KafkaRequestMeter(Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid])));
+    const pids = Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid]));
+    const meter = new KafkaRequestMeter(pids);
     meter.start();
-    const brokerMs = await brokerMsPerSecond();
+    const cpu = await msPerSecond(
+      Object.fromEntries(pipeline.processes.flatMap((p) => (p.pid === undefined ? [] : [[p.name, p.pid]]))),
+    );
     // Requests "per message" over `seconds` messages are requests per second.
-    return { broker_ms_per_s: brokerMs, requests_per_s: await meter.stop(seconds) };
+    return {
+      broker_ms_per_s: cpu.broker,
+      process_ms_per_s: cpu.processes,
+      requests_per_s: await meter.stop(seconds),
+    };
   } finally {
     await pipeline.stop();
   }
@@ -56,14 +78,15 @@ async function idle(start: () => Promise<Pipeline>): Promise<Idle> {
 const provider = await startFakeProvider(200);
 try {
   const options = { provider, partitions: envInt('BENCH_PARTITIONS', 6), concurrency: 64 };
+  const profileDir = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
   // After another bench's load the broker stays busy for a while (its JIT, collections, segments).
   await sleep(settleMs);
   log(`broker alone, ${seconds} s…`);
-  const floor = await brokerMsPerSecond();
+  const floor = (await msPerSecond()).broker;
   log(`bare pipeline idle, ${seconds} s…`);
   const baseline = await idle(() => startBarePipeline(options));
   log(`pigeon idle, ${seconds} s…`);
-  const ours = await idle(() => startPigeon(options));
+  const ours = await idle(() => startPigeon({ ...options, ...(profileDir ? { profileDir } : {}) }));
   const total = (r: Idle) =>
     round(
       Object.values(r.requests_per_s).reduce((s, p) => s + (p.total ?? 0), 0),
@@ -74,6 +97,8 @@ try {
   );
   for (const [name, apis] of Object.entries(ours.requests_per_s))
     log(`  ${name.padEnd(16)} ${JSON.stringify(apis)}`);
+  log(`own CPU idle (ms/s): pigeon ${JSON.stringify(ours.process_ms_per_s)}`);
+  log(`own CPU idle (ms/s): bare   ${JSON.stringify(baseline.process_ms_per_s)}`);
   process.stdout.write(
     `${JSON.stringify({
       bench: 'idle',
