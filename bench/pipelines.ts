@@ -392,11 +392,7 @@ function providerConfig(provider: FakeProvider): unknown {
 export async function startPigeon(options: PigeonOptions): Promise<Pipeline> {
   const tenant = `bench-${uniqueSuffix()}`;
   const groupPrefix = `bench-${uniqueSuffix()}`;
-  await startGroupsAtTopicEnds([
-    ...bridgeGroups(`${groupPrefix}-bridge`),
-    `${groupPrefix}-persister`,
-    `${groupPrefix}-persister-callbacks`,
-  ]);
+  await startGroupsAtTopicEnds([...bridgeGroups(`${groupPrefix}-bridge`), `${groupPrefix}-persister`]);
   const db = await createTestDatabase();
   const configDir = mkdtempSync(join(tmpdir(), 'pigeon-bench-'));
   const configPath = join(configDir, 'pigeon.json');

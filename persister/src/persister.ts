@@ -10,6 +10,7 @@ import type { Store } from '../../core/store/store.ts';
 import { SEND_TOPICS, Topics } from '../../core/topics.ts';
 import { Batcher, type FlushPart } from './batcher.ts';
 import { PersisterEvents } from './events.ts';
+import type { OutboxWriter } from './callbacks/outbox-writer.ts';
 import { foldEvents, isOrphanReceipt } from './fold.ts';
 import { type RetentionHandle, startRetention } from './retention.ts';
 import { STORE_OUTAGE_BACKOFF } from './store-backoff.ts';
@@ -49,6 +50,12 @@ export interface PersisterOptions {
    * suppression list here). Best effort: a failure is logged and the batch still commits.
    */
   afterWrite?: (events: readonly PigeonEvent[]) => Promise<void>;
+  /**
+   * Writes the batch's status callbacks to the outbox (callbacks/outbox-writer.ts) after the batch
+   * and before its offsets commit. Not best effort: a failure is retried with the batch, as a
+   * failed write is, so every callback is enqueued at least once.
+   */
+  outbox?: OutboxWriter | undefined;
 }
 
 export interface PersisterHandle {
@@ -234,16 +241,19 @@ export async function startPersister(options: PersisterOptions): Promise<Persist
 
   /** Writes items in one transaction, through outages and past refused events; throws only if nobody waits any more. */
   const write = async (items: Item[], parts: readonly FlushPart<ConsumedBatch>[]): Promise<void> => {
-    const batch = foldEvents(items.map((i) => i.event));
+    const events = items.map((i) => i.event);
+    const batch = foldEvents(events);
     const backoff = new Backoff(outageBackoff);
     let conflicts = 0;
     for (;;) {
       try {
         await store.writeBatch(batch);
+        // After the batch, so a status callback finds its message's request when it came with it.
+        await options.outbox?.(events);
         markUp();
         if (options.afterWrite) {
           await options
-            .afterWrite(items.map((i) => i.event))
+            .afterWrite(events)
             .catch((err: unknown) =>
               logger.warn({ err: (err as Error).message }, PersisterEvents.afterWriteFailed),
             );

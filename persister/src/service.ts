@@ -1,5 +1,6 @@
 import type { RunningService, ServiceContext } from '../../core/service-host.ts';
 import { startCallbacks } from './callbacks/callbacks.ts';
+import { outboxWriter } from './callbacks/outbox-writer.ts';
 import { SuppressionList } from '../../core/suppression-cache.ts';
 import { PERSISTER_TOPICS, startPersister } from './persister.ts';
 import { startReceiptSweep } from './receipt-sweep.ts';
@@ -10,6 +11,23 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
   await context.store().migrate();
   await context.ensureTopics();
   const settings = config.persister;
+  // Status callbacks to customers (persister/src/callbacks/): the persister fills their outbox
+  // from the batches it writes, and a worker delivers it.
+  const callbacks = config.callbacks.enabled
+    ? {
+        outbox: outboxWriter({
+          store: context.store(),
+          registry: context.registry,
+          maxAgeMs: config.callbacks.maxAgeMs,
+        }),
+        delivery: startCallbacks({
+          store: context.store(),
+          logger: context.logger,
+          registry: context.registry,
+          settings: config.callbacks,
+        }),
+      }
+    : undefined;
   // Opened on the first provider opt-out, so a persister that never sees one needs no cache.
   let suppressions: SuppressionList | undefined;
   const persister = await startPersister({
@@ -28,6 +46,7 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
       intervalMs: settings.purgeIntervalMs,
       batchRows: settings.purgeBatchRows,
     },
+    outbox: callbacks?.outbox,
     afterWrite: async (events) => {
       const refusals = providerOptOuts(events);
       if (refusals.length === 0) return;
@@ -47,20 +66,9 @@ export async function startPersisterService(context: ServiceContext): Promise<Ru
     isDatabaseUp: () => persister.isDatabaseUp(),
   });
   context.readiness.add('database_writes', () => persister.isDatabaseUp());
-  // Status callbacks to customers (persister/src/callbacks/): their own consumer group and outbox.
-  const callbacks = config.callbacks.enabled
-    ? await startCallbacks({
-        bus: context.bus(),
-        store: context.store(),
-        logger: context.logger,
-        registry: context.registry,
-        groupId: `${context.groupId('persister')}-callbacks`,
-        settings: config.callbacks,
-      })
-    : undefined;
   return {
     close: async () => {
-      await callbacks?.close();
+      await callbacks?.delivery.close();
       await receiptSweep.close();
       await persister.close();
     },

@@ -1,6 +1,6 @@
 /**
- * Status callbacks end to end inside one process: the persister and the callback outbox writer
- * consume the in-process bus, the worker delivers from a SQLite outbox to local receivers that
+ * Status callbacks end to end inside one process: the persister consumes the in-process bus and
+ * fills the callback outbox, the worker delivers from a SQLite outbox to local receivers that
  * verify signatures as a customer would. The worker's clock is injected, so retries are driven
  * by time without waiting for it.
  */
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MemoryBus } from '../../core/bus/memory-bus.ts';
+import { PigeonError } from '../../core/errors.ts';
 import { eventBase } from '../../core/events.ts';
 import { newId } from '../../core/ids.ts';
 import { createLogger } from '../../core/logger.ts';
@@ -19,6 +20,7 @@ import { topicSpecs } from '../../core/runtime.ts';
 import { SqliteStore } from '../../core/store/sqlite-store.ts';
 import { LANE_TOPICS, Topics } from '../../core/topics.ts';
 import { type CallbacksHandle, startCallbacks } from '../../persister/src/callbacks/callbacks.ts';
+import { outboxWriter } from '../../persister/src/callbacks/outbox-writer.ts';
 import { type PersisterHandle, startPersister } from '../../persister/src/persister.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../fakes/callback-receiver.ts';
 import { freePort } from '../support/ports.ts';
@@ -51,6 +53,8 @@ async function harness(
     timeoutMs?: number;
     perHost?: number;
     concurrency?: number;
+    /** The outbox's first this many writes fail as a database that went away would. */
+    outboxOutages?: number;
   } = {},
 ): Promise<Harness> {
   const bus = options.bus ?? new MemoryBus();
@@ -60,13 +64,10 @@ async function harness(
   const clock = options.clock ?? { now: Date.now() };
   const registry = createRegistry('persister');
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const persister = await startPersister({ bus, store, logger, registry, groupId: 'persister' });
-  const callbacks = await startCallbacks({
-    bus,
+  const callbacks = startCallbacks({
     store,
     logger,
     registry,
-    groupId: 'persister-callbacks',
     settings: {
       timeoutMs: options.timeoutMs ?? 2_000,
       concurrency: options.concurrency ?? 16,
@@ -79,6 +80,20 @@ async function harness(
     random: () => 0.5,
     pollMs: 10,
     housekeepingMs: 50,
+  });
+  const persister = await startPersister({
+    bus,
+    store,
+    logger,
+    registry,
+    groupId: 'persister',
+    retry: { initialMs: 20, maxMs: 100 },
+    outbox: outboxWriter({
+      store: flakyOutbox(store, options.outboxOutages ?? 0),
+      registry,
+      maxAgeMs: 24 * 3_600_000,
+      now: () => clock.now,
+    }),
   });
   let stopped = false;
   const h: Harness = {
@@ -101,6 +116,20 @@ async function harness(
     if (!options.bus) await bus.close();
   });
   return h;
+}
+
+/** The store, whose first `outages` outbox writes fail as they do while the database is away. */
+function flakyOutbox(store: SqliteStore, outages: number): SqliteStore {
+  let left = outages;
+  return Object.assign(Object.create(store) as SqliteStore, {
+    enqueueCallbacks: async (deliveries: Parameters<SqliteStore['enqueueCallbacks']>[0]) => {
+      if (left > 0) {
+        left--;
+        throw new PigeonError('PIGEON_ERR_STORE_UNAVAILABLE', 'database unavailable');
+      }
+      return store.enqueueCallbacks(deliveries);
+    },
+  });
 }
 
 async function receiver(tenant: string, clock?: { now: number }): Promise<CallbackReceiver> {
@@ -214,6 +243,24 @@ describe('status callbacks', () => {
     await waitFor(
       async () => (await metric(h, 'pigeon_callbacks_deliveries_total', { result: 'delivered' })) === 2,
     );
+  });
+
+  test('an outbox write that fails holds its batch: retried with it, each status called back once', async () => {
+    const h = await harness({ outboxOutages: 3 });
+    const hooks = await receiver('acme');
+    await webhook(h, 'acme', hooks.url);
+    const m = lifeOf('acme');
+    await requested(h, m.requested);
+    await publish(h.bus, m.submitted, m.delivered);
+    await waitFor(() => hooks.events.size === 2, 5_000, 'two callbacks');
+    // The failed writes were the database's: the persister counted them and wrote the batch again.
+    assert.ok((await metric(h, 'pigeon_persister_write_failures_total', { kind: 'unavailable' })) >= 3);
+    await waitFor(
+      async () => (await metric(h, 'pigeon_callbacks_deliveries_total', { result: 'delivered' })) === 2,
+    );
+    await sleep(200);
+    assert.equal(hooks.requests.length, 2, 'each once');
+    assert.equal((await h.store.getMessage('acme', m.messageId))?.status, 'delivered');
   });
 
   test("a message's own statusCallback replaces the webhook; other tenants hear nothing of it", async () => {
@@ -405,8 +452,9 @@ describe('status callbacks', () => {
     ]);
     await waitFor(() => hooks.events.size === 1, 5_000, 'the real receipt called back');
     assert.deepEqual([...hooks.events.keys()], [m.delivered.id]);
-    assert.equal(await metric(h, 'pigeon_callbacks_enqueued_total', { destination: 'orphan_receipt' }), 1);
+    // The persister drops it before the outbox sees it.
     await waitFor(async () => (await metric(h, 'pigeon_persister_orphan_receipts_total')) === 1);
+    assert.equal(await metric(h, 'pigeon_callbacks_enqueued_total', { destination: 'resolved' }), 1);
     assert.equal(await h.store.getMessage('', orphan.messageId), undefined);
   });
 

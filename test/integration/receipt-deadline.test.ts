@@ -15,6 +15,7 @@ import type { MessageClass, MessageRequested, PigeonEvent } from '../../core/mes
 import { createRegistry } from '../../core/metrics.ts';
 import { MysqlStore } from '../../core/store/mysql-store.ts';
 import { type CallbacksHandle, startCallbacks } from '../../persister/src/callbacks/callbacks.ts';
+import { outboxWriter } from '../../persister/src/callbacks/outbox-writer.ts';
 import { type PersisterHandle, startPersister } from '../../persister/src/persister.ts';
 import { startReceiptSweep } from '../../persister/src/receipt-sweep.ts';
 import { type CallbackReceiver, startCallbackReceiver } from '../fakes/callback-receiver.ts';
@@ -66,22 +67,10 @@ before(async () => {
   await bus.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: 3 })));
   const groupId = `${tag}-persister`;
   const registry = createRegistry('persister');
-  persister = await startPersister({
-    bus,
+  callbacks = startCallbacks({
     store,
     logger,
     registry,
-    groupId,
-    topics: [topics.lane, topics.outcomes, topics.receipts],
-    dlqTopic: topics.dlq,
-  });
-  callbacks = await startCallbacks({
-    bus,
-    store,
-    logger,
-    registry,
-    groupId: `${groupId}-callbacks`,
-    topics: [topics.outcomes, topics.receipts],
     settings: {
       timeoutMs: 2_000,
       concurrency: 4,
@@ -91,6 +80,16 @@ before(async () => {
       allowPrivateNetworks: true,
     },
     pollMs: 20,
+  });
+  persister = await startPersister({
+    bus,
+    store,
+    logger,
+    registry,
+    groupId,
+    topics: [topics.lane, topics.outcomes, topics.receipts],
+    dlqTopic: topics.dlq,
+    outbox: outboxWriter({ store, registry, maxAgeMs: 24 * HOUR }),
   });
 });
 

@@ -7,7 +7,6 @@ export function gatewayGroups(prefix: string): string[] {
   return [
     ...['high', 'normal', 'bulk', 'delay'].map((lane) => `${prefix}-bridge.${lane}`),
     `${prefix}-persister`,
-    `${prefix}-persister-callbacks`,
     `${prefix}-api.inbound`,
   ];
 }

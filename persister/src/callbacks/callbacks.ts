@@ -1,20 +1,13 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { Bus } from '../../../core/bus/bus.ts';
 import type { Logger } from '../../../core/logger.ts';
 import type { Store } from '../../../core/store/store.ts';
-import { startOutboxWriter } from './outbox-writer.ts';
 import { CallbackWorker, type CallbackWorkerSettings } from './worker.ts';
 import { CallbackEvents } from '../events.ts';
 
 export interface CallbacksOptions {
-  bus: Bus;
   store: Store;
   logger: Logger;
   registry: Registry;
-  /** The outbox writer's consumer group, its own so its position is independent of the persister's. */
-  groupId: string;
-  /** The status topics (default CALLBACK_TOPICS); tests give their own. */
-  topics?: readonly string[];
   settings: CallbackWorkerSettings;
   now?: () => number;
   random?: () => number;
@@ -31,11 +24,11 @@ export interface CallbacksHandle {
 const PURGE_BATCH = 1_000;
 
 /**
- * Status callbacks to customers: the outbox writer fills the outbox from the status topics, the
- * worker delivers it, and housekeeping exports its depth and age and deletes finished rows once
+ * Status callbacks to customers: the persister fills the outbox (outbox-writer.ts), the worker
+ * delivers it, and housekeeping exports its depth and age and deletes finished rows once
  * `keepMs` old.
  */
-export async function startCallbacks(options: CallbacksOptions): Promise<CallbacksHandle> {
+export function startCallbacks(options: CallbacksOptions): CallbacksHandle {
   const { store, logger, registry, settings } = options;
   const now = options.now ?? Date.now;
   const pending = new Gauge({
@@ -57,16 +50,6 @@ export async function startCallbacks(options: CallbacksOptions): Promise<Callbac
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.pollMs ? { pollMs: options.pollMs } : {}),
-  });
-  const subscription = await startOutboxWriter({
-    bus: options.bus,
-    store,
-    logger,
-    registry,
-    groupId: options.groupId,
-    ...(options.topics ? { topics: options.topics } : {}),
-    maxAgeMs: settings.maxAgeMs,
-    ...(options.now ? { now: options.now } : {}),
   });
   worker.start();
 
@@ -91,7 +74,6 @@ export async function startCallbacks(options: CallbacksOptions): Promise<Callbac
     worker,
     close: async () => {
       clearInterval(timer);
-      await subscription.close();
       await worker.close();
     },
   };
