@@ -5,13 +5,13 @@
  *
  * Measures the broker's CPU per second over BENCH_IDLE_SECONDS (20) three times: with nothing
  * attached (its own floor), with the bare pipeline idle (baseline) and with Pigeon's four services
- * idle (ours), each after a settling wait (BENCH_IDLE_SETTLE_MS, 15 s), with each process's Kafka
- * requests per second by API.
+ * idle (ours), each after a settling wait (BENCH_IDLE_SETTLE_MS, 15 s), with each process's own
+ * CPU per second and Kafka requests per second by API.
  *
  *   npm run bench:idle
  *   BENCH_CPU_PROF=.cache/prof npm run bench:idle   # --cpu-prof for each of Pigeon's services
  *
- * Ends with one JSON line: {"bench":"idle","ours":{broker_ms_per_s,requests_per_s},"baseline":{…},
+ * Ends with one JSON line: {"bench":"idle","ours":{broker_ms_per_s,process_ms_per_s,requests_per_s},"baseline":{…},
  * "floor_ms_per_s","ratio"}; the ratio is the broker's CPU with Pigeon idle over its CPU with the
  * bare pipeline idle (lower is better; the bare pipeline's consumers keep kafkajs' 5 s polls).
  */
@@ -58,12 +58,11 @@ async function idle(start: () => Promise<Pipeline>): Promise<Idle> {
   const pipeline = await start();
   try {
     await sleep(settleMs);
-    const pids = Object.fromEntries(pipeline.processes.map((p) => [p.name, p.pid]));
+    const pids: Record<string, number> = {};
+    for (const p of pipeline.processes) if (p.pid !== undefined) pids[p.name] = p.pid;
     const meter = new KafkaRequestMeter(pids);
     meter.start();
-    const cpu = await msPerSecond(
-      Object.fromEntries(pipeline.processes.flatMap((p) => (p.pid === undefined ? [] : [[p.name, p.pid]]))),
-    );
+    const cpu = await msPerSecond(pids);
     // Requests "per message" over `seconds` messages are requests per second.
     return {
       broker_ms_per_s: cpu.broker,

@@ -52,8 +52,9 @@ export interface PersisterOptions {
   afterWrite?: (events: readonly PigeonEvent[]) => Promise<void>;
   /**
    * Writes the batch's status callbacks to the outbox (callbacks/outbox-writer.ts) after the batch
-   * and before its offsets commit. Not best effort: a failure is retried with the batch, as a
-   * failed write is, so every callback is enqueued at least once.
+   * and before its offsets commit. Not best effort: a failure counts as the write's, so it is
+   * retried with the batch while the database is away, and data the database refuses is split
+   * down to the event, which goes to the DLQ. Every callback is enqueued at least once.
    */
   outbox?: OutboxWriter | undefined;
 }

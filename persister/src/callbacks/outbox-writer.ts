@@ -24,13 +24,13 @@ export type OutboxWriter = (events: readonly PigeonEvent[]) => Promise<void>;
 const WEBHOOK_TTL_MS = 5_000;
 
 /**
- * Turns status events (outcomes and receipts; other events have no callback, and the persister
- * drops a receipt that belongs to nobody before it gets here) into rows of the
- * callback outbox. It only writes to the database — the HTTP calls are the delivery worker's — so
- * a slow or dead customer endpoint never holds up consumption. The persister calls it for each
- * batch after writing the batch and before committing its offsets, and retries both together
- * while the database is away; a row's id is its event's, so a crash or replay delivers every
- * callback at least once and adds none twice. Each event is read from Kafka and decoded once.
+ * Turns status events (outcomes and receipts: other events have no callback, and the persister
+ * drops a receipt that belongs to nobody before it gets here) into rows of the callback outbox.
+ * It only writes to the database — the HTTP calls are the delivery worker's — so a slow or dead
+ * customer endpoint never holds up consumption. The persister calls it for each batch after
+ * writing the batch and before committing its offsets, and retries both together while the
+ * database is away; a row's id is its event's, so a crash or replay delivers every callback at
+ * least once and adds none twice. Each event is read from Kafka and decoded once.
  *
  * The destination is decided here when the message's request is already stored (its own
  * `statusCallback`, else the tenant's webhook). When it is not yet — a receipt overtook its
