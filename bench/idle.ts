@@ -18,7 +18,7 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TEST_KAFKA_BROKERS } from '../test/support/infra.ts';
-import { cpuSeconds, pidListeningOn } from './cpu.ts';
+import { CpuMeter, pidListeningOn } from './cpu.ts';
 import { KafkaRequestMeter } from './kafka-request-meter.ts';
 import { log, type Pipeline, round, startBarePipeline, startFakeProvider, startPigeon } from './pipelines.ts';
 import { benchSize, envInt } from './support.ts';
@@ -33,16 +33,12 @@ if (broker === undefined) throw new Error(`no process of ours listens on the bro
 async function msPerSecond(
   processes: Record<string, number> = {},
 ): Promise<{ broker: number; processes: Record<string, number> }> {
-  const pids = { broker: broker!, ...processes };
-  const before: Record<string, number> = {};
-  for (const [name, pid] of Object.entries(pids)) before[name] = cpuSeconds([pid]);
+  const meter = new CpuMeter({ broker: broker!, ...processes });
+  meter.start();
   await sleep(seconds * 1000);
-  const perSecond = Object.fromEntries(
-    Object.entries(pids).map(([name, pid]) => [
-      name,
-      round(((cpuSeconds([pid]) - before[name]!) / seconds) * 1000, 1),
-    ]),
-  );
+  // µs "per message" over `seconds` messages are µs per second.
+  const perSecond: Record<string, number> = {};
+  for (const row of meter.stop(seconds)) perSecond[row.process] = round(row.us_per_msg / 1000, 1);
   const { broker: brokerMs, ...rest } = perSecond;
   return { broker: brokerMs!, processes: rest };
 }
