@@ -4,7 +4,6 @@ import {
   type LogEntry,
   logLevel,
   type Message,
-  Partitioners,
   type Producer,
   type TopicMessages,
 } from 'kafkajs';
@@ -13,6 +12,7 @@ import { backoffDelay, type ExponentialBackoff, isRetriable, type ScheduleBackof
 import type { Bus, BusRecord, ConsumerStatus, SubscribeOptions, Subscription, TopicSpec } from './bus.ts';
 import { redeliveryBackoff } from './bus.ts';
 import { KAFKA_RETRY } from './kafka-retry.ts';
+import { KeyPartitioner } from './key-partitioner.ts';
 import { type ConsumerSettings, KafkaSubscription } from './kafka-subscription.ts';
 import { fixKafkajsIdleLoop } from './kafkajs-idle-loop.ts';
 
@@ -394,7 +394,8 @@ export class KafkaBus implements Bus {
     if (this.#producer) return this.#producer;
     const producer = this.#kafka.producer({
       idempotent: true,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // kafkajs' DefaultPartitioner's placement, without its per-record Long arithmetic.
+      createPartitioner: KeyPartitioner,
       allowAutoTopicCreation: false,
       retry: { retries: this.#sendRetries },
     });
