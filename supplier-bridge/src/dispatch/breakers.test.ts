@@ -1,7 +1,11 @@
 /** Circuit breakers per provider (and country): what opens them, what they skip, how they recover. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProviderError } from '../../../providers/provider.ts';
+import { Registry } from 'prom-client';
+import { createLogger } from '../../../core/logger.ts';
+import { ProviderError, type SendRequest } from '../../../providers/provider.ts';
+import type { PlannedProvider } from '../../../routing/planner.ts';
+import { BreakerRegistry } from './breakers.ts';
 import {
   FakeProvider,
   accepts,
@@ -90,4 +94,30 @@ test('with per-country breakers, failures to one country do not stop traffic to 
   assert.equal(h.dispatcher.breakerOpen('a', 'US'), false);
   assert.equal(asSubmitted(await dispatch(h, requested({ to: '+14155550123' }))).provider, 'a');
   assert.equal(asSubmitted(await dispatch(h, requested({ to: '+447400123457' }))).provider, 'b');
+});
+
+test('a breaker judges failures by counts alone: it keeps no latency per call, and still opens', async (t) => {
+  const registry = new BreakerRegistry({
+    registry: new Registry(),
+    logger: createLogger({ level: 'silent' }),
+  });
+  t.after(() => registry.close());
+  const a = new FakeProvider('a');
+  const planned: PlannedProvider = {
+    provider: 'a',
+    adapter: a,
+    definition: { name: 'a', type: 'http', breaker: { volumeThreshold: 10, errorThresholdPercentage: 50 } },
+    senderId: undefined,
+    costPerMessage: 0,
+  };
+  const breaker = registry.breakerFor(planned, 'US');
+  const request = { messageId: 'm' } as SendRequest;
+  for (let i = 0; i < 1_000; i++) await breaker.fire(request, AbortSignal.timeout(1_000));
+  // opossum's default kept every latency of the window and sorted them all to judge each failure.
+  assert.deepEqual(breaker.stats.latencyTimes, [], 'no per-call latencies in the window');
+  assert.equal(breaker.stats.successes, 1_000);
+  a.answer(unavailable);
+  for (let i = 0; i < 1_100; i++)
+    await breaker.fire(request, AbortSignal.timeout(1_000)).catch(() => undefined);
+  assert.equal(breaker.opened, true, 'more than half the window failed: open');
 });

@@ -75,6 +75,14 @@ export class BreakerRegistry {
         volumeThreshold: settings.volumeThreshold ?? 10,
         resetTimeout: settings.resetTimeoutMs ?? 5_000,
         rollingCountTimeout: 10_000,
+        // opossum's default keeps every call's latency in the window and, to judge each failure,
+        // concatenates and sorts them all for percentiles nobody reads here: about 10 ms of CPU
+        // per failure with 30,000 calls in the window, so a provider failing one send in five
+        // took the bridge's whole core exactly when it was needed. Counts are all the breaker
+        // needs to open; the latencies are in pigeon_bridge_provider_send_seconds.
+        rollingPercentilesEnabled: false,
+        // Nothing listens to the per-second snapshot, which computed the same totals.
+        enableSnapshots: false,
         // A permanent rejection says nothing about the provider's health.
         errorFilter: (err: unknown) => err instanceof ProviderError && !err.isProviderFault,
       },
