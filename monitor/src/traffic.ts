@@ -78,6 +78,9 @@ export function trafficKey(labels: TrafficLabels): string {
   return `${labels.provider}\u0000${labels.country}\u0000${labels.class}`;
 }
 
+/** How often waiting submissions older than the horizon are forgotten. */
+const SWEEP_INTERVAL_MS = 1_000;
+
 export class Traffic {
   readonly receiptGraceMs: number;
   private readonly windows: SlidingWindows<Counter, (typeof HISTOGRAMS)[number]>;
@@ -89,6 +92,7 @@ export class Traffic {
   private readonly early = new Map<string, { provider: string; status: string; at: number }>();
   private readonly labelsOf = new Map<string, TrafficLabels>();
   evicted = 0;
+  private nextSweepAt = 0;
 
   constructor(options: TrafficOptions = {}) {
     this.receiptGraceMs = options.receiptGraceMs ?? 30_000;
@@ -283,9 +287,17 @@ export class Traffic {
     return key;
   }
 
-  /** Insertion order is submission order: the oldest waiting messages are at the front. */
+  /**
+   * Insertion order is submission order: the oldest waiting messages are at the front. Swept once
+   * a second (or when over the cap), not on every submission: receipts delete from the front, and
+   * a Map's iteration walks over the holes deletions leave until it is rehashed, so a sweep per
+   * submission cost a walk over thousands of holes each under load.
+   */
   private forgetOld(): void {
-    const oldest = this.now() - this.windows.horizonMs;
+    const now = this.now();
+    if (this.waiting.size <= this.maxTracked && now < this.nextSweepAt) return;
+    this.nextSweepAt = now + SWEEP_INTERVAL_MS;
+    const oldest = now - this.windows.horizonMs;
     for (const [id, copies] of this.waiting) {
       const overCap = this.waiting.size > this.maxTracked;
       const first = copies[0];
