@@ -9,6 +9,7 @@
  * authenticator app are left out of the ratio: they say nothing about SMS delivery, and a rise in
  * them is itself a symptom of SMS not arriving.
  */
+import { AgeSweep } from './age-sweep.ts';
 
 export interface ConversionOptions {
   /** Width of the window the ratio covers. Default 15 min. */
@@ -55,6 +56,8 @@ export class OtpConversion {
    * only long enough for a verification.sent that lost the race to find its provider.
    */
   private readonly early = new Map<string, { provider: string; at: number }>();
+  private readonly earlySweep = new AgeSweep();
+  private readonly messagesSweep = new AgeSweep();
   /** `provider|country` → bucket start → counts. */
   private readonly windows = new Map<string, Map<number, { sent: number; approved: number }>>();
 
@@ -87,10 +90,7 @@ export class OtpConversion {
       // Probably not an OTP; remembered briefly in case its verification.sent is still on the way.
       const now = this.now();
       this.early.set(messageId, { provider, at: now });
-      for (const [id, e] of this.early) {
-        if (this.early.size <= EARLY_MAX && e.at >= now - EARLY_MS) break;
-        this.early.delete(id);
-      }
+      this.earlySweep.run(this.early, now, EARLY_MAX, (e) => e.at < now - EARLY_MS);
       return undefined;
     }
     if (tracked.counted && tracked.provider === provider) return undefined;
@@ -156,10 +156,7 @@ export class OtpConversion {
       this.messages.set(messageId, tracked);
       // Age out what no approval can refer to any more, and cap the rest.
       const oldest = this.now() - 2 * this.windowMs;
-      for (const [id, t] of this.messages) {
-        if (this.messages.size <= this.maxTracked && t.at >= oldest) break;
-        this.messages.delete(id);
-      }
+      this.messagesSweep.run(this.messages, this.now(), this.maxTracked, (t) => t.at < oldest);
     }
     return tracked;
   }

@@ -9,6 +9,7 @@
  * accepts everything and delivers nothing shows — and a receipt that comes later still lifts its
  * cohort, so longer windows converge on the true rate.
  */
+import { AgeSweep } from './age-sweep.ts';
 import { SlidingWindows } from './windows.ts';
 
 export const TRAFFIC_LABELS = ['provider', 'country', 'class'] as const;
@@ -78,9 +79,6 @@ export function trafficKey(labels: TrafficLabels): string {
   return `${labels.provider}\u0000${labels.country}\u0000${labels.class}`;
 }
 
-/** How often waiting submissions older than the horizon are forgotten. */
-const SWEEP_INTERVAL_MS = 1_000;
-
 export class Traffic {
   readonly receiptGraceMs: number;
   private readonly windows: SlidingWindows<Counter, (typeof HISTOGRAMS)[number]>;
@@ -92,7 +90,7 @@ export class Traffic {
   private readonly early = new Map<string, { provider: string; status: string; at: number }>();
   private readonly labelsOf = new Map<string, TrafficLabels>();
   evicted = 0;
-  private nextSweepAt = 0;
+  private readonly sweep = new AgeSweep();
 
   constructor(options: TrafficOptions = {}) {
     this.receiptGraceMs = options.receiptGraceMs ?? 30_000;
@@ -287,24 +285,13 @@ export class Traffic {
     return key;
   }
 
-  /**
-   * Insertion order is submission order: the oldest waiting messages are at the front. Swept once
-   * a second (or when over the cap), not on every submission: receipts delete from the front, and
-   * a Map's iteration walks over the holes deletions leave until it is rehashed, so a sweep per
-   * submission cost a walk over thousands of holes each under load.
-   */
+  /** Insertion order is submission order: the oldest waiting messages are at the front. */
   private forgetOld(): void {
-    const now = this.now();
-    if (this.waiting.size <= this.maxTracked && now < this.nextSweepAt) return;
-    this.nextSweepAt = now + SWEEP_INTERVAL_MS;
-    const oldest = now - this.windows.horizonMs;
-    for (const [id, copies] of this.waiting) {
-      const overCap = this.waiting.size > this.maxTracked;
+    const oldest = this.now() - this.windows.horizonMs;
+    this.evicted += this.sweep.run(this.waiting, this.now(), this.maxTracked, (copies) => {
       const first = copies[0];
-      if (!overCap && first !== undefined && first.submittedAt >= oldest) break;
-      this.waiting.delete(id);
-      if (overCap) this.evicted++;
-    }
+      return first === undefined || first.submittedAt < oldest;
+    });
   }
 }
 
