@@ -13,7 +13,7 @@ import {
   asFailed,
 } from '../../../test/support/dispatch-harness.ts';
 import { passFromHeaders } from './pass-headers.ts';
-import { RetryBudget } from './retry-rounds.ts';
+import { RetryBudget, SlidingCount } from './retry-rounds.ts';
 
 test('when every provider refuses without sending, a retry round is scheduled on a delay topic', async (t) => {
   const a = new FakeProvider('a', unavailable);
@@ -147,4 +147,35 @@ test('retries to a provider are capped by its retry budget', async (t) => {
     called += a.calls - before;
   }
   assert.equal(called, 10);
+});
+
+test('the retry budget slides: first attempts add to it and retries free up as their minute passes', () => {
+  const clock = { now: 1_000_000 };
+  const budget = new RetryBudget({ floor: 2, ratio: 0.5, windowMs: 60_000, now: () => clock.now });
+  assert.equal(budget.tryRetry('a'), true);
+  assert.equal(budget.tryRetry('a'), true);
+  assert.equal(budget.tryRetry('a'), false, 'the floor of 2 is spent');
+  assert.equal(budget.tryRetry('b'), true, 'each provider has its own');
+  for (let i = 0; i < 4; i++) budget.recordFirstAttempt('a');
+  assert.equal(budget.tryRetry('a'), true, '4 first attempts × 0.5 add 2');
+  assert.equal(budget.tryRetry('a'), true);
+  assert.equal(budget.tryRetry('a'), false);
+  clock.now += 30_000;
+  assert.equal(budget.tryRetry('a'), false, 'half a minute on, all still in the window');
+  clock.now += 31_000;
+  assert.equal(budget.tryRetry('a'), true, 'a minute on, the old retries and first attempts are out');
+  assert.equal(budget.tryRetry('a'), true);
+  assert.equal(budget.tryRetry('a'), false, 'back to the floor alone');
+});
+
+test('a sliding count covers its window to within one slot, across any number of laps', () => {
+  const count = new SlidingCount(60_000);
+  count.add(0);
+  count.add(500);
+  count.add(59_999);
+  assert.equal(count.total(59_999), 3);
+  assert.equal(count.total(60_000), 1, 'the first second’s slot left the window');
+  count.add(3_600_000);
+  assert.equal(count.total(3_600_000), 1, 'an hour later only the new event counts');
+  assert.equal(count.total(3_600_000 + 60_000), 0);
 });

@@ -62,9 +62,8 @@ export class RetryBudget {
   private readonly floor: number;
   private readonly windowMs: number;
   private readonly now: () => number;
-  /** Per provider: event times, oldest first. */
-  private readonly firsts = new Map<string, number[]>();
-  private readonly retries = new Map<string, number[]>();
+  private readonly firsts = new Map<string, SlidingCount>();
+  private readonly retries = new Map<string, SlidingCount>();
 
   constructor(options: RetryBudgetOptions = {}) {
     this.ratio = options.ratio ?? 0.1;
@@ -74,28 +73,68 @@ export class RetryBudget {
   }
 
   recordFirstAttempt(provider: string): void {
-    this.window(this.firsts, provider).push(this.now());
+    this.count(this.firsts, provider).add(this.now());
   }
 
   /** Spends one retry on `provider` if the budget allows; false means do not call it now. */
   tryRetry(provider: string): boolean {
-    const firsts = this.window(this.firsts, provider).length;
-    const retries = this.window(this.retries, provider);
-    if (retries.length >= this.floor + this.ratio * firsts) return false;
-    retries.push(this.now());
+    const now = this.now();
+    const retries = this.count(this.retries, provider);
+    if (retries.total(now) >= this.floor + this.ratio * this.count(this.firsts, provider).total(now)) {
+      return false;
+    }
+    retries.add(now);
     return true;
   }
 
-  private window(map: Map<string, number[]>, provider: string): number[] {
-    let times = map.get(provider);
-    if (!times) {
-      times = [];
-      map.set(provider, times);
+  private count(map: Map<string, SlidingCount>, provider: string): SlidingCount {
+    let count = map.get(provider);
+    if (!count) {
+      count = new SlidingCount(this.windowMs);
+      map.set(provider, count);
     }
-    const oldest = this.now() - this.windowMs;
-    let drop = 0;
-    while (drop < times.length && times[drop]! <= oldest) drop++;
-    if (drop > 0) times.splice(0, drop);
-    return times;
+    return count;
+  }
+}
+
+/** Slots a window is counted in: a count covers the window to within one slot. */
+const WINDOW_SLOTS = 60;
+
+/**
+ * Events in a sliding window, counted per slot (a 60th of the window, a second by default), so an
+ * event costs an increment and a total a sum over the slots, whatever the rate. It kept every
+ * event's time before and trimmed the array from the front on each first attempt: at a thousand
+ * first attempts a second to one provider, a copy of 60,000 times every millisecond or so, ~5 µs
+ * an attempt. The window is now between 59 and 60 slots long.
+ */
+export class SlidingCount {
+  private readonly slotMs: number;
+  /** Which slot (time ÷ slotMs) each ring position counts, and its count. */
+  private readonly slots = new Float64Array(WINDOW_SLOTS).fill(-1);
+  private readonly counts = new Uint32Array(WINDOW_SLOTS);
+
+  constructor(windowMs: number) {
+    this.slotMs = windowMs / WINDOW_SLOTS;
+  }
+
+  add(at: number): void {
+    const slot = Math.floor(at / this.slotMs);
+    const i = slot % WINDOW_SLOTS;
+    if (this.slots[i] !== slot) {
+      this.slots[i] = slot;
+      this.counts[i] = 0;
+    }
+    this.counts[i]!++;
+  }
+
+  /** Events in the window ending at `at`. */
+  total(at: number): number {
+    const newest = Math.floor(at / this.slotMs);
+    let total = 0;
+    for (let i = 0; i < WINDOW_SLOTS; i++) {
+      const slot = this.slots[i]!;
+      if (slot > newest - WINDOW_SLOTS && slot <= newest) total += this.counts[i]!;
+    }
+    return total;
   }
 }
