@@ -58,15 +58,20 @@ export class CallbackHttp {
     const https = target.protocol === 'https:';
     const send = https ? httpsRequest : httpRequest;
     return new Promise<PostResult>((resolve) => {
+      // One budget for everything (connect, TLS, response, body): a receiver that trickles bytes
+      // holds a slot no longer than one that never answers. A timer cleared when the call ends, not
+      // `AbortSignal.timeout`, which cannot be cleared and fired for every callback seconds later
+      // (a TimeoutError built and an abort dispatched: ~20 µs a callback, as in the bridge).
+      const controller = new AbortController();
+      const signal = controller.signal;
+      const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
       let settled = false;
       const finish = (result: PostResult) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         resolve(result);
       };
-      // One budget for everything (connect, TLS, response, body): a receiver that trickles bytes
-      // holds a slot no longer than one that never answers.
-      const signal = AbortSignal.timeout(this.options.timeoutMs);
       const req = send(
         target,
         {
