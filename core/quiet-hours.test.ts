@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { localPeriods } from './local-periods.ts';
-import { quietUntil } from './quiet-hours.ts';
+import { quietUntil, quietUntilUncached } from './quiet-hours.ts';
 import { countryTimeZone, recipientTimeZone } from './recipient-zone.ts';
-import { isTimeZone } from './oncall.ts';
+import { isTimeZone, localOf } from './oncall.ts';
+import type { QuietHours } from './store/kinds/messaging-policy.ts';
 
 const at = (iso: string) => Date.parse(iso);
 const NIGHTS = { start: '21:00', end: '08:00' };
@@ -69,6 +70,142 @@ describe('quiet hours', () => {
     const quiet = { start: '21:00', end: '08:00', byWeekday: { monday: { start: '08:00', end: '12:00' } } };
     // Sunday 23:00 UTC in London (summer): the Sunday night window ends Monday 08:00, where Monday's begins.
     assert.equal(quietUntil(quiet, 'UTC', at('2026-06-14T23:00:00Z')), at('2026-06-15T12:00:00Z'));
+  });
+});
+
+/** Instants from `from` to `to` (ISO), `stepMinutes` apart. */
+function instants(from: string, to: string, stepMinutes: number): number[] {
+  const out: number[] = [];
+  for (let t = at(from); t < at(to); t += stepMinutes * 60_000) out.push(t);
+  return out;
+}
+
+/** Mulberry32: seeded, so a failing case is the same on every run. */
+function randomFrom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+// DST an hour either way (London, New York), half an hour (Lord Howe), none (Kolkata), at :45
+// (Chatham), and over midnight (Santiago skips 00:00 in September and shows 23:00 twice in April).
+const ZONES = [
+  'Europe/London',
+  'America/New_York',
+  'Australia/Lord_Howe',
+  'Asia/Kolkata',
+  'Pacific/Chatham',
+  'America/Santiago',
+];
+
+const SETTINGS: QuietHours[] = [
+  // Across midnight.
+  NIGHTS,
+  // Edges in the hours some of the zones skip or repeat.
+  { start: '01:30', end: '03:00' },
+  // Per weekday: a short one across midnight, Saturday's chaining into Sunday's, none on Monday.
+  {
+    start: '22:00',
+    end: '07:00',
+    byWeekday: {
+      friday: { start: '23:30', end: '00:30' },
+      saturday: { start: '20:00', end: '10:00' },
+      sunday: { start: '10:00', end: '12:00' },
+      monday: null,
+    },
+  },
+  // From and to midnight, and an empty one on Wednesday.
+  {
+    start: '00:00',
+    end: '06:00',
+    byWeekday: { wednesday: { start: '12:00', end: '12:00' }, thursday: { start: '18:00', end: '00:00' } },
+  },
+];
+
+const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+
+/** Whether the local clock at `now` is within 20 minutes of midnight or of an edge of a window. */
+function isNearEdge(quiet: QuietHours, zone: string, now: number): boolean {
+  const windows = [quiet, ...Object.values(quiet.byWeekday ?? {})].filter(
+    (w) => w !== null && w !== undefined,
+  );
+  const edges = [0, ...windows.flatMap((w) => [minutesOf(w.start), minutesOf(w.end)])];
+  const minute = localOf(now, zone).minute;
+  return edges.some((edge) => Math.min(Math.abs(minute - edge), 1440 - Math.abs(minute - edge)) <= 20);
+}
+
+/**
+ * Asks with a fresh copy of the settings, as the bridge does after each re-read of the policy, so
+ * the memo is found by the settings' values.
+ */
+function assertSameAsUncached(quiet: QuietHours, zone: string, now: number): void {
+  const copy: QuietHours = structuredClone(quiet);
+  assert.equal(
+    quietUntil(copy, zone, now),
+    quietUntilUncached(quiet, zone, now),
+    `${JSON.stringify(quiet)} ${zone} ${new Date(now).toISOString()}`,
+  );
+}
+
+describe('quiet hours, memoised per zone and settings', () => {
+  test('equal the uncached computation every 17 minutes through the months of 2026’s DST changes', () => {
+    // Each zone takes the settings in turn, so one zone's memo sees all of them interleaved.
+    const months = [
+      ...instants('2026-03-01T00:00:00Z', '2026-04-15T00:00:00Z', 17),
+      ...instants('2026-09-01T00:00:00Z', '2026-11-08T00:00:00Z', 17),
+    ];
+    months.forEach((now, i) => {
+      ZONES.forEach((zone, z) => assertSameAsUncached(SETTINGS[(i + z) % SETTINGS.length]!, zone, now));
+    });
+  });
+
+  test('equal it in any order over the year', () => {
+    const random = randomFrom(11);
+    const start = at('2026-01-01T00:00:00Z');
+    for (let i = 0; i < 1200; i++) {
+      const now = start + Math.floor(random() * 365 * 1440) * 60_000;
+      for (const zone of ZONES) assertSameAsUncached(SETTINGS[i % SETTINGS.length]!, zone, now);
+    }
+  });
+
+  test('equal it at every minute around each window edge and midnight', () => {
+    // Whole minutes within 20 of a window's edge or midnight on the local clock, over five days
+    // around London's and Lord Howe's spring changes and Santiago's autumn one.
+    const weeks: Array<[string, string]> = [
+      ['Europe/London', '2026-03-27T00:00:00Z'],
+      ['Australia/Lord_Howe', '2026-10-01T00:00:00Z'],
+      ['America/Santiago', '2026-04-02T00:00:00Z'],
+    ];
+    for (const [zone, from] of weeks) {
+      for (const quiet of SETTINGS) {
+        for (const now of instants(from, new Date(at(from) + 5 * 86_400_000).toISOString(), 1)) {
+          if (isNearEdge(quiet, zone, now)) assertSameAsUncached(quiet, zone, now);
+        }
+      }
+    }
+  });
+
+  test('where the clocks went back across midnight', () => {
+    // Goose Bay went back from 00:01 ADT to 23:01 AST on Saturday (2008-11-02 04:01Z).
+    for (const now of instants('2008-11-01T20:00:00Z', '2008-11-02T12:00:00Z', 1)) {
+      for (const quiet of SETTINGS) assertSameAsUncached(quiet, 'America/Goose_Bay', now);
+    }
+  });
+
+  test('new settings for the same zone are not answered from the old ones', () => {
+    const now = at('2026-06-10T21:30:00Z');
+    assert.equal(quietUntil(NIGHTS, 'Europe/London', now), at('2026-06-11T07:00:00Z'));
+    assert.equal(
+      quietUntil({ start: '21:00', end: '09:00' }, 'Europe/London', now),
+      at('2026-06-11T08:00:00Z'),
+    );
+    assert.equal(quietUntil({ ...NIGHTS, byWeekday: { wednesday: null } }, 'Europe/London', now), undefined);
+    assert.equal(quietUntil(NIGHTS, 'Europe/London', now), at('2026-06-11T07:00:00Z'));
   });
 });
 
