@@ -44,8 +44,8 @@ function assertSameAsUncached(zone: string, now: number): void {
 }
 
 describe('local periods, memoised per zone', () => {
-  test('equal the uncached computation every 17 minutes through 2026', () => {
-    for (const now of instants('2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 17)) {
+  test('equal the uncached computation every 53 minutes through 2026', () => {
+    for (const now of instants('2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 53)) {
       for (const zone of ZONES) assertSameAsUncached(zone, now);
     }
   });
