@@ -1,39 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { seededRandom } from '../test/support/seeded-random.ts';
+import { CLOCK_ZONES, instants } from '../test/support/time-zones.ts';
 import { localDay, localPeriods, localPeriodsUncached } from './local-periods.ts';
 
 const at = (iso: string) => Date.parse(iso);
 const MINUTE_MS = 60_000;
-
-/** Instants from `from` to `to` (ISO), `stepMinutes` apart. */
-function instants(from: string, to: string, stepMinutes: number): number[] {
-  const out: number[] = [];
-  for (let t = at(from); t < at(to); t += stepMinutes * MINUTE_MS) out.push(t);
-  return out;
-}
-
-/** Mulberry32: seeded, so a failing case is the same on every run. */
-function randomFrom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-// DST an hour either way (London, New York), half an hour (Lord Howe), none (Kolkata), at :45
-// (Chatham), and over midnight (Santiago skips 00:00 in September and shows 23:00 twice in April).
-const ZONES = [
-  'Europe/London',
-  'America/New_York',
-  'Australia/Lord_Howe',
-  'Asia/Kolkata',
-  'Pacific/Chatham',
-  'America/Santiago',
-];
 
 function assertSameAsUncached(zone: string, now: number): void {
   assert.deepEqual(
@@ -46,16 +18,16 @@ function assertSameAsUncached(zone: string, now: number): void {
 describe('local periods, memoised per zone', () => {
   test('equal the uncached computation every 53 minutes through 2026', () => {
     for (const now of instants('2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 53)) {
-      for (const zone of ZONES) assertSameAsUncached(zone, now);
+      for (const zone of CLOCK_ZONES) assertSameAsUncached(zone, now);
     }
   });
 
   test('equal it in any order: an instant before or after the kept day finds its own', () => {
-    const random = randomFrom(7);
+    const random = seededRandom(7);
     const start = at('2026-01-01T00:00:00Z');
     for (let i = 0; i < 3000; i++) {
       const now = start + Math.floor(random() * 365 * 1440) * MINUTE_MS;
-      for (const zone of ZONES) assertSameAsUncached(zone, now);
+      for (const zone of CLOCK_ZONES) assertSameAsUncached(zone, now);
     }
   });
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { seededRandom } from '../test/support/seeded-random.ts';
+import { CLOCK_ZONES, instants } from '../test/support/time-zones.ts';
 import { localPeriods } from './local-periods.ts';
 import { quietUntil, quietUntilUncached } from './quiet-hours.ts';
 import { countryTimeZone, recipientTimeZone } from './recipient-zone.ts';
@@ -73,36 +75,6 @@ describe('quiet hours', () => {
   });
 });
 
-/** Instants from `from` to `to` (ISO), `stepMinutes` apart. */
-function instants(from: string, to: string, stepMinutes: number): number[] {
-  const out: number[] = [];
-  for (let t = at(from); t < at(to); t += stepMinutes * 60_000) out.push(t);
-  return out;
-}
-
-/** Mulberry32: seeded, so a failing case is the same on every run. */
-function randomFrom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-// DST an hour either way (London, New York), half an hour (Lord Howe), none (Kolkata), at :45
-// (Chatham), and over midnight (Santiago skips 00:00 in September and shows 23:00 twice in April).
-const ZONES = [
-  'Europe/London',
-  'America/New_York',
-  'Australia/Lord_Howe',
-  'Asia/Kolkata',
-  'Pacific/Chatham',
-  'America/Santiago',
-];
-
 const SETTINGS: QuietHours[] = [
   // Across midnight.
   NIGHTS,
@@ -160,16 +132,16 @@ describe('quiet hours, memoised per zone and settings', () => {
       ...instants('2026-09-01T00:00:00Z', '2026-11-08T00:00:00Z', 53),
     ];
     months.forEach((now, i) => {
-      ZONES.forEach((zone, z) => assertSameAsUncached(SETTINGS[(i + z) % SETTINGS.length]!, zone, now));
+      CLOCK_ZONES.forEach((zone, z) => assertSameAsUncached(SETTINGS[(i + z) % SETTINGS.length]!, zone, now));
     });
   });
 
   test('equal it in any order over the year', () => {
-    const random = randomFrom(11);
+    const random = seededRandom(11);
     const start = at('2026-01-01T00:00:00Z');
     for (let i = 0; i < 1200; i++) {
       const now = start + Math.floor(random() * 365 * 1440) * 60_000;
-      for (const zone of ZONES) assertSameAsUncached(SETTINGS[i % SETTINGS.length]!, zone, now);
+      for (const zone of CLOCK_ZONES) assertSameAsUncached(SETTINGS[i % SETTINGS.length]!, zone, now);
     }
   });
 

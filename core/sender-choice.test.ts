@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { seededRandom } from '../test/support/seeded-random.ts';
 import { isPigeonError, PigeonError } from './errors.ts';
 import { fnv1a } from './hash.ts';
 import { chooseSender, requireRegistered, type SenderRequest } from './sender-choice.ts';
@@ -125,18 +126,6 @@ function outcome(choose: () => string | undefined): { sender: string | undefined
   }
 }
 
-/** Mulberry32: a seeded generator, so a failing case is the same on every run. */
-function randomFrom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 // Few countries and names, so lists share countries, repeat names and mix every tier.
 const COUNTRIES = ['GB', 'US', 'FR', 'DE', 'IE'];
 const ASKED_COUNTRIES = [...COUNTRIES, 'JP', undefined];
@@ -161,7 +150,7 @@ function randomSenders(random: () => number, size: number): SenderRecord[] {
 }
 
 test('the indexed choice is the original algorithm’s, for every list, recipient and asked-for sender', () => {
-  const random = randomFrom(20_240_601);
+  const random = seededRandom(20_240_601);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   for (let list = 0; list < 400; list++) {
     const size = list < 20 ? list : Math.floor(random() * 301);
@@ -193,7 +182,7 @@ test('the indexed choice is the original algorithm’s, for every list, recipien
 });
 
 test('a list is indexed once and answers alike on reuse; a new list gets its own answers', () => {
-  const random = randomFrom(7);
+  const random = seededRandom(7);
   // Counts reads of the list's entries: after its first message, a list is not walked again.
   let entriesRead = 0;
   const first = new Proxy(randomSenders(random, 200), {

@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { seededRandom } from '../test/support/seeded-random.ts';
 import type { MessageClass } from '../core/message.ts';
 import type { ProviderDefinition } from '../providers/registry.ts';
 import { planRoute, type RouteRequest, type RouteSignals } from './plan.ts';
 import { parseRouteRule, type RouteRule } from './rules.ts';
 import { compileRouteTable, type RouteTableOptions } from './table.ts';
-
-/** mulberry32: a small seeded generator, so statistical tests give the same answer every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const uk: RouteRequest = {
   tenantId: 't1',
@@ -45,7 +34,7 @@ function health(values: Record<string, number>): RouteSignals {
 }
 
 function firstShares(run: (random: () => number) => string[], n = 20_000, seed = 7): Record<string, number> {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
     const first = run(random)[0] ?? 'none';
@@ -90,7 +79,7 @@ test('the same seed gives the same plan', () => {
     ],
     sims('a', 'b'),
   );
-  assert.deepEqual(planRoute(t, uk, {}, seeded(3)), planRoute(t, uk, {}, seeded(3)));
+  assert.deepEqual(planRoute(t, uk, {}, seededRandom(3)), planRoute(t, uk, {}, seededRandom(3)));
 });
 
 test('no rule: the default route draws among every enabled provider at its definition weight', () => {
@@ -102,7 +91,7 @@ test('no rule: the default route draws among every enabled provider at its defin
       { name: 'off', type: 'simulator', enabled: false },
     ],
   );
-  const p = planRoute(t, uk, {}, seeded(1));
+  const p = planRoute(t, uk, {}, seededRandom(1));
   assert.equal(p.routeId, 'default');
   assert.deepEqual([...p.order].sort(), ['a', 'b']);
   assert.deepEqual(p.candidates.at(-1), {
@@ -134,7 +123,7 @@ test('every provider of tier 0 is tried before tier 1, and tier 1 before tier 2'
     ],
     sims('a', 'b', 'c', 'd'),
   );
-  const random = seeded(11);
+  const random = seededRandom(11);
   for (let i = 0; i < 200; i++) {
     const order = planRoute(t, uk, {}, random).order;
     assert.deepEqual(order.slice(2), ['c', 'd']);
@@ -162,7 +151,7 @@ test('a provider with an open breaker or health 0 goes after the healthy ones of
     health: (p) => (p === 'dead' ? 0 : 1),
     breakerOpen: (p, country) => p === 'open' && country === 'GB',
   };
-  const p = planRoute(t, { ...uk, messageClass: 'otp' }, signals, seeded(5));
+  const p = planRoute(t, { ...uk, messageClass: 'otp' }, signals, seededRandom(5));
   assert.deepEqual(p.order, ['a', 'b', 'dead', 'open']);
   const open = p.candidates.find((c) => c.provider === 'open')!;
   assert.equal(open.health, 1);
@@ -172,13 +161,13 @@ test('a provider with an open breaker or health 0 goes after the healthy ones of
 
 test('a breaker open for another country does not touch this message', () => {
   const t = table([], sims('a', 'b'));
-  const p = planRoute(t, uk, { breakerOpen: (_p, country) => country === 'US' }, seeded(2));
+  const p = planRoute(t, uk, { breakerOpen: (_p, country) => country === 'US' }, seededRandom(2));
   assert.ok(p.candidates.every((c) => c.effectiveWeight === 1));
 });
 
 test('health is 1 when no signal is given and is clamped to 0..1', () => {
   const t = table([], sims('a', 'b', 'c'));
-  const p = planRoute(t, uk, health({ b: 7, c: -2 }), seeded(2));
+  const p = planRoute(t, uk, health({ b: 7, c: -2 }), seededRandom(2));
   const byName = Object.fromEntries(p.candidates.map((c) => [c.provider, c.health]));
   assert.deepEqual(byName, { a: 1, b: 1, c: 0 });
 });
@@ -260,13 +249,13 @@ const leastCost = {
 
 test('least cost: cheapest first for the destination country, with * as fallback, unpriced last', () => {
   const t = table([leastCost], priced);
-  const p = planRoute(t, { ...uk, segments: 3 }, {}, seeded(1));
+  const p = planRoute(t, { ...uk, segments: 3 }, {}, seededRandom(1));
   assert.deepEqual(p.order, ['cheap', 'mid', 'dear', 'unpriced']);
   assert.deepEqual(
     p.candidates.map((c) => c.costPerMessage),
     [0.03, 0.06, 0.12, null],
   );
-  const us = planRoute(t, { ...uk, to: '+14155550123', country: 'US' }, {}, seeded(1));
+  const us = planRoute(t, { ...uk, to: '+14155550123', country: 'US' }, {}, seededRandom(1));
   // `dear` has no price for the US and no `*`: it is as unpriced as `unpriced`.
   assert.deepEqual(us.order.slice(0, 2), ['mid', 'cheap']);
   assert.deepEqual(
@@ -277,10 +266,10 @@ test('least cost: cheapest first for the destination country, with * as fallback
 
 test('least cost: a provider below the quality floor follows every one above it, however cheap', () => {
   const t = table([leastCost], priced);
-  const p = planRoute(t, uk, health({ cheap: 0.49 }), seeded(1));
+  const p = planRoute(t, uk, health({ cheap: 0.49 }), seededRandom(1));
   assert.deepEqual(p.order, ['mid', 'dear', 'unpriced', 'cheap']);
   const lowered = table([{ ...leastCost, qualityFloor: 0.4 }], priced);
-  assert.equal(planRoute(lowered, uk, health({ cheap: 0.49 }), seeded(1)).order[0], 'cheap');
+  assert.equal(planRoute(lowered, uk, health({ cheap: 0.49 }), seededRandom(1)).order[0], 'cheap');
 });
 
 test('least cost: below the floor, providers are drawn by weight × health', () => {
@@ -325,7 +314,7 @@ test('least cost: providers of equal cost are ordered by weighted draw', () => {
   );
   const shares = firstShares((r) => planRoute(t, uk, {}, r).order.slice(1));
   assert.ok(Math.abs(shares.q! - 0.75) < 0.015, `q ${shares.q}`);
-  assert.equal(planRoute(t, uk, {}, seeded(1)).order[0], 'r');
+  assert.equal(planRoute(t, uk, {}, seededRandom(1)).order[0], 'r');
 });
 
 test('unknown and disabled providers are excluded with a reason and never tried', () => {
@@ -343,7 +332,7 @@ test('unknown and disabled providers are excluded with a reason and never tried'
     ],
   };
   const t = compileRouteTable([stored], [...sims('a'), { name: 'off', type: 'simulator', enabled: false }]);
-  const p = planRoute(t, uk, {}, seeded(1));
+  const p = planRoute(t, uk, {}, seededRandom(1));
   assert.deepEqual(p.order, ['a']);
   assert.deepEqual(
     p.candidates.map((c) => [c.provider, c.excluded]),
@@ -375,10 +364,10 @@ test("sender id: the route entry's, else the provider's, else the message's own"
       { name: 'c', type: 'simulator' },
     ],
   );
-  const p = planRoute(t, { ...uk, from: 'MSG' }, {}, seeded(1));
+  const p = planRoute(t, { ...uk, from: 'MSG' }, {}, seededRandom(1));
   const senders = Object.fromEntries(p.candidates.map((c) => [c.provider, c.senderId]));
   assert.deepEqual(senders, { a: 'ROUTE', b: 'PROV-B', c: 'MSG' });
-  const noFrom = planRoute(t, uk, {}, seeded(1));
+  const noFrom = planRoute(t, uk, {}, seededRandom(1));
   assert.equal(noFrom.candidates.find((c) => c.provider === 'c')!.senderId, undefined);
 });
 
@@ -387,7 +376,7 @@ test('the explanation says which route, how each tier was ordered and the final 
     [{ name: 'UK', country: 'GB', tiers: [[{ provider: 'a', weight: 2 }], [{ provider: 'b', weight: 1 }]] }],
     sims('a', 'b'),
   );
-  const p = planRoute(t, uk, health({ a: 0.5 }), seeded(1));
+  const p = planRoute(t, uk, health({ a: 0.5 }), seededRandom(1));
   assert.equal(p.routeId, 'r0');
   assert.equal(p.routeName, 'UK');
   assert.deepEqual(p.explanation, [
@@ -403,7 +392,7 @@ test('a route whose every provider is excluded plans nothing to try', () => {
     [{ tiers: [[{ provider: 'off', weight: 1 }]] }],
     [{ name: 'off', type: 'simulator', enabled: false }],
   );
-  const p = planRoute(t, uk, {}, seeded(1));
+  const p = planRoute(t, uk, {}, seededRandom(1));
   assert.deepEqual(p.order, []);
   assert.equal(p.explanation.at(-1), 'no provider to try');
 });
@@ -460,8 +449,8 @@ test('a plan made without its explanation tries the same providers in the same o
   );
   const signals = health({ weak: 0.2, dead: 0 });
   for (let seed = 1; seed <= 200; seed++) {
-    const explained = planRoute(t, uk, signals, seeded(seed));
-    const silent = planRoute(t, uk, signals, seeded(seed), { explain: false });
+    const explained = planRoute(t, uk, signals, seededRandom(seed));
+    const silent = planRoute(t, uk, signals, seededRandom(seed), { explain: false });
     assert.deepEqual(silent.order, explained.order, `seed ${seed}`);
     assert.deepEqual(silent.candidates, explained.candidates, `seed ${seed}`);
     assert.ok(explained.explanation.length > 1);
