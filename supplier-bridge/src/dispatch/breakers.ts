@@ -77,9 +77,10 @@ export class BreakerRegistry {
         rollingCountTimeout: 10_000,
         // opossum's default keeps every call's latency in the window and, to judge each failure,
         // concatenates and sorts them all for percentiles nobody reads here: about 10 ms of CPU
-        // per failure with 30,000 calls in the window, so a provider failing one send in five
-        // took the bridge's whole core exactly when it was needed. Counts are all the breaker
-        // needs to open; the latencies are in pigeon_bridge_provider_send_seconds.
+        // per failure with 30,000 calls in the window (bench/breaker-failure.ts), so a provider
+        // failing 300 sends a second, too few to open its breaker, would take about three cores.
+        // Counts are all the breaker needs to open; the latencies are in
+        // pigeon_bridge_provider_send_seconds.
         rollingPercentilesEnabled: false,
         // Nothing listens to the per-second snapshot, which computed the same totals.
         enableSnapshots: false,
